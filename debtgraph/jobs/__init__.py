@@ -1,0 +1,3 @@
+"""Background tasks. Importing this package registers every task."""
+
+from debtgraph.jobs import outbox  # noqa: F401  (registers outbox.relay)

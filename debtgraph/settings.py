@@ -1,0 +1,86 @@
+"""Configuration from environment variables only, with defaults that run on a fresh machine.
+
+A leaf module: server builds it, resolvers and jobs read it; domain never sees it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the server must refuse to run with."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with."""
+
+    env: str = "development"
+    database_url: str = "sqlite+aiosqlite:///./debtgraph.db"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    max_upload_mb: int = 50
+    allow_private_webhook_urls: bool = False
+    cors_origins: tuple[str, ...] = ()
+    public_base_url: str = "http://localhost:8000"
+    upload_dir: str = "./var/uploads"
+    log_level: str = "INFO"
+    graphql_max_depth: int = 12
+    access_token_ttl_seconds: int = 3600
+    refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
+    login_max_attempts: int = 5
+    login_window_seconds: int = 60
+    sync_upload_max_rows: int = 100
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        """Whether this is a production deployment."""
+        return self.env == "production"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload size limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    def check(self) -> None:
+        """Refuse configurations that are unsafe to serve."""
+        if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
+            raise ConfigError(
+                "SECRET_KEY must be set to a random value of at least 32 characters when "
+                "ENV=production (the development default is refused)."
+            )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the settings from the environment."""
+        env = os.environ if environ is None else environ
+        return cls(
+            env=env.get("ENV", "development"),
+            database_url=env.get("DATABASE_URL") or cls.database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+            max_upload_mb=int(env.get("MAX_UPLOAD_MB") or 50),
+            allow_private_webhook_urls=_bool(env.get("ALLOW_PRIVATE_WEBHOOK_URLS")),
+            cors_origins=_list(env.get("CORS_ORIGINS")),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/"),
+            upload_dir=env.get("UPLOAD_DIR") or cls.upload_dir,
+            log_level=env.get("LOG_LEVEL") or "INFO",
+            graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
+            access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
+            login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
+        )
