@@ -1,0 +1,290 @@
+"""Streaming CSV reading for debtor uploads.
+
+The file is read in bounded chunks, so a 50 MB upload never sits in memory as one string:
+
+* Encoding: UTF-8 (a leading BOM is stripped) when the first 64 KiB decode as UTF-8, else
+  Windows-1252. Past the sample, a byte sequence that is not UTF-8 in a UTF-8 file is decoded as
+  Windows-1252 rather than failing the whole upload; bytes Windows-1252 leaves undefined become
+  U+FFFD, which debtor validation then reports as invalid characters.
+* Binary content (a NUL byte, or more than 10 % control characters in the sample) is refused.
+* Delimiter: `,` `;` or tab, sniffed from the first records with the ``csv`` parser itself, so
+  quoted delimiters do not count; the candidate whose records consistently have the header's
+  column count (> 1) wins, ties go to more columns and then to the order `,` `;` tab.
+* Row 1 is the header. Header names are normalised (`" First Name "` → `first_name`).
+* Row numbers count CSV records, not physical lines: a quoted field holding a line break does not
+  advance the number, so the first data record is row 2 even when the header spans two lines.
+  Blank records (nothing but whitespace and delimiters) are skipped and not counted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+SAMPLE_SIZE: Final = 64 * 1024
+READ_CHUNK_SIZE: Final = 64 * 1024
+DELIMITERS: Final = (",", ";", "\t")
+_SNIFF_RECORDS: Final = 20
+_CONTROL_RATIO_LIMIT: Final = 0.10
+# Tab, LF, CR and form feed occur in real text files; every other C0 byte suggests binary data.
+_TEXT_CONTROLS: Final = frozenset(b"\t\n\r\x0c")
+_UTF8_BOM: Final = codecs.BOM_UTF8
+_FALLBACK_ERRORS: Final = "debtgraph.cp1252_fallback"
+_HEADER_SEPARATORS: Final = re.compile(r"[\s\-]+")
+
+EMPTY_FILE: Final = "The file is empty."
+NO_HEADER: Final = "The file has no header row."
+NO_DATA_ROWS: Final = "The file contains no data rows."
+BINARY_CONTENT: Final = "The file is not a CSV file (binary content)."
+
+
+class ByteStream(Protocol):
+    """A binary file-like object: BytesIO, SpooledTemporaryFile, an upload's file."""
+
+    def read(self, size: int, /) -> bytes:
+        """Read at most ``size`` bytes; an empty result means the end of the stream."""
+        ...
+
+
+class CsvFormatError(ValueError):
+    """The upload cannot be read as a CSV file; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    """One data record: its record number in the file (header = 1) and every column's value."""
+
+    row_number: int
+    data: dict[str, str]
+
+
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Decode the bytes a UTF-8 decoder rejected as Windows-1252 instead."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return bytes(bad).decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error(_FALLBACK_ERRORS, _cp1252_fallback)
+
+
+class _PrefixedRaw(io.RawIOBase):
+    """A raw stream that replays the already-read sample and then reads on from the source."""
+
+    def __init__(self, prefix: bytes, source: ByteStream) -> None:
+        super().__init__()
+        self._prefix = memoryview(prefix)
+        self._source = source
+
+    def readable(self) -> bool:
+        """Report that the stream can be read."""
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Fill ``buffer`` from the sample first, then with at most ``len(buffer)`` new bytes."""
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        if self._prefix:
+            taken = self._prefix[:size]
+            self._prefix = self._prefix[len(taken) :]
+            view[: len(taken)] = taken
+            return len(taken)
+        data = self._source.read(size)
+        if not data:
+            return 0
+        if b"\x00" in data:
+            # No text encoding accepted here has NUL bytes: this part of the file is binary.
+            raise CsvFormatError(BINARY_CONTENT)
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Close this wrapper only; the caller owns (and closes) the source stream."""
+        self._prefix = memoryview(b"")
+        super().close()
+
+
+def normalize_header(name: str) -> str:
+    """Normalise a header name: trimmed, lower case, spaces and hyphens as one underscore."""
+    return _HEADER_SEPARATORS.sub("_", name.strip().lower()).strip("_")
+
+
+def _read_sample(stream: ByteStream) -> tuple[bytes, bool]:
+    """Read up to SAMPLE_SIZE bytes in bounded reads; also say whether the stream ended."""
+    parts: list[bytes] = []
+    size = 0
+    while size < SAMPLE_SIZE:
+        chunk = stream.read(min(READ_CHUNK_SIZE, SAMPLE_SIZE - size))
+        if not chunk:
+            return b"".join(parts), True
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), False
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """Tell whether the sample is binary data rather than text."""
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for byte in sample if byte < 0x20 and byte not in _TEXT_CONTROLS)
+    controls += sample.count(0x7F)
+    return controls > len(sample) * _CONTROL_RATIO_LIMIT
+
+
+def _detect_encoding(sample: bytes, at_eof: bool) -> str:
+    """Choose UTF-8 when the sample decodes as UTF-8, else Windows-1252."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        # final=False keeps a multibyte character cut by the sample boundary from failing.
+        decoder.decode(sample, final=at_eof)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _is_blank(record: list[str]) -> bool:
+    """Tell whether a record holds nothing but whitespace."""
+    return all(not field.strip() for field in record)
+
+
+def _sniff_delimiter(sample_text: str, at_eof: bool) -> str:
+    """Pick the delimiter whose first records consistently have the header's column count."""
+    if not at_eof:
+        # The last line of a truncated sample is probably cut short; do not let it vote.
+        cut = max(sample_text.rfind("\n"), sample_text.rfind("\r"))
+        sample_text = sample_text[: cut + 1] if cut >= 0 else sample_text
+    best: tuple[float, int, int] | None = None
+    chosen = ","
+    for preference, delimiter in enumerate(DELIMITERS):
+        records: list[list[str]] = []
+        try:
+            for record in csv.reader(io.StringIO(sample_text, newline=""), delimiter=delimiter):
+                if not _is_blank(record):
+                    records.append(record)
+                if len(records) >= _SNIFF_RECORDS:
+                    break
+        except csv.Error:
+            continue
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        consistency = sum(1 for record in records if len(record) == width) / len(records)
+        rank = (consistency, width, -preference)
+        if best is None or rank > best:
+            best, chosen = rank, delimiter
+    return chosen
+
+
+def _header_keys(record: list[str]) -> list[str]:
+    """Normalise header names, naming blank ones by position and suffixing duplicates."""
+    keys: list[str] = []
+    seen: set[str] = set()
+    for position, name in enumerate(record, start=1):
+        key = normalize_header(name) or f"_column_{position}"
+        candidate, suffix = key, 2
+        while candidate in seen:
+            candidate, suffix = f"{key}_{suffix}", suffix + 1
+        seen.add(candidate)
+        keys.append(candidate)
+    return keys
+
+
+class CsvReader:
+    """An opened CSV upload: its headers, encoding and delimiter; iterate once for its rows."""
+
+    def __init__(self, stream: ByteStream) -> None:
+        sample, at_eof = _read_sample(stream)
+        if sample.startswith(_UTF8_BOM):
+            sample, has_bom = sample[len(_UTF8_BOM) :], True
+        else:
+            has_bom = False
+        if not sample.strip():
+            raise CsvFormatError(EMPTY_FILE)
+        if _looks_binary(sample):
+            raise CsvFormatError(BINARY_CONTENT)
+        self.encoding: str = "utf-8" if has_bom else _detect_encoding(sample, at_eof)
+        errors = _FALLBACK_ERRORS if self.encoding == "utf-8" else "replace"
+        sample_text = codecs.getincrementaldecoder(self.encoding)(errors=errors).decode(sample)
+        self.delimiter: str = _sniff_delimiter(sample_text, at_eof)
+
+        buffered = io.BufferedReader(_PrefixedRaw(sample, stream), buffer_size=READ_CHUNK_SIZE)
+        self._text = io.TextIOWrapper(buffered, encoding=self.encoding, errors=errors, newline="")
+        self._records = csv.reader(self._text, delimiter=self.delimiter)
+        self._record_number = 0
+
+        header = self._next_record()
+        if header is None or _is_blank(header):
+            raise CsvFormatError(NO_HEADER)
+        self.headers: list[str] = _header_keys(header)
+        self._record_number = 1
+        self._pending: ParsedRow | None = self._next_row()
+        if self._pending is None:
+            raise CsvFormatError(NO_DATA_ROWS)
+
+    def _next_record(self) -> list[str] | None:
+        """Read the next record, or None at the end of the file."""
+        try:
+            record = next(self._records)
+        except StopIteration:
+            return None
+        except csv.Error as error:
+            if "NUL" in str(error):
+                raise CsvFormatError(BINARY_CONTENT) from error
+            raise CsvFormatError(
+                f"The file could not be read after row {self._record_number}: {error}."
+            ) from error
+        return record
+
+    def _next_row(self) -> ParsedRow | None:
+        """Read the next non-blank record as a data row, or None at the end of the file."""
+        while True:
+            record = self._next_record()
+            if record is None:
+                return None
+            if _is_blank(record):
+                continue
+            self._record_number += 1
+            return ParsedRow(self._record_number, self._row_data(record))
+
+    def _row_data(self, record: list[str]) -> dict[str, str]:
+        """Map a record onto the headers, padding short rows and keeping extra cells."""
+        data = dict(zip(self.headers, record, strict=False))
+        for key in self.headers[len(record) :]:
+            data[key] = ""
+        extras = record[len(self.headers) :]
+        # Trailing empty cells are what a trailing delimiter produces; they carry no data.
+        while extras and not extras[-1].strip():
+            extras.pop()
+        for index, value in enumerate(extras, start=1):
+            data[f"_extra_{index}"] = value
+        return data
+
+    def __iter__(self) -> Iterator[ParsedRow]:
+        """Return the reader itself: rows can be read only once."""
+        return self
+
+    def __next__(self) -> ParsedRow:
+        """Return the next data row."""
+        pending, self._pending = self._pending, None
+        row = pending if pending is not None else self._next_row()
+        if row is None:
+            raise StopIteration
+        return row
+
+
+def open_csv(stream: ByteStream) -> CsvReader:
+    """Open a binary CSV stream, raising CsvFormatError if it is empty, binary or has no rows."""
+    return CsvReader(stream)

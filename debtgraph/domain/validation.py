@@ -1,0 +1,485 @@
+"""Debtor fields from CSV columns, and the stage-B validation rules.
+
+``derive_debtor_fields`` reads a row's normalised column names. For each debtor field the first
+non-blank column in this table wins (names are compared without accents, so ``dirección`` is
+``direccion``):
+
+==================  ==========================================================================
+field               columns
+==================  ==========================================================================
+iban                iban, iban_number, iban_code, account_iban, bank_account, account_number
+first_name          first_name, firstname, given_name, forename, nombre
+last_name           last_name, lastname, surname, family_name, apellidos, apellido
+(full name)         name, full_name, fullname, holder_name, account_holder, debtor_name —
+                    used only when first_name and last_name are both blank: "Last, First", or
+                    the first word as first_name and the rest as last_name
+email               email, e_mail, email_address, mail
+phone               phone, mobile, telephone, phone_number, mobile_phone, primary_phone, tel,
+                    telefono, movil
+national_id         national_id, nationalid, national_id_number, dni, nif, nie, tax_id,
+                    id_number, document_number
+birth_date          birth_date, birthdate, date_of_birth, dob, fecha_nacimiento
+street              street, address, address_line_1, address_line1, address1, street_address,
+                    direccion, calle
+street_number       street_number, house_number, street_no, number, numero
+floor               floor, piso
+door                door, puerta
+apartment           apartment, apt, flat
+postcode            postcode, postal_code, post_code, zip, zipcode, zip_code, codigo_postal, cp
+city                city, town, locality, ciudad, localidad, municipio, poblacion
+province            province, state, region, county, provincia
+country             country, country_code, pais
+amount              amount, debt, debt_amount, amount_due, outstanding, balance, importe
+currency            currency, currency_code, moneda
+sepa_type           sepa_type, sepa_scheme, scheme
+external_reference  external_reference, external_ref, ext_ref, reference, ref, referencia
+==================  ==========================================================================
+
+Line breaks and tabs inside any field are folded to one space and fields are trimmed; blank
+fields become None. ``country`` keeps only a two-letter code (upper case) and defaults to the
+IBAN's country when the row has none and the IBAN is valid; ``currency`` defaults to EUR and
+``sepa_type`` to CORE.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Final, TypedDict
+
+from debtgraph.domain.amounts import parse_amount
+from debtgraph.domain.iban import is_valid_iban, normalize_iban
+
+MAX_AMOUNT: Final = Decimal("50000")
+
+IBAN_REQUIRED: Final = "IBAN is required"
+IBAN_INVALID: Final = "IBAN is invalid"
+NAME_REQUIRED: Final = "Name is required"
+AMOUNT_REQUIRED: Final = "Amount is required"
+AMOUNT_NOT_POSITIVE: Final = "Amount must be positive"
+AMOUNT_TOO_LARGE: Final = "Amount must not exceed 50000"
+CITY_REQUIRED: Final = "City is required"
+CITY_LENGTH: Final = "City must be between 2 and 100 characters"
+CITY_ENCODING: Final = "City contains invalid characters"
+POSTCODE_REQUIRED: Final = "Postal code is required"
+POSTCODE_LENGTH: Final = "Postal code must be between 3 and 20 characters"
+ADDRESS_REQUIRED: Final = "Address is required"
+ADDRESS_LENGTH: Final = "Address must be between 5 and 200 characters"
+ADDRESS_ENCODING: Final = "Address contains invalid characters"
+IBAN_BLACKLISTED: Final = "IBAN is blacklisted"
+
+# Line breaks (including Unicode ones) and tabs, with the spaces around them.
+_FOLDABLE: Final = re.compile(r"[ ]*[\t\n\r\v\f\x85\u2028\u2029]+[ \t\n\r\v\f\x85\u2028\u2029]*")
+_DATE_FORMATS: Final = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+_INVALID_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_STREET_KEYS: Final = ("street", "street_number", "floor", "door", "apartment")
+
+_ALIASES: Final[dict[str, tuple[str, ...]]] = {
+    "iban": (
+        "iban",
+        "iban_number",
+        "iban_code",
+        "account_iban",
+        "bank_account",
+        "account_number",
+    ),
+    "first_name": ("first_name", "firstname", "given_name", "forename", "nombre"),
+    "last_name": ("last_name", "lastname", "surname", "family_name", "apellidos", "apellido"),
+    "email": ("email", "e_mail", "email_address", "mail"),
+    "phone": (
+        "phone",
+        "mobile",
+        "telephone",
+        "phone_number",
+        "mobile_phone",
+        "primary_phone",
+        "tel",
+        "telefono",
+        "movil",
+    ),
+    "national_id": (
+        "national_id",
+        "nationalid",
+        "national_id_number",
+        "dni",
+        "nif",
+        "nie",
+        "tax_id",
+        "id_number",
+        "document_number",
+    ),
+    "birth_date": ("birth_date", "birthdate", "date_of_birth", "dob", "fecha_nacimiento"),
+    "street": (
+        "street",
+        "address",
+        "address_line_1",
+        "address_line1",
+        "address1",
+        "street_address",
+        "direccion",
+        "calle",
+    ),
+    "street_number": ("street_number", "house_number", "street_no", "number", "numero"),
+    "floor": ("floor", "piso"),
+    "door": ("door", "puerta"),
+    "apartment": ("apartment", "apt", "flat"),
+    "postcode": (
+        "postcode",
+        "postal_code",
+        "post_code",
+        "zip",
+        "zipcode",
+        "zip_code",
+        "codigo_postal",
+        "cp",
+    ),
+    "city": ("city", "town", "locality", "ciudad", "localidad", "municipio", "poblacion"),
+    "province": ("province", "state", "region", "county", "provincia"),
+    "country": ("country", "country_code", "pais"),
+    "amount": (
+        "amount",
+        "debt",
+        "debt_amount",
+        "amount_due",
+        "outstanding",
+        "balance",
+        "importe",
+    ),
+    "currency": ("currency", "currency_code", "moneda"),
+    "sepa_type": ("sepa_type", "sepa_scheme", "scheme"),
+    "external_reference": (
+        "external_reference",
+        "external_ref",
+        "ext_ref",
+        "reference",
+        "ref",
+        "referencia",
+    ),
+}
+_FULL_NAME_ALIASES: Final = (
+    "name",
+    "full_name",
+    "fullname",
+    "holder_name",
+    "account_holder",
+    "debtor_name",
+)
+
+
+class DebtorFields(TypedDict):
+    """Debtor columns derived from a CSV row, plus ``amount_invalid`` (not a Debtor column)."""
+
+    iban: str | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    national_id: str | None
+    birth_date: date | None
+    street: str | None
+    street_number: str | None
+    floor: str | None
+    door: str | None
+    apartment: str | None
+    postcode: str | None
+    city: str | None
+    province: str | None
+    country: str | None
+    amount: Decimal | None
+    # True when the row had an amount that could not be parsed (amount is then None).
+    amount_invalid: bool
+    currency: str
+    sepa_type: str
+    external_reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationOutcome:
+    """The result of validating one debtor: every failing message, in rules-table order."""
+
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+    blacklisted: bool = False
+
+    @property
+    def first_error(self) -> str | None:
+        """Return the first failing message, as upload responses report one per row."""
+        return self.errors[0] if self.errors else None
+
+
+def fold_whitespace(value: str | None) -> str:
+    """Fold line breaks and tabs into one space and trim; None becomes an empty string."""
+    if value is None:
+        return ""
+    return _FOLDABLE.sub(" ", value).strip()
+
+
+def _strip_accents(text: str) -> str:
+    """Remove combining accents, so header aliases match with or without them."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _mojibake_sequence(char_bytes: bytes) -> bool:
+    """Tell whether bytes form one multibyte UTF-8 character."""
+    try:
+        decoded = char_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return len(decoded) == 1
+
+
+def _as_cp1252_byte(char: str) -> int | None:
+    """Return the byte Windows-1252 encodes a character as (Latin-1 for C1 controls)."""
+    if 0x80 <= ord(char) <= 0x9F:
+        # Decoders that fill Windows-1252's gaps with Latin-1 leave these C1 characters behind.
+        return ord(char)
+    try:
+        encoded = char.encode("cp1252")
+    except UnicodeEncodeError:
+        return None
+    return encoded[0] if len(encoded) == 1 else None
+
+
+def has_mojibake(text: str) -> bool:
+    """Tell whether text holds UTF-8 bytes that were decoded as Windows-1252, like ``Ã©``."""
+    for index, char in enumerate(text):
+        lead = _as_cp1252_byte(char)
+        if lead is None or not 0xC2 <= lead <= 0xF4:
+            continue
+        if lead == 0xE2 and text[index + 1 : index + 2] == "€":
+            # "â€" opens UTF-8 quotes and dashes (bytes E2 80 xx); the third byte is often lost.
+            return True
+        length = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        following = text[index + 1 : index + length]
+        if len(following) != length - 1:
+            continue
+        tail = [_as_cp1252_byte(next_char) for next_char in following]
+        if any(byte is None or not 0x80 <= byte <= 0xBF for byte in tail):
+            continue
+        if _mojibake_sequence(bytes([lead, *(byte for byte in tail if byte is not None)])):
+            return True
+    return False
+
+
+def has_invalid_characters(text: str) -> bool:
+    """Tell whether text holds control characters, U+FFFD or mojibake (not valid encoding)."""
+    if "\ufffd" in text:
+        return True
+    if any(unicodedata.category(char) in _INVALID_CATEGORIES for char in text):
+        return True
+    return has_mojibake(text)
+
+
+def _text(fields: Mapping[str, object], key: str) -> str:
+    """Read a field as folded, trimmed text; missing and None are empty."""
+    value = fields.get(key)
+    if value is None:
+        return ""
+    return fold_whitespace(str(value))
+
+
+def street_line(
+    street: str | None,
+    street_number: str | None = None,
+    floor: str | None = None,
+    door: str | None = None,
+    apartment: str | None = None,
+) -> str:
+    """Join the street and its number, floor, door and apartment; empty without a street."""
+    if not fold_whitespace(street):
+        return ""
+    parts = (street, street_number, floor, door, apartment)
+    return " ".join(text for part in parts if (text := fold_whitespace(part)))
+
+
+def _address(fields: Mapping[str, object]) -> str:
+    """Return the address to validate: an ``address`` field, else the composed street line."""
+    address = _text(fields, "address")
+    if address:
+        return address
+    return street_line(*(_text(fields, key) for key in _STREET_KEYS))
+
+
+def _amount_errors(raw: object) -> list[str]:
+    """Check the amount: required, positive and at most MAX_AMOUNT."""
+    if isinstance(raw, Decimal | int | float) and not isinstance(raw, bool):
+        amount: Decimal | None = Decimal(str(raw))
+    else:
+        try:
+            amount = parse_amount(None if raw is None else str(raw))
+        except ValueError:
+            # An amount nobody can read is no amount; "must be positive" would mislead.
+            amount = None
+    if amount is None:
+        return [AMOUNT_REQUIRED]
+    if amount <= 0:
+        return [AMOUNT_NOT_POSITIVE]
+    if amount > MAX_AMOUNT:
+        return [AMOUNT_TOO_LARGE]
+    return []
+
+
+def validate_debtor(fields: Mapping[str, object], *, blacklisted: bool) -> ValidationOutcome:
+    """Apply the debtor validation rules and collect every failing message in table order.
+
+    ``fields`` holds debtor fields (``derive_debtor_fields`` output or raw normalised columns):
+    ``iban``, ``first_name``, ``last_name``, ``amount`` (Decimal, number or text), ``city``,
+    ``postcode`` and either ``address`` or ``street`` (+ ``street_number``, ``floor``,
+    ``door``, ``apartment``). An amount that cannot be parsed gives "Amount is required".
+    ``blacklisted`` comes from the caller's blacklist lookup of the IBAN.
+    """
+    errors: list[str] = []
+
+    iban = normalize_iban(_text(fields, "iban"))
+    if not iban:
+        errors.append(IBAN_REQUIRED)
+    elif not is_valid_iban(iban):
+        errors.append(IBAN_INVALID)
+
+    if not _text(fields, "first_name") and not _text(fields, "last_name"):
+        errors.append(NAME_REQUIRED)
+
+    if fields.get("amount_invalid") is True:
+        errors.append(AMOUNT_REQUIRED)
+    else:
+        errors.extend(_amount_errors(fields.get("amount")))
+
+    city = _text(fields, "city")
+    if not city:
+        errors.append(CITY_REQUIRED)
+    else:
+        if not 2 <= len(city) <= 100:
+            errors.append(CITY_LENGTH)
+        if has_invalid_characters(city):
+            errors.append(CITY_ENCODING)
+
+    postcode = _text(fields, "postcode")
+    if not postcode:
+        errors.append(POSTCODE_REQUIRED)
+    elif not 3 <= len(postcode) <= 20:
+        errors.append(POSTCODE_LENGTH)
+
+    address = _address(fields)
+    if not address:
+        errors.append(ADDRESS_REQUIRED)
+    else:
+        if not 5 <= len(address) <= 200:
+            errors.append(ADDRESS_LENGTH)
+        if has_invalid_characters(address):
+            errors.append(ADDRESS_ENCODING)
+
+    if blacklisted:
+        errors.append(IBAN_BLACKLISTED)
+
+    return ValidationOutcome(valid=not errors, errors=errors, blacklisted=blacklisted)
+
+
+def parse_birth_date(raw: str | None) -> date | None:
+    """Parse ``YYYY-MM-DD``, ``DD/MM/YYYY``, ``DD.MM.YYYY`` or ``DD-MM-YYYY``; None otherwise."""
+    text = fold_whitespace(raw)
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _lookup(columns: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    """Return the first non-blank value among the named columns, folded and trimmed."""
+    for name in names:
+        value = fold_whitespace(columns.get(name))
+        if value:
+            return value
+    return None
+
+
+def _split_full_name(full: str) -> tuple[str | None, str | None]:
+    """Split a full name into first and last name ("Last, First" or "First Last…")."""
+    if "," in full:
+        last, _, first = full.partition(",")
+        return first.strip() or None, last.strip() or None
+    first, _, last = full.partition(" ")
+    return first or None, last.strip() or None
+
+
+def derive_debtor_fields(raw: Mapping[str, str]) -> DebtorFields:
+    """Map a CSV row's normalised columns (aliases in the module docstring) to debtor fields."""
+    columns = {_strip_accents(key): value for key, value in raw.items()}
+
+    def pick(field_name: str) -> str | None:
+        """Return the field's first non-blank aliased column."""
+        return _lookup(columns, _ALIASES[field_name])
+
+    first_name, last_name = pick("first_name"), pick("last_name")
+    if first_name is None and last_name is None:
+        full = _lookup(columns, _FULL_NAME_ALIASES)
+        if full:
+            first_name, last_name = _split_full_name(full)
+
+    amount_text = pick("amount")
+    try:
+        amount = parse_amount(amount_text)
+        amount_invalid = False
+    except ValueError:
+        amount, amount_invalid = None, True
+
+    iban = normalize_iban(pick("iban")) or None
+    country = (pick("country") or "").upper()
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
+        country = iban[:2] if iban and is_valid_iban(iban) else ""
+    national_id = pick("national_id")
+
+    return DebtorFields(
+        iban=iban,
+        first_name=first_name,
+        last_name=last_name,
+        email=pick("email"),
+        phone=pick("phone"),
+        national_id=national_id.replace(" ", "").upper() if national_id else None,
+        birth_date=parse_birth_date(pick("birth_date")),
+        street=pick("street"),
+        street_number=pick("street_number"),
+        floor=pick("floor"),
+        door=pick("door"),
+        apartment=pick("apartment"),
+        postcode=pick("postcode"),
+        city=pick("city"),
+        province=pick("province"),
+        country=country or None,
+        amount=amount,
+        amount_invalid=amount_invalid,
+        currency=(pick("currency") or "EUR").upper(),
+        sepa_type=(pick("sepa_type") or "CORE").upper(),
+        external_reference=pick("external_reference"),
+    )
+
+
+def full_name(first_name: str | None, last_name: str | None) -> str | None:
+    """Join first and last name with a space; None when both are blank."""
+    parts = (fold_whitespace(first_name), fold_whitespace(last_name))
+    return " ".join(part for part in parts if part) or None
+
+
+def full_address(
+    *,
+    street: str | None = None,
+    street_number: str | None = None,
+    floor: str | None = None,
+    door: str | None = None,
+    apartment: str | None = None,
+    postcode: str | None = None,
+    city: str | None = None,
+    province: str | None = None,
+    country: str | None = None,
+) -> str | None:
+    """Format ``"STREET 7 [floor door apt]\\nPOSTCODE, CITY, Province, CC"``, skipping blanks."""
+    first_line = street_line(street, street_number, floor, door, apartment)
+    locality = (postcode, city, province, country)
+    second_line = ", ".join(text for part in locality if (text := fold_whitespace(part)))
+    return "\n".join(line for line in (first_line, second_line) if line) or None

@@ -1,0 +1,61 @@
+"""Amount parsing in European and US notation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from debtgraph.domain.amounts import parse_amount
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("150.00", "150.00"),
+        ("150,00", "150.00"),
+        ("150", "150.00"),
+        ("1 234,56", "1234.56"),
+        ("1.234,56", "1234.56"),
+        ("1,234.56", "1234.56"),
+        ("1\u00a0234,56", "1234.56"),
+        ("1\u202f234,56", "1234.56"),
+        ("1\u2009234\u2009567.8", "1234567.80"),
+        ("1.234.567", "1234567.00"),
+        ("1,234,567.89", "1234567.89"),
+        ("1,234", "1234.00"),
+        ("1.234", "1234.00"),
+        ("0,125", "0.13"),
+        ("1234,567", "1234.57"),
+        ("1 234,567", "1234.57"),
+        ("12,5", "12.50"),
+        ("0.005", "0.01"),
+        (",50", "0.50"),
+        ("-20", "-20.00"),
+        ("+20", "20.00"),
+        ("-1.234,50", "-1234.50"),
+        ("150,00 €", "150.00"),
+        ("€150", "150.00"),
+        ("EUR 99.9", "99.90"),
+        ("-0", "0.00"),
+        ("  50000  ", "50000.00"),
+    ],
+)
+def test_parse_amount(raw: str, expected: str) -> None:
+    value = parse_amount(raw)
+    assert value == Decimal(expected)
+    assert str(value) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", "   ", "\u00a0"])
+def test_blank_is_none(raw: str | None) -> None:
+    assert parse_amount(raw) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["abc", "12 34", "1,2,3", "1.234.56,7", "1 234.567,89", "--5", "1e5", "1.", "€", "-", "NaN"],
+)
+def test_garbage_raises(raw: str) -> None:
+    with pytest.raises(ValueError, match="Invalid amount"):
+        parse_amount(raw)

@@ -1,0 +1,217 @@
+"""Streaming CSV reading of debtor uploads."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from debtgraph.domain.csv_ingest import (
+    BINARY_CONTENT,
+    EMPTY_FILE,
+    NO_DATA_ROWS,
+    NO_HEADER,
+    SAMPLE_SIZE,
+    CsvFormatError,
+    ParsedRow,
+    normalize_header,
+    open_csv,
+)
+
+
+def _open(content: str | bytes, encoding: str = "utf-8"):
+    raw = content.encode(encoding) if isinstance(content, str) else content
+    return open_csv(io.BytesIO(raw))
+
+
+class BoundedReads(io.RawIOBase):
+    """A stream that fails the test if anyone reads too much at once or everything at once."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        super().__init__()
+        self._data = io.BytesIO(data)
+        self.limit = limit
+        self.largest = 0
+        self.calls = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        assert size is not None
+        assert 0 < size <= self.limit, f"read({size}) exceeds the bound"
+        self.calls += 1
+        self.largest = max(self.largest, size)
+        return self._data.read(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def test_utf8_with_bom_comma_and_normalised_headers() -> None:
+    reader = _open("\ufeff First Name ,Last-Name,IBAN\nMaría,Núñez,ES05\n")
+    assert reader.encoding == "utf-8"
+    assert reader.delimiter == ","
+    assert reader.headers == ["first_name", "last_name", "iban"]
+    assert list(reader) == [
+        ParsedRow(2, {"first_name": "María", "last_name": "Núñez", "iban": "ES05"})
+    ]
+
+
+def test_cp1252_text_is_decoded() -> None:
+    reader = _open("name;city\nMüller;Köln\nPeña;A Coruña\n", encoding="cp1252")
+    assert reader.encoding == "cp1252"
+    assert reader.delimiter == ";"
+    assert [row.data for row in reader] == [
+        {"name": "Müller", "city": "Köln"},
+        {"name": "Peña", "city": "A Coruña"},
+    ]
+
+
+def test_semicolon_with_decimal_commas_is_sniffed() -> None:
+    reader = _open("name;amount;city\nAna;150,00;Madrid\nLuis;1 234,56;Sevilla\n")
+    assert reader.delimiter == ";"
+    assert [row.data["amount"] for row in reader] == ["150,00", "1 234,56"]
+
+
+def test_tab_delimiter() -> None:
+    reader = _open("name\tiban\tcity\nAna\tES05, x\tMadrid\n")
+    assert reader.delimiter == "\t"
+    assert next(reader).data == {"name": "Ana", "iban": "ES05, x", "city": "Madrid"}
+
+
+def test_quoted_delimiters_do_not_fool_the_sniffer() -> None:
+    reader = _open('name,address,city\n"Ruiz; Ana","Calle A; 1",Madrid\n')
+    assert reader.delimiter == ","
+    assert next(reader).data["address"] == "Calle A; 1"
+
+
+def test_single_column_file_defaults_to_comma() -> None:
+    reader = _open("iban\nES05\n")
+    assert reader.delimiter == ","
+    assert reader.headers == ["iban"]
+
+
+def test_quoted_newlines_count_records_not_lines() -> None:
+    content = 'name,address\r\n"Ana","Calle 1\r\n2º B"\r\n"Luis","Calle\n3"\r\nEva,Plaza 4\r\n'
+    rows = list(_open(content))
+    assert [row.row_number for row in rows] == [2, 3, 4]
+    assert rows[0].data["address"] == "Calle 1\r\n2º B"
+    assert rows[1].data["address"] == "Calle\n3"
+
+
+def test_blank_lines_are_skipped_and_not_counted() -> None:
+    rows = list(_open("name,city\nAna,Madrid\n\n,\n  ,  \nLuis,Bilbao\n"))
+    assert [(row.row_number, row.data["name"]) for row in rows] == [(2, "Ana"), (3, "Luis")]
+
+
+def test_too_few_and_too_many_columns() -> None:
+    rows = list(_open("a,b,c\n1\n1,2,3,4,5\n1,2,3,,\n"))
+    assert rows[0].data == {"a": "1", "b": "", "c": ""}
+    assert rows[1].data == {"a": "1", "b": "2", "c": "3", "_extra_1": "4", "_extra_2": "5"}
+    assert rows[2].data == {"a": "1", "b": "2", "c": "3"}
+
+
+def test_unknown_columns_are_kept_and_duplicate_headers_suffixed() -> None:
+    reader = _open("IBAN,iban,,Custom Field\nA,B,C,D\n")
+    assert reader.headers == ["iban", "iban_2", "_column_3", "custom_field"]
+    assert next(reader).data == {"iban": "A", "iban_2": "B", "_column_3": "C", "custom_field": "D"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", EMPTY_FILE),
+        (b"\xef\xbb\xbf", EMPTY_FILE),
+        (b"\n\r\n  \n", EMPTY_FILE),
+        (b"\nname,iban\nAna,ES05\n", NO_HEADER),
+        (b",,,\nAna,ES05,,\n", NO_HEADER),
+        (b"name,iban\n", NO_DATA_ROWS),
+        (b"name,iban\n\n,\n", NO_DATA_ROWS),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", BINARY_CONTENT),
+        (bytes(range(1, 32)) * 20, BINARY_CONTENT),
+    ],
+)
+def test_format_errors(content: bytes, message: str) -> None:
+    with pytest.raises(CsvFormatError) as caught:
+        _open(content)
+    assert caught.value.message == message
+    assert str(caught.value) == message
+
+
+def test_error_messages_are_exact() -> None:
+    assert EMPTY_FILE == "The file is empty."
+    assert NO_HEADER == "The file has no header row."
+    assert NO_DATA_ROWS == "The file contains no data rows."
+    assert BINARY_CONTENT == "The file is not a CSV file (binary content)."
+
+
+def test_nul_byte_after_the_sample_is_binary() -> None:
+    content = b"name,city\n" + b"Ana,Madrid\n" * (SAMPLE_SIZE // 10) + b"Luis,\x00\x00\n"
+    reader = _open(content)
+    with pytest.raises(CsvFormatError, match=r"binary content"):
+        list(reader)
+
+
+def test_multibyte_character_split_at_the_sample_boundary_stays_utf8() -> None:
+    header = b"name,city\n"
+    filler = b"x" * (SAMPLE_SIZE - len(header) - len(b"Ana,M") - 1)
+    content = header + b"Ana,M" + filler + "ñ".encode() + b"\nLuis,Bilbao\n"
+    assert content.index("ñ".encode()) == SAMPLE_SIZE - 1  # the sample ends mid-character
+    reader = _open(content)
+    assert reader.encoding == "utf-8"
+    rows = list(reader)
+    assert rows[0].data["city"].endswith("ñ")
+    assert rows[1].data == {"name": "Luis", "city": "Bilbao"}
+
+
+def test_cp1252_bytes_after_a_utf8_sample_are_decoded_as_cp1252() -> None:
+    content = (
+        b"name,city\n" + b"Ana,Madrid\n" * (SAMPLE_SIZE // 10) + "Jürgen,Köln\n".encode("cp1252")
+    )
+    reader = _open(content)
+    assert reader.encoding == "utf-8"
+    assert list(reader)[-1].data == {"name": "Jürgen", "city": "Köln"}
+
+
+def test_large_file_is_read_in_bounded_chunks() -> None:
+    header = b"first_name;last_name;iban;amount;city\n"
+    line = b'Ana;"Garc\xc3\xada\nL\xc3\xb3pez";ES0500190050054010130723;150,00;Madrid\n'
+    count = 1_200_000 // len(line) + 1
+    data = header + line * count
+    assert len(data) > 1_000_000
+    stream = BoundedReads(data, limit=64 * 1024)
+    reader = open_csv(stream)
+    assert reader.delimiter == ";"
+    total = 0
+    last = None
+    for row in reader:
+        total += 1
+        last = row
+    assert total == count
+    assert last is not None
+    assert last.row_number == count + 1
+    assert last.data["last_name"] == "García\nLópez"
+    assert stream.largest <= 64 * 1024
+    assert stream.calls > len(data) // (64 * 1024)
+
+
+def test_reader_is_single_pass() -> None:
+    reader = _open("a\n1\n2\n")
+    assert [row.data["a"] for row in reader] == ["1", "2"]
+    assert list(reader) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("First Name", "first_name"),
+        (" IBAN ", "iban"),
+        ("Postal-Code", "postal_code"),
+        ("  e -  mail ", "e_mail"),
+    ],
+)
+def test_normalize_header(raw: str, expected: str) -> None:
+    assert normalize_header(raw) == expected
