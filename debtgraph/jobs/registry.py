@@ -1,0 +1,55 @@
+"""Task registry: every background task is an ``async def (ctx, *ids)`` named ``<area>.<verb>``.
+
+The same functions run under arq (``debtgraph worker``) or in the API process when no Redis is
+configured. Arguments are ids and plain JSON values only, so they serialise with msgpack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from debtgraph.domain.clock import Clock
+from debtgraph.domain.eventbus import EventBus
+from debtgraph.domain.outbox import JobQueue
+
+TaskFn = Callable[..., Awaitable[Any]]
+TASKS: dict[str, TaskFn] = {}
+# (task name, period in seconds): what the cron re-runs so nothing stays pending forever.
+PERIODIC: list[tuple[str, int]] = []
+
+
+@dataclass
+class JobServices:
+    """What a task may use; placed in the job context under ``"services"``."""
+
+    session_factory: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    clock: Clock
+    jobs: JobQueue
+    settings: Any
+    ports: dict[str, Any] = field(default_factory=dict)
+
+
+def task(name: str, *, every: int | None = None) -> Callable[[TaskFn], TaskFn]:
+    """Register a task under ``name``; ``every`` seconds makes it periodic too."""
+
+    def register(fn: TaskFn) -> TaskFn:
+        if name in TASKS:
+            raise RuntimeError(f"task {name!r} registered twice")
+        TASKS[name] = fn
+        if every is not None:
+            PERIODIC.append((name, every))
+        return fn
+
+    return register
+
+
+def services_of(ctx: dict[str, Any]) -> JobServices:
+    """The services from a job context."""
+    services = ctx["services"]
+    assert isinstance(services, JobServices)
+    return services

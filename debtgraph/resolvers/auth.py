@@ -1,0 +1,177 @@
+"""Authentication use cases: bearer tokens into a Principal; operator login, logout and "me"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.oauth import ApiKey, OAuthToken
+from debtgraph.domain.secrets import (
+    hash_token,
+    random_string,
+    tokens_equal,
+    verify_password,
+)
+from debtgraph.domain.users import AccessToken, Role, User
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import FieldError, InputError, NotFound, Throttled, Unauthenticated
+from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
+
+# Syntax only: the server never makes DNS lookups to validate input (PRODUCT.md §11).
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+BAD_CREDENTIALS = "The provided credentials are incorrect."
+
+
+async def authenticate(ctx: Context, authorization: str | None) -> Principal | None:
+    """Turn an ``Authorization: Bearer …`` value into a Principal; None when absent or invalid."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    async with ctx.uow.session() as session:
+        if token.startswith(("sk_live_", "sk_test_")):
+            return await _platform_key(session, token)
+        if "|" in token:
+            return await _operator_token(session, token)
+        return await _oauth_token(ctx, session, token)
+
+
+async def _operator_token(session: AsyncSession, token: str) -> Principal | None:
+    token_id, _, secret = token.partition("|")
+    if not token_id.isdigit() or not secret:
+        return None
+    row = await session.get(AccessToken, int(token_id))
+    if row is None or not row.is_active or not tokens_equal(row.token_hash, hash_token(secret)):
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or user.deleted_at is not None or user.role != Role.ADMIN:
+        return None
+    return Principal(PrincipalKind.OPERATOR, user_id=user.id, token_id=row.id)
+
+
+async def _platform_key(session: AsyncSession, token: str) -> Principal | None:
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return platform_principal(row.platform_id)
+
+
+async def _oauth_token(ctx: Context, session: AsyncSession, token: str) -> Principal | None:
+    row = await session.scalar(
+        select(OAuthToken).where(OAuthToken.access_token_hash == hash_token(token))
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= ctx.clock.now():
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or user.deleted_at is not None:
+        return None
+    return Principal(
+        PrincipalKind.CREDITOR,
+        user_id=row.user_id,
+        platform_id=row.platform_id,
+        scopes=frozenset(row.scope.split()),
+        token_id=row.id,
+    )
+
+
+def require_principal(ctx: Context) -> Principal:
+    """The caller, or Unauthenticated."""
+    if ctx.principal is None:
+        raise Unauthenticated()
+    return ctx.principal
+
+
+def require_operator(ctx: Context) -> Principal:
+    """An operator, else Unauthenticated (anonymous) or NotFound (hide operator-only routes)."""
+    principal = require_principal(ctx)
+    if not principal.is_operator:
+        raise NotFound("Resource")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A new operator token (shown once) and its user."""
+
+    token: str
+    user: User
+
+
+def _login_input(email: Any, password: Any) -> tuple[str, str]:
+    errors: list[FieldError] = []
+    if email is None or (isinstance(email, str) and not email.strip()):
+        errors.append(FieldError("email", "required", "The email field is required."))
+    elif not isinstance(email, str):
+        errors.append(FieldError("email", "invalid", "The email field must be a string."))
+    elif not EMAIL_RE.match(email.strip()) or len(email) > 254:
+        errors.append(
+            FieldError("email", "invalid", "The email field must be a valid email address.")
+        )
+    if password is None or (isinstance(password, str) and password == ""):
+        errors.append(FieldError("password", "required", "The password field is required."))
+    elif not isinstance(password, str):
+        errors.append(FieldError("password", "invalid", "The password field must be a string."))
+    if errors:
+        raise InputError(errors)
+    return str(email).strip().lower(), str(password)
+
+
+async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
+    """Check operator credentials and issue a token; throttled per email and client address."""
+    email_n, password_s = _login_input(email, password)
+    throttle = ctx.services.throttle
+    key = f"login:{email_n}|{ctx.client_ip}"
+    retry_after = await throttle.retry_after(key)
+    if retry_after is not None:
+        raise Throttled(retry_after)
+    async with ctx.uow.session() as session:
+        user = await session.scalar(
+            select(User).where(User.email == email_n, User.deleted_at.is_(None))
+        )
+    # verify_password burns the same argon2 time when the user is unknown.
+    ok = verify_password(user.password_hash if user else None, password_s)
+    if user is None or not ok or user.role != Role.ADMIN:
+        await throttle.hit(key)
+        raise InputError([FieldError("email", "invalid_credentials", BAD_CREDENTIALS)])
+    await throttle.clear(key)
+    secret = random_string(40)
+    async with ctx.uow.session() as session:
+        row = AccessToken(
+            user_id=user.id, token_hash=hash_token(secret), created_at=ctx.clock.now()
+        )
+        session.add(row)
+        await session.flush()
+        token = f"{row.id}|{secret}"
+    await ctx.uow.commit()
+    return LoginResult(token=token, user=user)
+
+
+async def logout(ctx: Context) -> None:
+    """Revoke the operator token the request came with."""
+    principal = require_principal(ctx)
+    if principal.kind is not PrincipalKind.OPERATOR or principal.token_id is None:
+        raise Unauthenticated()
+    async with ctx.uow.session() as session:
+        await session.execute(
+            update(AccessToken)
+            .where(AccessToken.id == principal.token_id)
+            .values(is_active=False, revoked_at=ctx.clock.now())
+        )
+    await ctx.uow.commit()
+
+
+async def me(ctx: Context) -> User | None:
+    """The signed-in user (operator or creditor); None for a platform key."""
+    principal = require_principal(ctx)
+    if principal.user_id is None:
+        return None
+    user = await ctx.loaders.by(User.id).load(principal.user_id)
+    if user is None or user.deleted_at is not None:
+        raise Unauthenticated()
+    return user

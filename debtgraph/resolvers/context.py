@@ -1,0 +1,129 @@
+"""The transport-free request context: one unit of work, the caller, loaders, clock, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from debtgraph.domain import outbox
+from debtgraph.domain.clock import Clock
+from debtgraph.domain.eventbus import EventBus
+from debtgraph.domain.outbox import JobQueue
+from debtgraph.domain.throttle import Throttle
+from debtgraph.resolvers.principal import Principal
+from debtgraph.settings import Settings
+
+
+@dataclass
+class AppServices:
+    """Process-wide collaborators, wired once by the composition root (server)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    jobs: JobQueue
+    clock: Clock
+    throttle: Throttle
+    # Ports added by later areas (VOP provider, SEPA gateway, …) register here by name.
+    ports: dict[str, Any] = field(default_factory=dict)
+
+
+class UnitOfWork:
+    """One session per request, serialised by a lock because GraphQL resolves siblings at once.
+
+    Never await a dataloader while holding the lock: its batch function takes the lock too.
+    """
+
+    def __init__(self, services: AppServices) -> None:
+        self._services = services
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """Exclusive use of the request's session."""
+        async with self._lock:
+            if self._session is None:
+                self._session = self._services.session_factory()
+            yield self._session
+
+    async def commit(self) -> None:
+        """Commit once, then queue jobs and publish the transaction's events."""
+        async with self._lock:
+            if self._session is None:
+                return
+            event_ids = await outbox.commit(self._session, self._services.jobs)
+            if event_ids:
+                await outbox.relay(
+                    self._session, self._services.bus, self._services.clock, event_ids
+                )
+
+    async def rollback(self) -> None:
+        """Drop everything written since the last commit."""
+        async with self._lock:
+            if self._session is not None:
+                outbox.discard_pending(self._session)
+                await self._session.rollback()
+
+    async def close(self) -> None:
+        """Roll back anything uncommitted and release the connection."""
+        async with self._lock:
+            if self._session is not None:
+                outbox.discard_pending(self._session)
+                await self._session.close()
+                self._session = None
+
+
+@dataclass
+class Context:
+    """Everything a use case needs, built once per request by either face."""
+
+    services: AppServices
+    uow: UnitOfWork
+    principal: Principal | None = None
+    client_ip: str = ""
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Filled by Strawberry's WebSocket handlers with the connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    loaders: Any = None
+
+    def __post_init__(self) -> None:
+        if self.loaders is None:
+            from debtgraph.resolvers.loaders import Loaders
+
+            self.loaders = Loaders(self.uow)
+
+    @property
+    def clock(self) -> Clock:
+        """The injectable clock."""
+        return self.services.clock
+
+    @property
+    def settings(self) -> Settings:
+        """The process settings."""
+        return self.services.settings
+
+    def refresh(self) -> None:
+        """Forget cached loads (between subscription events, which outlive one request)."""
+        from debtgraph.resolvers.loaders import Loaders
+
+        self.loaders = Loaders(self.uow)
+
+    @classmethod
+    def create(
+        cls, services: AppServices, *, client_ip: str = "", request_id: str | None = None
+    ) -> Context:
+        """A fresh context with its own unit of work."""
+        return cls(
+            services=services,
+            uow=UnitOfWork(services),
+            client_ip=client_ip,
+            request_id=request_id or uuid.uuid4().hex,
+        )

@@ -1,0 +1,85 @@
+"""Expected failures of use cases, transport-free; each face renders them in its own shape."""
+
+from __future__ import annotations
+
+from debtgraph.domain.errors import DomainValidationError, FieldError, InvalidTransition
+
+__all__ = [
+    "Conflict",
+    "DomainValidationError",
+    "FieldError",
+    "InputError",
+    "InvalidTransition",
+    "MissingScope",
+    "NotFound",
+    "Throttled",
+    "Unauthenticated",
+    "UseCaseError",
+]
+
+
+class UseCaseError(Exception):
+    """Base of the failures a caller is expected to handle."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(UseCaseError):
+    """No valid credentials."""
+
+    code = "unauthenticated"
+
+    def __init__(self, message: str = "Unauthenticated.") -> None:
+        super().__init__(message)
+
+
+class NotFound(UseCaseError):
+    """Absent, or outside the caller's reach (the two are never told apart)."""
+
+    code = "not_found"
+
+    def __init__(self, resource: str = "Resource", message: str | None = None) -> None:
+        super().__init__(message or f"{resource} not found.")
+        self.resource = resource
+
+
+class MissingScope(UseCaseError):
+    """The caller is known but its token lacks the scope this operation needs."""
+
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This operation requires the '{scope}' scope.")
+        self.scope = scope
+
+
+class InputError(DomainValidationError):
+    """Invalid input detected by a use case (rendered 422 on /api, 400 on /v1)."""
+
+    def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
+        super().__init__(errors)
+        self.message = message or self.errors[0].message
+
+
+class Conflict(UseCaseError):
+    """The request cannot be applied to the current state (409)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Throttled(UseCaseError):
+    """Too many attempts; retry after the given seconds (429)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            message or f"Too many login attempts. Please try again in {retry_after} seconds."
+        )
+        self.retry_after = retry_after

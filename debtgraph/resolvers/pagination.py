@@ -1,0 +1,125 @@
+"""Paging of root lists: keyset (GraphQL cursors, Cleavr ``starting_after``) and numbered pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.errors import FieldError
+from debtgraph.resolvers.errors import InputError
+from debtgraph.resolvers.loaders import MAX_PAGE, Page
+
+T = TypeVar("T")
+
+
+def encode_cursor(row_id: int) -> str:
+    """Opaque cursor for a row id."""
+    return base64.urlsafe_b64encode(f"c:{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None, field: str = "after") -> int | None:
+    """Row id of a cursor; a malformed cursor is an input error, not a 500."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "c":
+            raise ValueError
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InputError([FieldError(field, "invalid_cursor", "The cursor is invalid.")]) from None
+
+
+def check_first(first: int | None, default: int = 20, field: str = "first") -> int:
+    """Page size, refusing values outside 1..100 rather than silently clamping them."""
+    if first is None:
+        return default
+    if first < 1 or first > MAX_PAGE:
+        raise InputError(
+            [FieldError(field, "out_of_range", f"{field} must be between 1 and {MAX_PAGE}.")]
+        )
+    return first
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], id_col: Any, first: int, after_id: int | None
+) -> Page[Any]:
+    """Newest-first page of ``stmt`` after a row id, with the filtered total."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if after_id is not None:
+        stmt = stmt.where(id_col < after_id)
+    rows = list((await session.scalars(stmt.order_by(id_col.desc()).limit(first + 1))).all())
+    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedPage(Generic[T]):
+    """A ``page``/``per_page`` slice with the ``meta`` the Tether API shows."""
+
+    items: list[T]
+    current_page: int
+    per_page: int
+    total: int
+
+    @property
+    def last_page(self) -> int:
+        """Number of the last page (1 when empty, as Laravel does)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+    def meta(self) -> dict[str, int]:
+        """The ``meta`` object."""
+        return {
+            "current_page": self.current_page,
+            "per_page": self.per_page,
+            "total": self.total,
+            "last_page": self.last_page,
+        }
+
+
+async def numbered_page(
+    session: AsyncSession, stmt: Select[Any], id_col: Any, page: int, per_page: int
+) -> NumberedPage[Any]:
+    """Newest-first numbered page of ``stmt``."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (
+        await session.scalars(
+            stmt.order_by(id_col.desc()).offset((page - 1) * per_page).limit(per_page)
+        )
+    ).all()
+    return NumberedPage(list(rows), page, per_page, int(total or 0))
+
+
+def parse_page_params(
+    page: str | None, per_page: str | None, default_per_page: int = 20
+) -> tuple[int, int]:
+    """Validate ``page`` and ``per_page`` query values (422 with the field at fault)."""
+    errors: list[FieldError] = []
+    page_n, per_n = 1, default_per_page
+    if page not in (None, ""):
+        try:
+            page_n = int(page)  # type: ignore[arg-type]
+            if page_n < 1:
+                raise ValueError
+        except ValueError:
+            errors.append(FieldError("page", "invalid", "The page field must be at least 1."))
+    if per_page not in (None, ""):
+        try:
+            per_n = int(per_page)  # type: ignore[arg-type]
+            if not 1 <= per_n <= MAX_PAGE:
+                raise ValueError
+        except ValueError:
+            errors.append(
+                FieldError(
+                    "per_page", "invalid", f"The per page field must be between 1 and {MAX_PAGE}."
+                )
+            )
+    if errors:
+        raise InputError(errors)
+    return page_n, per_n

@@ -1,0 +1,91 @@
+"""Shared REST plumbing: orjson responses, the request's Context, JSON bodies, error families."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import FieldError, InputError
+
+
+class Family(enum.Enum):
+    """The two legacy contracts, each with its own error shape."""
+
+    TETHER = "tether"  # /api/*
+    CLEAVR = "cleavr"  # /v1/* and /oauth/*
+
+
+def family_of(path: str) -> Family:
+    """Which contract a path belongs to."""
+    return Family.TETHER if path.startswith("/api") else Family.CLEAVR
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Money is exact until here; JSON numbers are what the seeds show.
+        return float(value)
+    if isinstance(value, datetime | date):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def iso(value: datetime | date | None) -> str | None:
+    """ISO 8601 as the seeds show it: UTC datetimes end in ``Z``, no microseconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+class JSONResponse(Response):
+    """A JSON response rendered by orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Serialise with Decimal and datetime support."""
+        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def context(request: Request) -> Context:
+    """The Context the server built for this request."""
+    ctx = request.scope.get("state", {}).get("ctx")
+    if ctx is None:
+        raise RuntimeError("no Context on the request: is the context middleware installed?")
+    return ctx  # type: ignore[no-any-return]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; malformed JSON or a non-object is an input error."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InputError(
+            [FieldError("", "invalid_json", "The request body is not valid JSON.")]
+        ) from None
+    if not isinstance(body, dict):
+        raise InputError(
+            [FieldError("", "invalid_json", "The request body must be a JSON object.")]
+        )
+    return body
+
+
+def operator_context(request: Request) -> Context:
+    """The Context of an ``/api/*`` call, which only operator tokens may make (else 401)."""
+    from debtgraph.resolvers.errors import Unauthenticated
+
+    ctx = context(request)
+    if ctx.principal is None or not ctx.principal.is_operator:
+        raise Unauthenticated()
+    return ctx

@@ -1,0 +1,158 @@
+"""Every failure rendered in its family's documented shape, never with a stack trace.
+
+Tether (``/api/*``): ``{"message", "status"}``, and 422 ``{"message", "errors": {field: [..]}}``.
+Cleavr (``/v1/*``, ``/oauth/*``): ``{"error": {"code", "message"}}``, validation adds ``field`` and
+``details``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from debtgraph.resolvers.errors import (
+    Conflict,
+    DomainValidationError,
+    InvalidTransition,
+    MissingScope,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    UseCaseError,
+)
+from debtgraph.rest_compat.common import Family, JSONResponse, family_of
+
+log = logging.getLogger("debtgraph.rest")
+
+CLEAVR_UNAUTHENTICATED = "Missing or invalid credentials."
+
+
+def tether_message(errors: dict[str, list[str]]) -> str:
+    """Laravel's summary: the first message, and how many more there are."""
+    messages = [m for msgs in errors.values() for m in msgs]
+    if not messages:
+        return "The given data was invalid."
+    extra = len(messages) - 1
+    if extra == 0:
+        return messages[0]
+    return f"{messages[0]} (and {extra} more error{'s' if extra > 1 else ''})"
+
+
+def tether_status(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """``{"message", "status"}``."""
+    return JSONResponse({"message": message, "status": status}, status_code=status, headers=headers)
+
+
+def cleavr_error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """``{"error": {"code", "message", …}}``."""
+    error: dict[str, object] = {"code": code, "message": message}
+    if field is not None or details is not None:
+        error["field"] = field
+        error["details"] = details or {}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def render_use_case_error(family: Family, exc: Exception) -> Response:
+    """The response for an expected failure of a use case."""
+    if family is Family.TETHER:
+        return _tether(exc)
+    return _cleavr(exc)
+
+
+def _tether(exc: Exception) -> Response:
+    if isinstance(exc, DomainValidationError):
+        errors: dict[str, list[str]] = defaultdict(list)
+        for e in exc.errors:
+            errors[e.field or "body"].append(e.message)
+        return JSONResponse(
+            {"message": tether_message(errors), "errors": dict(errors)}, status_code=422
+        )
+    if isinstance(exc, Unauthenticated):
+        return tether_status(401, "Unauthenticated.")
+    if isinstance(exc, NotFound):
+        return tether_status(404, exc.message)
+    if isinstance(exc, Throttled):
+        return tether_status(429, exc.message, {"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, MissingScope):
+        return tether_status(403, exc.message)
+    if isinstance(exc, InvalidTransition):
+        return tether_status(409, exc.message)
+    if isinstance(exc, Conflict):
+        return tether_status(422 if exc.code == "unprocessable" else 409, exc.message)
+    raise exc
+
+
+def _cleavr(exc: Exception) -> Response:
+    if isinstance(exc, DomainValidationError):
+        first = exc.first
+        return cleavr_error(
+            400,
+            first.code,
+            first.message,
+            field=first.field or None,
+            details={"errors": [e.as_dict() for e in exc.errors]},
+        )
+    if isinstance(exc, Unauthenticated):
+        return cleavr_error(401, "unauthenticated", CLEAVR_UNAUTHENTICATED)
+    if isinstance(exc, NotFound):
+        return cleavr_error(404, "not_found", exc.message)
+    if isinstance(exc, MissingScope):
+        return cleavr_error(403, "insufficient_scope", exc.message)
+    if isinstance(exc, Throttled):
+        return cleavr_error(
+            429, "rate_limited", exc.message, headers={"Retry-After": str(exc.retry_after)}
+        )
+    if isinstance(exc, InvalidTransition):
+        return cleavr_error(409, exc.code, exc.message)
+    if isinstance(exc, UseCaseError):
+        return cleavr_error(409, exc.code, exc.message)
+    raise exc
+
+
+async def handle_use_case_error(request: Request, exc: Exception) -> Response:
+    """Starlette handler for expected failures raised by route functions."""
+    return render_use_case_error(family_of(request.url.path), exc)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Unknown paths (404) and wrong methods (405) in the family's shape."""
+    assert isinstance(exc, HTTPException)
+    family = family_of(request.url.path)
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = headers.get("Allow", "")
+        message = (
+            f"The {request.method} method is not supported for this route. "
+            f"Supported methods: {allowed}."
+        )
+        if family is Family.TETHER:
+            return tether_status(405, message, headers)
+        return cleavr_error(405, "method_not_allowed", message, headers=headers)
+    if status == 404:
+        if family is Family.TETHER:
+            return tether_status(404, "Not Found")
+        return cleavr_error(404, "not_found", "The requested resource does not exist.")
+    if family is Family.TETHER:
+        return tether_status(status, str(exc.detail), headers)
+    return cleavr_error(status, "http_error", str(exc.detail), headers=headers)
+
+
+async def handle_server_error(request: Request, exc: Exception) -> Response:
+    """500 without a stack trace; the trace goes to the log with the request id."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if family_of(request.url.path) is Family.TETHER:
+        return tether_status(500, "Server Error")
+    return cleavr_error(500, "internal_error", "An unexpected error occurred.")

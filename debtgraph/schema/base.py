@@ -1,0 +1,151 @@
+"""Shared GraphQL plumbing: the context accessor, user errors, error masking and cursors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+from strawberry.types import Info
+
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import (
+    DomainValidationError,
+    InvalidTransition,
+    UseCaseError,
+)
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import encode_cursor
+
+log = logging.getLogger("debtgraph.graphql")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ctx_of(info: Info[Context, Any]) -> Context:
+    """The transport-free context behind Strawberry's Info."""
+    return info.context
+
+
+@strawberry.type(description="An expected failure of a mutation: the field at fault and why.")
+class UserError:
+    field: str | None
+    code: str
+    message: str
+
+
+def user_errors(exc: Exception) -> list[UserError]:
+    """The userErrors for an expected failure; unexpected ones are re-raised by the caller."""
+    if isinstance(exc, DomainValidationError):
+        return [
+            UserError(field=e.field or None, code=e.code, message=e.message) for e in exc.errors
+        ]
+    if isinstance(exc, InvalidTransition):
+        return [UserError(field=None, code=exc.code, message=exc.message)]
+    if isinstance(exc, UseCaseError):
+        return [UserError(field=None, code=exc.code, message=exc.message)]
+    raise exc
+
+
+EXPECTED = (DomainValidationError, InvalidTransition, UseCaseError)
+
+
+async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
+    """Run a use case; expected failures become userErrors, anything else propagates."""
+    from debtgraph.resolvers.errors import Unauthenticated
+
+    try:
+        return await call, []
+    except Unauthenticated:
+        # Not a user error: the client must sign in; surfaces as a top-level UNAUTHENTICATED.
+        raise
+    except EXPECTED as exc:
+        return None, user_errors(exc)
+
+
+_CODES = {
+    "unauthenticated": "UNAUTHENTICATED",
+    "not_found": "NOT_FOUND",
+    "insufficient_scope": "FORBIDDEN",
+}
+
+
+class DebtgraphMaskErrors(MaskErrors):
+    """Hide unexpected exceptions; give expected ones a machine-readable ``extensions.code``."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_mask, error_message="Unexpected error.")
+
+    @staticmethod
+    def _should_mask(error: GraphQLError) -> bool:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            return False
+        if isinstance(original, EXPECTED):
+            return False
+        log.error("unexpected error in GraphQL", exc_info=original)
+        return True
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            original = error.original_error
+            if isinstance(original, UseCaseError):
+                code = _CODES.get(original.code, original.code.upper())
+                error.extensions = {**(error.extensions or {}), "code": code}
+            elif isinstance(original, DomainValidationError):
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "BAD_USER_INPUT",
+                    "errors": [e.as_dict() for e in original.errors],
+                }
+            elif isinstance(original, InvalidTransition):
+                error.extensions = {**(error.extensions or {}), "code": "INVALID_TRANSITION"}
+        return processed
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A newest-first page of nodes (at most 100 per page).")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    total_count: int
+
+
+def to_connection(
+    page: Page[Any], convert: Callable[[Any], T], has_previous: bool = False
+) -> Connection[T]:
+    """Shape a resolver page into a Relay connection."""
+    nodes = [convert(item) for item in page.items]
+    edges = [
+        Edge(cursor=encode_cursor(item.id), node=node)
+        for item, node in zip(page.items, nodes, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total,
+    )

@@ -1,0 +1,55 @@
+"""Schema assembly. An area adds its root types to the lists below and nothing else changes."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry import relay
+from strawberry.extensions import QueryDepthLimiter
+from strawberry.tools import merge_types
+from strawberry.types.execution import ExecutionContext
+
+from debtgraph.schema.base import EXPECTED, DebtgraphMaskErrors
+from debtgraph.schema.events import EventSubscription
+from debtgraph.schema.users import UserMutation, UserQuery
+
+
+@strawberry.type
+class NodeQuery:
+    node: relay.Node | None = relay.node(description="Fetch any object by its global id.")
+    nodes: list[relay.Node | None] = relay.node(description="Fetch objects by their global ids.")
+
+
+QUERIES: list[type] = [NodeQuery, UserQuery]
+MUTATIONS: list[type] = [UserMutation]
+SUBSCRIPTIONS: list[type] = [EventSubscription]
+
+MAX_DEPTH = 12
+
+
+class DebtgraphSchema(strawberry.Schema):
+    """Logs only unexpected errors: expected ones (401, 404, bad input) are not incidents."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = [
+            e
+            for e in errors
+            if e.original_error is not None and not isinstance(e.original_error, EXPECTED)
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema() -> strawberry.Schema:
+    """The schema with error masking and the depth limit."""
+    query = merge_types("Query", tuple(QUERIES))
+    mutation = merge_types("Mutation", tuple(MUTATIONS))
+    subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
+    return DebtgraphSchema(
+        query=query,
+        mutation=mutation,
+        subscription=subscription,
+        extensions=[DebtgraphMaskErrors, lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)],
+    )

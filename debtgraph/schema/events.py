@@ -1,0 +1,48 @@
+"""The generic live stream of domain events (areas add typed subscriptions of their own)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from debtgraph.domain.eventbus import BusMessage
+from debtgraph.resolvers import events
+from debtgraph.schema.base import ctx_of
+
+
+@strawberry.type(description="A committed domain event, as webhooks carry it.")
+class DomainEvent:
+    id: str
+    type: str
+    object_type: str
+    object_id: str
+    created_at: datetime
+    data: JSON
+
+    @classmethod
+    def from_message(cls, message: BusMessage) -> DomainEvent:
+        """Shape a bus message."""
+        return cls(
+            id=message.id,
+            type=message.type,
+            object_type=message.object_type,
+            object_id=message.object_id,
+            created_at=datetime.fromtimestamp(message.created, UTC),
+            data=message.data,
+        )
+
+
+@strawberry.type
+class EventSubscription:
+    @strawberry.subscription(
+        description="Every event the caller may see, optionally only of the given types."
+    )
+    async def events(
+        self, info: Info, types: list[str] | None = None
+    ) -> AsyncGenerator[DomainEvent, None]:
+        async for message in events.watch(ctx_of(info), types):
+            yield DomainEvent.from_message(message)

@@ -1,0 +1,55 @@
+"""The GraphQL endpoint: HTTP (GraphiQL in development) and both WebSocket protocols."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from debtgraph.resolvers import auth
+from debtgraph.resolvers.context import Context
+from debtgraph.schema import schema
+
+
+class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
+    """Strawberry's ASGI app, using the Context the server middleware built for the request."""
+
+    def __init__(self, *, graphiql: bool) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            multipart_uploads_enabled=True,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Any:
+        ctx = request.scope.get("state", {}).get("ctx")
+        if ctx is None:
+            raise RuntimeError("no Context on the request: is the context middleware installed?")
+        return ctx
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """Authenticate a socket by ``connection_params`` (browsers cannot set headers)."""
+        ctx: Context = context
+        params = ctx.connection_params or {}
+        if not isinstance(params, dict):
+            raise ConnectionRejectionError({"message": "connection_params must be an object"})
+        token = params.get("Authorization") or params.get("authorization")
+        if token is None and params.get("authToken"):
+            token = f"Bearer {params['authToken']}"
+        if token is not None:
+            principal = await auth.authenticate(ctx, str(token))
+            if principal is None:
+                raise ConnectionRejectionError({"message": "Unauthenticated."})
+            ctx.principal = principal
+        await ctx.uow.close()
+        return None

@@ -1,0 +1,205 @@
+"""The composition root: builds the services and the Starlette app serving both faces."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+import debtgraph.jobs  # noqa: F401  (registers every task)
+from debtgraph.domain.clock import Clock, SystemClock
+from debtgraph.domain.database import create_engine, session_factory
+from debtgraph.domain.errors import DomainValidationError, InvalidTransition
+from debtgraph.domain.eventbus import EventBus, InProcessEventBus, RedisEventBus
+from debtgraph.domain.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
+from debtgraph.jobs.registry import JobServices
+from debtgraph.resolvers.context import AppServices
+from debtgraph.resolvers.errors import UseCaseError
+from debtgraph.rest_compat.common import JSONResponse
+from debtgraph.rest_compat.errors import (
+    handle_http_exception,
+    handle_server_error,
+    handle_use_case_error,
+)
+from debtgraph.rest_compat.routes import ROUTES
+from debtgraph.schema.http import DebtgraphGraphQL
+from debtgraph.server.middleware import ContextMiddleware
+from debtgraph.settings import Settings
+
+log = logging.getLogger("debtgraph")
+
+
+@dataclass
+class Runtime:
+    """Everything the app wired, kept on ``app.state.runtime`` (tests reach in through it)."""
+
+    services: AppServices
+    job_services: JobServices
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Create engine, bus, queue, throttle and the ports from the settings."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    factory = session_factory(engine)
+    bus: EventBus
+    throttle: Throttle
+    jobs: InProcessJobQueue | ArqJobQueue
+    if settings.redis_url:
+        bus = RedisEventBus(settings.redis_url)
+        jobs = ArqJobQueue(settings.redis_url)
+        throttle = RedisThrottle(
+            settings.redis_url, settings.login_max_attempts, settings.login_window_seconds
+        )
+    else:
+        bus = InProcessEventBus()
+        jobs = InProcessJobQueue()
+        throttle = InMemoryThrottle(
+            clock, settings.login_max_attempts, settings.login_window_seconds
+        )
+    ports: dict[str, Any] = {}
+    services = AppServices(
+        settings=settings,
+        engine=engine,
+        session_factory=factory,
+        bus=bus,
+        jobs=jobs,
+        clock=clock,
+        throttle=throttle,
+        ports=ports,
+    )
+    job_services = JobServices(
+        session_factory=factory, bus=bus, clock=clock, jobs=jobs, settings=settings, ports=ports
+    )
+    if isinstance(jobs, InProcessJobQueue):
+        jobs.bind(job_services)
+    return Runtime(services=services, job_services=job_services)
+
+
+async def start_runtime(runtime: Runtime, *, periodic: bool = True) -> None:
+    """Open connections and start the in-process cron when there is no worker."""
+    services = runtime.services
+    await services.bus.start()
+    jobs = services.jobs
+    if isinstance(jobs, ArqJobQueue):
+        await jobs.start()
+    elif isinstance(jobs, InProcessJobQueue) and periodic:
+        jobs.start_periodic()
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    """Close everything opened by :func:`start_runtime`."""
+    services = runtime.services
+    jobs = services.jobs
+    if isinstance(jobs, InProcessJobQueue):
+        with contextlib.suppress(TimeoutError):
+            await jobs.drain(timeout=10)
+    await jobs.close()  # type: ignore[attr-defined]
+    await services.bus.stop()
+    if isinstance(services.throttle, RedisThrottle):
+        await services.throttle.close()
+    await services.engine.dispose()
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the database (and Redis when configured) answer."""
+    runtime: Runtime = request.app.state.runtime
+    checks: dict[str, str] = {}
+    try:
+        async with runtime.services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        log.exception("readiness: database unreachable")
+        checks["database"] = "unreachable"
+    if runtime.services.settings.redis_url:
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(runtime.services.settings.redis_url)
+        try:
+            await client.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            log.exception("readiness: redis unreachable")
+            checks["redis"] = "unreachable"
+        finally:
+            await client.aclose()
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, periodic: bool = True
+) -> Starlette:
+    """The ASGI application."""
+    settings = settings or Settings.from_env()
+    settings.check()
+    runtime = build_runtime(settings, clock)
+    graphql = DebtgraphGraphQL(graphiql=not settings.is_production)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await start_runtime(runtime, periodic=periodic)
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "Cleavr-Version",
+                    "X-Request-ID",
+                ],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_credentials=False,
+            )
+        )
+    middleware.append(Middleware(ContextMiddleware, services=runtime.services))
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *ROUTES,
+        ],
+        middleware=middleware,
+        exception_handlers={
+            UseCaseError: handle_use_case_error,
+            DomainValidationError: handle_use_case_error,
+            InvalidTransition: handle_use_case_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

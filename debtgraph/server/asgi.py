@@ -1,0 +1,5 @@
+"""``uvicorn debtgraph.server.asgi:app``: the app configured from the environment."""
+
+from debtgraph.server.app import create_app
+
+app = create_app()

@@ -1,0 +1,141 @@
+"""The ``debtgraph`` command: serve, worker, migrate, create-admin, create-platform, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from debtgraph.settings import ConfigError, Settings
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    try:
+        settings.check()
+    except ConfigError as exc:
+        raise SystemExit(f"debtgraph: {exc}") from None
+    return settings
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """Apply every pending migration."""
+    from debtgraph.domain.migrations.runner import upgrade_blocking
+
+    upgrade_blocking(_settings().database_url)
+    print("migrations applied")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate, then serve HTTP and WebSocket."""
+    import uvicorn
+
+    from debtgraph.domain.migrations.runner import upgrade_blocking
+    from debtgraph.server.logging import configure_logging
+
+    settings = _settings()
+    upgrade_blocking(settings.database_url)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "debtgraph.server.asgi:app",
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        log_config=None,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Run an arq worker for the background tasks."""
+    from arq.worker import run_worker
+
+    from debtgraph.server.logging import configure_logging
+    from debtgraph.server.worker import worker_settings
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    run_worker(None, **worker_settings(settings))  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    """Create (or reset the password of) an operator."""
+    from debtgraph.server.commands import create_admin
+
+    user_id = asyncio.run(create_admin(_settings(), args.email, args.password, args.name))
+    print(f"operator {args.email} ready (id {user_id})")
+    return 0
+
+
+def cmd_create_platform(args: argparse.Namespace) -> int:
+    """Register a platform; its secrets are printed once."""
+    from debtgraph.server.commands import create_platform
+
+    created = asyncio.run(
+        create_platform(_settings(), args.name, args.redirect_uri, args.scope or None)
+    )
+    if args.json:
+        print(json.dumps(created))
+    else:
+        print(f"client_id:     {created['client_id']}")
+        print(f"client_secret: {created['client_secret']}")
+        print(f"api_key:       {created['api_key']}")
+        print("These secrets are shown once; store them now.")
+    return 0
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    """Load demo data, including the seed's admin@tether.test / password operator."""
+    from debtgraph.server.commands import load_demo
+
+    for line in asyncio.run(load_demo(_settings())):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    parser = argparse.ArgumentParser(prog="debtgraph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--reload", action="store_true")
+    serve.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("worker", help="run background jobs (needs REDIS_URL)").set_defaults(
+        fn=cmd_worker
+    )
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    admin = sub.add_parser("create-admin", help="create an operator")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name", required=True)
+    admin.set_defaults(fn=cmd_create_admin)
+
+    platform = sub.add_parser("create-platform", help="register a platform (OAuth client)")
+    platform.add_argument("--name", required=True)
+    platform.add_argument("--redirect-uri", action="append", required=True)
+    platform.add_argument("--scope", action="append", help="repeatable; default: every scope")
+    platform.add_argument("--json", action="store_true", help="print one JSON object")
+    platform.set_defaults(fn=cmd_create_platform)
+
+    sub.add_parser("demo", help="load demo data").set_defaults(fn=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""ASGI middleware: request id, and the per-request Context (authenticated) with its cleanup."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from debtgraph.resolvers import auth
+from debtgraph.resolvers.context import AppServices, Context
+from debtgraph.rest_compat.errors import handle_server_error
+from debtgraph.server.logging import request_id_var
+
+log = logging.getLogger("debtgraph.access")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class ContextMiddleware:
+    """Builds one Context per HTTP request or WebSocket connection and always closes it."""
+
+    def __init__(self, app: ASGIApp, services: AppServices) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        client = scope.get("client")
+        ctx = Context.create(
+            self.services, client_ip=client[0] if client else "", request_id=request_id
+        )
+        scope.setdefault("state", {})["ctx"] = ctx
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": None}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": raw}
+            await send(message)
+
+        try:
+            ctx.principal = await auth.authenticate(ctx, headers.get("authorization"))
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Rendered here rather than by Starlette's outermost handler so that the 500 still
+            # carries X-Request-ID; the trace is logged, never sent.
+            if scope["type"] != "http" or status["code"] is not None:
+                raise
+            response = await handle_server_error(Request(scope), exc)
+            await response(scope, receive, send_with_id)
+        finally:
+            await ctx.uow.close()
+            if scope["type"] == "http":
+                log.info(
+                    "%s %s %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    status["code"],
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status["code"],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
+            request_id_var.reset(token)

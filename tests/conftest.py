@@ -1,0 +1,255 @@
+"""Test harness: the real ASGI app against a real database (SQLite, or PostgreSQL + Redis).
+
+``DATABASE_URL`` selects PostgreSQL (the database must exist and be disposable); ``REDIS_URL``
+switches the event bus, throttle and job queue to Redis, with an arq worker running inside the
+test session. Each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from debtgraph.domain.accounts import register_platform, upsert_operator
+from debtgraph.domain.clock import FrozenClock
+from debtgraph.domain.database import create_engine, is_sqlite, session_factory
+from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.models import Base
+from debtgraph.jobs.queue import InProcessJobQueue
+from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
+from debtgraph.settings import Settings
+
+_TMP = Path(tempfile.mkdtemp(prefix="debtgraph-tests-"))
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite+aiosqlite:///{_TMP / 'test.db'}"
+REDIS_URL = os.environ.get("REDIS_URL") or None
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def pytest_report_header() -> list[str]:
+    """Say which backends the run uses, so a log shows what was tested."""
+    return [f"debtgraph database: {DATABASE_URL.split('@')[-1]}", f"debtgraph redis: {REDIS_URL}"]
+
+
+@pytest.fixture(scope="session")
+async def migrated() -> AsyncIterator[str]:
+    """Apply the migration history once per session (the real path, on the real backend)."""
+    engine = create_engine(DATABASE_URL)
+    async with engine.begin() as conn:
+        if is_sqlite(DATABASE_URL):
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        else:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    await upgrade(engine)
+    await engine.dispose()
+    if REDIS_URL:
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+    return DATABASE_URL
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if is_sqlite(DATABASE_URL):
+            for name in tables:
+                await conn.execute(text(f'DELETE FROM "{name}"'))
+            with contextlib.suppress(Exception):
+                await conn.execute(text("DELETE FROM sqlite_sequence"))
+        else:
+            joined = ", ".join(f'"{n}"' for n in tables)
+            await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """A frozen clock at a fixed instant; tests move it explicitly."""
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def settings(migrated: str, tmp_path: Path) -> Settings:
+    """Settings for a test app."""
+    return Settings(
+        env="test",
+        database_url=migrated,
+        redis_url=REDIS_URL,
+        allow_private_webhook_urls=True,
+        upload_dir=str(tmp_path / "uploads"),
+        public_base_url="http://testserver",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Any]:
+    """The ASGI app with its runtime started (and an arq worker when Redis is configured)."""
+    application = create_app(settings, clock=clock, periodic=False)
+    runtime: Runtime = application.state.runtime
+    await _truncate(runtime.services.engine)
+    if REDIS_URL:
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+    await start_runtime(runtime, periodic=False)
+    worker_task = None
+    worker = None
+    if REDIS_URL:
+        from arq.worker import Worker
+
+        from debtgraph.server.worker import worker_settings
+
+        worker = Worker(**worker_settings(settings, clock=clock), poll_delay=0.05)
+        worker_task = asyncio.create_task(worker.async_run())
+    try:
+        yield application
+    finally:
+        if worker is not None and worker_task is not None:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker_task
+            await worker.close()
+        await stop_runtime(runtime)
+
+
+@pytest.fixture
+def runtime(app: Any) -> Runtime:
+    """The app's wiring."""
+    return app.state.runtime  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client driving the app in-process."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.0.0.1", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> async_sessionmaker[AsyncSession]:
+    """Sessions to arrange and inspect rows directly."""
+    return session_factory(runtime.services.engine)
+
+
+@pytest.fixture
+def drain(runtime: Runtime) -> Callable[[], Any]:
+    """Wait until background jobs are done (in-process queue or the arq worker)."""
+
+    async def _drain(timeout: float = 30) -> None:
+        jobs = runtime.services.jobs
+        if isinstance(jobs, InProcessJobQueue):
+            await jobs.drain(timeout)
+            return
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS_URL or "")
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    queued = await client.zcard("arq:queue")
+                    running = [k async for k in client.scan_iter("arq:in-progress:*")]
+                    if not queued and not running:
+                        return
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    return _drain
+
+
+@pytest.fixture
+async def admin(db: async_sessionmaker[AsyncSession], clock: FrozenClock) -> Any:
+    """The seed's operator, admin@tether.test / password."""
+    async with db() as session:
+        user = await upsert_operator(session, clock, "admin@tether.test", "password", "Admin User")
+        await session.commit()
+        return user
+
+
+@pytest.fixture
+async def admin_headers(client: httpx.AsyncClient, admin: Any) -> dict[str, str]:
+    """Authorization headers of a signed-in operator."""
+    response = await client.post(
+        "/api/login", json={"email": "admin@tether.test", "password": "password"}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture
+async def make_platform(db: async_sessionmaker[AsyncSession], clock: FrozenClock) -> Any:
+    """Factory of platforms; returns (platform, client_secret, api_key)."""
+
+    async def _make(
+        name: str = "Acme", scopes: list[str] | None = None, redirect: str = "https://acme.test/cb"
+    ) -> Any:
+        async with db() as session:
+            created = await register_platform(session, clock, name, [redirect], scopes)
+            await session.commit()
+            return created
+
+    return _make
+
+
+@pytest.fixture
+def sql_counter(runtime: Runtime) -> Any:
+    """Counts SQL statements the app runs while the block is active."""
+
+    class Counter:
+        def __init__(self) -> None:
+            self.statements: list[str] = []
+            self.active = False
+
+        def __enter__(self) -> Counter:
+            self.statements.clear()
+            self.active = True
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.active = False
+
+        @property
+        def count(self) -> int:
+            return len(self.statements)
+
+    counter = Counter()
+    sync_engine = runtime.services.engine.sync_engine
+
+    def _on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if counter.active and not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT")):
+            counter.statements.append(statement)
+
+    event.listen(sync_engine, "before_cursor_execute", _on_execute)
+    yield counter
+    event.remove(sync_engine, "before_cursor_execute", _on_execute)
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL operation and return the decoded body."""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
