@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 
-from debtgraph.jobs.registry import PERIODIC, TASKS, JobServices
+from debtgraph.jobs.registry import PERIODIC, TASKS, JobServices, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,11 @@ def deserialize(data: bytes) -> Any:
 class InProcessJobQueue:
     """Runs tasks as asyncio tasks of the API process, retrying failures with backoff."""
 
-    def __init__(self, max_tries: int = 5, retry_delay: float = 0.5) -> None:
+    def __init__(self, max_tries: int = 8) -> None:
         self.services: JobServices | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._periodic: list[asyncio.Task[Any]] = []
         self._max_tries = max_tries
-        self._retry_delay = retry_delay
 
     def bind(self, services: JobServices) -> None:
         """Attach the services tasks run with (they include this queue)."""
@@ -53,13 +52,16 @@ class InProcessJobQueue:
         for attempt in range(1, self._max_tries + 1):
             try:
                 return await TASKS[name]({"services": self.services, "job_try": attempt}, *args)
+            except RetryLater as retry:
+                if attempt == self._max_tries:
+                    log.error("job %s gave up after %d tries", name, attempt)
+                    return None
+                await asyncio.sleep(retry.defer)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("job %s failed (try %d/%d)", name, attempt, self._max_tries)
-                if attempt == self._max_tries:
-                    return None
-                await asyncio.sleep(self._retry_delay * 2 ** (attempt - 1))
+                log.exception("job %s failed", name)
+                return None
         return None
 
     async def drain(self, timeout: float = 30) -> None:

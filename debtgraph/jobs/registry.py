@@ -34,6 +34,18 @@ class JobServices:
     ports: dict[str, Any] = field(default_factory=dict)
 
 
+class RetryLater(Exception):
+    """Raised by a task to be run again after ``defer`` seconds (arq's Retry, in either runner).
+
+    Any other exception fails the job without a retry, as arq does; rows a failed job left
+    pending are picked up again by the task's periodic sweep.
+    """
+
+    def __init__(self, defer: float = 1.0) -> None:
+        super().__init__(f"retry in {defer}s")
+        self.defer = defer
+
+
 def task(name: str, *, every: int | None = None) -> Callable[[TaskFn], TaskFn]:
     """Register a task under ``name``; ``every`` seconds makes it periodic too."""
 

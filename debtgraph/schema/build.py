@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from graphql.error import GraphQLError
 from strawberry import relay
-from strawberry.extensions import QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
@@ -25,6 +32,9 @@ MUTATIONS: list[type] = [UserMutation]
 SUBSCRIPTIONS: list[type] = [EventSubscription]
 
 MAX_DEPTH = 12
+# Cost limits beside depth: aliases multiply work on one field, tokens bound parse cost.
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
 
 
 class DebtgraphSchema(strawberry.Schema):
@@ -42,8 +52,25 @@ class DebtgraphSchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
+class ConfiguredDepthLimiter(SchemaExtension):
+    """QueryDepthLimiter whose limit is the request's ``settings.graphql_max_depth``."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        settings = getattr(context, "settings", None)
+        depth = getattr(settings, "graphql_max_depth", None)
+        if depth is None:
+            depth = MAX_DEPTH
+        limiter = QueryDepthLimiter(max_depth=depth)
+        self.execution_context.validation_rules = (
+            *self.execution_context.validation_rules,
+            *limiter.validation_rules,
+        )
+        yield
+
+
 def build_schema() -> strawberry.Schema:
-    """The schema with error masking and the depth limit."""
+    """The schema with error masking, and depth, alias and token limits checked before execution."""
     query = merge_types("Query", tuple(QUERIES))
     mutation = merge_types("Mutation", tuple(MUTATIONS))
     subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
@@ -51,5 +78,10 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
-        extensions=[DebtgraphMaskErrors, lambda: QueryDepthLimiter(max_depth=MAX_DEPTH)],
+        extensions=[
+            DebtgraphMaskErrors,
+            ConfiguredDepthLimiter,
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ],
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq import cron
+from arq import Retry, cron
 from arq.worker import func
 
 from debtgraph.domain.clock import Clock
 from debtgraph.jobs.queue import deserialize, redis_settings, serialize
-from debtgraph.jobs.registry import PERIODIC, TASKS
+from debtgraph.jobs.registry import PERIODIC, TASKS, RetryLater, TaskFn
 from debtgraph.server.app import build_runtime, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
@@ -18,6 +18,19 @@ def _minutes(every: int) -> set[int] | None:
     """arq cron granularity is the minute: a period under a minute runs every minute."""
     step = max(1, every // 60)
     return None if step == 1 else set(range(0, 60, step))
+
+
+def _arq_task(fn: TaskFn) -> TaskFn:
+    """Translate the runner-neutral RetryLater into arq's Retry."""
+
+    async def run(ctx: dict[str, Any], *args: Any) -> Any:
+        try:
+            return await fn(ctx, *args)
+        except RetryLater as retry:
+            raise Retry(defer=retry.defer) from retry
+
+    run.__qualname__ = fn.__qualname__
+    return run
 
 
 def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str, Any]:
@@ -42,7 +55,7 @@ def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str,
         periodic_job.__qualname__ = f"cron:{name}"
         crons.append(cron(periodic_job, name=f"cron:{name}", minute=_minutes(every), second=0))
     return {
-        "functions": [func(fn, name=name, max_tries=8) for name, fn in TASKS.items()],
+        "functions": [func(_arq_task(fn), name=name, max_tries=8) for name, fn in TASKS.items()],
         "cron_jobs": crons,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

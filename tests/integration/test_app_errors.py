@@ -1,0 +1,160 @@
+"""Error shapes per family, request ids, health, CORS, production settings, GraphQL limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from debtgraph.server.app import create_app
+from debtgraph.settings import DEV_SECRET_KEY, ConfigError, Settings
+from tests.conftest import gql
+
+
+async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClient) -> None:
+    tether_404 = await client.get("/api/admin/nowhere")
+    assert tether_404.status_code == 404
+    assert tether_404.json() == {"message": "Not Found", "status": 404}
+    cleavr_404 = await client.get("/v1/nowhere")
+    assert cleavr_404.status_code == 404
+    assert cleavr_404.json()["error"]["code"] == "not_found"
+    tether_405 = await client.delete("/api/login")
+    assert tether_405.status_code == 405
+    assert tether_405.json() == {
+        "message": "The DELETE method is not supported for this route. Supported methods: POST.",
+        "status": 405,
+    }
+    assert tether_405.headers["allow"] == "POST"
+
+
+@pytest.fixture
+def boom_app(app: Any) -> Any:
+    async def boom(request: Any) -> Any:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    app.router.routes.extend([Route("/api/boom", boom), Route("/v1/boom", boom)])
+    return app
+
+
+async def test_500_has_no_stack_trace_and_keeps_the_request_id(
+    boom_app: Any, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    tether = await client.get("/api/boom", headers={"X-Request-ID": "req-123"})
+    assert tether.status_code == 500
+    assert tether.json() == {"message": "Server Error", "status": 500}
+    assert tether.headers["x-request-id"] == "req-123"
+    cleavr = await client.get("/v1/boom")
+    assert cleavr.status_code == 500
+    assert cleavr.json() == {
+        "error": {"code": "internal_error", "message": "An unexpected error occurred."}
+    }
+    assert "hunter2" not in tether.text + cleavr.text
+    assert any("hunter2" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+async def test_request_id_is_generated_when_absent_or_unsafe(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert unsafe.headers["x-request-id"] != "bad id\nwith newline"
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_production_refuses_the_development_secret_key() -> None:
+    with pytest.raises(ConfigError):
+        Settings(env="production").check()
+    with pytest.raises(ConfigError):
+        create_app(Settings(env="production", secret_key=DEV_SECRET_KEY))
+    Settings(env="production", secret_key="x" * 40).check()
+    Settings(env="development").check()
+
+
+def test_settings_from_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://u@h/db",
+            "REDIS_URL": "redis://h:6379/1",
+            "MAX_UPLOAD_MB": "7",
+            "ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+        }
+    )
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert settings.redis_url == "redis://h:6379/1"
+    assert settings.max_upload_bytes == 7 * 1024 * 1024
+    assert settings.allow_private_webhook_urls is True
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    defaults = Settings.from_env({})
+    assert defaults.database_url == "sqlite+aiosqlite:///./debtgraph.db"
+    assert defaults.redis_url is None
+
+
+async def test_cors_for_configured_origins(settings: Settings, clock: Any) -> None:
+    from dataclasses import replace
+
+    app = create_app(replace(settings, cors_origins=("https://app.example",)), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        allowed = await c.options(
+            "/graphql",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        other = await c.options(
+            "/graphql",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_graphiql_in_development(client: httpx.AsyncClient) -> None:
+    page = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+async def test_depth_alias_and_token_limits_refuse_before_execution(
+    settings: Settings, clock: Any, admin_headers: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    from dataclasses import replace
+
+    # Depth 0 admits only root scalars, so { me { email } } (depth 1) is refused.
+    app = create_app(replace(settings, graphql_max_depth=0), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        deep = await gql(c, "{ me { email } }", headers=admin_headers)
+        assert deep["data"] is None
+        assert "exceeds maximum operation depth" in deep["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: me {{ email }}" for i in range(40)) + " }"
+    assert "aliases" in (await gql(client, aliases))["errors"][0]["message"].lower()
+    tokens = "{ " + " ".join("__typename" for _ in range(6000)) + " }"
+    assert "token" in (await gql(client, tokens))["errors"][0]["message"].lower()
+
+
+async def test_node_lookup_respects_reach(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any
+) -> None:
+    me = await gql(client, "{ me { id email } }", headers=admin_headers)
+    node_id = me["data"]["me"]["id"]
+    query = "query($id: ID!) { node(id: $id) { id ... on User { email } } }"
+    own = await gql(client, query, {"id": node_id}, headers=admin_headers)
+    assert own["data"]["node"] == {"id": node_id, "email": "admin@tether.test"}
+    platform = await make_platform()
+    foreign = await gql(
+        client, query, {"id": node_id}, headers={"Authorization": f"Bearer {platform.api_key}"}
+    )
+    assert foreign["data"]["node"] is None
+    anonymous = await gql(client, query, {"id": node_id})
+    assert anonymous["data"]["node"] is None

@@ -1,0 +1,178 @@
+"""The debtgraph command, run as a newcomer would: a real process on a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from debtgraph.domain.database import create_engine, session_factory
+from debtgraph.domain.oauth import ApiKey, Platform
+from debtgraph.domain.secrets import hash_token, verify_password
+from debtgraph.domain.users import User
+
+
+def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATABASE_URL"] = db_url
+    return subprocess.run(
+        [sys.executable, "-m", "debtgraph.server.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+
+async def _fetch(db_url: str, stmt):  # type: ignore[no-untyped-def]
+    engine = create_engine(db_url)
+    try:
+        async with session_factory(engine)() as session:
+            return (await session.scalars(stmt)).all()
+    finally:
+        await engine.dispose()
+
+
+def test_migrate_create_admin_and_platform(db_url: str) -> None:
+    assert run(db_url, "migrate").returncode == 0
+    admin = run(
+        db_url,
+        "create-admin",
+        "--email",
+        "Ops@Tether.test",
+        "--password",
+        "s3cret",
+        "--name",
+        "Ops",
+    )
+    assert admin.returncode == 0, admin.stderr
+    users = asyncio.run(_fetch(db_url, select(User)))
+    assert [(u.email, u.role, u.name) for u in users] == [("ops@tether.test", "admin", "Ops")]
+    assert verify_password(users[0].password_hash, "s3cret")
+    assert "s3cret" not in (users[0].password_hash or "")
+
+    created = run(
+        db_url,
+        "create-platform",
+        "--name",
+        "Acme",
+        "--redirect-uri",
+        "https://acme.test/cb",
+        "--scope",
+        "users:read",
+        "--scope",
+        "receivables:write",
+        "--json",
+    )
+    assert created.returncode == 0, created.stderr
+    out = json.loads(created.stdout)
+    assert set(out) == {"client_id", "client_secret", "api_key"}
+    assert out["api_key"].startswith("sk_live_")
+    platform = asyncio.run(_fetch(db_url, select(Platform)))[0]
+    assert platform.client_id == out["client_id"]
+    assert platform.allowed_scopes == ["users:read", "receivables:write"]
+    assert platform.client_secret_hash == hash_token(out["client_secret"])
+    keys = asyncio.run(_fetch(db_url, select(ApiKey)))
+    assert [k.key_hash for k in keys] == [hash_token(out["api_key"])]
+
+
+def test_create_platform_refuses_unknown_scopes_and_bad_uris(db_url: str) -> None:
+    bad = run(
+        db_url,
+        "create-platform",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "ftp://x",
+        "--scope",
+        "everything",
+    )
+    assert bad.returncode != 0
+    assert "Unknown scopes: everything" in bad.stderr
+    assert "https" in bad.stderr
+    assert asyncio.run(_fetch(db_url, select(Platform))) == []
+
+
+def test_demo_loads_the_seed_operator(db_url: str) -> None:
+    result = run(db_url, "demo")
+    assert result.returncode == 0, result.stderr
+    users = asyncio.run(_fetch(db_url, select(User).where(User.email == "admin@tether.test")))
+    assert len(users) == 1
+    assert verify_password(users[0].password_hash, "password")
+
+
+def test_production_without_secret_key_refuses_to_start(db_url: str) -> None:
+    env_run = subprocess.run(
+        [sys.executable, "-m", "debtgraph.server.cli", "migrate"],
+        env={**os.environ, "DATABASE_URL": db_url, "ENV": "production", "SECRET_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert env_run.returncode != 0
+    assert "SECRET_KEY" in env_run.stderr
+
+
+def test_serve_migrates_and_answers(db_url: str) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    assert (
+        run(
+            db_url,
+            "create-admin",
+            "--email",
+            "admin@tether.test",
+            "--password",
+            "password",
+            "--name",
+            "Admin User",
+        ).returncode
+        == 0
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATABASE_URL"] = db_url
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "debtgraph.server.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        login = httpx.post(
+            f"{base}/api/login", json={"email": "admin@tether.test", "password": "password"}
+        )
+        assert login.status_code == 200
+        assert login.json()["user"] == {"id": 1, "name": "Admin User", "email": "admin@tether.test"}
+        assert login.json()["token"].startswith("1|")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

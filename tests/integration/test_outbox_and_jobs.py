@@ -1,0 +1,117 @@
+"""The outbox (events after commit only, never twice, stale ones swept) and both job runners."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from debtgraph.domain import outbox
+from debtgraph.domain.outbox import Event
+from debtgraph.jobs.registry import RetryLater, task
+from debtgraph.server.app import Runtime
+
+CALLS: list[tuple[int, int]] = []
+
+
+@task("tests.flaky")
+async def flaky(ctx: dict[str, Any], marker: int) -> None:
+    """Fails with RetryLater on its first try, succeeds on the second."""
+    CALLS.append((marker, ctx.get("job_try", 0)))
+    if ctx.get("job_try", 1) < 2:
+        raise RetryLater(defer=0.05)
+
+
+async def _collect(runtime: Runtime, into: list[Any]) -> asyncio.Task[None]:
+    async def run() -> None:
+        async for message in runtime.services.bus.subscribe():
+            into.append(message)
+
+    listener = asyncio.create_task(run())
+    bus: Any = runtime.services.bus
+    for _ in range(200):
+        if bus._fanout.subscribers:
+            break
+        await asyncio.sleep(0.01)
+    return listener
+
+
+def _record(session: Any, runtime: Runtime, object_id: str) -> Event:
+    return outbox.record_event(
+        session,
+        runtime.services.clock,
+        type="upload.completed",
+        object_type="upload",
+        object_id=object_id,
+        obj={"id": object_id},
+    )
+
+
+async def test_rolled_back_events_and_jobs_go_nowhere(runtime: Runtime, db: Any) -> None:
+    received: list[Any] = []
+    listener = await _collect(runtime, received)
+    async with db() as session:
+        _record(session, runtime, "1")
+        outbox.enqueue_after_commit(session, "tests.flaky", 99)
+        await session.flush()
+        outbox.discard_pending(session)
+        await session.rollback()
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
+    await asyncio.sleep(0.1)
+    listener.cancel()
+    assert received == []
+    assert all(marker != 99 for marker, _ in CALLS)
+
+
+async def test_committed_event_is_published_once(runtime: Runtime, db: Any) -> None:
+    received: list[Any] = []
+    listener = await _collect(runtime, received)
+    async with db() as session:
+        event = _record(session, runtime, "2")
+        ids = await outbox.commit(session, runtime.services.jobs)
+        assert ids == [event.id]
+        assert await outbox.relay(session, runtime.services.bus, runtime.services.clock, ids) == 1
+        assert await outbox.relay(session, runtime.services.bus, runtime.services.clock, ids) == 0
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    listener.cancel()
+    assert [m.id for m in received] == [event.public_id]
+
+
+async def test_relay_task_sweeps_events_a_dead_process_left(
+    runtime: Runtime, db: Any, drain: Any, clock: Any
+) -> None:
+    async with db() as session:
+        event = _record(session, runtime, "3")
+        await outbox.commit(session, runtime.services.jobs)  # committed, never relayed
+    await runtime.services.jobs.enqueue("outbox.relay")
+    await drain()
+    async with db() as session:
+        assert (await session.get(Event, event.id)).published_at is None  # too fresh to sweep
+    clock.advance(timedelta(seconds=11))
+    await runtime.services.jobs.enqueue("outbox.relay")
+    await drain()
+    async with db() as session:
+        assert (await session.get(Event, event.id)).published_at is not None
+
+
+async def test_jobs_run_after_commit_and_retry_on_request(
+    runtime: Runtime, db: Any, drain: Any
+) -> None:
+    CALLS.clear()
+    async with db() as session:
+        outbox.enqueue_after_commit(session, "tests.flaky", 7)
+        assert CALLS == []
+        await outbox.commit(session, runtime.services.jobs)
+    await drain()
+    for _ in range(100):
+        if len(CALLS) >= 2:
+            break
+        await asyncio.sleep(0.05)
+        await drain()
+    assert CALLS == [(7, 1), (7, 2)]

@@ -1,0 +1,154 @@
+"""Live events over WebSocket (graphql-transport-ws and graphql-ws), scoped to the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
+
+from debtgraph.domain import outbox
+from debtgraph.server.app import Runtime
+
+SUBSCRIBE = "subscription { events { id type objectType objectId data } }"
+
+
+async def emit(runtime: Runtime, type_: str, object_id: str, platform_id: int | None = None) -> str:
+    """Commit an event the way a mutation does: outbox row, commit, relay."""
+    services = runtime.services
+    async with services.session_factory() as session:
+        event = outbox.record_event(
+            session,
+            services.clock,
+            type=type_,
+            object_type="receivable",
+            object_id=object_id,
+            obj={"id": object_id, "status": "in_process"},
+            previous={"status": "pending"},
+            platform_id=platform_id,
+        )
+        ids = await outbox.commit(session, services.jobs)
+        await outbox.relay(session, services.bus, services.clock, ids)
+        return event.public_id
+
+
+@contextlib.asynccontextmanager
+async def socket(app: Any, protocol: str = "graphql-transport-ws") -> AsyncIterator[Any]:
+    """A WebSocket to /graphql; entered and left in the test's own task (anyio needs that)."""
+    async with (
+        httpx.AsyncClient(
+            transport=ASGIWebSocketTransport(app), base_url="http://testserver"
+        ) as client,
+        aconnect_ws("/graphql", client, subprotocols=[protocol]) as ws,
+    ):
+        yield ws
+
+
+async def _next(ws: Any, timeout: float = 5) -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.receive_text(), timeout))
+        if message["type"] not in ("ka", "ping", "pong"):
+            return message  # type: ignore[no-any-return]
+
+
+async def _wait_subscribed(runtime: Runtime) -> None:
+    bus: Any = runtime.services.bus
+    for _ in range(200):
+        if bus._fanout.subscribers:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("subscription never reached the bus")
+
+
+async def test_operator_receives_events_graphql_transport_ws(
+    app: Any, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    async with socket(app) as ws:
+        await ws.send_json(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": admin_headers["Authorization"]},
+            }
+        )
+        assert (await _next(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        await _wait_subscribed(runtime)
+        event_id = await emit(runtime, "receivable.status_changed", "rcv_1")
+        message = await _next(ws)
+        assert message["type"] == "next"
+        event = message["payload"]["data"]["events"]
+        assert event["id"] == event_id
+        assert event["type"] == "receivable.status_changed"
+        assert event["data"] == {
+            "object": {"id": "rcv_1", "status": "in_process"},
+            "previous_attributes": {"status": "pending"},
+        }
+
+
+async def test_type_filter_and_legacy_graphql_ws_protocol(
+    app: Any, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    async with socket(app, "graphql-ws") as ws:
+        await ws.send_json(
+            {
+                "type": "connection_init",
+                "payload": {"authToken": admin_headers["Authorization"][7:]},
+            }
+        )
+        assert (await _next(ws))["type"] == "connection_ack"
+        query = 'subscription { events(types: ["upload.completed"]) { type objectId } }'
+        await ws.send_json({"id": "1", "type": "start", "payload": {"query": query}})
+        await _wait_subscribed(runtime)
+        await emit(runtime, "receivable.created", "rcv_skip")
+        await emit(runtime, "upload.completed", "15")
+        message = await _next(ws)
+        assert message["type"] == "data"
+        assert message["payload"]["data"]["events"] == {
+            "type": "upload.completed",
+            "objectId": "15",
+        }
+
+
+async def test_platform_sees_only_its_tenants_events(
+    app: Any, runtime: Runtime, make_platform: Any
+) -> None:
+    mine = await make_platform("Mine")
+    other = await make_platform("Other")
+    async with socket(app) as ws:
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {mine.api_key}"}}
+        )
+        assert (await _next(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        await _wait_subscribed(runtime)
+        await emit(runtime, "receivable.created", "rcv_other", platform_id=other.platform.id)
+        await emit(runtime, "receivable.created", "rcv_untenanted")
+        await emit(runtime, "receivable.created", "rcv_mine", platform_id=mine.platform.id)
+        message = await _next(ws)
+        assert message["payload"]["data"]["events"]["objectId"] == "rcv_mine"
+
+
+async def test_bad_token_is_refused_and_anonymous_cannot_subscribe(
+    app: Any,
+) -> None:
+    async with socket(app) as ws:
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": "Bearer 9|wrong"}}
+        )
+        with pytest.raises(Exception):  # noqa: B017,PT011  (closed with 4403 Forbidden)
+            await _next(ws, timeout=2)
+
+    async with socket(app) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        assert (await _next(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        message = await _next(ws)
+        assert message["type"] in ("next", "error")
+        errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
