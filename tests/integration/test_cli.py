@@ -150,7 +150,7 @@ def test_serve_migrates_and_answers(db_url: str) -> None:
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATABASE_URL"] = db_url
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "-m", "debtgraph.server.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
