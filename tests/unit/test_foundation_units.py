@@ -52,6 +52,7 @@ def test_graphql_masks_unexpected_errors_but_not_expected_ones() -> None:
 def test_unknown_email_costs_one_argon2_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
     real = secrets._hasher
+    stored = secrets.hash_password("right")
 
     class Counting:
         def verify(self, hash_: str, password: str) -> bool:
@@ -59,7 +60,6 @@ def test_unknown_email_costs_one_argon2_verification(monkeypatch: pytest.MonkeyP
             return real.verify(hash_, password)
 
     monkeypatch.setattr(secrets, "_hasher", Counting())
-    stored = secrets.hash_password("right")
     assert secrets.verify_password(stored, "wrong") is False
     assert secrets.verify_password(None, "whatever") is False
     assert secrets.verify_password(stored, "right") is True
