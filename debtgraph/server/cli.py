@@ -59,7 +59,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging(settings.log_level)
-    run_worker(None, **worker_settings(settings))  # type: ignore[arg-type]
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
     return 0
 
 
