@@ -79,6 +79,8 @@ class AuthorizationCode(Base):
     code_challenge_method: Mapped[str | None] = mapped_column(String(10), default=None)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The token family the code was exchanged for, so that a replayed code can revoke it.
+    token_family_id: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime]
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from debtgraph.rest_compat import tether_auth
+from debtgraph.rest_compat import cleavr_users, tether_auth, tether_debtors, tether_uploads
 
 ROUTES: list[BaseRoute] = [
     *tether_auth.routes,
+    *cleavr_users.routes,
+    *tether_uploads.routes,
+    *tether_debtors.routes,
 ]

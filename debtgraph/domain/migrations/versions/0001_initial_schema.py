@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:23:13.313185
+Create Date: 2026-11-22 17:31:23.696385
 """
 
 from collections.abc import Sequence
@@ -188,6 +188,7 @@ def upgrade() -> None:
     sa.Column('code_challenge_method', sa.String(length=10), nullable=True),
     sa.Column('expires_at', debtgraph.domain.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_at', debtgraph.domain.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('token_family_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', debtgraph.domain.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_oauth_authorization_codes_platform_id_platforms'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_oauth_authorization_codes_user_id_users'), ondelete='CASCADE'),

@@ -1,0 +1,107 @@
+"""Creditor use cases: create (platforms), read within reach, hosted onboarding, suspension."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from debtgraph.domain import creditors
+from debtgraph.domain.onboarding import Requirements
+from debtgraph.domain.users import Role, User
+from debtgraph.resolvers.auth import require_operator, require_principal
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import MissingScope, NotFound
+from debtgraph.resolvers.principal import Principal, PrincipalKind
+from debtgraph.resolvers.users import user_visible_condition
+
+
+def require_scope(ctx: Context, scope: str) -> Principal:
+    """The caller, holding ``scope`` (creditor tokens are limited to what was granted)."""
+    principal = require_principal(ctx)
+    if not principal.has_scope(scope):
+        raise MissingScope(scope)
+    return principal
+
+
+def onboarding_url(ctx: Context, token: str) -> str:
+    """The absolute URL of the hosted onboarding (or set-password) page for a token."""
+    return f"{ctx.settings.public_base_url}/onboarding/{token}"
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedUser:
+    """A creditor just created, with its onboarding URL (shown only now)."""
+
+    user: User
+    onboarding_url: str
+
+
+async def create_user(ctx: Context, payload: Mapping[str, Any]) -> CreatedUser:
+    """``POST /v1/users``: a platform (or an operator) creates a creditor."""
+    principal = require_scope(ctx, "users:write")
+    if principal.kind is PrincipalKind.CREDITOR:
+        # Creditors never create other creditors; hide the operation like any other out of reach.
+        raise NotFound("Resource")
+    async with ctx.uow.session() as session:
+        created = await creditors.create_creditor(
+            session, ctx.clock, payload, platform_id=principal.platform_id
+        )
+    await ctx.uow.commit()
+    return CreatedUser(created.user, onboarding_url(ctx, created.onboarding_token))
+
+
+async def get_user(ctx: Context, user_id: str, scope: str = "users:read") -> User:
+    """A creditor within the caller's reach, else NotFound."""
+    principal = require_scope(ctx, scope)
+    async with ctx.uow.session() as session:
+        user = await session.scalar(
+            select(User).where(
+                User.public_id == user_id,
+                User.role == Role.CREDITOR.value,
+                user_visible_condition(principal),
+            )
+        )
+    if user is None:
+        raise NotFound("User")
+    return user
+
+
+def requirements(ctx: Context, user: User) -> Requirements:
+    """The creditor's missing onboarding items, now."""
+    return creditors.requirements_of(user, ctx.clock.now())
+
+
+async def onboarding_user(ctx: Context, token: str) -> User | None:
+    """The creditor behind an unspent onboarding token (the hosted page needs no sign-in)."""
+    async with ctx.uow.session() as session:
+        return await creditors.user_by_onboarding_token(session, token)
+
+
+async def submit_onboarding(ctx: Context, token: str, form: Mapping[str, str]) -> User:
+    """Save the hosted onboarding form; NotFound when the token is unknown or spent."""
+    user = await onboarding_user(ctx, token)
+    if user is None:
+        raise NotFound("Onboarding link")
+    validated = creditors.validate_onboarding_form(
+        user, form, now=ctx.clock.now(), client_ip=ctx.client_ip
+    )
+    # argon2 is CPU-bound by design: keep it off the event loop.
+    password_hash = await asyncio.to_thread(creditors.new_password_hash, validated.password)
+    async with ctx.uow.session() as session:
+        await creditors.complete_onboarding(session, ctx.clock, user, validated, password_hash)
+    await ctx.uow.commit()
+    return user
+
+
+async def set_suspended(ctx: Context, user_id: str, *, suspended: bool) -> User:
+    """Operators suspend a creditor or reinstate it."""
+    require_operator(ctx)
+    user = await get_user(ctx, user_id)
+    async with ctx.uow.session() as session:
+        await creditors.set_suspended(session, ctx.clock, user, suspended=suspended)
+    await ctx.uow.commit()
+    return user

@@ -1,0 +1,106 @@
+"""What every ``/v1/*`` route shares: the ``Cleavr-Version`` header and ``Idempotency-Key`` on POST.
+
+Wrap an endpoint with :func:`endpoint` (GET, PATCH, DELETE) or :func:`endpoint` with
+``idempotent=True`` (every POST). The wrapper checks the version header, then for POSTs replays or
+refuses per Stripe's idempotency semantics, and stores the response it rendered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from debtgraph.resolvers import idempotency
+from debtgraph.resolvers.errors import DomainValidationError, InvalidTransition, UseCaseError
+from debtgraph.rest_compat.common import Family, JSONResponse, context
+from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+# The versions this server speaks; the seed documents 2026-01-02.
+SUPPORTED_VERSIONS = frozenset({"2026-01-02"})
+CURRENT_VERSION = "2026-01-02"
+VERSION_HEADER = "Cleavr-Version"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_EXPECTED = (DomainValidationError, InvalidTransition, UseCaseError)
+
+
+def version_error(request: Request) -> Response | None:
+    """A 400 ``invalid_version`` when the request names a version this server does not speak."""
+    version = request.headers.get(VERSION_HEADER)
+    if version is None or version.strip() in SUPPORTED_VERSIONS:
+        return None
+    return cleavr_error(
+        400,
+        "invalid_version",
+        f"Unknown {VERSION_HEADER} {version.strip()!r}; supported: "
+        f"{', '.join(sorted(SUPPORTED_VERSIONS))}.",
+    )
+
+
+def _with_version(response: Response) -> Response:
+    response.headers[VERSION_HEADER] = CURRENT_VERSION
+    return response
+
+
+async def _render(fn: Endpoint, request: Request) -> Response:
+    try:
+        return await fn(request)
+    except _EXPECTED as exc:
+        return render_use_case_error(Family.CLEAVR, exc)
+
+
+def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callable[..., object]:
+    """Decorate a ``/v1`` endpoint with the version check (and idempotency for POSTs)."""
+
+    def decorate(inner: Endpoint) -> Endpoint:
+        @functools.wraps(inner)
+        async def wrapped(request: Request) -> Response:
+            refused = version_error(request)
+            if refused is not None:
+                return refused
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            ctx = context(request)
+            if not idempotent or key is None or ctx.principal is None:
+                return _with_version(await _render(inner, request))
+            body = await request.body()
+            claim = await idempotency.claim(
+                ctx, key, request.method, request.url.path, body
+            )  # raises when the key is reused or in flight
+            if claim.replay is not None:
+                replayed = JSONResponse(claim.replay.body, status_code=claim.replay.status_code)
+                replayed.headers["Idempotent-Replayed"] = "true"
+                return _with_version(replayed)
+            try:
+                response = await _render(inner, request)
+            except BaseException:
+                await idempotency.release(ctx, claim)
+                raise
+            await _store(ctx, claim, response)
+            return _with_version(response)
+
+        return wrapped
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+async def _store(ctx: object, claim: idempotency.Claim, response: Response) -> None:
+    from debtgraph.resolvers.context import Context
+
+    assert isinstance(ctx, Context)
+    if response.status_code >= 500:
+        # A server failure is not a result: let the client retry with the same key.
+        await idempotency.release(ctx, claim)
+        return
+    raw = bytes(response.body) if response.body else b""
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    await idempotency.store(ctx, claim, response.status_code, body)

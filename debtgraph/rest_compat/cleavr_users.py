@@ -1,0 +1,216 @@
+"""``/v1/users…`` exactly as the Cleavr seed shows them, and the hosted onboarding page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from debtgraph.domain import creditors
+from debtgraph.domain.errors import DomainValidationError
+from debtgraph.domain.users import User
+from debtgraph.resolvers import creditors as creditor_cases
+from debtgraph.rest_compat import hosted_pages
+from debtgraph.rest_compat.cleavr import endpoint
+from debtgraph.rest_compat.common import JSONResponse, context, json_body
+
+
+def user_json(user: User, onboarding_url: str | None = None) -> dict[str, Any]:
+    """The seed's ``User``; ``onboarding_url`` exists in clear only in the creation response."""
+    body = creditors.user_object(user)
+    if onboarding_url is not None:
+        body = {**body, "onboarding_url": onboarding_url}
+    return body
+
+
+@endpoint(idempotent=True)
+async def create_user(request: Request) -> Response:
+    """Create a creditor account."""
+    created = await creditor_cases.create_user(context(request), await json_body(request))
+    return JSONResponse(user_json(created.user, created.onboarding_url), status_code=201)
+
+
+@endpoint
+async def get_user(request: Request) -> Response:
+    """A creditor within reach."""
+    user = await creditor_cases.get_user(context(request), request.path_params["id"])
+    return JSONResponse(user_json(user))
+
+
+@endpoint
+async def onboarding_status(request: Request) -> Response:
+    """Status, KYB and payout account, with what is currently due."""
+    ctx = context(request)
+    user = await creditor_cases.get_user(ctx, request.path_params["id"])
+    requirements = creditor_cases.requirements(ctx, user)
+    return JSONResponse(
+        {
+            "user_id": user.public_id,
+            "status": user.status,
+            "kyb_status": user.kyb_status,
+            "stripe_account_status": creditors.payout_status_of(user),
+            "requirements": list(requirements.currently_due),
+        }
+    )
+
+
+@endpoint
+async def requirements(request: Request) -> Response:
+    """Missing onboarding items by urgency."""
+    ctx = context(request)
+    user = await creditor_cases.get_user(ctx, request.path_params["id"])
+    return JSONResponse(creditor_cases.requirements(ctx, user).as_dict())
+
+
+# --- Hosted onboarding page ---------------------------------------------------------------------
+
+_CSRF_PURPOSE = "onboarding"
+_PROFILE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("company.name", "Company name", "text"),
+    ("company.siret", "SIRET", "text"),
+    ("company.vat_number", "VAT number (optional)", "text"),
+    ("company.address.line1", "Address", "text"),
+    ("company.address.line2", "Address line 2 (optional)", "text"),
+    ("company.address.postal_code", "Postal code", "text"),
+    ("company.address.city", "City", "text"),
+    ("company.address.country", "Country (ISO code)", "text"),
+    ("contact.first_name", "Your first name", "text"),
+    ("contact.last_name", "Your last name", "text"),
+    ("contact.phone", "Your phone (optional)", "text"),
+    ("bank_account.iban", "IBAN for payouts (optional now, needed to receive payments)", "text"),
+)
+_PASSWORD_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("password", "Choose a password (at least 10 characters)", "password"),
+    ("password_confirmation", "Repeat the password", "password"),
+)
+
+
+def _prefill(user: User) -> dict[str, str]:
+    address = user.company_address or {}
+    values = {
+        "company.name": user.company_name,
+        "company.siret": user.company_siret,
+        "company.vat_number": user.company_vat_number,
+        "company.address.line1": address.get("line1"),
+        "company.address.line2": address.get("line2"),
+        "company.address.postal_code": address.get("postal_code"),
+        "company.address.city": address.get("city"),
+        "company.address.country": address.get("country") or "FR",
+        "contact.first_name": user.contact_first_name,
+        "contact.last_name": user.contact_last_name,
+        "contact.phone": user.contact_phone,
+    }
+    return {k: v for k, v in values.items() if isinstance(v, str)}
+
+
+def _fields_html(
+    fields: tuple[tuple[str, str, str], ...], values: dict[str, str], errors: dict[str, str]
+) -> str:
+    parts = []
+    for name, label, kind in fields:
+        value = "" if kind == "password" else values.get(name, "")
+        error = errors.get(name)
+        parts.append(
+            f'<label for="{name}">{hosted_pages.escape(label)}</label>'
+            f'<input type="{kind}" id="{name}" name="{name}" '
+            f'value="{hosted_pages.escape(value)}">'
+            + (f'<p class="error">{hosted_pages.escape(error)}</p>' if error else "")
+        )
+    return "\n".join(parts)
+
+
+def _onboarding_form(
+    request: Request,
+    user: User,
+    token: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    ctx = context(request)
+    errors = errors or {}
+    complete = creditors.profile_complete(user, ctx.clock.now())
+    nonce, fresh = hosted_pages.csrf_nonce(request)
+    fields = _PASSWORD_FIELDS
+    if not complete:
+        tos_error = errors.get("tos_acceptance")
+        fields_html = (
+            _fields_html(_PROFILE_FIELDS, values if values is not None else _prefill(user), errors)
+            + '<label><input type="checkbox" name="tos_acceptance" value="accepted"> '
+            "I accept the terms of service</label>"
+            + (f'<p class="error">{hosted_pages.escape(tos_error)}</p>' if tos_error else "")
+            + _fields_html(fields, {}, errors)
+        )
+    else:
+        fields_html = _fields_html(fields, {}, errors)
+    summary = ""
+    if errors:
+        summary = '<div class="errors">Please correct the fields marked below.</div>'
+    return hosted_pages.render(
+        "onboarding.html",
+        "Set up your account" if not complete else "Choose your password",
+        status_code=status_code,
+        raw={"fields": fields_html, "errors": summary},
+        cookie_nonce=nonce if fresh else None,
+        secure_cookie=ctx.settings.public_base_url.startswith("https://"),
+        email=user.email,
+        action=f"/onboarding/{token}",
+        csrf_token=hosted_pages.csrf_token(ctx.settings.secret_key, _CSRF_PURPOSE, nonce, token),
+    )
+
+
+_INVALID_LINK = "This link is invalid or has already been used. Ask your platform for a new one."
+
+
+async def onboarding_page(request: Request) -> Response:
+    """The hosted onboarding (or set-password) form."""
+    token = request.path_params["token"]
+    user = await creditor_cases.onboarding_user(context(request), token)
+    if user is None:
+        return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
+    return _onboarding_form(request, user, token)
+
+
+async def onboarding_submit(request: Request) -> Response:
+    """Save the hosted onboarding form."""
+    ctx = context(request)
+    token = request.path_params["token"]
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not hosted_pages.csrf_valid(
+        request, ctx.settings.secret_key, _CSRF_PURPOSE, token, values.get("csrf_token", "")
+    ):
+        return hosted_pages.message_page(
+            "Form expired", "This form has expired. Reload the page and try again.", 403
+        )
+    user = await creditor_cases.onboarding_user(ctx, token)
+    if user is None:
+        return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
+    try:
+        user = await creditor_cases.submit_onboarding(ctx, token, values)
+    except DomainValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors:
+            errors.setdefault(error.field, error.message)
+        return _onboarding_form(request, user, token, values=values, errors=errors, status_code=400)
+    if user.status == "active":
+        message = "Your account is ready. You can now sign in from your platform."
+    else:
+        message = (
+            "Your details are saved. Your account will be active once the company identifiers "
+            "are verified."
+        )
+    return hosted_pages.message_page("All set", message)
+
+
+routes = [
+    Route("/v1/users", create_user, methods=["POST"]),
+    Route("/v1/users/{id}", get_user, methods=["GET"]),
+    Route("/v1/users/{id}/onboarding-status", onboarding_status, methods=["GET"]),
+    Route("/v1/users/{id}/requirements", requirements, methods=["GET"]),
+    Route("/onboarding/{token}", onboarding_page, methods=["GET"]),
+    Route("/onboarding/{token}", onboarding_submit, methods=["POST"]),
+]
