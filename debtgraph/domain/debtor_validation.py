@@ -1,0 +1,255 @@
+"""Stage B of an upload: apply the validation rules to debtors, set-wise.
+
+An upload's pending debtors are read in keyset chunks of plain columns (no ORM objects), the
+chunk's IBANs are checked against the blacklist in one query, the rules run in memory, and the
+results are written back with one UPDATE per distinct outcome (all valid rows of a chunk share
+one, and invalid rows share one per distinct list of messages). So a chunk costs a handful of
+statements whatever its size, never one round trip per row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import case, func, null, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.clock import Clock
+from debtgraph.domain.uploads import (
+    BlacklistedIban,
+    Debtor,
+    DebtorStatus,
+    Upload,
+    ValidationStatus,
+)
+from debtgraph.domain.validation import IBAN_INVALID, ValidationOutcome, validate_debtor
+
+CHUNK_ROWS: Final = 2000
+
+_RULE_COLUMNS: Final = (
+    Debtor.id,
+    Debtor.row_number,
+    Debtor.iban,
+    Debtor.iban_valid,
+    Debtor.first_name,
+    Debtor.last_name,
+    Debtor.amount,
+    Debtor.city,
+    Debtor.postcode,
+    Debtor.street,
+    Debtor.street_number,
+    Debtor.floor,
+    Debtor.door,
+    Debtor.apartment,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RowFailure:
+    """A debtor that failed validation, with the first failing message."""
+
+    debtor_id: int
+    row_number: int
+    message: str
+
+
+@dataclass
+class ValidationRun:
+    """What one validation pass did."""
+
+    total: int = 0
+    valid: int = 0
+    invalid: int = 0
+    blacklisted: int = 0
+    failures: list[RowFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationStats:
+    """An upload's debtors by validation outcome, as ``validation-stats`` shows them."""
+
+    total: int = 0
+    valid: int = 0
+    invalid: int = 0
+    pending: int = 0
+    blacklisted: int = 0
+    ready_for_sync: int = 0
+
+
+async def blacklisted_among(session: AsyncSession, ibans: Iterable[str | None]) -> set[str]:
+    """The given (normalised) IBANs that are on the blacklist, in one query."""
+    wanted = {iban for iban in ibans if iban}
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(BlacklistedIban.iban).where(BlacklistedIban.iban.in_(wanted))
+    )
+    return set(rows.all())
+
+
+def outcome_for(row: Any, blacklisted: bool) -> ValidationOutcome:
+    """Validate a debtor's stored fields (a row or a Debtor object)."""
+    outcome = validate_debtor(
+        {
+            "iban": row.iban,
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "amount": row.amount,
+            "city": row.city,
+            "postcode": row.postcode,
+            "street": row.street,
+            "street_number": row.street_number,
+            "floor": row.floor,
+            "door": row.door,
+            "apartment": row.apartment,
+        },
+        blacklisted=blacklisted,
+    )
+    if row.iban and row.iban_valid is False and IBAN_INVALID not in outcome.errors:
+        # The stored IBAN is cut to its column's 34 characters; the verdict on the full value,
+        # taken when the row was stored, is the one that counts.
+        errors = [IBAN_INVALID, *outcome.errors]
+        return ValidationOutcome(valid=False, errors=errors, blacklisted=blacklisted)
+    return outcome
+
+
+def _status_of(outcome: ValidationOutcome) -> str:
+    return ValidationStatus.VALID.value if outcome.valid else ValidationStatus.INVALID.value
+
+
+async def _write_outcomes(
+    session: AsyncSession, clock: Clock, outcomes: list[tuple[int, ValidationOutcome]]
+) -> None:
+    """One UPDATE per distinct outcome among the rows."""
+    groups: dict[tuple[bool, tuple[str, ...], bool], list[int]] = defaultdict(list)
+    for debtor_id, outcome in outcomes:
+        groups[(outcome.valid, tuple(outcome.errors), outcome.blacklisted)].append(debtor_id)
+    now = clock.now()
+    for (valid, errors, blacklisted), ids in groups.items():
+        await session.execute(
+            update(Debtor)
+            .where(Debtor.id.in_(ids))
+            .values(
+                validation_status=(
+                    ValidationStatus.VALID.value if valid else ValidationStatus.INVALID.value
+                ),
+                validation_errors=list(errors) if errors else null(),
+                blacklisted=blacklisted,
+                validated_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def validate_upload_debtors(
+    session: AsyncSession,
+    clock: Clock,
+    upload_id: int,
+    *,
+    collect_failures: bool = False,
+    chunk_size: int = CHUNK_ROWS,
+) -> ValidationRun:
+    """Validate every pending debtor of an upload, chunk by chunk; counters are not touched."""
+    run = ValidationRun()
+    last_id = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(*_RULE_COLUMNS)
+                .where(
+                    Debtor.upload_id == upload_id,
+                    Debtor.validation_status == ValidationStatus.PENDING.value,
+                    Debtor.id > last_id,
+                )
+                .order_by(Debtor.id)
+                .limit(chunk_size)
+            )
+        ).all()
+        if not rows:
+            return run
+        last_id = rows[-1].id
+        listed = await blacklisted_among(session, (row.iban for row in rows))
+        outcomes: list[tuple[int, ValidationOutcome]] = []
+        for row in rows:
+            outcome = outcome_for(row, row.iban in listed)
+            outcomes.append((row.id, outcome))
+            run.total += 1
+            if outcome.valid:
+                run.valid += 1
+                continue
+            run.invalid += 1
+            run.blacklisted += outcome.blacklisted
+            if collect_failures and outcome.first_error is not None:
+                run.failures.append(RowFailure(row.id, row.row_number, outcome.first_error))
+        await _write_outcomes(session, clock, outcomes)
+
+
+async def validate_one(session: AsyncSession, clock: Clock, debtor: Debtor) -> ValidationOutcome:
+    """Validate one debtor whatever its current state and write the result onto it."""
+    listed = await blacklisted_among(session, [debtor.iban])
+    outcome = outcome_for(debtor, debtor.iban in listed)
+    now = clock.now()
+    debtor.validation_status = _status_of(outcome)
+    debtor.validation_errors = list(outcome.errors) or None
+    debtor.blacklisted = outcome.blacklisted
+    debtor.validated_at = now
+    debtor.updated_at = now
+    await session.flush()
+    return outcome
+
+
+async def recount(session: AsyncSession, clock: Clock, upload: Upload) -> None:
+    """Set an upload's counters from its debtors: processed = valid rows, failed = invalid."""
+    counts = dict(
+        (
+            await session.execute(
+                select(Debtor.validation_status, func.count())
+                .where(Debtor.upload_id == upload.id)
+                .group_by(Debtor.validation_status)
+            )
+        ).all()
+    )
+    upload.processed_records = int(counts.get(ValidationStatus.VALID.value, 0))
+    upload.failed_records = int(counts.get(ValidationStatus.INVALID.value, 0))
+    upload.updated_at = clock.now()
+    await session.flush()
+
+
+async def stats_by_upload(
+    session: AsyncSession, upload_ids: Collection[int]
+) -> dict[int, ValidationStats]:
+    """Validation stats of several uploads in one grouped query."""
+    if not upload_ids:
+        return {}
+    ready = case((Debtor.status == DebtorStatus.PENDING.value, 1), else_=0)
+    rows = (
+        await session.execute(
+            select(
+                Debtor.upload_id,
+                Debtor.validation_status,
+                Debtor.blacklisted,
+                func.count(),
+                func.sum(ready),
+            )
+            .where(Debtor.upload_id.in_(set(upload_ids)))
+            .group_by(Debtor.upload_id, Debtor.validation_status, Debtor.blacklisted)
+        )
+    ).all()
+    tallies: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for upload_id, status, blacklisted, count, pending_status in rows:
+        tally = tallies[upload_id]
+        tally["total"] += count
+        if status == ValidationStatus.VALID.value:
+            tally["valid"] += count
+            tally["ready_for_sync"] += int(pending_status or 0)
+        elif status == ValidationStatus.PENDING.value:
+            tally["pending"] += count
+        elif blacklisted:
+            tally["blacklisted"] += count
+        else:
+            tally["invalid"] += count
+    return {upload_id: ValidationStats(**tallies.get(upload_id, {})) for upload_id in upload_ids}

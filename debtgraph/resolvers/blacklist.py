@@ -1,0 +1,50 @@
+"""Operator use cases on the IBAN blacklist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from debtgraph.domain import blacklist
+from debtgraph.domain.iban import normalize_iban
+from debtgraph.domain.uploads import BlacklistedIban
+from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import NotFound
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import keyset_page
+
+
+async def list_entries(
+    ctx: Context, *, search: str | None, first: int, after_id: int | None
+) -> Page[BlacklistedIban]:
+    """A keyset page of blacklisted IBANs, newest first; ``search`` matches part of an IBAN."""
+    require_operator(ctx)
+    stmt = select(BlacklistedIban)
+    term = normalize_iban(search)
+    if term:
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(BlacklistedIban.iban.like(f"%{escaped}%", escape="\\"))
+    async with ctx.uow.session() as session:
+        return await keyset_page(session, stmt, BlacklistedIban.id, first, after_id)
+
+
+async def add(ctx: Context, iban: Any, reason: str | None) -> BlacklistedIban:
+    """Blacklist an IBAN (normalised); adding a listed IBAN again returns its entry."""
+    principal = require_operator(ctx)
+    async with ctx.uow.session() as session:
+        entry, _ = await blacklist.add(session, ctx.clock, iban, reason, principal.user_id)
+    await ctx.uow.commit()
+    return entry
+
+
+async def remove(ctx: Context, iban: Any) -> BlacklistedIban:
+    """Take an IBAN off the blacklist; NotFound when it is not listed."""
+    require_operator(ctx)
+    async with ctx.uow.session() as session:
+        entry = await blacklist.remove(session, iban)
+        if entry is None:
+            raise NotFound("Blacklisted IBAN")
+    await ctx.uow.commit()
+    return entry

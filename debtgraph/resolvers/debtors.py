@@ -1,0 +1,304 @@
+"""Operator use cases on debtors: filtered lists, one debtor with its logs, validate, update."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, or_, select
+
+from debtgraph.domain import debtor_validation, ingestion
+from debtgraph.domain.billing import BillingAttempt, VopLog
+from debtgraph.domain.csv_ingest import normalize_header
+from debtgraph.domain.iban import normalize_iban
+from debtgraph.domain.outbox import record_event
+from debtgraph.domain.uploads import Debtor, DebtorStatus, Upload, ValidationStatus
+from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import FieldError, InputError, NotFound
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page
+from debtgraph.resolvers.uploads import get_upload, parse_id
+
+RISK_CLASSES = ("low", "medium", "high")
+MAX_SEARCH = 100
+MAX_RAW_KEYS = 200
+MAX_RAW_VALUE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorFilters:
+    """The filters both faces offer on debtor lists; every value already checked."""
+
+    upload_id: int | None = None
+    status: str | None = None
+    country: str | None = None
+    risk_class: str | None = None
+    validation_status: str | None = None
+    search: str | None = None
+
+    def as_key(self) -> tuple[tuple[str, Hashable], ...]:
+        """A hashable form for dataloader keys."""
+        return tuple(
+            (name, value)
+            for name in ("status", "country", "risk_class", "validation_status", "search")
+            if (value := getattr(self, name)) is not None
+        )
+
+
+def _invalid(field: str) -> InputError:
+    return InputError([FieldError(field, "invalid", f"The selected {field} is invalid.")])
+
+
+def check_filters(
+    *,
+    upload_id: Any = None,
+    status: str | None = None,
+    country: str | None = None,
+    risk_class: str | None = None,
+    validation_status: str | None = None,
+    search: str | None = None,
+) -> DebtorFilters:
+    """Check filter values (422 naming each bad one)."""
+    errors: list[FieldError] = []
+    upload_key: int | None = None
+    if upload_id not in (None, ""):
+        text = str(upload_id).strip()
+        if text.isdigit() and len(text) <= 18:
+            upload_key = int(text)
+        else:
+            errors.append(
+                FieldError("upload_id", "invalid", "The upload id field must be an integer.")
+            )
+    checks = (
+        ("status", status, {s.value for s in DebtorStatus}),
+        ("risk_class", risk_class, set(RISK_CLASSES)),
+        ("validation_status", validation_status, {s.value for s in ValidationStatus}),
+    )
+    for name, value, allowed in checks:
+        if value not in (None, "") and value not in allowed:
+            errors.extend(_invalid(name).errors)
+    country_code = None
+    if country not in (None, ""):
+        country_code = str(country).strip().upper()
+        if not (len(country_code) == 2 and country_code.isascii() and country_code.isalpha()):
+            errors.append(
+                FieldError("country", "invalid", "The country field must be a 2-letter code.")
+            )
+    term = (search or "").strip() or None
+    if term is not None and len(term) > MAX_SEARCH:
+        errors.append(
+            FieldError(
+                "search", "too_long", f"The search field must not exceed {MAX_SEARCH} characters."
+            )
+        )
+    if errors:
+        raise InputError(errors)
+    return DebtorFilters(
+        upload_id=upload_key,
+        status=status or None,
+        country=country_code,
+        risk_class=risk_class or None,
+        validation_status=validation_status or None,
+        search=term,
+    )
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filter_conditions(values: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions for checked filter values (also the page loader's filter builder)."""
+    conditions: list[ColumnElement[bool]] = []
+    if values.get("upload_id") is not None:
+        conditions.append(Debtor.upload_id == values["upload_id"])
+    for name, column in (
+        ("status", Debtor.status),
+        ("country", Debtor.country),
+        ("risk_class", Debtor.risk_class),
+        ("validation_status", Debtor.validation_status),
+    ):
+        if values.get(name) is not None:
+            conditions.append(column == values[name])
+    term = values.get("search")
+    if term:
+        pattern = _like(term)
+        matches = [
+            Debtor.first_name.ilike(pattern, escape="\\"),
+            Debtor.last_name.ilike(pattern, escape="\\"),
+            Debtor.email.ilike(pattern, escape="\\"),
+        ]
+        # IBANs are stored compact and upper case; search the same form of the term.
+        compact = normalize_iban(term)
+        if compact:
+            matches.append(Debtor.iban.like(_like(compact), escape="\\"))
+        conditions.append(or_(*matches))
+    return conditions
+
+
+def _statement(filters: DebtorFilters) -> Select[Any]:
+    values = {
+        "upload_id": filters.upload_id,
+        **dict(filters.as_key()),
+    }
+    return select(Debtor).where(*filter_conditions(values))
+
+
+async def list_debtors(
+    ctx: Context, filters: DebtorFilters, *, page: int, per_page: int
+) -> NumberedPage[Debtor]:
+    """A numbered page of debtors, newest first."""
+    require_operator(ctx)
+    async with ctx.uow.session() as session:
+        return await numbered_page(session, _statement(filters), Debtor.id, page, per_page)
+
+
+async def upload_debtors(
+    ctx: Context, upload_id: Any, filters: DebtorFilters, *, page: int, per_page: int
+) -> NumberedPage[Debtor]:
+    """A numbered page of one upload's debtors (NotFound for an unknown upload)."""
+    upload = await get_upload(ctx, upload_id)
+    stmt = _statement(filters).where(Debtor.upload_id == upload.id)
+    async with ctx.uow.session() as session:
+        return await numbered_page(session, stmt, Debtor.id, page, per_page)
+
+
+async def debtor_connection(
+    ctx: Context, filters: DebtorFilters, *, first: int, after_id: int | None
+) -> Page[Debtor]:
+    """A keyset page of debtors, newest first (GraphQL)."""
+    require_operator(ctx)
+    async with ctx.uow.session() as session:
+        return await keyset_page(session, _statement(filters), Debtor.id, first, after_id)
+
+
+async def get_debtor(ctx: Context, debtor_id: Any) -> Debtor:
+    """One debtor, or NotFound."""
+    require_operator(ctx)
+    debtor = await ctx.loaders.by(Debtor.id).load(parse_id(debtor_id, "Debtor"))
+    if debtor is None:
+        raise NotFound("Debtor")
+    return debtor  # type: ignore[no-any-return]
+
+
+async def debtors_by_ids(ctx: Context, ids: list[int]) -> dict[int, Debtor]:
+    """Debtors among ids (operators only; others see none)."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        return {}
+    rows = await ctx.loaders.by(Debtor.id).load_many(ids)
+    return {row.id: row for row in rows if row is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorDetail:
+    """A debtor with its upload, VOP logs and billing attempts."""
+
+    debtor: Debtor
+    upload: Upload | None
+    vop_logs: list[VopLog]
+    billing_attempts: list[BillingAttempt]
+
+
+async def debtor_detail(ctx: Context, debtor_id: Any) -> DebtorDetail:
+    """A debtor with everything ``GET /api/admin/debtors/{id}`` shows."""
+    debtor = await get_debtor(ctx, debtor_id)
+    upload = await ctx.loaders.by(Upload.id).load(debtor.upload_id)
+    logs = await ctx.loaders.many(VopLog.debtor_id, order_by=[VopLog.id]).load(debtor.id)
+    attempts = await ctx.loaders.many(BillingAttempt.debtor_id, order_by=[BillingAttempt.id]).load(
+        debtor.id
+    )
+    return DebtorDetail(debtor, upload, list(logs), list(attempts))
+
+
+def _debtor_event(ctx: Context, session: Any, debtor: Debtor, previous: str) -> None:
+    record_event(
+        session,
+        ctx.clock,
+        type="debtor.validated",
+        object_type="debtor",
+        object_id=str(debtor.id),
+        obj={
+            "id": debtor.id,
+            "upload_id": debtor.upload_id,
+            "status": debtor.status,
+            "validation_status": debtor.validation_status,
+            "validation_errors": debtor.validation_errors,
+        },
+        previous={"validation_status": previous},
+    )
+
+
+async def validate_debtor(ctx: Context, debtor_id: Any) -> Debtor:
+    """Validate one debtor again, whatever its current validation state."""
+    require_operator(ctx)
+    key = parse_id(debtor_id, "Debtor")
+    async with ctx.uow.session() as session:
+        debtor = await session.get(Debtor, key)
+        if debtor is None:
+            raise NotFound("Debtor")
+        previous = debtor.validation_status
+        await debtor_validation.validate_one(session, ctx.clock, debtor)
+        upload = await session.get(Upload, debtor.upload_id)
+        if upload is not None:
+            await debtor_validation.recount(session, ctx.clock, upload)
+        _debtor_event(ctx, session, debtor, previous)
+    await ctx.uow.commit()
+    return debtor
+
+
+def check_raw_data(raw_data: Any) -> dict[str, str]:
+    """A raw_data object of scalar values, keys normalised as CSV headers are; else 422."""
+    if raw_data is None:
+        raise InputError([FieldError("raw_data", "required", "The raw data field is required.")])
+    if not isinstance(raw_data, Mapping):
+        raise InputError(
+            [FieldError("raw_data", "invalid", "The raw data field must be an object.")]
+        )
+    if len(raw_data) > MAX_RAW_KEYS:
+        raise InputError(
+            [FieldError("raw_data", "too_many", f"raw_data may hold at most {MAX_RAW_KEYS} keys.")]
+        )
+    cleaned: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for key, value in raw_data.items():
+        name = normalize_header(str(key))
+        path = f"raw_data.{key}"
+        if not name:
+            errors.append(FieldError(path, "invalid", "Keys of raw_data must not be blank."))
+        elif isinstance(value, bool) or not isinstance(value, str | int | float | type(None)):
+            errors.append(FieldError(path, "invalid", f"The {path} field must be a string."))
+        elif isinstance(value, str) and len(value) > MAX_RAW_VALUE:
+            errors.append(
+                FieldError(path, "too_long", f"The {path} field must not exceed 1000 characters.")
+            )
+        else:
+            cleaned[name] = "" if value is None else str(value)
+    if errors:
+        raise InputError(errors)
+    return cleaned
+
+
+async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
+    """Merge raw_data into the debtor's row, derive its fields again and re-validate it."""
+    require_operator(ctx)
+    key = parse_id(debtor_id, "Debtor")
+    async with ctx.uow.session() as session:
+        debtor = await session.get(Debtor, key)
+        if debtor is None:
+            raise NotFound("Debtor")
+        changes = check_raw_data(raw_data)
+        merged = {**(debtor.raw_data or {}), **changes}
+        previous = debtor.validation_status
+        debtor.raw_data = merged
+        for name, value in ingestion.debtor_fields_from_raw(merged).items():
+            setattr(debtor, name, value)
+        await debtor_validation.validate_one(session, ctx.clock, debtor)
+        upload = await session.get(Upload, debtor.upload_id)
+        if upload is not None:
+            await debtor_validation.recount(session, ctx.clock, upload)
+        _debtor_event(ctx, session, debtor, previous)
+    await ctx.uow.commit()
+    return debtor

@@ -1,0 +1,266 @@
+"""Operator use cases on uploads: create (stage A, and B for small files), read, validate."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiodataloader import DataLoader
+from sqlalchemy import ColumnElement, func, select
+
+from debtgraph.domain import debtor_validation, ingestion
+from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
+from debtgraph.domain.debtor_validation import ValidationStats
+from debtgraph.domain.outbox import enqueue_after_commit
+from debtgraph.domain.uploads import Debtor, Upload, UploadStatus
+from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page
+
+STILL_PROCESSING = "Upload is still processing. Please wait."
+QUEUED_MESSAGE = "File queued for processing. Check status for updates."
+FILE_REQUIRED = "The file field is required."
+NOT_A_FILE = "The file field must be a file."
+DEFAULT_MIME = "text/csv"
+# Multipart framing around the file: headers, boundaries and a few small fields.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class UploadedFile(Protocol):
+    """What both faces hand over: Starlette's UploadFile (also Strawberry's Upload)."""
+
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    file: Any
+
+
+@dataclass
+class UploadCreated:
+    """A new upload and what happened to its rows."""
+
+    upload: Upload
+    queued: bool
+    created: int = 0
+    failed: int = 0
+    # {row, message, data} for each failed row of a small upload.
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def too_large(ctx: Context) -> InputError:
+    """The 422 for a file over MAX_UPLOAD_MB."""
+    message = ingestion.FILE_TOO_LARGE.format(mb=ctx.settings.max_upload_mb)
+    return InputError([FieldError("file", "too_large", message)])
+
+
+def check_content_length(ctx: Context, header: str | None) -> None:
+    """Refuse a request whose declared size already exceeds the limit, before reading it."""
+    require_operator(ctx)
+    if header is None or not header.strip().isdigit():
+        return
+    if int(header) > ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD:
+        raise too_large(ctx)
+
+
+def parse_id(value: Any, resource: str) -> int:
+    """A numeric id from a path or an argument; anything else is simply not found."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(resource)
+    return int(text)
+
+
+async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated:
+    """Store an uploaded CSV; validate it at once when small, else queue the ingestion job."""
+    principal = require_operator(ctx)
+    if file is None or file == "":
+        raise InputError([FieldError("file", "required", FILE_REQUIRED)])
+    if not hasattr(file, "file") or not hasattr(file, "filename"):
+        raise InputError([FieldError("file", "invalid", NOT_A_FILE)])
+    settings = ctx.settings
+    if file.size is not None and file.size > settings.max_upload_bytes:
+        raise too_large(ctx)
+    name = f"{uuid.uuid4()}.csv"
+    destination = Path(settings.upload_dir) / name
+    try:
+        summary = await asyncio.to_thread(
+            ingestion.store_and_inspect,
+            file.file,
+            destination,
+            max_bytes=settings.max_upload_bytes,
+            max_mb=settings.max_upload_mb,
+            sync_limit=settings.sync_upload_max_rows,
+        )
+    except ingestion.FileTooLarge:
+        raise too_large(ctx) from None
+    except CsvFormatError as exc:
+        raise InputError([FieldError("file", "invalid_csv", exc.message)]) from None
+    try:
+        result = await _register(ctx, principal.user_id, file, name, destination, summary)
+    except BaseException:
+        ingestion.remove_stored_file(str(destination))
+        raise
+    return result
+
+
+async def _register(
+    ctx: Context,
+    user_id: int | None,
+    file: UploadedFile,
+    name: str,
+    destination: Path,
+    summary: ingestion.FileSummary,
+) -> UploadCreated:
+    async with ctx.uow.session() as session:
+        upload = await ingestion.create_upload(
+            session,
+            ctx.clock,
+            filename=name,
+            original_filename=(file.filename or name).strip() or name,
+            mime_type=(file.content_type or DEFAULT_MIME).strip() or DEFAULT_MIME,
+            file_size=summary.size,
+            storage_path=str(destination),
+            total_records=summary.total_rows,
+            created_by=user_id,
+        )
+        if summary.rows is None:
+            enqueue_after_commit(session, "uploads.ingest", upload.id)
+            result = UploadCreated(upload=upload, queued=True)
+        else:
+            run = await ingestion.ingest_small_upload(session, ctx.clock, upload, summary.rows)
+            result = UploadCreated(
+                upload=upload,
+                queued=False,
+                created=run.valid,
+                failed=run.invalid,
+                errors=_row_errors(summary.rows, run.failures),
+            )
+    await ctx.uow.commit()
+    return result
+
+
+def _row_errors(
+    rows: Sequence[ParsedRow], failures: Sequence[debtor_validation.RowFailure]
+) -> list[dict[str, Any]]:
+    data = {row.row_number: row.data for row in rows}
+    return [
+        {"row": f.row_number, "message": f.message, "data": data.get(f.row_number, {})}
+        for f in sorted(failures, key=lambda f: f.row_number)
+    ]
+
+
+def check_status_filter(value: str | None, field: str = "status") -> str | None:
+    """An upload status filter, or 422."""
+    if value in (None, ""):
+        return None
+    if value not in {s.value for s in UploadStatus}:
+        raise InputError([FieldError(field, "invalid", f"The selected {field} is invalid.")])
+    return value
+
+
+def _upload_conditions(status: str | None) -> list[ColumnElement[bool]]:
+    return [Upload.status == status] if status else []
+
+
+async def list_uploads(
+    ctx: Context, *, status: str | None, page: int, per_page: int
+) -> NumberedPage[Upload]:
+    """A numbered page of uploads, newest first."""
+    require_operator(ctx)
+    status = check_status_filter(status)
+    stmt = select(Upload).where(*_upload_conditions(status))
+    async with ctx.uow.session() as session:
+        return await numbered_page(session, stmt, Upload.id, page, per_page)
+
+
+async def upload_connection(
+    ctx: Context, *, status: str | None, first: int, after_id: int | None
+) -> Page[Upload]:
+    """A keyset page of uploads, newest first (GraphQL)."""
+    require_operator(ctx)
+    status = check_status_filter(status)
+    stmt = select(Upload).where(*_upload_conditions(status))
+    async with ctx.uow.session() as session:
+        return await keyset_page(session, stmt, Upload.id, first, after_id)
+
+
+async def get_upload(ctx: Context, upload_id: Any) -> Upload:
+    """One upload, or NotFound."""
+    require_operator(ctx)
+    upload = await ctx.loaders.by(Upload.id).load(parse_id(upload_id, "Upload"))
+    if upload is None:
+        raise NotFound("Upload")
+    return upload  # type: ignore[no-any-return]
+
+
+async def uploads_by_ids(ctx: Context, ids: Collection[int]) -> dict[int, Upload]:
+    """Uploads among ids (operators only; others see none)."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        return {}
+    rows = await ctx.loaders.by(Upload.id).load_many(list(ids))
+    return {row.id: row for row in rows if row is not None}
+
+
+def _counts_loader(ctx: Context) -> DataLoader:
+    async def batch(keys: Sequence[int]) -> list[int]:
+        async with ctx.uow.session() as session:
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Debtor.upload_id, func.count())
+                        .where(Debtor.upload_id.in_(set(keys)))
+                        .group_by(Debtor.upload_id)
+                    )
+                ).all()
+            )
+        return [int(counts.get(key, 0)) for key in keys]
+
+    return ctx.loaders._get(("uploads.debtors_count",), lambda: DataLoader(batch))
+
+
+def _stats_loader(ctx: Context) -> DataLoader:
+    async def batch(keys: Sequence[int]) -> list[ValidationStats]:
+        async with ctx.uow.session() as session:
+            stats = await debtor_validation.stats_by_upload(session, keys)
+        return [stats[key] for key in keys]
+
+    return ctx.loaders._get(("uploads.validation_stats",), lambda: DataLoader(batch))
+
+
+async def debtors_count(ctx: Context, upload_id: int) -> int:
+    """How many debtors an upload holds (batched across uploads)."""
+    return await _counts_loader(ctx).load(upload_id)  # type: ignore[no-any-return]
+
+
+async def debtors_counts(ctx: Context, upload_ids: Sequence[int]) -> list[int]:
+    """Debtor counts of several uploads in one statement."""
+    return await _counts_loader(ctx).load_many(list(upload_ids))  # type: ignore[no-any-return]
+
+
+async def validation_stats(ctx: Context, upload_id: Any) -> ValidationStats:
+    """The upload's debtors by validation outcome."""
+    upload = await get_upload(ctx, upload_id)
+    return await _stats_loader(ctx).load(upload.id)  # type: ignore[no-any-return]
+
+
+async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.ValidationRun:
+    """Validate every pending debtor of an upload that is no longer being processed."""
+    require_operator(ctx)
+    key = parse_id(upload_id, "Upload")
+    async with ctx.uow.session() as session:
+        upload = await session.get(Upload, key)
+        if upload is None:
+            raise NotFound("Upload")
+        if upload.status in {UploadStatus.PENDING, UploadStatus.PROCESSING}:
+            raise Conflict("unprocessable", STILL_PROCESSING)
+        run = await debtor_validation.validate_upload_debtors(session, ctx.clock, upload.id)
+        await debtor_validation.recount(session, ctx.clock, upload)
+        ingestion.record_upload_event(session, ctx.clock, "upload.validated", upload)
+    await ctx.uow.commit()
+    return run

@@ -1,0 +1,62 @@
+"""CSV fixtures and helpers shared by the upload, debtor, blacklist and dashboard tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+HEADER = "first_name,last_name,iban,amount,city,postcode,address,country,email,custom_field"
+VALID_IBANS = [
+    "ES9121000418450200051332",
+    "DE89370400440532013000",
+    "FR1420041010050500013M02606",
+    "NL91ABNA0417164300",
+    "IT60X0542811101000000123456",
+]
+UNAUTH = {"message": "Unauthenticated.", "status": 401}
+
+
+def valid_row(index: int) -> str:
+    iban = VALID_IBANS[index % len(VALID_IBANS)]
+    return (
+        f"Maria{index},Rodriguez,{iban},150.00,Madrid,28001,Calle Mayor {index},,"
+        f"m{index}@example.com,extra{index}"
+    )
+
+
+def csv_text(rows: int, *, bad_every: int = 0) -> str:
+    lines = [HEADER]
+    for i in range(rows):
+        if bad_every and i % bad_every == 0:
+            lines.append(f"Bad{i},Row,ES00INVALID,150.00,Madrid,28001,Calle Mayor 1,,,")
+        else:
+            lines.append(valid_row(i))
+    return "\n".join(lines) + "\n"
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    content: str | bytes,
+    filename: str = "december_debtors.csv",
+    content_type: str = "text/csv",
+) -> httpx.Response:
+    raw = content.encode() if isinstance(content, str) else content
+    return await client.post(
+        "/api/admin/uploads",
+        files={"file": (filename, raw, content_type)},
+        headers=headers,
+    )
+
+
+async def counts(db: Any) -> tuple[int, int]:
+    """(uploads, debtors) in the database."""
+    from sqlalchemy import func, select
+
+    from debtgraph.domain.uploads import Debtor, Upload
+
+    async with db() as session:
+        uploads = await session.scalar(select(func.count()).select_from(Upload))
+        debtors = await session.scalar(select(func.count()).select_from(Debtor))
+    return int(uploads or 0), int(debtors or 0)
