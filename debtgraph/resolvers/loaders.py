@@ -126,9 +126,9 @@ class Loaders:
                 )
                 async with self._uow.session() as session:
                     rows = (await session.scalars(stmt)).all()
-                    counts: dict[Any, int] = dict(
-                        (await session.execute(counts_stmt)).tuples().all()
-                    )
+                    counts: dict[Any, int] = {
+                        parent: n for parent, n in (await session.execute(counts_stmt)).all()
+                    }
                 grouped: dict[Any, list[Any]] = defaultdict(list)
                 for row in rows:
                     grouped[getattr(row, attr.key)].append(row)

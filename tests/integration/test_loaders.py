@@ -1,0 +1,106 @@
+"""The generic dataloaders: one statement per batch whatever the number of parents."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from debtgraph.domain.uploads import Debtor, Upload
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.loaders import PageKey
+from debtgraph.server.app import Runtime
+
+
+async def _arrange(db: Any, clock: Any, uploads: int, debtors_each: int) -> list[int]:
+    now = clock.now()
+    ids = []
+    async with db() as session:
+        for u in range(uploads):
+            upload = Upload(
+                filename=f"{u}.csv",
+                original_filename=f"{u}.csv",
+                file_size=1,
+                mime_type="text/csv",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(upload)
+            await session.flush()
+            ids.append(upload.id)
+            for r in range(debtors_each):
+                session.add(
+                    Debtor(
+                        upload_id=upload.id,
+                        row_number=r + 2,
+                        raw_data={},
+                        first_name=f"d{u}-{r}",
+                        amount=Decimal("10.00"),
+                        validation_status="valid" if r % 2 else "pending",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        await session.commit()
+    return ids
+
+
+async def test_pages_loader_is_one_windowed_query_per_request_shape(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    upload_ids = await _arrange(db, clock, uploads=5, debtors_each=7)
+    ctx = Context.create(runtime.services)
+    try:
+        loader = ctx.loaders.pages(Debtor.upload_id)
+        with sql_counter:
+            pages = [await p for p in [loader.load(PageKey(u, 3)) for u in upload_ids]]
+        assert sql_counter.count == 2  # the windowed page + the grouped count
+        for upload_id, page in zip(upload_ids, pages, strict=True):
+            assert page.total == 7
+            assert page.has_next is True
+            assert len(page.items) == 3
+            assert all(d.upload_id == upload_id for d in page.items)
+            ids = [d.id for d in page.items]
+            assert ids == sorted(ids, reverse=True)  # newest first
+
+        last = pages[0].items[-1].id
+        nxt = await ctx.loaders.pages(Debtor.upload_id).load(PageKey(upload_ids[0], 10, last))
+        assert len(nxt.items) == 4
+        assert nxt.has_next is False
+        assert all(d.id < last for d in nxt.items)
+
+        def only_valid(filters: dict[str, Any]) -> list[Any]:
+            return [Debtor.validation_status == filters["status"]]
+
+        filtered_loader = ctx.loaders.pages(Debtor.upload_id, only_valid, name="by-status")
+        filtered = await filtered_loader.load(
+            PageKey(upload_ids[1], 100, None, (("status", "valid"),))
+        )
+        assert filtered.total == 3
+        assert {d.validation_status for d in filtered.items} == {"valid"}
+    finally:
+        await ctx.uow.close()
+
+
+async def test_by_and_many_loaders_batch(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    upload_ids = await _arrange(db, clock, uploads=4, debtors_each=2)
+    ctx = Context.create(runtime.services)
+    try:
+        with sql_counter:
+            uploads = [await f for f in [ctx.loaders.by(Upload.id).load(i) for i in upload_ids]]
+        assert sql_counter.count == 1
+        assert [u.id for u in uploads] == upload_ids
+        assert await ctx.loaders.by(Upload.id).load(10_000) is None
+        with sql_counter:
+            groups = [
+                await f
+                for f in [
+                    ctx.loaders.many(Debtor.upload_id, order_by=[Debtor.row_number]).load(i)
+                    for i in upload_ids
+                ]
+            ]
+        assert sql_counter.count == 1
+        assert [[d.row_number for d in g] for g in groups] == [[2, 3]] * 4
+    finally:
+        await ctx.uow.close()
