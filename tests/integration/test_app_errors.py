@@ -158,3 +158,14 @@ async def test_node_lookup_respects_reach(
     assert foreign["data"]["node"] is None
     anonymous = await gql(client, query, {"id": node_id})
     assert anonymous["data"]["node"] is None
+
+
+async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None:
+    from dataclasses import replace
+
+    app = create_app(replace(settings, env="production", secret_key="k" * 40), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        page = await c.get("/graphql", headers={"Accept": "text/html"})
+        assert "graphiql" not in page.text.lower()
+        assert page.status_code == 404
