@@ -46,6 +46,10 @@ COPY_BUFFER: Final = 64 * 1024
 _AMOUNT_LIMIT: Final = Decimal("9999999999.99")
 
 FILE_TOO_LARGE: Final = "The file is too large: the maximum size is {mb} MB."
+NOT_DELIMITED: Final = (
+    "The file is not a CSV file: its header has no columns separated by a comma, "
+    "semicolon or tab."
+)
 
 
 class FileTooLarge(ValueError):
@@ -101,6 +105,10 @@ def store_and_inspect(
                 out.write(chunk)
         with destination.open("rb") as source:
             reader = open_csv(source)
+            named = [h for h in reader.headers if not h.startswith("_column_")]
+            if len(named) < 2:
+                # Any text parses as a one-column CSV; a debtor list has several named columns.
+                raise CsvFormatError(NOT_DELIMITED)
             head = list(itertools.islice(reader, sync_limit + 1))
             if len(head) <= sync_limit:
                 return FileSummary(size, len(head), head)

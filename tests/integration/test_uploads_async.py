@@ -1,0 +1,190 @@
+"""Uploads over 100 rows: 202, then a job stores and validates them in chunks, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from debtgraph.domain import ingestion
+from debtgraph.domain.outbox import Event
+from debtgraph.domain.uploads import Debtor, Upload
+from debtgraph.jobs import uploads as upload_jobs
+from debtgraph.jobs.registry import TASKS
+from tests.integration.uploads_support import csv_text, upload
+
+
+async def _events(db: Any) -> list[str]:
+    async with db() as session:
+        return list((await session.scalars(select(Event.type).order_by(Event.id))).all())
+
+
+async def test_large_upload_is_queued_then_ingested_in_chunks(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Any,
+    drain: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 40)
+    response = await upload(client, admin_headers, csv_text(150, bad_every=5))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["meta"] == {
+        "queued": True,
+        "message": "File queued for processing. Check status for updates.",
+    }
+    assert body["data"]["status"] == "pending"
+    assert body["data"]["total_records"] == 150
+    upload_id = body["data"]["id"]
+    await drain()
+    status = await client.get(f"/api/admin/uploads/{upload_id}/status", headers=admin_headers)
+    assert status.json() == {
+        "data": {
+            "id": upload_id,
+            "status": "completed",
+            "total_records": 150,
+            "processed_records": 120,
+            "failed_records": 30,
+            "progress": 100.0,
+            "is_complete": True,
+        }
+    }
+    types = await _events(db)
+    # One event when the job starts, one per chunk of 40 rows, one at the end.
+    assert types == ["upload.processing"] * 5 + ["upload.completed"]
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    assert stats.json()["data"] == {
+        "total": 150,
+        "valid": 120,
+        "invalid": 30,
+        "pending": 0,
+        "blacklisted": 0,
+        "ready_for_sync": 120,
+    }
+
+
+async def _arrange_upload(db: Any, clock: Any, tmp_path: Path, rows: int) -> int:
+    path = tmp_path / "stored.csv"
+    path.write_text(csv_text(rows, bad_every=10))
+    async with db() as session:
+        row = await ingestion.create_upload(
+            session,
+            clock,
+            filename="x.csv",
+            original_filename="x.csv",
+            mime_type="text/csv",
+            file_size=path.stat().st_size,
+            storage_path=str(path),
+            total_records=rows,
+            created_by=None,
+        )
+        await session.commit()
+        return row.id
+
+
+async def _debtor_rows(db: Any, upload_id: int) -> tuple[int, int]:
+    async with db() as session:
+        total = await session.scalar(
+            select(func.count()).select_from(Debtor).where(Debtor.upload_id == upload_id)
+        )
+        distinct = await session.scalar(
+            select(func.count(func.distinct(Debtor.row_number))).where(
+                Debtor.upload_id == upload_id
+            )
+        )
+    return int(total or 0), int(distinct or 0)
+
+
+async def test_a_job_that_dies_resumes_without_duplicates(
+    db: Any, clock: Any, tmp_path: Path, runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 50)
+    upload_id = await _arrange_upload(db, clock, tmp_path, 180)
+    real_insert = ingestion.insert_debtors
+    calls = {"n": 0}
+
+    async def dying_insert(session: Any, records: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("worker lost its database connection")
+        await real_insert(session, records)
+
+    monkeypatch.setattr(ingestion, "insert_debtors", dying_insert)
+    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    with pytest.raises(ConnectionError):
+        await TASKS["uploads.ingest"](job_ctx, upload_id)
+    assert await _debtor_rows(db, upload_id) == (100, 100)
+    async with db() as session:
+        half = await session.get(Upload, upload_id)
+    assert half is not None
+    assert half.status == "processing"
+    assert (half.processed_records, half.failed_records) == (90, 10)
+
+    monkeypatch.setattr(ingestion, "insert_debtors", real_insert)
+    assert await TASKS["uploads.ingest"](job_ctx, upload_id) == "completed"
+    assert await _debtor_rows(db, upload_id) == (180, 180)
+    async with db() as session:
+        done = await session.get(Upload, upload_id)
+    assert done is not None
+    assert done.status == "completed"
+    assert (done.processed_records, done.failed_records) == (162, 18)
+    # A duplicate run (arq may run a job twice) changes nothing.
+    assert await TASKS["uploads.ingest"](job_ctx, upload_id) == "skipped"
+    assert await _debtor_rows(db, upload_id) == (180, 180)
+
+
+async def test_a_job_whose_file_is_gone_fails_the_upload_and_keeps_no_rows(
+    db: Any, clock: Any, tmp_path: Path, runtime: Any
+) -> None:
+    upload_id = await _arrange_upload(db, clock, tmp_path, 120)
+    (tmp_path / "stored.csv").unlink()
+    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    assert await TASKS["uploads.ingest"](job_ctx, upload_id) == "failed"
+    async with db() as session:
+        failed = await session.get(Upload, upload_id)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error_message == "The stored file could not be read: FileNotFoundError"
+    assert await _debtor_rows(db, upload_id) == (0, 0)
+    assert (await _events(db))[-1] == "upload.failed"
+
+
+async def test_validating_an_upload_still_processing_is_422(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, clock: Any, tmp_path: Path
+) -> None:
+    upload_id = await _arrange_upload(db, clock, tmp_path, 120)
+    for status in ("pending", "processing"):
+        async with db() as session:
+            row = await session.get(Upload, upload_id)
+            assert row is not None
+            row.status = status
+            await session.commit()
+        response = await client.post(
+            f"/api/admin/uploads/{upload_id}/validate", headers=admin_headers
+        )
+        assert response.status_code == 422
+        assert response.json() == {
+            "message": "Upload is still processing. Please wait.",
+            "status": 422,
+        }
+    assert await _debtor_rows(db, upload_id) == (0, 0)
+
+
+async def test_stale_uploads_are_queued_again(
+    db: Any, clock: Any, tmp_path: Path, runtime: Any, drain: Any
+) -> None:
+    from datetime import timedelta
+
+    upload_id = await _arrange_upload(db, clock, tmp_path, 120)
+    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    assert await TASKS["uploads.resume"](job_ctx) == 0
+    clock.advance(timedelta(minutes=11))
+    assert await TASKS["uploads.resume"](job_ctx) == 1
+    await drain()
+    assert await _debtor_rows(db, upload_id) == (120, 120)
