@@ -47,8 +47,7 @@ _AMOUNT_LIMIT: Final = Decimal("9999999999.99")
 
 FILE_TOO_LARGE: Final = "The file is too large: the maximum size is {mb} MB."
 NOT_DELIMITED: Final = (
-    "The file is not a CSV file: its header has no columns separated by a comma, "
-    "semicolon or tab."
+    "The file is not a CSV file: its header has no columns separated by a comma, semicolon or tab."
 )
 
 
