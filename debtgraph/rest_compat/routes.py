@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from debtgraph.rest_compat import cleavr_users, tether_auth, tether_debtors, tether_uploads
+from debtgraph.rest_compat import (
+    cleavr_receivables,
+    cleavr_users,
+    tether_auth,
+    tether_debtors,
+    tether_uploads,
+)
 
 ROUTES: list[BaseRoute] = [
     *tether_auth.routes,
     *cleavr_users.routes,
+    *cleavr_receivables.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
 ]

@@ -17,7 +17,10 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from debtgraph.schema.base import EXPECTED, DebtgraphMaskErrors
+from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
+from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
+from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.users import UserMutation, UserQuery
 
 
@@ -27,9 +30,9 @@ class NodeQuery:
     nodes: list[relay.Node | None] = relay.node(description="Fetch objects by their global ids.")
 
 
-QUERIES: list[type] = [NodeQuery, UserQuery]
-MUTATIONS: list[type] = [UserMutation]
-SUBSCRIPTIONS: list[type] = [EventSubscription]
+QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery]
+MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation]
+SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription]
 
 MAX_DEPTH = 12
 # Cost limits beside depth: aliases multiply work on one field, tokens bound parse cost.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -11,7 +12,14 @@ from strawberry.types import Info
 
 from debtgraph.domain.users import User as UserModel
 from debtgraph.resolvers import auth, users
-from debtgraph.schema.base import UserError, attempt, ctx_of
+from debtgraph.schema.base import Connection, UserError, attempt, ctx_of
+
+if TYPE_CHECKING:
+    from debtgraph.schema.creditors import Capabilities, Requirements
+    from debtgraph.schema.receivables import Receivable, ReceivableStatus
+
+_CREDITORS = "debtgraph.schema.creditors"
+_RECEIVABLES = "debtgraph.schema.receivables"
 
 
 @strawberry.type(name="User", description="An operator (role admin) or a creditor company.")
@@ -23,10 +31,16 @@ class User(relay.Node):
     role: str
     status: str
     created_at: datetime
+    kyb_status: str | None = strawberry.field(
+        description="Creditors: unverified, pending, verified or rejected."
+    )
+    company_name: str | None
+    model: strawberry.Private[UserModel]
 
     @classmethod
     def from_model(cls, model: UserModel) -> User:
         """Shape a user row."""
+        creditor = model.role == "creditor"
         return cls(
             id=model.public_id,
             database_id=model.id,
@@ -35,7 +49,42 @@ class User(relay.Node):
             role=model.role,
             status=model.status,
             created_at=model.created_at,
+            kyb_status=model.kyb_status if creditor else None,
+            company_name=model.company_name,
+            model=model,
         )
+
+    @strawberry.field(description="Creditors: what they may do now.")
+    def capabilities(self) -> Annotated[Capabilities, strawberry.lazy(_CREDITORS)] | None:
+        from debtgraph.schema.creditors import capabilities_of
+
+        return capabilities_of(self.model)
+
+    @strawberry.field(description="Creditors: missing onboarding items.")
+    def requirements(
+        self, info: Info
+    ) -> Annotated[Requirements, strawberry.lazy(_CREDITORS)] | None:
+        from debtgraph.schema.creditors import requirements_of
+
+        return requirements_of(info, self.model)
+
+    @strawberry.field(description="Creditors: payout account status (none, pending, enabled).")
+    def stripe_account_status(self) -> str | None:
+        from debtgraph.domain.creditors import payout_status_of
+
+        return payout_status_of(self.model) if self.model.role == "creditor" else None
+
+    @strawberry.field(description="Creditors: their receivables, newest first.")
+    async def receivables(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: Annotated[ReceivableStatus, strawberry.lazy(_RECEIVABLES)] | None = None,
+    ) -> Connection[Annotated[Receivable, strawberry.lazy(_RECEIVABLES)]]:
+        from debtgraph.schema.creditors import receivables_of
+
+        return await receivables_of(info, self.model, first, after, status)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

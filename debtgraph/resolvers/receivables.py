@@ -1,0 +1,387 @@
+"""Receivable use cases for both faces: create, read within reach, list, and every transition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true
+
+from debtgraph.domain import receivable_service as service
+from debtgraph.domain.errors import PayloadReader
+from debtgraph.domain.oauth import Platform
+from debtgraph.domain.onboarding import capabilities
+from debtgraph.domain.receivable_rules import ReceivableAction, validate_receivable
+from debtgraph.domain.receivables import (
+    Contact,
+    Evidence,
+    Receivable,
+    ReceivableEvent,
+    ReceivableStatus,
+)
+from debtgraph.domain.users import Role, User
+from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.creditors import require_scope
+from debtgraph.resolvers.errors import (
+    DomainValidationError,
+    FieldError,
+    InputError,
+    NotFound,
+)
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import check_first, keyset_page
+from debtgraph.resolvers.principal import Principal, PrincipalKind
+from debtgraph.resolvers.users import user_visible_condition
+
+READ = "receivables:read"
+WRITE = "receivables:write"
+
+
+def receivable_visible_condition(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition for the receivables a caller may see: those of the users it may see."""
+    if principal.is_operator:
+        return true()
+    if principal.kind is PrincipalKind.CREDITOR:
+        return Receivable.user_id == principal.user_id
+    visible_users = select(User.id).where(user_visible_condition(principal))
+    return Receivable.user_id.in_(visible_users)
+
+
+async def actor_of(ctx: Context) -> service.Actor:
+    """The caller as a history entry names it."""
+    principal = ctx.principal
+    if principal is None:
+        return service.SYSTEM
+    if principal.kind is PrincipalKind.PLATFORM and principal.platform_id is not None:
+        platform = await ctx.loaders.by(Platform.id).load(principal.platform_id)
+        return service.Actor("platform", platform.public_id if platform else None)
+    user = await ctx.loaders.by(User.id).load(principal.user_id)
+    return service.Actor(principal.kind.value, user.public_id if user else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A receivable (locked for update when changing it) with its creditor's public id."""
+
+    receivable: Receivable
+    user_public_id: str
+
+
+async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = False) -> Located:
+    """A receivable within the caller's reach, else NotFound."""
+    principal = require_scope(ctx, scope)
+    stmt = (
+        select(Receivable, User.public_id)
+        .join(User, User.id == Receivable.user_id)
+        .where(Receivable.public_id == receivable_id, receivable_visible_condition(principal))
+    )
+    if lock:
+        # Two transitions of one receivable must not interleave (no-op on SQLite).
+        stmt = stmt.with_for_update(of=Receivable)
+    async with ctx.uow.session() as session:
+        row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound("Receivable")
+    return Located(row[0], row[1])
+
+
+async def get(ctx: Context, receivable_id: str) -> Receivable:
+    """``GET /v1/receivables/{id}``."""
+    return (await locate(ctx, receivable_id, READ)).receivable
+
+
+async def visible_by_public_id(ctx: Context, public_ids: Sequence[str]) -> dict[str, Receivable]:
+    """Receivables among ``public_ids`` the caller may see (Relay node resolution)."""
+    principal = ctx.principal
+    if principal is None or not public_ids or not principal.has_scope(READ):
+        return {}
+    async with ctx.uow.session() as session:
+        rows = (
+            await session.scalars(
+                select(Receivable).where(
+                    Receivable.public_id.in_(list(public_ids)),
+                    receivable_visible_condition(principal),
+                )
+            )
+        ).all()
+    return {r.public_id: r for r in rows}
+
+
+async def visible_children(
+    ctx: Context, model: type[Contact] | type[Evidence] | type[ReceivableEvent], ids: Sequence[str]
+) -> dict[str, Any]:
+    """Contacts, evidence or history entries among ``ids`` whose receivable the caller may see."""
+    principal = ctx.principal
+    if principal is None or not ids or not principal.has_scope(READ):
+        return {}
+    reachable = select(Receivable.id).where(receivable_visible_condition(principal))
+    async with ctx.uow.session() as session:
+        rows = (
+            await session.scalars(
+                select(model).where(
+                    model.public_id.in_(list(ids)), model.receivable_id.in_(reachable)
+                )
+            )
+        ).all()
+    return {row.public_id: row for row in rows}  # type: ignore[attr-defined]
+
+
+async def create(ctx: Context, payload: Mapping[str, Any]) -> Receivable:
+    """``POST /v1/receivables``: hard rules (400, every error), user reach, then soft rules."""
+    principal = require_scope(ctx, WRITE)
+    errors: list[FieldError] = []
+    raw_user_id = payload.get("user_id") if isinstance(payload, Mapping) else None
+    user: User | None = None
+    if isinstance(raw_user_id, str) and raw_user_id.strip():
+        async with ctx.uow.session() as session:
+            user = await session.scalar(
+                select(User).where(
+                    User.public_id == raw_user_id.strip(),
+                    User.role == Role.CREDITOR.value,
+                    user_visible_condition(principal),
+                )
+            )
+        if user is None:
+            # Unknown and foreign users answer alike, so ids of other tenants do not leak.
+            errors.append(FieldError("user_id", "user_not_found", "No such user."))
+        elif not capabilities(user.status, bool(user.bank_iban)).send_receivables:
+            errors.append(
+                FieldError(
+                    "user_id",
+                    "user_cannot_send_receivables",
+                    f"The user cannot send receivables yet (status {user.status}).",
+                )
+            )
+    try:
+        draft = validate_receivable(payload, ctx.clock.today())
+    except DomainValidationError as exc:
+        # The reach check already judged a string user_id; keep the payload's other errors.
+        kept = [e for e in exc.errors if not (errors and e.field == "user_id")]
+        raise InputError(errors + kept) from None
+    if errors:
+        raise InputError(errors)
+    assert user is not None
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        receivable = await service.create_receivable(
+            session,
+            ctx.clock,
+            draft,
+            user_id=user.id,
+            user_public_id=user.public_id,
+            platform_id=(
+                principal.platform_id if principal.platform_id is not None else user.platform_id
+            ),
+            actor=actor,
+        )
+    await ctx.uow.commit()
+    return receivable
+
+
+def parse_limit(raw: str | None) -> int:
+    """``limit`` 1..100 (default 20); anything else is a 400 naming the field."""
+    if raw is None:
+        return 20
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    return check_first(value, field="limit")
+
+
+async def list_receivables(
+    ctx: Context,
+    *,
+    user_id: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+    starting_after: str | None = None,
+    after_id: int | None = None,
+) -> Page[Receivable]:
+    """Newest first, filtered; ``starting_after`` must be a receivable the caller can see."""
+    principal = require_scope(ctx, READ)
+    check_first(limit, field="limit")
+    statuses = [s.value for s in ReceivableStatus]
+    if status is not None and status not in statuses:
+        raise InputError(
+            [
+                FieldError(
+                    "status", "invalid_choice", f"status must be one of: {', '.join(statuses)}."
+                )
+            ]
+        )
+    conditions: list[ColumnElement[bool]] = [receivable_visible_condition(principal)]
+    if status is not None:
+        conditions.append(Receivable.status == status)
+    if user_id is not None:
+        conditions.append(Receivable.user_id.in_(select(User.id).where(User.public_id == user_id)))
+    async with ctx.uow.session() as session:
+        if starting_after is not None:
+            after_id = await session.scalar(
+                select(Receivable.id).where(
+                    Receivable.public_id == starting_after, receivable_visible_condition(principal)
+                )
+            )
+            if after_id is None:
+                raise InputError(
+                    [
+                        FieldError(
+                            "starting_after",
+                            "resource_missing",
+                            f"No such receivable: {starting_after!r}.",
+                        )
+                    ]
+                )
+        return await keyset_page(
+            session, select(Receivable).where(*conditions), Receivable.id, limit, after_id
+        )
+
+
+async def contacts_of(ctx: Context, receivables: Sequence[Receivable]) -> list[list[Contact]]:
+    """Each receivable's contacts, in one statement for all of them."""
+    loader = ctx.loaders.many(Contact.receivable_id, order_by=[Contact.id])
+    return list(await loader.load_many([r.id for r in receivables]))
+
+
+async def user_public_ids(ctx: Context, receivables: Sequence[Receivable]) -> list[str]:
+    """Each receivable's creditor public id, in one statement for all of them."""
+    users = await ctx.loaders.by(User.id).load_many([r.user_id for r in receivables])
+    return [u.public_id if u else "" for u in users]
+
+
+async def objects(ctx: Context, receivables: Sequence[Receivable]) -> list[dict[str, Any]]:
+    """The REST shapes of receivables (two statements whatever their number)."""
+    if not receivables:
+        return []
+    contacts = await contacts_of(ctx, receivables)
+    owners = await user_public_ids(ctx, receivables)
+    now = ctx.clock.now()
+    return [
+        service.receivable_object(r, owner, c, now)
+        for r, owner, c in zip(receivables, owners, contacts, strict=True)
+    ]
+
+
+# --- Creditor's changes (REST and GraphQL) ------------------------------------------------------
+
+
+async def update_metadata(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
+    """``PATCH /v1/receivables/{id}``: metadata only."""
+    located = await locate(ctx, receivable_id, WRITE, lock=True)
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        await service.update_metadata(session, ctx.clock, located.receivable, actor, payload)
+    await ctx.uow.commit()
+    return located.receivable
+
+
+async def cancel(ctx: Context, receivable_id: str, payload: Mapping[str, Any]) -> Receivable:
+    """Stop recovery (any state but recovered/cancelled) with a documented reason."""
+    located = await locate(ctx, receivable_id, WRITE, lock=True)
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        await service.cancel(
+            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+        )
+    await ctx.uow.commit()
+    return located.receivable
+
+
+async def add_contact(ctx: Context, receivable_id: str, payload: Any) -> Contact:
+    """Add a debtor contact."""
+    located = await locate(ctx, receivable_id, WRITE, lock=True)
+    draft = service.validate_contact(payload)
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        contact = await service.add_contact(session, ctx.clock, located.receivable, actor, draft)
+    await ctx.uow.commit()
+    return contact
+
+
+async def submit_evidence(ctx: Context, receivable_id: str, payload: Mapping[str, Any]) -> Evidence:
+    """Evidence against a dispute; recovery resumes."""
+    located = await locate(ctx, receivable_id, WRITE, lock=True)
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        evidence = await service.submit_evidence(
+            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+        )
+    await ctx.uow.commit()
+    return evidence
+
+
+async def decide_partial_payment(
+    ctx: Context, receivable_id: str, payload: Mapping[str, Any]
+) -> Receivable:
+    """After a partial payment: ``continue_recovery`` or ``mark_complete``."""
+    located = await locate(ctx, receivable_id, WRITE, lock=True)
+    actor = await actor_of(ctx)
+    async with ctx.uow.session() as session:
+        await service.decide_partial_payment(
+            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+        )
+    await ctx.uow.commit()
+    return located.receivable
+
+
+# --- Operator's changes (GraphQL) -------------------------------------------------------------
+
+
+async def _operator_locate(ctx: Context, receivable_id: str) -> tuple[Located, service.Actor]:
+    require_operator(ctx)
+    located = await locate(ctx, receivable_id, READ, lock=True)
+    return located, await actor_of(ctx)
+
+
+async def start(ctx: Context, receivable_id: str) -> Receivable:
+    """Operators start recovery of a pending receivable."""
+    located, actor = await _operator_locate(ctx, receivable_id)
+    async with ctx.uow.session() as session:
+        await service.start(session, ctx.clock, located.receivable, located.user_public_id, actor)
+    await ctx.uow.commit()
+    return located.receivable
+
+
+async def record_payment(
+    ctx: Context, receivable_id: str, amount: Any, reference: str | None = None
+) -> Receivable:
+    """Operators record a debtor payment (full or partial)."""
+    located, actor = await _operator_locate(ctx, receivable_id)
+    reader = PayloadReader()
+    value = reader.money(amount, "amount", required=True, positive=True)
+    reader.raise_if_any()
+    assert isinstance(value, Decimal)
+    async with ctx.uow.session() as session:
+        await service.record_payment(
+            session,
+            ctx.clock,
+            located.receivable,
+            located.user_public_id,
+            actor,
+            value,
+            reference=reference,
+        )
+    await ctx.uow.commit()
+    return located.receivable
+
+
+async def operator_action(
+    ctx: Context, receivable_id: str, action: ReceivableAction, reason: str | None = None
+) -> Receivable:
+    """Operators pay out, open a dispute or request evidence."""
+    located, actor = await _operator_locate(ctx, receivable_id)
+    async with ctx.uow.session() as session:
+        await service.apply_action(
+            session,
+            ctx.clock,
+            located.receivable,
+            located.user_public_id,
+            action,
+            actor,
+            reason=reason,
+        )
+    await ctx.uow.commit()
+    return located.receivable
