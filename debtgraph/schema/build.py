@@ -21,6 +21,7 @@ from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
+from debtgraph.schema.uploads import UploadMutation, UploadQuery, UploadSubscription
 from debtgraph.schema.users import UserMutation, UserQuery
 
 
@@ -30,9 +31,9 @@ class NodeQuery:
     nodes: list[relay.Node | None] = relay.node(description="Fetch objects by their global ids.")
 
 
-QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery]
-MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation]
-SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription]
+QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery, UploadQuery]
+MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation, UploadMutation]
+SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription, UploadSubscription]
 
 MAX_DEPTH = 12
 # Cost limits beside depth: aliases multiply work on one field, tokens bound parse cost.

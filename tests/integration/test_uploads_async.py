@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -186,5 +187,10 @@ async def test_stale_uploads_are_queued_again(
     assert await TASKS["uploads.resume"](job_ctx) == 0
     clock.advance(timedelta(minutes=11))
     assert await TASKS["uploads.resume"](job_ctx) == 1
-    await drain()
+    # The queued job runs on the worker (arq with Redis); wait for its end state.
+    for _ in range(100):
+        await drain()
+        if await _debtor_rows(db, upload_id) == (120, 120):
+            break
+        await asyncio.sleep(0.05)
     assert await _debtor_rows(db, upload_id) == (120, 120)
