@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from debtgraph.rest_compat import (
     cleavr_receivables,
     cleavr_users,
+    oauth,
     tether_auth,
     tether_debtors,
     tether_uploads,
@@ -16,6 +17,7 @@ ROUTES: list[BaseRoute] = [
     *tether_auth.routes,
     *cleavr_users.routes,
     *cleavr_receivables.routes,
+    *oauth.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
 ]
