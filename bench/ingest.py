@@ -1,0 +1,206 @@
+"""Ingestion benchmark: stage A (store) and stage B (validate) rows/s, peak RSS, the bare limit.
+
+``python bench/ingest.py --rows 100000`` generates N realistic debtor rows (ES, DE, FR, NL, IT;
+about 5 % invalid IBANs, 2 % blacklisted IBANs, 3 % bad cities) into a temporary CSV, then on
+``DATABASE_URL`` (default: a temporary SQLite file; the database must be disposable — tables
+are created by the migrations and the benchmark's rows are left behind) measures
+
+* stage A: streaming CSV read + field derivation + IBAN enrichment + bulk insert (COPY on
+  PostgreSQL), committed per chunk as the ingestion job does;
+* stage B: set-wise validation of the same rows, committed per chunk;
+* the bare limit: csv parsing alone plus the bulk insert of the same rows with no derivation,
+  and the ratio of stage A + B to it.
+
+Prints figures only; never part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schwifty import IBAN
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from debtgraph.domain import ingestion
+from debtgraph.domain.clock import SystemClock
+from debtgraph.domain.csv_ingest import open_csv
+from debtgraph.domain.database import create_engine, session_factory
+from debtgraph.domain.debtor_validation import validate_upload_debtors
+from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.uploads import BlacklistedIban
+
+BANKS = {
+    "ES": ["2100", "0049", "0182", "0081"],
+    "DE": ["37040044", "10070000", "50010517"],
+    "FR": ["3000400000", "2004101005"],
+    "NL": ["ABNA", "INGB", "RABO"],
+    "IT": ["X0542811101", "X0306909606"],
+}
+CITIES = {
+    "ES": ("Madrid", "28001"),
+    "DE": ("Berlin", "10115"),
+    "FR": ("Paris", "75001"),
+    "NL": ("Amsterdam", "1011"),
+    "IT": ("Roma", "00118"),
+}
+NAMES = ["María", "José", "Jürgen", "Françoise", "Daan", "Giulia", "Lucía", "Émile", "Anke"]
+SURNAMES = ["Núñez", "Müller", "Lefèvre", "de Vries", "Rossi", "García", "Schäfer", "Bianchi"]
+
+
+def _iban(rng: random.Random, country: str) -> str:
+    bank = rng.choice(BANKS[country])
+    length = {"ES": 12, "DE": 10, "FR": 13, "NL": 10, "IT": 12}[country]
+    account = "".join(rng.choice("0123456789") for _ in range(length))
+    try:
+        return str(IBAN.generate(country, bank_code=bank, account_code=account))
+    except Exception:
+        return "ES9121000418450200051332"
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> list[str]:
+    """Write the CSV; return the IBANs to blacklist."""
+    rng = random.Random(seed)
+    blacklist: list[str] = []
+    countries = list(BANKS)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(
+            ["nombre", "apellidos", "IBAN", "Importe", "ciudad", "cp", "direccion", "pais",
+             "email", "referencia"]
+        )  # fmt: skip
+        for index in range(rows):
+            country = countries[index % len(countries)]
+            iban = _iban(rng, country)
+            roll = rng.random()
+            if roll < 0.05:
+                iban = iban[:4] + ("0" if iban[4] != "0" else "1") + iban[5:]
+            elif roll < 0.07:
+                blacklist.append(iban)
+            city, postcode = CITIES[country]
+            if rng.random() < 0.03:
+                city = rng.choice(["X", "MÃ¡laga", "Par\ufffdis"])
+            amount = f"{rng.randint(1, 4999)},{rng.randint(0, 99):02d}"
+            grouped = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+            writer.writerow(
+                [rng.choice(NAMES), rng.choice(SURNAMES), grouped.lower() if index % 7 == 0
+                 else grouped, amount, city, postcode, f"Calle Mayor {index % 300 + 1}",
+                 country, f"d{index}@example.com", f"ORDER-{index}"]
+            )  # fmt: skip
+    return blacklist
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _new_upload(factory, clock, path: Path, rows: int) -> int:  # type: ignore[no-untyped-def]
+    size = os.path.getsize(path)  # noqa: ASYNC240  (one stat call in a benchmark)
+    async with factory() as session:
+        upload = await ingestion.create_upload(
+            session, clock, filename="bench.csv", original_filename="bench.csv",
+            mime_type="text/csv", file_size=size, storage_path=str(path),
+            total_records=rows, created_by=None,
+        )  # fmt: skip
+        await session.commit()
+        return upload.id
+
+
+async def run(rows: int, url: str) -> None:
+    """Generate, ingest, validate and print the figures."""
+    clock = SystemClock()
+    workdir = Path(tempfile.mkdtemp(prefix="debtgraph-bench-"))
+    csv_path = workdir / "debtors.csv"
+    started = time.perf_counter()
+    listed = generate(csv_path, rows)
+    print(f"generated {rows} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in "
+          f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+
+    engine = create_engine(url)
+    await upgrade(engine)
+    factory = session_factory(engine)
+    async with factory() as session:
+        for iban in set(listed):
+            session.add(BlacklistedIban(iban=iban, created_at=clock.now()))
+        await session.commit()
+
+    upload_id = await _new_upload(factory, clock, csv_path, rows)
+    started = time.perf_counter()
+    with csv_path.open("rb") as source:
+        reader = iter(open_csv(source))
+        async with factory() as session:
+            for chunk in ingestion.chunked(reader):
+                records = ingestion.debtor_records(upload_id, chunk, clock.now())
+                await ingestion.insert_debtors(session, records)
+                await session.commit()
+    stage_a = time.perf_counter() - started
+
+    started = time.perf_counter()
+    async with factory() as session:
+        await validate_upload_debtors(session, clock, upload_id)
+        await session.commit()
+    stage_b = time.perf_counter() - started
+
+    bare_upload = await _new_upload(factory, clock, csv_path, rows)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with csv_path.open(newline="", encoding="utf-8") as source:
+        parsed = csv.reader(source, delimiter=";")
+        header = next(parsed)
+        async with factory() as session:
+            number = 1
+            while True:
+                batch = []
+                for record in parsed:
+                    number += 1
+                    batch.append({
+                        "upload_id": bare_upload, "row_number": number,
+                        "raw_data": dict(zip(header, record, strict=False)), "currency": "EUR",
+                        "sepa_type": "CORE", "status": "pending", "validation_status": "pending",
+                        "blacklisted": False, "created_at": now, "updated_at": now,
+                    })  # fmt: skip
+                    if len(batch) >= ingestion.CHUNK_ROWS:
+                        break
+                if not batch:
+                    break
+                await ingestion.insert_debtors(session, batch)
+                await session.commit()
+    bare = time.perf_counter() - started
+
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT count(*) FROM debtors"))).scalar()
+    await engine.dispose()
+    backend = url.split("://")[0]
+    total = stage_a + stage_b
+    print(f"database           {backend} ({stored} debtor rows stored in total)")
+    print(f"stage A (store)    {stage_a:6.2f} s  {rows / stage_a:10,.0f} rows/s")
+    print(f"stage B (validate) {stage_b:6.2f} s  {rows / stage_b:10,.0f} rows/s")
+    print(f"stage A + B        {total:6.2f} s  {rows / total:10,.0f} rows/s")
+    print(f"bare limit         {bare:6.2f} s  {rows / bare:10,.0f} rows/s (parse + bulk insert)")
+    print(f"ratio A+B / bare   {total / bare:6.1f} x")
+    print(f"peak RSS           {peak_rss_mb():6.0f} MB")
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    args = parser.parse_args()
+    default = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='debtgraph-bench-db-')}/bench.db"
+    asyncio.run(run(args.rows, os.environ.get("DATABASE_URL") or default))
+
+
+if __name__ == "__main__":
+    main()
