@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute
 
 from debtgraph.rest_compat import (
     cleavr_receivables,
+    cleavr_reports,
     cleavr_users,
     oauth,
     tether_auth,
@@ -18,6 +19,7 @@ ROUTES: list[BaseRoute] = [
     *cleavr_users.routes,
     *cleavr_receivables.routes,
     *oauth.routes,
+    *cleavr_reports.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
 ]
