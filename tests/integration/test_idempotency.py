@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on every POST of /v1/* (Stripe semantics) and the ``Cleavr-Version`` header."""
+"""``Idempotency-Key`` on every POST of /v1/* (Stripe semantics) and ``Cleavr-Version``."""
 
 from __future__ import annotations
 
