@@ -9,6 +9,7 @@ from debtgraph.rest_compat import (
     cleavr_reports,
     cleavr_users,
     oauth,
+    openapi,
     tether_auth,
     tether_debtors,
     tether_uploads,
@@ -20,6 +21,7 @@ ROUTES: list[BaseRoute] = [
     *cleavr_receivables.routes,
     *oauth.routes,
     *cleavr_reports.routes,
+    *openapi.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
 ]
