@@ -7,7 +7,7 @@ never outlive the unit of work that loaded them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -53,6 +53,12 @@ class Loaders:
         if loader is None:
             loader = self._loaders[key] = make()
         return loader
+
+    def custom(
+        self, name: str, batch: Callable[[Sequence[Any]], Awaitable[list[Any]]]
+    ) -> DataLoader:
+        """A request-scoped loader with its own batch function (aggregates, counts, …)."""
+        return self._get(("custom", name), lambda: DataLoader(batch))
 
     def by(self, attr: InstrumentedAttribute[Any]) -> DataLoader:
         """Load one row per key by a unique column (``Model.id``, ``Model.public_id``)."""

@@ -221,7 +221,7 @@ def _counts_loader(ctx: Context) -> DataLoader:
             )
         return [int(counts.get(key, 0)) for key in keys]
 
-    return ctx.loaders._get(("uploads.debtors_count",), lambda: DataLoader(batch))
+    return ctx.loaders.custom("uploads.debtors_count", batch)
 
 
 def _stats_loader(ctx: Context) -> DataLoader:
@@ -230,7 +230,7 @@ def _stats_loader(ctx: Context) -> DataLoader:
             stats = await debtor_validation.stats_by_upload(session, keys)
         return [stats[key] for key in keys]
 
-    return ctx.loaders._get(("uploads.validation_stats",), lambda: DataLoader(batch))
+    return ctx.loaders.custom("uploads.validation_stats", batch)
 
 
 async def debtors_count(ctx: Context, upload_id: int) -> int:

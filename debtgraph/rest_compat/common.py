@@ -52,7 +52,12 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         """Serialise with Decimal and datetime support."""
-        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        # orjson renders datetimes itself (never via ``default``): ask for the seeds' "…Z" form.
+        return orjson.dumps(
+            content,
+            default=_default,
+            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS,
+        )
 
 
 def context(request: Request) -> Context:

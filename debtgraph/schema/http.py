@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from debtgraph.resolvers import auth
+from debtgraph.resolvers import auth, uploads
 from debtgraph.resolvers.context import Context
 from debtgraph.schema import schema
 
@@ -28,6 +29,27 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             keep_alive=True,
             keep_alive_interval=15,
         )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Refuse an oversized multipart upload from its declared length, before reading it.
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            ctx: Context = scope["state"]["ctx"]
+            length = Headers(scope=scope).get("content-length", "")
+            limit = ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD
+            if length.isdigit() and int(length) > limit:
+                error = uploads.too_large(ctx).first
+                body = {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": error.message,
+                            "extensions": {"code": "PAYLOAD_TOO_LARGE", "field": error.field},
+                        }
+                    ],
+                }
+                await JSONResponse(body, status_code=413)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

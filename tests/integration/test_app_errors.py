@@ -169,3 +169,34 @@ async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None
         page = await c.get("/graphql", headers={"Accept": "text/html"})
         assert "graphiql" not in page.text.lower()
         assert page.status_code == 404
+
+
+async def test_graphql_refuses_an_oversized_upload_from_its_declared_length(
+    settings: Settings, clock: Any, admin_headers: dict[str, str]
+) -> None:
+    from dataclasses import replace
+
+    app = create_app(replace(settings, max_upload_mb=1), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        response = await c.post(
+            "/graphql",
+            content=b"x" * (2 * 1024 * 1024),
+            headers={**admin_headers, "content-type": "multipart/form-data; boundary=b"},
+        )
+    assert response.status_code == 413
+    error = response.json()["errors"][0]
+    assert error["message"] == "The file is too large: the maximum size is 1 MB."
+    assert error["extensions"] == {"code": "PAYLOAD_TOO_LARGE", "field": "file"}
+
+
+def test_json_renders_datetimes_as_the_seeds_do() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from debtgraph.rest_compat.common import JSONResponse
+
+    body = JSONResponse(
+        {"at": datetime(2025, 12, 4, 10, 0, 0, 123456, tzinfo=UTC), "amount": Decimal("150.00")}
+    ).body
+    assert body == b'{"at":"2025-12-04T10:00:00Z","amount":150.0}'
