@@ -60,6 +60,7 @@ from debtgraph.domain.receivables import (
     ReceivableStatus,
 )
 from debtgraph.domain.secrets import public_id
+from debtgraph.domain.users import User, UserStatus
 
 _CENT = Decimal("0.01")
 ACTIVE_RECOVERY = frozenset({ReceivableStatus.IN_PROCESS.value})
@@ -679,3 +680,30 @@ async def update_metadata(
     _history(session, receivable, "metadata_updated", actor, clock.now(), data={"keys": list(raw)})
     await session.flush()
     return receivable
+
+
+async def start_pending(session: AsyncSession, clock: Clock, *, limit: int = 100) -> list[str]:
+    """Start up to ``limit`` pending receivables of active creditors (the recovery scheduler).
+
+    Rows are locked and skipped when another worker holds them (PostgreSQL), and only
+    ``pending`` rows are picked, so running twice never starts a receivable twice.
+    """
+    rows = (
+        await session.execute(
+            select(Receivable, User.public_id)
+            .join(User, User.id == Receivable.user_id)
+            .where(
+                Receivable.status == ReceivableStatus.PENDING.value,
+                User.status == UserStatus.ACTIVE.value,
+                User.deleted_at.is_(None),
+            )
+            .order_by(Receivable.id)
+            .limit(limit)
+            .with_for_update(of=Receivable, skip_locked=True)
+        )
+    ).all()
+    started = []
+    for receivable, user_public_id in rows:
+        await start(session, clock, receivable, user_public_id, SYSTEM)
+        started.append(receivable.public_id)
+    return started

@@ -1,6 +1,8 @@
 """Background tasks. Importing this package registers every task."""
 
 from debtgraph.jobs import (
+    idempotency,  # noqa: F401  (registers idempotency.purge)
     outbox,  # noqa: F401  (registers outbox.relay)
+    receivables,  # noqa: F401  (registers receivables.start_pending)
     uploads,  # noqa: F401  (registers uploads.ingest, uploads.resume)
 )
