@@ -13,6 +13,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
@@ -21,7 +22,13 @@ from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
-from debtgraph.schema.uploads import UploadMutation, UploadQuery, UploadSubscription
+from debtgraph.schema.uploads import (
+    FILE_SCALAR,
+    FileUpload,
+    UploadMutation,
+    UploadQuery,
+    UploadSubscription,
+)
 from debtgraph.schema.users import UserMutation, UserQuery
 
 
@@ -82,6 +89,7 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
+        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR}),
         extensions=[
             DebtgraphMaskErrors,
             ConfiguredDepthLimiter,

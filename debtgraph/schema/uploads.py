@@ -27,8 +27,9 @@ from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
-FileUpload = strawberry.scalar(
-    NewType("FileUpload", object),
+# build.py maps this type to the `File` scalar through StrawberryConfig.scalar_map.
+FileUpload = NewType("FileUpload", object)
+FILE_SCALAR = strawberry.scalar(
     name="File",
     description="A file sent as a part of a GraphQL multipart request.",
     serialize=lambda value: None,
