@@ -82,5 +82,6 @@ class Settings:
             log_level=env.get("LOG_LEVEL") or "INFO",
             graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
+            refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
         )

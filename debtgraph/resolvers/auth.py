@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -134,8 +135,9 @@ async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
         user = await session.scalar(
             select(User).where(User.email == email_n, User.deleted_at.is_(None))
         )
-    # verify_password burns the same argon2 time when the user is unknown.
-    ok = verify_password(user.password_hash if user else None, password_s)
+    # verify_password burns the same argon2 time when the user is unknown; argon2 is CPU work
+    # of tens of milliseconds, so it runs off the event loop.
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password_s)
     if user is None or not ok or user.role != Role.ADMIN:
         await throttle.hit(key)
         raise InputError([FieldError("email", "invalid_credentials", BAD_CREDENTIALS)])

@@ -85,8 +85,10 @@ def test_settings_from_environment() -> None:
             "MAX_UPLOAD_MB": "7",
             "ALLOW_PRIVATE_WEBHOOK_URLS": "true",
             "CORS_ORIGINS": "https://a.example, https://b.example",
+            "REFRESH_TOKEN_TTL": "600",
         }
     )
+    assert settings.refresh_token_ttl_seconds == 600
     assert settings.database_url == "postgresql+asyncpg://u@h/db"
     assert settings.redis_url == "redis://h:6379/1"
     assert settings.max_upload_bytes == 7 * 1024 * 1024

@@ -19,7 +19,13 @@ from debtgraph.server.app import Runtime
 SUBSCRIBE = "subscription { events { id type objectType objectId data } }"
 
 
-async def emit(runtime: Runtime, type_: str, object_id: str, platform_id: int | None = None) -> str:
+async def emit(
+    runtime: Runtime,
+    type_: str,
+    object_id: str,
+    platform_id: int | None = None,
+    user_id: int | None = None,
+) -> str:
     """Commit an event the way a mutation does: outbox row, commit, relay."""
     services = runtime.services
     async with services.session_factory() as session:
@@ -32,6 +38,7 @@ async def emit(runtime: Runtime, type_: str, object_id: str, platform_id: int | 
             obj={"id": object_id, "status": "in_process"},
             previous={"status": "pending"},
             platform_id=platform_id,
+            user_id=user_id,
         )
         ids = await outbox.commit(session, services.jobs)
         await outbox.relay(session, services.bus, services.clock, ids)
@@ -152,3 +159,42 @@ async def test_bad_token_is_refused_and_anonymous_cannot_subscribe(
         assert message["type"] in ("next", "error")
         errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
         assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_platform_sees_events_of_its_users_submitted_through_another_platform(
+    app: Any, runtime: Runtime, make_platform: Any, db: Any, clock: Any
+) -> None:
+    from debtgraph.domain.secrets import public_id
+    from debtgraph.domain.users import User
+
+    creator = await make_platform("Creator")
+    other = await make_platform("Other")
+    async with db() as session:
+        user = User(
+            public_id=public_id("usr"),
+            role="creditor",
+            email="cfo@creditor.test",
+            status="active",
+            platform_id=creator.platform.id,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        session.add(user)
+        await session.commit()
+    async with socket(app) as ws:
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {creator.api_key}"}}
+        )
+        assert (await _next(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        await _wait_subscribed(runtime)
+        await emit(runtime, "receivable.created", "rcv_stranger", platform_id=other.platform.id)
+        await emit(
+            runtime,
+            "receivable.created",
+            "rcv_of_my_user",
+            platform_id=other.platform.id,
+            user_id=user.id,
+        )
+        message = await _next(ws)
+        assert message["payload"]["data"]["events"]["objectId"] == "rcv_of_my_user"
