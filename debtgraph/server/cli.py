@@ -91,7 +91,7 @@ def cmd_create_platform(args: argparse.Namespace) -> int:
 
 def cmd_demo(_: argparse.Namespace) -> int:
     """Load demo data, including the seed's admin@tether.test / password operator."""
-    from debtgraph.server.commands import load_demo
+    from debtgraph.server.demo import load_demo
 
     for line in asyncio.run(load_demo(_settings())):
         print(line)

@@ -54,18 +54,3 @@ async def create_platform(
             }
     finally:
         await engine.dispose()
-
-
-async def load_demo(settings: Settings) -> list[str]:
-    """Demo data: the seed's operator (later areas add uploads, creditors and receivables)."""
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        async with session_factory(engine)() as session:
-            user = await upsert_operator(
-                session, SystemClock(), "admin@tether.test", "password", "Admin User"
-            )
-            await session.commit()
-            return [f"operator admin@tether.test / password (id {user.id})"]
-    finally:
-        await engine.dispose()

@@ -105,12 +105,25 @@ def test_create_platform_refuses_unknown_scopes_and_bad_uris(db_url: str) -> Non
     assert asyncio.run(_fetch(db_url, select(Platform))) == []
 
 
-def test_demo_loads_the_seed_operator(db_url: str) -> None:
+def test_demo_loads_every_area_once(db_url: str) -> None:
+    from debtgraph.domain.receivables import Receivable
+    from debtgraph.domain.uploads import Debtor
+
     result = run(db_url, "demo")
     assert result.returncode == 0, result.stderr
     users = asyncio.run(_fetch(db_url, select(User).where(User.email == "admin@tether.test")))
     assert len(users) == 1
     assert verify_password(users[0].password_hash, "password")
+    assert "upload demo_debtors.csv: 5 valid, 2 invalid rows" in result.stdout
+    debtors = asyncio.run(_fetch(db_url, select(Debtor)))
+    assert sorted(d.validation_status for d in debtors) == ["invalid"] * 2 + ["valid"] * 5
+    receivables = asyncio.run(_fetch(db_url, select(Receivable)))
+    assert len(receivables) == 2
+    again = run(db_url, "demo")
+    assert again.returncode == 0, again.stderr
+    assert "loaded before" in again.stdout
+    assert len(asyncio.run(_fetch(db_url, select(Debtor)))) == 7
+    assert len(asyncio.run(_fetch(db_url, select(Platform)))) == 1
 
 
 def test_production_without_secret_key_refuses_to_start(db_url: str) -> None:
