@@ -7,7 +7,7 @@ never outlive the unit of work that loaded them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -55,7 +55,7 @@ class Loaders:
         return loader
 
     def custom(
-        self, name: str, batch: Callable[[Sequence[Any]], Awaitable[list[Any]]]
+        self, name: str, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
     ) -> DataLoader:
         """A request-scoped loader with its own batch function (aggregates, counts, …)."""
         return self._get(("custom", name), lambda: DataLoader(batch))
