@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -105,6 +105,28 @@ class DebtgraphMaskErrors(MaskErrors):
             elif isinstance(original, InvalidTransition):
                 error.extensions = {**(error.extensions or {}), "code": "INVALID_TRANSITION"}
         return processed
+
+
+async def nodes_in_order(
+    node_ids: Iterable[str],
+    fetch: Callable[[list[Any]], Awaitable[Mapping[Any, Any]]],
+    convert: Callable[[Any], T],
+    *,
+    numeric: bool = False,
+) -> list[T | None]:
+    """``resolve_nodes`` for any node type: fetch the visible rows once, answer in request order.
+
+    ``fetch`` applies the caller's reach; ids it does not return (absent, out of reach, or not
+    numeric for numeric ids) resolve to null.
+    """
+    ids = list(node_ids)
+    keys: list[Any] = [int(i) for i in ids if i.isdigit()] if numeric else ids
+    found = await fetch(keys)
+    result: list[T | None] = []
+    for raw in ids:
+        key: Any = (int(raw) if raw.isdigit() else None) if numeric else raw
+        result.append(convert(found[key]) if key in found else None)
+    return result
 
 
 @strawberry.type

@@ -24,7 +24,14 @@ from debtgraph.domain.users import User as UserModel
 from debtgraph.resolvers import events, receivables
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
-from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    nodes_in_order,
+    to_connection,
+)
 
 if TYPE_CHECKING:
     from debtgraph.schema.users import User
@@ -114,9 +121,12 @@ class Contact(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Contact | None]:
-        ids = list(node_ids)
-        found = await receivables.visible_children(ctx_of(info), ContactModel, ids)
-        return [cls.from_model(found[i]) if i in found else None for i in ids]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids,
+            lambda ids: receivables.visible_children(ctx, ContactModel, ids),
+            cls.from_model,
+        )
 
 
 @strawberry.type(description="One entry of a receivable's history, with actor, reason and time.")
@@ -150,9 +160,12 @@ class ReceivableEvent(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[ReceivableEvent | None]:
-        ids = list(node_ids)
-        found = await receivables.visible_children(ctx_of(info), ReceivableEventModel, ids)
-        return [cls.from_model(found[i]) if i in found else None for i in ids]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids,
+            lambda ids: receivables.visible_children(ctx, ReceivableEventModel, ids),
+            cls.from_model,
+        )
 
 
 @strawberry.type(description="Documents and a statement submitted against a dispute.")
@@ -178,9 +191,12 @@ class Evidence(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Evidence | None]:
-        ids = list(node_ids)
-        found = await receivables.visible_children(ctx_of(info), EvidenceModel, ids)
-        return [cls.from_model(found[i]) if i in found else None for i in ids]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids,
+            lambda ids: receivables.visible_children(ctx, EvidenceModel, ids),
+            cls.from_model,
+        )
 
 
 @strawberry.type(description="How far recovery has got.")
@@ -264,9 +280,10 @@ class Receivable(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Receivable | None]:
-        ids = list(node_ids)
-        found = await receivables.visible_by_public_id(ctx_of(info), ids)
-        return [cls.from_model(found[i]) if i in found else None for i in ids]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: receivables.visible_by_public_id(ctx, ids), cls.from_model
+        )
 
     @strawberry.field(description="The creditor the receivable belongs to.")
     async def user(

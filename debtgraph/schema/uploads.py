@@ -24,7 +24,14 @@ from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
-from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    nodes_in_order,
+    to_connection,
+)
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
 # build.py maps this type to the `File` scalar through StrawberryConfig.scalar_map.
@@ -122,12 +129,10 @@ class Upload(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Upload | None]:
-        ids = list(node_ids)
-        keys = [int(i) for i in ids if i.isdigit()]
-        found = await uploads.uploads_by_ids(ctx_of(info), keys)
-        return [
-            cls.from_model(found[int(i)]) if i.isdigit() and int(i) in found else None for i in ids
-        ]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: uploads.uploads_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
 
     @strawberry.field(description="How many debtors the upload holds.")
     async def debtors_count(self, info: Info) -> int:
@@ -269,12 +274,10 @@ class Debtor(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Debtor | None]:
-        ids = list(node_ids)
-        keys = [int(i) for i in ids if i.isdigit()]
-        found = await debtors.debtors_by_ids(ctx_of(info), keys)
-        return [
-            cls.from_model(found[int(i)]) if i.isdigit() and int(i) in found else None for i in ids
-        ]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: debtors.debtors_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
 
     @strawberry.field(description="The upload the debtor came in.")
     async def upload(self, info: Info) -> Upload | None:

@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from debtgraph.domain.users import User as UserModel
 from debtgraph.resolvers import auth, users
-from debtgraph.schema.base import Connection, UserError, attempt, ctx_of
+from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, nodes_in_order
 
 if TYPE_CHECKING:
     from debtgraph.schema.creditors import Capabilities, Requirements
@@ -90,9 +90,10 @@ class User(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[User | None]:
-        ids = list(node_ids)
-        found = await users.visible_users_by_public_id(ctx_of(info), ids)
-        return [cls.from_model(found[i]) if i in found else None for i in ids]
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: users.visible_users_by_public_id(ctx, ids), cls.from_model
+        )
 
 
 @strawberry.type
