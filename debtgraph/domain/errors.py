@@ -326,9 +326,13 @@ class PayloadReader:
             return None
         return text
 
-    def choice(self, value: Any, path: str, choices: Sequence[str], *, default: str) -> str | None:
-        """One of a fixed set of strings."""
+    def choice(
+        self, value: Any, path: str, choices: Sequence[str], *, default: str | None
+    ) -> str | None:
+        """One of a fixed set of strings; ``default=None`` makes it required."""
         if value is None:
+            if default is None:
+                self.add(path, "required", f"{path} is required: one of {', '.join(choices)}.")
             return default
         if not isinstance(value, str):
             self._type_error(path, "a string")

@@ -502,9 +502,7 @@ async def cancel(
     """The creditor stops recovery, with one of the documented reasons."""
     reader = PayloadReader()
     reasons = [r.value for r in CancelReason]
-    reason = reader.choice(payload.get("reason"), "reason", reasons, default="")
-    if reason == "":
-        reader.add("reason", "required", f"reason is required: one of {', '.join(reasons)}.")
+    reason = reader.choice(payload.get("reason"), "reason", reasons, default=None)
     notes = reader.string(payload.get("notes"), "notes", max_length=2000)
     reader.raise_if_any()
     next_status(receivable.status, ReceivableAction.CANCEL)
@@ -533,9 +531,7 @@ async def decide_partial_payment(
     """The creditor's decision after a partial payment: continue recovery or call it complete."""
     reader = PayloadReader()
     choices = [ReceivableAction.CONTINUE_RECOVERY.value, ReceivableAction.MARK_COMPLETE.value]
-    action = reader.choice(payload.get("action"), "action", choices, default="")
-    if action == "":
-        reader.add("action", "required", f"action is required: one of {', '.join(choices)}.")
+    action = reader.choice(payload.get("action"), "action", choices, default=None)
     notes = reader.string(payload.get("notes"), "notes", max_length=2000)
     reader.raise_if_any()
     assert action is not None
