@@ -107,6 +107,9 @@ def outcome_for(row: Any, blacklisted: bool) -> ValidationOutcome:
             "apartment": row.apartment,
         },
         blacklisted=blacklisted,
+        # The verdict stored with the row was taken on the full IBAN by the same rules when
+        # the row was derived (stage A or a PUT): no need to parse the IBAN a second time.
+        iban_valid=row.iban_valid,
     )
     if row.iban and row.iban_valid is False and IBAN_INVALID not in outcome.errors:
         # The stored IBAN is cut to its column's 34 characters; the verdict on the full value,

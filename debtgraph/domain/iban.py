@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from schwifty import IBAN
+from schwifty.domain import Component
 from schwifty.exceptions import SchwiftyException
 
 # Spaces of any kind, hyphens and dots are how people group IBANs on paper and in spreadsheets.
 _GROUPING: Final = re.compile(r"[\s\-.\u00a0\u2007\u2009\u202f]+")
 _PREFIX: Final = re.compile(r"^IBAN:?")
+_BANK_CACHE_SIZE: Final = 4096
+# (country, bank lookup components...) -> (bank name, BIC) from the registry.
+_BANKS: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +88,41 @@ def _full_bic(bic: str | None) -> str | None:
     return bic
 
 
+def _bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
+    """Look up the bank name and full BIC of an IBAN's bank in the registry."""
+    return _optional("bank_name", parsed), _full_bic(_optional("bic", parsed))
+
+
+def _cached_bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
+    """The bank name and BIC, looked up once per bank: the debtors of a file share few banks."""
+    try:
+        # schwifty finds the bank by the BBAN components its country's spec names (the bank
+        # code, in some countries with the branch code); the same components, the same bank.
+        bban = parsed.bban
+        components = bban.spec.bic_lookup_components or [Component.BANK_CODE]
+        key = (parsed.country_code, *(str(getattr(bban, c.value)) for c in components))
+    except (SchwiftyException, ValueError, KeyError, AttributeError):
+        return _bank_details(parsed)
+    details = _BANKS.get(key)
+    if details is None:
+        if len(_BANKS) >= _BANK_CACHE_SIZE:
+            _BANKS.clear()  # bounded memory; a refill costs one lookup per bank
+        details = _BANKS[key] = _bank_details(parsed)
+    return details
+
+
 def enrich_iban(iban: str | None) -> IbanInfo:
     """Describe an IBAN: validity, mask, country, bank code, bank name and BIC; never raises."""
     parsed = _parse(iban)
     masked = mask_iban(iban)
     if parsed is None:
         return IbanInfo(False, masked, None, None, None, None)
+    bank_name, bic = _cached_bank_details(parsed)
     return IbanInfo(
         valid=True,
         masked=masked,
         country=parsed.country_code,
         bank_code=_optional("bank_code", parsed),
-        bank_name=_optional("bank_name", parsed),
-        bic=_full_bic(_optional("bic", parsed)),
+        bank_name=bank_name,
+        bic=bic,
     )

@@ -37,7 +37,7 @@ from debtgraph.domain.uploads import (
     UploadStatus,
     ValidationStatus,
 )
-from debtgraph.domain.validation import derive_debtor_fields
+from debtgraph.domain.validation import DebtorFields, FieldMap, derive_debtor_fields, field_map
 
 CHUNK_ROWS: Final = 2000
 COPY_BUFFER: Final = 64 * 1024
@@ -82,6 +82,17 @@ def _string_limits() -> dict[str, int]:
 _LIMITS: Final = _string_limits()
 # COPY needs every column in a fixed order; the id comes from the sequence.
 COPY_COLUMNS: Final = tuple(c.key for c in Debtor.__table__.columns if c.key != "id")
+_JSON_COLUMNS: Final = frozenset({"raw_data", "validation_errors"})
+_COPY_JSON_POSITIONS: Final = tuple(
+    position for position, key in enumerate(COPY_COLUMNS) if key in _JSON_COLUMNS
+)
+_IBAN_COLUMNS: Final = ("iban_valid", "iban_masked", "bank_name", "bank_code", "bic")
+# The text columns derivation fills, with their lengths.
+_DERIVED_LIMITS: Final = tuple(
+    (key, limit)
+    for key, limit in _LIMITS.items()
+    if key in DebtorFields.__annotations__ or key in _IBAN_COLUMNS
+)
 
 
 def store_and_inspect(
@@ -124,39 +135,41 @@ def remove_stored_file(path: str | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def _fit(key: str, value: Any) -> Any:
-    """Cut text to its column's length; the untouched value stays in ``raw_data``."""
-    limit = _LIMITS.get(key)
-    if limit is not None and isinstance(value, str) and len(value) > limit:
-        return value[:limit]
-    return value
+def stored_fields(fields: DebtorFields) -> dict[str, Any]:
+    """Debtor columns for derived fields, IBAN enrichment included; text cut to fit."""
+    info = enrich_iban(fields["iban"])
+    values: dict[str, Any] = dict(fields)
+    del values["amount_invalid"]
+    amount = fields["amount"]
+    if amount is not None and abs(amount) > _AMOUNT_LIMIT:
+        values["amount"] = _AMOUNT_LIMIT.copy_sign(amount)
+    # The full IBAN's verdict: the stored one may be cut to 34 characters.
+    values["iban_valid"] = info.valid if fields["iban"] else None
+    values["iban_masked"] = info.masked
+    values["bank_name"] = info.bank_name
+    values["bank_code"] = info.bank_code
+    values["bic"] = info.bic
+    for key, limit in _DERIVED_LIMITS:
+        value = values[key]
+        if isinstance(value, str) and len(value) > limit:
+            values[key] = value[:limit]
+    return values
 
 
 def debtor_fields_from_raw(raw: Mapping[str, str]) -> dict[str, Any]:
     """Debtor columns derived from a row's columns, IBAN enrichment included; cut to fit."""
-    fields = derive_debtor_fields(raw)
-    info = enrich_iban(fields["iban"])
-    amount = fields["amount"]
-    if amount is not None and abs(amount) > _AMOUNT_LIMIT:
-        amount = _AMOUNT_LIMIT.copy_sign(amount)
-    values: dict[str, Any] = {
-        key: value for key, value in fields.items() if key not in {"amount_invalid", "amount"}
-    }
-    values.update(
-        amount=amount,
-        # The full IBAN's verdict: the stored one may be cut to 34 characters.
-        iban_valid=info.valid if fields["iban"] else None,
-        iban_masked=info.masked,
-        bank_name=info.bank_name,
-        bank_code=info.bank_code,
-        bic=info.bic,
-    )
-    return {key: _fit(key, value) for key, value in values.items()}
+    return stored_fields(derive_debtor_fields(raw))
 
 
-def debtor_record(upload_id: int, row: ParsedRow, now: datetime) -> dict[str, Any]:
-    """A complete ``debtors`` row (every column but id) for one CSV data row."""
-    record: dict[str, Any] = {
+def debtor_record(
+    upload_id: int, row: ParsedRow, now: datetime, fields: FieldMap | None = None
+) -> dict[str, Any]:
+    """A complete ``debtors`` row (every column but id) for one CSV data row.
+
+    ``fields`` is the FieldMap of the row's file; without it the row's columns are resolved.
+    """
+    derived = (fields or field_map(row.data)).derive(row.data)
+    return {
         "upload_id": upload_id,
         "row_number": row.row_number,
         "raw_data": dict(row.data),
@@ -169,16 +182,24 @@ def debtor_record(upload_id: int, row: ParsedRow, now: datetime) -> dict[str, An
         "validated_at": None,
         "created_at": now,
         "updated_at": now,
+        **stored_fields(derived),
     }
-    record.update(debtor_fields_from_raw(row.data))
-    return record
 
 
 def debtor_records(
     upload_id: int, rows: Iterable[ParsedRow], now: datetime
 ) -> list[dict[str, Any]]:
     """Debtor records for a batch of rows (CPU only; may run in a worker thread)."""
-    return [debtor_record(upload_id, row, now) for row in rows]
+    records: list[dict[str, Any]] = []
+    fields: FieldMap | None = None
+    columns: tuple[str, ...] = ()
+    for row in rows:
+        # Rows of a file share their columns (but for extra cells), so the map is reused.
+        if fields is None or tuple(row.data) != columns:
+            columns = tuple(row.data)
+            fields = field_map(columns)
+        records.append(debtor_record(upload_id, row, now, fields))
+    return records
 
 
 def chunked(rows: Iterator[ParsedRow], size: int = CHUNK_ROWS) -> Iterator[list[ParsedRow]]:
@@ -187,11 +208,15 @@ def chunked(rows: Iterator[ParsedRow], size: int = CHUNK_ROWS) -> Iterator[list[
         yield chunk
 
 
-def _copy_value(key: str, value: Any) -> Any:
-    """A value as asyncpg's COPY codecs want it (JSON columns as text)."""
-    if key in {"raw_data", "validation_errors"} and value is not None:
-        return orjson.dumps(value).decode()
-    return value
+def _copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A record's values in COPY_COLUMNS order, as asyncpg's COPY codecs want them."""
+    values = list(map(record.get, COPY_COLUMNS))
+    for position in _COPY_JSON_POSITIONS:
+        value = values[position]
+        if value is not None:
+            # JSON columns go as text.
+            values[position] = orjson.dumps(value).decode()
+    return tuple(values)
 
 
 async def insert_debtors(session: AsyncSession, records: Sequence[Mapping[str, Any]]) -> None:
@@ -203,9 +228,8 @@ async def insert_debtors(session: AsyncSession, records: Sequence[Mapping[str, A
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        tuples = [tuple(_copy_value(k, record.get(k)) for k in COPY_COLUMNS) for record in records]
         await driver.copy_records_to_table(
-            Debtor.__tablename__, records=tuples, columns=list(COPY_COLUMNS)
+            Debtor.__tablename__, records=map(_copy_row, records), columns=list(COPY_COLUMNS)
         )
         return
     await session.execute(insert(Debtor), list(records))

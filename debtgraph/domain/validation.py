@@ -35,6 +35,9 @@ sepa_type           sepa_type, sepa_scheme, scheme
 external_reference  external_reference, external_ref, ext_ref, reference, ref, referencia
 ==================  ==========================================================================
 
+Which columns feed which field depends only on the column names, so ``field_map`` resolves it
+once per set of headers (a whole file) and ``FieldMap.derive`` applies it to each row.
+
 Line breaks and tabs inside any field are folded to one space and fields are trimmed; blank
 fields become None. ``country`` keeps only a two-letter code (upper case) and defaults to the
 IBAN's country when the row has none and the IBAN is valid; ``currency`` defaults to EUR and
@@ -45,10 +48,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final, TypedDict
 
 from debtgraph.domain.amounts import parse_amount
@@ -75,6 +79,13 @@ IBAN_BLACKLISTED: Final = "IBAN is blacklisted"
 # Line breaks (including Unicode ones) and tabs, with the spaces around them.
 _FOLDABLE: Final = re.compile(r"[ ]*[\t\n\r\v\f\x85\u2028\u2029]+[ \t\n\r\v\f\x85\u2028\u2029]*")
 _DATE_FORMATS: Final = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+# The usual spellings of those formats with ASCII digits; anything else goes to strptime.
+_PLAIN_DATE: Final = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})([/.-])(\d{1,2})\5(\d{4})", re.ASCII
+)
+_ASCII_CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f]")
+# Characters whose Windows-1252 byte (0xC2-0xF4) can open a multibyte UTF-8 sequence.
+_MOJIBAKE_LEADS: Final = re.compile("[\u00c2-\u00f4]")
 _INVALID_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _STREET_KEYS: Final = ("street", "street_number", "floor", "door", "apartment")
 
@@ -215,6 +226,9 @@ def fold_whitespace(value: str | None) -> str:
     """Fold line breaks and tabs into one space and trim; None becomes an empty string."""
     if value is None:
         return ""
+    if value.isprintable():
+        # Every foldable character is unprintable, so there is nothing to fold.
+        return value.strip()
     return _FOLDABLE.sub(" ", value).strip()
 
 
@@ -247,10 +261,10 @@ def _as_cp1252_byte(char: str) -> int | None:
 
 def has_mojibake(text: str) -> bool:
     """Tell whether text holds UTF-8 bytes that were decoded as Windows-1252, like ``Ã©``."""
-    for index, char in enumerate(text):
-        lead = _as_cp1252_byte(char)
-        if lead is None or not 0xC2 <= lead <= 0xF4:
-            continue
+    for match in _MOJIBAKE_LEADS.finditer(text):
+        index = match.start()
+        # U+00C2-U+00F4 are Windows-1252 bytes 0xC2-0xF4 (that range matches Latin-1).
+        lead = ord(text[index])
         if lead == 0xE2 and text[index + 1 : index + 2] == "€":
             # "â€" opens UTF-8 quotes and dashes (bytes E2 80 xx); the third byte is often lost.
             return True
@@ -268,9 +282,15 @@ def has_mojibake(text: str) -> bool:
 
 def has_invalid_characters(text: str) -> bool:
     """Tell whether text holds control characters, U+FFFD or mojibake (not valid encoding)."""
+    if text.isascii():
+        # ASCII has neither U+FFFD nor mojibake, and its only invalid characters are controls.
+        return _ASCII_CONTROLS.search(text) is not None
     if "\ufffd" in text:
         return True
-    if any(unicodedata.category(char) in _INVALID_CATEGORIES for char in text):
+    # Printable text has no character of the invalid categories (they are all unprintable).
+    if not text.isprintable() and any(
+        unicodedata.category(char) in _INVALID_CATEGORIES for char in text
+    ):
         return True
     return has_mojibake(text)
 
@@ -324,21 +344,25 @@ def _amount_errors(raw: object) -> list[str]:
     return []
 
 
-def validate_debtor(fields: Mapping[str, object], *, blacklisted: bool) -> ValidationOutcome:
+def validate_debtor(
+    fields: Mapping[str, object], *, blacklisted: bool, iban_valid: bool | None = None
+) -> ValidationOutcome:
     """Apply the debtor validation rules and collect every failing message in table order.
 
     ``fields`` holds debtor fields (``derive_debtor_fields`` output or raw normalised columns):
     ``iban``, ``first_name``, ``last_name``, ``amount`` (Decimal, number or text), ``city``,
     ``postcode`` and either ``address`` or ``street`` (+ ``street_number``, ``floor``,
     ``door``, ``apartment``). An amount that cannot be parsed gives "Amount is required".
-    ``blacklisted`` comes from the caller's blacklist lookup of the IBAN.
+    ``blacklisted`` comes from the caller's blacklist lookup of the IBAN. ``iban_valid`` is a
+    verdict already taken on this IBAN (stored with the row when it was derived); None has the
+    IBAN checked here.
     """
     errors: list[str] = []
 
     iban = normalize_iban(_text(fields, "iban"))
     if not iban:
         errors.append(IBAN_REQUIRED)
-    elif not is_valid_iban(iban):
+    elif not (is_valid_iban(iban) if iban_valid is None else iban_valid):
         errors.append(IBAN_INVALID)
 
     if not _text(fields, "first_name") and not _text(fields, "last_name"):
@@ -382,6 +406,20 @@ def validate_debtor(fields: Mapping[str, object], *, blacklisted: bool) -> Valid
 def parse_birth_date(raw: str | None) -> date | None:
     """Parse ``YYYY-MM-DD``, ``DD/MM/YYYY``, ``DD.MM.YYYY`` or ``DD-MM-YYYY``; None otherwise."""
     text = fold_whitespace(raw)
+    if not text:
+        return None
+    plain = _PLAIN_DATE.fullmatch(text)
+    if plain is not None:
+        year, month, day = (1, 2, 3) if plain[1] else (7, 6, 4)
+        try:
+            return date(int(plain[year]), int(plain[month]), int(plain[day]))
+        except ValueError:
+            pass  # no such day: strptime below has the last word
+    return _strptime_date(text)
+
+
+def _strptime_date(text: str) -> date | None:
+    """Parse a date in the first of the accepted formats strptime reads it with."""
     for pattern in _DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()
@@ -390,12 +428,12 @@ def parse_birth_date(raw: str | None) -> date | None:
     return None
 
 
-def _lookup(columns: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    """Return the first non-blank value among the named columns, folded and trimmed."""
-    for name in names:
-        value = fold_whitespace(columns.get(name))
-        if value:
-            return value
+def _first_value(raw: Mapping[str, str], columns: tuple[str, ...]) -> str | None:
+    """Return the first non-blank value among the columns, folded and trimmed."""
+    for column in columns:
+        value = raw.get(column)
+        if value and (folded := fold_whitespace(value)):
+            return folded
     return None
 
 
@@ -408,56 +446,91 @@ def _split_full_name(full: str) -> tuple[str | None, str | None]:
     return first or None, last.strip() or None
 
 
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """The columns feeding each debtor field, for one set of column names, in alias order."""
+
+    sources: dict[str, tuple[str, ...]]
+    full_name: tuple[str, ...]
+
+    @classmethod
+    def from_columns(cls, columns: Iterable[str]) -> FieldMap:
+        """Resolve the aliases against column names (accents ignored; a later twin wins)."""
+        by_bare: dict[str, str] = {}
+        for column in columns:
+            by_bare[_strip_accents(column)] = column
+
+        def present(aliases: tuple[str, ...]) -> tuple[str, ...]:
+            """The aliased columns there are, as named in the row."""
+            return tuple(by_bare[alias] for alias in aliases if alias in by_bare)
+
+        sources = {name: present(aliases) for name, aliases in _ALIASES.items()}
+        return cls(sources=sources, full_name=present(_FULL_NAME_ALIASES))
+
+    def pick(self, raw: Mapping[str, str], field_name: str) -> str | None:
+        """Return the field's first non-blank column value in a row, folded and trimmed."""
+        columns = self.sources[field_name]
+        return _first_value(raw, columns) if columns else None
+
+    def derive(self, raw: Mapping[str, str]) -> DebtorFields:
+        """Map a row with these columns to debtor fields (see ``derive_debtor_fields``)."""
+        pick = self.pick
+        first_name, last_name = pick(raw, "first_name"), pick(raw, "last_name")
+        if first_name is None and last_name is None and self.full_name:
+            full = _first_value(raw, self.full_name)
+            if full:
+                first_name, last_name = _split_full_name(full)
+
+        try:
+            amount = parse_amount(pick(raw, "amount"))
+            amount_invalid = False
+        except ValueError:
+            amount, amount_invalid = None, True
+
+        iban = normalize_iban(pick(raw, "iban")) or None
+        country = (pick(raw, "country") or "").upper()
+        if not (len(country) == 2 and country.isascii() and country.isalpha()):
+            country = iban[:2] if iban and is_valid_iban(iban) else ""
+        national_id = pick(raw, "national_id")
+
+        return DebtorFields(
+            iban=iban,
+            first_name=first_name,
+            last_name=last_name,
+            email=pick(raw, "email"),
+            phone=pick(raw, "phone"),
+            national_id=national_id.replace(" ", "").upper() if national_id else None,
+            birth_date=parse_birth_date(pick(raw, "birth_date")),
+            street=pick(raw, "street"),
+            street_number=pick(raw, "street_number"),
+            floor=pick(raw, "floor"),
+            door=pick(raw, "door"),
+            apartment=pick(raw, "apartment"),
+            postcode=pick(raw, "postcode"),
+            city=pick(raw, "city"),
+            province=pick(raw, "province"),
+            country=country or None,
+            amount=amount,
+            amount_invalid=amount_invalid,
+            currency=(pick(raw, "currency") or "EUR").upper(),
+            sepa_type=(pick(raw, "sepa_type") or "CORE").upper(),
+            external_reference=pick(raw, "external_reference"),
+        )
+
+
+@lru_cache(maxsize=64)
+def _field_map(columns: tuple[str, ...]) -> FieldMap:
+    return FieldMap.from_columns(columns)
+
+
+def field_map(columns: Iterable[str]) -> FieldMap:
+    """The FieldMap of a set of column names, resolved once and reused (rows of a file share it)."""
+    return _field_map(tuple(columns))
+
+
 def derive_debtor_fields(raw: Mapping[str, str]) -> DebtorFields:
     """Map a CSV row's normalised columns (aliases in the module docstring) to debtor fields."""
-    columns = {_strip_accents(key): value for key, value in raw.items()}
-
-    def pick(field_name: str) -> str | None:
-        """Return the field's first non-blank aliased column."""
-        return _lookup(columns, _ALIASES[field_name])
-
-    first_name, last_name = pick("first_name"), pick("last_name")
-    if first_name is None and last_name is None:
-        full = _lookup(columns, _FULL_NAME_ALIASES)
-        if full:
-            first_name, last_name = _split_full_name(full)
-
-    amount_text = pick("amount")
-    try:
-        amount = parse_amount(amount_text)
-        amount_invalid = False
-    except ValueError:
-        amount, amount_invalid = None, True
-
-    iban = normalize_iban(pick("iban")) or None
-    country = (pick("country") or "").upper()
-    if not (len(country) == 2 and country.isascii() and country.isalpha()):
-        country = iban[:2] if iban and is_valid_iban(iban) else ""
-    national_id = pick("national_id")
-
-    return DebtorFields(
-        iban=iban,
-        first_name=first_name,
-        last_name=last_name,
-        email=pick("email"),
-        phone=pick("phone"),
-        national_id=national_id.replace(" ", "").upper() if national_id else None,
-        birth_date=parse_birth_date(pick("birth_date")),
-        street=pick("street"),
-        street_number=pick("street_number"),
-        floor=pick("floor"),
-        door=pick("door"),
-        apartment=pick("apartment"),
-        postcode=pick("postcode"),
-        city=pick("city"),
-        province=pick("province"),
-        country=country or None,
-        amount=amount,
-        amount_invalid=amount_invalid,
-        currency=(pick("currency") or "EUR").upper(),
-        sepa_type=(pick("sepa_type") or "CORE").upper(),
-        external_reference=pick("external_reference"),
-    )
+    return field_map(raw).derive(raw)
 
 
 def full_name(first_name: str | None, last_name: str | None) -> str | None:
