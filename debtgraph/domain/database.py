@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import event
@@ -19,9 +20,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _int_or_float(text: str) -> int | float:
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(value)
+
+
+def json_loads(text: str) -> Any:
+    """JSON columns as the API parsed them: integers beyond 64 bits come back as floats.
+
+    Request bodies are parsed with orjson, which reads such integers as floats; PostgreSQL's
+    JSONB then prints a float like 1e+23 as a 24-digit integer, which orjson cannot render.
+    """
+    return json.loads(text, parse_int=_int_or_float)
+
+
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine tuned for the backend."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": json_loads}
     if is_sqlite(url):
         # Concurrent requests and in-process jobs share the file: wait for locks, don't fail.
         kwargs["connect_args"] = {"timeout": 30}

@@ -20,6 +20,7 @@ from debtgraph.domain.secrets import (
 from debtgraph.domain.users import AccessToken, Role, User
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound, Throttled, Unauthenticated
+from debtgraph.resolvers.pagination import db_id
 from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
 
 # Syntax only: the server never makes DNS lookups to validate input (PRODUCT.md §11).
@@ -45,9 +46,10 @@ async def authenticate(ctx: Context, authorization: str | None) -> Principal | N
 
 async def _operator_token(session: AsyncSession, token: str) -> Principal | None:
     token_id, _, secret = token.partition("|")
-    if not token_id.isdigit() or not secret:
+    key = db_id(token_id)
+    if key is None or not secret:
         return None
-    row = await session.get(AccessToken, int(token_id))
+    row = await session.get(AccessToken, key)
     if row is None or not row.is_active or not tokens_equal(row.token_hash, hash_token(secret)):
         return None
     user = await session.get(User, row.user_id)

@@ -18,7 +18,7 @@ from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page
+from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
 from debtgraph.resolvers.uploads import get_upload, parse_id
 
 RISK_CLASSES = ("low", "medium", "high")
@@ -65,8 +65,10 @@ def check_filters(
     upload_key: int | None = None
     if upload_id not in (None, ""):
         text = str(upload_id).strip()
-        if text.isdigit() and len(text) <= 18:
-            upload_key = int(text)
+        if text.isascii() and text.isdigit():
+            # Beyond the column's range no upload can match: an empty list, as for any unknown
+            # id (0 is never an id, and PostgreSQL refuses an out-of-range parameter).
+            upload_key = db_id(text) or 0
         else:
             errors.append(
                 FieldError("upload_id", "invalid", "The upload id field must be an integer.")

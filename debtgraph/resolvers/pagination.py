@@ -15,6 +15,19 @@ from debtgraph.domain.errors import FieldError
 from debtgraph.resolvers.errors import InputError
 from debtgraph.resolvers.loaders import MAX_PAGE, Page
 
+# Ids are INTEGER columns: PostgreSQL refuses a larger parameter outright (a 500, not a miss).
+MAX_ID = 2**31 - 1
+
+
+def db_id(text: str) -> int | None:
+    """A row id written in ASCII digits within the column's range, else None (no such row)."""
+    # isascii(): str.isdigit() accepts "²" and "٣", which int() then refuses or reads.
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 T = TypeVar("T")
 
 

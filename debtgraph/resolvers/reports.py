@@ -15,8 +15,8 @@ from debtgraph.resolvers.receivables import receivable_visible_condition
 
 
 def parse_period(raw: str | None) -> stats.StatsPeriod:
-    """``period`` (default ``all_time``); anything else is a 400 naming the field."""
-    if raw is None or raw == "":
+    """``period`` (default ``all_time`` when absent); anything else, "" too, is a 400."""
+    if raw is None:
         return stats.StatsPeriod.ALL_TIME
     try:
         return stats.StatsPeriod(raw)

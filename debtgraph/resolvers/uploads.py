@@ -21,7 +21,7 @@ from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page
+from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
 
 STILL_PROCESSING = "Upload is still processing. Please wait."
 QUEUED_MESSAGE = "File queued for processing. Check status for updates."
@@ -62,7 +62,7 @@ def too_large(ctx: Context) -> InputError:
 def check_content_length(ctx: Context, header: str | None) -> None:
     """Refuse a request whose declared size already exceeds the limit, before reading it."""
     require_operator(ctx)
-    if header is None or not header.strip().isdigit():
+    if header is None or not (header.strip().isascii() and header.strip().isdigit()):
         return
     if int(header) > ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD:
         raise too_large(ctx)
@@ -70,10 +70,10 @@ def check_content_length(ctx: Context, header: str | None) -> None:
 
 def parse_id(value: Any, resource: str) -> int:
     """A numeric id from a path or an argument; anything else is simply not found."""
-    text = str(value).strip() if value is not None else ""
-    if not text.isdigit() or len(text) > 18:
+    key = db_id(str(value)) if value is not None else None
+    if key is None:
         raise NotFound(resource)
-    return int(text)
+    return key
 
 
 async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated:

@@ -83,7 +83,34 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InputError(
             [FieldError("", "invalid_json", "The request body must be a JSON object.")]
         )
+    where = nul_path(body)
+    if where is not None:
+        # PostgreSQL text and JSONB cannot hold U+0000: refuse it up front on every backend.
+        raise InputError([FieldError(where, "invalid_character", NUL_MESSAGE)])
     return body
+
+
+NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)."
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (value or key) holding U+0000, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return path
+            found = nul_path(item, child)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def operator_context(request: Request) -> Context:

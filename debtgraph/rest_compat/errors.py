@@ -13,6 +13,7 @@ from collections import defaultdict
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from debtgraph.resolvers.errors import (
     Conflict,
@@ -58,8 +59,10 @@ def cleavr_error(
 ) -> Response:
     """``{"error": {"code", "message", …}}``."""
     error: dict[str, object] = {"code": code, "message": message}
-    if field is not None or details is not None:
+    # The seed types ``field`` as a string: an error about no field leaves it out, never null.
+    if field is not None:
         error["field"] = field
+    if field is not None or details is not None:
         error["details"] = details or {}
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
@@ -133,7 +136,8 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     headers = dict(exc.headers or {})
     if status == 405:
-        allowed = headers.get("Allow", "")
+        allowed = _allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allowed
         message = (
             f"The {request.method} method is not supported for this route. "
             f"Supported methods: {allowed}."
@@ -148,6 +152,16 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     if family is Family.TETHER:
         return tether_status(status, str(exc.detail), headers)
     return cleavr_error(status, "http_error", str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method any route serves at this path: Starlette names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and isinstance(getattr(route, "methods", None), set):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def handle_server_error(request: Request, exc: Exception) -> Response:

@@ -52,7 +52,46 @@ def document() -> dict[str, Any]:
     components = doc.setdefault("components", {})
     for section, entries in extra.get("components", {}).items():
         components.setdefault(section, {}).update(entries)
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if method in _METHODS:
+                _add_error_responses(path, method, operation)
     return doc
+
+
+_METHODS = {"get", "post", "put", "patch", "delete"}
+_WRITES = {"post", "put", "patch", "delete"}
+_CLEAVR_ERROR = {"$ref": "#/components/responses/CleavrError"}
+_TETHER_ERROR = {"$ref": "#/components/responses/TetherError"}
+
+
+def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> None:
+    # The seed documents only successes; a client (or a schema-driven fuzzer) must also know
+    # which error statuses exist. They are added next to what the seed says, never over it.
+    responses = operation.setdefault("responses", {})
+    secured = operation.get("security") != []
+    codes: dict[str, Any] = {}
+    if path.startswith("/v1/"):
+        # 400: invalid input, malformed JSON, an unknown Cleavr-Version or Idempotency-Key;
+        # 403 only for a creditor token without the scope; anything out of reach is 404;
+        # 409: idempotency conflicts and transitions the object's state does not allow.
+        codes = {"400": _CLEAVR_ERROR, "404": _CLEAVR_ERROR}
+        if secured:
+            codes |= {"401": _CLEAVR_ERROR, "403": _CLEAVR_ERROR}
+        if method in _WRITES:
+            codes["409"] = _CLEAVR_ERROR
+    elif path in ("/oauth/token", "/oauth/revoke"):
+        codes = {"400": {"$ref": "#/components/responses/OAuthError"}}
+        codes["401"] = {"$ref": "#/components/responses/OAuthError"}
+    elif path == "/oauth/authorize":
+        codes = {"400": {"description": "HTML page: unknown client_id or redirect_uri"}}
+    elif path.startswith("/api/") and secured:
+        operation.setdefault("security", [{"operatorToken": []}])
+        codes = {"401": _TETHER_ERROR, "404": _TETHER_ERROR}
+        if operation.get("parameters") or operation.get("requestBody") or method in _WRITES:
+            codes["422"] = {"$ref": "#/components/responses/TetherValidationError"}
+    for code, response in codes.items():
+        responses.setdefault(code, response)
 
 
 async def openapi_json(request: Request) -> Response:

@@ -5,18 +5,22 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from debtgraph.domain.debtor_validation import ValidationStats
+from debtgraph.domain.errors import FieldError
 from debtgraph.domain.ingestion import progress_of
 from debtgraph.domain.uploads import Debtor, Upload, UploadStatus
 from debtgraph.resolvers import debtors, uploads
+from debtgraph.resolvers.errors import InputError
 from debtgraph.resolvers.pagination import parse_page_params
 from debtgraph.rest_compat.common import JSONResponse, iso, operator_context
 
 UPLOAD_DEBTORS_PER_PAGE = 50
+MALFORMED_MULTIPART = "The file field must be a file sent as multipart/form-data."
 
 
 def success_rate(upload: Upload) -> float:
@@ -97,8 +101,15 @@ async def create_upload(request: Request) -> Response:
     """``POST /api/admin/uploads``: 201 with row results, or 202 when queued."""
     ctx = operator_context(request)
     uploads.check_content_length(ctx, request.headers.get("content-length"))
-    async with request.form(max_files=1, max_fields=20) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except HTTPException:
+        # Starlette answers an unparseable multipart body with a bare 400; Tether's is a 422.
+        raise InputError([FieldError("file", "invalid", MALFORMED_MULTIPART)]) from None
+    try:
         result = await uploads.create_upload(ctx, form.get("file"))
+    finally:
+        await form.close()
     count = await uploads.debtors_count(ctx, result.upload.id)
     data = upload_json(result.upload, count)
     if result.queued:

@@ -18,7 +18,7 @@ from debtgraph.resolvers.errors import (
     UseCaseError,
 )
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import encode_cursor
+from debtgraph.resolvers.pagination import db_id, encode_cursor
 
 log = logging.getLogger("debtgraph.graphql")
 T = TypeVar("T")
@@ -120,11 +120,11 @@ async def nodes_in_order(
     numeric for numeric ids) resolve to null.
     """
     ids = list(node_ids)
-    keys: list[Any] = [int(i) for i in ids if i.isdigit()] if numeric else ids
+    keys: list[Any] = [k for k in map(db_id, ids) if k is not None] if numeric else ids
     found = await fetch(keys)
     result: list[T | None] = []
     for raw in ids:
-        key: Any = (int(raw) if raw.isdigit() else None) if numeric else raw
+        key: Any = db_id(raw) if numeric else raw
         result.append(convert(found[key]) if key in found else None)
     return result
 

@@ -36,7 +36,7 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             ctx: Context = scope["state"]["ctx"]
             length = Headers(scope=scope).get("content-length", "")
             limit = ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD
-            if length.isdigit() and int(length) > limit:
+            if length.isascii() and length.isdigit() and int(length) > limit:
                 error = uploads.too_large(ctx).first
                 body = {
                     "data": None,

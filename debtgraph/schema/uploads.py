@@ -23,7 +23,7 @@ from debtgraph.resolvers import blacklist, dashboard, debtors, events, uploads
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.loaders import PageKey
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.pagination import check_first, db_id, decode_cursor
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -51,9 +51,10 @@ def _node_key(global_id: relay.GlobalID | None, type_name: str) -> int | None:
     """The numeric id behind a global id of the given type (NotFound for any other)."""
     if global_id is None:
         return None
-    if global_id.type_name != type_name or not global_id.node_id.isdigit():
+    key = db_id(global_id.node_id)
+    if global_id.type_name != type_name or key is None:
         raise NotFound(type_name)
-    return int(global_id.node_id)
+    return key
 
 
 @strawberry.type(name="ValidationStats", description="An upload's debtors by validation result.")
