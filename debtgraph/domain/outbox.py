@@ -7,6 +7,7 @@ through :func:`commit`, so a rollback drops the events and the jobs together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,6 +20,8 @@ from debtgraph.domain.base import Base
 from debtgraph.domain.clock import Clock
 from debtgraph.domain.eventbus import BusMessage, EventBus
 from debtgraph.domain.secrets import public_id
+
+log = logging.getLogger(__name__)
 
 _OUTBOX_KEY = "debtgraph.outbox"
 _JOBS_KEY = "debtgraph.jobs"
@@ -109,7 +112,12 @@ async def commit(session: AsyncSession, jobs: JobQueue) -> list[int]:
         discard_pending(session)
         raise
     for name, args in queued:
-        await jobs.enqueue(name, *args)
+        try:
+            await jobs.enqueue(name, *args)
+        except Exception:
+            # The transaction is committed: failing the caller now would report a change that
+            # happened as failed. The rows stay pending and the task's periodic sweep runs them.
+            log.exception("could not enqueue %s after commit; its sweep will pick it up", name)
     return event_ids
 
 
@@ -170,8 +178,21 @@ async def relay(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    messages = [to_message(e) for e in sorted(claimed, key=lambda e: e.id)]
+    ordered = sorted(claimed, key=lambda e: e.id)
+    messages = [to_message(e) for e in ordered]
     await session.commit()
-    for message in messages:
-        await bus.publish(message)
+    for sent, message in enumerate(messages):
+        try:
+            await bus.publish(message)
+        except Exception:
+            # Hand what was not sent back to the relay cron rather than losing it.
+            unsent = [e.id for e in ordered[sent:]]
+            await session.execute(
+                update(Event)
+                .where(Event.id.in_(unsent))
+                .values(published_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            raise
     return len(messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from debtgraph.domain.outbox import JobQueue
 from debtgraph.domain.throttle import Throttle
 from debtgraph.resolvers.principal import Principal
 from debtgraph.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,9 +64,14 @@ class UnitOfWork:
                 return
             event_ids = await outbox.commit(self._session, self._services.jobs)
             if event_ids:
-                await outbox.relay(
-                    self._session, self._services.bus, self._services.clock, event_ids
-                )
+                try:
+                    await outbox.relay(
+                        self._session, self._services.bus, self._services.clock, event_ids
+                    )
+                except Exception:
+                    # Committed already: the change stands, and the relay cron publishes the
+                    # events the bus refused, so the caller gets its success.
+                    log.exception("publishing events after commit failed; the relay will retry")
 
     async def rollback(self) -> None:
         """Drop everything written since the last commit."""

@@ -115,3 +115,54 @@ async def test_jobs_run_after_commit_and_retry_on_request(
         await asyncio.sleep(0.05)
         await drain()
     assert CALLS == [(7, 1), (7, 2)]
+
+
+async def test_a_bus_failure_after_commit_neither_fails_the_caller_nor_loses_events(
+    runtime: Runtime, db: Any, drain: Any, clock: Any, monkeypatch: Any
+) -> None:
+    from debtgraph.resolvers.context import Context
+
+    bus = runtime.services.bus
+
+    async def refuse(message: Any) -> None:
+        raise ConnectionError("bus down")
+
+    monkeypatch.setattr(bus, "publish", refuse)
+    ctx = Context.create(runtime.services)
+    try:
+        async with ctx.uow.session() as session:
+            event = _record(session, runtime, "4")
+        await ctx.uow.commit()  # must not raise: the change is committed
+    finally:
+        await ctx.uow.close()
+    async with db() as session:
+        stored = await session.get(Event, event.id)
+        assert stored is not None
+        assert stored.published_at is None  # given back to the relay
+    monkeypatch.undo()
+    received: list[Any] = []
+    listener = await _collect(runtime, received)
+    clock.advance(timedelta(seconds=11))
+    await runtime.services.jobs.enqueue("outbox.relay")
+    await drain()
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.02)
+    listener.cancel()
+    assert [m.id for m in received] == [event.public_id]
+
+
+async def test_an_enqueue_failure_after_commit_is_logged_not_raised(
+    runtime: Runtime, db: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    async def refuse(name: str, *args: Any) -> None:
+        raise ConnectionError("redis down")
+
+    monkeypatch.setattr(runtime.services.jobs, "enqueue", refuse)
+    async with db() as session:
+        _record(session, runtime, "5")
+        outbox.enqueue_after_commit(session, "tests.flaky", 5)
+        await outbox.commit(session, runtime.services.jobs)
+        assert await session.scalar(select(func.count()).select_from(Event)) == 1
+    assert any("could not enqueue tests.flaky" in r.getMessage() for r in caplog.records)
