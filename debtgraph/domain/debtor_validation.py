@@ -14,9 +14,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import case, func, null, select, update
+import orjson
+from sqlalchemy import bindparam, case, func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.base import UTCDateTime
 from debtgraph.domain.clock import Clock
 from debtgraph.domain.uploads import (
     BlacklistedIban,
@@ -28,6 +30,15 @@ from debtgraph.domain.uploads import (
 from debtgraph.domain.validation import IBAN_INVALID, ValidationOutcome, validate_debtor
 
 CHUNK_ROWS: Final = 2000
+
+# A chunk's outcomes in one statement: PostgreSQL joins the rows to arrays of their results.
+_OUTCOMES_FROM_ARRAYS: Final = text(
+    "UPDATE debtors SET validation_status = v.status, validation_errors = v.errors::jsonb,"
+    " blacklisted = v.blacklisted, validated_at = :now, updated_at = :now"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]),"
+    " CAST(:errors AS text[]), CAST(:blacklisted AS boolean[]))"
+    " AS v(id, status, errors, blacklisted) WHERE debtors.id = v.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 _RULE_COLUMNS: Final = (
     Debtor.id,
@@ -126,7 +137,23 @@ def _status_of(outcome: ValidationOutcome) -> str:
 async def _write_outcomes(
     session: AsyncSession, clock: Clock, outcomes: list[tuple[int, ValidationOutcome]]
 ) -> None:
-    """One UPDATE per distinct outcome among the rows."""
+    """Write the outcomes: one UPDATE from arrays on PostgreSQL, one per distinct outcome else."""
+    if not outcomes:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        messages = [orjson.dumps(o.errors).decode() if o.errors else None for _, o in outcomes]
+        await session.execute(
+            _OUTCOMES_FROM_ARRAYS,
+            {
+                "ids": [debtor_id for debtor_id, _ in outcomes],
+                "statuses": [_status_of(outcome) for _, outcome in outcomes],
+                "errors": messages,
+                "blacklisted": [outcome.blacklisted for _, outcome in outcomes],
+                "now": clock.now(),
+            },
+        )
+        return
     groups: dict[tuple[bool, tuple[str, ...], bool], list[int]] = defaultdict(list)
     for debtor_id, outcome in outcomes:
         groups[(outcome.valid, tuple(outcome.errors), outcome.blacklisted)].append(debtor_id)

@@ -10,8 +10,9 @@ highest row number already stored, so a retried job never duplicates a row.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -200,6 +201,33 @@ def debtor_records(
             fields = field_map(columns)
         records.append(debtor_record(upload_id, row, now, fields))
     return records
+
+
+async def record_chunks(
+    rows: Iterator[ParsedRow], upload_id: int, clock: Clock, size: int = CHUNK_ROWS
+) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """Yield the debtor records of ``rows`` chunk by chunk, read and derived in a worker thread.
+
+    The next chunk is derived while the caller stores the one it was given, so the CPU work
+    overlaps the database round trips; at most two chunks are in memory. Errors reading the
+    file (CsvFormatError) are raised where the chunk would have been yielded. Close the
+    generator (``contextlib.aclosing``) before closing the file: it waits for the worker.
+    """
+
+    def derive(now: datetime) -> list[dict[str, Any]]:
+        return debtor_records(upload_id, itertools.islice(rows, size), now)
+
+    pending = asyncio.ensure_future(asyncio.to_thread(derive, clock.now()))
+    try:
+        while records := await pending:
+            pending = asyncio.ensure_future(asyncio.to_thread(derive, clock.now()))
+            yield records
+    finally:
+        if not pending.done():
+            # A thread cannot be stopped; it must be done with the rows before they go away.
+            await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # an abandoned chunk's error is not this caller's to raise
 
 
 def chunked(rows: Iterator[ParsedRow], size: int = CHUNK_ROWS) -> Iterator[list[ParsedRow]]:

@@ -72,7 +72,8 @@ class Debtor(Base):
     __table_args__ = (
         # Makes a retried ingestion job idempotent: a row is stored at most once.
         UniqueConstraint("upload_id", "row_number"),
-        Index("ix_debtors_upload_id_validation_status", "upload_id", "validation_status"),
+        # Serves stage B's keyset over an upload's pending rows (ordered by id).
+        Index("ix_debtors_upload_id_validation_status", "upload_id", "validation_status", "id"),
         Index("ix_debtors_status_id", "status", "id"),
         Index("ix_debtors_country", "country"),
         Index("ix_debtors_risk_class", "risk_class"),

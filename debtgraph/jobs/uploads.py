@@ -1,8 +1,9 @@
 """Ingestion of large uploads: stage A and stage B chunk by chunk, resumable.
 
-Each chunk (``CHUNK_ROWS`` rows) is parsed and turned into records in a worker thread, then
-stored, validated and counted in one transaction that also writes an ``upload.processing``
-event, so ``processed_records``/``failed_records`` always agree with the rows stored. A run
+Each chunk (``CHUNK_ROWS`` rows) is parsed and turned into records in a worker thread (the
+next one while the current one is written), then stored, validated and counted in one
+transaction that also writes an ``upload.processing`` event, so
+``processed_records``/``failed_records`` always agree with the rows stored. A run
 that dies leaves whole chunks behind; the next run starts after the highest stored row. The
 end state equals that of a small upload handled in the request: every row validated, status
 ``completed``, an ``upload.completed`` event.
@@ -11,16 +12,15 @@ end state equals that of a small upload handled in the request: every row valida
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from contextlib import aclosing
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain import debtor_validation, ingestion, outbox
-from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
+from debtgraph.domain.csv_ingest import CsvFormatError
 from debtgraph.domain.uploads import Upload, UploadStatus
 from debtgraph.jobs.registry import JobServices, services_of, task
 
@@ -36,12 +36,6 @@ async def _commit(session: AsyncSession, services: JobServices) -> None:
     event_ids = await outbox.commit(session, services.jobs)
     if event_ids:
         await outbox.relay(session, services.bus, services.clock, event_ids)
-
-
-def _next_chunk(
-    rows: Iterator[ParsedRow], upload_id: int, now: datetime, size: int
-) -> list[dict[str, Any]]:
-    return ingestion.debtor_records(upload_id, itertools.islice(rows, size), now)
 
 
 async def _fail(session: AsyncSession, services: JobServices, upload_id: int, message: str) -> str:
@@ -80,20 +74,22 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
             reason = exc.message if isinstance(exc, CsvFormatError) else type(exc).__name__
             return await _fail(session, services, upload_id, UNREADABLE.format(reason=reason))
         try:
-            while True:
-                try:
-                    records = await asyncio.to_thread(
-                        _next_chunk, rows, upload.id, clock.now(), CHUNK_ROWS
-                    )
-                except CsvFormatError as exc:
-                    return await _fail(
-                        session, services, upload_id, UNREADABLE.format(reason=exc.message)
-                    )
-                if not records:
-                    break
-                await ingestion.ingest_chunk(session, clock, upload, records)
-                ingestion.record_upload_event(session, clock, "upload.processing", upload)
-                await _commit(session, services)
+            # The next chunk is derived in a worker thread while this one is stored.
+            async with aclosing(
+                ingestion.record_chunks(rows, upload.id, clock, CHUNK_ROWS)
+            ) as chunks:
+                while True:
+                    try:
+                        records = await anext(chunks, None)
+                    except CsvFormatError as exc:
+                        return await _fail(
+                            session, services, upload_id, UNREADABLE.format(reason=exc.message)
+                        )
+                    if records is None:
+                        break
+                    await ingestion.ingest_chunk(session, clock, upload, records)
+                    ingestion.record_upload_event(session, clock, "upload.processing", upload)
+                    await _commit(session, services)
         finally:
             handle.close()
         # Rows a crashed run stored but did not validate cannot exist (same transaction), but

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import aclosing
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,7 +20,8 @@ import pytest
 
 from debtgraph.domain import iban as iban_module
 from debtgraph.domain import ingestion
-from debtgraph.domain.csv_ingest import ParsedRow
+from debtgraph.domain.clock import FrozenClock
+from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
 from debtgraph.domain.validation import (
     _ALIASES,
     _DATE_FORMATS,
@@ -418,3 +421,46 @@ def test_a_stored_iban_verdict_gives_the_same_outcome(iban: str | None) -> None:
     fresh = validate_debtor(fields, blacklisted=False)
     verdict = iban_module.enrich_iban(iban).valid
     assert validate_debtor(fields, blacklisted=False, iban_valid=verdict) == fresh
+
+
+def _rows(count: int) -> list[ParsedRow]:
+    return [ParsedRow(number, {**ROWS[0], "referencia": f"R-{number}"}) for number in range(count)]
+
+
+async def test_record_chunks_yield_the_records_in_chunks() -> None:
+    clock = FrozenClock(datetime(2026, 11, 22, tzinfo=UTC))
+    rows = _rows(7)
+    chunks = [chunk async for chunk in ingestion.record_chunks(iter(rows), 5, clock, size=3)]
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert [record for chunk in chunks for record in chunk] == ingestion.debtor_records(
+        5, rows, clock.now()
+    )
+
+
+async def test_record_chunks_raise_reading_errors_where_the_chunk_would_be() -> None:
+    clock = FrozenClock(datetime(2026, 11, 22, tzinfo=UTC))
+
+    def rows() -> Iterator[ParsedRow]:
+        yield from _rows(3)
+        raise CsvFormatError("broken")
+
+    chunks = ingestion.record_chunks(rows(), 5, clock, size=3)
+    assert len(await anext(chunks)) == 3
+    with pytest.raises(CsvFormatError):
+        await anext(chunks)
+
+
+async def test_closing_record_chunks_waits_for_the_worker() -> None:
+    clock = FrozenClock(datetime(2026, 11, 22, tzinfo=UTC))
+    read: list[int] = []
+
+    def rows() -> Iterator[ParsedRow]:
+        for row in _rows(6):
+            time.sleep(0.01)
+            read.append(row.row_number)
+            yield row
+
+    async with aclosing(ingestion.record_chunks(rows(), 5, clock, size=3)) as chunks:
+        assert len(await anext(chunks)) == 3
+    # The second chunk was being read ahead; closing waited until the worker was done with it.
+    assert read == list(range(6))

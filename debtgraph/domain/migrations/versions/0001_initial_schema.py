@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:31:23.696385
+Create Date: 2026-11-22 18:03:36.162215
 """
 
 from collections.abc import Sequence
@@ -370,7 +370,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_debtors_iban', ['iban'], unique=False)
         batch_op.create_index('ix_debtors_risk_class', ['risk_class'], unique=False)
         batch_op.create_index('ix_debtors_status_id', ['status', 'id'], unique=False)
-        batch_op.create_index('ix_debtors_upload_id_validation_status', ['upload_id', 'validation_status'], unique=False)
+        batch_op.create_index('ix_debtors_upload_id_validation_status', ['upload_id', 'validation_status', 'id'], unique=False)
 
     op.create_table('evidence',
     sa.Column('id', sa.Integer(), nullable=False),
