@@ -9,6 +9,7 @@ statements whatever its size, never one round trip per row.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -175,6 +176,33 @@ async def _write_outcomes(
         )
 
 
+async def _pending_chunk(
+    session: AsyncSession, upload_id: int, after_id: int, chunk_size: int
+) -> tuple[list[Any], set[str]]:
+    """The next pending debtors of an upload after ``after_id``, and which of their IBANs are
+    blacklisted."""
+    rows = (
+        await session.execute(
+            select(*_RULE_COLUMNS)
+            .where(
+                Debtor.upload_id == upload_id,
+                Debtor.validation_status == ValidationStatus.PENDING.value,
+                Debtor.id > after_id,
+            )
+            .order_by(Debtor.id)
+            .limit(chunk_size)
+        )
+    ).all()
+    if not rows:
+        return [], set()
+    return list(rows), await blacklisted_among(session, (row.iban for row in rows))
+
+
+def _evaluate(rows: list[Any], listed: set[str]) -> list[tuple[Any, ValidationOutcome]]:
+    """Apply the rules to a chunk of rows (CPU only; may run in a worker thread)."""
+    return [(row, outcome_for(row, row.iban in listed)) for row in rows]
+
+
 async def validate_upload_debtors(
     session: AsyncSession,
     clock: Clock,
@@ -185,28 +213,19 @@ async def validate_upload_debtors(
 ) -> ValidationRun:
     """Validate every pending debtor of an upload, chunk by chunk; counters are not touched."""
     run = ValidationRun()
-    last_id = 0
-    while True:
-        rows = (
-            await session.execute(
-                select(*_RULE_COLUMNS)
-                .where(
-                    Debtor.upload_id == upload_id,
-                    Debtor.validation_status == ValidationStatus.PENDING.value,
-                    Debtor.id > last_id,
-                )
-                .order_by(Debtor.id)
-                .limit(chunk_size)
-            )
-        ).all()
-        if not rows:
-            return run
-        last_id = rows[-1].id
-        listed = await blacklisted_among(session, (row.iban for row in rows))
-        outcomes: list[tuple[int, ValidationOutcome]] = []
-        for row in rows:
-            outcome = outcome_for(row, row.iban in listed)
-            outcomes.append((row.id, outcome))
+    rows, listed = await _pending_chunk(session, upload_id, 0, chunk_size)
+    outcomes = _evaluate(rows, listed)
+    while outcomes:
+        # The next chunk (ids above this one's, so writing this one cannot change it) is read
+        # first, so its rules run in a worker thread while this chunk's UPDATE runs.
+        rows, listed = await _pending_chunk(session, upload_id, rows[-1].id, chunk_size)
+        evaluating = asyncio.ensure_future(asyncio.to_thread(_evaluate, rows, listed))
+        try:
+            await _write_outcomes(session, clock, [(row.id, o) for row, o in outcomes])
+        finally:
+            if not evaluating.done():
+                await asyncio.wait([evaluating])
+        for row, outcome in outcomes:
             run.total += 1
             if outcome.valid:
                 run.valid += 1
@@ -215,7 +234,8 @@ async def validate_upload_debtors(
             run.blacklisted += outcome.blacklisted
             if collect_failures and outcome.first_error is not None:
                 run.failures.append(RowFailure(row.id, row.row_number, outcome.first_error))
-        await _write_outcomes(session, clock, outcomes)
+        outcomes = evaluating.result()
+    return run
 
 
 async def validate_one(session: AsyncSession, clock: Clock, debtor: Debtor) -> ValidationOutcome:

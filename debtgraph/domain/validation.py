@@ -474,47 +474,52 @@ class FieldMap:
 
     def derive(self, raw: Mapping[str, str]) -> DebtorFields:
         """Map a row with these columns to debtor fields (see ``derive_debtor_fields``)."""
-        pick = self.pick
-        first_name, last_name = pick(raw, "first_name"), pick(raw, "last_name")
+        found: dict[str, str] = {}
+        for name, columns in self.sources.items():
+            # Most fields have no column in a given file: only those with one are looked at.
+            if columns and (value := _first_value(raw, columns)) is not None:
+                found[name] = value
+        pick = found.get
+        first_name, last_name = pick("first_name"), pick("last_name")
         if first_name is None and last_name is None and self.full_name:
             full = _first_value(raw, self.full_name)
             if full:
                 first_name, last_name = _split_full_name(full)
 
         try:
-            amount = parse_amount(pick(raw, "amount"))
+            amount = parse_amount(pick("amount"))
             amount_invalid = False
         except ValueError:
             amount, amount_invalid = None, True
 
-        iban = normalize_iban(pick(raw, "iban")) or None
-        country = (pick(raw, "country") or "").upper()
+        iban = normalize_iban(pick("iban")) or None
+        country = (pick("country") or "").upper()
         if not (len(country) == 2 and country.isascii() and country.isalpha()):
             country = iban[:2] if iban and is_valid_iban(iban) else ""
-        national_id = pick(raw, "national_id")
+        national_id = pick("national_id")
 
         return DebtorFields(
             iban=iban,
             first_name=first_name,
             last_name=last_name,
-            email=pick(raw, "email"),
-            phone=pick(raw, "phone"),
+            email=pick("email"),
+            phone=pick("phone"),
             national_id=national_id.replace(" ", "").upper() if national_id else None,
-            birth_date=parse_birth_date(pick(raw, "birth_date")),
-            street=pick(raw, "street"),
-            street_number=pick(raw, "street_number"),
-            floor=pick(raw, "floor"),
-            door=pick(raw, "door"),
-            apartment=pick(raw, "apartment"),
-            postcode=pick(raw, "postcode"),
-            city=pick(raw, "city"),
-            province=pick(raw, "province"),
+            birth_date=parse_birth_date(pick("birth_date")),
+            street=pick("street"),
+            street_number=pick("street_number"),
+            floor=pick("floor"),
+            door=pick("door"),
+            apartment=pick("apartment"),
+            postcode=pick("postcode"),
+            city=pick("city"),
+            province=pick("province"),
             country=country or None,
             amount=amount,
             amount_invalid=amount_invalid,
-            currency=(pick(raw, "currency") or "EUR").upper(),
-            sepa_type=(pick(raw, "sepa_type") or "CORE").upper(),
-            external_reference=pick(raw, "external_reference"),
+            currency=(pick("currency") or "EUR").upper(),
+            sepa_type=(pick("sepa_type") or "CORE").upper(),
+            external_reference=pick("external_reference"),
         )
 
 
