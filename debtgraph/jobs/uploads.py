@@ -74,9 +74,9 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
             reason = exc.message if isinstance(exc, CsvFormatError) else type(exc).__name__
             return await _fail(session, services, upload_id, UNREADABLE.format(reason=reason))
         try:
-            # The next chunk is derived in a worker thread while this one is stored.
+            # The next chunk is derived and judged in a worker thread while this one is stored.
             async with aclosing(
-                ingestion.record_chunks(rows, upload.id, clock, CHUNK_ROWS)
+                ingestion.record_chunks(rows, upload.id, clock, CHUNK_ROWS, judge=True)
             ) as chunks:
                 while True:
                     try:
