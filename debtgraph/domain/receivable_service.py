@@ -491,6 +491,18 @@ async def apply_action(
     return receivable
 
 
+def _choice_and_notes(
+    payload: dict[str, Any], field: str, choices: list[str]
+) -> tuple[str, str | None]:
+    """A creditor decision's required choice and optional notes, or the input errors of both."""
+    reader = PayloadReader()
+    choice = reader.choice(payload.get(field), field, choices, default=None)
+    notes = reader.string(payload.get("notes"), "notes", max_length=2000)
+    reader.raise_if_any()
+    assert choice is not None  # raise_if_any refused a missing or invalid choice
+    return choice, notes
+
+
 async def cancel(
     session: AsyncSession,
     clock: Clock,
@@ -500,11 +512,7 @@ async def cancel(
     payload: dict[str, Any],
 ) -> Receivable:
     """The creditor stops recovery, with one of the documented reasons."""
-    reader = PayloadReader()
-    reasons = [r.value for r in CancelReason]
-    reason = reader.choice(payload.get("reason"), "reason", reasons, default=None)
-    notes = reader.string(payload.get("notes"), "notes", max_length=2000)
-    reader.raise_if_any()
+    reason, notes = _choice_and_notes(payload, "reason", [r.value for r in CancelReason])
     next_status(receivable.status, ReceivableAction.CANCEL)
     receivable.cancel_reason = reason
     receivable.cancel_notes = notes
@@ -529,12 +537,8 @@ async def decide_partial_payment(
     payload: dict[str, Any],
 ) -> Receivable:
     """The creditor's decision after a partial payment: continue recovery or call it complete."""
-    reader = PayloadReader()
     choices = [ReceivableAction.CONTINUE_RECOVERY.value, ReceivableAction.MARK_COMPLETE.value]
-    action = reader.choice(payload.get("action"), "action", choices, default=None)
-    notes = reader.string(payload.get("notes"), "notes", max_length=2000)
-    reader.raise_if_any()
-    assert action is not None
+    action, notes = _choice_and_notes(payload, "action", choices)
     return await apply_action(
         session,
         clock,
