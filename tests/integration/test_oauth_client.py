@@ -84,6 +84,22 @@ def transport(app: Any) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=app, client=("198.51.100.7", 4321))
 
 
+def platform_client(
+    acme: Any, transport: httpx.ASGITransport, auth_method: str = "client_secret_basic"
+) -> AsyncOAuth2Client:
+    """The platform's OAuth client as a real integration would configure it (PKCE S256)."""
+    return AsyncOAuth2Client(
+        client_id=acme.platform.client_id,
+        client_secret=acme.client_secret,
+        scope=SCOPE,
+        redirect_uri=REDIRECT,
+        code_challenge_method="S256",
+        token_endpoint_auth_method=auth_method,
+        transport=transport,
+        base_url=BASE,
+    )
+
+
 @pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
 async def test_authorization_code_flow_with_pkce_refresh_and_revocation(
     transport: httpx.ASGITransport, make_platform: Any, auth_method: str
@@ -91,16 +107,7 @@ async def test_authorization_code_flow_with_pkce_refresh_and_revocation(
     acme = await make_platform("Acme", redirect=REDIRECT)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
         uid = await onboarded_creditor(browser, acme.api_key, "ada@danone.test")
-        platform = AsyncOAuth2Client(
-            client_id=acme.platform.client_id,
-            client_secret=acme.client_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT,
-            code_challenge_method="S256",
-            token_endpoint_auth_method=auth_method,
-            transport=transport,
-            base_url=BASE,
-        )
+        platform = platform_client(acme, transport, auth_method)
         async with platform:
             verifier = generate_token(64)
             url, state = platform.create_authorization_url(
@@ -156,15 +163,7 @@ async def test_replaying_a_rotated_refresh_token_ends_the_family(
     acme = await make_platform("Acme", redirect=REDIRECT)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
         uid = await onboarded_creditor(browser, acme.api_key, "ada@danone.test")
-        platform = AsyncOAuth2Client(
-            client_id=acme.platform.client_id,
-            client_secret=acme.client_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT,
-            code_challenge_method="S256",
-            transport=transport,
-            base_url=BASE,
-        )
+        platform = platform_client(acme, transport)
         async with platform:
             verifier = generate_token(64)
             url, _ = platform.create_authorization_url(
@@ -190,15 +189,7 @@ async def test_a_wrong_verifier_or_secret_is_refused_to_the_client(
     acme = await make_platform("Acme", redirect=REDIRECT)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
         await onboarded_creditor(browser, acme.api_key, "ada@danone.test")
-        platform = AsyncOAuth2Client(
-            client_id=acme.platform.client_id,
-            client_secret=acme.client_secret,
-            scope=SCOPE,
-            redirect_uri=REDIRECT,
-            code_challenge_method="S256",
-            transport=transport,
-            base_url=BASE,
-        )
+        platform = platform_client(acme, transport)
         async with platform:
             verifier = generate_token(64)
             url, _ = platform.create_authorization_url(
