@@ -63,9 +63,8 @@ _RULE_COLUMNS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class RowFailure:
-    """A debtor that failed validation, with the first failing message."""
+    """A debtor row that failed validation, with the first failing message."""
 
-    debtor_id: int
     row_number: int
     message: str
 
@@ -163,7 +162,11 @@ def apply_outcome(record: dict[str, Any], blacklisted: bool, now: datetime) -> V
 
 
 async def validate_records(
-    session: AsyncSession, clock: Clock, records: list[dict[str, Any]]
+    session: AsyncSession,
+    clock: Clock,
+    records: list[dict[str, Any]],
+    *,
+    collect_failures: bool = False,
 ) -> ValidationRun:
     """Stage B for records about to be inserted: one blacklist query, verdicts in the records.
 
@@ -183,6 +186,10 @@ async def validate_records(
         else:
             run.invalid += 1
             run.blacklisted += bool(record["blacklisted"])
+            if collect_failures and record["validation_errors"]:
+                run.failures.append(
+                    RowFailure(record["row_number"], record["validation_errors"][0])
+                )
     return run
 
 
@@ -288,7 +295,7 @@ async def validate_upload_debtors(
             run.invalid += 1
             run.blacklisted += outcome.blacklisted
             if collect_failures and outcome.first_error is not None:
-                run.failures.append(RowFailure(row.id, row.row_number, outcome.first_error))
+                run.failures.append(RowFailure(row.row_number, outcome.first_error))
         outcomes = evaluating.result()
     return run
 

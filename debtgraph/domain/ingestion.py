@@ -29,7 +29,6 @@ from debtgraph.domain.debtor_validation import (
     ValidationRun,
     apply_outcome,
     validate_records,
-    validate_upload_debtors,
 )
 from debtgraph.domain.iban import enrich_iban
 from debtgraph.domain.outbox import record_event
@@ -410,8 +409,10 @@ async def ingest_small_upload(
 ) -> ValidationRun:
     """Store and validate a small upload within the request, and complete it."""
     await start_processing(session, clock, upload)
-    await insert_debtors(session, debtor_records(upload.id, rows, clock.now()))
-    run = await validate_upload_debtors(session, clock, upload.id, collect_failures=True)
+    # Judged in memory and inserted with the verdict, as the ingestion job does for each chunk.
+    records = debtor_records(upload.id, rows, clock.now(), judge=True)
+    run = await validate_records(session, clock, records, collect_failures=True)
+    await insert_debtors(session, records)
     upload.processed_records = run.valid
     upload.failed_records = run.invalid
     await finish(session, clock, upload)
