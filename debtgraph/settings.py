@@ -6,7 +6,7 @@ A leaf module: server builds it, resolvers and jobs read it; domain never sees i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 
@@ -45,7 +45,6 @@ class Settings:
     login_max_attempts: int = 5
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:

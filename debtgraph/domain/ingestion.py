@@ -243,12 +243,6 @@ async def record_chunks(
             pending.exception()  # an abandoned chunk's error is not this caller's to raise
 
 
-def chunked(rows: Iterator[ParsedRow], size: int = CHUNK_ROWS) -> Iterator[list[ParsedRow]]:
-    """Group rows into lists of at most ``size``."""
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
-
-
 def _copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     """A record's values in COPY_COLUMNS order, as asyncpg's COPY codecs want them."""
     values = list(map(record.get, COPY_COLUMNS))

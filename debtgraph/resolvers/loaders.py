@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 if TYPE_CHECKING:
     from debtgraph.resolvers.context import UnitOfWork
@@ -124,7 +124,7 @@ class Loaders:
                     conditions.append(id_col < after)
                 rn = func.row_number().over(partition_by=attr, order_by=id_col.desc()).label("rn")
                 inner = select(model, rn).where(*conditions).subquery()
-                aliased_model = _aliased(model, inner)
+                aliased_model = aliased(model, inner)
                 stmt: Select[Any] = (
                     select(aliased_model)
                     .where(inner.c.rn <= first + 1)
@@ -148,14 +148,3 @@ class Loaders:
             return [results[k] for k in keys]
 
         return self._get(("pages", model, attr.key, name), lambda: DataLoader(batch))
-
-
-def _aliased(model: Any, subquery: Any) -> Any:
-    from sqlalchemy.orm import aliased
-
-    return aliased(model, subquery)
-
-
-def clamp_first(first: int | None, default: int = 20) -> int:
-    """Page size within 1..MAX_PAGE (validation of out-of-range values is the caller's)."""
-    return max(1, min(MAX_PAGE, default if first is None else first))
