@@ -91,6 +91,13 @@ TRANSITIONS: dict[tuple[ReceivableStatus, ReceivableAction], ReceivableStatus] =
 }
 
 
+# Operators drive recovery; the creditor side (the creditor or its platform) only cancels, answers
+# a dispute with evidence and decides after a partial payment.
+OPERATOR_ACTIONS: frozenset[ReceivableAction] = frozenset(
+    {_A.START, _A.PAYMENT, _A.PAYOUT, _A.DISPUTE, _A.REQUEST_EVIDENCE}
+)
+
+
 def next_status(
     status: str, action: str, *, fully_paid: bool = False, awaiting_decision: bool = False
 ) -> ReceivableStatus:
@@ -112,11 +119,17 @@ def next_status(
 
 
 def allowed_actions(
-    status: str, *, fully_paid: bool = False, awaiting_decision: bool = False
+    status: str,
+    *,
+    fully_paid: bool = False,
+    awaiting_decision: bool = False,
+    operator: bool = True,
 ) -> list[ReceivableAction]:
-    """The actions ``next_status`` would accept now, in declaration order."""
+    """The actions ``next_status`` would accept now from this side, in declaration order."""
     allowed = []
     for action in ReceivableAction:
+        if not operator and action in OPERATOR_ACTIONS:
+            continue
         try:
             next_status(status, action, fully_paid=fully_paid, awaiting_decision=awaiting_decision)
         except InvalidTransition:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select, true
 
+from debtgraph.domain import receivable_rules
 from debtgraph.domain import receivable_service as service
 from debtgraph.domain.errors import PayloadReader
 from debtgraph.domain.oauth import Platform
@@ -325,6 +326,22 @@ async def decide_partial_payment(
         )
     await ctx.uow.commit()
     return located.receivable
+
+
+def allowed_actions(ctx: Context, receivable: Receivable) -> list[ReceivableAction]:
+    """What the caller may do next to ``receivable``, given its state and who is asking."""
+    principal = ctx.principal
+    if principal is None:
+        return []
+    if not principal.is_operator and not principal.has_scope(WRITE):
+        # A read-only creditor token can change nothing.
+        return []
+    return receivable_rules.allowed_actions(
+        receivable.status,
+        fully_paid=receivable.amount_recovered >= receivable.amount,
+        awaiting_decision=receivable.awaiting_decision,
+        operator=principal.is_operator,
+    )
 
 
 # --- Operator's changes (GraphQL) -------------------------------------------------------------

@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from debtgraph.domain import receivable_service
-from debtgraph.domain.receivable_rules import ReceivableAction, allowed_actions
+from debtgraph.domain.receivable_rules import ReceivableAction
 from debtgraph.domain.receivables import Contact as ContactModel
 from debtgraph.domain.receivables import Evidence as EvidenceModel
 from debtgraph.domain.receivables import Receivable as ReceivableModel
@@ -305,17 +305,11 @@ class Receivable(relay.Node):
         }
         return RecoveryProgress(**progress)
 
-    @strawberry.field(description="What may happen next, given the status and payments.")
-    def allowed_actions(self) -> list[str]:
-        m = self.model
-        return [
-            a.value
-            for a in allowed_actions(
-                m.status,
-                fully_paid=m.amount_recovered >= m.amount,
-                awaiting_decision=m.awaiting_decision,
-            )
-        ]
+    @strawberry.field(
+        description="What the caller may do next, given the status, payments and its role."
+    )
+    def allowed_actions(self, info: Info) -> list[str]:
+        return [a.value for a in receivables.allowed_actions(ctx_of(info), self.model)]
 
     @strawberry.field(description="Debtor contacts, newest first.")
     async def contacts(

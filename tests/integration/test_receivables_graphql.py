@@ -416,3 +416,50 @@ async def test_status_changed_subscription(
             assert changed["status"] == "IN_PROCESS"
         with pytest.raises(TimeoutError):
             await _next(foreign, 0.5)
+
+
+async def test_allowed_actions_are_those_the_caller_may_take(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    admin_headers: dict[str, str],
+    db: Any,
+    clock: Any,
+) -> None:
+    acme, uid, pending = await _arrange(client, make_platform)
+    payload = receivable_payload(uid)
+    payload["invoice"]["numbers"] = ["N-partial"]
+    partial = (
+        await client.post("/v1/receivables", json=payload, headers=bearer(acme.api_key))
+    ).json()["id"]
+    await op(client, admin_headers, "receivableStart", {"id": partial})
+    await op(client, admin_headers, "receivablePaymentRecord", {"id": partial, "amount": "200"})
+    async with db() as session:
+        user = await session.scalar(select(User).where(User.public_id == uid))
+    writer = await creditor_token(
+        db, clock, acme.platform.id, user.id, "receivables:read receivables:write"
+    )
+    reader = await creditor_token(db, clock, acme.platform.id, user.id, "receivables:read")
+    query = "{ receivables { nodes { status allowedActions } } }"
+
+    async def offered(headers: dict[str, str]) -> dict[str, list[str]]:
+        body = await gql(client, query, None, headers)
+        assert "errors" not in body, body
+        nodes = body["data"]["receivables"]["nodes"]
+        return {n["status"]: n["allowedActions"] for n in nodes}
+
+    # Only operators start, record payments, pay out, open disputes or ask for evidence.
+    assert await offered(admin_headers) == {
+        "PENDING": ["start", "cancel"],
+        "PAYMENT_RECEIVED": ["continue_recovery", "mark_complete", "cancel"],
+    }
+    creditor_side = {
+        "PENDING": ["cancel"],
+        "PAYMENT_RECEIVED": ["continue_recovery", "mark_complete", "cancel"],
+    }
+    assert await offered(bearer(acme.api_key)) == creditor_side
+    assert await offered(bearer(writer)) == creditor_side
+    # A read-only token changes nothing, so nothing is offered to it.
+    assert await offered(bearer(reader)) == {"PENDING": [], "PAYMENT_RECEIVED": []}
+    # What is offered to the platform is what its face accepts; start is refused.
+    start = await op(client, bearer(acme.api_key), "receivableStart", {"id": pending})
+    assert start["userErrors"][0]["code"] == "not_found"
