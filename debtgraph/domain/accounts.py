@@ -63,9 +63,9 @@ async def register_platform(
     redirect_uris: Sequence[str],
     scopes: Sequence[str] | None = None,
     *,
-    mode: str = "live",
+    mode: str = "test",
 ) -> RegisteredPlatform:
-    """Create a platform (OAuth client) with a client secret and one API key."""
+    """Create a platform (OAuth client) with a client secret and one ``sk_{mode}_`` API key."""
     errors: list[FieldError] = []
     if not name.strip():
         errors.append(FieldError("name", "required", "Name is required."))

@@ -7,8 +7,39 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from debtgraph.settings import ConfigError, Settings
+
+DESCRIPTION = """\
+debtgraph: the debt-recovery API (REST and GraphQL) and its management commands.
+
+Every command works on the database named by DATABASE_URL (default: the SQLite file
+debtgraph.db in the current directory) and prints on stderr which one it uses. Run the
+management commands with the same DATABASE_URL, or from the same directory, as the server:
+otherwise they write to another database and the server will not know what they created."""
+
+
+def describe_database(url: str) -> str:
+    """The database a URL names, for people: password hidden, a SQLite path made absolute."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SystemExit("debtgraph: DATABASE_URL is not a valid database URL") from None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database.startswith("file:"):
+        return parsed.render_as_string(hide_password=True)
+    if database in ("", ":memory:"):
+        return f"{parsed.drivername} in memory (gone when the command ends)"
+    # SQLite resolves a relative path against the working directory: show where it lands.
+    path = Path(database).absolute()
+    shown = f"{parsed.drivername}:///{path}"
+    if not path.exists():
+        shown += " (no such file yet: a new, empty database is created there)"
+    return shown
 
 
 def _settings() -> Settings:
@@ -17,6 +48,7 @@ def _settings() -> Settings:
         settings.check()
     except ConfigError as exc:
         raise SystemExit(f"debtgraph: {exc}") from None
+    print(f"debtgraph: database {describe_database(settings.database_url)}", file=sys.stderr)
     return settings
 
 
@@ -100,7 +132,11 @@ def cmd_demo(_: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    parser = argparse.ArgumentParser(prog="debtgraph", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="debtgraph",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="apply migrations and serve the API")
@@ -121,8 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(fn=cmd_create_admin)
 
     platform = sub.add_parser("create-platform", help="register a platform (OAuth client)")
-    platform.add_argument("--name", required=True)
-    platform.add_argument("--redirect-uri", action="append", required=True)
+    platform.add_argument("--name", required=True, help="the platform's display name")
+    platform.add_argument(
+        "--redirect-uri", action="append", required=True, help="repeatable; https or localhost"
+    )
     platform.add_argument("--scope", action="append", help="repeatable; default: every scope")
     platform.add_argument("--json", action="store_true", help="print one JSON object")
     platform.set_defaults(fn=cmd_create_platform)

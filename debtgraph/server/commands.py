@@ -12,6 +12,11 @@ from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.settings import Settings
 
 
+def api_key_mode(settings: Settings) -> str:
+    """``live`` keys (``sk_live_…``) exist only in production; elsewhere keys are ``sk_test_…``."""
+    return "live" if settings.is_production else "test"
+
+
 def _fail(exc: DomainValidationError) -> SystemExit:
     return SystemExit("debtgraph: " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
 
@@ -42,7 +47,12 @@ async def create_platform(
         async with session_factory(engine)() as session:
             try:
                 created = await register_platform(
-                    session, SystemClock(), name, redirect_uris, scopes
+                    session,
+                    SystemClock(),
+                    name,
+                    redirect_uris,
+                    scopes,
+                    mode=api_key_mode(settings),
                 )
             except DomainValidationError as exc:
                 raise _fail(exc) from None

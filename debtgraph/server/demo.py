@@ -12,6 +12,7 @@ from debtgraph.domain.accounts import register_platform, upsert_operator
 from debtgraph.domain.clock import SystemClock
 from debtgraph.domain.oauth import Platform
 from debtgraph.server.app import create_app, start_runtime, stop_runtime
+from debtgraph.server.commands import api_key_mode
 from debtgraph.settings import Settings
 
 OPERATOR = ("admin@tether.test", "password", "Admin User")
@@ -54,7 +55,11 @@ async def load_demo(settings: Settings) -> list[str]:
         loaded = await session.scalar(select(Platform.id).where(Platform.name == DEMO_PLATFORM))
         if loaded is None:
             platform = await register_platform(
-                session, clock, DEMO_PLATFORM, ["http://localhost:3000/callback"]
+                session,
+                clock,
+                DEMO_PLATFORM,
+                ["http://localhost:3000/callback"],
+                mode=api_key_mode(settings),
             )
         await session.commit()
     lines.append(f"operator admin@tether.test / password (id {operator.id})")

@@ -16,11 +16,17 @@ from debtgraph.domain.database import create_engine, session_factory
 from debtgraph.domain.oauth import ApiKey, Platform
 from debtgraph.domain.secrets import hash_token, verify_password
 from debtgraph.domain.users import User
+from debtgraph.server.cli import main
 
 
-def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env["DATABASE_URL"] = db_url
+def run(
+    db_url: str | None, *args: str, cwd: Path | None = None, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the command in a fresh process; ``db_url=None`` leaves DATABASE_URL unset."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ENV")}
+    if db_url is not None:
+        env["DATABASE_URL"] = db_url
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "debtgraph.server.cli", *args],
         env=env,
@@ -28,6 +34,7 @@ def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -79,7 +86,8 @@ def test_migrate_create_admin_and_platform(db_url: str) -> None:
     assert created.returncode == 0, created.stderr
     out = json.loads(created.stdout)
     assert set(out) == {"client_id", "client_secret", "api_key"}
-    assert out["api_key"].startswith("sk_live_")
+    # Outside production keys are test keys; live keys are only made by a production server.
+    assert out["api_key"].startswith("sk_test_")
     platform = asyncio.run(_fetch(db_url, select(Platform)))[0]
     assert platform.client_id == out["client_id"]
     assert platform.allowed_scopes == ["users:read", "receivables:write"]
@@ -189,3 +197,84 @@ def test_serve_migrates_and_answers(db_url: str) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_api_keys_are_live_only_in_production(db_url: str) -> None:
+    created = run(
+        db_url,
+        "create-platform",
+        "--name",
+        "Acme",
+        "--redirect-uri",
+        "https://acme.test/cb",
+        "--json",
+        ENV="production",
+        SECRET_KEY="s" * 40,
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["api_key"].startswith("sk_live_")
+    demo = run(db_url.replace("cli.db", "demo.db"), "demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "api_key=sk_test_" in demo.stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], *([name, "--help"] for name in ("serve", "create-platform", "demo"))]
+)
+def test_help_is_plain_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: debtgraph")
+    # Docstring markup (reStructuredText literals) is not for a terminal.
+    assert "``" not in out
+    if argv == ["--help"]:
+        assert "DATABASE_URL" in out
+        assert "debtgraph.db in the current directory" in out
+
+
+def test_every_command_says_which_database_it_uses(tmp_path: Path) -> None:
+    server_dir, elsewhere = tmp_path / "server", tmp_path / "elsewhere"
+    server_dir.mkdir()
+    elsewhere.mkdir()
+    migrated = run(None, "migrate", cwd=server_dir)
+    assert migrated.returncode == 0, migrated.stderr
+    expected = f"database sqlite+aiosqlite:///{server_dir / 'debtgraph.db'}"
+    # The default is relative to the working directory: the absolute path shows where it is.
+    assert expected in migrated.stderr
+    assert "no such file yet" in migrated.stderr
+    again = run(
+        None,
+        "create-admin",
+        "--email",
+        "a@b.test",
+        "--password",
+        "p",
+        "--name",
+        "A",
+        cwd=server_dir,
+    )
+    assert again.returncode == 0, again.stderr
+    assert expected in again.stderr
+    assert "no such file yet" not in again.stderr
+    # Run from another directory, the command says it is about to create another database.
+    stray = run(
+        None,
+        "create-platform",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x.test/cb",
+        cwd=elsewhere,
+    )
+    assert stray.returncode == 0, stray.stderr
+    assert f"database sqlite+aiosqlite:///{elsewhere / 'debtgraph.db'}" in stray.stderr
+    assert "no such file yet: a new, empty database is created there" in stray.stderr
+    assert "api_key" in stray.stdout
+    assert "database" not in stray.stdout
+    # A server URL's password is never printed.
+    unreachable = run("postgresql+asyncpg://ops:hunter2@127.0.0.1:1/debtgraph", "migrate")
+    assert unreachable.returncode != 0
+    assert "database postgresql+asyncpg://ops:***@127.0.0.1:1/debtgraph" in unreachable.stderr
+    assert "hunter2" not in unreachable.stderr
