@@ -1,4 +1,5 @@
-"""``GET /openapi.json``: the Cleavr seed (kept verbatim) merged with what this server adds.
+"""``GET /openapi.json``: the Cleavr seed (kept verbatim) merged with what this server adds;
+``GET /docs``: an API reference page for it, its Swagger UI assets served from this server.
 
 ``openapi/cleavr.yaml`` is a copy of the seed and must not be edited (a test compares it with
 the shared seed); additions live in ``openapi/extensions.yaml``.
@@ -8,17 +9,29 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from debtgraph.rest_compat.common import JSONResponse
+from debtgraph.settings import Settings
 
 _DIR = Path(__file__).with_name("openapi")
+# Swagger UI's distribution files, as the swagger-ui-py package ships them.
+_SWAGGER_UI = Path(str(files("swagger_ui").joinpath("static")))
+_DESCRIPTION = """\
+Professional debt recovery API for platforms.
+
+This server serves the Cleavr Connect contract (`/oauth/*`, `/v1/*`) and the Tether operator
+API (`/api/*`, a token from `POST /api/login`); the same data is a GraphQL graph at `/graphql`.
+Its base URL is the server this document came from (`servers`).
+"""
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -45,6 +58,11 @@ def seed_document() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The served document: the seed plus the extensions (paths, tags, components)."""
     doc = copy.deepcopy(seed_document())
+    # The seed names Cleavr's own hosts (and logo); a client reading this document must call
+    # this server instead, so servers are set per request and the description says so.
+    doc["info"]["description"] = _DESCRIPTION
+    doc["info"].pop("x-logo", None)
+    doc.pop("servers", None)
     extra = _load("extensions.yaml")
     doc["tags"] = [*doc.get("tags", []), *extra.get("tags", [])]
     for path, operations in extra.get("paths", {}).items():
@@ -94,9 +112,34 @@ def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> N
         responses.setdefault(code, response)
 
 
+def base_url(request: Request) -> str:
+    """This server's public base URL: ``PUBLIC_BASE_URL`` when set, else the request's own."""
+    settings: Settings = request.state.ctx.settings
+    if settings.public_base_url != Settings.public_base_url:
+        return settings.public_base_url
+    # Behind a proxy, uvicorn's proxy headers make this the URL the client used.
+    return str(request.base_url).rstrip("/")
+
+
 async def openapi_json(request: Request) -> Response:
-    """The OpenAPI document of the REST faces."""
-    return JSONResponse(document())
+    """The OpenAPI document of the REST faces, pointing at this server."""
+    servers = [{"url": base_url(request), "description": "This server"}]
+    return JSONResponse({**document(), "servers": servers})
 
 
-routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
+async def docs_page(request: Request) -> Response:
+    """An API reference page (Swagger UI) for ``/openapi.json``."""
+    return HTMLResponse(_DIR.joinpath("docs.html").read_text(encoding="utf-8"))
+
+
+async def docs_script(request: Request) -> Response:
+    """The page's own script (a file rather than inline, so a strict CSP can allow it)."""
+    return FileResponse(_DIR / "docs.js", media_type="text/javascript")
+
+
+routes = [
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/docs", docs_page, methods=["GET"]),
+    Route("/docs/docs.js", docs_script, methods=["GET"]),
+    Mount("/docs/assets", StaticFiles(directory=_SWAGGER_UI), name="docs_assets"),
+]

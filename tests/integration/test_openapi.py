@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import yaml
 from starlette.routing import Match
 
 from debtgraph.rest_compat.openapi import seed_document
+from debtgraph.server.app import create_app
+from debtgraph.settings import Settings
 
 SHARED_SEED = (
     Path(__file__).resolve().parents[2].parent / "shared/seeds/cleavr-connect-openapi.yaml"
@@ -99,3 +104,77 @@ async def test_error_statuses_are_documented_beside_the_seed(client: httpx.Async
     assert uploads["422"] == {"$ref": "#/components/responses/TetherValidationError"}
     for name in ("CleavrError", "OAuthError", "TetherError", "TetherValidationError"):
         assert name in served["components"]["responses"]
+
+
+async def _served_by(settings: Settings, base_url: str, path: str) -> httpx.Response:
+    app = create_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
+            return await c.get(path)
+    finally:
+        await app.state.runtime.services.engine.dispose()
+
+
+async def test_servers_are_this_server_never_cleavrs_hosts(settings: Settings) -> None:
+    # Without PUBLIC_BASE_URL: the URL the client called (uvicorn applies proxy headers to it).
+    unset = replace(settings, public_base_url=Settings.public_base_url)
+    served = await _served_by(unset, "http://api.example.test:8123", "/openapi.json")
+    assert served.json()["servers"] == [
+        {"url": "http://api.example.test:8123", "description": "This server"}
+    ]
+    # With PUBLIC_BASE_URL: the public URL, whatever host the request came in on.
+    public = replace(settings, public_base_url="https://debts.example.com")
+    served = await _served_by(public, "http://10.1.2.3:8000", "/openapi.json")
+    assert served.json()["servers"] == [
+        {"url": "https://debts.example.com", "description": "This server"}
+    ]
+    # Swagger UI or Postman must find no production host to call anywhere in it.
+    assert "api.cleavr.fr" not in served.text
+    assert "api-test.cleavr.fr" not in served.text
+    assert "x-logo" not in served.json()["info"]
+
+
+class _Assets(HTMLParser):
+    """Every URL a page makes the browser load (scripts, styles, icons)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline_scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "script":
+            if values.get("src"):
+                self.urls.append(values["src"] or "")
+            else:
+                self.inline_scripts += 1
+        elif tag == "link" and values.get("href"):
+            self.urls.append(values["href"] or "")
+        elif tag in ("img", "iframe") and values.get("src"):
+            self.urls.append(values["src"] or "")
+
+
+async def test_docs_page_loads_everything_from_this_server(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    parser = _Assets()
+    parser.feed(page.text)
+    assert parser.inline_scripts == 0
+    assert len(parser.urls) >= 3, parser.urls
+    for url in parser.urls:
+        absolute = urljoin(str(page.url), url)
+        # Relative and same-origin: no CDN, no third-party host.
+        assert urlsplit(absolute).netloc == "testserver", url
+        asset = await client.get(absolute)
+        assert asset.status_code == 200, url
+        assert asset.content, url
+    scripts = [u for u in parser.urls if u.endswith(".js")]
+    assert any("swagger-ui-bundle.js" in u for u in scripts)
+    own = (await client.get(urljoin(str(page.url), scripts[-1]))).text
+    # The page reads this server's document and sends it to no online validator.
+    assert '"openapi.json"' in own
+    assert "validatorUrl: null" in own
+    assert "://" not in own
