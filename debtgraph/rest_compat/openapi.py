@@ -127,9 +127,14 @@ async def openapi_json(request: Request) -> Response:
     return JSONResponse({**document(), "servers": servers})
 
 
+@cache
+def _docs_html() -> str:
+    return _DIR.joinpath("docs.html").read_text(encoding="utf-8")
+
+
 async def docs_page(request: Request) -> Response:
     """An API reference page (Swagger UI) for ``/openapi.json``."""
-    return HTMLResponse(_DIR.joinpath("docs.html").read_text(encoding="utf-8"))
+    return HTMLResponse(_docs_html())
 
 
 async def docs_script(request: Request) -> Response:
