@@ -20,8 +20,9 @@ from string import Template
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
+from starlette.types import Scope
 
 CSRF_COOKIE = "dg_csrf"
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -43,6 +44,19 @@ def _template(name: str) -> Template:
 def escape(value: Any) -> str:
     """HTML-escape a value (quotes too: values go into attributes)."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def base_url_of(scope: Scope) -> str:
+    """``scheme://host[:port]`` (plus any root path) the request came to, for absolute links.
+
+    uvicorn's ProxyHeadersMiddleware has already put a trusted proxy's X-Forwarded-Proto into
+    the scope (and ignored it from anyone else); the host is the request's Host header.
+    """
+    base = str(HTTPConnection(scope).base_url).rstrip("/")
+    # A GraphQL mutation may come over a WebSocket: its links are still for browsers.
+    if base.startswith(("ws://", "wss://")):
+        base = "http" + base[2:]
+    return base
 
 
 def render(
