@@ -124,6 +124,7 @@ def _consent_page(
         raw={"scopes": scopes, "errors": errors},
         cookie_nonce=nonce if fresh else None,
         secure_cookie=ctx.public_base_url.startswith("https://"),
+        redirects_to=validated.redirect_uri,
         platform=validated.platform_name,
         request=signed,
         email=email,
