@@ -36,7 +36,8 @@ class Settings:
     max_upload_mb: int = 50
     allow_private_webhook_urls: bool = False
     cors_origins: tuple[str, ...] = ()
-    public_base_url: str = "http://localhost:8000"
+    # None: links are built from each request's own scheme and host (see Context.base_url).
+    public_base_url: str | None = None
     upload_dir: str = "./var/uploads"
     log_level: str = "INFO"
     graphql_max_depth: int = 12
@@ -76,7 +77,7 @@ class Settings:
             max_upload_mb=int(env.get("MAX_UPLOAD_MB") or 50),
             allow_private_webhook_urls=_bool(env.get("ALLOW_PRIVATE_WEBHOOK_URLS")),
             cors_origins=_list(env.get("CORS_ORIGINS")),
-            public_base_url=(env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/"),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             upload_dir=env.get("UPLOAD_DIR") or cls.upload_dir,
             log_level=env.get("LOG_LEVEL") or "INFO",
             graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),

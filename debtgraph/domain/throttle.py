@@ -1,4 +1,9 @@
-"""Counting failures per key in a fixed window (login throttling), in memory or in Redis."""
+"""Counting attempts per key in a fixed window (login throttling), in memory or in Redis.
+
+An attempt is counted *before* the work it guards (argon2), in one atomic step that also says
+whether it may go on: checking first and counting after the work lets a burst of concurrent
+attempts all pass the check before the first one is counted. A success clears the key.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,10 @@ from debtgraph.domain.clock import Clock
 
 
 class Throttle(Protocol):
-    """Counts hits per key; a key over the limit is blocked until its window ends."""
+    """Counts attempts per key; past the limit a key is refused until its window ends."""
 
-    async def retry_after(self, key: str) -> int | None:
-        """Seconds until ``key`` may try again, or None when it is not blocked."""
-        ...
-
-    async def hit(self, key: str) -> None:
-        """Count one failure for ``key``."""
+    async def acquire(self, key: str) -> int | None:
+        """Count one attempt for ``key``: None when it may go on, else seconds to wait."""
         ...
 
     async def clear(self, key: str) -> None:
@@ -33,28 +34,20 @@ class InMemoryThrottle:
         self._window = window_seconds
         self._hits: dict[str, tuple[int, float]] = {}
 
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
-
-    async def retry_after(self, key: str) -> int | None:
-        """Seconds left in the window when the limit was reached."""
-        count, until = self._hits.get(key, (0, 0.0))
-        now = self._now()
-        if until <= now:
-            self._hits.pop(key, None)
-            return None
-        return max(1, math.ceil(until - now)) if count >= self._limit else None
-
-    async def hit(self, key: str) -> None:
-        """Count a failure, opening a window at the first one."""
-        now = self._now()
+    async def acquire(self, key: str) -> int | None:
+        """Count and decide in one step: no ``await`` between the read and the write."""
+        now = self._clock.now().timestamp()
         count, until = self._hits.get(key, (0, 0.0))
         if until <= now:
             count, until = 0, now + self._window
-        self._hits[key] = (count + 1, until)
+        count += 1
+        self._hits[key] = (count, until)
         if len(self._hits) > 100_000:
             # Bound memory under a credential-stuffing flood: drop expired windows.
             self._hits = {k: v for k, v in self._hits.items() if v[1] > now}
+        if count <= self._limit:
+            return None
+        return max(1, math.ceil(until - now))
 
     async def clear(self, key: str) -> None:
         """Forget the key."""
@@ -75,22 +68,17 @@ class RedisThrottle:
     def _key(key: str) -> str:
         return f"debtgraph:throttle:{key}"
 
-    async def retry_after(self, key: str) -> int | None:
-        """Remaining TTL when the counter reached the limit."""
-        pipe = self._redis.pipeline()
-        pipe.get(self._key(key))
-        pipe.ttl(self._key(key))
-        raw, ttl = await pipe.execute()
-        if raw is None or int(raw) < self._limit:
+    async def acquire(self, key: str) -> int | None:
+        """INCR, open the window on the first attempt and read its TTL, in one MULTI/EXEC."""
+        name = self._key(key)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, self._window, nx=True)
+        pipe.ttl(name)
+        count, _, ttl = await pipe.execute()
+        if int(count) <= self._limit:
             return None
         return max(1, int(ttl))
-
-    async def hit(self, key: str) -> None:
-        """INCR and start the window on the first hit."""
-        pipe = self._redis.pipeline()
-        pipe.incr(self._key(key))
-        pipe.expire(self._key(key), self._window, nx=True)
-        await pipe.execute()
 
     async def clear(self, key: str) -> None:
         """Delete the counter."""

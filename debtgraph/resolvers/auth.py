@@ -130,7 +130,8 @@ async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
     email_n, password_s = _login_input(email, password)
     throttle = ctx.services.throttle
     key = f"login:{email_n}|{ctx.client_ip}"
-    retry_after = await throttle.retry_after(key)
+    # Counted before argon2, atomically: concurrent guesses cannot all slip past the limit.
+    retry_after = await throttle.acquire(key)
     if retry_after is not None:
         raise Throttled(retry_after)
     async with ctx.uow.session() as session:
@@ -141,7 +142,6 @@ async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
     # of tens of milliseconds, so it runs off the event loop.
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password_s)
     if user is None or not ok or user.role != Role.ADMIN:
-        await throttle.hit(key)
         raise InputError([FieldError("email", "invalid_credentials", BAD_CREDENTIALS)])
     await throttle.clear(key)
     secret = random_string(40)

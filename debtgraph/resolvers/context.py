@@ -101,6 +101,8 @@ class Context:
     # Filled by Strawberry's WebSocket handlers with the connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Any = None
+    # ``scheme://host[:port]`` the request came to (after trusted proxies' headers), for links.
+    base_url: str = ""
 
     def __post_init__(self) -> None:
         if self.loaders is None:
@@ -117,6 +119,11 @@ class Context:
     def settings(self) -> Settings:
         """The process settings."""
         return self.services.settings
+
+    @property
+    def public_base_url(self) -> str:
+        """Base of the links we hand out: PUBLIC_BASE_URL when set, else where the request came."""
+        return self.settings.public_base_url or self.base_url
 
     def refresh(self) -> None:
         """Forget cached loads (between subscription events, which outlive one request)."""

@@ -29,7 +29,7 @@ def require_scope(ctx: Context, scope: str) -> Principal:
 
 def onboarding_url(ctx: Context, token: str) -> str:
     """The absolute URL of the hosted onboarding (or set-password) page for a token."""
-    return f"{ctx.settings.public_base_url}/onboarding/{token}"
+    return f"{ctx.public_base_url}/onboarding/{token}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,9 @@ class AuthorizeRedirect(Exception):
 class BadCredentials(Exception):
     """Wrong email or password on the consent page (or an account that cannot sign in)."""
 
-    def __init__(self, message: str = "The email or password is incorrect.") -> None:
+    def __init__(
+        self, message: str = "The email or password is incorrect, or the account is suspended."
+    ) -> None:
         super().__init__(message)
         self.message = message
 
@@ -92,7 +94,8 @@ class AuthorizationRequest:
 
 
 async def _platform(ctx: Context, client_id: str | None) -> Platform | None:
-    if not client_id:
+    # A NUL cannot be in any client_id (and PostgreSQL text cannot even compare with one).
+    if not client_id or not isinstance(client_id, str) or "\x00" in client_id:
         return None
     async with ctx.uow.session() as session:
         return await session.scalar(select(Platform).where(Platform.client_id == client_id))
@@ -154,26 +157,28 @@ async def approve(ctx: Context, request: AuthorizationRequest, email: str, passw
     email_n = (email or "").strip().lower()
     throttle = ctx.services.throttle
     key = f"consent:{email_n}|{ctx.client_ip}"
-    retry_after = await throttle.retry_after(key)
+    # Counted before argon2, atomically: concurrent guesses cannot all slip past the limit.
+    retry_after = await throttle.acquire(key)
     if retry_after is not None:
         raise Throttled(retry_after)
-    async with ctx.uow.session() as session:
-        user = await session.scalar(
-            select(User).where(
-                User.email == email_n,
-                User.role == Role.CREDITOR.value,
-                User.deleted_at.is_(None),
+    user = None
+    if "\x00" not in email_n:  # no such email can exist, and PostgreSQL text cannot hold it
+        async with ctx.uow.session() as session:
+            user = await session.scalar(
+                select(User).where(
+                    User.email == email_n,
+                    User.role == Role.CREDITOR.value,
+                    User.deleted_at.is_(None),
+                )
             )
-        )
     stored = user.password_hash if user is not None else None
     # argon2 is CPU-bound by design: keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, stored, password or "")
-    if user is None or not ok:
-        await throttle.hit(key)
+    # A suspended account fails exactly like a wrong password (same message, same throttle), so
+    # the page never confirms that a password is right for an account that cannot sign in.
+    if user is None or not ok or user.status == UserStatus.SUSPENDED:
         raise BadCredentials()
     await throttle.clear(key)
-    if user.status == UserStatus.SUSPENDED:
-        raise BadCredentials("This account is suspended.")
     async with ctx.uow.session() as session:
         code = await oauth_flow.issue_code(
             session,
@@ -188,6 +193,15 @@ async def approve(ctx: Context, request: AuthorizationRequest, email: str, passw
         await oauth_flow.connect(session, ctx.clock, platform.id, user.id, list(request.scopes))
     await ctx.uow.commit()
     return code
+
+
+def _refuse_nul(form: Mapping[str, Any]) -> None:
+    # No parameter of these endpoints can hold U+0000; say so rather than look anything up.
+    for name, value in form.items():
+        if "\x00" in name:
+            raise InvalidRequestError("Parameter names must not contain the NUL character.")
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidRequestError(f"{name} must not contain the NUL character.")
 
 
 async def authenticate_client(
@@ -234,6 +248,7 @@ async def token(
     ctx: Context, form: Mapping[str, Any], headers: Mapping[str, str]
 ) -> dict[str, Any]:
     """``POST /oauth/token``: authorization_code and refresh_token grants (TokenResponse)."""
+    _refuse_nul(form)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequestError("grant_type is required.")
@@ -304,6 +319,7 @@ async def _code_grant(
 
 async def revoke(ctx: Context, form: Mapping[str, Any], headers: Mapping[str, str]) -> None:
     """RFC 7009 token revocation (the client must authenticate; unknown tokens are fine)."""
+    _refuse_nul(form)
     platform = await authenticate_client(ctx, form, headers)
     value = form.get("token")
     if not value:

@@ -155,7 +155,7 @@ def _onboarding_form(
         status_code=status_code,
         raw={"fields": fields_html, "errors": summary},
         cookie_nonce=nonce if fresh else None,
-        secure_cookie=ctx.settings.public_base_url.startswith("https://"),
+        secure_cookie=ctx.public_base_url.startswith("https://"),
         email=user.email,
         action=f"/onboarding/{token}",
         csrf_token=hosted_pages.csrf_token(ctx.settings.secret_key, _CSRF_PURPOSE, nonce, token),

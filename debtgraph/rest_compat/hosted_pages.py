@@ -12,16 +12,19 @@ import base64
 import hashlib
 import hmac
 import html
+import re
 import secrets
 import time
 from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
+from starlette.types import Scope
 
 CSRF_COOKIE = "dg_csrf"
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -29,10 +32,12 @@ _TEMPLATES = Path(__file__).with_name("templates")
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'"
+# What may stand in a CSP source expression: anything else (";", ",", spaces, quotes) would
+# end the directive or the policy.
+_CSP_SOURCE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.\-\[\]:]+)?")
 
 
 @cache
@@ -45,6 +50,30 @@ def escape(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def base_url_of(scope: Scope) -> str:
+    """``scheme://host[:port]`` (plus any root path) the request came to, for absolute links.
+
+    uvicorn's ProxyHeadersMiddleware has already put a trusted proxy's X-Forwarded-Proto into
+    the scope (and ignored it from anyone else); the host is the request's Host header.
+    """
+    base = str(HTTPConnection(scope).base_url).rstrip("/")
+    # A GraphQL mutation may come over a WebSocket: its links are still for browsers.
+    if base.startswith(("ws://", "wss://")):
+        base = "http" + base[2:]
+    return base
+
+
+def redirect_source(uri: str) -> str | None:
+    """The CSP source expression that lets a form's redirect reach ``uri`` (its origin)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        source = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    else:
+        # A native app's private-use scheme (RFC 8252 §7.1): allow the scheme itself.
+        source = f"{parts.scheme}:"
+    return source if _CSP_SOURCE.fullmatch(source) else None
+
+
 def render(
     name: str,
     title: str,
@@ -53,12 +82,23 @@ def render(
     raw: dict[str, str] | None = None,
     cookie_nonce: str | None = None,
     secure_cookie: bool = False,
+    redirects_to: str | None = None,
     **values: Any,
 ) -> HTMLResponse:
-    """Render ``templates/<name>`` inside the layout; ``values`` are escaped, ``raw`` are not."""
+    """Render ``templates/<name>`` inside the layout; ``values`` are escaped, ``raw`` are not.
+
+    ``redirects_to`` is where the page's form answers with a redirect: Chromium and Safari
+    apply ``form-action`` to every redirect that follows a form post, so that origin must be
+    allowed next to ``'self'`` or the browser stops on our 302.
+    """
     body = _template(name).substitute({**{k: escape(v) for k, v in values.items()}, **(raw or {})})
     page = _template("layout.html").substitute(title=escape(title), body=body)
-    response = HTMLResponse(page, status_code=status_code, headers=_PAGE_HEADERS)
+    sources = ["'self'"]
+    extra = redirect_source(redirects_to) if redirects_to else None
+    if extra is not None:
+        sources.append(extra)
+    headers = {**_PAGE_HEADERS, "Content-Security-Policy": _CSP.format(" ".join(sources))}
+    response = HTMLResponse(page, status_code=status_code, headers=headers)
     if cookie_nonce is not None:
         response.set_cookie(
             CSRF_COOKIE,

@@ -69,7 +69,7 @@ async def authorize(request: Request) -> Response:
         validated.as_dict(),
         now=ctx.clock.now().timestamp(),
     )
-    location = f"{ctx.settings.public_base_url}/oauth/consent?{urlencode({'request': signed})}"
+    location = f"{ctx.public_base_url}/oauth/consent?{urlencode({'request': signed})}"
     return RedirectResponse(location, status_code=302)
 
 
@@ -123,7 +123,8 @@ def _consent_page(
         status_code=status_code,
         raw={"scopes": scopes, "errors": errors},
         cookie_nonce=nonce if fresh else None,
-        secure_cookie=ctx.settings.public_base_url.startswith("https://"),
+        secure_cookie=ctx.public_base_url.startswith("https://"),
+        redirects_to=validated.redirect_uri,
         platform=validated.platform_name,
         request=signed,
         email=email,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,7 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         reload=args.reload,
         log_config=None,
+        # X-Forwarded-Proto/-For are believed only from these addresses (comma-separated,
+        # "*" for any): links built from the request must not follow a client's claims.
         proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
     )
     return 0
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import AppServices, Context
 from debtgraph.rest_compat.errors import handle_server_error
+from debtgraph.rest_compat.hosted_pages import base_url_of
 from debtgraph.server.logging import request_id_var
 
 log = logging.getLogger("debtgraph.access")
@@ -40,6 +41,7 @@ class ContextMiddleware:
         ctx = Context.create(
             self.services, client_ip=client[0] if client else "", request_id=request_id
         )
+        ctx.base_url = base_url_of(scope)
         scope.setdefault("state", {})["ctx"] = ctx
         started = time.perf_counter()
         status: dict[str, Any] = {"code": None}

@@ -1,0 +1,152 @@
+"""The whole authorization-code flow in a real headless Chromium against a real server.
+
+Chromium (like Safari) applies the consent page's ``form-action`` to the redirect that answers
+the form post, so only a real browser shows whether the user can get back to the client. The
+client's redirect URI is on another origin (``localhost`` while the page is on ``127.0.0.1``),
+like any real client: a 404 there is fine, the browser's URL is what matters.
+
+The browser is Debian's ``chromium`` (``.ci/run`` installs it), driven by Playwright's own
+driver; no browser is ever downloaded. Without it the test is skipped, except under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from tests.integration.live_server_support import LiveServer, live_server
+from tests.integration.test_oauth import PASSWORD, creditor
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _browser_or_skip() -> Any:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        missing = "the playwright package is not installed"
+    else:
+        if os.path.exists(CHROMIUM):
+            return async_playwright
+        missing = f"no chromium at {CHROMIUM}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing}: .ci/run must install Debian's chromium")
+    pytest.skip(missing)
+
+
+@pytest.fixture
+async def server(app: Any, settings: Any) -> AsyncIterator[LiveServer]:
+    """``debtgraph serve`` on a free port, on the test database (``app`` has emptied it)."""
+    async with live_server(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    """A fresh page in headless Chromium."""
+    async_playwright = _browser_or_skip()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+async def _consent(page: Any, server: LiveServer, client_id: str, redirect: str) -> None:
+    params = {
+        "client_id": client_id,
+        "redirect_uri": redirect,
+        "response_type": "code",
+        "scope": "users:read receivables:read",
+        "state": "browser-state-1",
+    }
+    await page.goto(f"{server.url}/oauth/authorize?{urlencode(params)}")
+    # PUBLIC_BASE_URL is unset: the consent page is on the port the server was started with.
+    assert page.url.startswith(f"{server.url}/oauth/consent?"), page.url
+    assert await page.locator("strong").first.inner_text() == "Acme"
+
+
+async def test_sign_in_approve_and_deny_in_chromium(
+    page: Any, server: LiveServer, make_platform: Any, db: Any
+) -> None:
+    redirect = f"http://localhost:{server.port}/callback-probe"
+    acme = await make_platform(redirect=redirect)
+    async with httpx.AsyncClient(base_url=server.url) as api:
+        await creditor(api, db, acme.api_key)
+
+        await _consent(page, server, acme.platform.client_id, redirect)
+        await page.fill("#email", "ada@x.test")
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation(url=f"{redirect}?**"):
+            await page.click("button[value=approve]")
+        landed = _query(page.url)
+        assert page.url.startswith(f"{redirect}?")
+        assert landed["state"] == "browser-state-1"
+        # The code the browser brought back is a real one.
+        exchanged = await api.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": landed["code"],
+                "redirect_uri": redirect,
+                "client_id": acme.platform.client_id,
+                "client_secret": acme.client_secret,
+            },
+        )
+        assert exchanged.status_code == 200, exchanged.text
+        assert exchanged.json()["scope"] == "users:read receivables:read"
+
+    await _consent(page, server, acme.platform.client_id, redirect)
+    async with page.expect_navigation(url=f"{redirect}?**"):
+        await page.click("button[value=deny]")
+    assert _query(page.url) == {"error": "access_denied", "state": "browser-state-1"}
+
+
+async def test_consent_page_lets_its_form_reach_only_the_clients_redirect_origin(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    acme = await make_platform(redirect="https://acme.test:8443/oauth/cb?x=1")
+    params = {
+        "client_id": acme.platform.client_id,
+        "redirect_uri": "https://acme.test:8443/oauth/cb?x=1",
+        "response_type": "code",
+        "scope": "users:read",
+        "state": "s",
+    }
+    start = await client.get("/oauth/authorize", params=params)
+    consent = await client.get(start.headers["location"].removeprefix("http://testserver"))
+    policy = consent.headers["content-security-policy"]
+    assert "form-action 'self' https://acme.test:8443;" in policy
+    assert "default-src 'none'" in policy
+
+
+def test_redirect_sources_cannot_inject_into_the_policy() -> None:
+    from debtgraph.rest_compat.hosted_pages import redirect_source
+
+    assert redirect_source("http://localhost:8123/cb") == "http://localhost:8123"
+    assert redirect_source("https://user:pw@acme.test/cb") == "https://acme.test"
+    assert redirect_source("com.example.app:/oauth") == "com.example.app:"
+    assert redirect_source("https://acme.test;script-src */cb") is None
+    assert redirect_source("https://acme.test,evil.test/cb") is None

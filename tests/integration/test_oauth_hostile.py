@@ -1,0 +1,103 @@
+"""OAuth endpoints under hostile input: NUL characters, and what the consent page gives away."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from debtgraph.domain.oauth import AuthorizationCode
+from debtgraph.domain.users import User
+from tests.integration.cleavr_support import count
+from tests.integration.test_oauth import PASSWORD, REDIRECT, authorize, creditor
+
+NUL_ID = "client\x00id"
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def _error_text(page: str) -> str:
+    match = re.search(r'<div class="errors">(.*?)</div>', page, re.S)
+    assert match, page
+    return match.group(1)
+
+
+async def test_nul_in_authorize_client_id_is_an_error_page_not_a_500(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    await make_platform()
+    response = await client.get(
+        "/oauth/authorize",
+        params={
+            "client_id": NUL_ID,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "users:read",
+            "state": "s",
+        },
+    )
+    # RFC 6749 §4.1.2.1: an invalid client_id is told to the user, never redirected.
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "client_id" in response.text
+
+
+async def test_nul_in_token_and_revoke_is_a_clean_oauth_error(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    acme = await make_platform()
+    secret = acme.client_secret
+    for path, form in [
+        (
+            "/oauth/token",
+            {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT},
+        ),
+        ("/oauth/token", {"grant_type": "refresh_token", "refresh_token": "x"}),
+        ("/oauth/revoke", {"token": "x"}),
+    ]:
+        posted = await client.post(
+            path, data={**form, "client_id": NUL_ID, "client_secret": secret}
+        )
+        assert posted.status_code == 400, posted.text
+        assert posted.json()["error"] == "invalid_request"
+        assert posted.headers["cache-control"] == "no-store"
+        basic = await client.post(path, data=form, headers=_basic(NUL_ID, secret))
+        assert basic.status_code == 401, basic.text
+        assert basic.json()["error"] == "invalid_client"
+        other = {**form, "client_id": acme.platform.client_id, "client_secret": secret}
+        nul_value = await client.post(path, data={**other, "token": "a\x00b", "code": "a\x00b"})
+        assert nul_value.status_code == 400, nul_value.text
+        assert nul_value.json()["error"] == "invalid_request"
+
+
+async def test_nul_in_the_consent_email_is_a_failed_sign_in(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    await creditor(client, db, acme.api_key)
+    response = await authorize(client, acme, email="ada\x00@x.test")
+    assert response.status_code == 401
+    assert await count(db, AuthorizationCode) == 0
+
+
+async def test_suspended_account_fails_like_a_wrong_password(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    uid = await creditor(client, db, acme.api_key)
+    async with db() as session:
+        await session.execute(update(User).where(User.public_id == uid).values(status="suspended"))
+        await session.commit()
+    right = await authorize(client, acme, password=PASSWORD)
+    wrong = await authorize(client, acme, password="not the password")
+    assert right.status_code == wrong.status_code == 401
+    # Nothing on the page tells a right password from a wrong one.
+    assert _error_text(right.text) == _error_text(wrong.text)
+    assert "suspended" in _error_text(right.text)  # …while a suspended user still learns why
+    assert await count(db, AuthorizationCode) == 0
