@@ -20,7 +20,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from debtgraph.rest_compat.common import JSONResponse
-from debtgraph.settings import Settings
 
 _DIR = Path(__file__).with_name("openapi")
 # Swagger UI's distribution files, as the swagger-ui-py package ships them.
@@ -114,11 +113,8 @@ def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> N
 
 def base_url(request: Request) -> str:
     """This server's public base URL: ``PUBLIC_BASE_URL`` when set, else the request's own."""
-    settings: Settings = request.state.ctx.settings
-    if settings.public_base_url != Settings.public_base_url:
-        return settings.public_base_url
-    # Behind a proxy, uvicorn's proxy headers make this the URL the client used.
-    return str(request.base_url).rstrip("/")
+    # Behind a proxy, uvicorn's proxy headers make the request's URL the one the client used.
+    return request.state.ctx.public_base_url or str(request.base_url).rstrip("/")
 
 
 async def openapi_json(request: Request) -> Response:
