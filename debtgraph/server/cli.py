@@ -45,6 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         reload=args.reload,
         log_config=None,
+        # The app logs one access line per request itself, with its request id and duration.
+        access_log=False,
         proxy_headers=True,
     )
     return 0
