@@ -26,8 +26,11 @@ from debtgraph.rest_compat.common import NUL_MESSAGE, Family, JSONResponse, fami
 from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error, tether_status
 
 GRAPHQL_PATH = "/graphql"
-# Routes that take a multipart file upload (and so MAX_UPLOAD_MB rather than MAX_BODY_KB).
-UPLOAD_ROUTES = frozenset({("POST", "/api/admin/uploads"), ("POST", GRAPHQL_PATH)})
+# Routes that take a multipart file upload (and so MAX_UPLOAD_MB rather than MAX_BODY_KB). An
+# invoice for extraction is at most 10 MB (PRODUCT.md §4); its route checks the rest.
+CSV_UPLOAD_ROUTES = frozenset({("POST", "/api/admin/uploads"), ("POST", GRAPHQL_PATH)})
+INVOICE_ROUTE = ("POST", "/v1/receivables/ocr")
+INVOICE_MAX_BYTES = 10 * 1024 * 1024
 # Methods that carry no body by convention: never refused for want of a caller here, so that
 # an anonymous GET still gets its route's own answer (404, 401, a public page).
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -66,15 +69,10 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        upload = (scope["method"], scope["path"]) in UPLOAD_ROUTES and _is_multipart(headers)
-        limit = (
-            ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD
-            if upload
-            else ctx.settings.max_body_bytes
-        )
+        limit, upload = _limit(scope, ctx, headers)
         declared = headers.get("content-length", "").strip()
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await _too_large(scope, ctx, upload)(scope, receive, send)
+            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
             return
 
         received = 0
@@ -100,7 +98,18 @@ class RequestGuard:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(scope, ctx, upload)(scope, receive, send)
+            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
+
+
+def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, bool]:
+    """The body limit of this request in bytes, and whether it is a CSV upload."""
+    route = (scope["method"], scope["path"])
+    if _is_multipart(headers):
+        if route in CSV_UPLOAD_ROUTES:
+            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, True
+        if route == INVOICE_ROUTE:
+            return INVOICE_MAX_BYTES + uploads.MULTIPART_OVERHEAD, False
+    return ctx.settings.max_body_bytes, False
 
 
 def _family_response(scope: Scope, exc: Exception, graphql: Response) -> Response:
@@ -164,7 +173,7 @@ def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | 
     return render_use_case_error(family_of(path), Unauthenticated()) if refused else None
 
 
-def _too_large(scope: Scope, ctx: Context, upload: bool) -> Response:
+def _too_large(scope: Scope, ctx: Context, upload: bool, limit: int) -> Response:
     path = scope["path"]
     if upload:
         error = uploads.too_large(ctx)
@@ -172,7 +181,10 @@ def _too_large(scope: Scope, ctx: Context, upload: bool) -> Response:
         graphql = graphql_error(413, first.message, "PAYLOAD_TOO_LARGE", field=first.field)
         # Tether documents the oversized file as a 422 on its field, whatever its framing.
         return _family_response(scope, error, graphql)
-    message = f"The request body is larger than the {ctx.settings.max_body_kb} KB limit."
+    if limit == ctx.settings.max_body_bytes:
+        message = f"The request body is larger than the {ctx.settings.max_body_kb} KB limit."
+    else:
+        message = f"The file is too large: the maximum size is {INVOICE_MAX_BYTES >> 20} MB."
     if path == GRAPHQL_PATH:
         return graphql_error(413, message, "PAYLOAD_TOO_LARGE")
     if family_of(path) is Family.TETHER:
