@@ -364,3 +364,22 @@ async def test_nul_in_the_path_or_query_is_a_client_error_naming_it(
         assert response.status_code == 400, response.text
         error = response.json()["errors"][0]
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+
+
+def test_pool_and_body_limits_come_from_the_environment(settings: Settings) -> None:
+    env = {
+        "DB_POOL_SIZE": "3",
+        "DB_MAX_OVERFLOW": "1",
+        "DB_POOL_TIMEOUT": "2.5",
+        "MAX_BODY_KB": "64",
+    }
+    configured = Settings.from_env(env)
+    assert (configured.db_pool_size, configured.db_max_overflow) == (3, 1)
+    assert (configured.db_pool_timeout, configured.max_body_bytes) == (2.5, 64 * 1024)
+    defaults = Settings.from_env({})
+    assert (defaults.db_pool_size, defaults.db_max_overflow, defaults.max_body_kb) == (10, 10, 1024)
+    app = create_app(
+        dataclasses.replace(settings, db_pool_size=3, db_max_overflow=1), periodic=False
+    )
+    pool: Any = app.state.runtime.services.engine.pool
+    assert (pool.size(), pool._max_overflow) == (3, 1)
