@@ -46,11 +46,20 @@ class Settings:
     login_max_attempts: int = 5
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 30.0
+    max_body_kb: int = 1024
 
     @property
     def is_production(self) -> bool:
         """Whether this is a production deployment."""
         return self.env == "production"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The size limit of a request body that is not a multipart upload, in bytes."""
+        return self.max_body_kb * 1024
 
     @property
     def max_upload_bytes(self) -> int:
@@ -84,4 +93,8 @@ class Settings:
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
+            db_pool_size=int(env.get("DB_POOL_SIZE") or 10),
+            db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 10),
+            db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),
+            max_body_kb=int(env.get("MAX_BODY_KB") or 1024),
         )

@@ -34,14 +34,24 @@ def json_loads(text: str) -> Any:
     return json.loads(text, parse_int=_int_or_float)
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned for the backend."""
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+) -> AsyncEngine:
+    """An async engine tuned for the backend, its connection pool sized by the arguments."""
     kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": json_loads}
     if is_sqlite(url):
         # Concurrent requests and in-process jobs share the file: wait for locks, don't fail.
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        kwargs["pool_pre_ping"] = True
+    if make_url(url).database not in (None, "", ":memory:"):
+        # A file or server database is pooled (an in-memory SQLite one is a single connection).
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

@@ -29,14 +29,19 @@ BAD_CREDENTIALS = "The provided credentials are incorrect."
 
 
 async def authenticate(ctx: Context, authorization: str | None) -> Principal | None:
-    """Turn an ``Authorization: Bearer …`` value into a Principal; None when absent or invalid."""
+    """Turn an ``Authorization: Bearer …`` value into a Principal; None when absent or invalid.
+
+    The lookup runs in a session of its own, closed before returning: the request's unit of work
+    opens its connection only when the request uses it, after its body has arrived, so a client
+    that sends slowly (or a bogus token) holds no pooled connection while it sends.
+    """
     if not authorization:
         return None
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    async with ctx.uow.session() as session:
+    async with ctx.services.session_factory() as session:
         if token.startswith(("sk_live_", "sk_test_")):
             return await _platform_key(session, token)
         if "|" in token:

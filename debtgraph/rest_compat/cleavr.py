@@ -78,8 +78,12 @@ def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callabl
             try:
                 response = await _render(inner, request)
             except BaseException:
+                await ctx.uow.close()
                 await idempotency.release(ctx, claim)
                 raise
+            # The request's work is done (committed or not): give its connection back before the
+            # key's own short transaction takes one, so a request never holds two at once.
+            await ctx.uow.close()
             await _store(ctx, claim, response)
             return _with_version(response)
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
+from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 
 
 class Family(enum.Enum):
@@ -83,6 +84,16 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InputError(
             [FieldError("", "invalid_json", "The request body must be a JSON object.")]
         )
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise InputError(
+            [
+                FieldError(
+                    "",
+                    "invalid_json",
+                    f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.",
+                )
+            ]
+        )
     where = nul_path(body)
     if where is not None:
         # PostgreSQL text and JSONB cannot hold U+0000: refuse it up front on every backend.
@@ -94,22 +105,26 @@ NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)."
 
 
 def nul_path(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (value or key) holding U+0000, if any."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return path
-            found = nul_path(item, child)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = nul_path(item, f"{path}[{i}]")
-            if found is not None:
-                return found
+    """The dotted path of the first string (value or key) holding U+0000, if any.
+
+    Iterative, so that a deeply nested body cannot exhaust the interpreter's stack.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            children: list[tuple[Any, str]] = []
+            for key, child in item.items():
+                if "\x00" in str(key):
+                    return where
+                children.append((child, f"{where}.{key}" if where else str(key)))
+            # Reversed onto the stack so that the first offending field is the one reported.
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
     return None
 
 

@@ -51,6 +51,25 @@ def user_errors(exc: Exception) -> list[UserError]:
 
 
 EXPECTED = (DomainValidationError, InvalidTransition, UseCaseError)
+# The client's mistakes: the graph's own refusals, and graphql-core's and Strawberry's (syntax,
+# validation, variable coercion, a malformed global id). Not incidents: no trace, INFO. Exactly
+# the errors DebtgraphMaskErrors shows as they are; the rest are masked and logged at ERROR.
+CLIENT_ERRORS = (*EXPECTED, GraphQLError)
+
+
+def log_graphql_errors(errors: Iterable[GraphQLError]) -> None:
+    """Client errors at INFO without a trace; anything else at ERROR with its one trace."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, CLIENT_ERRORS):
+            code = (error.extensions or {}).get("code") or type(original or error).__name__
+            log.info("GraphQL client error (%s): %s", code, error.message)
+        else:
+            log.error(
+                "unexpected error in GraphQL at %s",
+                ".".join(map(str, error.path or [])) or "(operation)",
+                exc_info=original,
+            )
 
 
 async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
@@ -84,10 +103,8 @@ class DebtgraphMaskErrors(MaskErrors):
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return False
-        if isinstance(original, EXPECTED):
-            return False
-        log.error("unexpected error in GraphQL", exc_info=original)
-        return True
+        # Logged (once, with its trace) by log_graphql_errors, which sees every error first.
+        return not isinstance(original, EXPECTED)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)

@@ -17,7 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
-from debtgraph.schema.base import EXPECTED, DebtgraphMaskErrors
+from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
@@ -49,18 +49,12 @@ MAX_TOKENS = 5000
 
 
 class DebtgraphSchema(strawberry.Schema):
-    """Logs only unexpected errors: expected ones (401, 404, bad input) are not incidents."""
+    """Logs client errors (401, 404, bad input, bad ids) at INFO and only the rest as incidents."""
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [
-            e
-            for e in errors
-            if e.original_error is not None and not isinstance(e.original_error, EXPECTED)
-        ]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        log_graphql_errors(errors)
 
 
 class ConfiguredDepthLimiter(SchemaExtension):

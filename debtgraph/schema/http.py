@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from starlette.datastructures import Headers
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from debtgraph.resolvers import auth, uploads
+from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
 
 
@@ -30,26 +32,14 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             keep_alive_interval=15,
         )
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # Refuse an oversized multipart upload from its declared length, before reading it.
-        if scope["type"] == "http" and scope.get("method") == "POST":
-            ctx: Context = scope["state"]["ctx"]
-            length = Headers(scope=scope).get("content-length", "")
-            limit = ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD
-            if length.isascii() and length.isdigit() and int(length) > limit:
-                error = uploads.too_large(ctx).first
-                body = {
-                    "data": None,
-                    "errors": [
-                        {
-                            "message": error.message,
-                            "extensions": {"code": "PAYLOAD_TOO_LARGE", "field": error.field},
-                        }
-                    ],
-                }
-                await JSONResponse(body, status_code=413)(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson, refusing nesting deeper than PRODUCT.md §12 allows (json.loads would recurse
+        until RecursionError on a deeply nested body, a 500)."""
+        value = orjson.loads(data)  # its JSONDecodeError is json's
+        if json_depth_exceeds(value, MAX_JSON_DEPTH):
+            # Strawberry answers any JSONDecodeError with its 400 "Unable to parse request body".
+            raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
+        return value
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

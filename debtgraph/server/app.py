@@ -35,6 +35,7 @@ from debtgraph.rest_compat.errors import (
 )
 from debtgraph.rest_compat.routes import ROUTES
 from debtgraph.schema.http import DebtgraphGraphQL
+from debtgraph.server.limits import RequestGuard
 from debtgraph.server.middleware import ContextMiddleware
 from debtgraph.settings import Settings
 
@@ -52,7 +53,12 @@ class Runtime:
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """Create engine, bus, queue, throttle and the ports from the settings."""
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
     factory = session_factory(engine)
     bus: EventBus
     throttle: Throttle
@@ -183,6 +189,8 @@ def create_app(
             )
         )
     middleware.append(Middleware(ContextMiddleware, services=runtime.services))
+    # Inside the context middleware: it needs the caller, and answers with the request id.
+    middleware.append(Middleware(RequestGuard))
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),

@@ -78,6 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         reload=args.reload,
         log_config=None,
+        # The app logs one access line per request itself, with its request id and duration.
+        access_log=False,
         # X-Forwarded-Proto/-For are believed only from these addresses (comma-separated,
         # "*" for any): links built from the request must not follow a client's claims.
         proxy_headers=True,

@@ -52,6 +52,10 @@ class ContextMiddleware:
                 raw = list(message.get("headers", []))
                 raw.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": raw}
+            elif message["type"] == "websocket.accept":
+                status["code"] = 101
+            elif message["type"] == "websocket.close" and status["code"] is None:
+                status["code"] = 403  # refused during the handshake, as uvicorn answers it
             await send(message)
 
         try:
@@ -66,17 +70,18 @@ class ContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             await ctx.uow.close()
-            if scope["type"] == "http":
-                log.info(
-                    "%s %s %s",
-                    scope.get("method"),
-                    scope.get("path"),
-                    status["code"],
-                    extra={
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status["code"],
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    },
-                )
+            # One access line per request, and one per WebSocket connection when it ends.
+            method = scope.get("method") if scope["type"] == "http" else "WEBSOCKET"
+            log.info(
+                "%s %s %s",
+                method,
+                scope.get("path"),
+                status["code"],
+                extra={
+                    "method": method,
+                    "path": scope.get("path"),
+                    "status": status["code"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
             request_id_var.reset(token)

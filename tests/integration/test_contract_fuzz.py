@@ -286,3 +286,99 @@ async def test_an_integer_beyond_64_bits_in_metadata_reads_back(
     again = await client.get(f"/v1/receivables/{rid}", headers=bearer(acme.api_key))
     assert again.status_code == 200, again.text
     assert again.json()["metadata"]["big"] == pytest.approx(1e23)
+
+
+def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _routed_operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every (path, method, operation) of the served document that the server routes."""
+    found = []
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method in {"get", "post", "put", "patch", "delete"} and (
+                (path, method) not in NOT_YET_ROUTED | ANONYMOUS_ONLY
+            ):
+                params = [*item.get("parameters", []), *operation.get("parameters", [])]
+                operation = {**operation, "parameters": [_resolve(doc, p) for p in params]}
+                found.append((path, method, operation))
+    return found
+
+
+def _refused_naming(response: httpx.Response, path: str, field: str) -> str | None:
+    """Why the response is not the family's client error naming ``field`` (None when it is)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code} {response.text[:200]}"
+    if path.startswith("/api/"):
+        ok = response.status_code == 422 and field in body.get("errors", {})
+    else:
+        error = body.get("error", {})
+        ok = response.status_code == 400 and error.get("field") == field
+    return None if ok else f"{response.status_code} {response.text[:200]}"
+
+
+async def test_nul_in_any_path_or_query_parameter_is_refused_naming_it(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any
+) -> None:
+    # One check for every routed operation: a new route or parameter is covered by being there.
+    key, ids = await _arrange(client, admin_headers, make_platform)
+    doc = (await client.get("/openapi.json")).json()
+    failures: list[str] = []
+    for path, method, operation in _routed_operations(doc):
+        headers = admin_headers if path.startswith("/api/") else bearer(key)
+        known = next((str(v) for prefix, v in ids.items() if path.startswith(prefix)), "1")
+        for param in operation["parameters"]:
+            if param["in"] not in ("path", "query"):
+                continue
+            name = param["name"]
+            url = path.replace("{id}", known)
+            if param["in"] == "path":
+                url = path.replace("{" + name + "}", "a%00b").replace("{id}", known)
+            else:
+                url = f"{url}?{name}=a%00b"
+            response = await client.request(method.upper(), url, headers=headers)
+            why = _refused_naming(response, path, name)
+            if why is not None:
+                failures.append(f"{method.upper()} {url}: {why}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_json_nested_beyond_32_levels_is_invalid_json_for_every_json_body(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any
+) -> None:
+    key, ids = await _arrange(client, admin_headers, make_platform)
+    doc = (await client.get("/openapi.json")).json()
+    deep = b'{"a": ' * 989 + b"{}" + b"}" * 989
+    failures: list[str] = []
+    checked = 0
+    for path, method, operation in _routed_operations(doc):
+        content = _resolve(doc, operation.get("requestBody", {})).get("content", {})
+        if "application/json" not in content:
+            continue
+        headers = admin_headers if path.startswith("/api/") else bearer(key)
+        known = next((str(v) for prefix, v in ids.items() if path.startswith(prefix)), "1")
+        url = path.replace("{id}", known)
+        response = await client.request(
+            method.upper(),
+            url,
+            content=deep,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        checked += 1
+        body = response.json()
+        if path.startswith("/api/"):
+            ok = response.status_code == 422 and "nested deeper" in str(body.get("errors"))
+        else:
+            ok = response.status_code == 400 and body["error"]["code"] == "invalid_json"
+        if not ok:
+            failures.append(f"{method.upper()} {url}: {response.status_code} {response.text[:200]}")
+    assert checked >= 5
+    assert not failures, "\n".join(failures)

@@ -71,12 +71,16 @@ async def test_upload_create_refusals_change_nothing(
         {"field": "file", "code": "invalid_csv", "message": "The file is empty."}
     ]
     platform = await make_platform()
-    denied = await multipart(
-        client, {"Authorization": f"Bearer {platform.api_key}"}, csv_text(3).encode()
-    )
-    assert denied["data"]["uploadCreate"]["userErrors"][0]["code"] == "not_found"
-    anonymous = await multipart(client, {}, csv_text(3).encode())
-    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # Only operators upload: anyone else is refused before the body is read (PRODUCT-DECISIONS).
+    for headers, status, code in [
+        ({"Authorization": f"Bearer {platform.api_key}"}, 403, "FORBIDDEN"),
+        ({}, 401, "UNAUTHENTICATED"),
+    ]:
+        refused = await client.post(
+            "/graphql", files={"0": ("list.csv", csv_text(3).encode(), "text/csv")}, headers=headers
+        )
+        assert refused.status_code == status, refused.text
+        assert refused.json()["errors"][0]["extensions"]["code"] == code
     runtime.services.settings = dataclasses.replace(runtime.services.settings, max_upload_mb=1)
     # Just over the limit: within the multipart allowance the endpoint checks up front, so the
     # spooled size is what refuses it (a far larger body is refused earlier with a 413).

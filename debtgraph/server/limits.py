@@ -1,0 +1,192 @@
+"""The request path's limits, checked before a route reads anything (PRODUCT.md §12).
+
+* NUL characters in the path or the query string are refused in the family's shape, naming the
+  parameter: PostgreSQL text cannot hold them, and no route should have to check.
+* A request that needs a caller (every write under ``/v1`` and ``/api`` but ``/api/login``, and a
+  multipart upload to ``/graphql``) is refused before its body is read when it has none.
+* Bodies are counted as they arrive, declared (``Content-Length``) or chunked: past
+  ``MAX_BODY_KB`` (``MAX_UPLOAD_MB`` plus framing for an upload) the request is answered at once
+  and the rest is never read, so neither memory nor temporary files grow beyond the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from debtgraph.resolvers import uploads
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
+from debtgraph.rest_compat.common import NUL_MESSAGE, Family, JSONResponse, family_of
+from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error, tether_status
+
+GRAPHQL_PATH = "/graphql"
+# Routes that take a multipart file upload (and so MAX_UPLOAD_MB rather than MAX_BODY_KB). An
+# invoice for extraction is at most 10 MB (PRODUCT.md §4); its route checks the rest.
+CSV_UPLOAD_ROUTES = frozenset({("POST", "/api/admin/uploads"), ("POST", GRAPHQL_PATH)})
+INVOICE_ROUTE = ("POST", "/v1/receivables/ocr")
+INVOICE_MAX_BYTES = 10 * 1024 * 1024
+# Methods that carry no body by convention: never refused for want of a caller here, so that
+# an anonymous GET still gets its route's own answer (404, 401, a public page).
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class BodyTooLarge(Exception):
+    """The client sent more than the limit; raised from ``receive`` to stop the route reading.
+
+    Not a ValueError: Strawberry turns those into "unable to parse" while reading a form.
+    """
+
+
+def graphql_error(status: int, message: str, code: str, **extensions: Any) -> Response:
+    """A GraphQL-over-HTTP error body refused before execution."""
+    error = {"message": message, "extensions": {"code": code, **extensions}}
+    return JSONResponse({"data": None, "errors": [error]}, status_code=status)
+
+
+def _is_multipart(headers: Headers) -> bool:
+    return headers.get("content-type", "").lower().lstrip().startswith("multipart/form-data")
+
+
+class RequestGuard:
+    """Refuses what the request line and headers already show is unacceptable, and caps bodies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx: Context = scope["state"]["ctx"]
+        headers = Headers(scope=scope)
+        refusal = _nul_refusal(scope) or _caller_refusal(scope, ctx, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        limit, upload = _limit(scope, ctx, headers)
+        declared = headers.get("content-length", "").strip()
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
+
+
+def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, bool]:
+    """The body limit of this request in bytes, and whether it is a CSV upload."""
+    route = (scope["method"], scope["path"])
+    if _is_multipart(headers):
+        if route in CSV_UPLOAD_ROUTES:
+            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, True
+        if route == INVOICE_ROUTE:
+            return INVOICE_MAX_BYTES + uploads.MULTIPART_OVERHEAD, False
+    return ctx.settings.max_body_bytes, False
+
+
+def _family_response(scope: Scope, exc: Exception, graphql: Response) -> Response:
+    if scope["path"] == GRAPHQL_PATH:
+        return graphql
+    return render_use_case_error(family_of(scope["path"]), exc)
+
+
+def _nul_refusal(scope: Scope) -> Response | None:
+    """400/422 naming the path or query parameter that holds U+0000."""
+    field: str | None = None
+    if "\x00" in scope["path"]:
+        field = _path_parameter_with_nul(scope) or "path"
+    else:
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "%00" in query or "\x00" in query:
+            for key, value in parse_qsl(query, keep_blank_values=True):
+                if "\x00" in key or "\x00" in value:
+                    field = key.replace("\x00", "") or "query"
+                    break
+    if field is None:
+        return None
+    exc = InputError([FieldError(field, "invalid_character", NUL_MESSAGE)])
+    return _family_response(
+        scope, exc, graphql_error(400, NUL_MESSAGE, "BAD_USER_INPUT", field=field)
+    )
+
+
+def _path_parameter_with_nul(scope: Scope) -> str | None:
+    """The name of the route's path parameter holding U+0000, when a route matches the path."""
+    router = getattr(scope.get("app"), "router", None)
+    for route in getattr(router, "routes", ()):
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        for name, value in child.get("path_params", {}).items():
+            if "\x00" in str(value):
+                return str(name)
+    return None
+
+
+def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | None:
+    """The family's 401 for a write that needs a caller, before anything of its body is read."""
+    method, path = scope["method"], scope["path"]
+    if method in _BODILESS:
+        return None
+    principal = ctx.principal
+    if path == GRAPHQL_PATH:
+        if not _is_multipart(headers) or (principal is not None and principal.is_operator):
+            return None
+        if principal is None:
+            return graphql_error(401, "Unauthenticated.", "UNAUTHENTICATED")
+        return graphql_error(403, "Only operators may upload files.", "FORBIDDEN")
+    if path == "/v1" or path.startswith("/v1/"):
+        refused = principal is None
+    elif path.startswith("/api/") and path != "/api/login":
+        # Every /api route but login is an operator's (rest_compat.common.operator_context).
+        refused = principal is None or not principal.is_operator
+    else:
+        return None
+    return render_use_case_error(family_of(path), Unauthenticated()) if refused else None
+
+
+def _too_large(scope: Scope, ctx: Context, upload: bool, limit: int) -> Response:
+    path = scope["path"]
+    if upload:
+        error = uploads.too_large(ctx)
+        first = error.first
+        graphql = graphql_error(413, first.message, "PAYLOAD_TOO_LARGE", field=first.field)
+        # Tether documents the oversized file as a 422 on its field, whatever its framing.
+        return _family_response(scope, error, graphql)
+    if limit == ctx.settings.max_body_bytes:
+        message = f"The request body is larger than the {ctx.settings.max_body_kb} KB limit."
+    else:
+        message = f"The file is too large: the maximum size is {INVOICE_MAX_BYTES >> 20} MB."
+    if path == GRAPHQL_PATH:
+        return graphql_error(413, message, "PAYLOAD_TOO_LARGE")
+    if family_of(path) is Family.TETHER:
+        return tether_status(413, message)
+    return cleavr_error(413, "payload_too_large", message)
