@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +101,9 @@ class Context:
     # Filled by Strawberry's WebSocket handlers with the connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Any = None
+    # Set by a WebSocket face: closes the connection with a close code and reason (a stream
+    # whose credentials stopped working ends this way).
+    end_stream: Callable[[int, str], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if self.loaders is None:
