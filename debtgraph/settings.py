@@ -43,6 +43,9 @@ class Settings:
     graphql_max_depth: int = 12
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
+    operator_token_ttl_seconds: int = 60 * 60 * 24 * 7
+    # How often a live subscription re-checks that its token still works (PRODUCT.md §1).
+    subscription_recheck_seconds: int = 30
     login_max_attempts: int = 5
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
@@ -92,6 +95,8 @@ class Settings:
             graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
+            operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),
+            subscription_recheck_seconds=int(env.get("SUBSCRIPTION_RECHECK_SECONDS") or 30),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
             db_pool_size=int(env.get("DB_POOL_SIZE") or 10),
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 10),

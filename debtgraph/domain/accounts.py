@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.clock import Clock
 from debtgraph.domain.errors import DomainValidationError, FieldError
 from debtgraph.domain.oauth import ALL_SCOPES, ApiKey, Platform
 from debtgraph.domain.secrets import hash_password, hash_token, public_id, random_string
-from debtgraph.domain.users import Role, User, UserStatus
+from debtgraph.domain.users import AccessToken, Role, User, UserStatus
 
 
 async def upsert_operator(
     session: AsyncSession, clock: Clock, email: str, password: str, name: str
 ) -> User:
-    """Create an operator, or reset the password and name of an existing one."""
+    """Create an operator, or reset the password and name of an existing one.
+
+    A reset revokes every token of the operator (PRODUCT.md §1): whoever held one must sign in
+    with the new password.
+    """
     email = email.strip().lower()
     if not password:
         raise DomainValidationError([FieldError("password", "required", "Password is required.")])
@@ -38,6 +42,12 @@ async def upsert_operator(
     elif user.role != Role.ADMIN:
         raise DomainValidationError(
             [FieldError("email", "taken", "This email belongs to a creditor, not an operator.")]
+        )
+    else:
+        await session.execute(
+            update(AccessToken)
+            .where(AccessToken.user_id == user.id, AccessToken.is_active.is_(True))
+            .values(is_active=False, revoked_at=now)
         )
     user.password_hash = hash_password(password)
     user.name = name

@@ -11,6 +11,8 @@ Decisions:
   family. Presenting a refresh token that was already rotated revokes the whole family (the
   token leaked: whoever holds the newer one loses it too, and must sign in again).
 - A rotated token's access token is revoked at once, so at most one access token per family works.
+- A suspended or deleted creditor gets no tokens: suspension revokes its families and codes,
+  and neither a code nor a refresh token is honoured for it afterwards.
 - Refresh tokens live ``refresh_ttl`` (30 days by default) from issue; access tokens 1 hour.
 """
 
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from debtgraph.domain.clock import Clock
 from debtgraph.domain.oauth import AuthorizationCode, OAuthToken, Platform, PlatformConnection
 from debtgraph.domain.secrets import hash_token, random_string
+from debtgraph.domain.users import User, UserStatus
 
 CODE_TTL = timedelta(minutes=10)
 ACCESS_TOKEN_PREFIX = "dga_"
@@ -97,6 +100,28 @@ async def revoke_family(session: AsyncSession, clock: Clock, family_id: str) -> 
         .where(OAuthToken.family_id == family_id, OAuthToken.revoked_at.is_(None))
         .values(revoked_at=clock.now())
     )
+
+
+async def revoke_user_grants(session: AsyncSession, clock: Clock, user_id: int) -> None:
+    """Revoke every token family and spend every unused code of a creditor (suspension)."""
+    now = clock.now()
+    await session.execute(
+        update(OAuthToken)
+        .where(OAuthToken.user_id == user_id, OAuthToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.user_id == user_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
+async def _refuse_blocked_user(session: AsyncSession, user_id: int) -> None:
+    # Suspension revokes the grants already; this also covers a deleted creditor.
+    user = await session.get(User, user_id)
+    if user is None or user.deleted_at is not None or user.status == UserStatus.SUSPENDED:
+        raise GrantError("The user's account is suspended or closed.")
 
 
 async def redeem_code(
@@ -179,6 +204,7 @@ async def tokens_for_code(
     refresh_ttl: timedelta,
 ) -> IssuedTokens:
     """Start a token family for a redeemed code."""
+    await _refuse_blocked_user(session, code.user_id)
     family_id = random_string(32)
     code.token_family_id = family_id
     issued = _new_pair(
@@ -221,6 +247,7 @@ async def rotate(
         raise GrantError("The refresh token has been revoked.")
     if row.refresh_expires_at is not None and row.refresh_expires_at <= now:
         raise GrantError("The refresh token has expired.")
+    await _refuse_blocked_user(session, row.user_id)
     granted = row.scope.split()
     if scope is not None and not set(scope) <= set(granted):
         raise GrantError("The requested scope exceeds the scope originally granted.")

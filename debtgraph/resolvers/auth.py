@@ -5,21 +5,29 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.oauth import ApiKey, OAuthToken
+from debtgraph.domain.oauth import ALL_SCOPES, ApiKey, OAuthToken, Platform
 from debtgraph.domain.secrets import (
     hash_token,
     random_string,
     tokens_equal,
     verify_password,
 )
-from debtgraph.domain.users import AccessToken, Role, User
+from debtgraph.domain.users import AccessToken, Role, User, UserStatus
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import FieldError, InputError, NotFound, Throttled, Unauthenticated
+from debtgraph.resolvers.errors import (
+    FieldError,
+    InputError,
+    MissingScope,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+)
 from debtgraph.resolvers.pagination import db_id
 from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
 
@@ -45,11 +53,11 @@ async def authenticate(ctx: Context, authorization: str | None) -> Principal | N
         if token.startswith(("sk_live_", "sk_test_")):
             return await _platform_key(session, token)
         if "|" in token:
-            return await _operator_token(session, token)
+            return await _operator_token(ctx, session, token)
         return await _oauth_token(ctx, session, token)
 
 
-async def _operator_token(session: AsyncSession, token: str) -> Principal | None:
+async def _operator_token(ctx: Context, session: AsyncSession, token: str) -> Principal | None:
     token_id, _, secret = token.partition("|")
     key = db_id(token_id)
     if key is None or not secret:
@@ -57,17 +65,29 @@ async def _operator_token(session: AsyncSession, token: str) -> Principal | None
     row = await session.get(AccessToken, key)
     if row is None or not row.is_active or not tokens_equal(row.token_hash, hash_token(secret)):
         return None
+    if row.revoked_at is not None or operator_token_expired(ctx, row):
+        return None
     user = await session.get(User, row.user_id)
     if user is None or user.deleted_at is not None or user.role != Role.ADMIN:
         return None
     return Principal(PrincipalKind.OPERATOR, user_id=user.id, token_id=row.id)
 
 
+def operator_token_expired(ctx: Context, row: AccessToken) -> bool:
+    """Operator tokens live ``OPERATOR_TOKEN_TTL`` from issue (PRODUCT.md §1)."""
+    ttl = timedelta(seconds=ctx.settings.operator_token_ttl_seconds)
+    return row.created_at + ttl <= ctx.clock.now()
+
+
 async def _platform_key(session: AsyncSession, token: str) -> Principal | None:
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
-    return platform_principal(row.platform_id)
+    platform = await session.get(Platform, row.platform_id)
+    if platform is None:
+        return None
+    # A key holds the scopes its platform is allowed, no more (PRODUCT.md §1).
+    return platform_principal(row.platform_id, platform.allowed_scopes or ALL_SCOPES, key_id=row.id)
 
 
 async def _oauth_token(ctx: Context, session: AsyncSession, token: str) -> Principal | None:
@@ -77,7 +97,7 @@ async def _oauth_token(ctx: Context, session: AsyncSession, token: str) -> Princ
     if row is None or row.revoked_at is not None or row.expires_at <= ctx.clock.now():
         return None
     user = await session.get(User, row.user_id)
-    if user is None or user.deleted_at is not None:
+    if user is None or not can_use_tokens(user):
         return None
     return Principal(
         PrincipalKind.CREDITOR,
@@ -86,6 +106,11 @@ async def _oauth_token(ctx: Context, session: AsyncSession, token: str) -> Princ
         scopes=frozenset(row.scope.split()),
         token_id=row.id,
     )
+
+
+def can_use_tokens(user: User) -> bool:
+    """Suspended or deleted creditors' tokens stop working (PRODUCT.md §1)."""
+    return user.deleted_at is None and user.status != UserStatus.SUSPENDED
 
 
 def require_principal(ctx: Context) -> Principal:
@@ -176,11 +201,41 @@ async def logout(ctx: Context) -> None:
 
 
 async def me(ctx: Context) -> User | None:
-    """The signed-in user (operator or creditor); None for a platform key."""
+    """The signed-in user (operator or creditor); None for a platform key.
+
+    A creditor token needs ``users:read`` to read its own user, as on ``GET /v1/users/{id}``.
+    """
     principal = require_principal(ctx)
     if principal.user_id is None:
         return None
+    if not principal.has_scope("users:read"):
+        raise MissingScope("users:read")
     user = await ctx.loaders.by(User.id).load(principal.user_id)
     if user is None or user.deleted_at is not None:
         raise Unauthenticated()
     return user
+
+
+async def principal_is_live(ctx: Context, principal: Principal) -> bool:
+    """Whether the credentials behind a principal still work now (long-lived streams)."""
+    async with ctx.uow.session() as session:
+        if principal.kind is PrincipalKind.PLATFORM:
+            key = await session.get(ApiKey, principal.token_id) if principal.token_id else None
+            return key is not None and key.revoked_at is None
+        if principal.kind is PrincipalKind.OPERATOR:
+            row = await session.get(AccessToken, principal.token_id or 0, populate_existing=True)
+            if (
+                row is None
+                or not row.is_active
+                or row.revoked_at is not None
+                or operator_token_expired(ctx, row)
+            ):
+                return False
+        else:
+            token = await session.get(OAuthToken, principal.token_id or 0, populate_existing=True)
+            if token is None or token.revoked_at is not None or token.expires_at <= ctx.clock.now():
+                return False
+        user = await session.get(User, principal.user_id or 0, populate_existing=True)
+        if user is None or user.deleted_at is not None:
+            return False
+        return principal.is_operator or can_use_tokens(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +103,9 @@ class Context:
     loaders: Any = None
     # ``scheme://host[:port]`` the request came to (after trusted proxies' headers), for links.
     base_url: str = ""
+    # Set by a WebSocket face: closes the connection with a close code and reason (a stream
+    # whose credentials stopped working ends this way).
+    end_stream: Callable[[int, str], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if self.loaders is None:

@@ -9,22 +9,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from debtgraph.domain import creditors
+from debtgraph.domain import creditors, oauth_flow
 from debtgraph.domain.onboarding import Requirements
 from debtgraph.domain.users import Role, User
-from debtgraph.resolvers.auth import require_operator, require_principal
+from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import MissingScope, NotFound
-from debtgraph.resolvers.principal import Principal, PrincipalKind
+from debtgraph.resolvers.errors import NotFound
+from debtgraph.resolvers.permissions import require_scope as require_scope
+from debtgraph.resolvers.principal import PrincipalKind
 from debtgraph.resolvers.users import user_visible_condition
-
-
-def require_scope(ctx: Context, scope: str) -> Principal:
-    """The caller, holding ``scope`` (creditor tokens are limited to what was granted)."""
-    principal = require_principal(ctx)
-    if not principal.has_scope(scope):
-        raise MissingScope(scope)
-    return principal
 
 
 def onboarding_url(ctx: Context, token: str) -> str:
@@ -62,7 +55,7 @@ async def get_user(ctx: Context, user_id: str, scope: str = "users:read") -> Use
             select(User).where(
                 User.public_id == user_id,
                 User.role == Role.CREDITOR.value,
-                user_visible_condition(principal),
+                user_visible_condition(principal, scope, ctx.clock.now()),
             )
         )
     if user is None:
@@ -98,10 +91,16 @@ async def submit_onboarding(ctx: Context, token: str, form: Mapping[str, str]) -
 
 
 async def set_suspended(ctx: Context, user_id: str, *, suspended: bool) -> User:
-    """Operators suspend a creditor or reinstate it."""
+    """Operators suspend a creditor or reinstate it.
+
+    Suspension revokes every OAuth token and unspent code of the creditor in the same
+    transaction, so reinstating it revives none of them (PRODUCT.md §1).
+    """
     require_operator(ctx)
     user = await get_user(ctx, user_id)
     async with ctx.uow.session() as session:
         await creditors.set_suspended(session, ctx.clock, user, suspended=suspended)
+        if suspended:
+            await oauth_flow.revoke_user_grants(session, ctx.clock, user.id)
     await ctx.uow.commit()
     return user

@@ -1,52 +1,78 @@
-"""Live event streams for subscriptions, filtered to what the caller may see."""
+"""Live event streams for subscriptions, filtered to what the caller may see while it may.
+
+Decisions (PRODUCT.md §1, "on every face"):
+
+- Each event is checked against the caller's scopes and reach as they are when it arrives: an
+  event about a receivable needs ``receivables:read`` over its creditor, one about a user
+  ``users:read``; other object types (uploads, debtors) are for operators only. A platform
+  also sees events it raised that name no creditor.
+- The caller's credentials are checked again before each event is delivered and every
+  ``subscription_recheck_seconds`` while idle. Once they no longer work (token revoked or
+  expired, operator logged out or password reset, creditor suspended or deleted, API key
+  revoked) the stream ends: :data:`REVOKED_CLOSE_CODE` on a WebSocket.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Collection
 
 from sqlalchemy import select
 
 from debtgraph.domain.eventbus import BusMessage
 from debtgraph.domain.users import User
-from debtgraph.resolvers.auth import require_principal
+from debtgraph.resolvers.auth import principal_is_live, require_principal
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import Unauthenticated
+from debtgraph.resolvers.permissions import event_scope
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 from debtgraph.resolvers.users import user_visible_condition
 
+# Like HTTP 401 in the 4000-4999 range graphql-transport-ws leaves to applications (4401 is
+# also what the protocol uses for "Unauthorized").
+REVOKED_CLOSE_CODE = 4401
+REVOKED_REASON = "Unauthorized: the credentials of this connection no longer work"
+_CLOSE_GRACE_SECONDS = 30
+
 
 class Visibility:
-    """Whether a caller may see an event, with the reach of a platform cached per stream.
-
-    A platform sees events it raised and events about users within its reach (created by it
-    or connected to it), whichever platform submitted the object; an operator sees all, a
-    creditor its own.
-    """
+    """Whether a caller may see an event now (scopes and reach are read per event)."""
 
     def __init__(self, ctx: Context, principal: Principal) -> None:
         self._ctx = ctx
         self._principal = principal
-        self._users: dict[int, bool] = {}
 
     async def allows(self, message: BusMessage) -> bool:
         """Decide for one message."""
         principal = self._principal
         if principal.is_operator:
             return True
+        scope = event_scope(message.object_type)
+        if scope is None or not principal.has_scope(scope):
+            return False
         if principal.kind is PrincipalKind.CREDITOR:
             return message.user_id is not None and message.user_id == principal.user_id
-        if message.platform_id is not None and message.platform_id == principal.platform_id:
-            return True
         if message.user_id is None:
-            return False
-        if message.user_id not in self._users:
-            async with self._ctx.uow.session() as session:
-                found = await session.scalar(
-                    select(User.id).where(
-                        User.id == message.user_id, user_visible_condition(principal)
-                    )
+            return message.platform_id is not None and message.platform_id == principal.platform_id
+        # Not cached: a grant revoked a moment ago must hide the very next event.
+        async with self._ctx.uow.session() as session:
+            found = await session.scalar(
+                select(User.id).where(
+                    User.id == message.user_id,
+                    user_visible_condition(principal, scope, self._ctx.clock.now()),
                 )
-            self._users[message.user_id] = found is not None
-        return self._users[message.user_id]
+            )
+        return found is not None
+
+
+async def _end_stream(ctx: Context) -> None:
+    await ctx.uow.close()
+    if ctx.end_stream is not None:
+        await ctx.end_stream(REVOKED_CLOSE_CODE, REVOKED_REASON)
+        # The face cancels this stream once the peer has gone: write nothing to a closed socket.
+        await asyncio.sleep(_CLOSE_GRACE_SECONDS)
+    raise Unauthenticated("The credentials of this subscription no longer work.")
 
 
 async def watch(
@@ -64,19 +90,44 @@ async def watch(
     principal = require_principal(ctx)
     visibility = Visibility(ctx, principal)
     wanted = set(types or ())
+    interval = max(ctx.settings.subscription_recheck_seconds, 1)
     # Hold no connection while waiting: a dashboard may idle for hours.
     await ctx.uow.close()
-    async for message in ctx.services.bus.subscribe():
-        if wanted and message.type not in wanted:
-            continue
-        if object_type is not None and message.object_type != object_type:
-            continue
-        if object_id is not None and message.object_id != object_id:
-            continue
-        allowed = await visibility.allows(message)
-        await ctx.uow.close()
-        if not allowed:
-            continue
-        ctx.refresh()
-        yield message
-        await ctx.uow.close()
+    stream = ctx.services.bus.subscribe()
+    pending: asyncio.Future[BusMessage] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(stream))
+            # Waiting does not cancel the read, so no message is lost to a re-check.
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                live = await principal_is_live(ctx, principal)
+                await ctx.uow.close()
+                if not live:
+                    await _end_stream(ctx)
+                continue
+            message = pending.result()
+            pending = None
+            if wanted and message.type not in wanted:
+                continue
+            if object_type is not None and message.object_type != object_type:
+                continue
+            if object_id is not None and message.object_id != object_id:
+                continue
+            if not await principal_is_live(ctx, principal):
+                await _end_stream(ctx)
+            allowed = await visibility.allows(message)
+            await ctx.uow.close()
+            if not allowed:
+                continue
+            ctx.refresh()
+            yield message
+            await ctx.uow.close()
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from debtgraph.domain.oauth import ALL_SCOPES
@@ -24,7 +25,7 @@ class Principal:
     user_id: int | None = None
     platform_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
-    # The operator token or OAuth token row, so logout/revocation can target it.
+    # The operator token, OAuth token or API key row, so logout/revocation can target it.
     token_id: int | None = None
 
     @property
@@ -33,10 +34,13 @@ class Principal:
         return self.kind is PrincipalKind.OPERATOR
 
     def has_scope(self, scope: str) -> bool:
-        """Operators and platform keys hold every scope; creditors only those granted."""
-        if self.kind is PrincipalKind.CREDITOR:
-            return scope in self.scopes
-        return True
+        """Operators hold every scope; platform keys those allowed; creditor tokens those granted.
+
+        Holding a scope is not reach: ``resolvers/permissions.py`` says over whom it applies.
+        """
+        if self.kind is PrincipalKind.OPERATOR:
+            return True
+        return scope in self.scopes
 
     @property
     def key(self) -> str:
@@ -46,6 +50,10 @@ class Principal:
         return f"{self.kind.value}:{self.user_id}"
 
 
-def platform_principal(platform_id: int) -> Principal:
-    """A platform acting with its secret key."""
-    return Principal(PrincipalKind.PLATFORM, platform_id=platform_id, scopes=frozenset(ALL_SCOPES))
+def platform_principal(
+    platform_id: int, scopes: Iterable[str] = ALL_SCOPES, *, key_id: int | None = None
+) -> Principal:
+    """A platform acting with its secret key (``key_id``), holding the scopes it is allowed."""
+    return Principal(
+        PrincipalKind.PLATFORM, platform_id=platform_id, scopes=frozenset(scopes), token_id=key_id
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain import receivable_rules
 from debtgraph.domain import receivable_service as service
@@ -25,30 +26,35 @@ from debtgraph.domain.receivables import (
 from debtgraph.domain.users import Role, User
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.creditors import require_scope
 from debtgraph.resolvers.errors import (
     DomainValidationError,
     FieldError,
     InputError,
     NotFound,
 )
-from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.loaders import Page, PageKey
 from debtgraph.resolvers.pagination import check_first, keyset_page
+from debtgraph.resolvers.permissions import (
+    RECEIVABLES_READ,
+    RECEIVABLES_WRITE,
+    receivable_reach,
+    require_scope,
+)
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 from debtgraph.resolvers.users import user_visible_condition
 
-READ = "receivables:read"
-WRITE = "receivables:write"
+READ = RECEIVABLES_READ
+WRITE = RECEIVABLES_WRITE
 
 
-def receivable_visible_condition(principal: Principal) -> ColumnElement[bool]:
-    """SQL condition for the receivables a caller may see: those of the users it may see."""
-    if principal.is_operator:
-        return true()
-    if principal.kind is PrincipalKind.CREDITOR:
-        return Receivable.user_id == principal.user_id
-    visible_users = select(User.id).where(user_visible_condition(principal))
-    return Receivable.user_id.in_(visible_users)
+def receivable_visible_condition(
+    principal: Principal, scope: str, now: datetime
+) -> ColumnElement[bool]:
+    """SQL condition for the receivables over which a caller may use ``scope``.
+
+    Those of the users within that scope's reach, whichever platform submitted them.
+    """
+    return receivable_reach(principal, scope, now)
 
 
 async def actor_of(ctx: Context) -> service.Actor:
@@ -72,12 +78,15 @@ class Located:
 
 
 async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = False) -> Located:
-    """A receivable within the caller's reach, else NotFound."""
+    """A receivable within ``scope``'s reach, else NotFound (MissingScope before any read)."""
     principal = require_scope(ctx, scope)
     stmt = (
         select(Receivable, User.public_id)
         .join(User, User.id == Receivable.user_id)
-        .where(Receivable.public_id == receivable_id, receivable_visible_condition(principal))
+        .where(
+            Receivable.public_id == receivable_id,
+            receivable_visible_condition(principal, scope, ctx.clock.now()),
+        )
     )
     if lock:
         # Two transitions of one receivable must not interleave (no-op on SQLite).
@@ -94,6 +103,11 @@ async def get(ctx: Context, receivable_id: str) -> Receivable:
     return (await locate(ctx, receivable_id, READ)).receivable
 
 
+async def written(ctx: Context, receivable_id: str) -> Receivable:
+    """The receivable a write just changed: the write scope includes seeing it (PRODUCT.md §1)."""
+    return (await locate(ctx, receivable_id, WRITE)).receivable
+
+
 async def visible_by_public_id(ctx: Context, public_ids: Sequence[str]) -> dict[str, Receivable]:
     """Receivables among ``public_ids`` the caller may see (Relay node resolution)."""
     principal = ctx.principal
@@ -104,7 +118,7 @@ async def visible_by_public_id(ctx: Context, public_ids: Sequence[str]) -> dict[
             await session.scalars(
                 select(Receivable).where(
                     Receivable.public_id.in_(list(public_ids)),
-                    receivable_visible_condition(principal),
+                    receivable_visible_condition(principal, READ, ctx.clock.now()),
                 )
             )
         ).all()
@@ -118,7 +132,9 @@ async def visible_children(
     principal = ctx.principal
     if principal is None or not ids or not principal.has_scope(READ):
         return {}
-    reachable = select(Receivable.id).where(receivable_visible_condition(principal))
+    reachable = select(Receivable.id).where(
+        receivable_visible_condition(principal, READ, ctx.clock.now())
+    )
     async with ctx.uow.session() as session:
         rows = (
             await session.scalars(
@@ -142,7 +158,7 @@ async def create(ctx: Context, payload: Mapping[str, Any]) -> Receivable:
                 select(User).where(
                     User.public_id == raw_user_id.strip(),
                     User.role == Role.CREDITOR.value,
-                    user_visible_condition(principal),
+                    user_visible_condition(principal, WRITE, ctx.clock.now()),
                 )
             )
         if user is None:
@@ -214,7 +230,8 @@ async def list_receivables(
                 )
             ]
         )
-    conditions: list[ColumnElement[bool]] = [receivable_visible_condition(principal)]
+    visible = receivable_visible_condition(principal, READ, ctx.clock.now())
+    conditions: list[ColumnElement[bool]] = [visible]
     if status is not None:
         conditions.append(Receivable.status == status)
     if user_id is not None:
@@ -222,9 +239,7 @@ async def list_receivables(
     async with ctx.uow.session() as session:
         if starting_after is not None:
             after_id = await session.scalar(
-                select(Receivable.id).where(
-                    Receivable.public_id == starting_after, receivable_visible_condition(principal)
-                )
+                select(Receivable.id).where(Receivable.public_id == starting_after, visible)
             )
             if after_id is None:
                 raise InputError(
@@ -239,6 +254,23 @@ async def list_receivables(
         return await keyset_page(
             session, select(Receivable).where(*conditions), Receivable.id, limit, after_id
         )
+
+
+async def receivables_of_user(
+    ctx: Context, user_id: int, first: int, after_id: int | None, status: str | None
+) -> Page[Receivable]:
+    """A creditor's receivables, newest first, those within the caller's read reach (batched)."""
+    principal = require_scope(ctx, READ)
+    visible = receivable_visible_condition(principal, READ, ctx.clock.now())
+
+    def conditions(filters: dict[str, Any]) -> list[ColumnElement[bool]]:
+        status_filter = filters.get("status")
+        extra = [Receivable.status == status_filter] if status_filter else []
+        return [visible, *extra]
+
+    filters = (("status", status),) if status else ()
+    loader = ctx.loaders.pages(Receivable.user_id, conditions, name="visible_by_user")
+    return await loader.load(PageKey(user_id, first, after_id, filters))  # type: ignore[no-any-return]
 
 
 async def contacts_of(ctx: Context, receivables: Sequence[Receivable]) -> list[list[Contact]]:

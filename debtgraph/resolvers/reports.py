@@ -32,7 +32,10 @@ async def recovery_stats(ctx: Context, period: stats.StatsPeriod) -> stats.Recov
     principal = require_scope(ctx, "reports:read")
     async with ctx.uow.session() as session:
         return await stats.recovery_stats(
-            session, receivable_visible_condition(principal), period, ctx.clock.now()
+            session,
+            receivable_visible_condition(principal, "reports:read", ctx.clock.now()),
+            period,
+            ctx.clock.now(),
         )
 
 

@@ -86,7 +86,7 @@ async def submit_evidence(request: Request) -> Response:
     evidence = await receivables.submit_evidence(
         ctx, request.path_params["id"], await json_body(request)
     )
-    receivable = await receivables.get(ctx, request.path_params["id"])
+    receivable = await receivables.written(ctx, request.path_params["id"])
     return JSONResponse(
         {
             "id": evidence.public_id,

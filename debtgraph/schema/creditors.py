@@ -9,12 +9,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from debtgraph.domain import creditors as creditor_rules
-from debtgraph.domain.receivables import Receivable as ReceivableModel
 from debtgraph.domain.users import Role
 from debtgraph.domain.users import User as UserModel
-from debtgraph.resolvers import creditors
-from debtgraph.resolvers.creditors import require_scope
-from debtgraph.resolvers.loaders import PageKey
+from debtgraph.resolvers import creditors, receivables
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection
 from debtgraph.schema.receivables import (
@@ -64,11 +61,6 @@ def requirements_of(info: Info, model: UserModel) -> Requirements | None:
     )
 
 
-def _status_filter(filters: dict[str, object]) -> list[object]:
-    status = filters.get("status")
-    return [ReceivableModel.status == status] if status else []
-
-
 async def receivables_of(
     info: Info,
     model: UserModel,
@@ -76,13 +68,13 @@ async def receivables_of(
     after: str | None,
     status: ReceivableStatus | None,
 ) -> Connection[Receivable]:
-    """A creditor's receivables, newest first (the user is already within reach)."""
-    require_scope(ctx_of(info), "receivables:read")
-    filters = (("status", status.value),) if status else ()
-    page = await (
-        ctx_of(info)
-        .loaders.pages(ReceivableModel.user_id, _status_filter, name="by_user")  # type: ignore[arg-type]
-        .load(PageKey(model.id, check_first(first), decode_cursor(after), filters))
+    """A creditor's receivables within the caller's ``receivables:read`` reach, newest first."""
+    page = await receivables.receivables_of_user(
+        ctx_of(info),
+        model.id,
+        check_first(first),
+        decode_cursor(after),
+        status.value if status else None,
     )
     return to_connection(page, Receivable.from_model)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,6 +19,15 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+
+
+def _closer(websocket: WebSocket) -> Callable[[int, str], Awaitable[None]]:
+    async def close(code: int, reason: str) -> None:
+        # Several subscriptions of one socket may end at once; the first one closes it.
+        with contextlib.suppress(RuntimeError):
+            await websocket.close(code=code, reason=reason)
+
+    return close
 
 
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
@@ -47,6 +58,8 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         ctx = request.scope.get("state", {}).get("ctx")
         if ctx is None:
             raise RuntimeError("no Context on the request: is the context middleware installed?")
+        if isinstance(response, WebSocket):
+            ctx.end_stream = _closer(response)
         return ctx
 
     async def on_ws_connect(self, context: Any) -> Any:

@@ -20,8 +20,7 @@ from debtgraph.domain.receivables import Contact as ContactModel
 from debtgraph.domain.receivables import Evidence as EvidenceModel
 from debtgraph.domain.receivables import Receivable as ReceivableModel
 from debtgraph.domain.receivables import ReceivableEvent as ReceivableEventModel
-from debtgraph.domain.users import User as UserModel
-from debtgraph.resolvers import events, receivables
+from debtgraph.resolvers import events, receivables, users
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -291,7 +290,8 @@ class Receivable(relay.Node):
     ) -> Annotated[User, strawberry.lazy("debtgraph.schema.users")] | None:
         from debtgraph.schema.users import User
 
-        model = await ctx_of(info).loaders.by(UserModel.id).load(self.model.user_id)
+        # users:read over this creditor, not only receivables:read (PRODUCT.md §1).
+        model = await users.readable_user(ctx_of(info), self.model.user_id)
         return User.from_model(model) if model else None
 
     @strawberry.field(description="Amounts, phase, last and next action, warnings.")
@@ -551,7 +551,7 @@ class ReceivableMutation:
         )
         if contact is None:
             return ContactPayload(contact=None, receivable=None, user_errors=errors)
-        model = await receivables.get(ctx, rid)
+        model = await receivables.written(ctx, rid)
         return ContactPayload(
             contact=Contact.from_model(contact),
             receivable=Receivable.from_model(model),
@@ -569,7 +569,7 @@ class ReceivableMutation:
         evidence, errors = await attempt(receivables.submit_evidence(ctx, rid, body))
         if evidence is None:
             return EvidencePayload(evidence=None, receivable=None, user_errors=errors)
-        model = await receivables.get(ctx, rid)
+        model = await receivables.written(ctx, rid)
         return EvidencePayload(
             evidence=Evidence.from_model(evidence),
             receivable=Receivable.from_model(model),

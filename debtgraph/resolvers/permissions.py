@@ -1,0 +1,90 @@
+"""Scopes and reach (PRODUCT.md §1): who may use which scope over which creditor, in one place.
+
+- An operator holds every scope over everyone.
+- A creditor token holds the scopes it was granted, over its own user only.
+- A platform key holds the scopes the platform is allowed. Over the creditors it created it
+  uses all of them; over a creditor that connected to it by OAuth only the scopes of a live
+  grant: a token family of that (platform, user) pair, not revoked, whose refresh token (or,
+  for a token without one, access token) has not expired, and whose scope includes the one
+  asked for. Revoking the family, or suspending the creditor, ends the reach at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, func, literal, or_, select, true
+
+from debtgraph.domain.oauth import OAuthToken
+from debtgraph.domain.receivables import Receivable
+from debtgraph.domain.users import User
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import MissingScope, Unauthenticated
+from debtgraph.resolvers.principal import Principal, PrincipalKind
+
+USERS_READ = "users:read"
+USERS_WRITE = "users:write"
+RECEIVABLES_READ = "receivables:read"
+RECEIVABLES_WRITE = "receivables:write"
+WEBHOOKS_READ = "webhooks:read"
+WEBHOOKS_WRITE = "webhooks:write"
+REPORTS_READ = "reports:read"
+
+# The scope that lets a caller see an event about an object of each type; the other object
+# types (uploads, debtors, billing) belong to the operator API only.
+_EVENT_SCOPES = {"receivable": RECEIVABLES_READ, "user": USERS_READ}
+
+
+def require_scope(ctx: Context, scope: str) -> Principal:
+    """The caller, holding ``scope``; Unauthenticated or MissingScope before anything runs."""
+    if ctx.principal is None:
+        raise Unauthenticated()
+    if not ctx.principal.has_scope(scope):
+        raise MissingScope(scope)
+    return ctx.principal
+
+
+def granted_users(platform_id: int, scope: str, now: datetime) -> ColumnElement[bool]:
+    """SQL condition: the user has a live OAuth grant to the platform that includes ``scope``."""
+    live_until = func.coalesce(OAuthToken.refresh_expires_at, OAuthToken.expires_at)
+    padded = literal(" ").concat(OAuthToken.scope).concat(" ")
+    grants = select(OAuthToken.user_id).where(
+        OAuthToken.platform_id == platform_id,
+        OAuthToken.revoked_at.is_(None),
+        live_until > now,
+        # Scopes are stored space-separated; their names hold no LIKE wildcard.
+        padded.like(f"% {scope} %"),
+    )
+    return User.id.in_(grants)
+
+
+def user_reach(principal: Principal, scope: str, now: datetime) -> ColumnElement[bool]:
+    """SQL condition on ``User``: the users over whom the caller may use ``scope``."""
+    alive = User.deleted_at.is_(None)
+    if not principal.has_scope(scope):
+        return false()
+    if principal.is_operator:
+        return alive
+    if principal.kind is PrincipalKind.PLATFORM:
+        assert principal.platform_id is not None
+        return alive & or_(
+            User.platform_id == principal.platform_id,
+            granted_users(principal.platform_id, scope, now),
+        )
+    return alive & (User.id == principal.user_id)
+
+
+def receivable_reach(principal: Principal, scope: str, now: datetime) -> ColumnElement[bool]:
+    """SQL condition on ``Receivable``: those of the users within ``scope``'s reach."""
+    if not principal.has_scope(scope):
+        return false()
+    if principal.is_operator:
+        return true()
+    if principal.kind is PrincipalKind.CREDITOR:
+        return Receivable.user_id == principal.user_id
+    return Receivable.user_id.in_(select(User.id).where(user_reach(principal, scope, now)))
+
+
+def event_scope(object_type: str) -> str | None:
+    """The scope needed to see an event about this object type; None: operators only."""
+    return _EVENT_SCOPES.get(object_type)
