@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Column, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +34,9 @@ async def lock_row(session: AsyncSession, model: type[DeclarativeBase], row_id: 
     """
     table: Any = model.__table__
     if dialect_of(session) == "sqlite":
+        column = _plain_column(table)
         result: Any = await session.execute(
-            update(table).where(table.c.id == row_id).values(id=table.c.id)
+            update(table).where(table.c.id == row_id).values({column.name: column})
         )
         return bool(result.rowcount)
     # NO KEY UPDATE: orders writers of this row without blocking inserts that reference it.
@@ -43,6 +44,16 @@ async def lock_row(session: AsyncSession, model: type[DeclarativeBase], row_id: 
         select(table.c.id).where(table.c.id == row_id).with_for_update(key_share=True)
     )
     return locked.first() is not None
+
+
+def _plain_column(table: Table) -> Column[Any]:
+    """A column outside every key and index: setting it to itself costs SQLite no checks."""
+    indexed = {column for index in table.indexes for column in index.columns}
+    return next(
+        column
+        for column in table.columns
+        if not (column.primary_key or column.foreign_keys or column.unique or column in indexed)
+    )
 
 
 async def insert_unless_exists(
