@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.clock import Clock
+from debtgraph.domain.concurrency import insert_unless_exists
 from debtgraph.domain.errors import DomainValidationError, FieldError
 from debtgraph.domain.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.uploads import BlacklistedIban
@@ -45,18 +46,22 @@ async def add(
         raise DomainValidationError(
             [FieldError("reason", "too_long", f"reason must be at most {MAX_REASON} characters.")]
         )
-    existing = await find(session, iban)
-    if existing is not None:
-        return existing, False
-    entry = BlacklistedIban(
-        iban=iban,
-        reason=(reason or "").strip() or None,
-        created_by=created_by,
-        created_at=clock.now(),
+    # The unique IBAN decides, not a read first: of concurrent adds one inserts, the others
+    # wait for it and then find its entry.
+    created = await insert_unless_exists(
+        session,
+        BlacklistedIban,
+        {
+            "iban": iban,
+            "reason": (reason or "").strip() or None,
+            "created_by": created_by,
+            "created_at": clock.now(),
+        },
+        ["iban"],
     )
-    session.add(entry)
-    await session.flush()
-    return entry, True
+    entry = await find(session, iban)
+    assert entry is not None  # inserted now, or by the one that won the race
+    return entry, created is not None
 
 
 async def remove(session: AsyncSession, raw_iban: object) -> BlacklistedIban | None:

@@ -3,9 +3,11 @@
 Decisions:
 
 - A creditor's email is unique across the service (it is the sign-in name on the consent page), so
-  a second ``POST /v1/users`` with the same email is refused with ``email_taken``.
+  a second ``POST /v1/users`` with the same email is refused with ``email_taken`` (the unique
+  constraint decides, so concurrent creations with one email get one user).
 - The one-time token behind ``onboarding_url`` never expires but works once: it is spent when the
-  hosted form is saved successfully. Only its hash is kept, so the URL is shown at creation only.
+  hosted form is saved successfully (a refused form leaves it unspent; of concurrent
+  submissions one is saved). Only its hash is kept, so the URL is shown at creation only.
 - The hosted page requires every ``currently_due`` item and a password (at least 10 characters);
   the IBAN is optional there (``eventually_due``). For a user created complete, the same URL only
   asks for the password (the "set-password link").
@@ -20,11 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain import outbox
 from debtgraph.domain.clock import Clock
+from debtgraph.domain.concurrency import is_unique_violation
 from debtgraph.domain.errors import DomainValidationError, FieldError
 from debtgraph.domain.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.onboarding import (
@@ -151,11 +155,6 @@ async def create_creditor(
     """Validate a ``CreateUserRequest`` and create the creditor for ``platform_id``."""
     now = clock.now()
     draft: UserDraft = validate_user_payload(payload, now=now)
-    taken = await session.scalar(select(User.id).where(User.email == draft.email))
-    if taken is not None:
-        raise DomainValidationError(
-            [FieldError("email", "email_taken", "A user with this email already exists.")]
-        )
     token = random_string(40)
     company, contact = draft.company, draft.contact
     user = User(
@@ -188,23 +187,51 @@ async def create_creditor(
     if user.status == UserStatus.ONBOARDING:
         user.onboarding_started_on = now.date()
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # The unique constraint is the check: a read first would let concurrent creations
+        # with one email all pass it. The failed insert leaves the transaction to roll back.
+        if is_unique_violation(exc, "users", "email"):
+            raise DomainValidationError(
+                [FieldError("email", "email_taken", "A user with this email already exists.")]
+            ) from None
+        raise
     return CreatedCreditor(user=user, onboarding_token=token)
+
+
+def _unspent_token(token: str) -> list[ColumnElement[bool]]:
+    return [
+        User.onboarding_token_hash == hash_token(token),
+        User.onboarding_token_used_at.is_(None),
+        User.deleted_at.is_(None),
+        User.role == Role.CREDITOR.value,
+    ]
 
 
 async def user_by_onboarding_token(session: AsyncSession, token: str) -> User | None:
     """The creditor whose unspent onboarding token this is, or None."""
     if not token:
         return None
-    user = await session.scalar(
-        select(User).where(
-            User.onboarding_token_hash == hash_token(token),
-            User.onboarding_token_used_at.is_(None),
-            User.deleted_at.is_(None),
-            User.role == Role.CREDITOR.value,
-        )
+    return await session.scalar(select(User).where(*_unspent_token(token)))
+
+
+async def spend_onboarding_token(session: AsyncSession, clock: Clock, token: str) -> User | None:
+    """Mark the token used and give its creditor, freshly read; None when it is already spent.
+
+    One conditional ``UPDATE … RETURNING``: of concurrent submissions exactly one gets the row,
+    which stays locked until the commit; the others find the token spent.
+    """
+    if not token:
+        return None
+    spent = await session.scalars(
+        update(User)
+        .where(*_unspent_token(token))
+        .values(onboarding_token_used_at=clock.now())
+        .returning(User)
+        .execution_options(populate_existing=True)
     )
-    return user
+    return spent.one_or_none()
 
 
 def profile_complete(user: User, now: datetime) -> bool:
@@ -310,9 +337,16 @@ def validate_onboarding_form(
 
 
 async def complete_onboarding(
-    session: AsyncSession, clock: Clock, user: User, form: OnboardingForm, password_hash: str
-) -> User:
-    """Save the hosted form, spend the token and recompute the creditor's status."""
+    session: AsyncSession, clock: Clock, token: str, form: OnboardingForm, password_hash: str
+) -> User | None:
+    """Spend the token, save the validated hosted form and recompute the creditor's status.
+
+    None, with nothing changed, when the token was spent already (maybe a moment ago by a
+    concurrent submission of the same form).
+    """
+    user = await spend_onboarding_token(session, clock, token)
+    if user is None:
+        return None
     before = _tracked(user)
     now = clock.now()
     if form.draft is not None:
@@ -335,7 +369,6 @@ async def complete_onboarding(
     if form.iban is not None:
         user.bank_iban = form.iban
     user.password_hash = password_hash
-    user.onboarding_token_used_at = now
     _refresh_status(session, clock, user, before)
     await session.flush()
     return user

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.clock import Clock
+from debtgraph.domain.concurrency import insert_unless_exists
 from debtgraph.domain.oauth import AuthorizationCode, OAuthToken, Platform, PlatformConnection
 from debtgraph.domain.secrets import hash_token, random_string
 from debtgraph.domain.users import User, UserStatus
@@ -77,19 +78,29 @@ async def connect(
     session: AsyncSession, clock: Clock, platform_id: int, user_id: int, scopes: list[str]
 ) -> None:
     """Record that the creditor authorised the platform (scopes accumulate across consents)."""
-    row = await session.scalar(
-        select(PlatformConnection).where(
-            PlatformConnection.platform_id == platform_id, PlatformConnection.user_id == user_id
-        )
+    # Insert-or-nothing, then merge under the row lock: concurrent consents neither trip the
+    # unique (platform, user) constraint nor lose each other's scopes.
+    created = await insert_unless_exists(
+        session,
+        PlatformConnection,
+        {
+            "platform_id": platform_id,
+            "user_id": user_id,
+            "scopes": scopes,
+            "created_at": clock.now(),
+        },
+        ["platform_id", "user_id"],
     )
-    if row is None:
-        session.add(
-            PlatformConnection(
-                platform_id=platform_id, user_id=user_id, scopes=scopes, created_at=clock.now()
-            )
-        )
-    else:
-        row.scopes = sorted(set(row.scopes) | set(scopes))
+    if created is not None:
+        return
+    row = await session.scalar(
+        select(PlatformConnection)
+        .where(PlatformConnection.platform_id == platform_id, PlatformConnection.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None  # the insert found it there
+    row.scopes = sorted(set(row.scopes) | set(scopes))
     await session.flush()
 
 
@@ -132,20 +143,32 @@ async def redeem_code(
     A replay revokes the tokens already issued from the code (the caller must commit so that
     the revocation sticks even though the request fails).
     """
+    digest, now = hash_token(code), clock.now()
+    # Spend the code first, in one conditional statement: of concurrent redemptions exactly one
+    # wins (PostgreSQL keeps the row locked until its commit; SQLite queues the writers).
+    # Spent whatever happens next: a code never gets a second try.
+    won = await session.scalar(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.code_hash == digest,
+            AuthorizationCode.platform_id == platform.id,
+            AuthorizationCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .returning(AuthorizationCode.id)
+        .execution_options(synchronize_session=False)
+    )
     row = await session.scalar(
         select(AuthorizationCode)
-        .where(AuthorizationCode.code_hash == hash_token(code))
-        .with_for_update()
+        .where(AuthorizationCode.code_hash == digest)
+        .execution_options(populate_existing=True)
     )
     if row is None or row.platform_id != platform.id:
         raise GrantError("The authorization code is invalid.")
-    if row.used_at is not None:
+    if won is None:
         if row.token_family_id is not None:
             await revoke_family(session, clock, row.token_family_id)
         raise GrantError("The authorization code was already used.")
-    now = clock.now()
-    # Spent whatever happens next: a code never gets a second try.
-    row.used_at = now
     if row.expires_at <= now:
         raise GrantError("The authorization code has expired.")
     if redirect_uri != row.redirect_uri:
@@ -221,6 +244,12 @@ async def tokens_for_code(
     return issued
 
 
+async def _reused(session: AsyncSession, clock: Clock, family_id: str) -> GrantError:
+    """Revoke the family of a refresh token presented again; the error to raise."""
+    await revoke_family(session, clock, family_id)
+    return GrantError("The refresh token was already used; the session has been revoked.")
+
+
 async def rotate(
     session: AsyncSession,
     clock: Clock,
@@ -233,16 +262,13 @@ async def rotate(
 ) -> IssuedTokens:
     """Exchange a live refresh token for a new pair; reuse of a rotated one revokes the family."""
     row = await session.scalar(
-        select(OAuthToken)
-        .where(OAuthToken.refresh_token_hash == hash_token(refresh_token))
-        .with_for_update()
+        select(OAuthToken).where(OAuthToken.refresh_token_hash == hash_token(refresh_token))
     )
     if row is None or row.platform_id != platform.id:
         raise GrantError("The refresh token is invalid.")
     now = clock.now()
     if row.rotated_at is not None:
-        await revoke_family(session, clock, row.family_id)
-        raise GrantError("The refresh token was already used; the session has been revoked.")
+        raise await _reused(session, clock, row.family_id)
     if row.revoked_at is not None:
         raise GrantError("The refresh token has been revoked.")
     if row.refresh_expires_at is not None and row.refresh_expires_at <= now:
@@ -251,8 +277,24 @@ async def rotate(
     granted = row.scope.split()
     if scope is not None and not set(scope) <= set(granted):
         raise GrantError("The requested scope exceeds the scope originally granted.")
-    row.rotated_at = now
-    row.revoked_at = now
+    # The checks above read without a lock; this conditional write is the one that counts: of
+    # concurrent rotations of one token exactly one gets the row, the others are reuses.
+    won = await session.scalar(
+        update(OAuthToken)
+        .where(
+            OAuthToken.id == row.id,
+            OAuthToken.rotated_at.is_(None),
+            OAuthToken.revoked_at.is_(None),
+        )
+        .values(rotated_at=now, revoked_at=now)
+        .returning(OAuthToken.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    if won is None:
+        await session.refresh(row)
+        if row.rotated_at is not None:
+            raise await _reused(session, clock, row.family_id)
+        raise GrantError("The refresh token has been revoked.")
     issued = _new_pair(
         session,
         clock,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from debtgraph.domain import outbox
 from debtgraph.domain.clock import Clock
 from debtgraph.domain.commission import rate_for
+from debtgraph.domain.concurrency import lock_row
 from debtgraph.domain.creditors import json_time
 from debtgraph.domain.errors import (
     DomainValidationError,
@@ -301,6 +302,9 @@ async def create_receivable(
     now, today = clock.now(), clock.today()
     if not draft.force_proceed:
         soft: list[FieldError] = []
+        # Concurrent creations for one creditor take turns from here to the commit, so the
+        # duplicate check sees every receivable committed before it (PRODUCT-DECISIONS, issue 7).
+        await lock_row(session, User, user_id)
         duplicate = await find_duplicate(session, user_id, draft)
         if duplicate is not None:
             soft.append(duplicate_error(duplicate.public_id))

@@ -85,9 +85,15 @@ async def submit_onboarding(ctx: Context, token: str, form: Mapping[str, str]) -
     # argon2 is CPU-bound by design: keep it off the event loop.
     password_hash = await asyncio.to_thread(creditors.new_password_hash, validated.password)
     async with ctx.uow.session() as session:
-        await creditors.complete_onboarding(session, ctx.clock, user, validated, password_hash)
+        # The token is spent by the same transaction that saves the form, and only by one
+        # of concurrent submissions: the read above is no guarantee that it is still unspent.
+        saved = await creditors.complete_onboarding(
+            session, ctx.clock, token, validated, password_hash
+        )
+    if saved is None:
+        raise NotFound("Onboarding link")
     await ctx.uow.commit()
-    return user
+    return saved
 
 
 async def set_suspended(ctx: Context, user_id: str, *, suspended: bool) -> User:

@@ -12,6 +12,7 @@ from debtgraph.domain import creditors
 from debtgraph.domain.errors import DomainValidationError
 from debtgraph.domain.users import User
 from debtgraph.resolvers import creditors as creditor_cases
+from debtgraph.resolvers.errors import NotFound
 from debtgraph.rest_compat import hosted_pages
 from debtgraph.rest_compat.cleavr import endpoint
 from debtgraph.rest_compat.common import JSONResponse, context, json_body
@@ -196,6 +197,9 @@ async def onboarding_submit(request: Request) -> Response:
         for error in exc.errors:
             errors.setdefault(error.field, error.message)
         return _onboarding_form(request, user, token, values=values, errors=errors, status_code=400)
+    except NotFound:
+        # Spent meanwhile, e.g. by a concurrent submission of the same form.
+        return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
     if user.status == "active":
         message = "Your account is ready. You can now sign in from your platform."
     else:
