@@ -75,6 +75,8 @@ ADDRESS_REQUIRED: Final = "Address is required"
 ADDRESS_LENGTH: Final = "Address must be between 5 and 200 characters"
 ADDRESS_ENCODING: Final = "Address contains invalid characters"
 IBAN_BLACKLISTED: Final = "IBAN is blacklisted"
+MAX_CELL_CHARS: Final = 1000
+CELL_TOO_LONG: Final = "Field {column} must not exceed 1000 characters"
 
 # Line breaks (including Unicode ones) and tabs, with the spaces around them.
 _FOLDABLE: Final = re.compile(r"[ ]*[\t\n\r\v\f\x85\u2028\u2029]+[ \t\n\r\v\f\x85\u2028\u2029]*")
@@ -179,6 +181,17 @@ _FULL_NAME_ALIASES: Final = (
     "account_holder",
     "debtor_name",
 )
+
+
+def cell_length_errors(raw: Mapping[str, object] | None) -> list[str]:
+    """One message per text cell longer than MAX_CELL_CHARS, in column order."""
+    if not raw:
+        return []
+    return [
+        CELL_TOO_LONG.format(column=column)
+        for column, value in raw.items()
+        if isinstance(value, str) and len(value) > MAX_CELL_CHARS
+    ]
 
 
 class DebtorFields(TypedDict):
@@ -345,7 +358,11 @@ def _amount_errors(raw: object) -> list[str]:
 
 
 def validate_debtor(
-    fields: Mapping[str, object], *, blacklisted: bool, iban_valid: bool | None = None
+    fields: Mapping[str, object],
+    *,
+    blacklisted: bool,
+    iban_valid: bool | None = None,
+    raw: Mapping[str, object] | None = None,
 ) -> ValidationOutcome:
     """Apply the debtor validation rules and collect every failing message in table order.
 
@@ -355,9 +372,11 @@ def validate_debtor(
     ``door``, ``apartment``). An amount that cannot be parsed gives "Amount is required".
     ``blacklisted`` comes from the caller's blacklist lookup of the IBAN. ``iban_valid`` is a
     verdict already taken on this IBAN (stored with the row when it was derived); None has the
-    IBAN checked here.
+    IBAN checked here. ``raw`` is the row's columns (``raw_data``): a cell over MAX_CELL_CHARS
+    fails the row (PRODUCT.md §12), reported before the table's rules since the stored fields
+    were cut from it.
     """
-    errors: list[str] = []
+    errors: list[str] = cell_length_errors(raw)
 
     iban = normalize_iban(_text(fields, "iban"))
     if not iban:

@@ -9,6 +9,7 @@ import pytest
 
 from debtgraph.domain.validation import (
     ValidationOutcome,
+    cell_length_errors,
     derive_debtor_fields,
     fold_whitespace,
     full_address,
@@ -295,3 +296,17 @@ def test_full_name() -> None:
     assert full_name("Maria", "Rodriguez") == "Maria Rodriguez"
     assert full_name(None, "Rodriguez") == "Rodriguez"
     assert full_name(" ", None) is None
+
+
+def test_a_cell_over_1000_characters_fails_the_row_with_the_exact_message() -> None:
+    raw = {"first_name": "Ana", "notes": "n" * 1001, "city": "c" * 1000, "amount": 5}
+    assert cell_length_errors(raw) == ["Field notes must not exceed 1000 characters"]
+    outcome = validate_debtor(VALID, blacklisted=False, raw=raw)
+    assert outcome.valid is False
+    assert outcome.errors == ["Field notes must not exceed 1000 characters"]
+    long_city = {**VALID, "city": "M" * 1500}
+    assert validate_debtor(long_city, blacklisted=False, raw=long_city).errors == [
+        "Field city must not exceed 1000 characters",
+        "City must be between 2 and 100 characters",
+    ]
+    assert validate_debtor(VALID, blacklisted=False, raw=VALID).valid is True
