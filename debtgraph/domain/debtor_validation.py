@@ -17,7 +17,19 @@ from datetime import datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import String, bindparam, case, func, null, select, text, update
+from sqlalchemy import (
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    null,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +44,7 @@ from debtgraph.domain.uploads import (
 )
 from debtgraph.domain.validation import (
     IBAN_INVALID,
+    MAX_CELL_CHARS,
     ValidationOutcome,
     cell_length_errors,
     validate_debtor,
@@ -63,8 +76,16 @@ _RULE_COLUMNS: Final = (
     Debtor.floor,
     Debtor.door,
     Debtor.apartment,
-    # The 1000-character cell rule reads every column of the row, not only the derived fields.
-    Debtor.raw_data,
+    # The 1000-character cell rule reads every column of the row, not only the derived fields;
+    # but only a row whose columns take more than that as JSON text can hold such a cell, so
+    # the others' raw_data (nearly every row) is neither sent nor decoded.
+    type_coerce(
+        case(
+            (func.length(cast(Debtor.raw_data, Text)) > MAX_CELL_CHARS, Debtor.raw_data),
+            else_=null(),
+        ),
+        Debtor.raw_data.type,
+    ).label("raw_data"),
 )
 
 
