@@ -10,7 +10,13 @@ The file is read in bounded chunks, so a 50 MB upload never sits in memory as on
 * Delimiter: `,` `;` or tab, sniffed from the first records with the ``csv`` parser itself, so
   quoted delimiters do not count; the candidate whose records consistently have the header's
   column count (> 1) wins, ties go to more columns and then to the order `,` `;` tab.
-* Row 1 is the header. Header names are normalised (`" First Name "` → `first_name`).
+* Row 1 is the header. Header names are normalised (`" First Name "` → `first_name`); a blank
+  one is named by its position (`_column_3`), a repeated one gets a suffix (`iban_2`).
+* Limits (PRODUCT.md §12): a record may hold at most ``MAX_COLUMNS`` fields (empty cells
+  trailing past the limit are dropped, as a trailing delimiter's are) and ``MAX_RECORD_CHARS``
+  characters. The text is cut into records by ``_RecordSplitter`` before the ``csv`` parser
+  splits them, so a record over the limits is refused having read at most a little more than
+  the limit: a line of six million cells is never turned into six million strings.
 * Row numbers count CSV records, not physical lines: a quoted field holding a line break does not
   advance the number, so the first data record is row 2 even when the header spans two lines.
   Blank records (nothing but whitespace and delimiters) are skipped and not counted.
@@ -21,8 +27,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -39,11 +46,20 @@ _TEXT_CONTROLS: Final = frozenset(b"\t\n\r\x0c")
 _UTF8_BOM: Final = codecs.BOM_UTF8
 _FALLBACK_ERRORS: Final = "debtgraph.cp1252_fallback"
 _HEADER_SEPARATORS: Final = re.compile(r"[\s\-]+")
+MAX_COLUMNS: Final = 200
+MAX_RECORD_CHARS: Final = 1_000_000
 
 EMPTY_FILE: Final = "The file is empty."
 NO_HEADER: Final = "The file has no header row."
 NO_DATA_ROWS: Final = "The file contains no data rows."
 BINARY_CONTENT: Final = "The file is not a CSV file (binary content)."
+TOO_MANY_COLUMNS: Final = (
+    f"Row {{row}} has more than {MAX_COLUMNS} columns: a file may have at most {MAX_COLUMNS}."
+)
+RECORD_TOO_LONG: Final = (
+    f"Row {{row}} is longer than {MAX_RECORD_CHARS} characters, the most a row may hold"
+    " (is a quote left open?)."
+)
 
 
 class ByteStream(Protocol):
@@ -55,11 +71,20 @@ class ByteStream(Protocol):
 
 
 class CsvFormatError(ValueError):
-    """The upload cannot be read as a CSV file; the message says why."""
+    """The upload cannot be read as a CSV file; the message says why, the code what kind."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "invalid_csv") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
+
+
+class _TooManyColumns(Exception):
+    """The record being read has more than MAX_COLUMNS fields."""
+
+
+class _RecordTooLong(Exception):
+    """The record being read has more than MAX_RECORD_CHARS characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +119,10 @@ class _PrefixedRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        """Fill ``buffer`` from the sample first, then with at most ``len(buffer)`` new bytes."""
+        """Fill ``buffer`` from the sample first, then with at most READ_CHUNK_SIZE new bytes."""
         view = memoryview(buffer).cast("B")
-        size = len(view)
+        # The text layer asks for more than a chunk when it reads many characters at once.
+        size = min(len(view), READ_CHUNK_SIZE)
         if self._prefix:
             taken = self._prefix[:size]
             self._prefix = self._prefix[len(taken) :]
@@ -189,17 +215,108 @@ def _sniff_delimiter(sample_text: str, at_eof: bool) -> str:
 
 
 def _header_keys(record: list[str]) -> list[str]:
-    """Normalise header names, naming blank ones by position and suffixing duplicates."""
+    """Normalise header names, naming blank ones by position and suffixing duplicates.
+
+    Linear in the number of names: each base name remembers the next suffix to try, so the
+    n-th repeat of a name does not probe the n - 1 suffixes before it again.
+    """
     keys: list[str] = []
-    seen: set[str] = set()
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     for position, name in enumerate(record, start=1):
         key = normalize_header(name) or f"_column_{position}"
-        candidate, suffix = key, 2
-        while candidate in seen:
-            candidate, suffix = f"{key}_{suffix}", suffix + 1
-        seen.add(candidate)
+        candidate = key
+        if candidate in taken:
+            suffix = next_suffix.get(key, 2)
+            candidate = f"{key}_{suffix}"
+            while candidate in taken:
+                # Only a name that was itself written with a suffix (`iban_2`) is skipped here.
+                suffix += 1
+                candidate = f"{key}_{suffix}"
+            next_suffix[key] = suffix + 1
+        taken.add(candidate)
         keys.append(candidate)
     return keys
+
+
+def _record_pattern(delimiter: str) -> str:
+    """A record of at most MAX_COLUMNS fields, as the ``csv`` module's default dialect reads it.
+
+    A field is quoted (``"…"`` with ``""`` for a quote, then any text up to the next delimiter
+    after the closing quote; or open to the end of the text), plain (not starting with a quote,
+    up to a delimiter or line break) or empty. Every group is atomic or possessive, so a match
+    never backtracks: it costs time linear in the characters it covers.
+    """
+    d = re.escape(delimiter)
+    quoted = f'"(?:[^"]++|"")*+(?:"[^{d}\\r\\n]*+)?'
+    plain = f'[^{d}"\\r\\n][^{d}\\r\\n]*+'
+    field = f"(?>{plain}|{quoted}|)"
+    return f"{field}(?:{d}{field}){{0,{MAX_COLUMNS - 1}}}+"
+
+
+class _RecordSplitter:
+    """The text of a CSV file as lines for the ``csv`` parser, in records within the limits.
+
+    The parser still does the splitting, so values are exactly what it reads; the splitter only
+    makes sure it is never handed a record over the limits. Complete records are checked many
+    at a time by one match (``_bulk``) and handed over as their lines; the record at the end of
+    what was read is checked alone (``_single``): it may need more text, be too wide, end the
+    file without a line break, or have blank cells past the limit (``blank``: delimiters
+    separating nothing but spaces and tabs up to the line break), which are dropped. Iterating
+    raises _TooManyColumns or _RecordTooLong where the offending record would have been.
+    """
+
+    def __init__(self, text: io.TextIOBase, delimiter: str) -> None:
+        self._text = text
+        self._delimiter = delimiter
+        record = _record_pattern(delimiter)
+        d = re.escape(delimiter)
+        self._bulk = re.compile(f"(?:{record}(?:\\r\\n|\\n|\\r))*+")
+        self._single = re.compile(f"{record}(?P<blank>(?:{d}[ \\t]*+)++(?=[\\r\\n]|\\Z))?")
+        self._buffer = ""
+        self._position = 0
+        self._at_eof = False
+
+    def __iter__(self) -> Iterator[str]:
+        """The file's lines, record after record; can be iterated only once."""
+        return itertools.chain.from_iterable(self._pieces())
+
+    def _pieces(self) -> Iterator[Iterable[str]]:
+        """Yield runs of complete records (as their lines) and single records (one string)."""
+        while True:
+            buffer, start = self._buffer, self._position
+            bulk = self._bulk.match(buffer, start)
+            assert bulk is not None  # the pattern may match nothing
+            if bulk.end() > start:
+                self._position = bulk.end()
+                yield io.StringIO(buffer[start : bulk.end()], newline="")
+                continue
+            if start == len(buffer) and self._at_eof:
+                return
+            match = self._single.match(buffer, start)
+            assert match is not None
+            end = match.end()
+            following = buffer[end : end + 2]
+            if following.startswith(self._delimiter):
+                raise _TooManyColumns
+            if (not following or following == "\r") and not self._at_eof:
+                # The record (or its "\r\n") may go on in text not read yet.
+                self._read_more()
+                continue
+            record_end = match.start("blank") if match.group("blank") is not None else end
+            self._position = end + (2 if following == "\r\n" else 1 if following else 0)
+            yield (buffer[start:record_end],)
+
+    def _read_more(self) -> None:
+        """Append the next piece of text to the unread rest; a long record doubles the read."""
+        rest = self._buffer[self._position :]
+        if len(rest) > MAX_RECORD_CHARS:
+            raise _RecordTooLong
+        # Reading at least as much as is pending keeps rescanning a long record linear.
+        chunk = self._text.read(max(READ_CHUNK_SIZE, len(rest)))
+        if not chunk:
+            self._at_eof = True
+        self._buffer, self._position = rest + chunk, 0
 
 
 class CsvReader:
@@ -222,7 +339,9 @@ class CsvReader:
 
         buffered = io.BufferedReader(_PrefixedRaw(sample, stream), buffer_size=READ_CHUNK_SIZE)
         self._text = io.TextIOWrapper(buffered, encoding=self.encoding, errors=errors, newline="")
-        self._records = csv.reader(self._text, delimiter=self.delimiter)
+        self._records = csv.reader(
+            _RecordSplitter(self._text, self.delimiter), delimiter=self.delimiter
+        )
         self._record_number = 0
 
         header = self._next_record()
@@ -240,6 +359,12 @@ class CsvReader:
             record = next(self._records)
         except StopIteration:
             return None
+        except _TooManyColumns:
+            message = TOO_MANY_COLUMNS.format(row=self._record_number + 1)
+            raise CsvFormatError(message, "too_many_columns") from None
+        except _RecordTooLong:
+            message = RECORD_TOO_LONG.format(row=self._record_number + 1)
+            raise CsvFormatError(message, "row_too_long") from None
         except csv.Error as error:
             if "NUL" in str(error):
                 raise CsvFormatError(BINARY_CONTENT) from error

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import String, bindparam, case, func, null, select, text, update
+from sqlalchemy import (
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    null,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +42,13 @@ from debtgraph.domain.uploads import (
     Upload,
     ValidationStatus,
 )
-from debtgraph.domain.validation import IBAN_INVALID, ValidationOutcome, validate_debtor
+from debtgraph.domain.validation import (
+    IBAN_INVALID,
+    MAX_CELL_CHARS,
+    ValidationOutcome,
+    cell_length_errors,
+    validate_debtor,
+)
 
 CHUNK_ROWS: Final = 2000
 
@@ -58,6 +76,16 @@ _RULE_COLUMNS: Final = (
     Debtor.floor,
     Debtor.door,
     Debtor.apartment,
+    # The 1000-character cell rule reads every column of the row, not only the derived fields;
+    # but only a row whose columns take more than that as JSON text can hold such a cell, so
+    # the others' raw_data (nearly every row) is neither sent nor decoded.
+    type_coerce(
+        case(
+            (func.length(cast(Debtor.raw_data, Text)) > MAX_CELL_CHARS, Debtor.raw_data),
+            else_=null(),
+        ),
+        Debtor.raw_data.type,
+    ).label("raw_data"),
 )
 
 
@@ -130,22 +158,30 @@ _RULE_FIELDS: Final = (
 
 
 def outcome_for(row: Any, blacklisted: bool) -> ValidationOutcome:
-    """Validate a debtor's stored fields (a row or a Debtor object)."""
-    return _judge({key: getattr(row, key) for key in _RULE_FIELDS}, row.iban_valid, blacklisted)
+    """Validate a debtor's stored fields and raw columns (a row or a Debtor object)."""
+    fields = {key: getattr(row, key) for key in _RULE_FIELDS}
+    return _judge(fields, row.raw_data, row.iban_valid, blacklisted)
 
 
-def _judge(fields: dict[str, Any], iban_valid: bool | None, blacklisted: bool) -> ValidationOutcome:
+def _judge(
+    fields: dict[str, Any],
+    raw: Mapping[str, Any] | None,
+    iban_valid: bool | None,
+    blacklisted: bool,
+) -> ValidationOutcome:
     outcome = validate_debtor(
         fields,
         blacklisted=blacklisted,
         # The verdict stored with the row was taken on the full IBAN by the same rules when
         # the row was derived (stage A or a PUT): no need to parse the IBAN a second time.
         iban_valid=iban_valid,
+        raw=raw,
     )
     if fields["iban"] and iban_valid is False and IBAN_INVALID not in outcome.errors:
         # The stored IBAN is cut to its column's 34 characters; the verdict on the full value,
         # taken when the row was stored, is the one that counts.
-        errors = [IBAN_INVALID, *outcome.errors]
+        cells = cell_length_errors(raw)
+        errors = [*cells, IBAN_INVALID, *outcome.errors[len(cells) :]]
         return ValidationOutcome(valid=False, errors=errors, blacklisted=blacklisted)
     return outcome
 
@@ -153,7 +189,7 @@ def _judge(fields: dict[str, Any], iban_valid: bool | None, blacklisted: bool) -
 def apply_outcome(record: dict[str, Any], blacklisted: bool, now: datetime) -> ValidationOutcome:
     """Validate a not-yet-stored debtor record and write the verdict into it (stage B in memory)."""
     fields = {key: record.get(key) for key in _RULE_FIELDS}
-    outcome = _judge(fields, record.get("iban_valid"), blacklisted)
+    outcome = _judge(fields, record.get("raw_data"), record.get("iban_valid"), blacklisted)
     record["validation_status"] = _status_of(outcome)
     record["validation_errors"] = list(outcome.errors) if outcome.errors else None
     record["blacklisted"] = outcome.blacklisted

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +39,15 @@ from debtgraph.domain.uploads import (
     UploadStatus,
     ValidationStatus,
 )
-from debtgraph.domain.validation import DebtorFields, FieldMap, derive_debtor_fields, field_map
+from debtgraph.domain.validation import (
+    DebtorFields,
+    FieldMap,
+    columns_not_recognised,
+    derive_debtor_fields,
+    describes_debtors,
+    field_map,
+    unrecognized_columns,
+)
 
 CHUNK_ROWS: Final = 2000
 COPY_BUFFER: Final = 64 * 1024
@@ -63,12 +71,14 @@ class FileTooLarge(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FileSummary:
-    """What inspecting a stored upload found: its size, its data rows, and the rows themselves
-    when there are few enough to handle within the request."""
+    """What inspecting a stored upload found: its size, its data rows, the rows themselves
+    when there are few enough to handle within the request, and the columns no debtor field
+    reads (kept in ``raw_data`` all the same)."""
 
     size: int
     total_rows: int
     rows: list[ParsedRow] | None
+    unrecognized_columns: list[str] = field(default_factory=list)
 
 
 def _string_limits() -> dict[str, int]:
@@ -103,8 +113,10 @@ def store_and_inspect(
     """Copy an uploaded stream to ``destination`` in bounded reads, then read it as CSV.
 
     Blocking (file I/O and parsing): call it in a worker thread. Raises FileTooLarge or
-    CsvFormatError and removes the copy on any failure. Rows are kept only when there are at
-    most ``sync_limit``; otherwise they are only counted, one at a time.
+    CsvFormatError and removes the copy on any failure: the whole file is read here, so a row
+    over the CSV limits or a header naming no debtor column refuses it before anything is
+    stored, large files included. Rows are kept only when there are at most ``sync_limit``;
+    otherwise they are only counted, one at a time.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     size = 0
@@ -121,11 +133,14 @@ def store_and_inspect(
             if len(named) < 2:
                 # Any text parses as a one-column CSV; a debtor list has several named columns.
                 raise CsvFormatError(NOT_DELIMITED)
+            if not describes_debtors(reader.headers):
+                raise CsvFormatError(columns_not_recognised(reader.headers), "unrecognized_columns")
+            unknown = unrecognized_columns(reader.headers)
             head = list(itertools.islice(reader, sync_limit + 1))
             if len(head) <= sync_limit:
-                return FileSummary(size, len(head), head)
+                return FileSummary(size, len(head), head, unknown)
             total = len(head) + sum(1 for _ in reader)
-            return FileSummary(size, total, None)
+            return FileSummary(size, total, None, unknown)
     except BaseException:
         destination.unlink(missing_ok=True)
         raise

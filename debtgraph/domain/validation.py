@@ -36,7 +36,11 @@ external_reference  external_reference, external_ref, ext_ref, reference, ref, r
 ==================  ==========================================================================
 
 Which columns feed which field depends only on the column names, so ``field_map`` resolves it
-once per set of headers (a whole file) and ``FieldMap.derive`` applies it to each row.
+once per set of headers (a whole file) and ``FieldMap.derive`` applies it to each row. A column
+named in no row of the table is unrecognised (``unrecognized_columns``): it is kept in
+``raw_data`` and feeds no field. A file is taken for a debtor list only when some column feeds
+the name, amount, city, postcode or address (``describes_debtors``): those are language-specific,
+while an ``IBAN`` column is spelled alike in most languages and says nothing about the rest.
 
 Line breaks and tabs inside any field are folded to one space and fields are trimmed; blank
 fields become None. ``country`` keeps only a two-letter code (upper case) and defaults to the
@@ -48,7 +52,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -75,6 +79,15 @@ ADDRESS_REQUIRED: Final = "Address is required"
 ADDRESS_LENGTH: Final = "Address must be between 5 and 200 characters"
 ADDRESS_ENCODING: Final = "Address contains invalid characters"
 IBAN_BLACKLISTED: Final = "IBAN is blacklisted"
+MAX_CELL_CHARS: Final = 1000
+CELL_TOO_LONG: Final = "Field {column} must not exceed 1000 characters"
+COLUMNS_NOT_RECOGNISED: Final = (
+    "The file's columns are not recognised: expected first_name, last_name (or name), iban,"
+    " amount, city, postcode and address, or an alias of them listed in the README; found {found}."
+)
+# How many of the columns found the refusal lists, and how much of each name.
+_FOUND_LISTED: Final = 20
+_FOUND_NAME_CHARS: Final = 40
 
 # Line breaks (including Unicode ones) and tabs, with the spaces around them.
 _FOLDABLE: Final = re.compile(r"[ ]*[\t\n\r\v\f\x85\u2028\u2029]+[ \t\n\r\v\f\x85\u2028\u2029]*")
@@ -179,6 +192,51 @@ _FULL_NAME_ALIASES: Final = (
     "account_holder",
     "debtor_name",
 )
+
+
+# Fields whose column names are language-specific: a file with a column for none of them is
+# not a debtor list this service can read (see ``describes_debtors``).
+_DEBTOR_FIELDS: Final = ("first_name", "last_name", "amount", "city", "postcode", "street")
+_KNOWN_COLUMNS: Final = frozenset(
+    [alias for aliases in _ALIASES.values() for alias in aliases] + list(_FULL_NAME_ALIASES)
+)
+_DEBTOR_COLUMNS: Final = frozenset(
+    [alias for name in _DEBTOR_FIELDS for alias in _ALIASES[name]] + list(_FULL_NAME_ALIASES)
+)
+
+
+def unrecognized_columns(columns: Iterable[str]) -> list[str]:
+    """The normalised column names that feed no debtor field, in file order."""
+    return [column for column in columns if _strip_accents(column) not in _KNOWN_COLUMNS]
+
+
+def describes_debtors(columns: Iterable[str]) -> bool:
+    """Tell whether some column feeds a debtor's name, amount, city, postcode or address."""
+    return any(_strip_accents(column) in _DEBTOR_COLUMNS for column in columns)
+
+
+def columns_not_recognised(columns: Sequence[str]) -> str:
+    """The refusal of a file whose columns describe no debtor: what is expected, what was found."""
+    named = [column for column in columns if not column.startswith("_column_")]
+    shown = [
+        name if len(name) <= _FOUND_NAME_CHARS else name[:_FOUND_NAME_CHARS] + "…"
+        for name in named[:_FOUND_LISTED]
+    ]
+    found = ", ".join(shown)
+    if len(named) > _FOUND_LISTED:
+        found += f" and {len(named) - _FOUND_LISTED} more"
+    return COLUMNS_NOT_RECOGNISED.format(found=found)
+
+
+def cell_length_errors(raw: Mapping[str, object] | None) -> list[str]:
+    """One message per text cell longer than MAX_CELL_CHARS, in column order."""
+    if not raw:
+        return []
+    return [
+        CELL_TOO_LONG.format(column=column)
+        for column, value in raw.items()
+        if isinstance(value, str) and len(value) > MAX_CELL_CHARS
+    ]
 
 
 class DebtorFields(TypedDict):
@@ -345,7 +403,11 @@ def _amount_errors(raw: object) -> list[str]:
 
 
 def validate_debtor(
-    fields: Mapping[str, object], *, blacklisted: bool, iban_valid: bool | None = None
+    fields: Mapping[str, object],
+    *,
+    blacklisted: bool,
+    iban_valid: bool | None = None,
+    raw: Mapping[str, object] | None = None,
 ) -> ValidationOutcome:
     """Apply the debtor validation rules and collect every failing message in table order.
 
@@ -355,9 +417,11 @@ def validate_debtor(
     ``door``, ``apartment``). An amount that cannot be parsed gives "Amount is required".
     ``blacklisted`` comes from the caller's blacklist lookup of the IBAN. ``iban_valid`` is a
     verdict already taken on this IBAN (stored with the row when it was derived); None has the
-    IBAN checked here.
+    IBAN checked here. ``raw`` is the row's columns (``raw_data``): a cell over MAX_CELL_CHARS
+    fails the row (PRODUCT.md §12), reported before the table's rules since the stored fields
+    were cut from it.
     """
-    errors: list[str] = []
+    errors: list[str] = cell_length_errors(raw)
 
     iban = normalize_iban(_text(fields, "iban"))
     if not iban:

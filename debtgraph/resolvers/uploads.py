@@ -51,6 +51,8 @@ class UploadCreated:
     failed: int = 0
     # {row, message, data} for each failed row of a small upload.
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Columns no debtor field reads; their cells are kept in raw_data.
+    unrecognized_columns: list[str] = field(default_factory=list)
 
 
 def too_large(ctx: Context) -> InputError:
@@ -100,7 +102,7 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
     except ingestion.FileTooLarge:
         raise too_large(ctx) from None
     except CsvFormatError as exc:
-        raise InputError([FieldError("file", "invalid_csv", exc.message)]) from None
+        raise InputError([FieldError("file", exc.code, exc.message)]) from None
     try:
         result = await _register(ctx, principal.user_id, file, name, destination, summary)
     except BaseException:
@@ -131,7 +133,9 @@ async def _register(
         )
         if summary.rows is None:
             enqueue_after_commit(session, "uploads.ingest", upload.id)
-            result = UploadCreated(upload=upload, queued=True)
+            result = UploadCreated(
+                upload=upload, queued=True, unrecognized_columns=summary.unrecognized_columns
+            )
         else:
             run = await ingestion.ingest_small_upload(session, ctx.clock, upload, summary.rows)
             result = UploadCreated(
@@ -140,6 +144,7 @@ async def _register(
                 created=run.valid,
                 failed=run.invalid,
                 errors=_row_errors(summary.rows, run.failures),
+                unrecognized_columns=summary.unrecognized_columns,
             )
     await ctx.uow.commit()
     return result

@@ -113,13 +113,18 @@ async def create_upload(request: Request) -> Response:
     count = await uploads.debtors_count(ctx, result.upload.id)
     data = upload_json(result.upload, count)
     if result.queued:
-        meta: dict[str, Any] = {"queued": True, "message": uploads.QUEUED_MESSAGE}
+        meta: dict[str, Any] = {
+            "queued": True,
+            "message": uploads.QUEUED_MESSAGE,
+            "unrecognized_columns": result.unrecognized_columns,
+        }
         return JSONResponse({"data": data, "meta": meta}, status_code=202)
     meta = {
         "queued": False,
         "created": result.created,
         "failed": result.failed,
         "errors": result.errors,
+        "unrecognized_columns": result.unrecognized_columns,
     }
     return JSONResponse({"data": data, "meta": meta}, status_code=201)
 

@@ -434,6 +434,9 @@ class UploadCreatePayload:
     created: int = strawberry.field(description="Rows that passed validation (small uploads).")
     failed: int = strawberry.field(description="Rows that failed validation (small uploads).")
     row_errors: list[RowError]
+    unrecognized_columns: list[str] = strawberry.field(
+        description="Columns no debtor field reads; their cells are kept in rawData."
+    )
     user_errors: list[UserError]
 
 
@@ -498,7 +501,13 @@ class UploadMutation:
         result, errors = await attempt(uploads.create_upload(ctx_of(info), input.file))
         if result is None:
             return UploadCreatePayload(
-                upload=None, queued=False, created=0, failed=0, row_errors=[], user_errors=errors
+                upload=None,
+                queued=False,
+                created=0,
+                failed=0,
+                row_errors=[],
+                unrecognized_columns=[],
+                user_errors=errors,
             )
         return UploadCreatePayload(
             upload=Upload.from_model(result.upload),
@@ -508,6 +517,7 @@ class UploadMutation:
             row_errors=[
                 RowError(row=e["row"], message=e["message"], data=e["data"]) for e in result.errors
             ],
+            unrecognized_columns=result.unrecognized_columns,
             user_errors=[],
         )
 

@@ -37,6 +37,7 @@ async def test_large_upload_is_queued_then_ingested_in_chunks(
     assert body["meta"] == {
         "queued": True,
         "message": "File queued for processing. Check status for updates.",
+        "unrecognized_columns": ["custom_field"],
     }
     assert body["data"]["status"] == "pending"
     assert body["data"]["total_records"] == 150

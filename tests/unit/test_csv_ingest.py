@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import random
+import tracemalloc
 
 import pytest
 
+from debtgraph.domain import csv_ingest
 from debtgraph.domain.csv_ingest import (
     BINARY_CONTENT,
     EMPTY_FILE,
+    MAX_COLUMNS,
     NO_DATA_ROWS,
     NO_HEADER,
     SAMPLE_SIZE,
@@ -215,3 +220,129 @@ def test_reader_is_single_pass() -> None:
 )
 def test_normalize_header(raw: str, expected: str) -> None:
     assert normalize_header(raw) == expected
+
+
+def _refusal(content: str | bytes) -> CsvFormatError:
+    with pytest.raises(CsvFormatError) as caught:
+        list(_open(content))
+    return caught.value
+
+
+def test_limit_messages_are_exact() -> None:
+    assert MAX_COLUMNS == 200
+    assert csv_ingest.TOO_MANY_COLUMNS.format(row=1) == (
+        "Row 1 has more than 200 columns: a file may have at most 200."
+    )
+
+
+def test_thirty_thousand_identical_headers_are_refused_before_any_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 7: 30,000 identical headers (120 KB) took 90 s to de-duplicate. The record is
+    # refused while it is cut from the text, before the parser splits it into names.
+    calls = 0
+    real = csv_ingest.normalize_header
+
+    def counting(name: str) -> str:
+        nonlocal calls
+        calls += 1
+        return real(name)
+
+    monkeypatch.setattr(csv_ingest, "normalize_header", counting)
+    error = _refusal(",".join(["name"] * 30_000) + "\nAna\n")
+    assert error.code == "too_many_columns"
+    assert error.message == "Row 1 has more than 200 columns: a file may have at most 200."
+    assert calls == 0
+
+
+class _ProbeCountingSet(set[str]):
+    """A set that counts membership tests (the de-duplication's unit of work)."""
+
+    probes = 0
+
+    def __contains__(self, item: object) -> bool:
+        _ProbeCountingSet.probes += 1
+        return super().__contains__(item)
+
+
+def test_duplicate_header_names_are_suffixed_in_linear_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(csv_ingest, "set", _ProbeCountingSet, raising=False)
+    _ProbeCountingSet.probes = 0
+    keys = csv_ingest._header_keys(["IBAN"] * MAX_COLUMNS)
+    assert keys == ["iban", *(f"iban_{n}" for n in range(2, MAX_COLUMNS + 1))]
+    # The old loop probed suffixes 2..n for the n-th repeat: ~20,000 probes for 200 names.
+    assert _ProbeCountingSet.probes <= 2 * MAX_COLUMNS
+    # A name written with a suffix is skipped, not overwritten.
+    assert csv_ingest._header_keys(["a", "a_2", "a", "a"]) == ["a", "a_2", "a_3", "a_4"]
+
+
+def test_two_hundred_columns_are_read_and_two_hundred_and_one_refused() -> None:
+    header = ",".join(f"c{n}" for n in range(MAX_COLUMNS))
+    row = ",".join(str(n) for n in range(MAX_COLUMNS))
+    (read,) = list(_open(f"{header}\n{row}\n"))
+    assert len(read.data) == MAX_COLUMNS
+    assert _refusal(f"{header},c200\n{row}\n").message.startswith("Row 1 has more than 200")
+    wide_row = _refusal(f"{header}\n{row}\n{row},extra\n")
+    assert wide_row.message == "Row 3 has more than 200 columns: a file may have at most 200."
+
+
+def test_quoted_delimiters_do_not_count_as_columns() -> None:
+    note = '"' + ", ".join(["word"] * 500) + '"'
+    (read,) = list(_open(f"name,note\nAna,{note}\n"))
+    assert read.data["note"].count(",") == 499
+
+
+def test_blank_cells_trailing_past_the_limit_are_dropped() -> None:
+    # Spreadsheets export empty columns after the data as trailing delimiters.
+    (read,) = list(_open("a,b\n1,2" + ", " * 5000 + "\n"))
+    assert read.data == {"a": "1", "b": "2"}
+
+
+def test_a_row_of_six_million_cells_is_refused_in_bounded_memory() -> None:
+    # Issue 7: one row of 6 million cells (12 MB) took the process to 1.8 GB.
+    content = b"first_name,last_name\n" + b"x," * 6_000_000 + b"\n"
+    tracemalloc.start()
+    try:
+        error = _refusal(content)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.message == "Row 2 has more than 200 columns: a file may have at most 200."
+    assert peak < 4 * 1024 * 1024
+
+
+def test_an_unclosed_quote_is_refused_at_the_row_length_limit() -> None:
+    content = b'name,city\n"Ana' + b"x" * (20 * csv_ingest.MAX_RECORD_CHARS)
+    tracemalloc.start()
+    try:
+        error = _refusal(content)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.code == "row_too_long"
+    assert error.message.startswith("Row 2 is longer than 1000000 characters")
+    assert peak < 8 * csv_ingest.MAX_RECORD_CHARS
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_records_are_split_exactly_as_the_csv_module_reads_them(delimiter: str) -> None:
+    # The splitter only cuts the text into records; whatever the quoting, the parser must see
+    # the same rows as when it reads the file itself.
+    pieces = ["a", "b c", delimiter, '"', '""', "\n", "\r", "\r\n", " ", "é"]
+    chooser = random.Random(7)
+    for _ in range(3000):
+        text = "".join(chooser.choice(pieces) for _ in range(chooser.randint(0, 50)))
+        expected = [
+            r
+            for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+            if any(field.strip() for field in r)
+        ]
+        splitter = csv_ingest._RecordSplitter(io.StringIO(text, newline=""), delimiter)
+        got = [
+            r
+            for r in csv.reader(iter(splitter), delimiter=delimiter)
+            if any(field.strip() for field in r)
+        ]
+        assert got == expected, repr(text)

@@ -9,12 +9,16 @@ import pytest
 
 from debtgraph.domain.validation import (
     ValidationOutcome,
+    cell_length_errors,
+    columns_not_recognised,
     derive_debtor_fields,
+    describes_debtors,
     fold_whitespace,
     full_address,
     full_name,
     has_invalid_characters,
     parse_birth_date,
+    unrecognized_columns,
     validate_debtor,
 )
 
@@ -295,3 +299,42 @@ def test_full_name() -> None:
     assert full_name("Maria", "Rodriguez") == "Maria Rodriguez"
     assert full_name(None, "Rodriguez") == "Rodriguez"
     assert full_name(" ", None) is None
+
+
+def test_a_cell_over_1000_characters_fails_the_row_with_the_exact_message() -> None:
+    raw = {"first_name": "Ana", "notes": "n" * 1001, "city": "c" * 1000, "amount": 5}
+    assert cell_length_errors(raw) == ["Field notes must not exceed 1000 characters"]
+    outcome = validate_debtor(VALID, blacklisted=False, raw=raw)
+    assert outcome.valid is False
+    assert outcome.errors == ["Field notes must not exceed 1000 characters"]
+    long_city = {**VALID, "city": "M" * 1500}
+    assert validate_debtor(long_city, blacklisted=False, raw=long_city).errors == [
+        "Field city must not exceed 1000 characters",
+        "City must be between 2 and 100 characters",
+    ]
+    assert validate_debtor(VALID, blacklisted=False, raw=VALID).valid is True
+
+
+def test_recognised_and_unrecognised_columns() -> None:
+    columns = ["nombre", "direccion", "iban", "custom_field", "_column_5", "iban_2"]
+    assert unrecognized_columns(columns) == ["custom_field", "_column_5", "iban_2"]
+    assert unrecognized_columns(["dirección", "e_mail"]) == []
+    assert describes_debtors(["name", "foo"]) is True
+    assert describes_debtors(["importe", "foo"]) is True
+
+
+def test_the_german_header_of_issue_7_describes_no_debtor() -> None:
+    # IBAN is spelled alike in German, but nothing else in the header is a debtor column.
+    german = ["vorname", "nachname", "iban", "betrag", "strasse", "plz", "stadt", "e_mail"]
+    assert describes_debtors(german) is False
+    assert describes_debtors(["iban", "email", "phone", "country"]) is False
+    assert columns_not_recognised([*german, "_column_9"]) == (
+        "The file's columns are not recognised: expected first_name, last_name (or name), iban,"
+        " amount, city, postcode and address, or an alias of them listed in the README;"
+        " found vorname, nachname, iban, betrag, strasse, plz, stadt, e_mail."
+    )
+
+
+def test_the_columns_found_are_listed_briefly() -> None:
+    message = columns_not_recognised([f"{'x' * 60}{n}" for n in range(30)])
+    assert message.endswith(f"found {', '.join(['x' * 40 + '…'] * 20)} and 10 more.")
