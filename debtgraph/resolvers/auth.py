@@ -19,7 +19,13 @@ from debtgraph.domain.secrets import (
 )
 from debtgraph.domain.users import AccessToken, Role, User
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import FieldError, InputError, NotFound, Throttled, Unauthenticated
+from debtgraph.resolvers.errors import (
+    FieldError,
+    InputError,
+    OperatorOnly,
+    Throttled,
+    Unauthenticated,
+)
 from debtgraph.resolvers.pagination import db_id
 from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
 
@@ -91,10 +97,10 @@ def require_principal(ctx: Context) -> Principal:
 
 
 def require_operator(ctx: Context) -> Principal:
-    """An operator, else Unauthenticated (anonymous) or NotFound (hide operator-only routes)."""
+    """An operator, else Unauthenticated (anonymous) or OperatorOnly (another caller)."""
     principal = require_principal(ctx)
     if not principal.is_operator:
-        raise NotFound("Resource")
+        raise OperatorOnly()
     return principal
 
 

@@ -74,7 +74,7 @@ async def test_upload_create_refusals_change_nothing(
     denied = await multipart(
         client, {"Authorization": f"Bearer {platform.api_key}"}, csv_text(3).encode()
     )
-    assert denied["data"]["uploadCreate"]["userErrors"][0]["code"] == "not_found"
+    assert denied["data"]["uploadCreate"]["userErrors"][0]["code"] == "forbidden"
     anonymous = await multipart(client, {}, csv_text(3).encode())
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     runtime.services.settings = dataclasses.replace(runtime.services.settings, max_upload_mb=1)
@@ -150,7 +150,7 @@ async def test_debtors_query_filters_and_nodes_are_operator_only(
     hidden = await gql(client, node_query, {"id": debtor_gid}, platform_headers)
     assert hidden["data"]["node"] is None
     listed = await gql(client, query, {"u": None}, platform_headers)
-    assert listed["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_validate_and_update_mutations(
@@ -193,7 +193,7 @@ async def test_validate_and_update_mutations(
         {"input": {"debtorId": gid("Debtor", bad_id)}},
         {"Authorization": f"Bearer {platform.api_key}"},
     )
-    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "not_found"}]
+    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "forbidden"}]
     missing = await gql(client, one, {"input": {"debtorId": gid("Debtor", 999)}}, admin_headers)
     assert missing["data"]["debtorValidate"]["userErrors"] == [{"code": "not_found"}]
 
