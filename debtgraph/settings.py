@@ -40,6 +40,9 @@ class Settings:
     upload_dir: str = "./var/uploads"
     log_level: str = "INFO"
     graphql_max_depth: int = 12
+    graphql_max_cost: int = 10_000
+    graphql_max_aliases: int = 100
+    graphql_max_nodes: int = 100
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
     login_max_attempts: int = 5
@@ -80,6 +83,9 @@ class Settings:
             upload_dir=env.get("UPLOAD_DIR") or cls.upload_dir,
             log_level=env.get("LOG_LEVEL") or "INFO",
             graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
+            graphql_max_cost=int(env.get("GRAPHQL_MAX_COST") or 10_000),
+            graphql_max_aliases=int(env.get("GRAPHQL_MAX_ALIASES") or 100),
+            graphql_max_nodes=int(env.get("GRAPHQL_MAX_NODES") or 100),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
