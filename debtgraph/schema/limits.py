@@ -265,6 +265,8 @@ class _Walk:
             return int(value.value)
         if found and isinstance(value, int) and not isinstance(value, bool):
             return value
+        if found and isinstance(value, float) and value.is_integer():
+            return int(value)  # graphql-core reads 100.0 as the Int 100
         return None
 
     def argument_length(self, node: FieldNode, name: str) -> int:

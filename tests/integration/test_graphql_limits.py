@@ -82,6 +82,8 @@ async def test_cost_multiplies_down_the_path_just_under_and_over(
     assert "errors" not in under, under
     assert under["data"]["receivables"]["nodes"] == []
     refusal(await gql(client, query, {"n": 100}, headers=headers), "GRAPHQL_MAX_COST")
+    # graphql-core reads 100.0 as the Int 100: it must cost the same.
+    refusal(await gql(client, query, {"n": 100.0}, headers=headers), "GRAPHQL_MAX_COST")
     # Literal sizes count the same, and a connection without first counts 20.
     literal = (
         "{ receivables(first: 100) { nodes { user { receivables(first: 100) { totalCount } } } } }"
