@@ -49,7 +49,10 @@ class DebtgraphSchema(strawberry.Schema):
         unexpected = [
             e
             for e in errors
-            if e.original_error is not None and not isinstance(e.original_error, EXPECTED)
+            # A GraphQLError behind one is graphql-core refusing input (a variable that does
+            # not coerce), not an incident.
+            if e.original_error is not None
+            and not isinstance(e.original_error, (*EXPECTED, GraphQLError))
         ]
         if unexpected:
             super().process_errors(unexpected, execution_context)

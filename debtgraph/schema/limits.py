@@ -442,7 +442,8 @@ def check_document(
 class GraphQLLimits(SchemaExtension):
     """Refuse a document over the request's limits before graphql-core validates or runs it.
 
-    Errors found while parsing or validating get an ``extensions.code`` like every other error.
+    Errors found while parsing, validating or coercing variables get an ``extensions.code`` like
+    every other error.
     """
 
     def on_parse(self) -> Iterator[None]:
@@ -461,6 +462,19 @@ class GraphQLLimits(SchemaExtension):
                 context.pre_execution_errors = errors
         yield
         _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        # Errors of the request rather than of a field: variables that do not coerce (an Int
+        # beyond 32 bits, a missing required variable).
+        request_errors = [
+            e
+            for e in errors
+            if e.path is None and isinstance(e.original_error, GraphQLError | None)
+        ]
+        _code(request_errors, "BAD_USER_INPUT")
 
 
 def _code(errors: list[GraphQLError] | None, code: str) -> None:

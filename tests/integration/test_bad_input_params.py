@@ -228,3 +228,15 @@ async def test_a_document_nested_5000_levels_is_a_syntax_error(
         error = body["errors"][0]
         assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED", body
         assert error["message"].startswith("Syntax Error")
+
+
+@pytest.mark.parametrize("variables", [{"n": 1.5}, {"n": "ten"}, {}])
+async def test_variables_that_do_not_coerce_are_bad_user_input(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], variables: dict[str, Any]
+) -> None:
+    query = "query($n: Int!) { uploads(first: $n) { totalCount } }"
+    body = await gql(client, query, variables, headers=admin_headers)
+    assert body["data"] is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert "$n" in error["message"]
