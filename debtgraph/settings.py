@@ -41,6 +41,9 @@ class Settings:
     upload_dir: str = "./var/uploads"
     log_level: str = "INFO"
     graphql_max_depth: int = 12
+    graphql_max_cost: int = 10_000
+    graphql_max_aliases: int = 100
+    graphql_max_nodes: int = 100
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
     operator_token_ttl_seconds: int = 60 * 60 * 24 * 7
@@ -93,6 +96,9 @@ class Settings:
             upload_dir=env.get("UPLOAD_DIR") or cls.upload_dir,
             log_level=env.get("LOG_LEVEL") or "INFO",
             graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
+            graphql_max_cost=int(env.get("GRAPHQL_MAX_COST") or 10_000),
+            graphql_max_aliases=int(env.get("GRAPHQL_MAX_ALIASES") or 100),
+            graphql_max_nodes=int(env.get("GRAPHQL_MAX_NODES") or 100),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),

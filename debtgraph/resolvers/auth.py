@@ -24,7 +24,7 @@ from debtgraph.resolvers.errors import (
     FieldError,
     InputError,
     MissingScope,
-    NotFound,
+    OperatorOnly,
     Throttled,
     Unauthenticated,
 )
@@ -121,10 +121,10 @@ def require_principal(ctx: Context) -> Principal:
 
 
 def require_operator(ctx: Context) -> Principal:
-    """An operator, else Unauthenticated (anonymous) or NotFound (hide operator-only routes)."""
+    """An operator, else Unauthenticated (anonymous) or OperatorOnly (another caller)."""
     principal = require_principal(ctx)
     if not principal.is_operator:
-        raise NotFound("Resource")
+        raise OperatorOnly()
     return principal
 
 

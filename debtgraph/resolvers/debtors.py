@@ -18,7 +18,13 @@ from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
+from debtgraph.resolvers.pagination import (
+    MAX_ID,
+    NumberedPage,
+    db_id,
+    keyset_page,
+    numbered_page,
+)
 from debtgraph.resolvers.uploads import get_upload, parse_id
 
 RISK_CLASSES = ("low", "medium", "high")
@@ -66,9 +72,17 @@ def check_filters(
     if upload_id not in (None, ""):
         text = str(upload_id).strip()
         if text.isascii() and text.isdigit():
-            # Beyond the column's range no upload can match: an empty list, as for any unknown
-            # id (0 is never an id, and PostgreSQL refuses an out-of-range parameter).
-            upload_key = db_id(text) or 0
+            # An unknown id gives an empty list; one beyond the column's range is refused
+            # (PostgreSQL would refuse the parameter: a 500).
+            upload_key = db_id(text)
+            if upload_key is None:
+                errors.append(
+                    FieldError(
+                        "upload_id",
+                        "invalid",
+                        f"The upload id field must not be greater than {MAX_ID}.",
+                    )
+                )
         else:
             errors.append(
                 FieldError("upload_id", "invalid", "The upload id field must be an integer.")

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidTransition",
     "MissingScope",
     "NotFound",
+    "OperatorOnly",
     "Throttled",
     "Unauthenticated",
     "UseCaseError",
@@ -45,6 +46,19 @@ class NotFound(UseCaseError):
     def __init__(self, resource: str = "Resource", message: str | None = None) -> None:
         super().__init__(message or f"{resource} not found.")
         self.resource = resource
+
+
+class OperatorOnly(NotFound):
+    """A known caller that is not an operator, on an operator-only operation.
+
+    A NotFound, so REST keeps answering as before (its operator API refuses other tokens with a
+    401 first); GraphQL says FORBIDDEN: the field is in the public schema, so nothing leaks.
+    """
+
+    code = "forbidden"
+
+    def __init__(self) -> None:
+        super().__init__("Resource", "Only operators may use this field.")
 
 
 class MissingScope(UseCaseError):

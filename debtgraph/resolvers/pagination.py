@@ -43,9 +43,11 @@ def decode_cursor(cursor: str | None, field: str = "after") -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "c":
+        row_id = db_id(value) if prefix == "c" else None
+        if row_id is None:
+            # Beyond the id column's range too: PostgreSQL refuses such a parameter (a 500).
             raise ValueError
-        return int(value)
+        return row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InputError([FieldError(field, "invalid_cursor", "The cursor is invalid.")]) from None
 
@@ -109,6 +111,20 @@ async def numbered_page(
     return NumberedPage(list(rows), page, per_page, int(total or 0))
 
 
+def query_int(raw: str | None) -> int | None:
+    """An integer query value (ASCII digits, optionally signed), else None.
+
+    Stricter than int(), which also reads "7_000" and non-ASCII digits. A value too long for any
+    integer type reads as ±10**20, beyond every range checked here, without converting it.
+    """
+    text = (raw or "").strip()
+    sign = -1 if text[:1] == "-" else 1
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return sign * 10**20 if len(digits) > 20 else sign * int(digits)
+
+
 def parse_page_params(
     page: str | None, per_page: str | None, default_per_page: int = 20
 ) -> tuple[int, int]:
@@ -116,23 +132,32 @@ def parse_page_params(
     errors: list[FieldError] = []
     page_n, per_n = 1, default_per_page
     if page not in (None, ""):
-        try:
-            page_n = int(page)  # type: ignore[arg-type]
-            if page_n < 1:
-                raise ValueError
-        except ValueError:
+        number = query_int(page)
+        if number is None:
+            errors.append(FieldError("page", "invalid", "The page field must be an integer."))
+        elif number < 1:
             errors.append(FieldError("page", "invalid", "The page field must be at least 1."))
+        elif number > MAX_ID:
+            # No list holds more rows than there are ids, and OFFSET must fit a BIGINT.
+            errors.append(
+                FieldError("page", "invalid", f"The page field must not be greater than {MAX_ID}.")
+            )
+        else:
+            page_n = number
     if per_page not in (None, ""):
-        try:
-            per_n = int(per_page)  # type: ignore[arg-type]
-            if not 1 <= per_n <= MAX_PAGE:
-                raise ValueError
-        except ValueError:
+        number = query_int(per_page)
+        if number is None:
+            errors.append(
+                FieldError("per_page", "invalid", "The per page field must be an integer.")
+            )
+        elif not 1 <= number <= MAX_PAGE:
             errors.append(
                 FieldError(
                     "per_page", "invalid", f"The per page field must be between 1 and {MAX_PAGE}."
                 )
             )
+        else:
+            per_n = number
     if errors:
         raise InputError(errors)
     return page_n, per_n

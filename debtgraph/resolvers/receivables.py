@@ -33,7 +33,7 @@ from debtgraph.resolvers.errors import (
     NotFound,
 )
 from debtgraph.resolvers.loaders import Page, PageKey
-from debtgraph.resolvers.pagination import check_first, keyset_page
+from debtgraph.resolvers.pagination import check_first, keyset_page, query_int
 from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
@@ -202,10 +202,9 @@ def parse_limit(raw: str | None) -> int:
     """``limit`` 1..100 (default 20); anything else is a 400 naming the field."""
     if raw is None:
         return 20
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
+    value = query_int(raw)
+    if value is None:
+        raise InputError([FieldError("limit", "invalid", "limit must be an integer.")])
     return check_first(value, field="limit")
 
 

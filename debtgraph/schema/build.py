@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import strawberry
 from graphql.error import GraphQLError
 from strawberry import relay
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
@@ -20,6 +13,7 @@ from strawberry.types.execution import ExecutionContext
 from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
+from debtgraph.schema.limits import GraphQLLimits
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -42,9 +36,7 @@ QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery, Uploa
 MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation, UploadMutation]
 SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription, UploadSubscription]
 
-MAX_DEPTH = 12
-# Cost limits beside depth: aliases multiply work on one field, tokens bound parse cost.
-MAX_ALIASES = 30
+# Bounds the parser's work; depth, aliases, cost and nodes ids are limits.GraphQLLimits'.
 MAX_TOKENS = 5000
 
 
@@ -57,25 +49,8 @@ class DebtgraphSchema(strawberry.Schema):
         log_graphql_errors(errors)
 
 
-class ConfiguredDepthLimiter(SchemaExtension):
-    """QueryDepthLimiter whose limit is the request's ``settings.graphql_max_depth``."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        settings = getattr(context, "settings", None)
-        depth = getattr(settings, "graphql_max_depth", None)
-        if depth is None:
-            depth = MAX_DEPTH
-        limiter = QueryDepthLimiter(max_depth=depth)
-        self.execution_context.validation_rules = (
-            *self.execution_context.validation_rules,
-            *limiter.validation_rules,
-        )
-        yield
-
-
 def build_schema() -> strawberry.Schema:
-    """The schema with error masking, and depth, alias and token limits checked before execution."""
+    """The schema with error masking, and the limits of PRODUCT.md §12 checked before execution."""
     query = merge_types("Query", tuple(QUERIES))
     mutation = merge_types("Mutation", tuple(MUTATIONS))
     subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
@@ -86,8 +61,7 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR}),
         extensions=[
             DebtgraphMaskErrors,
-            ConfiguredDepthLimiter,
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            GraphQLLimits,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ],
     )

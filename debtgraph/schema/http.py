@@ -8,12 +8,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UNSET
 
 from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
@@ -52,6 +55,58 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
         return value
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's view, its plain-text refusals (batches, bad bodies) as GraphQL errors."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            body = {
+                "data": None,
+                "errors": [
+                    {
+                        "message": exc.reason,
+                        "extensions": {"code": _HTTP_CODES.get(exc.status_code, "BAD_REQUEST")},
+                    }
+                ],
+            }
+            return JSONResponse(body, status_code=exc.status_code)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """The GraphQL multipart request, refusing (400) an ``operations`` or ``map`` of the
+        wrong shape that Strawberry would index into blindly (a 500)."""
+        try:
+            form_data = await request.get_form_data()
+        except ValueError as exc:
+            raise HTTPException(400, "Unable to parse the multipart body") from exc
+        operations = form_data.form.get("operations", "{}")
+        files_map = form_data.form.get("map", "{}")
+        if isinstance(operations, bytes | str):
+            operations = self.parse_json(operations)
+        if isinstance(files_map, bytes | str):
+            files_map = self.parse_json(files_map)
+        if not isinstance(operations, dict):
+            raise HTTPException(
+                400, "The operations field must be a JSON object (batches are not accepted)."
+            )
+        if not isinstance(files_map, dict) or not all(
+            isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+            for paths in files_map.values()
+        ):
+            raise HTTPException(
+                400, "The map field must be a JSON object of file names to lists of paths."
+            )
+        for name, paths in files_map.items():
+            if name not in form_data.files:
+                raise HTTPException(400, "File(s) missing in form data")
+            for path in paths:
+                if not _is_placeholder(operations, path):
+                    raise HTTPException(
+                        400, f"The map path {path!r} names no variable of the operations."
+                    )
+        return replace_placeholders_with_files(operations, files_map, form_data.files)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Any:
@@ -78,3 +133,24 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             ctx.principal = principal
         await ctx.uow.close()
         return None
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def _is_placeholder(operations: dict[str, Any], path: str) -> bool:
+    """Whether ``path`` (``variables.file`` or ``variables.files.0``) names a slot that exists."""
+    keys = path.split(".")
+    if len(keys) < 2 or keys[0] != "variables":
+        return False
+    target: Any = operations
+    for key in keys:
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif (
+            isinstance(target, list) and key.isascii() and key.isdigit() and int(key) < len(target)
+        ):
+            target = target[int(key)]
+        else:
+            return False
+    return True

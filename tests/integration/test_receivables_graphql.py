@@ -242,7 +242,7 @@ async def test_operator_mutations_are_operator_only(
     anonymous = await gql(client, query, {"i": {"id": rid}})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     platform = await gql(client, query, {"i": {"id": rid}}, bearer(acme.api_key))
-    assert platform["data"]["receivableStart"]["userErrors"][0]["code"] == "not_found"
+    assert platform["data"]["receivableStart"]["userErrors"][0]["code"] == "forbidden"
     async with db() as session:
         assert (await session.scalar(select(Receivable))).status == "pending"
 

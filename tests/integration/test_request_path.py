@@ -323,7 +323,10 @@ async def test_deeply_nested_json_is_invalid_json(
     assert "body" not in shallow.json()["errors"]
     graph = await client.post("/graphql", content=nested(5000), headers={**JSON, **admin_headers})
     assert graph.status_code == 400
-    assert graph.text == "Unable to parse request body as JSON"
+    assert graph.json()["errors"][0] == {
+        "message": "Unable to parse request body as JSON",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
     variables = b'{"query": "{ me { id } }", "variables": ' + nested(100) + b"}"
     deep_variables = await client.post("/graphql", content=variables, headers=JSON)
     assert deep_variables.status_code == 400

@@ -154,7 +154,7 @@ async def test_debtors_query_filters_and_nodes_are_operator_only(
     hidden = await gql(client, node_query, {"id": debtor_gid}, platform_headers)
     assert hidden["data"]["node"] is None
     listed = await gql(client, query, {"u": None}, platform_headers)
-    assert listed["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_validate_and_update_mutations(
@@ -197,7 +197,7 @@ async def test_validate_and_update_mutations(
         {"input": {"debtorId": gid("Debtor", bad_id)}},
         {"Authorization": f"Bearer {platform.api_key}"},
     )
-    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "not_found"}]
+    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "forbidden"}]
     missing = await gql(client, one, {"input": {"debtorId": gid("Debtor", 999)}}, admin_headers)
     assert missing["data"]["debtorValidate"]["userErrors"] == [{"code": "not_found"}]
 

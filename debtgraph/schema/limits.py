@@ -1,0 +1,498 @@
+"""The GraphQL limits of PRODUCT.md §12, checked on the parsed document before anything runs.
+
+One linear walk measures depth, aliases, cost, ``nodes`` ids and nesting, and finds NUL characters
+in arguments. It runs before graphql-core's validation and, when a limit is exceeded, replaces it:
+some of those rules recurse along fragment spreads (a long chain overflows Python's stack) and
+Strawberry's depth and alias limiters walk a fragment once per path that reaches it (exponential
+in a document whose fragments each spread the next one twice). Here every fragment is measured
+once and its figures reused wherever it is spread, and nesting is capped before anything recurses
+past it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    GraphQLArgument,
+    GraphQLError,
+    GraphQLField,
+    GraphQLID,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    get_named_type,
+    get_nullable_type,
+    type_from_ast,
+)
+from graphql.language import (
+    ArgumentNode,
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    NamedTypeNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.relay.utils import from_base64
+
+# Fields, inline fragments and fragment spreads together: deep enough for any real query at the
+# default depth, shallow enough that graphql-core's recursive rules stay far from the stack limit.
+MAX_NESTING = 64
+# What a connection returns when neither first nor last is given (resolvers' check_first default).
+DEFAULT_PAGE_SIZE = 20
+TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits one request is held to (from Settings)."""
+
+    max_depth: int = 12
+    max_aliases: int = 100
+    max_cost: int = 10_000
+    max_nodes: int = 100
+    allow_introspection: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    """Figures of a selection set, relative to where it is used."""
+
+    depth: int = 0  # fields nested below, as QueryDepthLimiter counts them
+    nesting: int = 0  # fields and fragments nested below
+    aliases: int = 0
+    cost: int = 0  # for one instance of the parent; a connection above multiplies it
+
+    def __add__(self, other: _Measure) -> _Measure:
+        return _Measure(
+            max(self.depth, other.depth),
+            max(self.nesting, other.nesting),
+            self.aliases + other.aliases,
+            self.cost + other.cost,
+        )
+
+
+def limit_error(message: str, limit: str, maximum: int) -> GraphQLError:
+    """A refusal naming the limit and its value."""
+    return GraphQLError(message, extensions={"code": TOO_COMPLEX, "limit": limit, "max": maximum})
+
+
+def nul_error(field: str) -> GraphQLError:
+    """A refusal of a NUL character in an argument (PostgreSQL cannot store one)."""
+    message = f"The {field} argument must not contain NUL characters."
+    return GraphQLError(
+        message,
+        extensions={
+            "code": "BAD_USER_INPUT",
+            "errors": [{"field": field, "code": "invalid_character", "message": message}],
+        },
+    )
+
+
+class _Walk:
+    """One pass over a document; each fragment measured once."""
+
+    def __init__(
+        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+    ) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.operations = [
+            d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        self.defaults: dict[str, ValueNode] = {}
+        self.variable_types: dict[str, Any] = {}
+        for operation in self.operations:
+            for definition in operation.variable_definitions or ():
+                self.variable_types.setdefault(
+                    definition.variable.name.value, type_from_ast(schema, definition.type)
+                )
+                if definition.default_value is not None:
+                    self.defaults.setdefault(
+                        definition.variable.name.value, definition.default_value
+                    )
+        self.measured: dict[str, _Measure] = {}
+        self.measuring: set[str] = set()
+        self.too_nested = False
+        self.introspection = False
+        self.nodes_ids = 0  # the largest nodes(ids:) of the document
+        self.nul_fields: list[str] = []
+        self.variable_uses: dict[str, str] = {}  # variable -> the argument it is passed to
+
+    # --- selections ------------------------------------------------------------------------
+
+    def selection_set(
+        self, node: SelectionSetNode | None, parent: GraphQLNamedType | None, level: int
+    ) -> _Measure:
+        total = _Measure()
+        if node is None:
+            return total
+        if level > MAX_NESTING:
+            self.too_nested = True
+            return total
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, level)
+            elif isinstance(selection, InlineFragmentNode):
+                self.directives(selection.directives)
+                inner = self.selection_set(
+                    selection.selection_set,
+                    self.type_of(selection.type_condition, parent),
+                    level + 1,
+                )
+                total += _Measure(inner.depth, inner.nesting + 1, inner.aliases, inner.cost)
+            elif isinstance(selection, FragmentSpreadNode):
+                self.directives(selection.directives)
+                inner = self.fragment(selection.name.value, level + 1)
+                total += _Measure(inner.depth, inner.nesting + 1, inner.aliases, inner.cost)
+        return total
+
+    def fragment(self, name: str, level: int) -> _Measure:
+        if name in self.measured:
+            found = self.measured[name]
+            if level + found.nesting > MAX_NESTING:
+                self.too_nested = True
+            return found
+        definition = self.fragments.get(name)
+        if definition is None or name in self.measuring:
+            # Unknown fragments and cycles are graphql-core's to report, now that it cannot
+            # recurse far.
+            return _Measure()
+        self.measuring.add(name)
+        self.directives(definition.directives)
+        measure = self.selection_set(
+            definition.selection_set, self.type_of(definition.type_condition, None), level
+        )
+        self.measuring.discard(name)
+        self.measured[name] = measure
+        return measure
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, level: int) -> _Measure:
+        name = node.name.value
+        definition = None
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            definition = parent.fields.get(name)
+        self.arguments(node.arguments, definition.args if definition is not None else {})
+        self.directives(node.directives)
+        alias = 1 if node.alias else 0
+        if name.startswith("__"):
+            # Introspection is metadata: outside depth and cost, as QueryDepthLimiter has it.
+            self.introspection = self.introspection or name in INTROSPECTION_FIELDS
+            inner = self.selection_set(node.selection_set, None, level + 1)
+            return _Measure(0, inner.nesting + 1, alias + inner.aliases, 0)
+        child = get_named_type(definition.type) if definition is not None else None
+        inner = self.selection_set(node.selection_set, child, level + 1)
+        count = self.count(node, definition, parent)
+        if node.selection_set is None:
+            return _Measure(0, 0, alias, count or 0)
+        return _Measure(
+            1 + inner.depth,
+            1 + inner.nesting,
+            alias + inner.aliases,
+            (count or 0) + (1 if count is None else count) * inner.cost,
+        )
+
+    def type_of(
+        self, condition: NamedTypeNode | None, parent: GraphQLNamedType | None
+    ) -> GraphQLNamedType | None:
+        if condition is None:
+            return parent
+        return self.schema.get_type(condition.name.value)
+
+    # --- cost --------------------------------------------------------------------------------
+
+    def count(
+        self, node: FieldNode, definition: GraphQLField | None, parent: GraphQLNamedType | None
+    ) -> int | None:
+        """How many objects the field returns when it is paged (None when it is not)."""
+        if definition is None:
+            return None
+        if (
+            parent is self.schema.query_type
+            and node.name.value == "nodes"
+            and "ids" in definition.args
+        ):
+            ids = self.argument_length(node, "ids")
+            self.nodes_ids = max(self.nodes_ids, ids)
+            return ids
+        sizes = [
+            self.int_argument(node, name) for name in ("first", "last") if name in definition.args
+        ]
+        if not sizes:
+            return None
+        given = [size for size in sizes if size is not None]
+        return max(0, max(given)) if given else DEFAULT_PAGE_SIZE
+
+    def argument_value(self, node: FieldNode, name: str) -> tuple[bool, Any]:
+        """The argument as the client gave it: a literal, a variable's value or its default."""
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if not isinstance(value, VariableNode):
+                return True, value
+            variable = value.name.value
+            if variable in self.variables:
+                return True, self.variables[variable]
+            default = self.defaults.get(variable)
+            return default is not None, default
+        return False, None
+
+    def int_argument(self, node: FieldNode, name: str) -> int | None:
+        found, value = self.argument_value(node, name)
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if found and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if found and isinstance(value, float) and value.is_integer():
+            return int(value)  # graphql-core reads 100.0 as the Int 100
+        return None
+
+    def argument_length(self, node: FieldNode, name: str) -> int:
+        found, value = self.argument_value(node, name)
+        if not found or value is None:
+            return 0
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        if isinstance(value, list):
+            return len(value)
+        return 1  # a single value is coerced to a list of one
+
+    # --- NUL characters ----------------------------------------------------------------------
+
+    def directives(self, directives: tuple[DirectiveNode, ...] | None) -> None:
+        for directive in directives or ():
+            known = self.schema.get_directive(directive.name.value)
+            self.arguments(directive.arguments, known.args if known is not None else {})
+
+    def arguments(
+        self, arguments: tuple[ArgumentNode, ...] | None, definitions: Mapping[str, GraphQLArgument]
+    ) -> None:
+        for argument in arguments or ():
+            name = argument.name.value
+            known = definitions.get(name)
+            self.value(argument.value, name, known.type if known is not None else None)
+
+    def value(self, node: ValueNode, path: str, type_: GraphQLInputType | None) -> None:
+        # Literal values nest no deeper than the parser allows, far from the stack limit.
+        if isinstance(node, StringValueNode):
+            if _has_nul(node.value, type_):
+                self.nul_fields.append(path)
+        elif isinstance(node, VariableNode):
+            self.variable_uses.setdefault(node.name.value, path)
+        elif isinstance(node, ListValueNode):
+            for item in node.values:
+                self.value(item, path, _item_type(type_))
+        elif isinstance(node, ObjectValueNode):
+            for entry in node.fields:
+                name = entry.name.value
+                self.value(entry.value, f"{path}.{name}", _field_type(type_, name))
+
+    def nul_in_variables(self) -> Iterator[str]:
+        """Where NUL characters are in the variables, named by the argument they are passed to."""
+        found = len(self.nul_fields)
+        for variable, default in self.defaults.items():
+            if variable not in self.variables:
+                path = self.variable_uses.get(variable, f"${variable}")
+                self.value(default, path, self.variable_types.get(variable))
+        yield from self.nul_fields[found:]
+        # Iterative: variables are JSON of any depth.
+        stack: list[tuple[Any, str, Any]] = [
+            (value, self.variable_uses.get(name, f"${name}"), self.variable_types.get(name))
+            for name, value in reversed(list(self.variables.items()))
+        ]
+        while stack:
+            value, path, type_ = stack.pop()
+            if isinstance(value, str):
+                if _has_nul(value, type_):
+                    yield path
+            elif isinstance(value, dict):
+                for key, item in reversed(list(value.items())):
+                    if "\x00" in str(key):
+                        yield path
+                    else:
+                        stack.append((item, f"{path}.{key}", _field_type(type_, str(key))))
+            elif isinstance(value, list):
+                item_type = _item_type(type_)
+                stack.extend((item, path, item_type) for item in reversed(value))
+
+
+def _has_nul(value: str, type_: GraphQLInputType | None) -> bool:
+    """NUL in the text, or in the public id a Relay global ID carries (base64 hides it)."""
+    if "\x00" in value:
+        return True
+    if type_ is not None and get_named_type(type_) is GraphQLID:
+        try:
+            type_name, node_id = from_base64(value)
+        except ValueError:
+            return False  # not a global id: the field's own parsing refuses it
+        return "\x00" in type_name or "\x00" in node_id
+    return False
+
+
+def _item_type(type_: GraphQLInputType | None) -> GraphQLInputType | None:
+    nullable = get_nullable_type(type_) if type_ is not None else None
+    return nullable.of_type if isinstance(nullable, GraphQLList) else nullable
+
+
+def _field_type(type_: GraphQLInputType | None, name: str) -> GraphQLInputType | None:
+    named = get_named_type(type_) if type_ is not None else None
+    if isinstance(named, GraphQLInputObjectType) and name in named.fields:
+        return named.fields[name].type
+    return None
+
+
+def check_document(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> list[GraphQLError]:
+    """The limits the document exceeds (empty when it may run)."""
+    walk = _Walk(schema, document, variables or {})
+    for name in walk.fragments:
+        walk.fragment(name, 1)
+    measures: list[tuple[str, _Measure]] = []
+    for operation in walk.operations:
+        walk.directives(operation.directives)
+        root = schema.get_root_type(operation.operation)
+        name = operation.name.value if operation.name else "anonymous"
+        measures.append((name, walk.selection_set(operation.selection_set, root, 1)))
+    if walk.too_nested:
+        return [
+            limit_error(
+                f"The document nests selections and fragments more than {MAX_NESTING} levels deep.",
+                "nesting",
+                MAX_NESTING,
+            )
+        ]
+    errors: list[GraphQLError] = []
+    nul_fields = list(dict.fromkeys([*walk.nul_fields, *walk.nul_in_variables()]))
+    errors.extend(nul_error(field) for field in nul_fields)
+    if walk.introspection and not limits.allow_introspection:
+        errors.append(
+            GraphQLError(
+                "Introspection requires signing in.", extensions={"code": "UNAUTHENTICATED"}
+            )
+        )
+    aliases = sum(measure.aliases for _, measure in measures)
+    if aliases > limits.max_aliases:
+        errors.append(
+            limit_error(
+                f"The document uses {aliases} aliases; at most {limits.max_aliases} are allowed "
+                "(GRAPHQL_MAX_ALIASES).",
+                "GRAPHQL_MAX_ALIASES",
+                limits.max_aliases,
+            )
+        )
+    if walk.nodes_ids > limits.max_nodes:
+        errors.append(
+            limit_error(
+                f"nodes accepts at most {limits.max_nodes} ids (GRAPHQL_MAX_NODES); "
+                f"{walk.nodes_ids} were given.",
+                "GRAPHQL_MAX_NODES",
+                limits.max_nodes,
+            )
+        )
+    for name, measure in measures:
+        if measure.depth > limits.max_depth:
+            errors.append(
+                limit_error(
+                    f"'{name}' is {measure.depth} levels deep: it exceeds the maximum operation "
+                    f"depth of {limits.max_depth} (GRAPHQL_MAX_DEPTH).",
+                    "GRAPHQL_MAX_DEPTH",
+                    limits.max_depth,
+                )
+            )
+        if measure.cost > limits.max_cost:
+            errors.append(
+                limit_error(
+                    f"'{name}' costs {measure.cost}: it exceeds the maximum cost of "
+                    f"{limits.max_cost} (GRAPHQL_MAX_COST; each connection counts its first or "
+                    f"last, {DEFAULT_PAGE_SIZE} when absent, and nodes its ids, multiplied down "
+                    "the path).",
+                    "GRAPHQL_MAX_COST",
+                    limits.max_cost,
+                )
+            )
+    return errors
+
+
+class GraphQLLimits(SchemaExtension):
+    """Refuse a document over the request's limits before graphql-core validates or runs it.
+
+    Errors found while parsing, validating or coercing variables get an ``extensions.code`` like
+    every other error.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        _code(self.execution_context.pre_execution_errors, "GRAPHQL_PARSE_FAILED")
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            errors = check_document(
+                context.schema._schema, document, context.variables, limits_of(context.context)
+            )
+            if errors:
+                # Strawberry skips validation when errors are already set, and stops there.
+                context.pre_execution_errors = errors
+        yield
+        _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        # Errors of the request rather than of a field: variables that do not coerce (an Int
+        # beyond 32 bits, a missing required variable).
+        request_errors = [
+            e
+            for e in errors
+            if e.path is None and isinstance(e.original_error, GraphQLError | None)
+        ]
+        _code(request_errors, "BAD_USER_INPUT")
+
+
+def _code(errors: list[GraphQLError] | None, code: str) -> None:
+    for error in errors or ():
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def limits_of(ctx: Any) -> Limits:
+    """The limits for this request's settings and caller."""
+    settings = getattr(ctx, "settings", None)
+    if settings is None:
+        return Limits()
+    anonymous = getattr(ctx, "principal", None) is None
+    return Limits(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_cost=settings.graphql_max_cost,
+        max_nodes=settings.graphql_max_nodes,
+        allow_introspection=not (anonymous and settings.is_production),
+    )
