@@ -462,4 +462,4 @@ async def test_allowed_actions_are_those_the_caller_may_take(
     assert await offered(bearer(reader)) == {"PENDING": [], "PAYMENT_RECEIVED": []}
     # What is offered to the platform is what its face accepts; start is refused.
     start = await op(client, bearer(acme.api_key), "receivableStart", {"id": pending})
-    assert start["userErrors"][0]["code"] == "not_found"
+    assert start["userErrors"][0]["code"] == "forbidden"
