@@ -16,6 +16,18 @@ log = logging.getLogger(__name__)
 CHANNEL = "debtgraph:events"
 
 
+def channel_for(redis_url: str) -> str:
+    """The pub/sub channel of the deployment that keeps its jobs in ``redis_url``'s database.
+
+    Redis pub/sub ignores the database number, so a constant channel would hand one deployment's
+    events to every other one on the same server; the database is what separates their job queues,
+    so it separates their events too.
+    """
+    from redis.connection import parse_url
+
+    return f"{CHANNEL}:db{parse_url(redis_url).get('db', 0)}"
+
+
 @dataclass(frozen=True, slots=True)
 class BusMessage:
     """A committed event as subscribers see it."""
@@ -107,11 +119,11 @@ class RedisEventBus:
     GraphQL subscriber.
     """
 
-    def __init__(self, redis_url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, redis_url: str, channel: str | None = None) -> None:
         from redis import asyncio as aioredis
 
         self._redis = aioredis.Redis.from_url(redis_url)
-        self._channel = channel
+        self._channel = channel or channel_for(redis_url)
         self._fanout = _Fanout()
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
