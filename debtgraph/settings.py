@@ -79,6 +79,13 @@ class Settings:
                 "SECRET_KEY must be set to a random value of at least 32 characters when "
                 "ENV=production (the development default is refused)."
             )
+        if self.is_production and not self.public_base_url:
+            # Without it links follow the request's Host header, which any client can set: an
+            # onboarding or consent link could then point at a host of the client's choosing.
+            raise ConfigError(
+                "PUBLIC_BASE_URL must be set when ENV=production (links are built from it; "
+                "a request's Host header is not to be trusted there)."
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

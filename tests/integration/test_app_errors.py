@@ -73,7 +73,9 @@ def test_production_refuses_the_development_secret_key() -> None:
         Settings(env="production").check()
     with pytest.raises(ConfigError):
         create_app(Settings(env="production", secret_key=DEV_SECRET_KEY))
-    Settings(env="production", secret_key="x" * 40).check()
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        Settings(env="production", secret_key="x" * 40).check()
+    Settings(env="production", secret_key="x" * 40, public_base_url="https://api.example").check()
     Settings(env="development").check()
 
 

@@ -210,6 +210,7 @@ def test_api_keys_are_live_only_in_production(db_url: str) -> None:
         "--json",
         ENV="production",
         SECRET_KEY="s" * 40,
+        PUBLIC_BASE_URL="https://api.acme.test",
     )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["api_key"].startswith("sk_live_")
