@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from debtgraph.domain import outbox
-from debtgraph.domain.clock import Clock
-from debtgraph.domain.eventbus import EventBus
-from debtgraph.domain.outbox import JobQueue
-from debtgraph.domain.throttle import Throttle
+from debtgraph.domain.core import outbox
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.eventbus import EventBus
+from debtgraph.domain.core.outbox import JobQueue
+from debtgraph.domain.core.throttle import Throttle
 from debtgraph.resolvers.principal import Principal
 from debtgraph.settings import Settings
 

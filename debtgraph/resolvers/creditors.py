@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from debtgraph.domain import creditors, oauth_flow
-from debtgraph.domain.onboarding import Requirements
-from debtgraph.domain.users import Role, User
+from debtgraph.domain.creditors import changes as creditors
+from debtgraph.domain.creditors.models import Role, User
+from debtgraph.domain.creditors.requirements import Requirements
+from debtgraph.domain.oauth import grants as oauth_flow
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Collection
 
 from sqlalchemy import select
 
-from debtgraph.domain.eventbus import BusMessage
-from debtgraph.domain.users import User
+from debtgraph.domain.core.eventbus import BusMessage
+from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers.auth import principal_is_live, require_principal
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Unauthenticated

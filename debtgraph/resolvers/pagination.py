@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.errors import FieldError
+from debtgraph.domain.core.errors import FieldError
 from debtgraph.resolvers.errors import InputError
 from debtgraph.resolvers.loaders import MAX_PAGE, Page
 
@@ -117,14 +117,14 @@ def parse_page_params(
     page_n, per_n = 1, default_per_page
     if page not in (None, ""):
         try:
-            page_n = int(page)  # type: ignore[arg-type]
+            page_n = int(page)
             if page_n < 1:
                 raise ValueError
         except ValueError:
             errors.append(FieldError("page", "invalid", "The page field must be at least 1."))
     if per_page not in (None, ""):
         try:
-            per_n = int(per_page)  # type: ignore[arg-type]
+            per_n = int(per_page)
             if not 1 <= per_n <= MAX_PAGE:
                 raise ValueError
         except ValueError:

@@ -10,20 +10,21 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
-from debtgraph.domain import receivable_rules
-from debtgraph.domain import receivable_service as service
-from debtgraph.domain.errors import PayloadReader
-from debtgraph.domain.oauth import Platform
-from debtgraph.domain.onboarding import capabilities
-from debtgraph.domain.receivable_rules import ReceivableAction, validate_receivable
-from debtgraph.domain.receivables import (
+from debtgraph.domain.core.errors import PayloadReader
+from debtgraph.domain.creditors.models import Role, User
+from debtgraph.domain.creditors.requirements import capabilities
+from debtgraph.domain.oauth.models import Platform
+from debtgraph.domain.receivables import changes as service
+from debtgraph.domain.receivables import status_machine as receivable_rules
+from debtgraph.domain.receivables.models import (
     Contact,
     Evidence,
     Receivable,
     ReceivableEvent,
     ReceivableStatus,
 )
-from debtgraph.domain.users import Role, User
+from debtgraph.domain.receivables.parsing import validate_receivable
+from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, func, select
 
-from debtgraph.domain import debtor_validation, ingestion
-from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
-from debtgraph.domain.debtor_validation import ValidationStats
-from debtgraph.domain.outbox import enqueue_after_commit
-from debtgraph.domain.uploads import Debtor, Upload, UploadStatus
+from debtgraph.domain.core.outbox import enqueue_after_commit
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
+from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
+from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound

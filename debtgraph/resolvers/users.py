@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, select
 
-from debtgraph.domain.users import User
+from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.permissions import USERS_READ, require_scope, user_reach
 from debtgraph.resolvers.principal import Principal

@@ -8,9 +8,9 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain import creditors as creditor_rules
-from debtgraph.domain.users import Role
-from debtgraph.domain.users import User as UserModel
+from debtgraph.domain.creditors import changes as creditor_rules
+from debtgraph.domain.creditors.models import Role
+from debtgraph.domain.creditors.models import User as UserModel
 from debtgraph.resolvers import creditors, receivables
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection

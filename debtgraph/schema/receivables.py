@@ -14,12 +14,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain import receivable_service
-from debtgraph.domain.receivable_rules import ReceivableAction
-from debtgraph.domain.receivables import Contact as ContactModel
-from debtgraph.domain.receivables import Evidence as EvidenceModel
-from debtgraph.domain.receivables import Receivable as ReceivableModel
-from debtgraph.domain.receivables import ReceivableEvent as ReceivableEventModel
+from debtgraph.domain.receivables import changes as receivable_service
+from debtgraph.domain.receivables.models import Contact as ContactModel
+from debtgraph.domain.receivables.models import Evidence as EvidenceModel
+from debtgraph.domain.receivables.models import Receivable as ReceivableModel
+from debtgraph.domain.receivables.models import ReceivableEvent as ReceivableEventModel
+from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers import events, receivables, users
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor

@@ -12,13 +12,13 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain.dashboard import DashboardFigures
-from debtgraph.domain.debtor_validation import ValidationStats as StatsModel
-from debtgraph.domain.ingestion import progress_of
-from debtgraph.domain.uploads import BlacklistedIban, UploadStatus
-from debtgraph.domain.uploads import Debtor as DebtorModel
-from debtgraph.domain.uploads import Upload as UploadModel
-from debtgraph.domain.validation import full_address, full_name
+from debtgraph.domain.debtors.dashboard import DashboardFigures
+from debtgraph.domain.debtors.ingestion import progress_of
+from debtgraph.domain.debtors.models import BlacklistedIban, UploadStatus
+from debtgraph.domain.debtors.models import Debtor as DebtorModel
+from debtgraph.domain.debtors.models import Upload as UploadModel
+from debtgraph.domain.debtors.rules import full_address, full_name
+from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
 from debtgraph.resolvers import blacklist, dashboard, debtors, events, uploads
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.errors import NotFound

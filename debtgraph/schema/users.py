@@ -10,7 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from debtgraph.domain.users import User as UserModel
+from debtgraph.domain.creditors.models import User as UserModel
 from debtgraph.resolvers import auth, users
 from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, nodes_in_order
 
@@ -70,7 +70,7 @@ class User(relay.Node):
 
     @strawberry.field(description="Creditors: payout account status (none, pending, enabled).")
     def stripe_account_status(self) -> str | None:
-        from debtgraph.domain.creditors import payout_status_of
+        from debtgraph.domain.creditors.changes import payout_status_of
 
         return payout_status_of(self.model) if self.model.role == "creditor" else None
 

@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.accounts import register_platform, upsert_operator
-from debtgraph.domain.clock import SystemClock
-from debtgraph.domain.oauth import Platform
+from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.creditors.operators import upsert_operator
+from debtgraph.domain.oauth.models import Platform
+from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.server.app import create_app, start_runtime, stop_runtime
 from debtgraph.server.commands import api_key_mode
 from debtgraph.settings import Settings

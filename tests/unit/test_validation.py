@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.validation import (
+from debtgraph.domain.debtors.rules import (
     ValidationOutcome,
     cell_length_errors,
     columns_not_recognised,

@@ -40,7 +40,7 @@ async def upgrade(engine: AsyncEngine) -> None:
 
 def upgrade_blocking(url: str) -> None:
     """Apply migrations from synchronous code (the CLI)."""
-    from debtgraph.domain.database import create_engine
+    from debtgraph.domain.core.database import create_engine
 
     async def _go() -> None:
         engine = create_engine(url)
