@@ -184,7 +184,7 @@ async def get_debtor(ctx: Context, debtor_id: Any) -> Debtor:
     debtor = await ctx.loaders.by(Debtor.id).load(parse_id(debtor_id, "Debtor"))
     if debtor is None:
         raise NotFound("Debtor")
-    return debtor  # type: ignore[no-any-return]
+    return debtor
 
 
 async def debtors_by_ids(ctx: Context, ids: list[int]) -> dict[int, Debtor]:

@@ -27,6 +27,7 @@ from debtgraph.domain.receivables.parsing import validate_receivable
 from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import (
     DomainValidationError,
     FieldError,
@@ -42,7 +43,6 @@ from debtgraph.resolvers.permissions import (
     require_scope,
 )
 from debtgraph.resolvers.principal import Principal, PrincipalKind
-from debtgraph.resolvers.users import user_visible_condition
 
 READ = RECEIVABLES_READ
 WRITE = RECEIVABLES_WRITE
@@ -271,7 +271,7 @@ async def receivables_of_user(
 
     filters = (("status", status),) if status else ()
     loader = ctx.loaders.pages(Receivable.user_id, conditions, name="visible_by_user")
-    return await loader.load(PageKey(user_id, first, after_id, filters))  # type: ignore[no-any-return]
+    return await loader.load(PageKey(user_id, first, after_id, filters))
 
 
 async def contacts_of(ctx: Context, receivables: Sequence[Receivable]) -> list[list[Contact]]:
