@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor
-from debtgraph.domain.debtors.rules import full_address, full_name
 from debtgraph.domain.payments.models import BillingAttempt, BillingStatus, VopLog
 from debtgraph.resolvers import dashboard, debtors, uploads
 from debtgraph.resolvers.pagination import parse_page_params

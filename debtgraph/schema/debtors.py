@@ -12,8 +12,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
-from debtgraph.domain.debtors.rules import full_address, full_name
 from debtgraph.resolvers import debtors, events, uploads
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.pagination import check_first, decode_cursor

@@ -21,24 +21,26 @@ import pytest
 from debtgraph.domain.core.clock import FrozenClock
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
-from debtgraph.domain.debtors.rules import (
+from debtgraph.domain.debtors.fields import (
     _ALIASES,
     _DATE_FORMATS,
     _FOLDABLE,
     _FULL_NAME_ALIASES,
-    _INVALID_CATEGORIES,
     DebtorFields,
     FieldMap,
-    _as_cp1252_byte,
-    _mojibake_sequence,
     _split_full_name,
     _strip_accents,
     derive_debtor_fields,
     field_map,
     fold_whitespace,
+    parse_birth_date,
+)
+from debtgraph.domain.debtors.rules import (
+    _INVALID_CATEGORIES,
+    _as_cp1252_byte,
+    _mojibake_sequence,
     has_invalid_characters,
     has_mojibake,
-    parse_birth_date,
     validate_debtor,
 )
 from debtgraph.domain.payments import iban as iban_module

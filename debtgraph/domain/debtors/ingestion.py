@@ -26,14 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.csv_reader import ByteStream, CsvFormatError, ParsedRow, open_csv
-from debtgraph.domain.debtors.models import (
-    Debtor,
-    DebtorStatus,
-    Upload,
-    UploadStatus,
-    ValidationStatus,
-)
-from debtgraph.domain.debtors.rules import (
+from debtgraph.domain.debtors.fields import (
     DebtorFields,
     FieldMap,
     columns_not_recognised,
@@ -41,6 +34,13 @@ from debtgraph.domain.debtors.rules import (
     describes_debtors,
     field_map,
     unrecognized_columns,
+)
+from debtgraph.domain.debtors.models import (
+    Debtor,
+    DebtorStatus,
+    Upload,
+    UploadStatus,
+    ValidationStatus,
 )
 from debtgraph.domain.debtors.validation import (
     ValidationRun,
