@@ -24,9 +24,10 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debtgraph.domain.accounts import register_platform, upsert_operator
-from debtgraph.domain.clock import SystemClock
+from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.creditors.operators import upsert_operator
 from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.server.app import create_app, start_runtime, stop_runtime
 from debtgraph.server.demo import COMPANY
 from debtgraph.settings import Settings

@@ -37,13 +37,13 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debtgraph.domain import ingestion
-from debtgraph.domain.clock import SystemClock
-from debtgraph.domain.csv_ingest import open_csv
-from debtgraph.domain.database import create_engine, session_factory
-from debtgraph.domain.debtor_validation import validate_upload_debtors
+from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.core.database import create_engine, session_factory
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors.csv_reader import open_csv
+from debtgraph.domain.debtors.models import BlacklistedIban, Upload
+from debtgraph.domain.debtors.validation import validate_upload_debtors
 from debtgraph.domain.migrations.runner import upgrade
-from debtgraph.domain.uploads import BlacklistedIban, Upload
 
 BANKS = {
     "ES": ["2100", "0049", "0182", "0081"],

@@ -21,11 +21,12 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from debtgraph.domain.accounts import register_platform, upsert_operator
-from debtgraph.domain.clock import FrozenClock
-from debtgraph.domain.database import create_engine, is_sqlite, session_factory
+from debtgraph.domain.core.clock import FrozenClock
+from debtgraph.domain.core.database import create_engine, is_sqlite, session_factory
+from debtgraph.domain.creditors.operators import upsert_operator
 from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.domain.models import Base
+from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.jobs.queue import InProcessJobQueue
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings

@@ -1,20 +1,25 @@
 """Every model, imported once so the metadata (and Alembic) sees the whole schema."""
 
-from debtgraph.domain.base import Base
-from debtgraph.domain.billing import BillingAttempt, VopLog
-from debtgraph.domain.idempotency import IdempotencyKey
-from debtgraph.domain.oauth import (
+from debtgraph.domain.core.base import Base
+from debtgraph.domain.core.idempotency import IdempotencyKey
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import AccessToken, User
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload
+from debtgraph.domain.oauth.models import (
     ApiKey,
     AuthorizationCode,
     OAuthToken,
     Platform,
     PlatformConnection,
 )
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.receivables import Contact, Evidence, Receivable, ReceivableEvent
-from debtgraph.domain.uploads import BlacklistedIban, Debtor, Upload
-from debtgraph.domain.users import AccessToken, User
-from debtgraph.domain.webhooks import Webhook, WebhookDelivery, WebhookDeliveryAttempt
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.domain.receivables.models import (
+    Contact,
+    Evidence,
+    Receivable,
+    ReceivableEvent,
+)
+from debtgraph.domain.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 
 __all__ = [
     "AccessToken",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from debtgraph.domain import idempotency_service
+from debtgraph.domain.core import idempotency as idempotency_service
 from debtgraph.jobs.registry import services_of, task
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from debtgraph.domain import outbox
+from debtgraph.domain.core import outbox
 from debtgraph.jobs.registry import services_of, task
 
 

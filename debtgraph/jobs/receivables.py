@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from debtgraph.domain import outbox, receivable_service
+from debtgraph.domain.core import outbox
+from debtgraph.domain.receivables import changes as receivable_service
 from debtgraph.jobs.registry import services_of, task
 
 BATCH = 100

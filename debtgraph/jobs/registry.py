@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from debtgraph.domain.clock import Clock
-from debtgraph.domain.eventbus import EventBus
-from debtgraph.domain.outbox import JobQueue
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.eventbus import EventBus
+from debtgraph.domain.core.outbox import JobQueue
 
 TaskFn = Callable[..., Awaitable[Any]]
 TASKS: dict[str, TaskFn] = {}

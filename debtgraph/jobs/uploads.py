@@ -19,9 +19,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain import debtor_validation, ingestion, outbox
-from debtgraph.domain.csv_ingest import CsvFormatError
-from debtgraph.domain.uploads import Upload, UploadStatus
+from debtgraph.domain.core import outbox
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.csv_reader import CsvFormatError
+from debtgraph.domain.debtors.models import Upload, UploadStatus
 from debtgraph.jobs.registry import JobServices, services_of, task
 
 log = logging.getLogger(__name__)

@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.oauth import ALL_SCOPES, ApiKey, OAuthToken, Platform
-from debtgraph.domain.secrets import (
+from debtgraph.domain.core.secrets import (
     hash_token,
     random_string,
     tokens_equal,
     verify_password,
 )
-from debtgraph.domain.users import AccessToken, Role, User, UserStatus
+from debtgraph.domain.creditors.models import AccessToken, Role, User, UserStatus
+from debtgraph.domain.oauth.models import ALL_SCOPES, ApiKey, OAuthToken, Platform
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
     FieldError,

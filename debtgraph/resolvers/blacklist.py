@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from debtgraph.domain import blacklist
-from debtgraph.domain.iban import normalize_iban
-from debtgraph.domain.uploads import BlacklistedIban
+from debtgraph.domain.debtors import blacklist
+from debtgraph.domain.debtors.models import BlacklistedIban
+from debtgraph.domain.payments.iban import normalize_iban
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound

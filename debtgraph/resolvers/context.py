@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from debtgraph.domain import outbox
-from debtgraph.domain.clock import Clock
-from debtgraph.domain.eventbus import EventBus
-from debtgraph.domain.outbox import JobQueue
-from debtgraph.domain.throttle import Throttle
+from debtgraph.domain.core import outbox
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.eventbus import EventBus
+from debtgraph.domain.core.outbox import JobQueue
+from debtgraph.domain.core.throttle import Throttle
+from debtgraph.resolvers.loaders import Loaders
 from debtgraph.resolvers.principal import Principal
 from debtgraph.settings import Settings
 
@@ -100,7 +101,8 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Filled by Strawberry's WebSocket handlers with the connection_init payload.
     connection_params: dict[str, Any] | None = None
-    loaders: Any = None
+    # Fresh per request: cached rows never outlive the unit of work that loaded them.
+    loaders: Loaders = field(init=False)
     # ``scheme://host[:port]`` the request came to (after trusted proxies' headers), for links.
     base_url: str = ""
     # Set by a WebSocket face: closes the connection with a close code and reason (a stream
@@ -108,10 +110,7 @@ class Context:
     end_stream: Callable[[int, str], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
-        if self.loaders is None:
-            from debtgraph.resolvers.loaders import Loaders
-
-            self.loaders = Loaders(self.uow)
+        self.loaders = Loaders(self.uow)
 
     @property
     def clock(self) -> Clock:
@@ -130,8 +129,6 @@ class Context:
 
     def refresh(self) -> None:
         """Forget cached loads (between subscription events, which outlive one request)."""
-        from debtgraph.resolvers.loaders import Loaders
-
         self.loaders = Loaders(self.uow)
 
     @classmethod

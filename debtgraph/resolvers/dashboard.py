@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from debtgraph.domain import dashboard
+from debtgraph.domain.debtors import dashboard
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
 
-from debtgraph.domain import debtor_validation, ingestion
-from debtgraph.domain.billing import BillingAttempt, VopLog
-from debtgraph.domain.csv_ingest import normalize_header
-from debtgraph.domain.iban import normalize_iban
-from debtgraph.domain.outbox import record_event
-from debtgraph.domain.uploads import Debtor, DebtorStatus, Upload, ValidationStatus
+from debtgraph.domain.core.outbox import record_event
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.csv_reader import normalize_header
+from debtgraph.domain.debtors.models import Debtor, DebtorStatus, Upload, ValidationStatus
+from debtgraph.domain.payments.iban import normalize_iban
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
@@ -197,7 +198,7 @@ async def get_debtor(ctx: Context, debtor_id: Any) -> Debtor:
     debtor = await ctx.loaders.by(Debtor.id).load(parse_id(debtor_id, "Debtor"))
     if debtor is None:
         raise NotFound("Debtor")
-    return debtor  # type: ignore[no-any-return]
+    return debtor
 
 
 async def debtors_by_ids(ctx: Context, ids: list[int]) -> dict[int, Debtor]:

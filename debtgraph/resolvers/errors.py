@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from debtgraph.domain.errors import DomainValidationError, FieldError, InvalidTransition
+from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
 
 __all__ = [
     "Conflict",

@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator, Collection
 
 from sqlalchemy import select
 
-from debtgraph.domain.eventbus import BusMessage
-from debtgraph.domain.users import User
+from debtgraph.domain.core.eventbus import BusMessage
+from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers.auth import principal_is_live, require_principal
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import Unauthenticated
 from debtgraph.resolvers.permissions import event_scope
 from debtgraph.resolvers.principal import Principal, PrincipalKind
-from debtgraph.resolvers.users import user_visible_condition
 
 # Like HTTP 401 in the 4000-4999 range graphql-transport-ws leaves to applications (4401 is
 # also what the protocol uses for "Unauthorized").

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Hashable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
-
-if TYPE_CHECKING:
-    from debtgraph.resolvers.context import UnitOfWork
 
 T = TypeVar("T")
 MAX_PAGE = 100
+
+
+class SessionSource(Protocol):
+    """What the loaders need of the unit of work (``context.UnitOfWork``, which builds them)."""
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """Exclusive use of the request's session."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,7 @@ class PageKey:
 class Loaders:
     """Factory and cache of the request's dataloaders."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: SessionSource) -> None:
         self._uow = uow
         self._loaders: dict[tuple[Any, ...], DataLoader] = {}
 

@@ -26,10 +26,10 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization, list_to_sco
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from sqlalchemy import select
 
-from debtgraph.domain import oauth_flow
-from debtgraph.domain.oauth import ALL_SCOPES, Platform
-from debtgraph.domain.secrets import hash_token, tokens_equal, verify_password
-from debtgraph.domain.users import Role, User, UserStatus
+from debtgraph.domain.core.secrets import hash_token, tokens_equal, verify_password
+from debtgraph.domain.creditors.models import Role, User, UserStatus
+from debtgraph.domain.oauth import grants as oauth_flow
+from debtgraph.domain.oauth.models import ALL_SCOPES, Platform
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Throttled
 

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.errors import FieldError
+from debtgraph.domain.core.errors import FieldError
 from debtgraph.resolvers.errors import InputError
 from debtgraph.resolvers.loaders import MAX_PAGE, Page
 

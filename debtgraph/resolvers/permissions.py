@@ -15,9 +15,9 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, func, literal, or_, select, true
 
-from debtgraph.domain.oauth import OAuthToken
-from debtgraph.domain.receivables import Receivable
-from debtgraph.domain.users import User
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import OAuthToken
+from debtgraph.domain.receivables.models import Receivable
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import MissingScope, Unauthenticated
 from debtgraph.resolvers.principal import Principal, PrincipalKind

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from debtgraph.domain.oauth import ALL_SCOPES
+from debtgraph.domain.oauth.models import ALL_SCOPES
 
 
 class PrincipalKind(enum.StrEnum):

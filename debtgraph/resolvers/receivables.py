@@ -10,22 +10,24 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
-from debtgraph.domain import receivable_rules
-from debtgraph.domain import receivable_service as service
-from debtgraph.domain.errors import PayloadReader
-from debtgraph.domain.oauth import Platform
-from debtgraph.domain.onboarding import capabilities
-from debtgraph.domain.receivable_rules import ReceivableAction, validate_receivable
-from debtgraph.domain.receivables import (
+from debtgraph.domain.core.errors import PayloadReader
+from debtgraph.domain.creditors.models import Role, User
+from debtgraph.domain.creditors.requirements import capabilities
+from debtgraph.domain.oauth.models import Platform
+from debtgraph.domain.receivables import changes as service
+from debtgraph.domain.receivables import status_machine as receivable_rules
+from debtgraph.domain.receivables.models import (
     Contact,
     Evidence,
     Receivable,
     ReceivableEvent,
     ReceivableStatus,
 )
-from debtgraph.domain.users import Role, User
+from debtgraph.domain.receivables.parsing import validate_receivable
+from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import (
     DomainValidationError,
     FieldError,
@@ -41,7 +43,6 @@ from debtgraph.resolvers.permissions import (
     require_scope,
 )
 from debtgraph.resolvers.principal import Principal, PrincipalKind
-from debtgraph.resolvers.users import user_visible_condition
 
 READ = RECEIVABLES_READ
 WRITE = RECEIVABLES_WRITE
@@ -269,7 +270,7 @@ async def receivables_of_user(
 
     filters = (("status", status),) if status else ()
     loader = ctx.loaders.pages(Receivable.user_id, conditions, name="visible_by_user")
-    return await loader.load(PageKey(user_id, first, after_id, filters))  # type: ignore[no-any-return]
+    return await loader.load(PageKey(user_id, first, after_id, filters))
 
 
 async def contacts_of(ctx: Context, receivables: Sequence[Receivable]) -> list[list[Contact]]:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from debtgraph.domain import stats
-from debtgraph.domain.commission import COMMISSION_BANDS, CommissionBand, CommissionQuote, calculate
-from debtgraph.domain.errors import PayloadReader
+from debtgraph.domain.core.errors import PayloadReader
+from debtgraph.domain.receivables import stats
+from debtgraph.domain.receivables.commission import (
+    COMMISSION_BANDS,
+    CommissionBand,
+    CommissionQuote,
+    calculate,
+)
 from debtgraph.resolvers.auth import require_principal
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import require_scope

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, func, select
 
-from debtgraph.domain import debtor_validation, ingestion
-from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
-from debtgraph.domain.debtor_validation import ValidationStats
-from debtgraph.domain.outbox import enqueue_after_commit
-from debtgraph.domain.uploads import Debtor, Upload, UploadStatus
+from debtgraph.domain.core.outbox import enqueue_after_commit
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
+from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
+from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
@@ -201,7 +202,7 @@ async def get_upload(ctx: Context, upload_id: Any) -> Upload:
     upload = await ctx.loaders.by(Upload.id).load(parse_id(upload_id, "Upload"))
     if upload is None:
         raise NotFound("Upload")
-    return upload  # type: ignore[no-any-return]
+    return upload
 
 
 async def uploads_by_ids(ctx: Context, ids: Collection[int]) -> dict[int, Upload]:
@@ -240,18 +241,18 @@ def _stats_loader(ctx: Context) -> DataLoader:
 
 async def debtors_count(ctx: Context, upload_id: int) -> int:
     """How many debtors an upload holds (batched across uploads)."""
-    return await _counts_loader(ctx).load(upload_id)  # type: ignore[no-any-return]
+    return await _counts_loader(ctx).load(upload_id)
 
 
 async def debtors_counts(ctx: Context, upload_ids: Sequence[int]) -> list[int]:
     """Debtor counts of several uploads in one statement."""
-    return await _counts_loader(ctx).load_many(list(upload_ids))  # type: ignore[no-any-return]
+    return await _counts_loader(ctx).load_many(list(upload_ids))
 
 
 async def validation_stats(ctx: Context, upload_id: Any) -> ValidationStats:
     """The upload's debtors by validation outcome."""
     upload = await get_upload(ctx, upload_id)
-    return await _stats_loader(ctx).load(upload.id)  # type: ignore[no-any-return]
+    return await _stats_loader(ctx).load(upload.id)
 
 
 async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.ValidationRun:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from debtgraph.resolvers import idempotency
+from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import DomainValidationError, InvalidTransition, UseCaseError
 from debtgraph.rest_compat.common import Family, JSONResponse, context
 from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error
@@ -95,8 +96,6 @@ def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callabl
 
 
 async def _store(ctx: object, claim: idempotency.Claim, response: Response) -> None:
-    from debtgraph.resolvers.context import Context
-
     assert isinstance(ctx, Context)
     if response.status_code >= 500:
         # A server failure is not a result: let the client retry with the same key.

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from debtgraph.domain import receivable_service
-from debtgraph.domain.receivables import Receivable
+from debtgraph.domain.receivables import changes as receivable_service
+from debtgraph.domain.receivables.models import Receivable
 from debtgraph.resolvers import receivables
 from debtgraph.resolvers.context import Context
 from debtgraph.rest_compat.cleavr import endpoint

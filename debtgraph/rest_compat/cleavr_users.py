@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from debtgraph.domain import creditors
-from debtgraph.domain.errors import DomainValidationError
-from debtgraph.domain.users import User
+from debtgraph.domain.core.errors import DomainValidationError
+from debtgraph.domain.creditors import changes as creditors
+from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers import creditors as creditor_cases
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.rest_compat import hosted_pages

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import FieldError, InputError
+from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 
 
@@ -130,8 +130,6 @@ def nul_path(value: Any, path: str = "") -> str | None:
 
 def operator_context(request: Request) -> Context:
     """The Context of an ``/api/*`` call, which only operator tokens may make (else 401)."""
-    from debtgraph.resolvers.errors import Unauthenticated
-
     ctx = context(request)
     if ctx.principal is None or not ctx.principal.is_operator:
         raise Unauthenticated()

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from debtgraph.domain.users import User
+from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers import auth
 from debtgraph.rest_compat.common import JSONResponse, context, json_body, operator_context
 

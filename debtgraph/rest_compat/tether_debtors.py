@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from debtgraph.domain.billing import BillingAttempt, BillingStatus, VopLog
-from debtgraph.domain.uploads import Debtor
-from debtgraph.domain.validation import full_address, full_name
+from debtgraph.domain.debtors.fields import full_address, full_name
+from debtgraph.domain.debtors.models import Debtor
+from debtgraph.domain.payments.models import BillingAttempt, BillingStatus, VopLog
 from debtgraph.resolvers import dashboard, debtors, uploads
 from debtgraph.resolvers.pagination import parse_page_params
 from debtgraph.rest_compat.common import JSONResponse, iso, json_body, operator_context

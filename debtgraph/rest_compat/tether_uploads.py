@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from debtgraph.domain.debtor_validation import ValidationStats
-from debtgraph.domain.errors import FieldError
-from debtgraph.domain.ingestion import progress_of
-from debtgraph.domain.uploads import Debtor, Upload, UploadStatus
+from debtgraph.domain.core.errors import FieldError
+from debtgraph.domain.debtors.ingestion import progress_of
+from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
+from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.errors import InputError
 from debtgraph.resolvers.pagination import parse_page_params

@@ -8,13 +8,17 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql.error import GraphQLError
+from strawberry import relay
 from strawberry.extensions import MaskErrors
 from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
 
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
     DomainValidationError,
     InvalidTransition,
+    NotFound,
+    Unauthenticated,
     UseCaseError,
 )
 from debtgraph.resolvers.loaders import Page
@@ -74,8 +78,6 @@ def log_graphql_errors(errors: Iterable[GraphQLError]) -> None:
 
 async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
     """Run a use case; expected failures become userErrors, anything else propagates."""
-    from debtgraph.resolvers.errors import Unauthenticated
-
     try:
         return await call, []
     except Unauthenticated:
@@ -188,3 +190,27 @@ def to_connection(
         ),
         total_count=page.total,
     )
+
+
+def node_key(global_id: relay.GlobalID | None, type_name: str) -> int | None:
+    """The numeric id behind a global id of the given type (NotFound for any other)."""
+    if global_id is None:
+        return None
+    key = db_id(global_id.node_id)
+    if global_id.type_name != type_name or key is None:
+        raise NotFound(type_name)
+    return key
+
+
+def schema_type(info: Info, name: str) -> Any:
+    """The class of the object type ``name`` in the running schema.
+
+    Two node types that link to each other (Receivable.user and User.receivables, Debtor.upload
+    and Upload.debtors) cannot both import the other's module without an import cycle: the
+    importing side names the other type with ``strawberry.lazy`` in its annotation and takes the
+    class from the schema here to build it.
+    """
+    definition = info.schema.get_type_by_name(name)
+    if not isinstance(definition, StrawberryObjectDefinition):
+        raise LookupError(f"{name} is not an object type of the schema")
+    return definition.origin

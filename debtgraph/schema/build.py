@@ -11,7 +11,10 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
-from debtgraph.schema.creditors import CreditorMutation
+from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
+from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
+from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
+from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscription
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.limits import GraphQLLimits
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
@@ -23,7 +26,6 @@ from debtgraph.schema.uploads import (
     UploadQuery,
     UploadSubscription,
 )
-from debtgraph.schema.users import UserMutation, UserQuery
 
 
 @strawberry.type
@@ -32,9 +34,31 @@ class NodeQuery:
     nodes: list[relay.Node | None] = relay.node(description="Fetch objects by their global ids.")
 
 
-QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery, UploadQuery]
-MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation, UploadMutation]
-SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription, UploadSubscription]
+QUERIES: list[type] = [
+    NodeQuery,
+    UserQuery,
+    ReceivableQuery,
+    ReportQuery,
+    UploadQuery,
+    DebtorQuery,
+    DashboardQuery,
+    BlacklistQuery,
+]
+MUTATIONS: list[type] = [
+    UserMutation,
+    CreditorMutation,
+    ReceivableMutation,
+    UploadMutation,
+    DebtorMutation,
+    BlacklistMutation,
+]
+SUBSCRIPTIONS: list[type] = [
+    EventSubscription,
+    ReceivableSubscription,
+    UploadSubscription,
+    DebtorSubscription,
+    DashboardSubscription,
+]
 
 # Bounds the parser's work; depth, aliases, cost and nodes ids are limits.GraphQLLimits'.
 MAX_TOKENS = 5000

@@ -1,19 +1,28 @@
-"""Creditor fields of ``User``, and the creditor mutations (create, suspend, reinstate)."""
+"""The User node (operators and creditors), ``me``, operator login, and the creditor mutations."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterable
+from datetime import datetime
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain import creditors as creditor_rules
-from debtgraph.domain.users import Role
-from debtgraph.domain.users import User as UserModel
-from debtgraph.resolvers import creditors, receivables
+from debtgraph.domain.creditors import changes as creditor_rules
+from debtgraph.domain.creditors.models import Role
+from debtgraph.domain.creditors.models import User as UserModel
+from debtgraph.resolvers import auth, creditors, receivables
 from debtgraph.resolvers.pagination import check_first, decode_cursor
-from debtgraph.schema.base import Connection, UserError, attempt, ctx_of, to_connection
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    nodes_in_order,
+    to_connection,
+)
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
@@ -22,8 +31,115 @@ from debtgraph.schema.receivables import (
     public_id_of,
 )
 
-if TYPE_CHECKING:
-    from debtgraph.schema.users import User
+
+@strawberry.type(name="User", description="An operator (role admin) or a creditor company.")
+class User(relay.Node):
+    id: relay.NodeID[str]
+    database_id: int = strawberry.field(description="The numeric id the Tether REST API shows.")
+    email: str
+    name: str
+    role: str
+    status: str
+    created_at: datetime
+    kyb_status: str | None = strawberry.field(
+        description="Creditors: unverified, pending, verified or rejected."
+    )
+    company_name: str | None
+    model: strawberry.Private[UserModel]
+
+    @classmethod
+    def from_model(cls, model: UserModel) -> User:
+        """Shape a user row."""
+        creditor = model.role == "creditor"
+        return cls(
+            id=model.public_id,
+            database_id=model.id,
+            email=model.email,
+            name=model.name,
+            role=model.role,
+            status=model.status,
+            created_at=model.created_at,
+            kyb_status=model.kyb_status if creditor else None,
+            company_name=model.company_name,
+            model=model,
+        )
+
+    @strawberry.field(description="Creditors: what they may do now.")
+    def capabilities(self) -> Capabilities | None:
+        return capabilities_of(self.model)
+
+    @strawberry.field(description="Creditors: missing onboarding items.")
+    def requirements(self, info: Info) -> Requirements | None:
+        return requirements_of(info, self.model)
+
+    @strawberry.field(description="Creditors: payout account status (none, pending, enabled).")
+    def stripe_account_status(self) -> str | None:
+        return (
+            creditor_rules.payout_status_of(self.model) if self.model.role == "creditor" else None
+        )
+
+    @strawberry.field(description="Creditors: their receivables, newest first.")
+    async def receivables(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: ReceivableStatus | None = None,
+    ) -> Connection[Receivable]:
+        return await receivables_of(info, self.model, first, after, status)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[User | None]:
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: creditors.visible_users_by_public_id(ctx, ids), cls.from_model
+        )
+
+
+@strawberry.type
+class LoginPayload:
+    token: str | None = strawberry.field(description="Shown once: `{id}|{secret}`.")
+    user: User | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class LogoutPayload:
+    ok: bool
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.type
+class UserQuery:
+    @strawberry.field(description="The signed-in operator or creditor (null for a platform key).")
+    async def me(self, info: Info) -> User | None:
+        model = await auth.me(ctx_of(info))
+        return User.from_model(model) if model else None
+
+
+@strawberry.type
+class UserMutation:
+    @strawberry.mutation(
+        description="Operator sign-in; same rules and throttle as POST /api/login."
+    )
+    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+        result, errors = await attempt(auth.login(ctx_of(info), input.email, input.password))
+        if result is None:
+            return LoginPayload(token=None, user=None, user_errors=errors)
+        return LoginPayload(token=result.token, user=User.from_model(result.user), user_errors=[])
+
+    @strawberry.mutation(description="Revoke the operator token this request came with.")
+    async def logout(self, info: Info) -> LogoutPayload:
+        _, errors = await attempt(auth.logout(ctx_of(info)))
+        return LogoutPayload(ok=not errors, user_errors=errors)
 
 
 @strawberry.type(description="What a creditor may do.")
@@ -120,7 +236,7 @@ class UserCreateInput:
 
 @strawberry.type
 class UserCreatePayload:
-    user: Annotated[User, strawberry.lazy("debtgraph.schema.users")] | None
+    user: User | None
     onboarding_url: str | None = strawberry.field(
         description="The hosted onboarding (or set-password) link; shown only here."
     )
@@ -129,7 +245,7 @@ class UserCreatePayload:
 
 @strawberry.type
 class UserStatusPayload:
-    user: Annotated[User, strawberry.lazy("debtgraph.schema.users")] | None
+    user: User | None
     user_errors: list[UserError]
 
 
@@ -142,8 +258,6 @@ class UserIdInput:
 class CreditorMutation:
     @strawberry.mutation(description="Create a creditor (POST /v1/users).")
     async def user_create(self, info: Info, input: UserCreateInput) -> UserCreatePayload:
-        from debtgraph.schema.users import User
-
         created, errors = await attempt(creditors.create_user(ctx_of(info), input_payload(input)))
         if created is None:
             return UserCreatePayload(user=None, onboarding_url=None, user_errors=errors)
@@ -155,8 +269,6 @@ class CreditorMutation:
 
     @strawberry.mutation(description="Operators: suspend a creditor.")
     async def user_suspend(self, info: Info, input: UserIdInput) -> UserStatusPayload:
-        from debtgraph.schema.users import User
-
         model, errors = await attempt(
             creditors.set_suspended(ctx_of(info), public_id_of(input.id, "User"), suspended=True)
         )
@@ -164,8 +276,6 @@ class CreditorMutation:
 
     @strawberry.mutation(description="Operators: reinstate a suspended creditor.")
     async def user_reinstate(self, info: Info, input: UserIdInput) -> UserStatusPayload:
-        from debtgraph.schema.users import User
-
         model, errors = await attempt(
             creditors.set_suspended(ctx_of(info), public_id_of(input.id, "User"), suspended=False)
         )

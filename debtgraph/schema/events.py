@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain.eventbus import BusMessage
+from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.resolvers import events
 from debtgraph.schema.base import ctx_of
 

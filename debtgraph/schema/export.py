@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from debtgraph.schema import schema
+
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 
 
 def current_sdl() -> str:
     """The SDL of the schema as the code defines it."""
-    from debtgraph.schema import schema
-
     return str(schema).rstrip() + "\n"
 
 

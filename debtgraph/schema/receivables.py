@@ -7,20 +7,20 @@ import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain import receivable_service
-from debtgraph.domain.receivable_rules import ReceivableAction
-from debtgraph.domain.receivables import Contact as ContactModel
-from debtgraph.domain.receivables import Evidence as EvidenceModel
-from debtgraph.domain.receivables import Receivable as ReceivableModel
-from debtgraph.domain.receivables import ReceivableEvent as ReceivableEventModel
-from debtgraph.resolvers import events, receivables, users
+from debtgraph.domain.receivables import changes as receivable_service
+from debtgraph.domain.receivables.models import Contact as ContactModel
+from debtgraph.domain.receivables.models import Evidence as EvidenceModel
+from debtgraph.domain.receivables.models import Receivable as ReceivableModel
+from debtgraph.domain.receivables.models import ReceivableEvent as ReceivableEventModel
+from debtgraph.domain.receivables.status_machine import ReceivableAction
+from debtgraph.resolvers import creditors, events, receivables
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -29,11 +29,9 @@ from debtgraph.schema.base import (
     attempt,
     ctx_of,
     nodes_in_order,
+    schema_type,
     to_connection,
 )
-
-if TYPE_CHECKING:
-    from debtgraph.schema.users import User
 
 
 def public_id_of(value: str, type_name: str) -> str:
@@ -287,12 +285,11 @@ class Receivable(relay.Node):
     @strawberry.field(description="The creditor the receivable belongs to.")
     async def user(
         self, info: Info
-    ) -> Annotated[User, strawberry.lazy("debtgraph.schema.users")] | None:
-        from debtgraph.schema.users import User
-
-        # users:read over this creditor, not only receivables:read (PRODUCT.md §1).
-        model = await users.readable_user(ctx_of(info), self.model.user_id)
-        return User.from_model(model) if model else None
+    ) -> Annotated[User, strawberry.lazy("debtgraph.schema.creditors")] | None:  # noqa: F821
+        # User is named lazily and built through the schema: schema.creditors imports this
+        # module. users:read over this creditor, not only receivables:read (PRODUCT.md §1).
+        model = await creditors.readable_user(ctx_of(info), self.model.user_id)
+        return schema_type(info, "User").from_model(model) if model else None
 
     @strawberry.field(description="Amounts, phase, last and next action, warnings.")
     def recovery_progress(self, info: Info) -> RecoveryProgress:

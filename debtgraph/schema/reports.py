@@ -9,7 +9,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from debtgraph.domain.stats import StatsPeriod as DomainPeriod
+from debtgraph.domain.receivables.stats import StatsPeriod as DomainPeriod
 from debtgraph.resolvers import reports
 from debtgraph.schema.base import ctx_of
 

@@ -18,11 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 import debtgraph.jobs  # noqa: F401  (registers every task)
-from debtgraph.domain.clock import Clock, SystemClock
-from debtgraph.domain.database import create_engine, session_factory
-from debtgraph.domain.errors import DomainValidationError, InvalidTransition
-from debtgraph.domain.eventbus import EventBus, InProcessEventBus, RedisEventBus
-from debtgraph.domain.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.domain.core.clock import Clock, SystemClock
+from debtgraph.domain.core.database import create_engine, session_factory
+from debtgraph.domain.core.errors import DomainValidationError, InvalidTransition
+from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
+from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
 from debtgraph.jobs.registry import JobServices
 from debtgraph.resolvers.context import AppServices

@@ -15,6 +15,9 @@ from sqlalchemy.exc import ArgumentError
 
 from debtgraph.settings import ConfigError, Settings
 
+# Each command imports what it runs (the app, uvicorn, arq, Alembic) inside its function, so
+# `debtgraph --help` and the small commands start without loading the whole server.
+
 DESCRIPTION = """\
 debtgraph: the debt-recovery API (REST and GraphQL) and its management commands.
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from debtgraph.domain.accounts import register_platform, upsert_operator
-from debtgraph.domain.clock import SystemClock
-from debtgraph.domain.database import create_engine, session_factory
-from debtgraph.domain.errors import DomainValidationError
+from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.core.database import create_engine, session_factory
+from debtgraph.domain.core.errors import DomainValidationError
+from debtgraph.domain.creditors.operators import upsert_operator
 from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.settings import Settings
 
 

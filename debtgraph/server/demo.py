@@ -8,9 +8,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.accounts import register_platform, upsert_operator
-from debtgraph.domain.clock import SystemClock
-from debtgraph.domain.oauth import Platform
+from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.creditors.operators import upsert_operator
+from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.oauth.models import Platform
+from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.server.app import create_app, start_runtime, stop_runtime
 from debtgraph.server.commands import api_key_mode
 from debtgraph.settings import Settings
@@ -46,8 +48,6 @@ async def load_demo(settings: Settings) -> list[str]:
     clock = SystemClock()
     app = create_app(settings, periodic=False)
     runtime = app.state.runtime
-    from debtgraph.domain.migrations.runner import upgrade
-
     await upgrade(runtime.services.engine)
     lines: list[str] = []
     async with runtime.services.session_factory() as session:

@@ -7,7 +7,7 @@ from typing import Any
 from arq import Retry, cron
 from arq.worker import func
 
-from debtgraph.domain.clock import Clock
+from debtgraph.domain.core.clock import Clock
 from debtgraph.jobs.queue import deserialize, redis_settings, serialize
 from debtgraph.jobs.registry import PERIODIC, TASKS, RetryLater, TaskFn
 from debtgraph.server.app import build_runtime, start_runtime, stop_runtime

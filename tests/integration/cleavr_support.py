@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from debtgraph.domain.oauth import OAuthToken
-from debtgraph.domain.secrets import hash_token, random_string
+from debtgraph.domain.core.secrets import hash_token, random_string
+from debtgraph.domain.oauth.models import OAuthToken
 
 # Real, valid identifiers (the samples in Cleavr's docs fail the checksums).
 DANONE_SIRET = "55203253400646"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from debtgraph.domain.users import AccessToken, User
+from debtgraph.domain.creditors.models import AccessToken, User
 from tests.conftest import gql
 
 LOGIN = {"email": "admin@tether.test", "password": "password"}

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from debtgraph.domain.uploads import Upload
+from debtgraph.domain.debtors.models import Upload
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, count
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from debtgraph.domain.uploads import BlacklistedIban
+from debtgraph.domain.debtors.models import BlacklistedIban
 from tests.conftest import gql
 from tests.integration.uploads_support import csv_text, upload
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from debtgraph.domain.database import create_engine, session_factory
-from debtgraph.domain.oauth import ApiKey, Platform
-from debtgraph.domain.secrets import hash_token, verify_password
-from debtgraph.domain.users import User
+from debtgraph.domain.core.database import create_engine, session_factory
+from debtgraph.domain.core.secrets import hash_token, verify_password
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import ApiKey, Platform
 from debtgraph.server.cli import main
 
 
@@ -114,8 +114,8 @@ def test_create_platform_refuses_unknown_scopes_and_bad_uris(db_url: str) -> Non
 
 
 def test_demo_loads_every_area_once(db_url: str) -> None:
-    from debtgraph.domain.receivables import Receivable
-    from debtgraph.domain.uploads import Debtor
+    from debtgraph.domain.debtors.models import Debtor
+    from debtgraph.domain.receivables.models import Receivable
 
     result = run(db_url, "demo")
     assert result.returncode == 0, result.stderr

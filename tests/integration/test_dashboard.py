@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from debtgraph.domain.uploads import Debtor
+from debtgraph.domain.debtors.models import Debtor
 from tests.conftest import gql
 from tests.integration.uploads_support import csv_text, upload
 

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.billing import BillingAttempt, VopLog
-from debtgraph.domain.uploads import BlacklistedIban, Debtor
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from tests.integration.uploads_support import UNAUTH, csv_text, upload
 
 DEBTOR_KEYS = {

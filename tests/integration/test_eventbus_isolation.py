@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from debtgraph.domain.eventbus import BusMessage, RedisEventBus, channel_for
+from debtgraph.domain.core.eventbus import BusMessage, RedisEventBus, channel_for
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from debtgraph.domain.idempotency import IdempotencyKey
-from debtgraph.domain.receivables import Receivable
-from debtgraph.domain.users import User
+from debtgraph.domain.core.idempotency import IdempotencyKey
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.receivables.models import Receivable
 from tests.integration.cleavr_support import bearer, count, create_user
 from tests.integration.test_receivables import receivable_payload
 
@@ -73,7 +73,7 @@ async def test_a_request_in_flight_makes_a_concurrent_one_409(
     client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any
 ) -> None:
     acme = await make_platform()
-    from debtgraph.domain.idempotency_service import request_fingerprint
+    from debtgraph.domain.core.idempotency import request_fingerprint
 
     body = b'{"email": "a@x.test"}'
     async with db() as session:

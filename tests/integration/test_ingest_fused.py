@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from debtgraph.domain import debtor_validation, ingestion
-from debtgraph.domain.uploads import BlacklistedIban, Debtor
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
 from tests.integration.uploads_support import HEADER, valid_row
 
 BLACKLISTED = "DE89370400440532013000"

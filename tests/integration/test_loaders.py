@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from debtgraph.domain.uploads import Debtor, Upload
+from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.server.app import Runtime

@@ -12,9 +12,9 @@ import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy import select, update
 
-from debtgraph.domain.oauth import AuthorizationCode, OAuthToken, PlatformConnection
-from debtgraph.domain.secrets import hash_password
-from debtgraph.domain.users import User
+from debtgraph.domain.core.secrets import hash_password
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import AuthorizationCode, OAuthToken, PlatformConnection
 from tests.integration.cleavr_support import bearer, count, create_user
 
 REDIRECT = "https://acme.test/cb"

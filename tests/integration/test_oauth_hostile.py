@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from debtgraph.domain.oauth import AuthorizationCode
-from debtgraph.domain.users import User
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import AuthorizationCode
 from tests.integration.cleavr_support import count
 from tests.integration.test_oauth import PASSWORD, REDIRECT, authorize, creditor
 

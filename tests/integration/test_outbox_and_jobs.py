@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from debtgraph.domain import outbox
-from debtgraph.domain.outbox import Event
+from debtgraph.domain.core import outbox
+from debtgraph.domain.core.outbox import Event
 from debtgraph.jobs.registry import RetryLater, task
 from debtgraph.server.app import Runtime
 

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, select
 
-from debtgraph.domain import oauth_flow
-from debtgraph.domain.oauth import OAuthToken, PlatformConnection
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.receivables import Receivable
-from debtgraph.domain.uploads import BlacklistedIban
-from debtgraph.domain.users import User
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.debtors.models import BlacklistedIban
+from debtgraph.domain.oauth import grants as oauth_flow
+from debtgraph.domain.oauth.models import OAuthToken, PlatformConnection
+from debtgraph.domain.receivables.models import Receivable
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user
 from tests.integration.test_receivables import receivable_payload

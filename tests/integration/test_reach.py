@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from strawberry import relay
 
-from debtgraph.domain.receivables import Contact, Evidence, Receivable
-from debtgraph.domain.users import User
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.receivables.models import Contact, Evidence, Receivable
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, count, creditor_token
 from tests.integration.test_oauth import code_for, creditor, exchange
@@ -446,7 +446,7 @@ async def test_operator_token_expires_after_operator_token_ttl(
 async def test_operator_password_reset_revokes_its_tokens(
     client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, clock: Any
 ) -> None:
-    from debtgraph.domain.accounts import upsert_operator
+    from debtgraph.domain.creditors.operators import upsert_operator
 
     other = await client.post(
         "/api/login", json={"email": "admin@tether.test", "password": "password"}

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.receivables import Contact, Receivable, ReceivableEvent
-from debtgraph.domain.users import User
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.receivables.models import Contact, Receivable, ReceivableEvent
 from tests.integration.cleavr_support import (
     ENGIE_SIRET,
     ENGIE_VAT,

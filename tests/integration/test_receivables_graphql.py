@@ -13,10 +13,10 @@ from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import select, update
 
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.receivable_rules import TRANSITIONS, ReceivableAction
-from debtgraph.domain.receivables import Receivable, ReceivableEvent, ReceivableStatus
-from debtgraph.domain.users import User
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.receivables.models import Receivable, ReceivableEvent, ReceivableStatus
+from debtgraph.domain.receivables.status_machine import TRANSITIONS, ReceivableAction
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, create_user, creditor_token
 from tests.integration.test_receivables import receivable_payload

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from debtgraph.domain.idempotency import IdempotencyKey
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.receivables import Receivable, ReceivableEvent
-from debtgraph.domain.users import User
+from debtgraph.domain.core.idempotency import IdempotencyKey
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.receivables.models import Receivable, ReceivableEvent
 from debtgraph.jobs.registry import PERIODIC
 from debtgraph.server.app import Runtime
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from debtgraph.domain.receivables import Receivable
+from debtgraph.domain.receivables.models import Receivable
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, create_user, creditor_token
 from tests.integration.test_receivables import receivable_payload
@@ -113,7 +113,7 @@ async def test_stats_authorization_and_bad_period(
     assert bad.json()["error"]["field"] == "period"
     uid = (await create_user(client, acme.api_key))["id"]
     async with db() as session:
-        from debtgraph.domain.users import User
+        from debtgraph.domain.creditors.models import User
 
         user = await session.scalar(select(User).where(User.public_id == uid))
     no_scope = await creditor_token(db, clock, acme.platform.id, user.id, "receivables:read")

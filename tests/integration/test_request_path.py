@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from sqlalchemy import event
 
-from debtgraph.domain.database import is_sqlite
+from debtgraph.domain.core.database import is_sqlite
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 from tests.integration.cleavr_support import bearer

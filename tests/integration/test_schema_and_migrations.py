@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from debtgraph.domain.database import create_engine
+from debtgraph.domain.core.database import create_engine
 from debtgraph.domain.migrations.runner import drift
 from debtgraph.schema.export import SDL_PATH, current_sdl
 

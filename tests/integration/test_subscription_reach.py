@@ -12,10 +12,10 @@ import pytest
 from httpx_ws import WebSocketDisconnect
 from sqlalchemy import select, update
 
-from debtgraph.domain import outbox
-from debtgraph.domain.oauth import ApiKey, OAuthToken
-from debtgraph.domain.secrets import hash_token
-from debtgraph.domain.users import User
+from debtgraph.domain.core import outbox
+from debtgraph.domain.core.secrets import hash_token
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import ApiKey, OAuthToken
 from debtgraph.server.app import Runtime
 from debtgraph.settings import Settings
 from tests.conftest import gql

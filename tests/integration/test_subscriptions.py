@@ -13,7 +13,7 @@ import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
-from debtgraph.domain import outbox
+from debtgraph.domain.core import outbox
 from debtgraph.server.app import Runtime
 
 SUBSCRIBE = "subscription { events { id type objectType objectId data } }"
@@ -164,8 +164,8 @@ async def test_bad_token_is_refused_and_anonymous_cannot_subscribe(
 async def test_platform_sees_events_of_its_users_submitted_through_another_platform(
     app: Any, runtime: Runtime, make_platform: Any, db: Any, clock: Any
 ) -> None:
-    from debtgraph.domain.secrets import public_id
-    from debtgraph.domain.users import User
+    from debtgraph.domain.core.secrets import public_id
+    from debtgraph.domain.creditors.models import User
 
     creator = await make_platform("Creator")
     other = await make_platform("Other")

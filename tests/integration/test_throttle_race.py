@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from debtgraph.domain import secrets
-from debtgraph.domain.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.domain.core import secrets
+from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from tests.conftest import REDIS_URL
 from tests.integration.test_oauth import REDIRECT, _csrf, _signed_request, creditor
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from debtgraph.domain import ingestion
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.uploads import Debtor, Upload
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.jobs import uploads as upload_jobs
 from debtgraph.jobs.registry import TASKS
 from tests.integration.uploads_support import csv_text, upload

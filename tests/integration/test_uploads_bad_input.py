@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from debtgraph.domain.uploads import Debtor
+from debtgraph.domain.debtors.models import Debtor
 from tests.integration.uploads_support import HEADER, counts, upload
 
 VALID = "Ana,Lopez,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,a@x.es,x"

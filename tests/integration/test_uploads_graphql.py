@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.uploads import Debtor
+from debtgraph.domain.debtors.models import Debtor
 from debtgraph.server.app import Runtime
 from tests.conftest import gql
 from tests.integration.test_subscriptions import _next, _wait_subscribed, socket

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from debtgraph.domain.uploads import Debtor, ValidationStatus
+from debtgraph.domain.debtors.models import Debtor, ValidationStatus
 from debtgraph.server.app import Runtime
 from tests.integration.uploads_support import HEADER, counts, csv_text, upload, valid_row
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.uploads import Debtor
+from debtgraph.domain.debtors.models import Debtor
 from tests.integration.uploads_support import UNAUTH, counts, csv_text, upload
 
 UPLOAD_KEYS = {

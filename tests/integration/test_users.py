@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.users import User
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
 from tests.integration.cleavr_support import (
     COMPANY,
     CONTACT,

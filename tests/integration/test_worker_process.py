@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from debtgraph.domain.database import create_engine, session_factory
-from debtgraph.domain.outbox import Event
-from debtgraph.domain.secrets import public_id
+from debtgraph.domain.core.database import create_engine, session_factory
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.core.secrets import public_id
 from debtgraph.jobs.queue import ArqJobQueue
 from tests.conftest import REDIS_URL
 

@@ -54,7 +54,7 @@ async def counts(db: Any) -> tuple[int, int]:
     """(uploads, debtors) in the database."""
     from sqlalchemy import func, select
 
-    from debtgraph.domain.uploads import Debtor, Upload
+    from debtgraph.domain.debtors.models import Debtor, Upload
 
     async with db() as session:
         uploads = await session.scalar(select(func.count()).select_from(Upload))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.amounts import parse_amount
+from debtgraph.domain.debtors.amounts import parse_amount
 
 
 @pytest.mark.parametrize(

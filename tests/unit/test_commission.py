@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.commission import (
+from debtgraph.domain.core.errors import DomainValidationError
+from debtgraph.domain.receivables.commission import (
     COMMISSION_BANDS,
     CommissionQuote,
     calculate,
     days_overdue,
     rate_for,
 )
-from debtgraph.domain.errors import DomainValidationError
 
 TODAY = date(2025, 6, 15)
 

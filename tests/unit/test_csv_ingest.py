@@ -9,8 +9,8 @@ import tracemalloc
 
 import pytest
 
-from debtgraph.domain import csv_ingest
-from debtgraph.domain.csv_ingest import (
+from debtgraph.domain.debtors import csv_reader as csv_ingest
+from debtgraph.domain.debtors.csv_reader import (
     BINARY_CONTENT,
     EMPTY_FILE,
     MAX_COLUMNS,

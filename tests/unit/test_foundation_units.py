@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import strawberry
 
-from debtgraph.domain import secrets
+from debtgraph.domain.core import secrets
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.schema.base import DebtgraphMaskErrors
 from debtgraph.server.logging import JsonFormatter, request_id_var

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from debtgraph.domain.iban import IbanInfo, enrich_iban, is_valid_iban, mask_iban, normalize_iban
+from debtgraph.domain.payments.iban import (
+    IbanInfo,
+    enrich_iban,
+    is_valid_iban,
+    mask_iban,
+    normalize_iban,
+)
 
 
 @pytest.mark.parametrize(

@@ -18,30 +18,32 @@ from typing import Any
 
 import pytest
 
-from debtgraph.domain import iban as iban_module
-from debtgraph.domain import ingestion
-from debtgraph.domain.clock import FrozenClock
-from debtgraph.domain.csv_ingest import CsvFormatError, ParsedRow
-from debtgraph.domain.validation import (
+from debtgraph.domain.core.clock import FrozenClock
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
+from debtgraph.domain.debtors.fields import (
     _ALIASES,
     _DATE_FORMATS,
     _FOLDABLE,
     _FULL_NAME_ALIASES,
-    _INVALID_CATEGORIES,
     DebtorFields,
     FieldMap,
-    _as_cp1252_byte,
-    _mojibake_sequence,
     _split_full_name,
     _strip_accents,
     derive_debtor_fields,
     field_map,
     fold_whitespace,
+    parse_birth_date,
+)
+from debtgraph.domain.debtors.rules import (
+    _INVALID_CATEGORIES,
+    _as_cp1252_byte,
+    _mojibake_sequence,
     has_invalid_characters,
     has_mojibake,
-    parse_birth_date,
     validate_debtor,
 )
+from debtgraph.domain.payments import iban as iban_module
 
 
 def _reference_fold(value: str | None) -> str:
@@ -87,8 +89,8 @@ def _reference_birth_date(raw: str | None) -> date | None:
 
 def _reference_derive(raw: Mapping[str, str]) -> DebtorFields:
     """The per-row derivation: aliases looked up in every row."""
-    from debtgraph.domain.amounts import parse_amount
-    from debtgraph.domain.iban import is_valid_iban, normalize_iban
+    from debtgraph.domain.debtors.amounts import parse_amount
+    from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
     columns = {_strip_accents(key): value for key, value in raw.items()}
 

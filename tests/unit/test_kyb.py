@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from debtgraph.domain.errors import FieldError, PayloadReader
-from debtgraph.domain.kyb import (
+from debtgraph.domain.core.errors import FieldError, PayloadReader
+from debtgraph.domain.creditors.kyb import (
     AddressDraft,
     check_company,
     is_valid_fr_vat,

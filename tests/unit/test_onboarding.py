@@ -8,20 +8,19 @@ from typing import Any
 
 import pytest
 
-from debtgraph.domain.errors import DomainValidationError
-from debtgraph.domain.kyb import AddressDraft
-from debtgraph.domain.onboarding import (
+from debtgraph.domain.core.errors import DomainValidationError
+from debtgraph.domain.creditors.kyb import AddressDraft
+from debtgraph.domain.creditors.parsing import TosAcceptanceDraft, validate_user_payload
+from debtgraph.domain.creditors.requirements import (
     Capabilities,
     OnboardingSnapshot,
     Requirements,
-    TosAcceptanceDraft,
     capabilities,
     compute_requirements,
     kyb_status,
     payout_account_status,
     reinstate_status,
     user_status,
-    validate_user_payload,
 )
 
 CREATED = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)

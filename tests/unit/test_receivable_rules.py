@@ -9,28 +9,31 @@ from typing import Any
 
 import pytest
 
-from debtgraph.domain.errors import DomainValidationError, FieldError, InvalidTransition
-from debtgraph.domain.kyb import AddressDraft
-from debtgraph.domain.receivable_rules import (
-    TRANSITIONS,
-    CancelReason,
-    ContactDraft,
-    ExistingReceivable,
-    ReceivableAction,
+from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
+from debtgraph.domain.creditors.kyb import AddressDraft
+from debtgraph.domain.receivables.parsing import ContactDraft, validate_receivable
+from debtgraph.domain.receivables.recovery import (
     RecoveryPhase,
-    allowed_actions,
-    apply_payment,
-    duplicate_error,
     indemnity_due,
+    recovery_phase,
+)
+from debtgraph.domain.receivables.rules import (
+    ExistingReceivable,
+    duplicate_error,
     is_duplicate_of,
     is_time_barred,
-    next_status,
     normalize_company_name,
     phone_warning,
     prescription_date,
-    recovery_phase,
     time_barred_error,
-    validate_receivable,
+)
+from debtgraph.domain.receivables.status_machine import (
+    TRANSITIONS,
+    CancelReason,
+    ReceivableAction,
+    allowed_actions,
+    apply_payment,
+    next_status,
 )
 
 TODAY = date(2025, 6, 15)

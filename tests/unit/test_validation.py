@@ -7,18 +7,20 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.validation import (
-    ValidationOutcome,
-    cell_length_errors,
+from debtgraph.domain.debtors.fields import (
     columns_not_recognised,
     derive_debtor_fields,
     describes_debtors,
     fold_whitespace,
     full_address,
     full_name,
-    has_invalid_characters,
     parse_birth_date,
     unrecognized_columns,
+)
+from debtgraph.domain.debtors.rules import (
+    ValidationOutcome,
+    cell_length_errors,
+    has_invalid_characters,
     validate_debtor,
 )
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.iban import enrich_iban, is_valid_iban
-from debtgraph.domain.vop import (
+from debtgraph.domain.payments.iban import enrich_iban, is_valid_iban
+from debtgraph.domain.payments.vop import (
     EPC_CODES,
     SANDBOX_TEST_IBANS,
     NameMatch,

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from debtgraph.domain.database import create_engine, is_sqlite
+from debtgraph.domain.core.database import create_engine, is_sqlite
 from debtgraph.domain.models import Base
 
 config = context.config

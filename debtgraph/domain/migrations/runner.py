@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from debtgraph.domain.core.database import create_engine
 from debtgraph.domain.models import Base
 
 _HERE = Path(__file__).parent
@@ -40,7 +41,6 @@ async def upgrade(engine: AsyncEngine) -> None:
 
 def upgrade_blocking(url: str) -> None:
     """Apply migrations from synchronous code (the CLI)."""
-    from debtgraph.domain.database import create_engine
 
     async def _go() -> None:
         engine = create_engine(url)

@@ -12,7 +12,7 @@ from alembic import op
 
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB with Text())
 
-import debtgraph.domain.base
+import debtgraph.domain.core.base
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -1,0 +1,1 @@
+"""Shared by every area: model base, database, clock, event bus, outbox, throttle, idempotency."""

@@ -1,0 +1,138 @@
+"""Idempotency keys with Stripe's semantics: one result per (caller, key), kept 24 hours.
+
+A first request claims the key (a row with no response yet) in its own short transaction, so a
+concurrent request with the same key finds the claim and is refused instead of running twice.
+The stored response is replayed for the same request; a different request (method, path or
+body) under the same key is refused. Server failures (5xx) release the key so a retry can run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Integer, String, UniqueConstraint, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from debtgraph.domain.core.base import Base
+
+
+class IdempotencyKey(Base):
+    """A key a caller sent with a POST, the request's fingerprint and the response it got."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+KEEP_FOR = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The response given to the first request under a key."""
+
+    status_code: int
+    body: Any
+
+
+class KeyReused(Exception):
+    """The key was used for a different request."""
+
+
+class KeyInFlight(Exception):
+    """The first request under this key has not finished."""
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """SHA-256 over method, path and the body (JSON canonicalised: key order does not matter)."""
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hashlib.sha256(
+        method.upper().encode() + b" " + path.encode() + b"\n" + canonical
+    ).hexdigest()
+
+
+async def find_live(
+    session: AsyncSession, principal: str, key: str, now: datetime
+) -> IdempotencyKey | None:
+    """The unexpired record of a key; an expired one is deleted (the key is free again)."""
+    row = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.principal == principal, IdempotencyKey.key == key
+        )
+    )
+    if row is not None and row.expires_at <= now:
+        await session.delete(row)
+        await session.flush()
+        return None
+    return row
+
+
+def replay_of(row: IdempotencyKey, fingerprint: str) -> StoredResponse:
+    """The stored response for a repeated request, or KeyReused / KeyInFlight."""
+    if row.request_hash != fingerprint:
+        raise KeyReused()
+    if row.response_status is None:
+        raise KeyInFlight()
+    return StoredResponse(row.response_status, row.response_body)
+
+
+def new_claim(
+    session: AsyncSession,
+    principal: str,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    now: datetime,
+) -> IdempotencyKey:
+    """Add the claim of a key (no response yet); the caller commits it at once."""
+    row = IdempotencyKey(
+        principal=principal,
+        key=key,
+        method=method.upper(),
+        path=path[:500],
+        request_hash=fingerprint,
+        created_at=now,
+        expires_at=now + KEEP_FOR,
+    )
+    session.add(row)
+    return row
+
+
+async def save_response(session: AsyncSession, claim_id: int, status_code: int, body: Any) -> None:
+    """Store the response of the request that claimed the key."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim_id)
+        .values(response_status=status_code, response_body=body)
+    )
+
+
+async def release(session: AsyncSession, claim_id: int) -> None:
+    """Forget a claim whose request failed on the server side."""
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    """Delete every record older than 24 hours; returns how many."""
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,198 @@
+"""The event outbox: state changes write their event in the same transaction; relayed after commit.
+
+Services call :func:`record_event` and :func:`enqueue_after_commit` with the session they change
+state in. Both only append to the session; nothing leaves the process until the caller commits
+through :func:`commit`, so a rollback drops the events and the jobs together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from debtgraph.domain.core.base import Base
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.eventbus import BusMessage, EventBus
+from debtgraph.domain.core.secrets import public_id
+
+log = logging.getLogger(__name__)
+
+_OUTBOX_KEY = "debtgraph.outbox"
+_JOBS_KEY = "debtgraph.jobs"
+
+
+class Event(Base):
+    """A domain event (``evt_…``), kept as the outbox and as the webhook payload source."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_published_at_id", "published_at", "id"),
+        Index("ix_events_object_type_object_id_id", "object_type", "object_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(40))
+    # Who may see it: the owning platform / creditor; operators see everything.
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platforms.id", ondelete="SET NULL"), default=None, index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class JobQueue(Protocol):
+    """Port to the job runner (arq, or in-process)."""
+
+    async def enqueue(self, name: str, *args: Any) -> None:
+        """Queue task ``name`` with JSON-able arguments."""
+        ...
+
+
+def record_event(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    type: str,
+    object_type: str,
+    object_id: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+    platform_id: int | None = None,
+    user_id: int | None = None,
+) -> Event:
+    """Write an event row in the current transaction, to be relayed once it commits."""
+    event = Event(
+        public_id=public_id("evt"),
+        type=type,
+        object_type=object_type,
+        object_id=object_id,
+        platform_id=platform_id,
+        user_id=user_id,
+        data={"object": obj, "previous_attributes": previous or {}},
+        created_at=clock.now(),
+    )
+    session.add(event)
+    session.info.setdefault(_OUTBOX_KEY, []).append(event)
+    return event
+
+
+def enqueue_after_commit(session: AsyncSession, name: str, *args: Any) -> None:
+    """Queue a job that runs only if the current transaction commits."""
+    session.info.setdefault(_JOBS_KEY, []).append((name, args))
+
+
+def discard_pending(session: AsyncSession) -> None:
+    """Forget events and jobs of a transaction that was rolled back."""
+    session.info.pop(_OUTBOX_KEY, None)
+    session.info.pop(_JOBS_KEY, None)
+
+
+async def commit(session: AsyncSession, jobs: JobQueue) -> list[int]:
+    """Commit, then queue the transaction's jobs and the relay of its events; return event ids."""
+    await session.flush()
+    events: list[Event] = session.info.pop(_OUTBOX_KEY, [])
+    queued: list[tuple[str, tuple[Any, ...]]] = session.info.pop(_JOBS_KEY, [])
+    event_ids = [e.id for e in events]
+    try:
+        await session.commit()
+    except BaseException:
+        discard_pending(session)
+        raise
+    for name, args in queued:
+        try:
+            await jobs.enqueue(name, *args)
+        except Exception:
+            # The transaction is committed: failing the caller now would report a change that
+            # happened as failed. The rows stay pending and the task's periodic sweep runs them.
+            log.exception("could not enqueue %s after commit; its sweep will pick it up", name)
+    return event_ids
+
+
+def to_message(event: Event) -> BusMessage:
+    """The bus form of an event."""
+    return BusMessage(
+        id=event.public_id,
+        type=event.type,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        platform_id=event.platform_id,
+        user_id=event.user_id,
+        created=int(event.created_at.timestamp()),
+        data=event.data,
+    )
+
+
+async def relay(
+    session: AsyncSession,
+    bus: EventBus,
+    clock: Clock,
+    event_ids: Sequence[int] | None = None,
+    *,
+    older_than: timedelta | None = None,
+    limit: int = 500,
+) -> int:
+    """Claim unpublished events (given ids, or stale ones), commit the claim, publish them.
+
+    The claim is an UPDATE guarded by ``published_at IS NULL`` so the API process and the relay
+    cron never publish the same event twice.
+    """
+    now = clock.now()
+    cond = [Event.published_at.is_(None)]
+    if event_ids is not None:
+        if not event_ids:
+            return 0
+        cond.append(Event.id.in_(list(event_ids)))
+    else:
+        cutoff = now - (older_than or timedelta(0))
+        ids = (
+            await session.scalars(
+                select(Event.id)
+                .where(Event.published_at.is_(None), Event.created_at <= cutoff)
+                .order_by(Event.id)
+                .limit(limit)
+            )
+        ).all()
+        if not ids:
+            await session.rollback()
+            return 0
+        cond.append(Event.id.in_(ids))
+    claimed = (
+        await session.scalars(
+            update(Event)
+            .where(*cond)
+            .values(published_at=now)
+            .returning(Event)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    ordered = sorted(claimed, key=lambda e: e.id)
+    messages = [to_message(e) for e in ordered]
+    await session.commit()
+    for sent, message in enumerate(messages):
+        try:
+            await bus.publish(message)
+        except Exception:
+            # Hand what was not sent back to the relay cron rather than losing it.
+            unsent = [e.id for e in ordered[sent:]]
+            await session.execute(
+                update(Event)
+                .where(Event.id.in_(unsent))
+                .values(published_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            raise
+    return len(messages)

@@ -1,0 +1,1 @@
+"""Creditors: users and tokens, onboarding requirements, KYB, the user payload, state changes."""

@@ -1,0 +1,1 @@
+"""Debtor uploads: models, CSV reader, ingestion, validation, blacklist and dashboard."""

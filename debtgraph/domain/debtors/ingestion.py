@@ -1,0 +1,459 @@
+"""Stage A of an upload: store every CSV data row as a pending debtor, in bulk and resumably.
+
+The file is copied to storage and checked in bounded reads (``store_and_inspect``, run in a
+thread by the caller). Rows become debtor records (``debtor_record``: fields derived from the
+columns, IBAN enrichment, the whole row kept in ``raw_data``) and are inserted in chunks:
+PostgreSQL gets them through COPY on the asyncpg connection, other backends through one
+executemany INSERT. ``(upload_id, row_number)`` is unique, and a resumed run starts after the
+highest row number already stored, so a retried job never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.outbox import record_event
+from debtgraph.domain.debtors.csv_reader import ByteStream, CsvFormatError, ParsedRow, open_csv
+from debtgraph.domain.debtors.fields import (
+    DebtorFields,
+    FieldMap,
+    columns_not_recognised,
+    derive_debtor_fields,
+    describes_debtors,
+    field_map,
+    unrecognized_columns,
+)
+from debtgraph.domain.debtors.models import (
+    Debtor,
+    DebtorStatus,
+    Upload,
+    UploadStatus,
+    ValidationStatus,
+)
+from debtgraph.domain.debtors.validation import (
+    ValidationRun,
+    apply_outcome,
+    validate_records,
+)
+from debtgraph.domain.payments.iban import enrich_iban
+
+CHUNK_ROWS: Final = 2000
+COPY_BUFFER: Final = 64 * 1024
+# NUMERIC(12,2) holds at most this; larger amounts are stored capped (still refused by
+# validation, which allows 50000) so one absurd cell cannot make the whole chunk fail.
+_AMOUNT_LIMIT: Final = Decimal("9999999999.99")
+
+FILE_TOO_LARGE: Final = "The file is too large: the maximum size is {mb} MB."
+NOT_DELIMITED: Final = (
+    "The file is not a CSV file: its header has no columns separated by a comma, semicolon or tab."
+)
+
+
+class FileTooLarge(ValueError):
+    """The upload is bigger than the configured limit."""
+
+    def __init__(self, max_mb: int) -> None:
+        self.message = FILE_TOO_LARGE.format(mb=max_mb)
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    """What inspecting a stored upload found: its size, its data rows, the rows themselves
+    when there are few enough to handle within the request, and the columns no debtor field
+    reads (kept in ``raw_data`` all the same)."""
+
+    size: int
+    total_rows: int
+    rows: list[ParsedRow] | None
+    unrecognized_columns: list[str] = field(default_factory=list)
+
+
+def _string_limits() -> dict[str, int]:
+    """Length of every VARCHAR column of the debtors table, so values can be cut to fit."""
+    limits: dict[str, int] = {}
+    for column in Debtor.__table__.columns:
+        length = getattr(column.type, "length", None)
+        if isinstance(length, int):
+            limits[column.key] = length
+    return limits
+
+
+_LIMITS: Final = _string_limits()
+# COPY needs every column in a fixed order; the id comes from the sequence.
+COPY_COLUMNS: Final = tuple(c.key for c in Debtor.__table__.columns if c.key != "id")
+_JSON_COLUMNS: Final = frozenset({"raw_data", "validation_errors"})
+_COPY_JSON_POSITIONS: Final = tuple(
+    position for position, key in enumerate(COPY_COLUMNS) if key in _JSON_COLUMNS
+)
+_IBAN_COLUMNS: Final = ("iban_valid", "iban_masked", "bank_name", "bank_code", "bic")
+# The text columns derivation fills, with their lengths.
+_DERIVED_LIMITS: Final = tuple(
+    (key, limit)
+    for key, limit in _LIMITS.items()
+    if key in DebtorFields.__annotations__ or key in _IBAN_COLUMNS
+)
+
+
+def store_and_inspect(
+    stream: ByteStream, destination: Path, *, max_bytes: int, max_mb: int, sync_limit: int
+) -> FileSummary:
+    """Copy an uploaded stream to ``destination`` in bounded reads, then read it as CSV.
+
+    Blocking (file I/O and parsing): call it in a worker thread. Raises FileTooLarge or
+    CsvFormatError and removes the copy on any failure: the whole file is read here, so a row
+    over the CSV limits or a header naming no debtor column refuses it before anything is
+    stored, large files included. Rows are kept only when there are at most ``sync_limit``;
+    otherwise they are only counted, one at a time.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    try:
+        with destination.open("wb") as out:
+            while chunk := stream.read(COPY_BUFFER):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FileTooLarge(max_mb)
+                out.write(chunk)
+        with destination.open("rb") as source:
+            reader = open_csv(source)
+            named = [h for h in reader.headers if not h.startswith("_column_")]
+            if len(named) < 2:
+                # Any text parses as a one-column CSV; a debtor list has several named columns.
+                raise CsvFormatError(NOT_DELIMITED)
+            if not describes_debtors(reader.headers):
+                raise CsvFormatError(columns_not_recognised(reader.headers), "unrecognized_columns")
+            unknown = unrecognized_columns(reader.headers)
+            head = list(itertools.islice(reader, sync_limit + 1))
+            if len(head) <= sync_limit:
+                return FileSummary(size, len(head), head, unknown)
+            total = len(head) + sum(1 for _ in reader)
+            return FileSummary(size, total, None, unknown)
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+
+
+def remove_stored_file(path: str | None) -> None:
+    """Delete a stored upload file if it is there."""
+    if path:
+        Path(path).unlink(missing_ok=True)
+
+
+def stored_fields(fields: DebtorFields) -> dict[str, Any]:
+    """Debtor columns for derived fields, IBAN enrichment included; text cut to fit."""
+    info = enrich_iban(fields["iban"])
+    values: dict[str, Any] = dict(fields)
+    del values["amount_invalid"]
+    amount = fields["amount"]
+    if amount is not None and abs(amount) > _AMOUNT_LIMIT:
+        values["amount"] = _AMOUNT_LIMIT.copy_sign(amount)
+    # The full IBAN's verdict: the stored one may be cut to 34 characters.
+    values["iban_valid"] = info.valid if fields["iban"] else None
+    values["iban_masked"] = info.masked
+    values["bank_name"] = info.bank_name
+    values["bank_code"] = info.bank_code
+    values["bic"] = info.bic
+    for key, limit in _DERIVED_LIMITS:
+        value = values[key]
+        if isinstance(value, str) and len(value) > limit:
+            values[key] = value[:limit]
+    return values
+
+
+def debtor_fields_from_raw(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Debtor columns derived from a row's columns, IBAN enrichment included; cut to fit."""
+    return stored_fields(derive_debtor_fields(raw))
+
+
+def debtor_record(
+    upload_id: int, row: ParsedRow, now: datetime, fields: FieldMap | None = None
+) -> dict[str, Any]:
+    """A complete ``debtors`` row (every column but id) for one CSV data row.
+
+    ``fields`` is the FieldMap of the row's file; without it the row's columns are resolved.
+    """
+    derived = (fields or field_map(row.data)).derive(row.data)
+    return {
+        "upload_id": upload_id,
+        "row_number": row.row_number,
+        "raw_data": dict(row.data),
+        "status": DebtorStatus.PENDING.value,
+        "risk_class": None,
+        "name_matched": None,
+        "validation_status": ValidationStatus.PENDING.value,
+        "validation_errors": None,
+        "blacklisted": False,
+        "validated_at": None,
+        "created_at": now,
+        "updated_at": now,
+        **stored_fields(derived),
+    }
+
+
+def debtor_records(
+    upload_id: int, rows: Iterable[ParsedRow], now: datetime, *, judge: bool = False
+) -> list[dict[str, Any]]:
+    """Debtor records for a batch of rows (CPU only; may run in a worker thread).
+
+    With ``judge`` the validation rules run too, as if no IBAN were blacklisted; the blacklist,
+    which needs the database, is applied by ``validate_records`` before the insert.
+    """
+    records: list[dict[str, Any]] = []
+    fields: FieldMap | None = None
+    columns: tuple[str, ...] = ()
+    for row in rows:
+        # Rows of a file share their columns (but for extra cells), so the map is reused.
+        if fields is None or tuple(row.data) != columns:
+            columns = tuple(row.data)
+            fields = field_map(columns)
+        record = debtor_record(upload_id, row, now, fields)
+        if judge:
+            apply_outcome(record, False, now)
+        records.append(record)
+    return records
+
+
+async def record_chunks(
+    rows: Iterator[ParsedRow],
+    upload_id: int,
+    clock: Clock,
+    size: int = CHUNK_ROWS,
+    *,
+    judge: bool = False,
+) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """Yield the debtor records of ``rows`` chunk by chunk, read and derived in a worker thread.
+
+    The next chunk is derived while the caller stores the one it was given, so the CPU work
+    overlaps the database round trips; at most two chunks are in memory. Errors reading the
+    file (CsvFormatError) are raised where the chunk would have been yielded. Close the
+    generator (``contextlib.aclosing``) before closing the file: it waits for the worker.
+    """
+
+    def derive(now: datetime) -> list[dict[str, Any]]:
+        return debtor_records(upload_id, itertools.islice(rows, size), now, judge=judge)
+
+    pending = asyncio.ensure_future(asyncio.to_thread(derive, clock.now()))
+    try:
+        while records := await pending:
+            pending = asyncio.ensure_future(asyncio.to_thread(derive, clock.now()))
+            yield records
+    finally:
+        if not pending.done():
+            # A thread cannot be stopped; it must be done with the rows before they go away.
+            await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # an abandoned chunk's error is not this caller's to raise
+
+
+def _copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A record's values in COPY_COLUMNS order, as asyncpg's COPY codecs want them."""
+    values = list(map(record.get, COPY_COLUMNS))
+    for position in _COPY_JSON_POSITIONS:
+        value = values[position]
+        if value is not None:
+            # JSON columns go as text.
+            values[position] = orjson.dumps(value).decode()
+    return tuple(values)
+
+
+async def insert_debtors(session: AsyncSession, records: Sequence[Mapping[str, Any]]) -> None:
+    """Insert debtor records in bulk: COPY on PostgreSQL, one executemany INSERT elsewhere."""
+    if not records:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            Debtor.__tablename__, records=map(_copy_row, records), columns=list(COPY_COLUMNS)
+        )
+        return
+    await session.execute(insert(Debtor), list(records))
+
+
+async def last_stored_row(session: AsyncSession, upload_id: int) -> int:
+    """The highest row number stored for an upload (1, the header, when none is)."""
+    value = await session.scalar(
+        select(func.max(Debtor.row_number)).where(Debtor.upload_id == upload_id)
+    )
+    return int(value) if value is not None else 1
+
+
+async def create_upload(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    filename: str,
+    original_filename: str,
+    mime_type: str,
+    file_size: int,
+    storage_path: str,
+    total_records: int,
+    created_by: int | None,
+) -> Upload:
+    """Add a pending upload row for a stored file."""
+    now = clock.now()
+    upload = Upload(
+        filename=filename,
+        original_filename=original_filename[:255],
+        mime_type=mime_type[:100],
+        file_size=file_size,
+        storage_path=storage_path,
+        status=UploadStatus.PENDING.value,
+        total_records=total_records,
+        processed_records=0,
+        failed_records=0,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(upload)
+    await session.flush()
+    return upload
+
+
+async def start_processing(session: AsyncSession, clock: Clock, upload: Upload) -> None:
+    """Mark an upload as processing (keeps the first start time on a resumed run)."""
+    now = clock.now()
+    upload.status = UploadStatus.PROCESSING.value
+    upload.processing_started_at = upload.processing_started_at or now
+    upload.updated_at = now
+    await session.flush()
+
+
+async def finish(session: AsyncSession, clock: Clock, upload: Upload) -> None:
+    """Mark an upload as completed."""
+    now = clock.now()
+    upload.status = UploadStatus.COMPLETED.value
+    upload.processing_started_at = upload.processing_started_at or now
+    upload.processing_completed_at = now
+    upload.error_message = None
+    upload.updated_at = now
+    await session.flush()
+
+
+async def fail(session: AsyncSession, clock: Clock, upload: Upload, message: str) -> None:
+    """Mark an upload as failed and drop the rows stored so far: no partial upload remains."""
+    now = clock.now()
+    await session.execute(delete(Debtor).where(Debtor.upload_id == upload.id))
+    upload.status = UploadStatus.FAILED.value
+    upload.error_message = message[:1000]
+    upload.processed_records = 0
+    upload.failed_records = 0
+    upload.processing_completed_at = now
+    upload.updated_at = now
+    await session.flush()
+
+
+async def touch(session: AsyncSession, clock: Clock, upload_id: int) -> None:
+    """Bump an upload's ``updated_at`` (a live job shows it is alive)."""
+    await session.execute(
+        update(Upload).where(Upload.id == upload_id).values(updated_at=clock.now())
+    )
+
+
+def read_rows_after(path: str, after_row: int) -> tuple[Any, Iterator[ParsedRow]]:
+    """Open a stored upload and skip to the rows after ``after_row``; returns (file, rows).
+
+    Raises CsvFormatError or OSError. The caller closes the file.
+    """
+    handle = Path(path).open("rb")  # noqa: SIM115  (closed by the caller after the last chunk)
+    try:
+        reader = open_csv(handle)
+    except (CsvFormatError, OSError):
+        handle.close()
+        raise
+    return handle, (row for row in reader if row.row_number > after_row)
+
+
+def progress_of(upload: Upload) -> Decimal:
+    """(processed + failed) / total x 100 with two decimals; 0 for an empty upload."""
+    if not upload.total_records:
+        return Decimal("0.00")
+    done = Decimal(upload.processed_records + upload.failed_records)
+    return (done * 100 / upload.total_records).quantize(Decimal("0.01"))
+
+
+def upload_summary(upload: Upload) -> dict[str, Any]:
+    """The JSON an upload event carries."""
+    return {
+        "id": upload.id,
+        "status": upload.status,
+        "total_records": upload.total_records,
+        "processed_records": upload.processed_records,
+        "failed_records": upload.failed_records,
+        "progress": float(progress_of(upload)),
+        "is_complete": upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+    }
+
+
+def record_upload_event(session: AsyncSession, clock: Clock, type: str, upload: Upload) -> None:
+    """Raise an upload event (operators only: no platform or user owns uploads)."""
+    record_event(
+        session,
+        clock,
+        type=type,
+        object_type="upload",
+        object_id=str(upload.id),
+        obj=upload_summary(upload),
+    )
+
+
+async def ingest_small_upload(
+    session: AsyncSession, clock: Clock, upload: Upload, rows: Sequence[ParsedRow]
+) -> ValidationRun:
+    """Store and validate a small upload within the request, and complete it."""
+    await start_processing(session, clock, upload)
+    # Judged in memory and inserted with the verdict, as the ingestion job does for each chunk.
+    records = debtor_records(upload.id, rows, clock.now(), judge=True)
+    run = await validate_records(session, clock, records, collect_failures=True)
+    await insert_debtors(session, records)
+    upload.processed_records = run.valid
+    upload.failed_records = run.invalid
+    await finish(session, clock, upload)
+    record_upload_event(session, clock, "upload.completed", upload)
+    return run
+
+
+async def ingest_chunk(
+    session: AsyncSession, clock: Clock, upload: Upload, records: Sequence[dict[str, Any]]
+) -> ValidationRun:
+    """Validate one chunk (stage B) and store it (stage A), and add it to the upload's counters.
+
+    Both stages happen in the caller's transaction, so no one can see the chunk between them:
+    the rows are judged in memory and inserted with their verdict, which spares reading them
+    back and rewriting every index of every row with an UPDATE.
+    """
+    run = await validate_records(session, clock, list(records))
+    await insert_debtors(session, records)
+    upload.processed_records += run.valid
+    upload.failed_records += run.invalid
+    upload.updated_at = clock.now()
+    await session.flush()
+    return run
+
+
+async def stale_uploads(session: AsyncSession, clock: Clock, idle: timedelta) -> list[int]:
+    """Uploads still pending or processing that no job has touched for ``idle``."""
+    cutoff = clock.now() - idle
+    rows = await session.scalars(
+        select(Upload.id).where(
+            Upload.status.in_([UploadStatus.PENDING.value, UploadStatus.PROCESSING.value]),
+            Upload.updated_at < cutoff,
+        )
+    )
+    return list(rows.all())

@@ -1,0 +1,136 @@
+"""CSV uploads of consumer debtors, the debtors they hold, and the IBAN blacklist."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from debtgraph.domain.core.base import Base
+
+
+class UploadStatus(enum.StrEnum):
+    """Processing state of an upload."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DebtorStatus(enum.StrEnum):
+    """Collection state of a debtor."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    RECOVERED = "recovered"
+    FAILED = "failed"
+
+
+class ValidationStatus(enum.StrEnum):
+    """Stage-B validation state of a debtor row."""
+
+    PENDING = "pending"
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+class Upload(Base):
+    """One CSV file an operator uploaded."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    original_filename: Mapped[str] = mapped_column(String(255))
+    file_size: Mapped[int] = mapped_column(Integer)
+    mime_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default=UploadStatus.PENDING.value)
+    total_records: Mapped[int] = mapped_column(Integer, default=0)
+    processed_records: Mapped[int] = mapped_column(Integer, default=0)
+    failed_records: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    storage_path: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    processing_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    processing_completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Debtor(Base):
+    """One data row of an upload: a consumer to collect from by SEPA direct debit."""
+
+    __tablename__ = "debtors"
+    __table_args__ = (
+        # Makes a retried ingestion job idempotent: a row is stored at most once.
+        UniqueConstraint("upload_id", "row_number"),
+        # Serves stage B's keyset over an upload's pending rows (ordered by id).
+        Index("ix_debtors_upload_id_validation_status", "upload_id", "validation_status", "id"),
+        Index("ix_debtors_status_id", "status", "id"),
+        Index("ix_debtors_country", "country"),
+        Index("ix_debtors_risk_class", "risk_class"),
+        Index("ix_debtors_iban", "iban"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    raw_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    iban: Mapped[str | None] = mapped_column(String(34), default=None)
+    iban_masked: Mapped[str | None] = mapped_column(String(20), default=None)
+    iban_valid: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    bank_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    bank_code: Mapped[str | None] = mapped_column(String(20), default=None)
+    bic: Mapped[str | None] = mapped_column(String(11), default=None)
+    first_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone: Mapped[str | None] = mapped_column(String(50), default=None)
+    national_id: Mapped[str | None] = mapped_column(String(50), default=None)
+    birth_date: Mapped[date | None] = mapped_column(default=None)
+    street: Mapped[str | None] = mapped_column(String(300), default=None)
+    street_number: Mapped[str | None] = mapped_column(String(30), default=None)
+    floor: Mapped[str | None] = mapped_column(String(30), default=None)
+    door: Mapped[str | None] = mapped_column(String(30), default=None)
+    apartment: Mapped[str | None] = mapped_column(String(30), default=None)
+    postcode: Mapped[str | None] = mapped_column(String(30), default=None)
+    city: Mapped[str | None] = mapped_column(String(200), default=None)
+    province: Mapped[str | None] = mapped_column(String(200), default=None)
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    amount: Mapped[Decimal | None] = mapped_column(default=None)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    sepa_type: Mapped[str] = mapped_column(String(10), default="CORE")
+    status: Mapped[str] = mapped_column(String(20), default=DebtorStatus.PENDING.value)
+    risk_class: Mapped[str | None] = mapped_column(String(10), default=None)
+    name_matched: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    external_reference: Mapped[str | None] = mapped_column(String(100), default=None)
+    validation_status: Mapped[str] = mapped_column(
+        String(20), default=ValidationStatus.PENDING.value
+    )
+    validation_errors: Mapped[list[str] | None] = mapped_column(default=None)
+    blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    validated_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BlacklistedIban(Base):
+    """An IBAN operators refuse to debit; stored normalised (no spaces, upper case)."""
+
+    __tablename__ = "iban_blacklist"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    iban: Mapped[str] = mapped_column(String(34), unique=True)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime]

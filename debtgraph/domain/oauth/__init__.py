@@ -1,0 +1,1 @@
+"""OAuth: platforms, API keys, connections, codes and tokens, and the grants that issue them."""

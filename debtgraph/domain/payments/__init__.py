@@ -1,0 +1,1 @@
+"""Payments: IBAN checks, verification of payee (VOP) and the billing models."""

@@ -1,0 +1,78 @@
+"""Verification-of-payee logs and SEPA direct-debit billing attempts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from debtgraph.domain.core.base import Base
+
+
+class BillingStatus(enum.StrEnum):
+    """Gateway state of one debit attempt."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    ERROR = "error"
+    VOIDED = "voided"
+
+
+class VopLog(Base):
+    """The result of one verification-of-payee check on a debtor's IBAN and name."""
+
+    __tablename__ = "vop_logs"
+    __table_args__ = (
+        Index("ix_vop_logs_debtor_id_id", "debtor_id", "id"),
+        Index("ix_vop_logs_upload_id_id", "upload_id", "id"),
+        Index("ix_vop_logs_result", "result"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    iban_masked: Mapped[str | None] = mapped_column(String(20), default=None)
+    iban_valid: Mapped[bool] = mapped_column(Boolean, default=False)
+    bank_identified: Mapped[bool] = mapped_column(Boolean, default=False)
+    bank_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    bic: Mapped[str | None] = mapped_column(String(11), default=None)
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    vop_score: Mapped[int] = mapped_column(Integer, default=0)
+    score_label: Mapped[str] = mapped_column(String(10))
+    result: Mapped[str] = mapped_column(String(20))
+    epc_code: Mapped[str | None] = mapped_column(String(4), default=None)
+    provider_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    name_ratio: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime]
+
+
+class BillingAttempt(Base):
+    """One SEPA direct-debit attempt for a debtor, with the gateway's answer."""
+
+    __tablename__ = "billing_attempts"
+    __table_args__ = (
+        Index("ix_billing_attempts_debtor_id_id", "debtor_id", "id"),
+        Index("ix_billing_attempts_upload_id_id", "upload_id", "id"),
+        Index("ix_billing_attempts_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    transaction_id: Mapped[str] = mapped_column(String(64), unique=True)
+    unique_id: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    status: Mapped[str] = mapped_column(String(20), default=BillingStatus.PENDING.value)
+    attempt_number: Mapped[int] = mapped_column(Integer, default=1)
+    mid_reference: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(10), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    next_retry_at: Mapped[datetime | None] = mapped_column(default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

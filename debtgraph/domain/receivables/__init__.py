@@ -1,0 +1,1 @@
+"""Receivables: models, status machine, creation payload, soft rules, recovery, changes."""

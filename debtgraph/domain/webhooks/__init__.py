@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, deliveries and delivery attempts."""

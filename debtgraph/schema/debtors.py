@@ -1,0 +1,247 @@
+"""Operator graph: the Debtor node, its filters, re-validation, update and status changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from debtgraph.domain.debtors.fields import full_address, full_name
+from debtgraph.domain.debtors.models import Debtor as DebtorModel
+from debtgraph.resolvers import debtors, events, uploads
+from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    node_key,
+    nodes_in_order,
+    schema_type,
+    to_connection,
+)
+
+DEBTOR_EVENTS = ("debtor.status_changed", "debtor.validated")
+
+
+@strawberry.type(name="Debtor", description="A consumer to collect from by SEPA direct debit.")
+class Debtor(relay.Node):
+    id: relay.NodeID[str]
+    database_id: int
+    upload_id: int
+    row_number: int
+    iban_masked: str | None
+    iban_valid: bool | None
+    bank_name: str | None
+    bank_code: str | None
+    bic: str | None
+    first_name: str | None
+    last_name: str | None
+    full_name: str | None
+    email: str | None
+    phone: str | None
+    primary_phone: str | None
+    national_id: str | None
+    birth_date: date | None
+    street: str | None
+    street_number: str | None
+    floor: str | None
+    door: str | None
+    apartment: str | None
+    postcode: str | None
+    city: str | None
+    province: str | None
+    country: str | None
+    full_address: str | None
+    amount: Decimal | None
+    currency: str
+    sepa_type: str
+    status: str
+    risk_class: str | None
+    name_matched: bool | None
+    external_reference: str | None
+    validation_status: str
+    validation_errors: list[str] | None
+    blacklisted: bool
+    validated_at: datetime | None
+    raw_data: JSON
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, m: DebtorModel) -> Debtor:
+        """Shape a debtor row."""
+        return cls(
+            id=str(m.id),
+            database_id=m.id,
+            upload_id=m.upload_id,
+            row_number=m.row_number,
+            iban_masked=m.iban_masked,
+            iban_valid=m.iban_valid,
+            bank_name=m.bank_name,
+            bank_code=m.bank_code,
+            bic=m.bic,
+            first_name=m.first_name,
+            last_name=m.last_name,
+            full_name=full_name(m.first_name, m.last_name),
+            email=m.email,
+            phone=m.phone,
+            primary_phone=m.phone,
+            national_id=m.national_id,
+            birth_date=m.birth_date,
+            street=m.street,
+            street_number=m.street_number,
+            floor=m.floor,
+            door=m.door,
+            apartment=m.apartment,
+            postcode=m.postcode,
+            city=m.city,
+            province=m.province,
+            country=m.country,
+            full_address=full_address(
+                street=m.street,
+                street_number=m.street_number,
+                floor=m.floor,
+                door=m.door,
+                apartment=m.apartment,
+                postcode=m.postcode,
+                city=m.city,
+                province=m.province,
+                country=m.country,
+            ),
+            amount=m.amount,
+            currency=m.currency,
+            sepa_type=m.sepa_type,
+            status=m.status,
+            risk_class=m.risk_class,
+            name_matched=m.name_matched,
+            external_reference=m.external_reference,
+            validation_status=m.validation_status,
+            validation_errors=m.validation_errors or None,
+            blacklisted=m.blacklisted,
+            validated_at=m.validated_at,
+            raw_data=m.raw_data,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Debtor | None]:
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: debtors.debtors_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
+
+    @strawberry.field(description="The upload the debtor came in.")
+    async def upload(
+        self, info: Info
+    ) -> Annotated[Upload, strawberry.lazy("debtgraph.schema.uploads")] | None:  # noqa: F821
+        # Upload is named lazily and built through the schema: schema.uploads imports this module.
+        found = await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])
+        model = found.get(self.upload_id)
+        return schema_type(info, "Upload").from_model(model) if model else None
+
+
+@strawberry.input
+class DebtorValidateInput:
+    debtor_id: relay.GlobalID
+
+
+@strawberry.input
+class DebtorUpdateInput:
+    debtor_id: relay.GlobalID
+    raw_data: JSON = strawberry.field(description="Columns to merge into the row's raw data.")
+
+
+@strawberry.type
+class DebtorPayload:
+    debtor: Debtor | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DebtorQuery:
+    @strawberry.field(description="Debtors, newest first, with the REST filters (operators only).")
+    async def debtors(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        upload_id: relay.GlobalID | None = None,
+        status: str | None = None,
+        country: str | None = None,
+        risk_class: str | None = None,
+        validation_status: str | None = None,
+        search: str | None = None,
+    ) -> Connection[Debtor]:
+        ctx = ctx_of(info)
+        require_operator(ctx)
+        filters = debtors.check_filters(
+            upload_id=node_key(upload_id, "Upload"),
+            status=status,
+            country=country,
+            risk_class=risk_class,
+            validation_status=validation_status,
+            search=search,
+        )
+        page = await debtors.debtor_connection(
+            ctx, filters, first=check_first(first), after_id=decode_cursor(after)
+        )
+        return to_connection(page, Debtor.from_model)
+
+
+@strawberry.type
+class DebtorMutation:
+    @strawberry.mutation(description="Validate one debtor again.")
+    async def debtor_validate(self, info: Info, input: DebtorValidateInput) -> DebtorPayload:
+        ctx = ctx_of(info)
+
+        async def run() -> DebtorModel:
+            return await debtors.validate_debtor(ctx, node_key(input.debtor_id, "Debtor"))
+
+        model, errors = await attempt(run())
+        return DebtorPayload(debtor=Debtor.from_model(model) if model else None, user_errors=errors)
+
+    @strawberry.mutation(
+        description="Merge columns into a debtor's raw data, derive and re-validate."
+    )
+    async def debtor_update(self, info: Info, input: DebtorUpdateInput) -> DebtorPayload:
+        ctx = ctx_of(info)
+
+        async def run() -> DebtorModel:
+            key = node_key(input.debtor_id, "Debtor")
+            return await debtors.update_debtor(ctx, key, input.raw_data)
+
+        model, errors = await attempt(run())
+        return DebtorPayload(debtor=Debtor.from_model(model) if model else None, user_errors=errors)
+
+
+@strawberry.type
+class DebtorSubscription:
+    @strawberry.subscription(
+        description="A debtor whose status or validation result changed; only those of one "
+        "upload when an id is given."
+    )
+    async def debtor_status_changed(
+        self, info: Info, upload_id: relay.GlobalID | None = None
+    ) -> AsyncGenerator[Debtor, None]:
+        ctx = ctx_of(info)
+        require_operator(ctx)
+        key = node_key(upload_id, "Upload")
+        async for message in events.watch(ctx, DEBTOR_EVENTS, object_type="debtor"):
+            obj = message.data.get("object", {})
+            if key is not None and obj.get("upload_id") != key:
+                continue
+            found = await debtors.debtors_by_ids(ctx, [int(message.object_id)])
+            model = found.get(int(message.object_id))
+            if model is not None:
+                yield Debtor.from_model(model)
