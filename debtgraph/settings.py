@@ -46,6 +46,9 @@ class Settings:
     login_max_attempts: int = 5
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
+    # Invoice extraction (PRODUCT.md §4): time limit per PDF, and the Tesseract command for OCR.
+    extraction_timeout_seconds: float = 60.0
+    tesseract_cmd: str = "tesseract"
 
     @property
     def is_production(self) -> bool:
@@ -84,4 +87,6 @@ class Settings:
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
+            extraction_timeout_seconds=float(env.get("EXTRACTION_TIMEOUT_SECONDS") or 60),
+            tesseract_cmd=env.get("TESSERACT_CMD") or "tesseract",
         )

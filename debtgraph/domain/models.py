@@ -2,6 +2,7 @@
 
 from debtgraph.domain.base import Base
 from debtgraph.domain.billing import BillingAttempt, VopLog
+from debtgraph.domain.extraction.models import ExtractionResult
 from debtgraph.domain.idempotency import IdempotencyKey
 from debtgraph.domain.oauth import (
     ApiKey,
@@ -27,6 +28,7 @@ __all__ = [
     "Debtor",
     "Event",
     "Evidence",
+    "ExtractionResult",
     "IdempotencyKey",
     "OAuthToken",
     "Platform",

@@ -20,6 +20,7 @@ from strawberry.types.execution import ExecutionContext
 from debtgraph.schema.base import EXPECTED, DebtgraphMaskErrors
 from debtgraph.schema.creditors import CreditorMutation
 from debtgraph.schema.events import EventSubscription
+from debtgraph.schema.extraction import ExtractionMutation
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -39,7 +40,13 @@ class NodeQuery:
 
 
 QUERIES: list[type] = [NodeQuery, UserQuery, ReceivableQuery, ReportQuery, UploadQuery]
-MUTATIONS: list[type] = [UserMutation, CreditorMutation, ReceivableMutation, UploadMutation]
+MUTATIONS: list[type] = [
+    UserMutation,
+    CreditorMutation,
+    ReceivableMutation,
+    UploadMutation,
+    ExtractionMutation,
+]
 SUBSCRIPTIONS: list[type] = [EventSubscription, ReceivableSubscription, UploadSubscription]
 
 MAX_DEPTH = 12

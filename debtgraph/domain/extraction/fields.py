@@ -559,7 +559,9 @@ def extract_fields(
             )
         )
 
-    issue = reader.labelled(ISSUE_LABEL, _first_date(month_first), skip=DUE_LABEL.search)
+    issue = reader.labelled(
+        ISSUE_LABEL, _first_date(month_first), skip=lambda text: DUE_LABEL.search(text) is not None
+    )
     due = reader.labelled(DUE_LABEL, _first_date(month_first))
     if issue is not None:
         invoice["issue_date"] = issue.value.value.isoformat()
