@@ -31,7 +31,7 @@ class PdfRefused(Exception):
 NOT_A_PDF = PdfRefused("invalid_file_type", "The file is not a PDF (no %PDF- header).")
 TOO_LARGE = PdfRefused("file_too_large", "The PDF must be at most 10 MB.")
 TRUNCATED = PdfRefused("truncated_pdf", "The PDF is truncated (no %%EOF marker at its end).")
-ENCRYPTED = PdfRefused("encrypted_pdf", "The PDF is password-protected; send it unencrypted.")
+ENCRYPTED = PdfRefused("encrypted_pdf", "The PDF needs a password to open; send it unencrypted.")
 EMPTY = PdfRefused("empty_pdf", "The PDF has no pages.")
 TOO_MANY_PAGES = PdfRefused("too_many_pages", f"The PDF must have at most {MAX_PAGES} pages.")
 UNREADABLE = PdfRefused("invalid_pdf", "The PDF is damaged and cannot be read.")
@@ -102,12 +102,10 @@ def _open(data: bytes):  # type: ignore[no-untyped-def]
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
-    except Exception as exc:  # pdfplumber wraps pdfminer's errors in its own
-        cause = exc.__cause__ or exc
-        if (
-            isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError)
-            or "password" in str(cause).lower()
-        ):
+    except Exception as exc:
+        # pdfplumber wraps pdfminer's exception, passing it as its first argument.
+        causes = [exc, exc.__cause__, *exc.args]
+        if any(isinstance(c, PDFPasswordIncorrect | PDFEncryptionError) for c in causes):
             raise ENCRYPTED from None
         raise UNREADABLE from None
     return pdf
@@ -146,9 +144,6 @@ def read_invoice(
     sniff(data)
     pdf = _open(data)
     try:
-        if pdf.doc.encryption is not None:
-            # Readable without a password (permissions only) or not: never guess owners' intent.
-            raise ENCRYPTED
         count = _page_count(pdf)
         if count == 0:
             raise EMPTY
