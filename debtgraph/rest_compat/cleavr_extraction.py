@@ -38,6 +38,8 @@ def _counted(receive: Receive, limit: int) -> Receive:
 @endpoint(idempotent=True)
 async def _extract(request: Request) -> Response:
     ctx = context(request)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise InputError([FieldError("file", "invalid_multipart", MALFORMED_MULTIPART)])
     try:
         form = await request.form(max_files=1, max_fields=10)
     except HTTPException:
