@@ -94,3 +94,10 @@ def slow_to_parse(repeat: int = 5_000_000) -> bytes:
         + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     )
+
+
+def self_referencing_pages() -> bytes:
+    """A page tree whose only kid is the tree itself."""
+    return _objects(
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"
+    )

@@ -319,3 +319,27 @@ async def test_a_scanned_invoice_is_read_by_ocr_while_the_api_keeps_answering(
     assert body["data"]["invoice"]["numbers"] == spec.numbers
     assert body["data"]["invoice"]["amount"] == float(spec.ttc)
     assert body["missing_fields"] == []
+
+
+async def test_an_idempotency_key_replays_the_same_result(
+    client: httpx.AsyncClient, acme: Any, db: Any
+) -> None:
+    # A retry resends the same bytes (the body is the fingerprint, boundary included).
+    request = httpx.Request(
+        "POST",
+        "http://testserver/v1/receivables/ocr",
+        data={"user_id": acme.uid},
+        files={"file": ("invoice.pdf", TEXT_PDF, "application/pdf")},
+    )
+    body = request.read()
+    headers = {
+        **bearer(acme.api_key),
+        "Idempotency-Key": "extract-1",
+        "content-type": request.headers["content-type"],
+    }
+    first = await client.post("/v1/receivables/ocr", content=body, headers=headers)
+    again = await client.post("/v1/receivables/ocr", content=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["extraction_id"] == first.json()["extraction_id"]
+    assert await count(db, ExtractionResult) == 1

@@ -189,3 +189,10 @@ async def test_the_child_process_answers_a_good_file() -> None:
     result = await extract_pdf(pdf_of(TEXT[0]), Limits(timeout=30, engine=None), user_id="usr_x")
     assert result["data"]["user_id"] == "usr_x"
     assert result["missing_fields"] == []
+
+
+async def test_a_page_tree_that_contains_itself_is_refused_not_looped_on() -> None:
+    looping = bad_pdfs.self_referencing_pages()
+    with pytest.raises(PdfRefused) as refused:
+        await extract_pdf(looping, Limits(timeout=20, engine=None))
+    assert refused.value.code in {"invalid_pdf", "empty_pdf"}

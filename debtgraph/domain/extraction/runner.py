@@ -101,10 +101,12 @@ async def _run(data: bytes, limits: Limits, user_id: str | None) -> dict[str, An
     process = ctx.Process(target=_child, args=(sender, data, limits, user_id), daemon=True)
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
+    # start() hands the file to the child through a pipe: in a thread, not on the loop.
+    started = asyncio.ensure_future(asyncio.to_thread(process.start))
     try:
         async with asyncio.timeout(limits.timeout):
-            # start() hands the file to the child through a pipe: not on the loop.
-            await asyncio.to_thread(process.start)
+            await asyncio.shield(started)
+            # Only the child may hold the writing end, so its death reads as EOF here.
             sender.close()
             loop.add_reader(receiver.fileno(), _wake, ready)
             await ready
@@ -115,6 +117,10 @@ async def _run(data: bytes, limits: Limits, user_id: str | None) -> dict[str, An
         # The child died without answering (killed by the memory cap, for instance).
         raise UNREADABLE from None
     finally:
+        # Even on timeout or cancellation the child must exist before it can be killed.
+        with contextlib.suppress(BaseException):
+            await started
+        sender.close()
         with contextlib.suppress(Exception):
             loop.remove_reader(receiver.fileno())
         receiver.close()
