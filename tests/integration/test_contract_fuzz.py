@@ -286,3 +286,15 @@ async def test_an_integer_beyond_64_bits_in_metadata_reads_back(
     again = await client.get(f"/v1/receivables/{rid}", headers=bearer(acme.api_key))
     assert again.status_code == 200, again.text
     assert again.json()["metadata"]["big"] == pytest.approx(1e23)
+
+
+async def test_a_nul_in_a_non_ascii_oauth_parameter_is_a_400_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # authlib refuses an error_description outside printable ASCII; the name is left out then.
+    response = await client.post("/oauth/revoke", data={"\u00e1F": ")\u00c1\x00", "token": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"] == (
+        "A parameter must not contain the NUL character."
+    )

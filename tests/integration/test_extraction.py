@@ -147,6 +147,11 @@ async def test_graphql_invoice_extract_and_the_node_read_back(
     assert extraction["pageCount"] == 1
     assert extraction["data"]["invoice"]["numbers"] == SPECS["fr_two_column"].numbers
     assert extraction["user"]["id"]
+    # The creditor may also be named by its User node id.
+    by_node_id = await graphql_extract(
+        client, bearer(acme.api_key), extraction["user"]["id"], TEXT_PDF
+    )
+    assert by_node_id["data"]["invoiceExtract"]["extraction"]["data"]["user_id"] == acme.uid
     node = await gql(client, NODE, {"id": extraction["id"]}, bearer(acme.api_key))
     assert node["data"]["node"]["extractionId"] == extraction["extractionId"]
     assert node["data"]["node"]["data"] == extraction["data"]

@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -55,7 +56,10 @@ def _child(conn: Connection, data: bytes, limits: Limits, user_id: str | None) -
 
 
 _context: Any = None
-_slots: asyncio.Semaphore | None = None
+# One semaphore per event loop: an asyncio primitive belongs to the loop it first waited on.
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _mp_context() -> Any:
@@ -67,11 +71,11 @@ def _mp_context() -> Any:
 
 
 def _slots_for_loop() -> asyncio.Semaphore:
-    global _slots
-    if _slots is None:
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
         # At most one extraction per core at a time; others wait (holding only their socket).
-        _slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
-    return _slots
+        _slots[loop] = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+    return _slots[loop]
 
 
 def _wake(ready: asyncio.Future[None]) -> None:
