@@ -205,6 +205,8 @@ async def test_graphql_refuses_bad_files_as_user_errors(
     assert payload["userErrors"] == [
         {"field": "file", "code": "empty_pdf", "message": "The PDF has no pages."}
     ]
+    big = await graphql_extract(client, bearer(acme.api_key), acme.uid, bad_pdfs.over_ten_mb())
+    assert big["data"]["invoiceExtract"]["userErrors"][0]["code"] == "file_too_large"
     assert await count(db, ExtractionResult) == 0
 
 

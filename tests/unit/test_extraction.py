@@ -196,3 +196,32 @@ async def test_a_page_tree_that_contains_itself_is_refused_not_looped_on() -> No
     with pytest.raises(PdfRefused) as refused:
         await extract_pdf(looping, Limits(timeout=20, engine=None))
     assert refused.value.code in {"invalid_pdf", "empty_pdf"}
+
+
+def _variant(name: str, **changes):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(next(s for s in TEXT if s.name == name), **changes)
+
+
+def test_a_swappable_date_on_an_english_invoice_is_a_warning() -> None:
+    spec = _variant("en_bill_to", issue_text="09/01/2026", due_text="10/01/2026")
+    extraction = read_invoice(pdf_of(spec), engine=None)
+    codes = {(w.code, w.field) for w in extraction.warnings}
+    assert ("date_ambiguous", "invoice.issue_date") in codes
+    assert extraction.data["invoice"]["issue_date"] == "2026-01-09"  # day first
+    assert extraction.field_confidence["invoice.issue_date"] == 0.5
+
+
+def test_vat_numbers_are_checked_with_stdnum_and_against_the_siren() -> None:
+    import dataclasses
+
+    base = next(s for s in TEXT if s.name == "fr_two_column")
+    other_vat = dataclasses.replace(base.debtor, vat="FR27552032534")
+    mismatch = read_invoice(pdf_of(_variant("fr_two_column", debtor=other_vat)), engine=None)
+    assert [w.code for w in mismatch.warnings] == ["vat_siren_mismatch"]
+    bad_key = dataclasses.replace(base.debtor, vat="FR00412345670")
+    invalid = read_invoice(pdf_of(_variant("fr_two_column", debtor=bad_key)), engine=None)
+    assert [(w.code, w.field) for w in invalid.warnings] == [
+        ("invalid_vat_number", "debtor.vat_number")
+    ]
