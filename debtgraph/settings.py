@@ -56,6 +56,9 @@ class Settings:
     db_max_overflow: int = 10
     db_pool_timeout: float = 30.0
     max_body_kb: int = 1024
+    # Invoice extraction (PRODUCT.md §4): time limit per PDF, and the Tesseract command for OCR.
+    extraction_timeout_seconds: float = 60.0
+    tesseract_cmd: str = "tesseract"
 
     @property
     def is_production(self) -> bool:
@@ -115,4 +118,6 @@ class Settings:
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 10),
             db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),
             max_body_kb=int(env.get("MAX_BODY_KB") or 1024),
+            extraction_timeout_seconds=float(env.get("EXTRACTION_TIMEOUT_SECONDS") or 60),
+            tesseract_cmd=env.get("TESSERACT_CMD") or "tesseract",
         )

@@ -5,6 +5,7 @@ from debtgraph.domain.core.idempotency import IdempotencyKey
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.creditors.models import AccessToken, User
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload
+from debtgraph.domain.extraction.models import ExtractionResult
 from debtgraph.domain.oauth.models import (
     ApiKey,
     AuthorizationCode,
@@ -32,6 +33,7 @@ __all__ = [
     "Debtor",
     "Event",
     "Evidence",
+    "ExtractionResult",
     "IdempotencyKey",
     "OAuthToken",
     "Platform",

@@ -201,7 +201,10 @@ def _refuse_nul(form: Mapping[str, Any]) -> None:
         if "\x00" in name:
             raise InvalidRequestError("Parameter names must not contain the NUL character.")
         if isinstance(value, str) and "\x00" in value:
-            raise InvalidRequestError(f"{name} must not contain the NUL character.")
+            # RFC 6749 allows only printable ASCII but '"' and '\\' in error_description.
+            safe = name.isascii() and name.isprintable() and not set(name) & {'"', "\\"}
+            shown = name if safe else "A parameter"
+            raise InvalidRequestError(f"{shown} must not contain the NUL character.")
 
 
 async def authenticate_client(

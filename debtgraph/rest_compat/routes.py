@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from debtgraph.rest_compat import (
+    cleavr_extraction,
     cleavr_receivables,
     cleavr_reports,
     cleavr_users,
@@ -18,6 +19,8 @@ from debtgraph.rest_compat import (
 ROUTES: list[BaseRoute] = [
     *tether_auth.routes,
     *cleavr_users.routes,
+    # Before /v1/receivables/{id}, so that "ocr" is never read as a receivable id.
+    *cleavr_extraction.routes,
     *cleavr_receivables.routes,
     *oauth.routes,
     *cleavr_reports.routes,

@@ -16,6 +16,7 @@ from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
 from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscription
 from debtgraph.schema.events import EventSubscription
+from debtgraph.schema.extraction import ExtractionMutation
 from debtgraph.schema.limits import GraphQLLimits
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
@@ -51,6 +52,7 @@ MUTATIONS: list[type] = [
     UploadMutation,
     DebtorMutation,
     BlacklistMutation,
+    ExtractionMutation,
 ]
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,

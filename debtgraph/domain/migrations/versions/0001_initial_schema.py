@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 18:03:36.162215
+Create Date: 2026-12-01 10:20:02.454304
 """
 
 from collections.abc import Sequence
@@ -166,6 +166,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_object_type_object_id_id', ['object_type', 'object_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_platform_id'), ['platform_id'], unique=False)
         batch_op.create_index('ix_events_published_at_id', ['published_at', 'id'], unique=False)
+
+    op.create_table('extraction_results',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('platform_id', sa.Integer(), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=True),
+    sa.Column('page_count', sa.Integer(), nullable=False),
+    sa.Column('ocr_pages', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('confidence', sa.Float(), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('field_confidence', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('missing_fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('warnings', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_extraction_results_platform_id_platforms'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_extraction_results_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_extraction_results')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_extraction_results_public_id'))
+    )
+    with op.batch_alter_table('extraction_results', schema=None) as batch_op:
+        batch_op.create_index('ix_extraction_results_user_id_id', ['user_id', 'id'], unique=False)
 
     op.create_table('iban_blacklist',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -565,6 +587,10 @@ def downgrade() -> None:
     op.drop_table('oauth_tokens')
     op.drop_table('oauth_authorization_codes')
     op.drop_table('iban_blacklist')
+    with op.batch_alter_table('extraction_results', schema=None) as batch_op:
+        batch_op.drop_index('ix_extraction_results_user_id_id')
+
+    op.drop_table('extraction_results')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_published_at_id')
         batch_op.drop_index(batch_op.f('ix_events_platform_id'))
