@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from debtgraph.resolvers import uploads
+from debtgraph.resolvers import extraction, uploads
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
 from debtgraph.rest_compat.common import NUL_MESSAGE, Family, JSONResponse, family_of
@@ -30,10 +30,14 @@ GRAPHQL_PATH = "/graphql"
 # invoice for extraction is at most 10 MB (PRODUCT.md §4); its route checks the rest.
 CSV_UPLOAD_ROUTES = frozenset({("POST", "/api/admin/uploads"), ("POST", GRAPHQL_PATH)})
 INVOICE_ROUTE = ("POST", "/v1/receivables/ocr")
-INVOICE_MAX_BYTES = 10 * 1024 * 1024
+INVOICE_MAX_BYTES = extraction.pdf.MAX_BYTES
 # Methods that carry no body by convention: never refused for want of a caller here, so that
 # an anonymous GET still gets its route's own answer (404, 401, a public page).
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# What a body is, for its limit and its refusal: a JSON (or form) body, a CSV or an invoice file.
+BodyKind = Literal["body", "csv", "invoice"]
 
 
 class BodyTooLarge(Exception):
@@ -69,10 +73,10 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        limit, upload = _limit(scope, ctx, headers)
+        limit, kind = _limit(scope, ctx, headers)
         declared = headers.get("content-length", "").strip()
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
+            await _too_large(scope, ctx, kind)(scope, receive, send)
             return
 
         received = 0
@@ -98,18 +102,21 @@ class RequestGuard:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(scope, ctx, upload, limit)(scope, receive, send)
+            await _too_large(scope, ctx, kind)(scope, receive, send)
 
 
-def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, bool]:
-    """The body limit of this request in bytes, and whether it is a CSV upload."""
+def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, BodyKind]:
+    """The body limit of this request in bytes, and what kind of body it is."""
     route = (scope["method"], scope["path"])
     if _is_multipart(headers):
+        if route == ("POST", GRAPHQL_PATH) and not (ctx.principal and ctx.principal.is_operator):
+            # Only operators upload CSV files; anyone else may only send an invoice to extract.
+            return INVOICE_MAX_BYTES + extraction.MULTIPART_OVERHEAD, "invoice"
         if route in CSV_UPLOAD_ROUTES:
-            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, True
+            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, "csv"
         if route == INVOICE_ROUTE:
-            return INVOICE_MAX_BYTES + uploads.MULTIPART_OVERHEAD, False
-    return ctx.settings.max_body_bytes, False
+            return INVOICE_MAX_BYTES + extraction.MULTIPART_OVERHEAD, "invoice"
+    return ctx.settings.max_body_bytes, "body"
 
 
 def _family_response(scope: Scope, exc: Exception, graphql: Response) -> Response:
@@ -158,11 +165,11 @@ def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | 
         return None
     principal = ctx.principal
     if path == GRAPHQL_PATH:
-        if not _is_multipart(headers) or (principal is not None and principal.is_operator):
+        # Every file mutation needs a caller (operators upload CSV files, platforms and
+        # creditors send invoices to extract); which caller may use which is the resolver's.
+        if not _is_multipart(headers) or principal is not None:
             return None
-        if principal is None:
-            return graphql_error(401, "Unauthenticated.", "UNAUTHENTICATED")
-        return graphql_error(403, "Only operators may upload files.", "FORBIDDEN")
+        return graphql_error(401, "Unauthenticated.", "UNAUTHENTICATED")
     if path == "/v1" or path.startswith("/v1/"):
         refused = principal is None
     elif path.startswith("/api/") and path != "/api/login":
@@ -173,18 +180,16 @@ def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | 
     return render_use_case_error(family_of(path), Unauthenticated()) if refused else None
 
 
-def _too_large(scope: Scope, ctx: Context, upload: bool, limit: int) -> Response:
+def _too_large(scope: Scope, ctx: Context, kind: BodyKind) -> Response:
     path = scope["path"]
-    if upload:
-        error = uploads.too_large(ctx)
+    if kind != "body":
+        # A file's own refusal, as its route documents it: Tether's 422 on `file` for a CSV,
+        # PRODUCT.md §4's 400 `file_too_large` for an invoice, whatever the framing.
+        error = uploads.too_large(ctx) if kind == "csv" else extraction.too_large()
         first = error.first
         graphql = graphql_error(413, first.message, "PAYLOAD_TOO_LARGE", field=first.field)
-        # Tether documents the oversized file as a 422 on its field, whatever its framing.
         return _family_response(scope, error, graphql)
-    if limit == ctx.settings.max_body_bytes:
-        message = f"The request body is larger than the {ctx.settings.max_body_kb} KB limit."
-    else:
-        message = f"The file is too large: the maximum size is {INVOICE_MAX_BYTES >> 20} MB."
+    message = f"The request body is larger than the {ctx.settings.max_body_kb} KB limit."
     if path == GRAPHQL_PATH:
         return graphql_error(413, message, "PAYLOAD_TOO_LARGE")
     if family_of(path) is Family.TETHER:
