@@ -1004,6 +1004,16 @@ CASES = [
     ok(
         Case(
             "user.create",
+            "platform",
+            lambda w: ("POST", "/v1/users", {"json": user_input(w, email=5)}),
+            lambda w: {"v": {**_camel_keys(user_input(w)), "email": 5}},
+            "invalid",
+        ),
+        "user.create-wrong-type",
+    ),
+    ok(
+        Case(
+            "user.create",
             "few_scopes",
             lambda w: ("POST", "/v1/users", {"json": user_input(w)}),
             lambda w: {"v": _camel_keys(user_input(w))},
@@ -1035,6 +1045,7 @@ CASES = [
         "receivable.create-nul",
     ),
     ok(create_receivable("platform", "invalid", amount="-5"), "receivable.create-out-of-range"),
+    ok(create_receivable("platform", "invalid", amount="abc"), "receivable.create-wrong-type"),
     row(
         create_receivable("platform", "invalid", issueDate="2026-13-45"),
         "receivable.create-bad-date",
@@ -1061,6 +1072,16 @@ CASES = [
             {"status": "CANCELLED"},
         ),
         "receivable.list-status",
+    ),
+    ok(
+        _query(
+            "receivable.list",
+            "platform",
+            "invalid",
+            "/v1/receivables?status=bogus",
+            {"status": "BOGUS"},
+        ),
+        "receivable.list-bad-status",
     ),
     ok(
         _query("receivable.list", "platform", "invalid", "/v1/receivables?limit=0", {"first": 0}),
@@ -1131,6 +1152,17 @@ CASES = [
             lambda i: {"id": i, "reason": "BUSINESS_DECISION"},
         ),
         "receivable.cancel-valid",
+    ),
+    ok(
+        _mutation_on(
+            "receivable.cancel",
+            "platform",
+            "invalid",
+            "receivable",
+            {"reason": "nope"},
+            lambda i: {"id": i, "reason": "NOPE"},
+        ),
+        "receivable.cancel-bad-reason",
     ),
     ok(
         _mutation_on(
@@ -1260,6 +1292,16 @@ CASES = [
             {"period": "ALL_TIME"},
         ),
         "reports.stats-valid",
+    ),
+    ok(
+        _query(
+            "reports.stats",
+            "platform",
+            "invalid",
+            "/v1/reports/stats?period=bogus",
+            {"period": "BOGUS"},
+        ),
+        "reports.stats-bad-period",
     ),
     ok(
         _query(
@@ -1658,8 +1700,15 @@ def _from_field(value: str | None) -> str | None:
     return _snake(value) if camel(value) == value else f"<snake_case on GraphQL: {value}>"
 
 
-_VARIABLE = re.compile(r"^Variable '\$(\w+)' got invalid value .*? at '([\w.\[\]]+)'")
-_VARIABLE_TOP = re.compile(r"^Variable '\$(\w+)' got invalid value")
+# graphql-core's variable coercion: "Variable '$v' has invalid value at .invoice.amount: …".
+_VARIABLE = re.compile(r"^Variable '\$(\w+)' has invalid value(?: at \.([\w.\[\]]+))?:")
+
+
+def _variable_field(variable: str, path: str | None) -> str | None:
+    """The field a coercion error names: ``$v`` is a mutation's input, others are arguments."""
+    if variable == "v":
+        return path
+    return f"{variable}.{path}" if path else variable
 
 
 def gql_outcome(op: Operation, body: dict[str, Any]) -> Outcome:
@@ -1676,15 +1725,10 @@ def gql_outcome(op: Operation, body: dict[str, Any]) -> Outcome:
                 detail = ext["errors"][0]
                 return Outcome(kind, detail["code"], _from_field(detail.get("field")))
             return Outcome(kind, rest_code)
-        # graphql-core's variable coercion: a wrong type or an unknown enum value, by path.
+        # A wrong type or an unknown enum value in a variable, refused before execution.
         where = _VARIABLE.match(first["message"])
         if where:
-            path = where.group(2).split(".", 1)
-            return Outcome("invalid", None, _from_field(path[1] if len(path) > 1 else None))
-        top = _VARIABLE_TOP.match(first["message"])
-        if top:
-            name = top.group(1)
-            return Outcome("invalid", None, _from_field(None if name == "v" else name))
+            return Outcome("invalid", None, _from_field(_variable_field(*where.groups())))
         raise AssertionError(f"a GraphQL error the table does not map: {body}")
     data: Any = body["data"]
     for key in op.gql_path:
