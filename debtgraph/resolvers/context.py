@@ -49,11 +49,14 @@ class UnitOfWork:
         self._services = services
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._ended = False
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """Exclusive use of the request's session."""
         async with self._lock:
+            if self._ended:
+                raise RuntimeError("the request is over: no session after UnitOfWork.end()")
             if self._session is None:
                 self._session = self._services.session_factory()
             yield self._session
@@ -80,6 +83,16 @@ class UnitOfWork:
             if self._session is not None:
                 outbox.discard_pending(self._session)
                 await self._session.rollback()
+
+    async def end(self) -> None:
+        """Close for good when the request is over.
+
+        graphql-core answers as soon as a non-null field fails, and a sibling resolver it left
+        running may reach for the session afterwards: it must not open one that nobody closes
+        (each would hold a pool connection until garbage collection).
+        """
+        self._ended = True
+        await self.close()
 
     async def close(self) -> None:
         """Roll back anything uncommitted and release the connection."""

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -183,6 +184,17 @@ async def list_uploads(
     stmt = select(Upload).where(*_upload_conditions(status))
     async with ctx.uow.session() as session:
         return await numbered_page(session, stmt, Upload.id, page, per_page)
+
+
+def success_rate(upload: Upload) -> float:
+    """processed / total x 100 to two decimals, rounded half-even (PRODUCT.md §6), on both faces.
+
+    Decimal, not float: 203 of 20,000 is 1.015, which a float holds as 1.01499… and rounds down.
+    """
+    if not upload.total_records:
+        return 0.0
+    rate = Decimal(upload.processed_records) * 100 / upload.total_records
+    return float(rate.quantize(Decimal("0.01")))
 
 
 async def upload_connection(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -23,14 +22,6 @@ UPLOAD_DEBTORS_PER_PAGE = 50
 MALFORMED_MULTIPART = "The file field must be a file sent as multipart/form-data."
 
 
-def success_rate(upload: Upload) -> float:
-    """processed / total x 100 with two decimals (PRODUCT.md §6)."""
-    if not upload.total_records:
-        return 0.0
-    rate = Decimal(upload.processed_records) * 100 / upload.total_records
-    return float(rate.quantize(Decimal("0.01")))
-
-
 def upload_json(upload: Upload, debtors_count: int) -> dict[str, Any]:
     """The seed's upload object."""
     return {
@@ -43,7 +34,7 @@ def upload_json(upload: Upload, debtors_count: int) -> dict[str, Any]:
         "total_records": upload.total_records,
         "processed_records": upload.processed_records,
         "failed_records": upload.failed_records,
-        "success_rate": success_rate(upload),
+        "success_rate": uploads.success_rate(upload),
         "processing_started_at": iso(upload.processing_started_at),
         "processing_completed_at": iso(upload.processing_completed_at),
         "created_at": iso(upload.created_at),

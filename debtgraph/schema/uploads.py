@@ -91,7 +91,6 @@ class Upload(relay.Node):
     def from_model(cls, model: UploadModel) -> Upload:
         """Shape an upload row."""
         total = model.total_records
-        rate = round(model.processed_records * 100 / total, 2) if total else 0.0
         return cls(
             id=str(model.id),
             database_id=model.id,
@@ -103,7 +102,7 @@ class Upload(relay.Node):
             total_records=total,
             processed_records=model.processed_records,
             failed_records=model.failed_records,
-            success_rate=rate,
+            success_rate=uploads.success_rate(model),
             progress=float(progress_of(model)),
             is_complete=model.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
             error_message=model.error_message,

@@ -69,7 +69,7 @@ class ContextMiddleware:
             response = await handle_server_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            await ctx.uow.close()
+            await ctx.uow.end()
             # One access line per request, and one per WebSocket connection when it ends.
             method = scope.get("method") if scope["type"] == "http" else "WEBSOCKET"
             log.info(
