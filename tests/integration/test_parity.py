@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.extraction.corpus import corpus, pdf_of
 from tests.integration.cleavr_support import bearer, complete_user, create_user, creditor_token
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.uploads_support import csv_text, set_upload_counts, upload
@@ -439,7 +440,50 @@ def _without_id(data: dict[str, Any]) -> dict[str, Any]:
     return _without(data, "id")
 
 
+def _draft(data: dict[str, Any]) -> dict[str, Any]:
+    # The twin worlds' creditor and the stored result's id differ by construction.
+    metadata = _without(data.get("metadata") or {}, "extraction_id")
+    return {**_without(data, "user_id"), "metadata": metadata}
+
+
+def _rest_extraction(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "confidence": body["confidence"],
+        "data": _draft(body["data"]),
+        "missing_fields": body["missing_fields"],
+        "warnings": body["warnings"],
+    }
+
+
+def _gql_extraction(p: dict[str, Any]) -> dict[str, Any]:
+    result = p["extraction"]
+    return {
+        "confidence": result["confidence"],
+        "data": _draft(result["data"]),
+        "missing_fields": result["missingFields"],
+        "warnings": result["warnings"],
+    }
+
+
+INVOICE_PDF = pdf_of(next(spec for spec in corpus() if spec.name == "fr_two_column"))
+
+
 OPERATIONS: dict[str, Operation] = {
+    # --- /v1 receivables/ocr (a multipart file on both faces)
+    "receivable.extract": Operation(
+        ("POST", "/v1/receivables/ocr"),
+        "Mutation.invoiceExtract",
+        _rest_extraction,
+        _gql_extraction,
+        _mut(
+            "invoiceExtract",
+            "InvoiceExtractInput",
+            "extraction { confidence data missingFields warnings { code message field } }",
+        ),
+        ("invoiceExtract",),
+        payload=True,
+        mutates=True,
+    ),
     # --- /v1 users
     "user.create": Operation(
         ("POST", "/v1/users"),
@@ -1458,6 +1502,32 @@ CASES = [
         _query("upload.list", "platform", "unauthenticated", "/api/admin/uploads", {}),
         "upload.list-platform",
     ),
+    *(
+        row(
+            Case(
+                "receivable.extract",
+                who,
+                lambda w, uid=uid, content=content: (
+                    "FILE",
+                    "/v1/receivables/ocr",
+                    {
+                        "form": {"user_id": getattr(w, uid)},
+                        "file": ("invoice.pdf", content, "application/pdf"),
+                    },
+                ),
+                lambda w, uid=uid: {"userId": getattr(w, uid)},
+                expect,
+            ),
+            f"receivable.extract-{label}",
+        )
+        for label, who, uid, content, expect in [
+            ("valid", "platform", "user", INVOICE_PDF, "ok"),
+            ("not-a-pdf", "platform", "user", b"hello, not a PDF", "invalid"),
+            ("other-tenant-user", "platform", "other_user", INVOICE_PDF, "not_found"),
+            ("missing-scope", "few_scopes", "user", INVOICE_PDF, "forbidden"),
+            ("anonymous", "anonymous", "user", INVOICE_PDF, "unauthenticated"),
+        ]
+    ),
     row(
         Case(
             "upload.create",
@@ -1751,21 +1821,31 @@ async def send_rest(client: httpx.AsyncClient, case: Case, w: World) -> httpx.Re
     headers = w.headers[case.who]
     if method == "UPLOAD":
         return await upload(client, headers, url)
+    if method == "FILE":
+        # A PDF for extraction: the file beside the form fields (user_id).
+        name, content, ctype = kwargs["file"]
+        return await client.post(
+            url, data=kwargs["form"], files={"file": (name, content, ctype)}, headers=headers
+        )
     return await client.request(method, url, headers=headers, **kwargs)
 
 
 async def send_gql(client: httpx.AsyncClient, case: Case, op: Operation, w: World) -> Any:
     headers = w.headers[case.who]
-    if case.rest(w)[0] == "UPLOAD":
-        content = case.rest(w)[1]
-        operations = {"query": op.document, "variables": {"v": {"file": None}}}
+    method, _, rest_kwargs = case.rest(w)
+    if method in ("UPLOAD", "FILE"):
+        if method == "UPLOAD":
+            file = ("december_debtors.csv", case.rest(w)[1].encode(), "text/csv")
+        else:
+            file = rest_kwargs["file"]
+        operations = {"query": op.document, "variables": {"v": {**case.gql(w), "file": None}}}
         response = await client.post(
             "/graphql",
             data={
                 "operations": json.dumps(operations),
                 "map": json.dumps({"0": ["variables.v.file"]}),
             },
-            files={"0": ("december_debtors.csv", content.encode(), "text/csv")},
+            files={"0": file},
             headers=headers,
         )
     else:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import update
+
+from debtgraph.domain.debtors.models import Upload
 
 HEADER = "first_name,last_name,iban,amount,city,postcode,address,country,email,custom_field"
 VALID_IBANS = [
@@ -64,10 +67,6 @@ async def counts(db: Any) -> tuple[int, int]:
 
 async def set_upload_counts(db: Any, upload_id: int, total: int, processed: int) -> None:
     """Give an upload row figures no small test file produces (e.g. 203 valid of 20,000)."""
-    from sqlalchemy import update
-
-    from debtgraph.domain.uploads import Upload
-
     async with db() as session:
         await session.execute(
             update(Upload)
