@@ -35,9 +35,7 @@ UNREADABLE = "The stored file could not be read: {reason}"
 
 
 async def _commit(session: AsyncSession, services: JobServices) -> None:
-    event_ids = await outbox.commit(session, services.jobs)
-    if event_ids:
-        await outbox.relay(session, services.bus, services.clock, event_ids)
+    await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
 
 
 async def _fail(session: AsyncSession, services: JobServices, upload_id: int, message: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,8 +19,6 @@ from debtgraph.domain.core.throttle import Throttle
 from debtgraph.resolvers.loaders import Loaders
 from debtgraph.resolvers.principal import Principal
 from debtgraph.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,16 +60,10 @@ class UnitOfWork:
         async with self._lock:
             if self._session is None:
                 return
-            event_ids = await outbox.commit(self._session, self._services.jobs)
-            if event_ids:
-                try:
-                    await outbox.relay(
-                        self._session, self._services.bus, self._services.clock, event_ids
-                    )
-                except Exception:
-                    # Committed already: the change stands, and the relay cron publishes the
-                    # events the bus refused, so the caller gets its success.
-                    log.exception("publishing events after commit failed; the relay will retry")
+            services = self._services
+            await outbox.commit_and_publish(
+                self._session, services.jobs, services.bus, services.clock
+            )
 
     async def rollback(self) -> None:
         """Drop everything written since the last commit."""
