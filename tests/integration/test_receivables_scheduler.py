@@ -99,7 +99,7 @@ async def test_a_bus_failure_after_a_jobs_commit_neither_fails_the_job_nor_loses
         raise ConnectionError("bus down")
 
     monkeypatch.setattr(runtime.services.bus, "publish", refuse)
-    assert await start_pending({"services": runtime.job_services, "job_try": 1}) == 1
+    assert await start_pending({"services": runtime.services, "job_try": 1}) == 1
     monkeypatch.undo()
     async with db() as session:
         receivable = await session.scalar(
