@@ -20,13 +20,12 @@ from starlette.routing import Route, WebSocketRoute
 import debtgraph.jobs  # noqa: F401  (registers every task)
 from debtgraph.domain.core.clock import Clock, SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
-from debtgraph.domain.core.errors import DomainValidationError, InvalidTransition
+from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
 from debtgraph.resolvers.context import AppServices
-from debtgraph.resolvers.errors import UseCaseError
 from debtgraph.rest_compat.common import JSONResponse
 from debtgraph.rest_compat.errors import (
     handle_http_exception,
@@ -198,9 +197,7 @@ def create_app(
         ],
         middleware=middleware,
         exception_handlers={
-            UseCaseError: handle_use_case_error,
-            DomainValidationError: handle_use_case_error,
-            InvalidTransition: handle_use_case_error,
+            ExpectedError: handle_use_case_error,
             HTTPException: handle_http_exception,
             Exception: handle_server_error,
         },

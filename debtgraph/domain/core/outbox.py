@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.eventbus import BusMessage, EventBus
 from debtgraph.domain.core.secrets import public_id
 
@@ -105,8 +106,11 @@ def discard_pending(session: AsyncSession) -> None:
 
 
 async def commit(session: AsyncSession, jobs: JobQueue) -> list[int]:
-    """Commit, then queue the transaction's jobs and the relay of its events; return event ids."""
-    await session.flush()
+    """Commit, then queue the transaction's jobs and the relay of its events; return event ids.
+
+    A duplicate the flush finds in a unique column is raised as the error the column documents.
+    """
+    await flush_refusing_duplicates(session)
     events: list[Event] = session.info.pop(_OUTBOX_KEY, [])
     queued: list[tuple[str, tuple[Any, ...]]] = session.info.pop(_JOBS_KEY, [])
     event_ids = [e.id for e in events]
