@@ -9,7 +9,8 @@ from typing import Any
 
 import msgpack
 
-from debtgraph.jobs.registry import PERIODIC, TASKS, JobServices, RetryLater
+from debtgraph.domain.core.services import Services
+from debtgraph.jobs.registry import PERIODIC, TASKS, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,12 @@ class InProcessJobQueue:
     """Runs tasks as asyncio tasks of the API process, retrying failures with backoff."""
 
     def __init__(self, max_tries: int = 8) -> None:
-        self.services: JobServices | None = None
+        self.services: Services[Any] | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._periodic: list[asyncio.Task[Any]] = []
         self._max_tries = max_tries
 
-    def bind(self, services: JobServices) -> None:
+    def bind(self, services: Services[Any]) -> None:
         """Attach the services tasks run with (they include this queue)."""
         self.services = services
 

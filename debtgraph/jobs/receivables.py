@@ -21,8 +21,7 @@ async def start_pending(ctx: dict[str, Any]) -> int:
             started = await receivable_service.start_pending(session, services.clock, limit=BATCH)
             if not started:
                 return total
-            event_ids = await outbox.commit(session, services.jobs)
-            await outbox.relay(session, services.bus, services.clock, event_ids)
+            await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
         total += len(started)
         if len(started) < BATCH:
             return total

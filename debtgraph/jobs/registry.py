@@ -7,31 +7,14 @@ configured. Arguments are ids and plain JSON values only, so they serialise with
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.eventbus import EventBus
-from debtgraph.domain.core.outbox import JobQueue
+from debtgraph.domain.core.services import Services
 
 TaskFn = Callable[..., Awaitable[Any]]
 TASKS: dict[str, TaskFn] = {}
 # (task name, period in seconds): what the cron re-runs so nothing stays pending forever.
 PERIODIC: list[tuple[str, int]] = []
-
-
-@dataclass
-class JobServices:
-    """What a task may use; placed in the job context under ``"services"``."""
-
-    session_factory: async_sessionmaker[AsyncSession]
-    bus: EventBus
-    clock: Clock
-    jobs: JobQueue
-    settings: Any
-    ports: dict[str, Any] = field(default_factory=dict)
 
 
 class RetryLater(Exception):
@@ -60,8 +43,8 @@ def task(name: str, *, every: int | None = None) -> Callable[[TaskFn], TaskFn]:
     return register
 
 
-def services_of(ctx: dict[str, Any]) -> JobServices:
-    """The services from a job context."""
+def services_of(ctx: dict[str, Any]) -> Services[Any]:
+    """The process's services from a job context (the same bundle requests use)."""
     services = ctx["services"]
-    assert isinstance(services, JobServices)
+    assert isinstance(services, Services)
     return services

@@ -20,11 +20,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
+from debtgraph.domain.core.services import Services
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
 from debtgraph.domain.debtors.models import Upload, UploadStatus
-from debtgraph.jobs.registry import JobServices, services_of, task
+from debtgraph.jobs.registry import services_of, task
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,13 @@ STALE_AFTER = timedelta(minutes=10)
 UNREADABLE = "The stored file could not be read: {reason}"
 
 
-async def _commit(session: AsyncSession, services: JobServices) -> None:
-    event_ids = await outbox.commit(session, services.jobs)
-    if event_ids:
-        await outbox.relay(session, services.bus, services.clock, event_ids)
+async def _commit(session: AsyncSession, services: Services[Any]) -> None:
+    await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
 
 
-async def _fail(session: AsyncSession, services: JobServices, upload_id: int, message: str) -> str:
+async def _fail(
+    session: AsyncSession, services: Services[Any], upload_id: int, message: str
+) -> str:
     await session.rollback()
     upload = await session.get(Upload, upload_id)
     if upload is None:

@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.eventbus import EventBus
-from debtgraph.domain.core.outbox import JobQueue
-from debtgraph.domain.core.throttle import Throttle
+from debtgraph.domain.core.services import Services
 from debtgraph.resolvers.loaders import Loaders
 from debtgraph.resolvers.principal import Principal
 from debtgraph.settings import Settings
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class AppServices:
-    """Process-wide collaborators, wired once by the composition root (server)."""
-
-    settings: Settings
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    bus: EventBus
-    jobs: JobQueue
-    clock: Clock
-    throttle: Throttle
-    # Ports added by later areas (VOP provider, SEPA gateway, …) register here by name.
-    ports: dict[str, Any] = field(default_factory=dict)
+# Requests read the settings typed; jobs get the same instance (the domain cannot name Settings).
+AppServices: TypeAlias = Services[Settings]
 
 
 class UnitOfWork:
@@ -66,16 +49,10 @@ class UnitOfWork:
         async with self._lock:
             if self._session is None:
                 return
-            event_ids = await outbox.commit(self._session, self._services.jobs)
-            if event_ids:
-                try:
-                    await outbox.relay(
-                        self._session, self._services.bus, self._services.clock, event_ids
-                    )
-                except Exception:
-                    # Committed already: the change stands, and the relay cron publishes the
-                    # events the bus refused, so the caller gets its success.
-                    log.exception("publishing events after commit failed; the relay will retry")
+            services = self._services
+            await outbox.commit_and_publish(
+                self._session, services.jobs, services.bus, services.clock
+            )
 
     async def rollback(self) -> None:
         """Drop everything written since the last commit."""

@@ -1,12 +1,21 @@
-"""Expected failures of use cases, transport-free; each face renders them in its own shape."""
+"""Expected failures of use cases, transport-free; each face renders them in its own shape.
+
+They derive from the domain's one :class:`ExpectedError`, like the domain's own refusals.
+"""
 
 from __future__ import annotations
 
-from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
+from debtgraph.domain.core.errors import (
+    DomainValidationError,
+    ExpectedError,
+    FieldError,
+    InvalidTransition,
+)
 
 __all__ = [
     "Conflict",
     "DomainValidationError",
+    "ExpectedError",
     "FieldError",
     "InputError",
     "InvalidTransition",
@@ -19,17 +28,11 @@ __all__ = [
 ]
 
 
-class UseCaseError(Exception):
-    """Base of the failures a caller is expected to handle."""
-
-    code = "error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+# The name the faces caught before the one base; kept only so branches written against it merge.
+UseCaseError = ExpectedError
 
 
-class Unauthenticated(UseCaseError):
+class Unauthenticated(ExpectedError):
     """No valid credentials."""
 
     code = "unauthenticated"
@@ -38,7 +41,7 @@ class Unauthenticated(UseCaseError):
         super().__init__(message)
 
 
-class NotFound(UseCaseError):
+class NotFound(ExpectedError):
     """Absent, or outside the caller's reach (the two are never told apart)."""
 
     code = "not_found"
@@ -61,7 +64,7 @@ class OperatorOnly(NotFound):
         super().__init__("Resource", "Only operators may use this field.")
 
 
-class MissingScope(UseCaseError):
+class MissingScope(ExpectedError):
     """The caller is known but its token lacks the scope this operation needs."""
 
     code = "insufficient_scope"
@@ -79,7 +82,7 @@ class InputError(DomainValidationError):
         self.message = message or self.errors[0].message
 
 
-class Conflict(UseCaseError):
+class Conflict(ExpectedError):
     """The request cannot be applied to the current state (409)."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -87,7 +90,7 @@ class Conflict(UseCaseError):
         self.code = code
 
 
-class Throttled(UseCaseError):
+class Throttled(ExpectedError):
     """Too many attempts; retry after the given seconds (429)."""
 
     code = "too_many_attempts"

@@ -31,7 +31,7 @@ from debtgraph.domain.creditors.models import Role, User, UserStatus
 from debtgraph.domain.oauth import grants as oauth_flow
 from debtgraph.domain.oauth.models import ALL_SCOPES, Platform
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import Throttled
+from debtgraph.resolvers.errors import ExpectedError, Throttled
 
 __all__ = ["OAuth2Error"]
 
@@ -40,33 +40,33 @@ _PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _MAX_STATE = 500
 
 
-class AuthorizeFailure(Exception):
+class AuthorizeFailure(ExpectedError):
     """A request that must not be redirected anywhere (unknown client, unregistered URI)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "invalid_request"
 
 
-class AuthorizeRedirect(Exception):
+class AuthorizeRedirect(ExpectedError):
     """An RFC 6749 §4.1.2.1 error to send back to the (validated) redirect URI."""
 
     def __init__(self, error: str, description: str, redirect_uri: str, state: str | None) -> None:
         super().__init__(description)
+        self.code = error
         self.error = error
         self.description = description
         self.redirect_uri = redirect_uri
         self.state = state
 
 
-class BadCredentials(Exception):
+class BadCredentials(ExpectedError):
     """Wrong email or password on the consent page (or an account that cannot sign in)."""
+
+    code = "invalid_credentials"
 
     def __init__(
         self, message: str = "The email or password is incorrect, or the account is suspended."
     ) -> None:
         super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from debtgraph.resolvers import idempotency
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import DomainValidationError, InvalidTransition, UseCaseError
+from debtgraph.resolvers.errors import ExpectedError
 from debtgraph.rest_compat.common import Family, JSONResponse, context
 from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error
 
@@ -27,7 +27,6 @@ SUPPORTED_VERSIONS = frozenset({"2026-01-02"})
 CURRENT_VERSION = "2026-01-02"
 VERSION_HEADER = "Cleavr-Version"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_EXPECTED = (DomainValidationError, InvalidTransition, UseCaseError)
 
 
 def version_error(request: Request) -> Response | None:
@@ -51,7 +50,7 @@ def _with_version(response: Response) -> Response:
 async def _render(fn: Endpoint, request: Request) -> Response:
     try:
         return await fn(request)
-    except _EXPECTED as exc:
+    except ExpectedError as exc:
         return render_use_case_error(Family.CLEAVR, exc)
 
 

@@ -18,12 +18,12 @@ from starlette.routing import Match
 from debtgraph.resolvers.errors import (
     Conflict,
     DomainValidationError,
+    ExpectedError,
     InvalidTransition,
     MissingScope,
     NotFound,
     Throttled,
     Unauthenticated,
-    UseCaseError,
 )
 from debtgraph.rest_compat.common import Family, JSONResponse, family_of
 
@@ -117,9 +117,8 @@ def _cleavr(exc: Exception) -> Response:
         return cleavr_error(
             429, "rate_limited", exc.message, headers={"Retry-After": str(exc.retry_after)}
         )
-    if isinstance(exc, InvalidTransition):
-        return cleavr_error(409, exc.code, exc.message)
-    if isinstance(exc, UseCaseError):
+    if isinstance(exc, ExpectedError):
+        # Any other refusal (a transition, a conflict): the state does not allow it.
         return cleavr_error(409, exc.code, exc.message)
     raise exc
 

@@ -16,10 +16,9 @@ from strawberry.types.base import StrawberryObjectDefinition
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
     DomainValidationError,
-    InvalidTransition,
+    ExpectedError,
     NotFound,
     Unauthenticated,
-    UseCaseError,
 )
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import db_id, encode_cursor
@@ -47,18 +46,15 @@ def user_errors(exc: Exception) -> list[UserError]:
         return [
             UserError(field=e.field or None, code=e.code, message=e.message) for e in exc.errors
         ]
-    if isinstance(exc, InvalidTransition):
-        return [UserError(field=None, code=exc.code, message=exc.message)]
-    if isinstance(exc, UseCaseError):
+    if isinstance(exc, ExpectedError):
         return [UserError(field=None, code=exc.code, message=exc.message)]
     raise exc
 
 
-EXPECTED = (DomainValidationError, InvalidTransition, UseCaseError)
 # The client's mistakes: the graph's own refusals, and graphql-core's and Strawberry's (syntax,
 # validation, variable coercion, a malformed global id). Not incidents: no trace, INFO. Exactly
 # the errors DebtgraphMaskErrors shows as they are; the rest are masked and logged at ERROR.
-CLIENT_ERRORS = (*EXPECTED, GraphQLError)
+CLIENT_ERRORS = (ExpectedError, GraphQLError)
 
 
 def log_graphql_errors(errors: Iterable[GraphQLError]) -> None:
@@ -83,7 +79,7 @@ async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
     except Unauthenticated:
         # Not a user error: the client must sign in; surfaces as a top-level UNAUTHENTICATED.
         raise
-    except EXPECTED as exc:
+    except ExpectedError as exc:
         return None, user_errors(exc)
 
 
@@ -106,23 +102,22 @@ class DebtgraphMaskErrors(MaskErrors):
         if original is None or isinstance(original, GraphQLError):
             return False
         # Logged (once, with its trace) by log_graphql_errors, which sees every error first.
-        return not isinstance(original, EXPECTED)
+        return not isinstance(original, ExpectedError)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
             original = error.original_error
-            if isinstance(original, UseCaseError):
-                code = _CODES.get(original.code, original.code.upper())
-                error.extensions = {**(error.extensions or {}), "code": code}
-            elif isinstance(original, DomainValidationError):
+            if isinstance(original, DomainValidationError):
                 error.extensions = {
                     **(error.extensions or {}),
                     "code": "BAD_USER_INPUT",
                     "errors": [e.as_dict() for e in original.errors],
                 }
-            elif isinstance(original, InvalidTransition):
-                error.extensions = {**(error.extensions or {}), "code": "INVALID_TRANSITION"}
+            elif isinstance(original, ExpectedError):
+                # invalid_transition becomes INVALID_TRANSITION, like every other code.
+                code = _CODES.get(original.code, original.code.upper())
+                error.extensions = {**(error.extensions or {}), "code": code}
         return processed
 
 

@@ -20,13 +20,12 @@ from starlette.routing import Route, WebSocketRoute
 import debtgraph.jobs  # noqa: F401  (registers every task)
 from debtgraph.domain.core.clock import Clock, SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
-from debtgraph.domain.core.errors import DomainValidationError, InvalidTransition
+from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
+from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
-from debtgraph.jobs.registry import JobServices
 from debtgraph.resolvers.context import AppServices
-from debtgraph.resolvers.errors import UseCaseError
 from debtgraph.rest_compat.common import JSONResponse
 from debtgraph.rest_compat.errors import (
     handle_http_exception,
@@ -46,8 +45,8 @@ log = logging.getLogger("debtgraph")
 class Runtime:
     """Everything the app wired, kept on ``app.state.runtime`` (tests reach in through it)."""
 
+    # One bundle: requests (through ContextMiddleware) and jobs (through the queue) share it.
     services: AppServices
-    job_services: JobServices
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -76,7 +75,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             clock, settings.login_max_attempts, settings.login_window_seconds
         )
     ports: dict[str, Any] = {}
-    services = AppServices(
+    services: AppServices = Services(
         settings=settings,
         engine=engine,
         session_factory=factory,
@@ -86,12 +85,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         throttle=throttle,
         ports=ports,
     )
-    job_services = JobServices(
-        session_factory=factory, bus=bus, clock=clock, jobs=jobs, settings=settings, ports=ports
-    )
     if isinstance(jobs, InProcessJobQueue):
-        jobs.bind(job_services)
-    return Runtime(services=services, job_services=job_services)
+        jobs.bind(services)
+    return Runtime(services=services)
 
 
 async def start_runtime(runtime: Runtime, *, periodic: bool = True) -> None:
@@ -201,9 +197,7 @@ def create_app(
         ],
         middleware=middleware,
         exception_handlers={
-            UseCaseError: handle_use_case_error,
-            DomainValidationError: handle_use_case_error,
-            InvalidTransition: handle_use_case_error,
+            ExpectedError: handle_use_case_error,
             HTTPException: handle_http_exception,
             Exception: handle_server_error,
         },

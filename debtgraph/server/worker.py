@@ -41,7 +41,7 @@ def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str,
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         await start_runtime(runtime, periodic=False)
-        ctx["services"] = runtime.job_services
+        ctx["services"] = runtime.services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         await stop_runtime(runtime)

@@ -166,3 +166,30 @@ async def test_an_enqueue_failure_after_commit_is_logged_not_raised(
         await outbox.commit(session, runtime.services.jobs)
         assert await session.scalar(select(func.count()).select_from(Event)) == 1
     assert any("could not enqueue tests.flaky" in r.getMessage() for r in caplog.records)
+
+
+SEEN: list[Any] = []
+
+
+@task("tests.services")
+async def record_services(ctx: dict[str, Any]) -> None:
+    """Keeps the services bundle the job ran with."""
+    SEEN.append(ctx["services"])
+
+
+async def test_jobs_and_requests_share_one_services_bundle(runtime: Runtime, drain: Any) -> None:
+    from debtgraph.resolvers.context import Context
+
+    SEEN.clear()
+    await runtime.services.jobs.enqueue("tests.services")
+    await drain()
+    for _ in range(100):
+        if SEEN:
+            break
+        await asyncio.sleep(0.02)
+    ctx = Context.create(runtime.services)
+    # One type for both (the arq worker builds its own instance of it, from the same settings).
+    assert [type(s) for s in SEEN] == [type(ctx.services)]
+    assert SEEN[0].settings == ctx.settings
+    if runtime.services.settings.redis_url is None:
+        assert SEEN[0] is ctx.services

@@ -73,3 +73,46 @@ async def test_expired_idempotency_keys_are_purged(
     await runtime.services.jobs.enqueue("idempotency.purge")
     await drain()
     assert await count(db, IdempotencyKey) == 0
+
+
+async def test_a_bus_failure_after_a_jobs_commit_neither_fails_the_job_nor_loses_events(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    db: Any,
+    runtime: Runtime,
+    drain: Any,
+    clock: Any,
+    monkeypatch: Any,
+) -> None:
+    # The request path's policy (test_outbox_and_jobs) holds for jobs: they commit the same way.
+    from debtgraph.jobs.receivables import start_pending
+
+    acme = await make_platform()
+    uid = (await create_user(client, acme.api_key))["id"]
+    response = await client.post(
+        "/v1/receivables", json=receivable_payload(uid), headers=bearer(acme.api_key)
+    )
+    receivable_id = response.json()["id"]
+    await drain()
+
+    async def refuse(message: Any) -> None:
+        raise ConnectionError("bus down")
+
+    monkeypatch.setattr(runtime.services.bus, "publish", refuse)
+    assert await start_pending({"services": runtime.services, "job_try": 1}) == 1
+    monkeypatch.undo()
+    async with db() as session:
+        receivable = await session.scalar(
+            select(Receivable).where(Receivable.public_id == receivable_id)
+        )
+        events = (
+            await session.scalars(select(Event).where(Event.type == "receivable.in_process"))
+        ).all()
+    assert receivable is not None
+    assert receivable.status == "in_process"
+    assert [e.published_at for e in events] == [None]  # given back to the relay cron
+    clock.advance(timedelta(seconds=11))
+    await runtime.services.jobs.enqueue("outbox.relay")
+    await drain()
+    async with db() as session:
+        assert (await session.get(Event, events[0].id)).published_at is not None

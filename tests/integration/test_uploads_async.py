@@ -118,7 +118,7 @@ async def test_a_job_that_dies_resumes_without_duplicates(
         await real_insert(session, records)
 
     monkeypatch.setattr(ingestion, "insert_debtors", dying_insert)
-    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    job_ctx = {"services": runtime.services, "job_try": 1}
     with pytest.raises(ConnectionError):
         await TASKS["uploads.ingest"](job_ctx, upload_id)
     assert await _debtor_rows(db, upload_id) == (100, 100)
@@ -146,7 +146,7 @@ async def test_a_job_whose_file_is_gone_fails_the_upload_and_keeps_no_rows(
 ) -> None:
     upload_id = await _arrange_upload(db, clock, tmp_path, 120)
     (tmp_path / "stored.csv").unlink()
-    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    job_ctx = {"services": runtime.services, "job_try": 1}
     assert await TASKS["uploads.ingest"](job_ctx, upload_id) == "failed"
     async with db() as session:
         failed = await session.get(Upload, upload_id)
@@ -184,7 +184,7 @@ async def test_stale_uploads_are_queued_again(
     from datetime import timedelta
 
     upload_id = await _arrange_upload(db, clock, tmp_path, 120)
-    job_ctx = {"services": runtime.job_services, "job_try": 1}
+    job_ctx = {"services": runtime.services, "job_try": 1}
     assert await TASKS["uploads.resume"](job_ctx) == 0
     clock.advance(timedelta(minutes=11))
     assert await TASKS["uploads.resume"](job_ctx) == 1

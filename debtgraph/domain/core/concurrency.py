@@ -4,6 +4,10 @@ A read followed by a write is only safe when the database orders concurrent writ
 held from before the read until the commit, a conditional ``UPDATE … RETURNING`` whose ``WHERE``
 is the check, or a unique constraint whose violation is answered as the rule's own error.
 
+A unique column whose duplicate the API documents as an error names that error in its ``info``
+under :data:`DUPLICATE_ERROR`; :func:`duplicate_refusal` is the one mapping from a violation to
+it, applied by :func:`flush_refusing_duplicates` and by every commit (``outbox.commit``).
+
 SQLite has no row locks, and pysqlite opens a transaction only at the first write, so reads
 before it see no lock at all. There a write that changes nothing takes the database's write lock
 instead: later writers queue behind it (``busy_timeout``) until the commit, and the reads that
@@ -20,6 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
+
+from debtgraph.domain.core.base import Base
+from debtgraph.domain.core.errors import DomainValidationError, FieldError
+
+# Key of a unique column's ``info`` holding the FieldError its duplicate is refused with.
+DUPLICATE_ERROR = "duplicate_error"
 
 
 def dialect_of(session: AsyncSession) -> str:
@@ -86,3 +96,27 @@ def is_unique_violation(exc: IntegrityError, table: str, column: str) -> bool:
         # PostgreSQL (asyncpg) names the constraint; names follow base.NAMING_CONVENTION.
         return bool(constraint == f"uq_{table}_{column}")
     return f"UNIQUE constraint failed: {table}.{column}" in str(exc.orig)
+
+
+def duplicate_refusal(exc: IntegrityError) -> DomainValidationError | None:
+    """The documented error for a unique violation, or None when the column documents none."""
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            error = column.info.get(DUPLICATE_ERROR)
+            if isinstance(error, FieldError) and is_unique_violation(exc, table.name, column.name):
+                return DomainValidationError([error])
+    return None
+
+
+async def flush_refusing_duplicates(session: AsyncSession) -> None:
+    """Flush; a duplicate in a unique column is raised as the error the column documents.
+
+    The failed statement leaves the transaction to be rolled back by the caller.
+    """
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        refusal = duplicate_refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from None

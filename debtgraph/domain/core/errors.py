@@ -1,4 +1,8 @@
-"""Domain errors shared by every area: field-level validation errors and refused transitions.
+"""Expected failures shared by every area: one base, field-level validation, refused transitions.
+
+Every failure a caller is expected to handle derives from :class:`ExpectedError`, whichever layer
+raises it, so each face catches that one type and renders it in its documented shape; anything
+else is a fault (a masked 500).
 
 ``FieldError.field`` is a dotted path into the request (``invoice.due_date``,
 ``debtor.contacts[0].email``); the empty string means the request as a whole (render it as
@@ -32,7 +36,17 @@ class FieldError:
         return {"field": self.field, "code": self.code, "message": self.message}
 
 
-class DomainValidationError(Exception):
+class ExpectedError(Exception):
+    """Base of every failure a caller is expected to handle: a stable ``code`` and a ``message``."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DomainValidationError(ExpectedError):
     """Input refused by domain rules; carries every error found, the first being "the" error."""
 
     def __init__(self, errors: Iterable[FieldError]) -> None:
@@ -41,6 +55,8 @@ class DomainValidationError(Exception):
             # An empty error list would render as a 400 with nothing to show: a programming error.
             raise ValueError("DomainValidationError needs at least one FieldError")
         super().__init__(self.errors[0].message)
+        # The main error's code, so the refusal reads like any other expected failure.
+        self.code = self.errors[0].code
 
     @property
     def first(self) -> FieldError:
@@ -48,17 +64,12 @@ class DomainValidationError(Exception):
         return self.errors[0]
 
     @property
-    def code(self) -> str:
-        """Code of the main error."""
-        return self.errors[0].code
-
-    @property
     def field(self) -> str:
         """Dotted path of the main error."""
         return self.errors[0].field
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(ExpectedError):
     """An action that the current status does not allow (REST 409 ``invalid_transition``)."""
 
     code = "invalid_transition"

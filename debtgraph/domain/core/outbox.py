@@ -2,7 +2,11 @@
 
 Services call :func:`record_event` and :func:`enqueue_after_commit` with the session they change
 state in. Both only append to the session; nothing leaves the process until the caller commits
-through :func:`commit`, so a rollback drops the events and the jobs together.
+through :func:`commit_and_publish`, so a rollback drops the events and the jobs together.
+
+:func:`commit_and_publish` is the one commit path, for requests and jobs alike, with one policy:
+once the transaction commits the change stands, so a queue or bus failure after it is logged and
+never raised; the task's periodic sweep and the ``outbox.relay`` cron finish what was not sent.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.eventbus import BusMessage, EventBus
 from debtgraph.domain.core.secrets import public_id
 
@@ -101,8 +106,11 @@ def discard_pending(session: AsyncSession) -> None:
 
 
 async def commit(session: AsyncSession, jobs: JobQueue) -> list[int]:
-    """Commit, then queue the transaction's jobs and the relay of its events; return event ids."""
-    await session.flush()
+    """Commit, then queue the transaction's jobs and the relay of its events; return event ids.
+
+    A duplicate the flush finds in a unique column is raised as the error the column documents.
+    """
+    await flush_refusing_duplicates(session)
     events: list[Event] = session.info.pop(_OUTBOX_KEY, [])
     queued: list[tuple[str, tuple[Any, ...]]] = session.info.pop(_JOBS_KEY, [])
     event_ids = [e.id for e in events]
@@ -119,6 +127,21 @@ async def commit(session: AsyncSession, jobs: JobQueue) -> list[int]:
             # happened as failed. The rows stay pending and the task's periodic sweep runs them.
             log.exception("could not enqueue %s after commit; its sweep will pick it up", name)
     return event_ids
+
+
+async def commit_and_publish(
+    session: AsyncSession, jobs: JobQueue, bus: EventBus, clock: Clock
+) -> None:
+    """Commit, then queue the transaction's jobs and publish its events; only the commit raises."""
+    event_ids = await commit(session, jobs)
+    if not event_ids:
+        return
+    try:
+        await relay(session, bus, clock, event_ids)
+    except Exception:
+        # Committed already: failing the caller would report a change that happened as failed.
+        # relay() handed the unsent events back, and the relay cron publishes them.
+        log.exception("publishing events after commit failed; the relay will retry")
 
 
 def to_message(event: Event) -> BusMessage:

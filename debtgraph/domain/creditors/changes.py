@@ -23,12 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.concurrency import is_unique_violation
+from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.core.secrets import hash_password, hash_token, public_id, random_string
 from debtgraph.domain.creditors.models import Role, User, UserStatus
@@ -186,16 +185,8 @@ async def create_creditor(
     if user.status == UserStatus.ONBOARDING:
         user.onboarding_started_on = now.date()
     session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        # The unique constraint is the check: a read first would let concurrent creations
-        # with one email all pass it. The failed insert leaves the transaction to roll back.
-        if is_unique_violation(exc, "users", "email"):
-            raise DomainValidationError(
-                [FieldError("email", "email_taken", "A user with this email already exists.")]
-            ) from None
-        raise
+    # A taken email is refused by the unique constraint, as email_taken (models.EMAIL_TAKEN).
+    await flush_refusing_duplicates(session)
     return CreatedCreditor(user=user, onboarding_token=token)
 
 

@@ -10,6 +10,11 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
+from debtgraph.domain.core.concurrency import DUPLICATE_ERROR
+from debtgraph.domain.core.errors import FieldError
+
+# The unique constraint is the check: a read first would let concurrent creations pass it.
+EMAIL_TAKEN = FieldError("email", "email_taken", "A user with this email already exists.")
 
 
 class Role(enum.StrEnum):
@@ -49,7 +54,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
     role: Mapped[str] = mapped_column(String(20))
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(
+        String(254), unique=True, info={DUPLICATE_ERROR: EMAIL_TAKEN}
+    )
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(30), default=UserStatus.ACTIVE.value)

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from debtgraph.domain.core.errors import ExpectedError
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -70,12 +72,11 @@ class ByteStream(Protocol):
         ...
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(ExpectedError, ValueError):
     """The upload cannot be read as a CSV file; the message says why, the code what kind."""
 
     def __init__(self, message: str, code: str = "invalid_csv") -> None:
         super().__init__(message)
-        self.message = message
         self.code = code
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.csv_reader import ByteStream, CsvFormatError, ParsedRow, open_csv
 from debtgraph.domain.debtors.fields import (
@@ -61,12 +62,13 @@ NOT_DELIMITED: Final = (
 )
 
 
-class FileTooLarge(ValueError):
+class FileTooLarge(ExpectedError, ValueError):
     """The upload is bigger than the configured limit."""
 
+    code = "file_too_large"
+
     def __init__(self, max_mb: int) -> None:
-        self.message = FILE_TOO_LARGE.format(mb=max_mb)
-        super().__init__(self.message)
+        super().__init__(FILE_TOO_LARGE.format(mb=max_mb))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import io
 import subprocess
 from dataclasses import dataclass
 
+from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.extraction.fields import Extraction, ReviewWarning, extract_fields
 from debtgraph.domain.extraction.layout import Line, Word, lines_of
 
@@ -19,13 +20,12 @@ _HEADER_WINDOW = 1024
 _TRAILER_WINDOW = 2048
 
 
-class PdfRefused(Exception):
+class PdfRefused(ExpectedError):
     """A file this extractor will not read; ``code`` and ``message`` go back to the client."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
 
 
 NOT_A_PDF = PdfRefused("invalid_file_type", "The file is not a PDF (no %PDF- header).")

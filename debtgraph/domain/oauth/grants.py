@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.concurrency import insert_unless_exists
+from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.secrets import hash_token, random_string
 from debtgraph.domain.creditors.models import User, UserStatus
 from debtgraph.domain.oauth.models import (
@@ -40,8 +41,10 @@ ACCESS_TOKEN_PREFIX = "dga_"
 REFRESH_TOKEN_PREFIX = "dgr_"
 
 
-class GrantError(Exception):
+class GrantError(ExpectedError):
     """The grant cannot be honoured: RFC 6749 ``invalid_grant``."""
+
+    code = "invalid_grant"
 
     def __init__(self, description: str) -> None:
         super().__init__(description)
