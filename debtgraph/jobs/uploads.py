@@ -23,7 +23,7 @@ from debtgraph.domain.core import outbox
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
-from debtgraph.domain.debtors.models import Upload, UploadStatus
+from debtgraph.domain.debtors.models import Upload
 from debtgraph.jobs.registry import JobServices, services_of, task
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
     clock = services.clock
     async with services.session_factory() as session:
         upload = await session.get(Upload, upload_id)
-        if upload is None or upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED}:
+        if upload is None or upload.is_complete:
             return "skipped"
         after = await ingestion.last_stored_row(session, upload.id)
         await ingestion.start_processing(session, clock, upload)

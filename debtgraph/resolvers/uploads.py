@@ -67,8 +67,13 @@ def check_content_length(ctx: Context, header: str | None) -> None:
     require_operator(ctx)
     if header is None or not (header.strip().isascii() and header.strip().isdigit()):
         return
-    if int(header) > ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD:
+    if int(header) > request_limit(ctx):
         raise too_large(ctx)
+
+
+def request_limit(ctx: Context) -> int:
+    """The most bytes a CSV upload request may carry: MAX_UPLOAD_MB plus multipart framing."""
+    return ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD
 
 
 def parse_id(value: Any, resource: str) -> int:
@@ -87,11 +92,14 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
     if not hasattr(file, "file") or not hasattr(file, "filename"):
         raise InputError([FieldError("file", "invalid", NOT_A_FILE)])
     settings = ctx.settings
-    if file.size is not None and file.size > settings.max_upload_bytes:
-        raise too_large(ctx)
     name = f"{uuid.uuid4()}.csv"
     destination = Path(settings.upload_dir) / name
     try:
+        if file.size is not None:
+            # The declared size, before a byte is copied; the copy checks the bytes themselves.
+            ingestion.check_size(
+                file.size, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
+            )
         summary = await asyncio.to_thread(
             ingestion.store_and_inspect,
             file.file,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -11,8 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from debtgraph.domain.core.errors import FieldError
-from debtgraph.domain.debtors.ingestion import progress_of
-from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
+from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.errors import InputError
@@ -21,14 +19,6 @@ from debtgraph.rest_compat.common import JSONResponse, iso, operator_context
 
 UPLOAD_DEBTORS_PER_PAGE = 50
 MALFORMED_MULTIPART = "The file field must be a file sent as multipart/form-data."
-
-
-def success_rate(upload: Upload) -> float:
-    """processed / total x 100 with two decimals (PRODUCT.md §6)."""
-    if not upload.total_records:
-        return 0.0
-    rate = Decimal(upload.processed_records) * 100 / upload.total_records
-    return float(rate.quantize(Decimal("0.01")))
 
 
 def upload_json(upload: Upload, debtors_count: int) -> dict[str, Any]:
@@ -43,7 +33,7 @@ def upload_json(upload: Upload, debtors_count: int) -> dict[str, Any]:
         "total_records": upload.total_records,
         "processed_records": upload.processed_records,
         "failed_records": upload.failed_records,
-        "success_rate": success_rate(upload),
+        "success_rate": float(upload.success_rate),
         "processing_started_at": iso(upload.processing_started_at),
         "processing_completed_at": iso(upload.processing_completed_at),
         "created_at": iso(upload.created_at),
@@ -148,8 +138,8 @@ async def upload_status(request: Request) -> Response:
                 "total_records": upload.total_records,
                 "processed_records": upload.processed_records,
                 "failed_records": upload.failed_records,
-                "progress": progress_of(upload),
-                "is_complete": upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+                "progress": upload.progress,
+                "is_complete": upload.is_complete,
             }
         }
     )

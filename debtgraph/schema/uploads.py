@@ -11,10 +11,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain.debtors.ingestion import progress_of
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
-from debtgraph.domain.debtors.models import UploadStatus
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
 from debtgraph.resolvers import debtors, events, uploads
 from debtgraph.resolvers.auth import require_operator
@@ -90,8 +88,6 @@ class Upload(relay.Node):
     @classmethod
     def from_model(cls, model: UploadModel) -> Upload:
         """Shape an upload row."""
-        total = model.total_records
-        rate = round(model.processed_records * 100 / total, 2) if total else 0.0
         return cls(
             id=str(model.id),
             database_id=model.id,
@@ -100,12 +96,12 @@ class Upload(relay.Node):
             file_size=model.file_size,
             mime_type=model.mime_type,
             status=model.status,
-            total_records=total,
+            total_records=model.total_records,
             processed_records=model.processed_records,
             failed_records=model.failed_records,
-            success_rate=rate,
-            progress=float(progress_of(model)),
-            is_complete=model.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+            success_rate=float(model.success_rate),
+            progress=float(model.progress),
+            is_complete=model.is_complete,
             error_message=model.error_message,
             processing_started_at=model.processing_started_at,
             processing_completed_at=model.processing_completed_at,

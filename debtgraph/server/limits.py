@@ -106,7 +106,7 @@ def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, bool]:
     route = (scope["method"], scope["path"])
     if _is_multipart(headers):
         if route in CSV_UPLOAD_ROUTES:
-            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, True
+            return uploads.request_limit(ctx), True
         if route == INVOICE_ROUTE:
             return INVOICE_MAX_BYTES + uploads.MULTIPART_OVERHEAD, False
     return ctx.settings.max_body_bytes, False
