@@ -675,7 +675,7 @@ async def update_metadata(
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )
-    raw = reader.mapping(payload.get("metadata"), "metadata", required=True)
+    raw = reader.free_mapping(payload.get("metadata"), "metadata", required=True)
     if raw is not None and len(raw) > 50:
         reader.add("metadata", "too_many", "metadata must have at most 50 keys.")
     reader.raise_if_any()
