@@ -25,7 +25,6 @@ from debtgraph.domain.receivables.models import (
 )
 from debtgraph.domain.receivables.parsing import validate_receivable
 from debtgraph.domain.receivables.status_machine import ReceivableAction
-from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import (
@@ -40,6 +39,7 @@ from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
     receivable_reach,
+    require_operator,
     require_scope,
 )
 from debtgraph.resolvers.principal import Principal, PrincipalKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,11 +18,12 @@ from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
 from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
 from debtgraph.domain.debtors.validation import ValidationStats
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
+from debtgraph.resolvers.permissions import require_operator
 
 STILL_PROCESSING = "Upload is still processing. Please wait."
 QUEUED_MESSAGE = "File queued for processing. Check status for updates."
@@ -278,3 +279,26 @@ async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.Val
         ingestion.record_upload_event(session, ctx.clock, "upload.validated", upload)
     await ctx.uow.commit()
     return run
+
+
+UPLOAD_EVENTS = ("upload.processing", "upload.completed", "upload.failed", "upload.validated")
+
+
+async def watch_uploads(
+    ctx: Context, upload_key: Callable[[], int | None]
+) -> AsyncIterator[Upload]:
+    """Each upload (or only the one ``upload_key`` names) after each of its events.
+
+    Operators only; the key is read once the caller is known, so an id refused for its form
+    tells another caller nothing.
+    """
+    require_operator(ctx)
+    upload_id = upload_key()
+    object_id = str(upload_id) if upload_id is not None else None
+    async for message in events.watch(
+        ctx, UPLOAD_EVENTS, object_type="upload", object_id=object_id
+    ):
+        found = await uploads_by_ids(ctx, [int(message.object_id)])
+        model = found.get(int(message.object_id))
+        if model is not None:
+            yield model

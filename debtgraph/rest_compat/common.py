@@ -13,8 +13,9 @@ from starlette.responses import Response
 
 from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE, nul_path
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
+from debtgraph.resolvers.errors import FieldError, InputError
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
+from debtgraph.resolvers.permissions import require_operator_token
 
 
 class Family(enum.Enum):
@@ -105,6 +106,5 @@ async def json_body(request: Request) -> dict[str, Any]:
 def operator_context(request: Request) -> Context:
     """The Context of an ``/api/*`` call, which only operator tokens may make (else 401)."""
     ctx = context(request)
-    if ctx.principal is None or not ctx.principal.is_operator:
-        raise Unauthenticated()
+    require_operator_token(ctx)
     return ctx

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Any, NewType
@@ -14,8 +15,7 @@ from strawberry.types import Info
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
-from debtgraph.resolvers import debtors, events, uploads
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -38,8 +38,6 @@ FILE_SCALAR = strawberry.scalar(
     serialize=lambda value: None,
     parse_value=lambda value: value,
 )
-
-UPLOAD_EVENTS = ("upload.processing", "upload.completed", "upload.failed", "upload.validated")
 
 
 @strawberry.type(name="ValidationStats", description="An upload's debtors by validation result.")
@@ -272,14 +270,6 @@ class UploadSubscription:
     async def upload_progress(
         self, info: Info, upload_id: relay.GlobalID | None = None
     ) -> AsyncGenerator[Upload, None]:
-        ctx = ctx_of(info)
-        require_operator(ctx)
-        key = node_key(upload_id, "Upload")
-        object_id = str(key) if key is not None else None
-        async for message in events.watch(
-            ctx, UPLOAD_EVENTS, object_type="upload", object_id=object_id
-        ):
-            found = await uploads.uploads_by_ids(ctx, [int(message.object_id)])
-            model = found.get(int(message.object_id))
-            if model is not None:
-                yield Upload.from_model(model)
+        key = functools.partial(node_key, upload_id, "Upload")
+        async for model in uploads.watch_uploads(ctx_of(info), key):
+            yield Upload.from_model(model)
