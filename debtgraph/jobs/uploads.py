@@ -24,7 +24,7 @@ from debtgraph.domain.core.services import Services
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
-from debtgraph.domain.debtors.models import Upload, UploadStatus
+from debtgraph.domain.debtors.models import Upload
 from debtgraph.jobs.registry import services_of, task
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
     clock = services.clock
     async with services.session_factory() as session:
         upload = await session.get(Upload, upload_id)
-        if upload is None or upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED}:
+        if upload is None or upload.is_complete:
             return "skipped"
         after = await ingestion.last_stored_row(session, upload.id)
         await ingestion.start_processing(session, clock, upload)

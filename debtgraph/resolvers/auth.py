@@ -24,11 +24,11 @@ from debtgraph.resolvers.errors import (
     FieldError,
     InputError,
     MissingScope,
-    OperatorOnly,
     Throttled,
     Unauthenticated,
 )
 from debtgraph.resolvers.pagination import db_id
+from debtgraph.resolvers.permissions import USERS_READ, require_principal
 from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
 
 # Syntax only: the server never makes DNS lookups to validate input (PRODUCT.md §11).
@@ -113,21 +113,6 @@ def can_use_tokens(user: User) -> bool:
     return user.deleted_at is None and user.status != UserStatus.SUSPENDED
 
 
-def require_principal(ctx: Context) -> Principal:
-    """The caller, or Unauthenticated."""
-    if ctx.principal is None:
-        raise Unauthenticated()
-    return ctx.principal
-
-
-def require_operator(ctx: Context) -> Principal:
-    """An operator, else Unauthenticated (anonymous) or OperatorOnly (another caller)."""
-    principal = require_principal(ctx)
-    if not principal.is_operator:
-        raise OperatorOnly()
-    return principal
-
-
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     """A new operator token (shown once) and its user."""
@@ -208,8 +193,8 @@ async def me(ctx: Context) -> User | None:
     principal = require_principal(ctx)
     if principal.user_id is None:
         return None
-    if not principal.has_scope("users:read"):
-        raise MissingScope("users:read")
+    if not principal.has_scope(USERS_READ):
+        raise MissingScope(USERS_READ)
     user = await ctx.loaders.by(User.id).load(principal.user_id)
     if user is None or user.deleted_at is not None:
         raise Unauthenticated()

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from debtgraph.domain.debtors import blacklist
 from debtgraph.domain.debtors.models import BlacklistedIban
 from debtgraph.domain.payments.iban import normalize_iban
-from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import keyset_page
+from debtgraph.resolvers.permissions import require_operator
 
 
 async def list_entries(

@@ -14,10 +14,15 @@ from debtgraph.domain.creditors import changes as creditors
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import Requirements
 from debtgraph.domain.oauth import grants as oauth_flow
-from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
-from debtgraph.resolvers.permissions import USERS_READ, require_scope, user_reach
+from debtgraph.resolvers.permissions import (
+    USERS_READ,
+    USERS_WRITE,
+    require_operator,
+    require_scope,
+    user_reach,
+)
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 
 
@@ -36,7 +41,7 @@ class CreatedUser:
 
 async def create_user(ctx: Context, payload: Mapping[str, Any]) -> CreatedUser:
     """``POST /v1/users``: a platform (or an operator) creates a creditor."""
-    principal = require_scope(ctx, "users:write")
+    principal = require_scope(ctx, USERS_WRITE)
     if principal.kind is PrincipalKind.CREDITOR:
         # Creditors never create other creditors; hide the operation like any other out of reach.
         raise NotFound("Resource")
@@ -48,7 +53,7 @@ async def create_user(ctx: Context, payload: Mapping[str, Any]) -> CreatedUser:
     return CreatedUser(created.user, onboarding_url(ctx, created.onboarding_token))
 
 
-async def get_user(ctx: Context, user_id: str, scope: str = "users:read") -> User:
+async def get_user(ctx: Context, user_id: str, scope: str = USERS_READ) -> User:
     """A creditor within the caller's reach, else NotFound."""
     principal = require_scope(ctx, scope)
     async with ctx.uow.session() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from debtgraph.domain.debtors.csv_reader import normalize_header
 from debtgraph.domain.debtors.models import Debtor, DebtorStatus, Upload, ValidationStatus
 from debtgraph.domain.payments.iban import normalize_iban
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
@@ -26,6 +26,7 @@ from debtgraph.resolvers.pagination import (
     keyset_page,
     numbered_page,
 )
+from debtgraph.resolvers.permissions import require_operator
 from debtgraph.resolvers.uploads import get_upload, parse_id
 
 RISK_CLASSES = ("low", "medium", "high")
@@ -192,6 +193,20 @@ async def debtor_connection(
         return await keyset_page(session, _statement(filters), Debtor.id, first, after_id)
 
 
+async def find_debtors(
+    ctx: Context,
+    *,
+    upload_key: Callable[[], int | None],
+    first: int,
+    after_id: int | None,
+    **filters: Any,
+) -> Page[Debtor]:
+    """``debtors`` (GraphQL): operators only, asked before the upload key and filters are read."""
+    require_operator(ctx)
+    checked = check_filters(upload_id=upload_key(), **filters)
+    return await debtor_connection(ctx, checked, first=first, after_id=after_id)
+
+
 async def get_debtor(ctx: Context, debtor_id: Any) -> Debtor:
     """One debtor, or NotFound."""
     require_operator(ctx)
@@ -319,3 +334,25 @@ async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
         _debtor_event(ctx, session, debtor, previous)
     await ctx.uow.commit()
     return debtor
+
+
+DEBTOR_EVENTS = ("debtor.status_changed", "debtor.validated")
+
+
+async def watch_debtors(
+    ctx: Context, upload_key: Callable[[], int | None]
+) -> AsyncIterator[Debtor]:
+    """Each debtor (of the upload ``upload_key`` names, if any) after a status or validation change.
+
+    Operators only, asked before the key is read.
+    """
+    require_operator(ctx)
+    upload_id = upload_key()
+    async for message in events.watch(ctx, DEBTOR_EVENTS, object_type="debtor"):
+        obj = message.data.get("object", {})
+        if upload_id is not None and obj.get("upload_id") != upload_id:
+            continue
+        found = await debtors_by_ids(ctx, [int(message.object_id)])
+        model = found.get(int(message.object_id))
+        if model is not None:
+            yield model

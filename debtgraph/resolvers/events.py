@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.creditors.models import User
-from debtgraph.resolvers.auth import principal_is_live, require_principal
+from debtgraph.resolvers.auth import principal_is_live
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import Unauthenticated
-from debtgraph.resolvers.permissions import event_scope
+from debtgraph.resolvers.permissions import event_scope, require_principal
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 
 # Like HTTP 401 in the 4000-4999 range graphql-transport-ws leaves to applications (4401 is

@@ -15,10 +15,9 @@ from debtgraph.domain.extraction.runner import Limits, extract_pdf
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import get_user, require_scope, user_visible_condition
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
+from debtgraph.resolvers.permissions import RECEIVABLES_READ, RECEIVABLES_WRITE
 
 # Extracting stores a draft for a receivable: it is a receivable write (PRODUCT-DECISIONS).
-WRITE = "receivables:write"
-READ = "receivables:read"
 FILE_REQUIRED = "The file field is required: a PDF sent as multipart/form-data."
 USER_REQUIRED = "user_id is required."
 # Multipart framing around the PDF: headers, boundaries and the user_id field.
@@ -37,7 +36,7 @@ def too_large() -> InputError:
 
 def check_content_length(ctx: Context, header: str | None) -> None:
     """Refuse, before reading it, a request whose declared size is already past the limit."""
-    require_scope(ctx, WRITE)
+    require_scope(ctx, RECEIVABLES_WRITE)
     if header is None or not (header.strip().isascii() and header.strip().isdigit()):
         return
     if int(header) > pdf.MAX_BYTES + MULTIPART_OVERHEAD:
@@ -62,10 +61,10 @@ def _limits(ctx: Context) -> Limits:
 
 async def extract_invoice(ctx: Context, user_id: Any, file: Any) -> ExtractionResult:
     """``POST /v1/receivables/ocr`` / ``invoiceExtract``: a PDF to a stored ExtractionResult."""
-    principal = require_scope(ctx, WRITE)
+    principal = require_scope(ctx, RECEIVABLES_WRITE)
     if not isinstance(user_id, str) or not user_id.strip():
         raise InputError([FieldError("user_id", "required", USER_REQUIRED)])
-    user = await get_user(ctx, user_id.strip(), scope=WRITE)
+    user = await get_user(ctx, user_id.strip(), scope=RECEIVABLES_WRITE)
     if file is None or file == "" or not hasattr(file, "file"):
         raise InputError([FieldError("file", "required", FILE_REQUIRED)])
     if getattr(file, "size", None) is not None and file.size > pdf.MAX_BYTES:
@@ -94,9 +93,11 @@ async def extract_invoice(ctx: Context, user_id: Any, file: Any) -> ExtractionRe
 async def results_by_public_id(ctx: Context, ids: Sequence[str]) -> dict[str, ExtractionResult]:
     """Stored results among ``ids`` whose creditor the caller may see (Relay node resolution)."""
     principal = ctx.principal
-    if principal is None or not ids or not principal.has_scope(READ):
+    if principal is None or not ids or not principal.has_scope(RECEIVABLES_READ):
         return {}
-    visible_users = select(User.id).where(user_visible_condition(principal, READ, ctx.clock.now()))
+    visible_users = select(User.id).where(
+        user_visible_condition(principal, RECEIVABLES_READ, ctx.clock.now())
+    )
     async with ctx.uow.session() as session:
         rows = (
             await session.scalars(
@@ -111,7 +112,7 @@ async def results_by_public_id(ctx: Context, ids: Sequence[str]) -> dict[str, Ex
 
 async def get_result(ctx: Context, extraction_id: str) -> ExtractionResult:
     """One stored result within reach, else NotFound."""
-    require_scope(ctx, READ)
+    require_scope(ctx, RECEIVABLES_READ)
     found = await results_by_public_id(ctx, [extraction_id])
     if extraction_id not in found:
         raise NotFound("Extraction")

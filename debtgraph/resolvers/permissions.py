@@ -19,7 +19,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.domain.oauth.models import OAuthToken
 from debtgraph.domain.receivables.models import Receivable
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import MissingScope, Unauthenticated
+from debtgraph.resolvers.errors import MissingScope, OperatorOnly, Unauthenticated
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 
 USERS_READ = "users:read"
@@ -33,6 +33,28 @@ REPORTS_READ = "reports:read"
 # The scope that lets a caller see an event about an object of each type; the other object
 # types (uploads, debtors, billing) belong to the operator API only.
 _EVENT_SCOPES = {"receivable": RECEIVABLES_READ, "user": USERS_READ}
+
+
+def require_principal(ctx: Context) -> Principal:
+    """The caller, or Unauthenticated."""
+    if ctx.principal is None:
+        raise Unauthenticated()
+    return ctx.principal
+
+
+def require_operator(ctx: Context) -> Principal:
+    """An operator, else Unauthenticated (anonymous) or OperatorOnly (another caller)."""
+    principal = require_principal(ctx)
+    if not principal.is_operator:
+        raise OperatorOnly()
+    return principal
+
+
+def require_operator_token(ctx: Context) -> Principal:
+    """An operator, else Unauthenticated: the operator API (``/api/*``) knows no other caller."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        raise Unauthenticated()
+    return ctx.principal
 
 
 def require_scope(ctx: Context, scope: str) -> Principal:

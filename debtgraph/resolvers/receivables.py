@@ -25,7 +25,6 @@ from debtgraph.domain.receivables.models import (
 )
 from debtgraph.domain.receivables.parsing import validate_receivable
 from debtgraph.domain.receivables.status_machine import ReceivableAction
-from debtgraph.resolvers.auth import require_operator
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import (
@@ -40,6 +39,7 @@ from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
     receivable_reach,
+    require_operator,
     require_scope,
 )
 from debtgraph.resolvers.principal import Principal, PrincipalKind
@@ -285,15 +285,25 @@ async def user_public_ids(ctx: Context, receivables: Sequence[Receivable]) -> li
     return [u.public_id if u else "" for u in users]
 
 
-async def objects(ctx: Context, receivables: Sequence[Receivable]) -> list[dict[str, Any]]:
-    """The REST shapes of receivables (two statements whatever their number)."""
+@dataclass(frozen=True, slots=True)
+class ReceivableView:
+    """A receivable with what showing it needs: its creditor's public id, contacts, progress."""
+
+    receivable: Receivable
+    user_public_id: str
+    contacts: list[Contact]
+    progress: service.RecoveryProgress
+
+
+async def views(ctx: Context, receivables: Sequence[Receivable]) -> list[ReceivableView]:
+    """Receivables ready to show (two statements whatever their number)."""
     if not receivables:
         return []
     contacts = await contacts_of(ctx, receivables)
     owners = await user_public_ids(ctx, receivables)
     now = ctx.clock.now()
     return [
-        service.receivable_object(r, owner, c, now)
+        ReceivableView(r, owner, c, service.recovery_progress(r, now))
         for r, owner, c in zip(receivables, owners, contacts, strict=True)
     ]
 

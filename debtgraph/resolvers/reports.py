@@ -12,10 +12,10 @@ from debtgraph.domain.receivables.commission import (
     CommissionQuote,
     calculate,
 )
-from debtgraph.resolvers.auth import require_principal
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import require_scope
 from debtgraph.resolvers.errors import FieldError, InputError
+from debtgraph.resolvers.permissions import REPORTS_READ, require_principal
 from debtgraph.resolvers.receivables import receivable_visible_condition
 
 
@@ -34,11 +34,11 @@ def parse_period(raw: str | None) -> stats.StatsPeriod:
 
 async def recovery_stats(ctx: Context, period: stats.StatsPeriod) -> stats.RecoveryStats:
     """``GET /v1/reports/stats`` over the receivables the caller may see."""
-    principal = require_scope(ctx, "reports:read")
+    principal = require_scope(ctx, REPORTS_READ)
     async with ctx.uow.session() as session:
         return await stats.recovery_stats(
             session,
-            receivable_visible_condition(principal, "reports:read", ctx.clock.now()),
+            receivable_visible_condition(principal, REPORTS_READ, ctx.clock.now()),
             period,
             ctx.clock.now(),
         )

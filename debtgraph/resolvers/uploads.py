@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,11 +18,12 @@ from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
 from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
 from debtgraph.domain.debtors.validation import ValidationStats
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
+from debtgraph.resolvers.permissions import require_operator
 
 STILL_PROCESSING = "Upload is still processing. Please wait."
 QUEUED_MESSAGE = "File queued for processing. Check status for updates."
@@ -68,8 +68,13 @@ def check_content_length(ctx: Context, header: str | None) -> None:
     require_operator(ctx)
     if header is None or not (header.strip().isascii() and header.strip().isdigit()):
         return
-    if int(header) > ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD:
+    if int(header) > request_limit(ctx):
         raise too_large(ctx)
+
+
+def request_limit(ctx: Context) -> int:
+    """The most bytes a CSV upload request may carry: MAX_UPLOAD_MB plus multipart framing."""
+    return ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD
 
 
 def parse_id(value: Any, resource: str) -> int:
@@ -88,11 +93,14 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
     if not hasattr(file, "file") or not hasattr(file, "filename"):
         raise InputError([FieldError("file", "invalid", NOT_A_FILE)])
     settings = ctx.settings
-    if file.size is not None and file.size > settings.max_upload_bytes:
-        raise too_large(ctx)
     name = f"{uuid.uuid4()}.csv"
     destination = Path(settings.upload_dir) / name
     try:
+        if file.size is not None:
+            # The declared size, before a byte is copied; the copy checks the bytes themselves.
+            ingestion.check_size(
+                file.size, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
+            )
         summary = await asyncio.to_thread(
             ingestion.store_and_inspect,
             file.file,
@@ -186,17 +194,6 @@ async def list_uploads(
         return await numbered_page(session, stmt, Upload.id, page, per_page)
 
 
-def success_rate(upload: Upload) -> float:
-    """processed / total x 100 to two decimals, rounded half-even (PRODUCT.md §6), on both faces.
-
-    Decimal, not float: 203 of 20,000 is 1.015, which a float holds as 1.01499… and rounds down.
-    """
-    if not upload.total_records:
-        return 0.0
-    rate = Decimal(upload.processed_records) * 100 / upload.total_records
-    return float(rate.quantize(Decimal("0.01")))
-
-
 async def upload_connection(
     ctx: Context, *, status: str | None, first: int, after_id: int | None
 ) -> Page[Upload]:
@@ -282,3 +279,26 @@ async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.Val
         ingestion.record_upload_event(session, ctx.clock, "upload.validated", upload)
     await ctx.uow.commit()
     return run
+
+
+UPLOAD_EVENTS = ("upload.processing", "upload.completed", "upload.failed", "upload.validated")
+
+
+async def watch_uploads(
+    ctx: Context, upload_key: Callable[[], int | None]
+) -> AsyncIterator[Upload]:
+    """Each upload (or only the one ``upload_key`` names) after each of its events.
+
+    Operators only; the key is read once the caller is known, so an id refused for its form
+    tells another caller nothing.
+    """
+    require_operator(ctx)
+    upload_id = upload_key()
+    object_id = str(upload_id) if upload_id is not None else None
+    async for message in events.watch(
+        ctx, UPLOAD_EVENTS, object_type="upload", object_id=object_id
+    ):
+        found = await uploads_by_ids(ctx, [int(message.object_id)])
+        model = found.get(int(message.object_id))
+        if model is not None:
+            yield model

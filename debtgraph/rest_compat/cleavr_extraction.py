@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from debtgraph.domain.extraction import results
+from debtgraph.domain.extraction.models import ExtractionResult
 from debtgraph.resolvers import extraction
 from debtgraph.resolvers.errors import FieldError, InputError
 from debtgraph.rest_compat.cleavr import endpoint
@@ -16,6 +18,20 @@ from debtgraph.rest_compat.common import JSONResponse, context
 
 MALFORMED_MULTIPART = "The request must be multipart/form-data with a file and a user_id."
 BODY_LIMIT = extraction.pdf.MAX_BYTES + extraction.MULTIPART_OVERHEAD
+
+
+def result_object(row: ExtractionResult) -> dict[str, Any]:
+    """The seed's ExtractionResult, with per-field confidences beside the overall one."""
+    return {
+        "extraction_id": row.public_id,
+        "confidence": row.confidence,
+        "data": row.data,
+        "missing_fields": row.missing_fields,
+        "warnings": row.warnings,
+        "field_confidence": row.field_confidence,
+        "page_count": row.page_count,
+        "ocr_pages": row.ocr_pages,
+    }
 
 
 def _counted(receive: Receive, limit: int) -> Receive:
@@ -48,7 +64,7 @@ async def _extract(request: Request) -> Response:
         row = await extraction.extract_invoice(ctx, form.get("user_id"), form.get("file"))
     finally:
         await form.close()
-    return JSONResponse(results.result_object(row))
+    return JSONResponse(result_object(row))
 
 
 async def extract(request: Request) -> Response:

@@ -2,20 +2,100 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from debtgraph.domain.receivables import changes as receivable_service
-from debtgraph.domain.receivables.models import Receivable
+from debtgraph.domain.receivables.changes import RecoveryProgress
+from debtgraph.domain.receivables.models import Contact, Receivable
 from debtgraph.resolvers import receivables
 from debtgraph.resolvers.context import Context
 from debtgraph.rest_compat.cleavr import endpoint
 from debtgraph.rest_compat.common import JSONResponse, context, iso, json_body
 
 
+def contact_object(contact: Contact) -> dict[str, Any]:
+    """A contact as the seed's ``Contact`` schema shows it, with its id."""
+    return {
+        "id": contact.public_id,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "job_title": contact.job_title,
+        "level": contact.level,
+    }
+
+
+def progress_object(progress: RecoveryProgress) -> dict[str, Any]:
+    """The seed's ``recovery_progress`` object."""
+    return {
+        "amount_recovered": progress.amount_recovered,
+        "amount_remaining": progress.amount_remaining,
+        "phase": progress.phase,
+        "last_action": progress.last_action,
+        "next_action_at": iso(progress.next_action_at),
+        "actions_count": progress.actions_count,
+        "awaiting_decision": progress.awaiting_decision,
+        "warnings": progress.warnings,
+    }
+
+
+def receivable_object(view: receivables.ReceivableView) -> dict[str, Any]:
+    """The seed's ``Receivable`` plus the invoice, debtor, metadata and money figures."""
+    receivable = view.receivable
+    commission = receivable_service.commission_of(receivable)
+    return {
+        "id": receivable.public_id,
+        "user_id": view.user_public_id,
+        "status": receivable.status,
+        "amount": receivable.amount,
+        "currency": receivable.currency,
+        "recovery_progress": progress_object(view.progress),
+        "indemnity_due": receivable_service.indemnity_of(receivable),
+        "commission": {
+            "rate": commission.rate,
+            "amount": commission.amount,
+            "net": commission.net,
+        },
+        "invoice": {
+            "numbers": list(receivable.invoice_numbers),
+            "issue_date": iso(receivable.issue_date),
+            "due_date": iso(receivable.due_date),
+            "service_description": receivable.service_description,
+            "amount": receivable.amount,
+            "amount_before_tax": receivable.amount_before_tax,
+            "tax_amount": receivable.tax_amount,
+            "currency": receivable.currency,
+        },
+        "debtor": {
+            "company_name": receivable.debtor_company_name,
+            "company_type": receivable.debtor_company_type,
+            "siret": receivable.debtor_siret,
+            "vat_number": receivable.debtor_vat_number,
+            "address": receivable.debtor_address,
+            "contacts": [contact_object(c) for c in view.contacts],
+        },
+        "metadata": dict(receivable.metadata_ or {}),
+        "cancellation": (
+            {"reason": receivable.cancel_reason, "notes": receivable.cancel_notes}
+            if receivable.cancel_reason
+            else None
+        ),
+        "created_at": iso(receivable.created_at),
+    }
+
+
+async def _objects(ctx: Context, items: Sequence[Receivable]) -> list[dict[str, Any]]:
+    return [receivable_object(view) for view in await receivables.views(ctx, items)]
+
+
 async def _one(ctx: Context, receivable: Receivable, status_code: int = 200) -> Response:
-    (body,) = await receivables.objects(ctx, [receivable])
+    (body,) = await _objects(ctx, [receivable])
     return JSONResponse(body, status_code=status_code)
 
 
@@ -39,9 +119,7 @@ async def list_all(request: Request) -> Response:
         limit=receivables.parse_limit(query.get("limit")),
         starting_after=query.get("starting_after"),
     )
-    return JSONResponse(
-        {"data": await receivables.objects(ctx, page.items), "has_more": page.has_next}
-    )
+    return JSONResponse({"data": await _objects(ctx, page.items), "has_more": page.has_next})
 
 
 @endpoint
@@ -76,7 +154,7 @@ async def add_contact(request: Request) -> Response:
     contact = await receivables.add_contact(
         ctx, request.path_params["id"], await json_body(request)
     )
-    return JSONResponse(receivable_service.contact_object(contact), status_code=201)
+    return JSONResponse(contact_object(contact), status_code=201)
 
 
 @endpoint(idempotent=True)

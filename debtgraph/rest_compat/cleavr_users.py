@@ -15,14 +15,20 @@ from debtgraph.resolvers import creditors as creditor_cases
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.rest_compat import hosted_pages
 from debtgraph.rest_compat.cleavr import endpoint
-from debtgraph.rest_compat.common import JSONResponse, context, json_body
+from debtgraph.rest_compat.common import JSONResponse, context, iso, json_body
 
 
 def user_json(user: User, onboarding_url: str | None = None) -> dict[str, Any]:
     """The seed's ``User``; ``onboarding_url`` exists in clear only in the creation response."""
-    body = creditors.user_object(user)
+    body: dict[str, Any] = {
+        "id": user.public_id,
+        "email": user.email,
+        "status": user.status,
+        "capabilities": creditors.capabilities_of(user).as_dict(),
+        "created_at": iso(user.created_at),
+    }
     if onboarding_url is not None:
-        body = {**body, "onboarding_url": onboarding_url}
+        body["onboarding_url"] = onboarding_url
     return body
 
 

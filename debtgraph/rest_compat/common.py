@@ -11,9 +11,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE, nul_path
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
+from debtgraph.resolvers.errors import FieldError, InputError
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
+from debtgraph.resolvers.permissions import require_operator_token
 
 
 class Family(enum.Enum):
@@ -97,40 +99,12 @@ async def json_body(request: Request) -> dict[str, Any]:
     where = nul_path(body)
     if where is not None:
         # PostgreSQL text and JSONB cannot hold U+0000: refuse it up front on every backend.
-        raise InputError([FieldError(where, "invalid_character", NUL_MESSAGE)])
+        raise InputError([FieldError(where, INVALID_CHARACTER, NUL_MESSAGE)])
     return body
-
-
-NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)."
-
-
-def nul_path(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (value or key) holding U+0000, if any.
-
-    Iterative, so that a deeply nested body cannot exhaust the interpreter's stack.
-    """
-    stack: list[tuple[Any, str]] = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return where
-        elif isinstance(item, dict):
-            children: list[tuple[Any, str]] = []
-            for key, child in item.items():
-                if "\x00" in str(key):
-                    return where
-                children.append((child, f"{where}.{key}" if where else str(key)))
-            # Reversed onto the stack so that the first offending field is the one reported.
-            stack.extend(reversed(children))
-        elif isinstance(item, list):
-            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
-    return None
 
 
 def operator_context(request: Request) -> Context:
     """The Context of an ``/api/*`` call, which only operator tokens may make (else 401)."""
     ctx = context(request)
-    if ctx.principal is None or not ctx.principal.is_operator:
-        raise Unauthenticated()
+    require_operator_token(ctx)
     return ctx

@@ -10,15 +10,11 @@ from starlette.routing import Route
 
 from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor
-from debtgraph.domain.payments.models import BillingAttempt, BillingStatus, VopLog
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import dashboard, debtors, uploads
 from debtgraph.resolvers.pagination import parse_page_params
 from debtgraph.rest_compat.common import JSONResponse, iso, json_body, operator_context
 from debtgraph.rest_compat.tether_uploads import upload_json, uploads_json
-
-# Declines that end collection for the debtor (PRODUCT.md §8); the others may be retried.
-FINAL_DECLINE_CODES = frozenset({"AC04", "AC06", "AG01", "MD01", "MD06", "MS02"})
-MAX_ATTEMPTS = 3
 
 
 def debtor_json(debtor: Debtor) -> dict[str, Any]:
@@ -89,22 +85,14 @@ def vop_log_json(log: VopLog) -> dict[str, Any]:
         "vop_score": log.vop_score,
         "score_label": log.score_label,
         "result": log.result,
-        "is_positive": log.vop_score >= 60,
-        "is_negative": log.vop_score < 40,
+        "is_positive": log.is_positive,
+        "is_negative": log.is_negative,
         "created_at": iso(log.created_at),
     }
 
 
 def billing_attempt_json(attempt: BillingAttempt) -> dict[str, Any]:
     """The seed's billing attempt object."""
-    approved = attempt.status == BillingStatus.APPROVED
-    final = (
-        approved
-        or attempt.status == BillingStatus.VOIDED
-        or attempt.error_code in FINAL_DECLINE_CODES
-        or attempt.attempt_number >= MAX_ATTEMPTS
-    )
-    retryable = attempt.status in {BillingStatus.DECLINED, BillingStatus.ERROR} and not final
     return {
         "id": attempt.id,
         "debtor_id": attempt.debtor_id,
@@ -118,9 +106,9 @@ def billing_attempt_json(attempt: BillingAttempt) -> dict[str, Any]:
         "mid_reference": attempt.mid_reference,
         "error_code": attempt.error_code,
         "error_message": attempt.error_message,
-        "is_approved": approved,
-        "is_final": final and attempt.status != BillingStatus.PENDING,
-        "can_retry": retryable,
+        "is_approved": attempt.is_approved,
+        "is_final": attempt.is_final,
+        "can_retry": attempt.can_retry,
         "processed_at": iso(attempt.processed_at),
         "created_at": iso(attempt.created_at),
     }

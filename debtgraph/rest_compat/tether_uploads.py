@@ -10,8 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from debtgraph.domain.core.errors import FieldError
-from debtgraph.domain.debtors.ingestion import progress_of
-from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
+from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.errors import InputError
@@ -34,7 +33,7 @@ def upload_json(upload: Upload, debtors_count: int) -> dict[str, Any]:
         "total_records": upload.total_records,
         "processed_records": upload.processed_records,
         "failed_records": upload.failed_records,
-        "success_rate": uploads.success_rate(upload),
+        "success_rate": float(upload.success_rate),
         "processing_started_at": iso(upload.processing_started_at),
         "processing_completed_at": iso(upload.processing_completed_at),
         "created_at": iso(upload.created_at),
@@ -139,8 +138,8 @@ async def upload_status(request: Request) -> Response:
                 "total_records": upload.total_records,
                 "processed_records": upload.processed_records,
                 "failed_records": upload.failed_records,
-                "progress": progress_of(upload),
-                "is_complete": upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+                "progress": upload.progress,
+                "is_complete": upload.is_complete,
             }
         }
     )

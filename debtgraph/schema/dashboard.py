@@ -8,11 +8,10 @@ import strawberry
 from strawberry.types import Info
 
 from debtgraph.domain.debtors.dashboard import DashboardFigures
-from debtgraph.resolvers import dashboard, events
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import dashboard
 from debtgraph.schema.base import ctx_of
-from debtgraph.schema.debtors import DEBTOR_EVENTS, Debtor
-from debtgraph.schema.uploads import UPLOAD_EVENTS, Upload
+from debtgraph.schema.debtors import Debtor
+from debtgraph.schema.uploads import Upload
 
 
 @strawberry.type
@@ -80,7 +79,5 @@ class DashboardQuery:
 class DashboardSubscription:
     @strawberry.subscription(description="The dashboard again after each upload or debtor event.")
     async def dashboard_updated(self, info: Info) -> AsyncGenerator[Dashboard, None]:
-        ctx = ctx_of(info)
-        require_operator(ctx)
-        async for _message in events.watch(ctx, (*UPLOAD_EVENTS, *DEBTOR_EVENTS)):
-            yield Dashboard.from_figures(await dashboard.figures(ctx))
+        async for figures in dashboard.watch(ctx_of(info)):
+            yield Dashboard.from_figures(figures)

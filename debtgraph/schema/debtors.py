@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,8 +15,7 @@ from strawberry.types import Info
 
 from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
-from debtgraph.resolvers import debtors, events, uploads
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
     Connection,
@@ -27,8 +27,6 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
-
-DEBTOR_EVENTS = ("debtor.status_changed", "debtor.validated")
 
 
 @strawberry.type(name="Debtor", description="A consumer to collect from by SEPA direct debit.")
@@ -183,18 +181,16 @@ class DebtorQuery:
         validation_status: str | None = None,
         search: str | None = None,
     ) -> Connection[Debtor]:
-        ctx = ctx_of(info)
-        require_operator(ctx)
-        filters = debtors.check_filters(
-            upload_id=node_key(upload_id, "Upload"),
+        page = await debtors.find_debtors(
+            ctx_of(info),
+            upload_key=functools.partial(node_key, upload_id, "Upload"),
+            first=check_first(first),
+            after_id=decode_cursor(after),
             status=status,
             country=country,
             risk_class=risk_class,
             validation_status=validation_status,
             search=search,
-        )
-        page = await debtors.debtor_connection(
-            ctx, filters, first=check_first(first), after_id=decode_cursor(after)
         )
         return to_connection(page, Debtor.from_model)
 
@@ -234,14 +230,6 @@ class DebtorSubscription:
     async def debtor_status_changed(
         self, info: Info, upload_id: relay.GlobalID | None = None
     ) -> AsyncGenerator[Debtor, None]:
-        ctx = ctx_of(info)
-        require_operator(ctx)
-        key = node_key(upload_id, "Upload")
-        async for message in events.watch(ctx, DEBTOR_EVENTS, object_type="debtor"):
-            obj = message.data.get("object", {})
-            if key is not None and obj.get("upload_id") != key:
-                continue
-            found = await debtors.debtors_by_ids(ctx, [int(message.object_id)])
-            model = found.get(int(message.object_id))
-            if model is not None:
-                yield Debtor.from_model(model)
+        key = functools.partial(node_key, upload_id, "Upload")
+        async for model in debtors.watch_debtors(ctx_of(info), key):
+            yield Debtor.from_model(model)

@@ -52,6 +52,8 @@ from graphql.language import (
 from strawberry.extensions import SchemaExtension
 from strawberry.relay.utils import from_base64
 
+from debtgraph.domain.core.errors import INVALID_CHARACTER
+
 # Fields, inline fragments and fragment spreads together: deep enough for any real query at the
 # default depth, shallow enough that graphql-core's recursive rules stay far from the stack limit.
 MAX_NESTING = 64
@@ -102,7 +104,7 @@ def nul_error(field: str) -> GraphQLError:
         message,
         extensions={
             "code": "BAD_USER_INPUT",
-            "errors": [{"field": field, "code": "invalid_character", "message": message}],
+            "errors": [{"field": field, "code": INVALID_CHARACTER, "message": message}],
         },
     )
 

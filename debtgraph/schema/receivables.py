@@ -266,7 +266,9 @@ class Receivable(relay.Node):
             debtor_address=m.debtor_address,
             metadata=dict(m.metadata_ or {}),
             indemnity_due=receivable_service.indemnity_of(m),
-            commission=Commission(**commission),
+            commission=Commission(
+                rate=commission.rate, amount=commission.amount, net=commission.net
+            ),
             cancel_reason=m.cancel_reason,
             created_at=m.created_at,
             updated_at=m.updated_at,
@@ -293,14 +295,17 @@ class Receivable(relay.Node):
 
     @strawberry.field(description="Amounts, phase, last and next action, warnings.")
     def recovery_progress(self, info: Info) -> RecoveryProgress:
-        raw = receivable_service.recovery_progress(self.model, ctx_of(info).clock.now())
-        progress = {
-            **raw,
-            "next_action_at": receivable_service.next_action_at(
-                self.model, ctx_of(info).clock.now()
-            ),
-        }
-        return RecoveryProgress(**progress)
+        progress = receivable_service.recovery_progress(self.model, ctx_of(info).clock.now())
+        return RecoveryProgress(
+            amount_recovered=progress.amount_recovered,
+            amount_remaining=progress.amount_remaining,
+            phase=progress.phase,
+            last_action=progress.last_action,
+            next_action_at=progress.next_action_at,
+            actions_count=progress.actions_count,
+            awaiting_decision=progress.awaiting_decision,
+            warnings=progress.warnings,
+        )
 
     @strawberry.field(
         description="What the caller may do next, given the status, payments and its role."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Any, NewType
@@ -11,13 +12,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from debtgraph.domain.debtors.ingestion import progress_of
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
-from debtgraph.domain.debtors.models import UploadStatus
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
-from debtgraph.resolvers import debtors, events, uploads
-from debtgraph.resolvers.auth import require_operator
+from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -40,8 +38,6 @@ FILE_SCALAR = strawberry.scalar(
     serialize=lambda value: None,
     parse_value=lambda value: value,
 )
-
-UPLOAD_EVENTS = ("upload.processing", "upload.completed", "upload.failed", "upload.validated")
 
 
 @strawberry.type(name="ValidationStats", description="An upload's debtors by validation result.")
@@ -90,7 +86,6 @@ class Upload(relay.Node):
     @classmethod
     def from_model(cls, model: UploadModel) -> Upload:
         """Shape an upload row."""
-        total = model.total_records
         return cls(
             id=str(model.id),
             database_id=model.id,
@@ -99,12 +94,12 @@ class Upload(relay.Node):
             file_size=model.file_size,
             mime_type=model.mime_type,
             status=model.status,
-            total_records=total,
+            total_records=model.total_records,
             processed_records=model.processed_records,
             failed_records=model.failed_records,
-            success_rate=uploads.success_rate(model),
-            progress=float(progress_of(model)),
-            is_complete=model.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+            success_rate=float(model.success_rate),
+            progress=float(model.progress),
+            is_complete=model.is_complete,
             error_message=model.error_message,
             processing_started_at=model.processing_started_at,
             processing_completed_at=model.processing_completed_at,
@@ -275,14 +270,6 @@ class UploadSubscription:
     async def upload_progress(
         self, info: Info, upload_id: relay.GlobalID | None = None
     ) -> AsyncGenerator[Upload, None]:
-        ctx = ctx_of(info)
-        require_operator(ctx)
-        key = node_key(upload_id, "Upload")
-        object_id = str(key) if key is not None else None
-        async for message in events.watch(
-            ctx, UPLOAD_EVENTS, object_type="upload", object_id=object_id
-        ):
-            found = await uploads.uploads_by_ids(ctx, [int(message.object_id)])
-            model = found.get(int(message.object_id))
-            if model is not None:
-                yield Upload.from_model(model)
+        key = functools.partial(node_key, upload_id, "Upload")
+        async for model in uploads.watch_uploads(ctx_of(info), key):
+            yield Upload.from_model(model)

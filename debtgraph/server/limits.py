@@ -19,10 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE
 from debtgraph.resolvers import extraction, uploads
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
-from debtgraph.rest_compat.common import NUL_MESSAGE, Family, JSONResponse, family_of
+from debtgraph.rest_compat.common import Family, JSONResponse, family_of
 from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error, tether_status
 
 GRAPHQL_PATH = "/graphql"
@@ -113,7 +114,7 @@ def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, BodyKind]
             # Only operators upload CSV files; anyone else may only send an invoice to extract.
             return INVOICE_MAX_BYTES + extraction.MULTIPART_OVERHEAD, "invoice"
         if route in CSV_UPLOAD_ROUTES:
-            return ctx.settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD, "csv"
+            return uploads.request_limit(ctx), "csv"
         if route == INVOICE_ROUTE:
             return INVOICE_MAX_BYTES + extraction.MULTIPART_OVERHEAD, "invoice"
     return ctx.settings.max_body_bytes, "body"
@@ -139,7 +140,7 @@ def _nul_refusal(scope: Scope) -> Response | None:
                     break
     if field is None:
         return None
-    exc = InputError([FieldError(field, "invalid_character", NUL_MESSAGE)])
+    exc = InputError([FieldError(field, INVALID_CHARACTER, NUL_MESSAGE)])
     return _family_response(
         scope, exc, graphql_error(400, NUL_MESSAGE, "BAD_USER_INPUT", field=field)
     )

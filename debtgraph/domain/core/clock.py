@@ -6,6 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
+def event_time(value: datetime | None) -> str | None:
+    """A UTC datetime as event payloads carry it (ISO 8601 ending in ``Z``, whole seconds)."""
+    if value is None:
+        return None
+    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 class Clock(Protocol):
     """Source of the current time."""
 

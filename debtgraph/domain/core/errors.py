@@ -96,6 +96,35 @@ _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 _PHONE_DIGITS = re.compile(r"\+?\d{6,15}")
 
 
+# PostgreSQL text and JSONB cannot hold U+0000: every face refuses it with this code and message.
+INVALID_CHARACTER = "invalid_character"
+NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)."
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (value or key) holding U+0000, if any.
+
+    Iterative, so that a deeply nested body cannot exhaust the interpreter's stack.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, Mapping):
+            children: list[tuple[Any, str]] = []
+            for key, child in item.items():
+                if "\x00" in str(key):
+                    return where
+                children.append((child, f"{where}.{key}" if where else str(key)))
+            # Reversed onto the stack so that the first offending field is the one reported.
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
+    return None
+
+
 def normalize_email(value: str) -> str | None:
     """The address with its domain lower-cased, or None when its syntax is not a valid email."""
     value = value.strip()
@@ -155,6 +184,17 @@ class PayloadReader:
             return None
         return value
 
+    def free_mapping(
+        self, value: Any, path: str, *, required: bool = False
+    ) -> Mapping[str, Any] | None:
+        """A JSON object kept as it is (metadata): any text in it, keys included, free of NUL."""
+        mapping = self.mapping(value, path, required=required)
+        where = nul_path(mapping, path) if mapping is not None else None
+        if where is not None:
+            self.add(where, INVALID_CHARACTER, NUL_MESSAGE)
+            return None
+        return mapping
+
     def array(
         self, value: Any, path: str, *, required: bool = False, max_items: int = 100
     ) -> list[Any] | None:
@@ -182,6 +222,9 @@ class PayloadReader:
             self._type_error(path, "a string")
             return None
         text = value.strip() if value is not None else ""
+        if "\x00" in text:
+            self.add(path, INVALID_CHARACTER, NUL_MESSAGE)
+            return None
         if not text:
             if required:
                 self.add(path, "required", f"{path} is required and must not be blank.")

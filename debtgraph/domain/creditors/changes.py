@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
-from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.core.secrets import hash_password, hash_token, public_id, random_string
@@ -82,22 +82,15 @@ def payout_status_of(user: User) -> str:
     )
 
 
-def user_object(user: User) -> dict[str, Any]:
-    """The creditor as the Cleavr ``User`` schema shows it (without ``onboarding_url``)."""
+def _event_object(user: User) -> dict[str, Any]:
+    """The creditor as ``user.*`` events carry it (the Cleavr ``User`` fields)."""
     return {
         "id": user.public_id,
         "email": user.email,
         "status": user.status,
         "capabilities": capabilities_of(user).as_dict(),
-        "created_at": json_time(user.created_at),
+        "created_at": event_time(user.created_at),
     }
-
-
-def json_time(value: datetime | None) -> str | None:
-    """A UTC datetime as event payloads carry it (ISO 8601 ending in ``Z``, whole seconds)."""
-    if value is None:
-        return None
-    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _tracked(user: User) -> dict[str, Any]:
@@ -125,7 +118,7 @@ def _refresh_status(
 def _record_user_updated(
     session: AsyncSession, clock: Clock, user: User, previous: dict[str, Any]
 ) -> None:
-    obj = user_object(user)
+    obj = _event_object(user)
     outbox.record_event(
         session,
         clock,

@@ -121,7 +121,7 @@ def _read_platform(reader: PayloadReader, value: Any) -> PlatformDraft:
     raw = reader.mapping(value, "platform")
     if raw is None:
         return PlatformDraft()
-    metadata = reader.mapping(raw.get("metadata"), "platform.metadata")
+    metadata = reader.free_mapping(raw.get("metadata"), "platform.metadata")
     return PlatformDraft(
         callback_url=reader.url(raw.get("callback_url"), "platform.callback_url"),
         metadata=dict(metadata or {}),

@@ -71,6 +71,12 @@ class FileTooLarge(ExpectedError, ValueError):
         super().__init__(FILE_TOO_LARGE.format(mb=max_mb))
 
 
+def check_size(size: int, *, max_bytes: int, max_mb: int) -> None:
+    """Refuse an upload of more than ``max_bytes`` (MAX_UPLOAD_MB) with FileTooLarge."""
+    if size > max_bytes:
+        raise FileTooLarge(max_mb)
+
+
 @dataclass(frozen=True, slots=True)
 class FileSummary:
     """What inspecting a stored upload found: its size, its data rows, the rows themselves
@@ -126,8 +132,7 @@ def store_and_inspect(
         with destination.open("wb") as out:
             while chunk := stream.read(COPY_BUFFER):
                 size += len(chunk)
-                if size > max_bytes:
-                    raise FileTooLarge(max_mb)
+                check_size(size, max_bytes=max_bytes, max_mb=max_mb)
                 out.write(chunk)
         with destination.open("rb") as source:
             reader = open_csv(source)
@@ -382,14 +387,6 @@ def read_rows_after(path: str, after_row: int) -> tuple[Any, Iterator[ParsedRow]
     return handle, (row for row in reader if row.row_number > after_row)
 
 
-def progress_of(upload: Upload) -> Decimal:
-    """(processed + failed) / total x 100 with two decimals; 0 for an empty upload."""
-    if not upload.total_records:
-        return Decimal("0.00")
-    done = Decimal(upload.processed_records + upload.failed_records)
-    return (done * 100 / upload.total_records).quantize(Decimal("0.01"))
-
-
 def upload_summary(upload: Upload) -> dict[str, Any]:
     """The JSON an upload event carries."""
     return {
@@ -398,8 +395,8 @@ def upload_summary(upload: Upload) -> dict[str, Any]:
         "total_records": upload.total_records,
         "processed_records": upload.processed_records,
         "failed_records": upload.failed_records,
-        "progress": float(progress_of(upload)),
-        "is_complete": upload.status in {UploadStatus.COMPLETED, UploadStatus.FAILED},
+        "progress": float(upload.progress),
+        "is_complete": upload.is_complete,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -20,6 +20,18 @@ class UploadStatus(enum.StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+# An upload in one of these has finished ingesting: nothing more will change its counts.
+FINISHED_UPLOAD_STATUSES: frozenset[str] = frozenset({UploadStatus.COMPLETED, UploadStatus.FAILED})
+_CENT = Decimal("0.01")
+
+
+def percent(part: int, total: int) -> Decimal:
+    """part / total x 100 with two decimals, rounded half-even; 0.00 when total is 0."""
+    if not total:
+        return Decimal("0.00")
+    return (Decimal(part) * 100 / total).quantize(_CENT, rounding=ROUND_HALF_EVEN)
 
 
 class DebtorStatus(enum.StrEnum):
@@ -63,6 +75,21 @@ class Upload(Base):
     processing_completed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @property
+    def progress(self) -> Decimal:
+        """(processed + failed) / total x 100, two decimals half-even (PRODUCT.md §6)."""
+        return percent(self.processed_records + self.failed_records, self.total_records)
+
+    @property
+    def success_rate(self) -> Decimal:
+        """processed / total x 100, two decimals half-even (PRODUCT.md §6)."""
+        return percent(self.processed_records, self.total_records)
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether ingestion has ended, well or badly."""
+        return self.status in FINISHED_UPLOAD_STATUSES
 
 
 class Debtor(Base):

@@ -43,17 +43,3 @@ def store(
     )
     session.add(row)
     return row
-
-
-def result_object(row: ExtractionResult) -> dict[str, Any]:
-    """The seed's ExtractionResult, with per-field confidences beside the overall one."""
-    return {
-        "extraction_id": row.public_id,
-        "confidence": row.confidence,
-        "data": row.data,
-        "missing_fields": row.missing_fields,
-        "warnings": row.warnings,
-        "field_confidence": row.field_confidence,
-        "page_count": row.page_count,
-        "ocr_pages": row.ocr_pages,
-    }

@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
+from debtgraph.domain.payments import vop
 
 
 class BillingStatus(enum.StrEnum):
@@ -20,6 +21,13 @@ class BillingStatus(enum.StrEnum):
     DECLINED = "declined"
     ERROR = "error"
     VOIDED = "voided"
+
+
+# SEPA reason codes after which a debit must not be tried again (closed or blocked account, no
+# mandate, refused by the debtor; PRODUCT.md §8), and how many attempts a debtor gets in all.
+FINAL_DECLINE_CODES: frozenset[str] = frozenset({"AC04", "AC06", "AG01", "MD01", "MD06", "MS02"})
+MAX_ATTEMPTS = 3
+_RETRYABLE_STATUSES: frozenset[str] = frozenset({BillingStatus.DECLINED, BillingStatus.ERROR})
 
 
 class VopLog(Base):
@@ -49,6 +57,16 @@ class VopLog(Base):
     name_ratio: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime]
 
+    @property
+    def is_positive(self) -> bool:
+        """Whether the score counts as positive (VOP score ranges)."""
+        return vop.is_positive(self.vop_score)
+
+    @property
+    def is_negative(self) -> bool:
+        """Whether the score counts as negative (VOP score ranges)."""
+        return vop.is_negative(self.vop_score)
+
 
 class BillingAttempt(Base):
     """One SEPA direct-debit attempt for a debtor, with the gateway's answer."""
@@ -76,3 +94,28 @@ class BillingAttempt(Base):
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @property
+    def is_approved(self) -> bool:
+        """Whether the gateway took the money."""
+        return self.status == BillingStatus.APPROVED
+
+    @property
+    def _ends_the_series(self) -> bool:
+        # Approved, voided, a final decline code or the last allowed attempt: no retry follows.
+        return (
+            self.is_approved
+            or self.status == BillingStatus.VOIDED
+            or self.error_code in FINAL_DECLINE_CODES
+            or self.attempt_number >= MAX_ATTEMPTS
+        )
+
+    @property
+    def is_final(self) -> bool:
+        """Whether this attempt is the debtor's last: answered and nothing may follow it."""
+        return self._ends_the_series and self.status != BillingStatus.PENDING
+
+    @property
+    def can_retry(self) -> bool:
+        """Whether a failed attempt may be followed by another."""
+        return self.status in _RETRYABLE_STATUSES and not self._ends_the_series

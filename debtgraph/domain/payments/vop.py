@@ -51,6 +51,13 @@ VopResult = Literal["verified", "likely_verified", "inconclusive", "mismatch", "
 RiskClass = Literal["low", "medium", "high"]
 SandboxBehaviour = Literal["close_match", "no_match", "not_possible", "closed", "unknown_bank"]
 
+# The VOP score ranges table (tether-api.md): 80+ high/verified, 60+ medium/likely_verified and
+# positive, 40+ low/inconclusive, below 40 negative, 20+ mismatch, below 20 rejected.
+HIGH_SCORE: Final = 80
+POSITIVE_SCORE: Final = 60
+NEGATIVE_BELOW: Final = 40
+REJECTED_BELOW: Final = 20
+
 MATCH_THRESHOLD: Final = 90.0
 CLOSE_MATCH_THRESHOLD: Final = 75.0
 # An initial agrees with a full first name but cannot prove it: at best a close match.
@@ -231,13 +238,13 @@ def score(
 
 def label_and_result(vop_score: int) -> tuple[ScoreLabel, VopResult]:
     """Return the score's label and result per the VOP score ranges table."""
-    if vop_score >= 80:
+    if vop_score >= HIGH_SCORE:
         return "high", "verified"
-    if vop_score >= 60:
+    if vop_score >= POSITIVE_SCORE:
         return "medium", "likely_verified"
-    if vop_score >= 40:
+    if vop_score >= NEGATIVE_BELOW:
         return "low", "inconclusive"
-    if vop_score >= 20:
+    if vop_score >= REJECTED_BELOW:
         return "low", "mismatch"
     return "low", "rejected"
 
@@ -249,12 +256,12 @@ def epc_code(result: VopResult | str) -> str | None:
 
 def is_positive(vop_score: int) -> bool:
     """Tell whether a score counts as positive (≥ 60)."""
-    return vop_score >= 60
+    return vop_score >= POSITIVE_SCORE
 
 
 def is_negative(vop_score: int) -> bool:
     """Tell whether a score counts as negative (< 40)."""
-    return vop_score < 40
+    return vop_score < NEGATIVE_BELOW
 
 
 def country_consistent(debtor_country: str | None, iban_country: str | None) -> bool:
@@ -266,9 +273,9 @@ def country_consistent(debtor_country: str | None, iban_country: str | None) -> 
 
 def risk_class(vop_score: int, amount: Decimal | None, previous_final_decline: bool) -> RiskClass:
     """Classify risk: high below 40 or after a final decline, medium below 80 or over 1000."""
-    if vop_score < 40 or previous_final_decline:
+    if vop_score < NEGATIVE_BELOW or previous_final_decline:
         return "high"
-    if vop_score < 80 or (amount is not None and amount > 1000):
+    if vop_score < HIGH_SCORE or (amount is not None and amount > 1000):
         return "medium"
     return "low"
 

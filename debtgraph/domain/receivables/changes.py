@@ -23,7 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
-from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import lock_row
 from debtgraph.domain.core.errors import (
     DomainValidationError,
@@ -32,7 +32,6 @@ from debtgraph.domain.core.errors import (
     PayloadReader,
 )
 from debtgraph.domain.core.secrets import public_id
-from debtgraph.domain.creditors.changes import json_time
 from debtgraph.domain.creditors.models import User, UserStatus
 from debtgraph.domain.receivables.commission import rate_for
 from debtgraph.domain.receivables.models import (
@@ -84,20 +83,7 @@ class Actor:
 SYSTEM = Actor("system")
 
 
-# --- Shapes ---------------------------------------------------------------------------------------
-
-
-def contact_object(contact: Contact) -> dict[str, Any]:
-    """A contact as the seed's ``Contact`` schema shows it, with its id."""
-    return {
-        "id": contact.public_id,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "job_title": contact.job_title,
-        "level": contact.level,
-    }
+# --- Recovery figures -----------------------------------------------------------------------------
 
 
 def _phase(receivable: Receivable, now: datetime) -> str:
@@ -124,18 +110,32 @@ def amount_remaining(receivable: Receivable) -> Decimal:
     return max(Decimal("0.00"), receivable.amount - receivable.amount_recovered)
 
 
-def recovery_progress(receivable: Receivable, now: datetime) -> dict[str, Any]:
-    """The ``recovery_progress`` object (PRODUCT.md §3)."""
-    return {
-        "amount_recovered": receivable.amount_recovered,
-        "amount_remaining": amount_remaining(receivable),
-        "phase": _phase(receivable, now),
-        "last_action": receivable.last_action,
-        "next_action_at": json_time(next_action_at(receivable, now)),
-        "actions_count": receivable.actions_count,
-        "awaiting_decision": receivable.awaiting_decision,
-        "warnings": list(receivable.warnings or []),
-    }
+@dataclass(frozen=True, slots=True)
+class RecoveryProgress:
+    """Where recovery of a receivable stands (PRODUCT.md §3)."""
+
+    amount_recovered: Decimal
+    amount_remaining: Decimal
+    phase: str
+    last_action: str | None
+    next_action_at: datetime | None
+    actions_count: int
+    awaiting_decision: bool
+    warnings: list[str]
+
+
+def recovery_progress(receivable: Receivable, now: datetime) -> RecoveryProgress:
+    """Amounts, phase, last and next action, warnings of a receivable at ``now``."""
+    return RecoveryProgress(
+        amount_recovered=receivable.amount_recovered,
+        amount_remaining=amount_remaining(receivable),
+        phase=_phase(receivable, now),
+        last_action=receivable.last_action,
+        next_action_at=next_action_at(receivable, now),
+        actions_count=receivable.actions_count,
+        awaiting_decision=receivable.awaiting_decision,
+        warnings=list(receivable.warnings or []),
+    )
 
 
 def indemnity_of(receivable: Receivable) -> Decimal:
@@ -143,75 +143,44 @@ def indemnity_of(receivable: Receivable) -> Decimal:
     return indemnity_due(len(receivable.invoice_numbers), receivable.debtor_company_type)
 
 
-def commission_of(receivable: Receivable) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Commission:
+    """The commission rate fixed at submission and what it costs on the invoice amount."""
+
+    rate: Decimal
+    amount: Decimal
+    net: Decimal
+
+
+def commission_of(receivable: Receivable) -> Commission:
     """The commission rate fixed at submission and what it costs on the invoice amount."""
     rate = receivable.commission_rate or Decimal("0.00")
     amount = (receivable.amount * rate / 100).quantize(_CENT)
-    return {"rate": rate, "amount": amount, "net": receivable.amount - amount}
-
-
-def receivable_object(
-    receivable: Receivable, user_public_id: str, contacts: list[Contact], now: datetime
-) -> dict[str, Any]:
-    """The seed's ``Receivable`` plus the invoice, debtor, metadata and money figures."""
-    return {
-        "id": receivable.public_id,
-        "user_id": user_public_id,
-        "status": receivable.status,
-        "amount": receivable.amount,
-        "currency": receivable.currency,
-        "recovery_progress": recovery_progress(receivable, now),
-        "indemnity_due": indemnity_of(receivable),
-        "commission": commission_of(receivable),
-        "invoice": {
-            "numbers": list(receivable.invoice_numbers),
-            "issue_date": receivable.issue_date.isoformat(),
-            "due_date": receivable.due_date.isoformat(),
-            "service_description": receivable.service_description,
-            "amount": receivable.amount,
-            "amount_before_tax": receivable.amount_before_tax,
-            "tax_amount": receivable.tax_amount,
-            "currency": receivable.currency,
-        },
-        "debtor": {
-            "company_name": receivable.debtor_company_name,
-            "company_type": receivable.debtor_company_type,
-            "siret": receivable.debtor_siret,
-            "vat_number": receivable.debtor_vat_number,
-            "address": receivable.debtor_address,
-            "contacts": [contact_object(c) for c in contacts],
-        },
-        "metadata": dict(receivable.metadata_ or {}),
-        "cancellation": (
-            {"reason": receivable.cancel_reason, "notes": receivable.cancel_notes}
-            if receivable.cancel_reason
-            else None
-        ),
-        "created_at": json_time(receivable.created_at),
-    }
+    return Commission(rate=rate, amount=amount, net=receivable.amount - amount)
 
 
 def _event_object(receivable: Receivable, user_public_id: str, now: datetime) -> dict[str, Any]:
     """The compact, JSON-ready form carried by webhook events."""
-
-    def money(value: Decimal) -> str:
-        return str(value)
-
     progress = recovery_progress(receivable, now)
     return {
         "id": receivable.public_id,
         "object": "receivable",
         "user_id": user_public_id,
         "status": receivable.status,
-        "amount": money(receivable.amount),
+        "amount": str(receivable.amount),
         "currency": receivable.currency,
         "recovery_progress": {
-            **progress,
-            "amount_recovered": money(progress["amount_recovered"]),
-            "amount_remaining": money(progress["amount_remaining"]),
+            "amount_recovered": str(progress.amount_recovered),
+            "amount_remaining": str(progress.amount_remaining),
+            "phase": progress.phase,
+            "last_action": progress.last_action,
+            "next_action_at": event_time(progress.next_action_at),
+            "actions_count": progress.actions_count,
+            "awaiting_decision": progress.awaiting_decision,
+            "warnings": progress.warnings,
         },
         "metadata": dict(receivable.metadata_ or {}),
-        "created_at": json_time(receivable.created_at),
+        "created_at": event_time(receivable.created_at),
     }
 
 
@@ -675,7 +644,7 @@ async def update_metadata(
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )
-    raw = reader.mapping(payload.get("metadata"), "metadata", required=True)
+    raw = reader.free_mapping(payload.get("metadata"), "metadata", required=True)
     if raw is not None and len(raw) > 50:
         reader.add("metadata", "too_many", "metadata must have at most 50 keys.")
     reader.raise_if_any()

@@ -251,7 +251,7 @@ def validate_receivable(payload: Mapping[str, Any], today: date) -> ReceivableDr
     invoice = _read_invoice(reader, raw_invoice, today) if raw_invoice is not None else None
     raw_debtor = reader.mapping(body.get("debtor"), "debtor", required=True)
     debtor = _read_debtor(reader, raw_debtor) if raw_debtor is not None else None
-    metadata = reader.mapping(body.get("metadata"), "metadata")
+    metadata = reader.free_mapping(body.get("metadata"), "metadata")
     force_proceed = reader.boolean(body.get("force_proceed"), "force_proceed")
     reader.raise_if_any()
     # Every None below would have recorded an error and raised above.
