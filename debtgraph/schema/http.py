@@ -13,9 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
+from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from debtgraph.resolvers import auth
@@ -72,6 +76,37 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 ],
             }
             return JSONResponse(body, status_code=exc.status_code)
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, without subscriptions: over plain HTTP it would run one as a query and
+        fail on the stream (a masked "Unexpected error."); they are served over WebSocket."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_WEBSOCKET) from exc
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
         """The GraphQL multipart request, refusing (400) an ``operations`` or ``map`` of the
@@ -135,6 +170,10 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         return None
 
 
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "Subscriptions are served over WebSocket at /graphql "
+    "(protocols graphql-transport-ws and graphql-ws), not over HTTP."
+)
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 

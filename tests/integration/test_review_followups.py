@@ -1,0 +1,87 @@
+"""Defects an outside reviewer found after the issue-7 fixes (issue 7 review follow-ups)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import gql
+
+
+def gid(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+NOT_NODES = ["Webhook:x", "Foo:1", "PageInfo:1"]
+
+
+@pytest.mark.parametrize("raw", NOT_NODES)
+async def test_node_of_a_type_that_is_no_node_is_not_found_not_an_incident(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    body = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid(raw)})
+    assert body["data"] == {"node": None}
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert error["path"] == ["node"]
+    assert "Unexpected" not in error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_nodes_answer_null_and_not_found_per_element(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, admin_headers: dict[str, str]
+) -> None:
+    caplog.set_level(logging.INFO)
+    me = (await gql(client, "{ me { id } }", headers=admin_headers))["data"]["me"]["id"]
+    ids = [gid("Webhook:x"), me, gid("User:usr_nope"), gid("PageInfo:1")]
+    body = await gql(
+        client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, admin_headers
+    )
+    assert body["data"] == {"nodes": [None, {"id": me}, None, None]}
+    assert sorted(tuple(e["path"]) for e in body["errors"]) == [
+        ("nodes", 0),
+        ("nodes", 2),
+        ("nodes", 3),
+    ]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"NOT_FOUND"}
+    # Unknown and non-node ids answer alike: nothing tells them apart.
+    assert len({e["message"] for e in body["errors"]}) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_node_out_of_reach_is_null_plus_not_found(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any
+) -> None:
+    me = (await gql(client, "{ me { id } }", headers=admin_headers))["data"]["me"]["id"]
+    platform = await make_platform()
+    query = "query($id: ID!) { node(id: $id) { id } }"
+    for headers in ({"Authorization": f"Bearer {platform.api_key}"}, {}):
+        foreign = await gql(client, query, {"id": me}, headers)
+        unknown = await gql(client, query, {"id": gid("User:usr_nope")}, headers)
+        assert foreign["data"] == unknown["data"] == {"node": None}
+        assert foreign["errors"] == unknown["errors"]
+        assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert foreign["errors"][0]["path"] == ["node"]
+
+
+SUBSCRIPTION = "subscription { events { type } }"
+
+
+async def test_subscription_over_http_is_refused_cleanly(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    post = await client.post("/graphql", json={"query": SUBSCRIPTION})
+    get = await client.get("/graphql", params={"query": SUBSCRIPTION})
+    for response in (post, get):
+        assert response.status_code == 400, response.text
+        (error,) = response.json()["errors"]
+        assert "WebSocket" in error["message"]
+        assert "graphql-transport-ws" in error["message"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
