@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
@@ -26,21 +27,48 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.settings import Settings
+
+log = logging.getLogger("debtgraph.graphql")
 
 
-def _closer(websocket: WebSocket) -> Callable[[int, str], Awaitable[None]]:
-    async def close(code: int, reason: str) -> None:
+class _Closer:
+    """Context.end_stream for one socket; keeps the socket for on_ws_connect's bookkeeping."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def __call__(self, code: int, reason: str) -> None:
         # Several subscriptions of one socket may end at once; the first one closes it.
         with contextlib.suppress(RuntimeError):
-            await websocket.close(code=code, reason=reason)
+            await self.websocket.close(code=code, reason=reason)
 
-    return close
+
+# Closes a socket refused for holding too many (PRODUCT-DECISIONS "Issue 7 review follow-ups");
+# 4429 is also graphql-transport-ws's own "too many" code (a repeated connection_init).
+TOO_MANY_CONNECTIONS = (4429, "Too many connections")
+_SLOT = "ws_slot"  # scope state: the key whose connection count this socket holds
+_REFUSAL = "ws_refusal"  # scope state: the close code and reason of a refused socket
+
+
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's, closing a socket refused by on_ws_connect with the refusal's own code
+    (Strawberry closes every refusal with 4403, or 1011 on graphql-ws)."""
+
+    async def close(self, code: int, reason: str) -> None:
+        refusal = self.ws.scope.get("state", {}).get(_REFUSAL)
+        if refusal is not None:
+            code, reason = refusal
+        await super().close(code, reason)
 
 
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
-    def __init__(self, *, graphiql: bool) -> None:
+    websocket_adapter_class = _WebSocketAdapter
+
+    def __init__(self, *, graphiql: bool, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -48,7 +76,11 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             multipart_uploads_enabled=True,
             keep_alive=True,
             keep_alive_interval=15,
+            max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         )
+        self.max_connections = settings.ws_max_connections_per_principal
+        # Open sockets per caller in this process (one event loop: no lock needed).
+        self.connections: Counter[str] = Counter()
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson, refusing nesting deeper than PRODUCT.md §12 allows (json.loads would recurse
@@ -61,6 +93,11 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's view, its plain-text refusals (batches, bad bodies) as GraphQL errors."""
+        if isinstance(request, WebSocket):
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                self._release(request)
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
@@ -149,8 +186,34 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         if ctx is None:
             raise RuntimeError("no Context on the request: is the context middleware installed?")
         if isinstance(response, WebSocket):
-            ctx.end_stream = _closer(response)
+            ctx.end_stream = _Closer(response)
         return ctx
+
+    def _hold(self, ctx: Context) -> None:
+        """Count the socket against its caller, refusing it past WS_MAX_CONNECTIONS_PER_PRINCIPAL
+        (anonymous sockets are counted per client address)."""
+        closer = ctx.end_stream
+        if not isinstance(closer, _Closer):
+            return
+        state = closer.websocket.scope.setdefault("state", {})
+        if _SLOT in state:  # graphql-ws lets a client repeat connection_init
+            return
+        key = ctx.principal.key if ctx.principal else f"anonymous:{ctx.client_ip}"
+        if self.connections[key] >= self.max_connections:
+            state[_REFUSAL] = TOO_MANY_CONNECTIONS
+            log.info("WebSocket refused: %s holds %d connections", key, self.connections[key])
+            raise ConnectionRejectionError(
+                {"message": "Too many connections for this caller.", "code": "TOO_MANY_CONNECTIONS"}
+            )
+        self.connections[key] += 1
+        state[_SLOT] = key
+
+    def _release(self, websocket: WebSocket) -> None:
+        key = websocket.scope.get("state", {}).pop(_SLOT, None)
+        if key is not None:
+            self.connections[key] -= 1
+            if self.connections[key] <= 0:
+                del self.connections[key]
 
     async def on_ws_connect(self, context: Any) -> Any:
         """Authenticate a socket by ``connection_params`` (browsers cannot set headers)."""
@@ -167,6 +230,7 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 raise ConnectionRejectionError({"message": "Unauthenticated."})
             ctx.principal = principal
         await ctx.uow.close()
+        self._hold(ctx)
         return None
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import json
 import logging
 from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import WebSocketDisconnect
 
 from tests.conftest import gql
+from tests.integration.test_subscriptions import socket
 
 
 def gid(raw: str) -> str:
@@ -85,3 +90,56 @@ async def test_subscription_over_http_is_refused_cleanly(
         assert "graphql-transport-ws" in error["message"]
         assert error["extensions"]["code"] == "BAD_REQUEST"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def _init(ws: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    await ws.send_json({"type": "connection_init", "payload": payload})
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.receive_text(), 5))
+        if message["type"] not in ("ka", "ping", "pong"):
+            return message  # type: ignore[no-any-return]
+
+
+async def test_one_caller_holds_at_most_ws_max_connections(
+    app: Any, admin_headers: dict[str, str]
+) -> None:
+    auth = {"Authorization": admin_headers["Authorization"]}
+    async with contextlib.AsyncExitStack() as stack:
+        held = [await stack.enter_async_context(socket(app)) for _ in range(10)]
+        for ws in held:
+            assert (await _init(ws, auth))["type"] == "connection_ack"
+        async with socket(app) as extra:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await _init(extra, auth)
+            assert closed.value.code == 4429
+        async with socket(app, "graphql-ws") as legacy:
+            refused = await _init(legacy, auth)
+            assert refused["type"] == "connection_error"
+            assert refused["payload"]["code"] == "TOO_MANY_CONNECTIONS"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await legacy.receive_text()
+            assert closed.value.code == 4429
+        # Another caller (here anonymous) is not affected.
+        async with socket(app) as other:
+            assert (await _init(other, {}))["type"] == "connection_ack"
+    # Closed sockets give their places back.
+    async with socket(app) as again:
+        assert (await _init(again, auth))["type"] == "connection_ack"
+
+
+async def test_a_connection_holds_at_most_ws_max_subscriptions(
+    app: Any, admin_headers: dict[str, str]
+) -> None:
+    async with socket(app) as ws:
+        assert (await _init(ws, {"Authorization": admin_headers["Authorization"]}))[
+            "type"
+        ] == "connection_ack"
+        for i in range(21):
+            await ws.send_json({"id": str(i), "type": "subscribe", "payload": {"query": SUB}})
+        message = json.loads(await asyncio.wait_for(ws.receive_text(), 5))
+        assert message["type"] == "error"
+        assert message["id"] == "20"
+        assert "limit" in message["payload"][0]["message"].lower()
+
+
+SUB = "subscription { events { id } }"
