@@ -12,8 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect
+from sqlalchemy import select
 
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.receivables.models import ReceivableEvent
 from tests.conftest import gql
+from tests.integration.cleavr_support import bearer, count, create_user
+from tests.integration.test_receivables import receivable_payload
 from tests.integration.test_subscriptions import socket
 
 
@@ -143,3 +148,44 @@ async def test_a_connection_holds_at_most_ws_max_subscriptions(
 
 
 SUB = "subscription { events { id } }"
+
+
+async def test_concurrent_cancels_transition_once(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    headers = bearer(acme.api_key)
+    uid = (await create_user(client, acme.api_key))["id"]
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+    before = await count(db, ReceivableEvent)
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/receivables/{rid}/cancel", json={"reason": "paid_directly"}, headers=headers
+            )
+            for _ in range(2)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    refused = next(r for r in responses if r.status_code == 409)
+    assert refused.json()["error"]["code"] == "invalid_transition"
+    assert await count(db, ReceivableEvent) == before + 1
+
+
+async def test_concurrent_suspensions_change_the_creditor_once(
+    client: httpx.AsyncClient, make_platform: Any, admin_headers: dict[str, str], db: Any
+) -> None:
+    acme = await make_platform()
+    uid = (await create_user(client, acme.api_key))["id"]
+    query = "mutation($id: ID!) { userSuspend(input: {id: $id}) { userErrors { code } } }"
+    before = await count(db, Event)
+    bodies = await asyncio.gather(
+        *(gql(client, query, {"id": uid}, admin_headers) for _ in range(2))
+    )
+    assert all("errors" not in b for b in bodies), bodies
+    async with db() as session:
+        types = (await session.scalars(select(Event.type).order_by(Event.id))).all()
+    # One change, one user.updated event: the second suspension found it already done.
+    assert types[before:].count("user.updated") == 1, types[before:]
