@@ -15,9 +15,10 @@ from httpx_ws import WebSocketDisconnect
 from sqlalchemy import select
 
 from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
 from debtgraph.domain.receivables.models import ReceivableEvent
 from tests.conftest import gql
-from tests.integration.cleavr_support import bearer, count, create_user
+from tests.integration.cleavr_support import bearer, complete_user, count, create_user
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.test_subscriptions import socket
 
@@ -189,3 +190,27 @@ async def test_concurrent_suspensions_change_the_creditor_once(
         types = (await session.scalars(select(Event.type).order_by(Event.id))).all()
     # One change, one user.updated event: the second suspension found it already done.
     assert types[before:].count("user.updated") == 1, types[before:]
+
+
+async def test_creditor_emails_differing_only_in_case_are_one(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    first = await create_user(client, acme.api_key, complete_user("Case1@Example.test"))
+    assert first["email"] == "case1@example.test"
+    for email in ("case1@example.test", "CASE1@EXAMPLE.TEST"):
+        again = await client.post(
+            "/v1/users", json=complete_user(email), headers=bearer(acme.api_key)
+        )
+        assert again.status_code == 400, again.text
+        assert again.json()["error"]["code"] == "email_taken"
+    gql_create = await gql(
+        client,
+        "mutation($i: UserCreateInput!) { userCreate(input: $i) { userErrors { code } } }",
+        {"i": {"email": "cAsE1@example.test", "company": {"name": "X"}}},
+        bearer(acme.api_key),
+    )
+    assert gql_create["data"]["userCreate"]["userErrors"] == [{"code": "email_taken"}]
+    async with db() as session:
+        emails = (await session.scalars(select(User.email).where(User.role == "creditor"))).all()
+    assert emails == ["case1@example.test"], (emails, gql_create)
