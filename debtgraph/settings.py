@@ -53,6 +53,8 @@ class Settings:
     ws_max_connections_per_principal: int = 10
     ws_max_subscriptions_per_connection: int = 20
     login_max_attempts: int = 5
+    # Failed sign-ins per email from any addresses together, per window.
+    login_max_attempts_per_email: int = 20
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
     db_pool_size: int = 10
@@ -121,6 +123,7 @@ class Settings:
                 env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
             ),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
+            login_max_attempts_per_email=int(env.get("LOGIN_MAX_ATTEMPTS_PER_EMAIL") or 20),
             db_pool_size=int(env.get("DB_POOL_SIZE") or 10),
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 10),
             db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),

@@ -19,6 +19,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.domain.receivables.models import ReceivableEvent
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user
+from tests.integration.test_oauth import REDIRECT, _csrf, _signed_request, creditor
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.test_subscriptions import socket
 
@@ -214,3 +215,55 @@ async def test_creditor_emails_differing_only_in_case_are_one(
     async with db() as session:
         emails = (await session.scalars(select(User.email).where(User.role == "creditor"))).all()
     assert emails == ["case1@example.test"], (emails, gql_create)
+
+
+def _from(app: Any, address: str, cookies: Any = None) -> httpx.AsyncClient:
+    """A client whose requests come from ``address`` (what a trusted proxy's X-Forwarded-For
+    sets as the ASGI client)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=cookies)
+
+
+async def test_login_guesses_spread_over_addresses_hit_the_per_email_cap(
+    app: Any, admin: Any
+) -> None:
+    body = {"email": "admin@tether.test", "password": "wrong password"}
+    statuses = []
+    for i in range(30):
+        async with _from(app, f"10.0.0.{i}") as c:
+            statuses.append((await c.post("/api/login", json=body)).status_code)
+    assert statuses == [422] * 20 + [429] * 10, statuses
+    # The cap is per email: another email from a fresh address is unaffected.
+    async with _from(app, "10.0.1.1") as c:
+        other = await c.post("/api/login", json={**body, "email": "other@tether.test"})
+        assert other.status_code == 422
+
+
+async def test_consent_guesses_spread_over_addresses_hit_the_per_email_cap(
+    app: Any, client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    await creditor(client, db, acme.api_key)
+    start = await client.get(
+        "/oauth/authorize",
+        params={
+            "client_id": acme.platform.client_id,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "users:read",
+            "state": "s",
+        },
+    )
+    consent = await client.get(start.headers["location"].removeprefix("http://testserver"))
+    form = {
+        "csrf_token": _csrf(consent.text),
+        "request": _signed_request(consent.text),
+        "decision": "approve",
+        "email": "ada@x.test",
+        "password": "wrong password",
+    }
+    statuses = []
+    for i in range(30):
+        async with _from(app, f"10.0.0.{i}", client.cookies) as c:
+            statuses.append((await c.post("/oauth/consent", data=form)).status_code)
+    assert statuses == [401] * 20 + [429] * 10, statuses
