@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ from debtgraph.resolvers.errors import (
 )
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import db_id, encode_cursor
+from debtgraph.schema.limits import limits_of
 
 log = logging.getLogger("debtgraph.graphql")
 T = TypeVar("T")
@@ -94,6 +96,9 @@ _CODES = {
 }
 
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
 class DebtgraphMaskErrors(MaskErrors):
     """Hide unexpected exceptions; give expected ones a machine-readable ``extensions.code``."""
 
@@ -110,7 +115,12 @@ class DebtgraphMaskErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
+        # graphql-core's "Did you mean …?" names fields, arguments and enum values: the schema
+        # itself, to a caller refused introspection (anonymous, in production).
+        hide_schema = not limits_of(self.execution_context.context).allow_introspection
         for error in processed:
+            if hide_schema and "Did you mean" in error.message:
+                error.message = _SUGGESTION.sub("", error.message)
             original = error.original_error
             if isinstance(original, UseCaseError):
                 code = _CODES.get(original.code, original.code.upper())

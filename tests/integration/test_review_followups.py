@@ -267,3 +267,28 @@ async def test_consent_guesses_spread_over_addresses_hit_the_per_email_cap(
         async with _from(app, f"10.0.0.{i}", client.cookies) as c:
             statuses.append((await c.post("/oauth/consent", data=form)).status_code)
     assert statuses == [401] * 20 + [429] * 10, statuses
+
+
+async def test_production_hides_suggestions_from_anonymous_callers(
+    settings: Any, clock: Any, client: httpx.AsyncClient
+) -> None:
+    from dataclasses import replace
+
+    from debtgraph.server.app import create_app
+
+    typo = "{ receivablez { totalCount } }"
+    enum_typo = "{ receivables(status: PENDINGG) { totalCount } }"
+    dev = await gql(client, typo)
+    assert "Did you mean" in dev["errors"][0]["message"]  # development keeps the hint
+    app = create_app(replace(settings, env="production", secret_key="k" * 40), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        for query in (typo, enum_typo):
+            body = await gql(c, query)
+            assert body["errors"], body
+            for error in body["errors"]:
+                assert "Did you mean" not in error["message"], error
+                assert "receivables'" not in error["message"]
+                assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        first = (await gql(c, typo))["errors"][0]["message"]
+        assert first == "Cannot query field 'receivablez' on type 'Query'."
