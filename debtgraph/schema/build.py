@@ -11,13 +11,14 @@ from graphql.error import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import Info
 from strawberry.types.execution import ExecutionContext
 
 from debtgraph.resolvers.errors import NotFound
-from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
+from debtgraph.schema.base import JSON_SCALAR, DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
 from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
@@ -147,7 +148,7 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
-        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR}),
+        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
         extensions=[
             DebtgraphMaskErrors,
             GraphQLLimits,

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
@@ -150,7 +151,9 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         wrong shape that Strawberry would index into blindly (a 500)."""
         try:
             form_data = await request.get_form_data()
-        except ValueError as exc:
+        except (ValueError, StarletteHTTPException) as exc:
+            # Starlette raises its HTTPException for a bad boundary; left alone it would reach
+            # the app's handler and answer in the /v1 error shape.
             raise HTTPException(400, "Unable to parse the multipart body") from exc
         operations = form_data.form.get("operations", "{}")
         files_map = form_data.form.get("map", "{}")

@@ -292,3 +292,51 @@ async def test_production_hides_suggestions_from_anonymous_callers(
                 assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         first = (await gql(c, typo))["errors"][0]["message"]
         assert first == "Cannot query field 'receivablez' on type 'Query'."
+
+
+def _nested(depth: int) -> str:
+    """A GraphQL object literal nesting ``depth`` levels."""
+    return "{a: " * (depth - 1) + "{a: 1}" + "}" * (depth - 1)
+
+
+async def test_json_literals_deeper_than_32_levels_are_refused(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    acme = await make_platform()
+    headers = bearer(acme.api_key)
+    uid = (await create_user(client, acme.api_key))["id"]
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+
+    def update(metadata: str) -> str:
+        return (
+            f'mutation {{ receivableUpdate(input: {{id: "{rid}", metadata: {metadata}}}) '
+            "{ userErrors { code } } }"
+        )
+
+    deep = await gql(client, update(_nested(33)), headers=headers)
+    assert deep["data"] is None
+    (error,) = deep["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["errors"][0]["code"] == "invalid_json"
+    assert "32" in error["message"]
+    stored = (await client.get(f"/v1/receivables/{rid}", headers=headers)).json()["metadata"]
+    assert "a" not in (stored or {})
+    ok = await gql(client, update(_nested(32)), headers=headers)
+    assert ok["data"]["receivableUpdate"]["userErrors"] == [], ok
+
+
+async def test_bad_multipart_boundary_on_graphql_answers_in_the_graphql_shape(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary="):
+        response = await client.post(
+            "/graphql",
+            content=b"--x\r\n\r\n",
+            headers={**admin_headers, "content-type": content_type},
+        )
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert "error" not in body
+        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
