@@ -49,7 +49,12 @@ class Settings:
     operator_token_ttl_seconds: int = 60 * 60 * 24 * 7
     # How often a live subscription re-checks that its token still works (PRODUCT.md §1).
     subscription_recheck_seconds: int = 30
+    # Per API process (PRODUCT.md §12): one caller cannot hold every socket or subscription.
+    ws_max_connections_per_principal: int = 10
+    ws_max_subscriptions_per_connection: int = 20
     login_max_attempts: int = 5
+    # Failed sign-ins per email from any addresses together, per window.
+    login_max_attempts_per_email: int = 20
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
     db_pool_size: int = 10
@@ -113,7 +118,12 @@ class Settings:
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),
             subscription_recheck_seconds=int(env.get("SUBSCRIPTION_RECHECK_SECONDS") or 30),
+            ws_max_connections_per_principal=int(env.get("WS_MAX_CONNECTIONS_PER_PRINCIPAL") or 10),
+            ws_max_subscriptions_per_connection=int(
+                env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
+            ),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
+            login_max_attempts_per_email=int(env.get("LOGIN_MAX_ATTEMPTS_PER_EMAIL") or 20),
             db_pool_size=int(env.get("DB_POOL_SIZE") or 10),
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 10),
             db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),

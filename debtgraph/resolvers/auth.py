@@ -140,15 +140,26 @@ def _login_input(email: Any, password: Any) -> tuple[str, str]:
     return str(email).strip().lower(), str(password)
 
 
+async def acquire_sign_in(ctx: Context, email_key: str, address_key: str) -> None:
+    """Count a sign-in attempt, before argon2 and atomically, against the email from any address
+    (LOGIN_MAX_ATTEMPTS_PER_EMAIL) and then the email from this address; Throttled past either.
+
+    A success clears only the address key: the email's count runs out with its window, so
+    guesses spread over many addresses stay capped even when the owner signs in meanwhile.
+    """
+    throttle = ctx.services.throttle
+    retry_after = await throttle.acquire(email_key, ctx.settings.login_max_attempts_per_email)
+    if retry_after is None:
+        retry_after = await throttle.acquire(address_key)
+    if retry_after is not None:
+        raise Throttled(retry_after)
+
+
 async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
     """Check operator credentials and issue a token; throttled per email and client address."""
     email_n, password_s = _login_input(email, password)
-    throttle = ctx.services.throttle
     key = f"login:{email_n}|{ctx.client_ip}"
-    # Counted before argon2, atomically: concurrent guesses cannot all slip past the limit.
-    retry_after = await throttle.acquire(key)
-    if retry_after is not None:
-        raise Throttled(retry_after)
+    await acquire_sign_in(ctx, f"login:{email_n}", key)
     async with ctx.uow.session() as session:
         user = await session.scalar(
             select(User).where(User.email == email_n, User.deleted_at.is_(None))
@@ -158,7 +169,7 @@ async def login(ctx: Context, email: Any, password: Any) -> LoginResult:
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password_s)
     if user is None or not ok or user.role != Role.ADMIN:
         raise InputError([FieldError("email", "invalid_credentials", BAD_CREDENTIALS)])
-    await throttle.clear(key)
+    await ctx.services.throttle.clear(key)
     secret = random_string(40)
     async with ctx.uow.session() as session:
         row = AccessToken(

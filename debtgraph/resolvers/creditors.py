@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
+from debtgraph.domain.core.concurrency import lock_row
 from debtgraph.domain.creditors import changes as creditors
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import Requirements
@@ -111,6 +112,10 @@ async def set_suspended(ctx: Context, user_id: str, *, suspended: bool) -> User:
     require_operator(ctx)
     user = await get_user(ctx, user_id)
     async with ctx.uow.session() as session:
+        # Held to commit, and the row read again under it: a concurrent suspension that
+        # committed first is seen (its change not recorded twice).
+        await lock_row(session, User, user.id)
+        await session.refresh(user)
         await creditors.set_suspended(session, ctx.clock, user, suspended=suspended)
         if suspended:
             await oauth_flow.revoke_user_grants(session, ctx.clock, user.id)

@@ -30,8 +30,9 @@ from debtgraph.domain.core.secrets import hash_token, tokens_equal, verify_passw
 from debtgraph.domain.creditors.models import Role, User, UserStatus
 from debtgraph.domain.oauth import grants as oauth_flow
 from debtgraph.domain.oauth.models import ALL_SCOPES, Platform
+from debtgraph.resolvers.auth import acquire_sign_in
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import ExpectedError, Throttled
+from debtgraph.resolvers.errors import ExpectedError
 
 __all__ = ["OAuth2Error"]
 
@@ -155,12 +156,8 @@ async def approve(ctx: Context, request: AuthorizationRequest, email: str, passw
     if platform is None or request.redirect_uri not in platform.redirect_uris:
         raise AuthorizeFailure("The client or its redirect_uri is no longer valid.")
     email_n = (email or "").strip().lower()
-    throttle = ctx.services.throttle
     key = f"consent:{email_n}|{ctx.client_ip}"
-    # Counted before argon2, atomically: concurrent guesses cannot all slip past the limit.
-    retry_after = await throttle.acquire(key)
-    if retry_after is not None:
-        raise Throttled(retry_after)
+    await acquire_sign_in(ctx, f"consent:{email_n}", key)
     user = None
     if "\x00" not in email_n:  # no such email can exist, and PostgreSQL text cannot hold it
         async with ctx.uow.session() as session:
@@ -178,7 +175,7 @@ async def approve(ctx: Context, request: AuthorizationRequest, email: str, passw
     # the page never confirms that a password is right for an account that cannot sign in.
     if user is None or not ok or user.status == UserStatus.SUSPENDED:
         raise BadCredentials()
-    await throttle.clear(key)
+    await ctx.services.throttle.clear(key)
     async with ctx.uow.session() as session:
         code = await oauth_flow.issue_code(
             session,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
+from debtgraph.domain.core.concurrency import dialect_of, lock_row
 from debtgraph.domain.core.errors import PayloadReader
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import capabilities
@@ -89,11 +90,18 @@ async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = F
             receivable_visible_condition(principal, scope, ctx.clock.now()),
         )
     )
-    if lock:
-        # Two transitions of one receivable must not interleave (no-op on SQLite).
-        stmt = stmt.with_for_update(of=Receivable)
     async with ctx.uow.session() as session:
-        row = (await session.execute(stmt)).first()
+        if lock and dialect_of(session) != "sqlite":
+            # Two transitions of one receivable must not interleave: the lock is held to commit.
+            row = (await session.execute(stmt.with_for_update(of=Receivable))).first()
+        else:
+            row = (await session.execute(stmt)).first()
+            if row is not None and lock:
+                # SQLite ignores FOR UPDATE: take its write lock, then read again what the
+                # writer we queued behind may have committed.
+                await lock_row(session, Receivable, row[0].id)
+                fresh = stmt.execution_options(populate_existing=True)
+                row = (await session.execute(fresh)).first()
     if row is None:
         raise NotFound("Receivable")
     return Located(row[0], row[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -20,8 +21,10 @@ from debtgraph.resolvers.errors import (
     NotFound,
     Unauthenticated,
 )
+from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import db_id, encode_cursor
+from debtgraph.schema.limits import limits_of
 
 log = logging.getLogger("debtgraph.graphql")
 T = TypeVar("T")
@@ -90,6 +93,9 @@ _CODES = {
 }
 
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
 class DebtgraphMaskErrors(MaskErrors):
     """Hide unexpected exceptions; give expected ones a machine-readable ``extensions.code``."""
 
@@ -106,7 +112,12 @@ class DebtgraphMaskErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
+        # graphql-core's "Did you mean …?" names fields, arguments and enum values: the schema
+        # itself, to a caller refused introspection (anonymous, in production).
+        hide_schema = not limits_of(self.execution_context.context).allow_introspection
         for error in processed:
+            if hide_schema and "Did you mean" in error.message:
+                error.message = _SUGGESTION.sub("", error.message)
             original = error.original_error
             if isinstance(original, DomainValidationError):
                 error.extensions = {
@@ -141,6 +152,37 @@ async def nodes_in_order(
         key: Any = db_id(raw) if numeric else raw
         result.append(convert(found[key]) if key in found else None)
     return result
+
+
+def _json_within_depth(value: Any) -> Any:
+    """A JSON argument as sent, refused past the depth REST refuses (invalid_json)."""
+    if json_depth_exceeds(value, MAX_JSON_DEPTH):
+        message = f"A JSON value must not nest deeper than {MAX_JSON_DEPTH} levels."
+        raise GraphQLError(
+            message,
+            extensions={
+                "code": "BAD_USER_INPUT",
+                "errors": [{"field": "", "code": "invalid_json", "message": message}],
+            },
+        )
+    return value
+
+
+# Strawberry's JSON scalar (same name and description), with the depth check of PRODUCT.md §12
+# on variables and literals alike (graphql-core parses a literal through parse_value).
+JSON_SCALAR = strawberry.scalar(
+    name="JSON",
+    description=(
+        "The `JSON` scalar type represents JSON values as specified by "
+        "[ECMA-404]"
+        "(https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf)."
+    ),
+    specified_by_url=(
+        "https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf"
+    ),
+    serialize=lambda value: value,
+    parse_value=_json_within_depth,
+)
 
 
 @strawberry.type

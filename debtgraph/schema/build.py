@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Awaitable
+from typing import Annotated, cast
+
 import strawberry
 from graphql.error import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaxTokensLimiter
+from strawberry.relay.types import GlobalIDValueError
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import Info
 from strawberry.types.execution import ExecutionContext
 
-from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
+from debtgraph.resolvers.errors import NotFound
+from debtgraph.schema.base import JSON_SCALAR, DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
 from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
@@ -29,10 +37,66 @@ from debtgraph.schema.uploads import (
 )
 
 
+def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None:
+    """The Node type a global id names, or None when it names no Node type of the schema."""
+    try:
+        return global_id.resolve_type(info)
+    except GlobalIDValueError:
+        return None
+
+
+async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | NotFound]:
+    """The nodes behind ``ids`` in request order, one fetch per type, within the caller's reach.
+
+    An id that is unknown, out of reach or names no Node type (``Webhook:x``, ``PageInfo:1``)
+    answers the same NotFound, so a caller learns nothing about what exists (PRODUCT.md §1).
+    graphql-core turns an exception in the list into null plus an error at that element's path.
+    """
+    by_type: dict[type[relay.Node], list[str]] = defaultdict(list)
+    for global_id in ids:
+        node_type = _node_type(info, global_id)
+        if node_type is not None:
+            by_type[node_type].append(global_id.node_id)
+    found: dict[tuple[type[relay.Node], str], relay.Node] = {}
+    for node_type, node_ids in by_type.items():
+        # Every node type of the graph resolves its nodes asynchronously (nodes_in_order).
+        resolved = await cast(
+            "Awaitable[list[relay.Node | None]]",
+            node_type.resolve_nodes(info=info, node_ids=node_ids, required=False),
+        )
+        for node_id, node in zip(node_ids, resolved, strict=True):
+            if node is not None:
+                found[(node_type, node_id)] = node
+    result: list[relay.Node | NotFound] = []
+    for global_id in ids:
+        node = found.get((_node_type(info, global_id), global_id.node_id))  # type: ignore[arg-type]
+        result.append(node if node is not None else NotFound("Node"))
+    return result
+
+
 @strawberry.type
 class NodeQuery:
-    node: relay.Node | None = relay.node(description="Fetch any object by its global id.")
-    nodes: list[relay.Node | None] = relay.node(description="Fetch objects by their global ids.")
+    @strawberry.field(description="Fetch any object by its global id.")
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")],
+    ) -> relay.Node | None:
+        (node,) = await _fetch_nodes(info, [id])
+        if isinstance(node, NotFound):
+            raise node
+        return node
+
+    @strawberry.field(description="Fetch objects by their global ids.")
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[relay.GlobalID], strawberry.argument(description="The IDs of the objects.")
+        ],
+    ) -> list[relay.Node | None]:
+        # The NotFound instances become per-element errors (see _fetch_nodes).
+        return await _fetch_nodes(info, ids)  # type: ignore[return-value]
 
 
 QUERIES: list[type] = [
@@ -84,7 +148,7 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
-        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR}),
+        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
         extensions=[
             DebtgraphMaskErrors,
             GraphQLLimits,

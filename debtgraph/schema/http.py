@@ -4,39 +4,72 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections import Counter
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
+from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.settings import Settings
+
+log = logging.getLogger("debtgraph.graphql")
 
 
-def _closer(websocket: WebSocket) -> Callable[[int, str], Awaitable[None]]:
-    async def close(code: int, reason: str) -> None:
+class _Closer:
+    """Context.end_stream for one socket; keeps the socket for on_ws_connect's bookkeeping."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def __call__(self, code: int, reason: str) -> None:
         # Several subscriptions of one socket may end at once; the first one closes it.
         with contextlib.suppress(RuntimeError):
-            await websocket.close(code=code, reason=reason)
+            await self.websocket.close(code=code, reason=reason)
 
-    return close
+
+# Closes a socket refused for holding too many (PRODUCT-DECISIONS "Issue 7 review follow-ups");
+# 4429 is also graphql-transport-ws's own "too many" code (a repeated connection_init).
+TOO_MANY_CONNECTIONS = (4429, "Too many connections")
+_SLOT = "ws_slot"  # scope state: the key whose connection count this socket holds
+_REFUSAL = "ws_refusal"  # scope state: the close code and reason of a refused socket
+
+
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's, closing a socket refused by on_ws_connect with the refusal's own code
+    (Strawberry closes every refusal with 4403, or 1011 on graphql-ws)."""
+
+    async def close(self, code: int, reason: str) -> None:
+        refusal = self.ws.scope.get("state", {}).get(_REFUSAL)
+        if refusal is not None:
+            code, reason = refusal
+        await super().close(code, reason)
 
 
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
-    def __init__(self, *, graphiql: bool) -> None:
+    websocket_adapter_class = _WebSocketAdapter
+
+    def __init__(self, *, graphiql: bool, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -44,7 +77,11 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             multipart_uploads_enabled=True,
             keep_alive=True,
             keep_alive_interval=15,
+            max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         )
+        self.max_connections = settings.ws_max_connections_per_principal
+        # Open sockets per caller in this process (one event loop: no lock needed).
+        self.connections: Counter[str] = Counter()
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson, refusing nesting deeper than PRODUCT.md §12 allows (json.loads would recurse
@@ -57,6 +94,11 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's view, its plain-text refusals (batches, bad bodies) as GraphQL errors."""
+        if isinstance(request, WebSocket):
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                self._release(request)
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
@@ -73,12 +115,45 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             }
             return JSONResponse(body, status_code=exc.status_code)
 
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, without subscriptions: over plain HTTP it would run one as a query and
+        fail on the stream (a masked "Unexpected error."); they are served over WebSocket."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_WEBSOCKET) from exc
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
+
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
         """The GraphQL multipart request, refusing (400) an ``operations`` or ``map`` of the
         wrong shape that Strawberry would index into blindly (a 500)."""
         try:
             form_data = await request.get_form_data()
-        except ValueError as exc:
+        except (ValueError, StarletteHTTPException) as exc:
+            # Starlette raises its HTTPException for a bad boundary; left alone it would reach
+            # the app's handler and answer in the /v1 error shape.
             raise HTTPException(400, "Unable to parse the multipart body") from exc
         operations = form_data.form.get("operations", "{}")
         files_map = form_data.form.get("map", "{}")
@@ -114,8 +189,34 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         if ctx is None:
             raise RuntimeError("no Context on the request: is the context middleware installed?")
         if isinstance(response, WebSocket):
-            ctx.end_stream = _closer(response)
+            ctx.end_stream = _Closer(response)
         return ctx
+
+    def _hold(self, ctx: Context) -> None:
+        """Count the socket against its caller, refusing it past WS_MAX_CONNECTIONS_PER_PRINCIPAL
+        (anonymous sockets are counted per client address)."""
+        closer = ctx.end_stream
+        if not isinstance(closer, _Closer):
+            return
+        state = closer.websocket.scope.setdefault("state", {})
+        if _SLOT in state:  # graphql-ws lets a client repeat connection_init
+            return
+        key = ctx.principal.key if ctx.principal else f"anonymous:{ctx.client_ip}"
+        if self.connections[key] >= self.max_connections:
+            state[_REFUSAL] = TOO_MANY_CONNECTIONS
+            log.info("WebSocket refused: %s holds %d connections", key, self.connections[key])
+            raise ConnectionRejectionError(
+                {"message": "Too many connections for this caller.", "code": "TOO_MANY_CONNECTIONS"}
+            )
+        self.connections[key] += 1
+        state[_SLOT] = key
+
+    def _release(self, websocket: WebSocket) -> None:
+        key = websocket.scope.get("state", {}).pop(_SLOT, None)
+        if key is not None:
+            self.connections[key] -= 1
+            if self.connections[key] <= 0:
+                del self.connections[key]
 
     async def on_ws_connect(self, context: Any) -> Any:
         """Authenticate a socket by ``connection_params`` (browsers cannot set headers)."""
@@ -132,9 +233,14 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 raise ConnectionRejectionError({"message": "Unauthenticated."})
             ctx.principal = principal
         await ctx.uow.close()
+        self._hold(ctx)
         return None
 
 
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "Subscriptions are served over WebSocket at /graphql "
+    "(protocols graphql-transport-ws and graphql-ws), not over HTTP."
+)
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 

@@ -156,7 +156,7 @@ def create_app(
     settings = settings or Settings.from_env()
     settings.check()
     runtime = build_runtime(settings, clock)
-    graphql = DebtgraphGraphQL(graphiql=not settings.is_production)
+    graphql = DebtgraphGraphQL(graphiql=not settings.is_production, settings=settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -160,8 +160,10 @@ async def test_node_lookup_respects_reach(
         client, query, {"id": node_id}, headers={"Authorization": f"Bearer {platform.api_key}"}
     )
     assert foreign["data"]["node"] is None
+    assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     anonymous = await gql(client, query, {"id": node_id})
     assert anonymous["data"]["node"] is None
+    assert anonymous["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None:

@@ -238,6 +238,7 @@ async def test_ids_beyond_the_column_or_not_ascii_are_not_found(
     )
     assert node.status_code == 200
     assert node.json()["data"] == {"node": None}
+    assert node.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_nul_characters_are_refused_before_reaching_the_database(

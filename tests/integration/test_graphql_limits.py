@@ -179,7 +179,8 @@ async def test_nodes_takes_at_most_100_ids(client: httpx.AsyncClient, make_platf
     # 20,000 ids (about 600 KB) stay within the request body limit, so GRAPHQL_MAX_NODES answers.
     ids = [base64.b64encode(f"Receivable:rcv_{i}".encode()).decode() for i in range(20_000)]
     under = await gql(client, query, {"ids": ids[:100]}, headers=headers)
-    assert under == {"data": {"nodes": [None] * 100}}, under
+    assert under["data"] == {"nodes": [None] * 100}, under
+    assert {e["extensions"]["code"] for e in under["errors"]} == {"NOT_FOUND"}
     error = refusal(await gql(client, query, {"ids": ids}, headers=headers), "GRAPHQL_MAX_NODES")
     assert error["extensions"]["max"] == 100
     assert "20000" in error["message"]

@@ -291,6 +291,7 @@ async def test_graph_of_users_receivables_contacts_and_events(
     assert (await gql(client, lookup, {"id": node["id"]}, bearer(acme.api_key)))["data"]["node"]
     hidden = await gql(client, lookup, {"id": node["id"]}, bearer(other.api_key))
     assert hidden["data"]["node"] is None
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     contact = node["contacts"]["nodes"][0]["id"]
     assert (await gql(client, lookup, {"id": contact}, bearer(other.api_key)))["data"][
         "node"

@@ -33,7 +33,7 @@ async def test_create_minimal_user_is_pending_with_onboarding_url(
     body = await create_user(client, acme.api_key, {"email": "Bob@Example.test"})
     assert set(body) == {"id", "email", "status", "onboarding_url", "capabilities", "created_at"}
     assert body["id"].startswith("usr_")
-    assert body["email"] == "Bob@example.test"
+    assert body["email"] == "bob@example.test"  # the sign-in name: lower-cased whole
     assert body["status"] == "pending_onboarding"
     assert body["capabilities"] == {"send_receivables": False, "receive_payments": False}
     assert body["onboarding_url"].startswith("http://testserver/onboarding/")

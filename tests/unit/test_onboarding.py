@@ -203,7 +203,7 @@ def test_minimal_user() -> None:
 
 def test_complete_user_is_active_at_once() -> None:
     draft = validate_user_payload(FULL_USER, now=NOW)
-    assert draft.email == "Finance@acme.fr"
+    assert draft.email == "finance@acme.fr"  # a sign-in name: lower-cased whole
     assert draft.company.siret == DANONE_SIRET
     assert draft.company.vat_number == DANONE_VAT
     assert draft.company.address == AddressDraft("17 bd Haussmann", None, "Paris", "75009", "FR")

@@ -3,6 +3,9 @@
 An attempt is counted *before* the work it guards (argon2), in one atomic step that also says
 whether it may go on: checking first and counting after the work lets a burst of concurrent
 attempts all pass the check before the first one is counted. A success clears the key.
+
+A sign-in counts two keys: the email alone (a cap that spreading guesses over many client
+addresses cannot escape), first, then the email with the address (the tighter cap).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from debtgraph.domain.core.clock import Clock
 class Throttle(Protocol):
     """Counts attempts per key; past the limit a key is refused until its window ends."""
 
-    async def acquire(self, key: str) -> int | None:
-        """Count one attempt for ``key``: None when it may go on, else seconds to wait."""
+    async def acquire(self, key: str, limit: int | None = None) -> int | None:
+        """Count one attempt for ``key``: None when it may go on, else seconds to wait.
+
+        ``limit`` overrides the throttle's own for this key (one window for every key).
+        """
         ...
 
     async def clear(self, key: str) -> None:
@@ -34,7 +40,7 @@ class InMemoryThrottle:
         self._window = window_seconds
         self._hits: dict[str, tuple[int, float]] = {}
 
-    async def acquire(self, key: str) -> int | None:
+    async def acquire(self, key: str, limit: int | None = None) -> int | None:
         """Count and decide in one step: no ``await`` between the read and the write."""
         now = self._clock.now().timestamp()
         count, until = self._hits.get(key, (0, 0.0))
@@ -45,7 +51,7 @@ class InMemoryThrottle:
         if len(self._hits) > 100_000:
             # Bound memory under a credential-stuffing flood: drop expired windows.
             self._hits = {k: v for k, v in self._hits.items() if v[1] > now}
-        if count <= self._limit:
+        if count <= (self._limit if limit is None else limit):
             return None
         return max(1, math.ceil(until - now))
 
@@ -68,7 +74,7 @@ class RedisThrottle:
     def _key(key: str) -> str:
         return f"debtgraph:throttle:{key}"
 
-    async def acquire(self, key: str) -> int | None:
+    async def acquire(self, key: str, limit: int | None = None) -> int | None:
         """INCR, open the window on the first attempt and read its TTL, in one MULTI/EXEC."""
         name = self._key(key)
         pipe = self._redis.pipeline(transaction=True)
@@ -76,7 +82,7 @@ class RedisThrottle:
         pipe.expire(name, self._window, nx=True)
         pipe.ttl(name)
         count, _, ttl = await pipe.execute()
-        if int(count) <= self._limit:
+        if int(count) <= (self._limit if limit is None else limit):
             return None
         return max(1, int(ttl))
 

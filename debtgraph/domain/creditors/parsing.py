@@ -151,7 +151,10 @@ def validate_user_payload(payload: Mapping[str, Any], *, now: datetime | None = 
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )
     reader = PayloadReader()
+    # A creditor's email is its sign-in name, compared lower-cased on the consent page: stored
+    # lower-cased whole (not only the domain), so CASE1@ and case1@ are one email_taken.
     email = reader.email(payload.get("email"), "email", required=True)
+    email = email.lower() if email is not None else None
     company = _read_company(reader, payload.get("company"))
     contact = _read_contact(reader, payload.get("contact"))
     platform = _read_platform(reader, payload.get("platform"))
