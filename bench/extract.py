@@ -5,7 +5,9 @@
 extractor alone, without the child process the API runs it in), and prints
 
 * per field: how many invoices had it right, text and scanned apart;
-* per page: p50 and max milliseconds, text and scanned (Tesseract OCR) apart;
+* per page: p50 and max milliseconds, text and scanned (Tesseract OCR) apart, and for text pages
+  the floor measured in the same run: pdfplumber opening the same file and reading its words
+  (what any extractor built on it must pay), so the ratio shows what the field rules add;
 * the invoices with a field wrong, and what was read instead.
 
 Without ``tesseract`` on the PATH the scanned rows say so. Prints figures only; never part of
@@ -15,6 +17,7 @@ the test run.
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import statistics
 import sys
@@ -23,6 +26,8 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pdfplumber
 
 from debtgraph.domain.extraction.pdf import OcrEngine, read_invoice
 from tests.extraction.corpus import corpus, pdf_of
@@ -40,6 +45,7 @@ def main() -> None:
         "scanned": defaultdict(list),
     }
     per_page: dict[str, list[float]] = {"text": [], "scanned": []}
+    floor: list[float] = []
     wrong: list[str] = []
     for spec in corpus():
         kind = "scanned" if spec.scanned else "text"
@@ -52,6 +58,8 @@ def main() -> None:
             extraction = read_invoice(data, engine=OcrEngine() if spec.scanned else None)
             elapsed = (time.perf_counter() - started) * 1000
             per_page[kind].append(elapsed / max(extraction.page_count, 1))
+            if not spec.scanned:
+                floor.append(_bare_words_ms_per_page(data))
         for path, expected in spec.expected().items():
             got = at(extraction.data, path)
             right[kind][path].append(got == expected)
@@ -74,9 +82,24 @@ def main() -> None:
             f"  ms per page: p50 {statistics.median(pages):.1f}  max {max(pages):.1f}"
             f"  ({len(pages)} timed runs)"
         )
+        if kind == "text" and floor:
+            bare = statistics.median(floor)
+            print(
+                f"  floor (pdfplumber words alone): p50 {bare:.1f} ms per page"
+                f"  -> extraction at {statistics.median(pages) / bare:.1f}x the floor"
+            )
     print("\nwrong fields:" if wrong else "\nevery field right")
     for line in wrong:
         print(line)
+
+
+def _bare_words_ms_per_page(data: bytes) -> float:
+    started = time.perf_counter()
+    with pdfplumber.open(io.BytesIO(data)) as document:
+        for page in document.pages:
+            page.extract_words()
+        pages = len(document.pages)
+    return (time.perf_counter() - started) * 1000 / max(pages, 1)
 
 
 if __name__ == "__main__":
