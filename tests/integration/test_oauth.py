@@ -53,7 +53,7 @@ def _signed_request(page: str) -> str:
     return match.group(1)
 
 
-async def authorize(
+async def consent_form(
     client: httpx.AsyncClient,
     platform: Any,
     *,
@@ -62,8 +62,8 @@ async def authorize(
     scope: str = "users:read receivables:read",
     decision: str = "approve",
     challenge: str | None = None,
-) -> httpx.Response:
-    """Run /oauth/authorize and the consent page; the final response (a redirect on success)."""
+) -> dict[str, str]:
+    """Run /oauth/authorize to the consent page; the form a creditor would post there."""
     params = {
         "client_id": platform.platform.client_id,
         "redirect_uri": REDIRECT,
@@ -78,16 +78,18 @@ async def authorize(
     consent = await client.get(start.headers["location"].removeprefix("http://testserver"))
     assert consent.status_code == 200
     assert platform.platform.name in consent.text
-    return await client.post(
-        "/oauth/consent",
-        data={
-            "csrf_token": _csrf(consent.text),
-            "request": _signed_request(consent.text),
-            "decision": decision,
-            "email": email,
-            "password": password,
-        },
-    )
+    return {
+        "csrf_token": _csrf(consent.text),
+        "request": _signed_request(consent.text),
+        "decision": decision,
+        "email": email,
+        "password": password,
+    }
+
+
+async def authorize(client: httpx.AsyncClient, platform: Any, **form: Any) -> httpx.Response:
+    """Run /oauth/authorize and the consent page; the final response (a redirect on success)."""
+    return await client.post("/oauth/consent", data=await consent_form(client, platform, **form))
 
 
 async def code_for(client: httpx.AsyncClient, platform: Any, **kwargs: Any) -> str:

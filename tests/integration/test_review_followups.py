@@ -19,7 +19,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.domain.receivables.models import ReceivableEvent
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user
-from tests.integration.test_oauth import REDIRECT, _csrf, _signed_request, creditor
+from tests.integration.test_oauth import consent_form, creditor
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.test_subscriptions import socket
 
@@ -244,24 +244,7 @@ async def test_consent_guesses_spread_over_addresses_hit_the_per_email_cap(
 ) -> None:
     acme = await make_platform()
     await creditor(client, db, acme.api_key)
-    start = await client.get(
-        "/oauth/authorize",
-        params={
-            "client_id": acme.platform.client_id,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": "users:read",
-            "state": "s",
-        },
-    )
-    consent = await client.get(start.headers["location"].removeprefix("http://testserver"))
-    form = {
-        "csrf_token": _csrf(consent.text),
-        "request": _signed_request(consent.text),
-        "decision": "approve",
-        "email": "ada@x.test",
-        "password": "wrong password",
-    }
+    form = await consent_form(client, acme, scope="users:read", password="wrong password")
     statuses = []
     for i in range(30):
         async with _from(app, f"10.0.0.{i}", client.cookies) as c:

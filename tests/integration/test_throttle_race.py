@@ -19,7 +19,7 @@ import pytest
 from debtgraph.domain.core import secrets
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from tests.conftest import REDIS_URL
-from tests.integration.test_oauth import REDIRECT, _csrf, _signed_request, creditor
+from tests.integration.test_oauth import consent_form, creditor
 
 BURST = 60
 LIMIT = 5
@@ -90,24 +90,7 @@ async def test_concurrent_wrong_consent_sign_ins_run_at_most_the_limit_of_verifi
 ) -> None:
     acme = await make_platform()
     await creditor(client, db, acme.api_key)
-    start = await client.get(
-        "/oauth/authorize",
-        params={
-            "client_id": acme.platform.client_id,
-            "redirect_uri": REDIRECT,
-            "response_type": "code",
-            "scope": "users:read",
-            "state": "s",
-        },
-    )
-    consent = await client.get(start.headers["location"].removeprefix("http://testserver"))
-    form = {
-        "csrf_token": _csrf(consent.text),
-        "request": _signed_request(consent.text),
-        "decision": "approve",
-        "email": "ada@x.test",
-        "password": "wrong password",
-    }
+    form = await consent_form(client, acme, scope="users:read", password="wrong password")
     responses = await asyncio.gather(
         *(client.post("/oauth/consent", data=form) for _ in range(BURST))
     )
