@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hsettings
+from hypothesis import given
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi as schemathesis_asgi
@@ -31,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from debtgraph.server.app import create_app
 from tests.integration.cleavr_support import bearer, create_user
+from tests.integration.fuzz_support import bounded
 from tests.integration.test_openapi import NOT_YET_ROUTED
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.uploads_support import csv_text, upload
@@ -114,15 +114,7 @@ def fuzz(
 
 
 def _run(strategy: Any, headers: dict[str, str], examples: int) -> None:
-    @hsettings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    @bounded(examples)
     @given(case=strategy)
     def one(case: Any) -> None:
         case.call_and_validate(headers=headers, checks=CHECKS)

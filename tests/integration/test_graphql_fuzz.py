@@ -24,14 +24,14 @@ from typing import Any
 import graphql
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hsettings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, nodes
 from hypothesis_graphql import strategies as gql_st
 
 from debtgraph.server.app import create_app, start_runtime, stop_runtime
 from tests.integration.cleavr_support import bearer, create_user, creditor_token
+from tests.integration.fuzz_support import bounded
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.uploads_support import csv_text, upload
 
@@ -172,15 +172,7 @@ def fuzz(
 
 
 def _run(strategy: st.SearchStrategy[str], send: Any, examples: int) -> None:
-    @hsettings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    @bounded(examples)
     @given(document=strategy)
     def one(document: str) -> None:
         send(document)
