@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from debtgraph.domain.banking.iban import normalize_iban
 from debtgraph.domain.debtors import blacklist
 from debtgraph.domain.debtors.models import BlacklistedIban
-from debtgraph.domain.payments.iban import normalize_iban
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.loaders import Page

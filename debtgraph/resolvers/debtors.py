@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
 
+from debtgraph.domain.banking.iban import normalize_iban
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import normalize_header
 from debtgraph.domain.debtors.models import Debtor, DebtorStatus, Upload, ValidationStatus
-from debtgraph.domain.payments.iban import normalize_iban
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context

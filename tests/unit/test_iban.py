@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from debtgraph.domain.payments.iban import (
+from debtgraph.domain.banking.iban import (
     IbanInfo,
     enrich_iban,
     is_valid_iban,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from debtgraph.domain.banking import iban as iban_module
 from debtgraph.domain.core.clock import FrozenClock
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
@@ -43,7 +44,6 @@ from debtgraph.domain.debtors.rules import (
     has_mojibake,
     validate_debtor,
 )
-from debtgraph.domain.payments import iban as iban_module
 
 
 def _reference_fold(value: str | None) -> str:
@@ -89,8 +89,8 @@ def _reference_birth_date(raw: str | None) -> date | None:
 
 def _reference_derive(raw: Mapping[str, str]) -> DebtorFields:
     """The per-row derivation: aliases looked up in every row."""
+    from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
     from debtgraph.domain.debtors.amounts import parse_amount
-    from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
     columns = {_strip_accents(key): value for key, value in raw.items()}
 

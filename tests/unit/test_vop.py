@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from debtgraph.domain.payments.iban import enrich_iban, is_valid_iban
+from debtgraph.domain.banking.iban import enrich_iban, is_valid_iban
 from debtgraph.domain.payments.vop import (
     EPC_CODES,
     SANDBOX_TEST_IBANS,

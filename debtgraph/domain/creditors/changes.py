@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import flush_refusing_duplicates
@@ -43,7 +44,6 @@ from debtgraph.domain.creditors.requirements import (
     reinstate_status,
     user_status,
 )
-from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
 MIN_PASSWORD_LENGTH = 10
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.concurrency import insert_unless_exists
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.debtors.models import BlacklistedIban
-from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
 MAX_REASON = 500
 

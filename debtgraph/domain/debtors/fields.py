@@ -59,8 +59,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Final, TypedDict
 
+from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.debtors.amounts import parse_amount
-from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
 COLUMNS_NOT_RECOGNISED: Final = (
     "The file's columns are not recognised: expected first_name, last_name (or name), iban,"

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.banking.iban import enrich_iban
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.outbox import record_event
@@ -48,7 +49,6 @@ from debtgraph.domain.debtors.validation import (
     apply_outcome,
     validate_records,
 )
-from debtgraph.domain.payments.iban import enrich_iban
 
 CHUNK_ROWS: Final = 2000
 COPY_BUFFER: Final = 64 * 1024

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
+from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.debtors.amounts import parse_amount
 from debtgraph.domain.debtors.fields import STREET_KEYS, fold_whitespace, street_line
-from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
 
 MAX_AMOUNT: Final = Decimal("50000")
 

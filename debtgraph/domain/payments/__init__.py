@@ -1,1 +1,1 @@
-"""Payments: IBAN checks, verification of payee (VOP) and the billing models."""
+"""Payments: verification of payee (VOP), SEPA direct-debit billing and SEPA files."""

@@ -42,7 +42,7 @@ from typing import Final, Literal, Protocol
 
 from rapidfuzz import fuzz
 
-from debtgraph.domain.payments.iban import is_valid_iban, normalize_iban
+from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 
 NameOutcome = Literal["match", "close_match", "no_match", "not_possible"]
 AccountStatus = Literal["open", "closed", "unknown_bank"]

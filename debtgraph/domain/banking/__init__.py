@@ -1,0 +1,1 @@
+"""Bank accounts: IBAN parsing, validation and enrichment from the bank registry."""
