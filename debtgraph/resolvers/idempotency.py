@@ -38,7 +38,14 @@ def _in_flight() -> Conflict:
     )
 
 
-async def claim(ctx: Context, key: str, method: str, path: str, body: bytes) -> Claim:
+async def claim(
+    ctx: Context,
+    key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    multipart_boundary: str | None = None,
+) -> Claim:
     """Claim ``key`` for this request, or give the stored response; Conflict when refused."""
     key = key.strip()
     if not key or len(key) > service.MAX_KEY_LENGTH:
@@ -54,7 +61,7 @@ async def claim(ctx: Context, key: str, method: str, path: str, body: bytes) -> 
     if ctx.principal is None:
         return Claim(claim_id=None)
     principal = ctx.principal.key
-    fingerprint = service.request_fingerprint(method, path, body)
+    fingerprint = service.request_fingerprint(method, path, body, multipart_boundary)
     now = ctx.clock.now()
     for _ in range(2):
         async with ctx.services.session_factory() as session:

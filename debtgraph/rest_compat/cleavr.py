@@ -11,6 +11,7 @@ import functools
 from collections.abc import Awaitable, Callable
 
 import orjson
+from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -69,7 +70,7 @@ def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callabl
                 return _with_version(await _render(inner, request))
             body = await request.body()
             claim = await idempotency.claim(
-                ctx, key, request.method, request.url.path, body
+                ctx, key, request.method, request.url.path, body, _multipart_boundary(request)
             )  # raises when the key is reused or in flight
             if claim.replay is not None:
                 replayed = JSONResponse(claim.replay.body, status_code=claim.replay.status_code)
@@ -92,6 +93,12 @@ def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callabl
     if fn is not None:
         return decorate(fn)
     return decorate
+
+
+def _multipart_boundary(request: Request) -> str | None:
+    media_type, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary") if media_type == b"multipart/form-data" else None
+    return boundary.decode("latin-1") if boundary else None
 
 
 async def _store(ctx: object, claim: idempotency.Claim, response: Response) -> None:

@@ -336,22 +336,32 @@ async def test_a_scanned_invoice_is_read_by_ocr_while_the_api_keeps_answering(
 async def test_an_idempotency_key_replays_the_same_result(
     client: httpx.AsyncClient, acme: Any, db: Any
 ) -> None:
-    # A retry resends the same bytes (the body is the fingerprint, boundary included).
-    request = httpx.Request(
-        "POST",
-        "http://testserver/v1/receivables/ocr",
-        data={"user_id": acme.uid},
-        files={"file": ("invoice.pdf", TEXT_PDF, "application/pdf")},
-    )
-    body = request.read()
-    headers = {
-        **bearer(acme.api_key),
-        "Idempotency-Key": "extract-1",
-        "content-type": request.headers["content-type"],
-    }
-    first = await client.post("/v1/receivables/ocr", content=body, headers=headers)
-    again = await client.post("/v1/receivables/ocr", content=body, headers=headers)
-    assert first.status_code == again.status_code == 200
+    def build(boundary: str, pdf: bytes = TEXT_PDF) -> tuple[bytes, dict[str, str]]:
+        request = httpx.Request(
+            "POST",
+            "http://testserver/v1/receivables/ocr",
+            data={"user_id": acme.uid},
+            files={"file": ("invoice.pdf", pdf, "application/pdf")},
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        headers = {
+            **bearer(acme.api_key),
+            "Idempotency-Key": "extract-1",
+            "content-type": request.headers["content-type"],
+        }
+        return request.read(), headers
+
+    async def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await client.post("/v1/receivables/ocr", content=body, headers=headers)
+
+    first = await post(*build("first-try"))
+    # A client's retry rebuilds the request with a boundary of its own: still the same request.
+    again = await post(*build("a-retry-boundary"))
+    assert first.status_code == again.status_code == 200, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["extraction_id"] == first.json()["extraction_id"]
+    # Other bytes under the same key are another request, whatever the boundary.
+    other = await post(*build("first-try", TEXT_PDF + b"\n%% changed"))
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["code"] == "idempotency_key_reuse"
     assert await count(db, ExtractionResult) == 1

@@ -59,12 +59,25 @@ class KeyInFlight(Exception):
     """The first request under this key has not finished."""
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """SHA-256 over method, path and the body (JSON canonicalised: key order does not matter)."""
-    try:
-        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
-    except orjson.JSONDecodeError:
-        canonical = body
+def request_fingerprint(
+    method: str, path: str, body: bytes, multipart_boundary: str | None = None
+) -> str:
+    """SHA-256 over method, path and the body, canonicalised so equal requests hash equal.
+
+    JSON is re-serialised with sorted keys. A multipart body has its boundary taken out: HTTP
+    clients draw a new random boundary each time they build a request, so a retry of the same
+    upload would otherwise never match its first try. RFC 2046 keeps the boundary out of every
+    part's content, so removing its delimiter lines changes nothing else.
+    """
+    if multipart_boundary:
+        canonical = body.replace(b"--" + multipart_boundary.encode("latin-1"), b"--")
+    else:
+        try:
+            canonical = (
+                orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+            )
+        except orjson.JSONDecodeError:
+            canonical = body
     return hashlib.sha256(
         method.upper().encode() + b" " + path.encode() + b"\n" + canonical
     ).hexdigest()
