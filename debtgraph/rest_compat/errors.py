@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from debtgraph.domain.core.database import UNAVAILABLE_MESSAGE, is_unavailable
 from debtgraph.resolvers.errors import (
     Conflict,
     DomainValidationError,
@@ -163,8 +164,28 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+# How long a client is asked to wait when the database cannot serve (seconds): the pool timeout
+# already made it wait, so a short pause before the retry is enough.
+UNAVAILABLE_RETRY_AFTER = "1"
+
+
 async def handle_server_error(request: Request, exc: Exception) -> Response:
-    """500 without a stack trace; the trace goes to the log with the request id."""
+    """500 without a stack trace; the trace goes to the log with the request id.
+
+    A database that cannot serve now (a full pool, a locked SQLite file, a lost server) answers
+    503 with ``Retry-After`` instead: the request was fine and a retry will likely succeed.
+    """
+    if is_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER}
+        if family_of(request.url.path) is Family.TETHER:
+            return tether_status(503, "Service Unavailable", headers)
+        return cleavr_error(
+            503,
+            "service_unavailable",
+            UNAVAILABLE_MESSAGE,
+            headers=headers,
+        )
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if family_of(request.url.path) is Family.TETHER:
         return tether_status(500, "Server Error")

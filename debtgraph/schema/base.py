@@ -14,6 +14,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
 
+from debtgraph.domain.core.database import UNAVAILABLE_MESSAGE, is_unavailable
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
     DomainValidationError,
@@ -67,6 +68,9 @@ def log_graphql_errors(errors: Iterable[GraphQLError]) -> None:
         if original is None or isinstance(original, CLIENT_ERRORS):
             code = (error.extensions or {}).get("code") or type(original or error).__name__
             log.info("GraphQL client error (%s): %s", code, error.message)
+        elif is_unavailable(original):
+            # Load, not a bug: the one line says so without a trace per refused request.
+            log.warning("database unavailable in GraphQL: %s", original)
         else:
             log.error(
                 "unexpected error in GraphQL at %s",
@@ -108,7 +112,7 @@ class DebtgraphMaskErrors(MaskErrors):
         if original is None or isinstance(original, GraphQLError):
             return False
         # Logged (once, with its trace) by log_graphql_errors, which sees every error first.
-        return not isinstance(original, ExpectedError)
+        return not isinstance(original, ExpectedError) and not is_unavailable(original)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
@@ -129,6 +133,14 @@ class DebtgraphMaskErrors(MaskErrors):
                 # invalid_transition becomes INVALID_TRANSITION, like every other code.
                 code = _CODES.get(original.code, original.code.upper())
                 error.extensions = {**(error.extensions or {}), "code": code}
+            elif original is not None and is_unavailable(original):
+                # Shown, not masked: the caller should retry, and the driver's text stays here.
+                error.message = UNAVAILABLE_MESSAGE
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "SERVICE_UNAVAILABLE",
+                    "retryAfter": 1,
+                }
         return processed
 
 

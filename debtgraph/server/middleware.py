@@ -12,10 +12,12 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from debtgraph.domain.core.database import UNAVAILABLE_MESSAGE, is_unavailable
 from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import AppServices, Context
-from debtgraph.rest_compat.errors import handle_server_error
+from debtgraph.rest_compat.errors import UNAVAILABLE_RETRY_AFTER, handle_server_error
 from debtgraph.rest_compat.hosted_pages import base_url_of
+from debtgraph.server.limits import GRAPHQL_PATH, graphql_error
 from debtgraph.server.logging import request_id_var
 
 log = logging.getLogger("debtgraph.access")
@@ -66,7 +68,15 @@ class ContextMiddleware:
             # carries X-Request-ID; the trace is logged, never sent.
             if scope["type"] != "http" or status["code"] is not None:
                 raise
-            response = await handle_server_error(Request(scope), exc)
+            if scope.get("path") == GRAPHQL_PATH and is_unavailable(exc):
+                # Signing in found no database connection: answer a GraphQL client in its shape.
+                log.warning("database unavailable on %s: %s", GRAPHQL_PATH, exc)
+                response = graphql_error(
+                    503, UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", retryAfter=1
+                )
+                response.headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
+            else:
+                response = await handle_server_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
             await ctx.uow.end()

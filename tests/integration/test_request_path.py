@@ -10,16 +10,21 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+import strawberry
 import uvicorn
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from debtgraph.domain.core.database import is_sqlite
+from debtgraph.domain.core.database import is_sqlite, is_unavailable
+from debtgraph.schema.base import DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 from tests.integration.cleavr_support import bearer
@@ -386,3 +391,85 @@ def test_pool_and_body_limits_come_from_the_environment(settings: Settings) -> N
     )
     pool: Any = app.state.runtime.services.engine.pool
     assert (pool.size(), pool._max_overflow) == (3, 1)
+
+
+async def test_an_exhausted_pool_answers_503_with_retry_after_in_each_face(
+    app: Any, settings: Settings, clock: Any, make_platform: Any, admin_headers: dict[str, str]
+) -> None:
+    acme = await make_platform()
+    async with small_pool_app(
+        settings, clock, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.3
+    ) as small:
+        engine = small.state.runtime.services.engine
+        transport = httpx.ASGITransport(app=small)
+        async with (
+            engine.connect() as held,  # the pool's only connection, held by someone else
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        ):
+            await held.exec_driver_sql("SELECT 1")
+            platform = await client.get("/v1/receivables", headers=bearer(acme.api_key))
+            operator = await client.get("/api/admin/uploads", headers=admin_headers)
+            graphql = await client.post(
+                "/graphql", json={"query": "{ __typename }"}, headers=admin_headers
+            )
+        # The connection is back: the same requests are served again.
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            again = await client.get("/v1/receivables", headers=bearer(acme.api_key))
+    assert platform.status_code == 503, platform.text
+    assert platform.headers["Retry-After"] == "1"
+    assert platform.json()["error"]["code"] == "service_unavailable"
+    assert operator.status_code == 503, operator.text
+    assert operator.headers["Retry-After"] == "1"
+    assert operator.json() == {"message": "Service Unavailable", "status": 503}
+    assert graphql.status_code == 503, graphql.text
+    assert graphql.headers["Retry-After"] == "1"
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert again.status_code == 200, again.text
+
+
+async def test_a_database_refusal_inside_graphql_is_service_unavailable_not_masked(
+    settings: Settings, clock: Any
+) -> None:
+    # The request signed in, then found no connection for its own work: the error a GraphQL
+    # resolver sees is the pool's real timeout, shown with a code a client can act on.
+    async with small_pool_app(
+        settings, clock, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2
+    ) as small:
+        engine = small.state.runtime.services.engine
+        async with engine.connect() as held:
+            await held.exec_driver_sql("SELECT 1")
+
+            @strawberry.type
+            class Query:
+                @strawberry.field
+                async def rows(self) -> int:
+                    async with engine.connect() as conn:
+                        return int((await conn.exec_driver_sql("SELECT 1")).scalar_one())
+
+            schema = strawberry.Schema(query=Query, extensions=[DebtgraphMaskErrors])
+            result = await schema.execute("{ rows }")
+    log_graphql_errors(result.errors or [])
+    assert result.errors is not None
+    (error,) = result.errors
+    assert error.message == "The service is busy; retry the request shortly."
+    assert error.extensions == {"code": "SERVICE_UNAVAILABLE", "retryAfter": 1}
+
+
+async def test_a_sqlite_file_locked_past_its_busy_timeout_counts_as_unavailable(
+    tmp_path: Any,
+) -> None:
+    path = tmp_path / "locked.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 0.1})
+    try:
+        with pytest.raises(sa_exc.OperationalError) as raised:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    finally:
+        await engine.dispose()
+        writer.close()
+    assert is_unavailable(raised.value)
+    assert not is_unavailable(sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE failed")))
+    assert not is_unavailable(ValueError("a bug"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +20,47 @@ from sqlalchemy.ext.asyncio import (
 def is_sqlite(url: str) -> bool:
     """Whether a database URL points at SQLite."""
     return make_url(url).get_backend_name() == "sqlite"
+
+
+# Failures that say the database cannot serve right now, not that the request is wrong: PostgreSQL
+# shutting down, refusing or dropping connections, or out of connection slots.
+_UNAVAILABLE_DRIVER_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+)
+
+
+UNAVAILABLE_MESSAGE = "The service is busy; retry the request shortly."
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a failure means the database cannot serve now, so the client should retry later.
+
+    A connection pool with no free connection within its timeout, a SQLite file still locked by
+    another writer after the busy timeout, or a server that refuses, drops or shuts down
+    connections: none of these is the request's fault, and none is a bug to page anyone about.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, _UNAVAILABLE_DRIVER_ERRORS):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        original = exc.orig
+        if isinstance(original, _UNAVAILABLE_DRIVER_ERRORS):
+            return True
+        cause = getattr(original, "__cause__", None)
+        if isinstance(cause, _UNAVAILABLE_DRIVER_ERRORS):
+            return True
+        message = str(original).lower()
+        return "database is locked" in message or "database table is locked" in message
+    return False
 
 
 def _int_or_float(text: str) -> int | float:
