@@ -16,19 +16,31 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, false, func, literal, or_, select, true
 
 from debtgraph.domain.creditors.models import User
-from debtgraph.domain.oauth.models import OAuthToken
+from debtgraph.domain.oauth.models import (
+    RECEIVABLES_READ,
+    RECEIVABLES_WRITE,
+    REPORTS_READ,
+    USERS_READ,
+    USERS_WRITE,
+    WEBHOOKS_READ,
+    WEBHOOKS_WRITE,
+    OAuthToken,
+)
 from debtgraph.domain.receivables.models import Receivable
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import MissingScope, OperatorOnly, Unauthenticated
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 
-USERS_READ = "users:read"
-USERS_WRITE = "users:write"
-RECEIVABLES_READ = "receivables:read"
-RECEIVABLES_WRITE = "receivables:write"
-WEBHOOKS_READ = "webhooks:read"
-WEBHOOKS_WRITE = "webhooks:write"
-REPORTS_READ = "reports:read"
+# Re-exported: the faces name the scope they check through this module (the one place for checks).
+__all__ = [
+    "RECEIVABLES_READ",
+    "RECEIVABLES_WRITE",
+    "REPORTS_READ",
+    "USERS_READ",
+    "USERS_WRITE",
+    "WEBHOOKS_READ",
+    "WEBHOOKS_WRITE",
+]
 
 # The scope that lets a caller see an event about an object of each type; the other object
 # types (uploads, debtors, billing) belong to the operator API only.

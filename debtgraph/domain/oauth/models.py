@@ -9,14 +9,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
 
+# The seed's scopes, named once: permissions check them, grants and keys store them.
+USERS_READ = "users:read"
+USERS_WRITE = "users:write"
+RECEIVABLES_READ = "receivables:read"
+RECEIVABLES_WRITE = "receivables:write"
+WEBHOOKS_READ = "webhooks:read"
+WEBHOOKS_WRITE = "webhooks:write"
+REPORTS_READ = "reports:read"
 ALL_SCOPES = (
-    "users:read",
-    "users:write",
-    "receivables:read",
-    "receivables:write",
-    "webhooks:read",
-    "webhooks:write",
-    "reports:read",
+    USERS_READ,
+    USERS_WRITE,
+    RECEIVABLES_READ,
+    RECEIVABLES_WRITE,
+    WEBHOOKS_READ,
+    WEBHOOKS_WRITE,
+    REPORTS_READ,
 )
 
 
