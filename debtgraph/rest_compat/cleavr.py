@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import overload
 
 import orjson
 from python_multipart.multipart import parse_options_header
@@ -55,7 +56,17 @@ async def _render(fn: Endpoint, request: Request) -> Response:
         return render_use_case_error(Family.CLEAVR, exc)
 
 
-def endpoint(fn: Endpoint | None = None, *, idempotent: bool = False) -> Callable[..., object]:
+@overload
+def endpoint(fn: Endpoint, *, idempotent: bool = False) -> Endpoint: ...
+
+
+@overload
+def endpoint(fn: None = None, *, idempotent: bool = False) -> Callable[[Endpoint], Endpoint]: ...
+
+
+def endpoint(
+    fn: Endpoint | None = None, *, idempotent: bool = False
+) -> Endpoint | Callable[[Endpoint], Endpoint]:
     """Decorate a ``/v1`` endpoint with the version check (and idempotency for POSTs)."""
 
     def decorate(inner: Endpoint) -> Endpoint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from arq import Retry, cron
+from arq.typing import WorkerCoroutine
 from arq.worker import func
 
 from debtgraph.domain.core.clock import Clock
@@ -20,7 +21,7 @@ def _minutes(every: int) -> set[int] | None:
     return None if step == 1 else set(range(0, 60, step))
 
 
-def _arq_task(fn: TaskFn) -> TaskFn:
+def _arq_task(fn: TaskFn) -> WorkerCoroutine:
     """Translate the runner-neutral RetryLater into arq's Retry."""
 
     async def run(ctx: dict[str, Any], *args: Any) -> Any:
