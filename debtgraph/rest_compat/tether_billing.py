@@ -57,10 +57,12 @@ async def import_pain002(request: Request) -> Response:
         form = await request.form(max_files=1, max_fields=10)
     except Exception:
         raise InputError([FieldError("file", "invalid", NOT_MULTIPART)]) from None
-    async with form:
+    try:
         upload = form.get("file")
         file = upload if isinstance(upload, UploadFile) else (upload or None)
         result = await billing.import_pain002(ctx, file)
+    finally:
+        await form.close()
     approved = sum(1 for a in result.settled if a.is_approved)
     return JSONResponse(
         {
