@@ -178,7 +178,19 @@ async def test_a_blacklisted_iban_is_never_billed(
     await drain()
     debtors = await debtors_of(client, admin_headers, upload_id)
     assert debtors["Ana"]["status"] == "pending"
+    assert debtors["Ana"]["validation_status"] == "invalid"
+    assert debtors["Ana"]["validation_errors"] == ["IBAN is blacklisted"]
     assert await attempts(client, admin_headers, debtor_id=debtors["Ana"]["id"]) == []
+    # The validation stats agree with billing: the row counts as blacklisted, not ready.
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    assert stats.json()["data"] == {
+        "total": 5, "valid": 4, "invalid": 0, "pending": 0, "blacklisted": 1, "ready_for_sync": 0
+    }  # fmt: skip
+    # Starting again changes nothing: no debtor is left to bill.
+    again = await start(client, admin_headers, upload_id)
+    assert again["data"]["billingStart"]["userErrors"][0]["code"] == "nothing_to_bill"
 
 
 async def test_concurrent_starts_bill_each_debtor_once(

@@ -31,13 +31,16 @@ from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import dialect_of
 from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
 from debtgraph.domain.core.outbox import enqueue_after_commit, record_event
+from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import (
     BlacklistedIban,
     Debtor,
     DebtorStatus,
+    Upload,
     ValidationStatus,
 )
+from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
 from debtgraph.domain.payments.models import (
     RETRY_INTERVAL,
     SEPA_REASONS,
@@ -242,6 +245,36 @@ def _queue_submission(session: AsyncSession, attempts: Sequence[BillingAttempt])
         enqueue_after_commit(session, SUBMIT_TASK, gateway_ids[start : start + SUBMIT_BATCH])
 
 
+async def _refuse_newly_blacklisted(session: AsyncSession, clock: Clock, upload_id: int) -> None:
+    """Apply validation's blacklist rule to valid rows whose IBAN was listed since.
+
+    Such a row is never billed (:func:`is_billable`); marking it as validation would keeps
+    the upload's validation stats (``blacklisted``, ``ready_for_sync``) agreeing with billing.
+    """
+    now = clock.now()
+    result: Any = await session.execute(
+        update(Debtor)
+        .where(
+            Debtor.upload_id == upload_id,
+            Debtor.validation_status == ValidationStatus.VALID.value,
+            Debtor.status == DebtorStatus.PENDING.value,
+            exists().where(BlacklistedIban.iban == Debtor.iban),
+        )
+        .values(
+            blacklisted=True,
+            validation_status=ValidationStatus.INVALID.value,
+            validation_errors=[IBAN_BLACKLISTED],
+            validated_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        upload = await session.get(Upload, upload_id)
+        if upload is not None:
+            await debtor_validation.recount(session, clock, upload)
+
+
 async def start_billing(
     session: AsyncSession,
     clock: Clock,
@@ -254,6 +287,7 @@ async def start_billing(
     Gateway attempts are submitted by a job once this transaction commits; file attempts wait
     for the pain.002 that settles them. Raises when no debtor is billable (nothing changes).
     """
+    await _refuse_newly_blacklisted(session, clock, upload_id)
     claimed = (
         await session.execute(
             update(Debtor)
