@@ -329,3 +329,30 @@ async def test_who_may_bill(
         )
         assert body["data"][name]["userErrors"][0]["code"] == "forbidden"
     assert await _attempt_count(db) == 0
+
+
+async def test_attempt_connections_cost_the_same_for_one_or_many_parents(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, sql_counter: Any
+) -> None:
+    for _ in range(3):
+        upload_id = await billing_upload(client, admin_headers)
+        await start(client, admin_headers, upload_id)
+    await drain()
+    query = """query($n: Int) { uploads(first: $n) { nodes { billingAttempts(first: 2) {
+      totalCount nodes { transactionId } } debtors(first: 5) { nodes {
+      billingAttempts(first: 1) { totalCount nodes { status } } } } } } }"""
+
+    async def statements(n: int) -> int:
+        with sql_counter:
+            body = await gql(client, query, {"n": n}, admin_headers)
+        assert "errors" not in body, body
+        nodes = body["data"]["uploads"]["nodes"]
+        assert all(u["billingAttempts"]["totalCount"] == 5 for u in nodes)
+        return int(sql_counter.count)
+
+    assert await statements(1) == await statements(3)
+    with sql_counter:
+        listed = await client.get("/api/admin/billing-attempts?per_page=100", headers=admin_headers)
+    assert len(listed.json()["data"]) == 15
+    # Four statements (the caller's token, the count, the page) for 15 rows as for one.
+    assert sql_counter.count == 4
