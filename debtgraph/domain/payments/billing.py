@@ -330,7 +330,7 @@ async def start_billing(
 
 
 async def lock_attempts(
-    session: AsyncSession, *conditions: ColumnElement[bool]
+    session: AsyncSession, *conditions: ColumnElement[bool], limit: int | None = None
 ) -> list[BillingAttempt]:
     """The attempts matching ``conditions``, write-locked until the transaction ends.
 
@@ -338,17 +338,18 @@ async def lock_attempts(
     changed); SQLite has no row locks, so a write that changes nothing takes its database lock
     first and the read after it sees every committed change.
     """
+    stmt = select(BillingAttempt).where(*conditions).order_by(BillingAttempt.id).limit(limit)
     if dialect_of(session) == "sqlite":
+        # The whole database's write lock, taken by a write that changes nothing.
         await session.execute(
             update(BillingAttempt)
-            .where(*conditions)
+            .where(BillingAttempt.id.in_(stmt.with_only_columns(BillingAttempt.id)))
             .values(status=BillingAttempt.status)
             .execution_options(synchronize_session=False)
         )
-        stmt = select(BillingAttempt).where(*conditions)
     else:
-        stmt = select(BillingAttempt).where(*conditions).with_for_update()
-    stmt = stmt.order_by(BillingAttempt.id).execution_options(populate_existing=True)
+        stmt = stmt.with_for_update()
+    stmt = stmt.execution_options(populate_existing=True)
     return list((await session.scalars(stmt)).all())
 
 
@@ -497,8 +498,7 @@ async def retry_attempts(
         conditions.append(BillingAttempt.id == attempt_id)
     else:
         conditions.append(BillingAttempt.next_retry_at <= clock.now())
-    due = await lock_attempts(session, *conditions)
-    due = due[:limit]
+    due = await lock_attempts(session, *conditions, limit=limit)
     if attempt_id is not None and not due:
         raise InvalidTransition("settled", "retry", NOT_RETRYABLE)
     for attempt in due:
