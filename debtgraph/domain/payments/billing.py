@@ -456,7 +456,7 @@ async def settle(
 async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> BillingAttempt:
     """Cancel a pending attempt before settlement; its debtor's collection ends (``failed``).
 
-    Returns None-free: raises LookupError when there is no such attempt.
+    Raises LookupError when there is no such attempt, InvalidTransition when it is settled.
     """
     locked = await lock_attempts(session, BillingAttempt.id == attempt_id)
     if not locked:
