@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -13,13 +14,14 @@ import httpx
 import pytest
 import sepaxml
 import xmlschema
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from debtgraph.domain.debtors.models import Upload
 from debtgraph.domain.payments.gateways import sign_callback
 from debtgraph.domain.payments.models import BillingAttempt
 from tests.conftest import gql
 from tests.integration.billing_support import VOID, attempts, billing_upload, debtors_of, gid
-from tests.integration.uploads_support import UNAUTH
+from tests.integration.uploads_support import UNAUTH, upload
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.10"}
 XSD = Path(sepaxml.__file__).with_name("schemas") / "pain.008.001.10.xsd"
@@ -29,8 +31,6 @@ SECRET = "whsec_test_billing_callback"
 @pytest.fixture
 def settings(settings: Any) -> Any:
     """The test settings with a gateway callback secret."""
-    from dataclasses import replace
-
     return replace(settings, billing_callback_secret=SECRET)
 
 
@@ -268,3 +268,34 @@ async def test_who_may_use_the_files(
     no_file = await client.post("/api/admin/billing/pain002", headers=admin_headers)
     assert no_file.status_code == 422
     assert await _count(db) == 0
+
+
+async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    csv = (
+        "first_name,last_name,iban,amount,city,postcode,address,country,"
+        "mandate_reference,mandate_date\n"
+        "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
+        "MND-2024/001,2024-03-01\n"
+    )
+    created = await upload(client, admin_headers, csv)
+    upload_id = created.json()["data"]["id"]
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    assert exported.status_code == 200, exported.text
+    mandate = ET.fromstring(exported.content).find(".//p:MndtRltdInf", NS)
+    assert mandate.find("p:MndtId", NS).text == "MND-2024/001"
+    assert mandate.find("p:DtOfSgntr", NS).text == "2024-03-01"
+
+    second = await billing_upload(client, admin_headers)
+    async with db() as session:
+        await session.execute(update(Upload).where(Upload.id == second).values(status="processing"))
+        await session.commit()
+    refused = await client.post(f"/api/admin/uploads/{second}/sepa/pain008", headers=admin_headers)
+    assert (refused.status_code, refused.json()["message"]) == (
+        422,
+        "Upload is still processing. Please wait.",
+    )
+    assert await _count(db) == 1
