@@ -64,6 +64,17 @@ class Settings:
     # Invoice extraction (PRODUCT.md §4): time limit per PDF, and the Tesseract command for OCR.
     extraction_timeout_seconds: float = 60.0
     tesseract_cmd: str = "tesseract"
+    # Billing (PRODUCT.md §8): unset URL = the deterministic sandbox gateway.
+    billing_gateway_url: str | None = None
+    billing_gateway_api_key: str = ""
+    billing_gateway_mid: str = ""
+    # Signs the gateway's callbacks (Standard Webhooks scheme); unset = callbacks refused.
+    billing_callback_secret: str = ""
+    # The creditor a pain.008 file collects for (sandbox values by default).
+    sepa_creditor_name: str = "Tether Collections Sandbox"
+    sepa_creditor_iban: str = "DE89370400440532013000"
+    sepa_creditor_bic: str = "COBADEFFXXX"
+    sepa_creditor_id: str = "DE98ZZZ09999999999"
 
     @property
     def is_production(self) -> bool:
@@ -130,4 +141,12 @@ class Settings:
             max_body_kb=int(env.get("MAX_BODY_KB") or 1024),
             extraction_timeout_seconds=float(env.get("EXTRACTION_TIMEOUT_SECONDS") or 60),
             tesseract_cmd=env.get("TESSERACT_CMD") or "tesseract",
+            billing_gateway_url=env.get("BILLING_GATEWAY_URL") or None,
+            billing_gateway_api_key=env.get("BILLING_GATEWAY_API_KEY") or "",
+            billing_gateway_mid=env.get("BILLING_GATEWAY_MID") or "",
+            billing_callback_secret=env.get("BILLING_CALLBACK_SECRET") or "",
+            sepa_creditor_name=env.get("SEPA_CREDITOR_NAME") or cls.sepa_creditor_name,
+            sepa_creditor_iban=env.get("SEPA_CREDITOR_IBAN") or cls.sepa_creditor_iban,
+            sepa_creditor_bic=env.get("SEPA_CREDITOR_BIC") or cls.sepa_creditor_bic,
+            sepa_creditor_id=env.get("SEPA_CREDITOR_ID") or cls.sepa_creditor_id,
         )

@@ -12,6 +12,7 @@ from debtgraph.rest_compat import (
     oauth,
     openapi,
     tether_auth,
+    tether_billing,
     tether_debtors,
     tether_uploads,
 )
@@ -27,4 +28,5 @@ ROUTES: list[BaseRoute] = [
     *openapi.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
+    *tether_billing.routes,
 ]

@@ -19,6 +19,7 @@ from strawberry.types.execution import ExecutionContext
 
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.schema.base import JSON_SCALAR, DebtgraphMaskErrors, log_graphql_errors
+from debtgraph.schema.billing import BillingMutation, BillingQuery
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
 from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
@@ -108,6 +109,7 @@ QUERIES: list[type] = [
     DebtorQuery,
     DashboardQuery,
     BlacklistQuery,
+    BillingQuery,
 ]
 MUTATIONS: list[type] = [
     UserMutation,
@@ -117,6 +119,7 @@ MUTATIONS: list[type] = [
     DebtorMutation,
     BlacklistMutation,
     ExtractionMutation,
+    BillingMutation,
 ]
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,

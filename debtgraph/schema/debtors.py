@@ -15,7 +15,8 @@ from strawberry.types import Info
 
 from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
-from debtgraph.resolvers import debtors, uploads
+from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
     Connection,
@@ -147,6 +148,27 @@ class Debtor(relay.Node):
         found = await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])
         model = found.get(self.upload_id)
         return schema_type(info, "Upload").from_model(model) if model else None
+
+    @strawberry.field(description="The debtor's billing attempts, newest first.")
+    async def billing_attempts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: str | None = None,
+    ) -> Connection[
+        Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
+    ]:
+        # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
+        page = await billing.attempts_page(
+            ctx_of(info),
+            AttemptModel.debtor_id,
+            self.database_id,
+            first=check_first(first),
+            after_id=decode_cursor(after),
+            status=status,
+        )
+        return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
 
 @strawberry.input

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import Any, NewType
+from typing import Annotated, Any, NewType
 
 import strawberry
 from strawberry import relay
@@ -15,7 +15,8 @@ from strawberry.types import Info
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
-from debtgraph.resolvers import debtors, uploads
+from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -25,6 +26,7 @@ from debtgraph.schema.base import (
     ctx_of,
     node_key,
     nodes_in_order,
+    schema_type,
     to_connection,
 )
 from debtgraph.schema.debtors import Debtor
@@ -149,6 +151,27 @@ class Upload(relay.Node):
             DebtorModel.upload_id, debtors.filter_conditions, name="upload.debtors"
         )
         return to_connection(await loader.load(key), Debtor.from_model)
+
+    @strawberry.field(description="The upload's billing attempts, newest first.")
+    async def billing_attempts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: str | None = None,
+    ) -> Connection[
+        Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
+    ]:
+        # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
+        page = await billing.attempts_page(
+            ctx_of(info),
+            AttemptModel.upload_id,
+            self.database_id,
+            first=check_first(first),
+            after_id=decode_cursor(after),
+            status=status,
+        )
+        return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
 
 @strawberry.input

@@ -24,6 +24,8 @@ from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.domain.payments.gateways import HttpGateway, SandboxGateway
+from debtgraph.jobs.billing import GATEWAY_PORT
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
 from debtgraph.resolvers.context import AppServices
 from debtgraph.rest_compat.common import JSONResponse
@@ -74,7 +76,17 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         throttle = InMemoryThrottle(
             clock, settings.login_max_attempts, settings.login_window_seconds
         )
-    ports: dict[str, Any] = {}
+    ports: dict[str, Any] = {
+        GATEWAY_PORT: (
+            HttpGateway(
+                settings.billing_gateway_url,
+                settings.billing_gateway_api_key,
+                settings.billing_gateway_mid or "GATEWAY",
+            )
+            if settings.billing_gateway_url
+            else SandboxGateway()
+        )
+    }
     services: AppServices = Services(
         settings=settings,
         engine=engine,

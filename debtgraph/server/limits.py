@@ -29,7 +29,17 @@ from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error, te
 GRAPHQL_PATH = "/graphql"
 # Routes that take a multipart file upload (and so MAX_UPLOAD_MB rather than MAX_BODY_KB). An
 # invoice for extraction is at most 10 MB (PRODUCT.md §4); its route checks the rest.
-CSV_UPLOAD_ROUTES = frozenset({("POST", "/api/admin/uploads"), ("POST", GRAPHQL_PATH)})
+CSV_UPLOAD_ROUTES = frozenset(
+    {
+        ("POST", "/api/admin/uploads"),
+        ("POST", GRAPHQL_PATH),
+        # A bank's pain.002 status report: a file like a CSV upload, with its limit.
+        ("POST", "/api/admin/billing/pain002"),
+    }
+)
+# /api writes that take no operator token: login, and a gateway's signed callback (its
+# signature is checked by the route, over the body it must read for that).
+PUBLIC_API_WRITES = frozenset({"/api/login", "/api/billing/callback"})
 INVOICE_ROUTE = ("POST", "/v1/receivables/ocr")
 INVOICE_MAX_BYTES = extraction.pdf.MAX_BYTES
 # Methods that carry no body by convention: never refused for want of a caller here, so that
@@ -173,7 +183,7 @@ def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | 
         return graphql_error(401, "Unauthenticated.", "UNAUTHENTICATED")
     if path == "/v1" or path.startswith("/v1/"):
         refused = principal is None
-    elif path.startswith("/api/") and path != "/api/login":
+    elif path.startswith("/api/") and path not in PUBLIC_API_WRITES:
         # Every /api route but login is an operator's (rest_compat.common.operator_context).
         refused = principal is None or not principal.is_operator
     else:

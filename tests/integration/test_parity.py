@@ -465,6 +465,62 @@ def _gql_extraction(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rest_attempt(a: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": a["status"],
+        "attempt_number": a["attempt_number"],
+        "amount": _dec(a["amount"]),
+        "is_final": a["is_final"],
+    }
+
+
+def _gql_attempt(a: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": a["status"],
+        "attempt_number": a["attemptNumber"],
+        "amount": _dec(a["amount"]),
+        "is_final": a["isFinal"],
+    }
+
+
+async def _exported_report(client: httpx.AsyncClient, w: World, db: Any) -> None:
+    """Export the world's upload as pain.008 and keep a pain.002 approving all of it."""
+    exported = await client.post(
+        f"/api/admin/uploads/{w.upload}/sepa/pain008", headers=w.headers["operator"]
+    )
+    assert exported.status_code == 200, exported.text
+    ids = re.findall(rb"<EndToEndId>([^<]+)</EndToEndId>", exported.content)
+    msg_id = re.search(rb"<MsgId>([^<]+)</MsgId>", exported.content)
+    assert msg_id is not None
+    txs = b"".join(
+        b"<TxInfAndSts><OrgnlEndToEndId>" + i + b"</OrgnlEndToEndId><TxSts>ACSC</TxSts>"
+        b"</TxInfAndSts>"
+        for i in ids
+    )
+    w.pain002 = (  # type: ignore[attr-defined]
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>'
+        b"<GrpHdr><MsgId>R1</MsgId><CreDtTm>2026-11-23T09:00:00</CreDtTm></GrpHdr>"
+        b"<OrgnlGrpInfAndSts><OrgnlMsgId>" + msg_id.group(1) + b"</OrgnlMsgId>"
+        b"<OrgnlMsgNmId>pain.008.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>"
+        b"<OrgnlPmtInfAndSts>" + txs + b"</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>"
+    )
+
+
+def _pain002_case(who: str, expect: str, content: Callable[[World], bytes], **kw: Any) -> Case:
+    return Case(
+        "sepa.pain002",
+        who,
+        lambda w: (
+            "FILE",
+            "/api/admin/billing/pain002",
+            {"form": {}, "file": ("status.xml", content(w), "application/xml")},
+        ),
+        lambda w: {},
+        expect,
+        **kw,
+    )
+
+
 INVOICE_PDF = pdf_of(next(spec for spec in corpus() if spec.name == "fr_two_column"))
 
 
@@ -800,6 +856,36 @@ OPERATIONS: dict[str, Operation] = {
         payload=True,
         mutates=True,
     ),
+    # --- /api billing and SEPA files
+    "billing.list": Operation(
+        ("GET", "/api/admin/billing-attempts"),
+        "Query.billingAttempts",
+        lambda b: [_rest_attempt(a) for a in b["data"]],
+        lambda c: [_gql_attempt(a) for a in c["nodes"]],
+        "query($status: String, $uploadId: ID) { billingAttempts(status: $status, "
+        "uploadId: $uploadId) { nodes { status attemptNumber amount isFinal } } }",
+        ("billingAttempts",),
+    ),
+    "sepa.pain008": Operation(
+        ("POST", "/api/admin/uploads/{id}/sepa/pain008"),
+        "Mutation.sepaPain008Export",
+        lambda xml: {"transactions": xml.count(b"<DrctDbtTxInf>")},
+        lambda p: {"transactions": p["transactions"]},
+        _mut("sepaPain008Export", "SepaPain008ExportInput", "transactions"),
+        ("sepaPain008Export",),
+        payload=True,
+        mutates=True,
+    ),
+    "sepa.pain002": Operation(
+        ("POST", "/api/admin/billing/pain002"),
+        "Mutation.sepaPain002Import",
+        lambda b: {k: b["data"][k] for k in ("settled", "approved", "declined", "pending")},
+        lambda p: {k: p[k] for k in ("settled", "approved", "declined", "pending")},
+        _mut("sepaPain002Import", "SepaPain002ImportInput", "settled approved declined pending"),
+        ("sepaPain002Import",),
+        payload=True,
+        mutates=True,
+    ),
 }
 
 # REST routes with no GraphQL counterpart, and why.
@@ -814,6 +900,7 @@ REST_ONLY = {
     ("POST", "/oauth/consent"): "OAuth 2 is a REST protocol by definition",
     ("POST", "/oauth/token"): "OAuth 2 is a REST protocol by definition",
     ("POST", "/oauth/revoke"): "OAuth 2 is a REST protocol by definition",
+    ("POST", "/api/billing/callback"): "a gateway's signed server-to-server callback, no caller",
 }
 # GraphQL root fields with no REST counterpart, and why.
 GRAPHQL_ONLY = {
@@ -828,6 +915,9 @@ GRAPHQL_ONLY = {
     "Mutation.receivablePayout": "operator recovery actions exist only in the operator graph",
     "Mutation.receivableDisputeOpen": "operator recovery actions exist only in the graph",
     "Mutation.receivableEvidenceRequest": "operator recovery actions exist only in the graph",
+    "Mutation.billingStart": "operator billing actions exist only in the operator graph",
+    "Mutation.billingAttemptVoid": "operator billing actions exist only in the operator graph",
+    "Mutation.billingAttemptRetry": "operator billing actions exist only in the operator graph",
 }
 
 
@@ -991,6 +1081,7 @@ KNOWN: dict[str, str] = {
     "receivable.create-other-tenant-user": SNAKE_FIELD,
     "upload.debtors-bad-filter": SNAKE_FIELD,
     "debtor.update-wrong-type": SNAKE_FIELD,
+    "sepa.pain008-nothing-left": SNAKE_FIELD,
     "user.get-anonymous": NODE_NULL,
     "receivable.get-anonymous": NODE_NULL,
     "receivable.get-missing-scope": NODE_NULL,
@@ -1637,6 +1728,90 @@ CASES = [
         ),
         "upload.status-unknown-id",
     ),
+    row(
+        _query("billing.list", "operator", "ok", "/api/admin/billing-attempts", {}),
+        "billing.list-valid",
+    ),
+    row(
+        _query(
+            "billing.list",
+            "operator",
+            "ok",
+            "/api/admin/billing-attempts?status=pending",
+            {"status": "pending"},
+        ),
+        "billing.list-status",
+    ),
+    row(
+        _query(
+            "billing.list",
+            "operator",
+            "invalid",
+            "/api/admin/billing-attempts?status=paid",
+            {"status": "paid"},
+        ),
+        "billing.list-bad-status",
+    ),
+    row(
+        _query("billing.list", "anonymous", "unauthenticated", "/api/admin/billing-attempts", {}),
+        "billing.list-anonymous",
+    ),
+    row(
+        _mutation_on(
+            "sepa.pain008",
+            "operator",
+            "ok",
+            "upload",
+            None,
+            lambda i: {"uploadId": i},
+            relay="Upload",
+        ),
+        "sepa.pain008-valid",
+    ),
+    row(
+        _mutation_on(
+            "sepa.pain008",
+            "operator",
+            "invalid",
+            "upload",
+            None,
+            lambda i: {"uploadId": i},
+            relay="Upload",
+            prepare=_exported_report,
+        ),
+        "sepa.pain008-nothing-left",
+    ),
+    row(
+        Case(
+            "sepa.pain008",
+            "operator",
+            lambda w: ("POST", "/api/admin/uploads/999999/sepa/pain008", {}),
+            lambda w: {"v": {"uploadId": gid("Upload", 999999)}},
+            "not_found",
+        ),
+        "sepa.pain008-unknown-id",
+    ),
+    row(
+        _mutation_on(
+            "sepa.pain008",
+            "anonymous",
+            "unauthenticated",
+            "upload",
+            None,
+            lambda i: {"uploadId": i},
+            relay="Upload",
+        ),
+        "sepa.pain008-anonymous",
+    ),
+    row(
+        _pain002_case("operator", "ok", lambda w: w.pain002, prepare=_exported_report),  # type: ignore[attr-defined]
+        "sepa.pain002-valid",
+    ),
+    row(_pain002_case("operator", "invalid", lambda w: b"not xml"), "sepa.pain002-not-xml"),
+    row(
+        _pain002_case("anonymous", "unauthenticated", lambda w: b"<Document/>"),
+        "sepa.pain002-anonymous",
+    ),
     row(_query("dashboard", "operator", "ok", "/api/admin/dashboard", {}), "dashboard-valid"),
     row(
         _query("dashboard", "anonymous", "unauthenticated", "/api/admin/dashboard", {}),
@@ -1742,7 +1917,9 @@ def rest_outcome(op: Operation, response: httpx.Response) -> Outcome:
     """REST's answer in shared terms."""
     assert response.status_code < 500, response.text
     kind = OUTCOME_OF_STATUS[response.status_code]
-    body = response.json()
+    # A file download (pain.008) is read as it came; every other answer is JSON.
+    xml = response.headers.get("content-type", "").startswith("application/xml")
+    body = response.content if xml else response.json()
     if kind == "ok":
         return Outcome("ok", data=op.rest_data(body))
     if "error" in body:  # /v1, /oauth

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
+from typing import Final
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
@@ -26,8 +39,33 @@ class BillingStatus(enum.StrEnum):
 # SEPA reason codes after which a debit must not be tried again (closed or blocked account, no
 # mandate, refused by the debtor; PRODUCT.md §8), and how many attempts a debtor gets in all.
 FINAL_DECLINE_CODES: frozenset[str] = frozenset({"AC04", "AC06", "AG01", "MD01", "MD06", "MS02"})
+# Insufficient funds and "reason not specified": the debit is presented again (PRODUCT.md §8).
+RETRYABLE_DECLINE_CODES: frozenset[str] = frozenset({"AM04", "MS03"})
 MAX_ATTEMPTS = 3
+# A retryable failure is presented again this long after its answer.
+RETRY_INTERVAL: Final = timedelta(days=5)
 _RETRYABLE_STATUSES: frozenset[str] = frozenset({BillingStatus.DECLINED, BillingStatus.ERROR})
+
+# What each SEPA reason code means, as the error_message of an attempt declined with it.
+SEPA_REASONS: Final[MappingProxyType[str, str]] = MappingProxyType(
+    {
+        "AC04": "Account closed",
+        "AC06": "Account blocked",
+        "AG01": "Transaction forbidden",
+        "AM04": "Insufficient funds",
+        "MD01": "No mandate",
+        "MD06": "Refund requested by the debtor",
+        "MS02": "Refused by the debtor",
+        "MS03": "Reason not specified",
+    }
+)
+
+
+class BillingChannel(enum.StrEnum):
+    """How an attempt reaches the bank: through the gateway, or in a pain.008 file."""
+
+    GATEWAY = "gateway"
+    SEPA_FILE = "sepa_file"
 
 
 class VopLog(Base):
@@ -76,6 +114,11 @@ class BillingAttempt(Base):
         Index("ix_billing_attempts_debtor_id_id", "debtor_id", "id"),
         Index("ix_billing_attempts_upload_id_id", "upload_id", "id"),
         Index("ix_billing_attempts_status_id", "status", "id"),
+        # Serves the retry cron: attempts whose next presentation is due.
+        Index("ix_billing_attempts_next_retry_at", "next_retry_at"),
+        # The double-charge guard: a debtor's n-th attempt exists at most once, whichever
+        # request, job or worker creates it.
+        UniqueConstraint("debtor_id", "attempt_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +133,7 @@ class BillingAttempt(Base):
     mid_reference: Mapped[str | None] = mapped_column(String(64), default=None)
     error_code: Mapped[str | None] = mapped_column(String(10), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    channel: Mapped[str] = mapped_column(String(20), default=BillingChannel.GATEWAY.value)
     next_retry_at: Mapped[datetime | None] = mapped_column(default=None)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
@@ -119,3 +163,15 @@ class BillingAttempt(Base):
     def can_retry(self) -> bool:
         """Whether a failed attempt may be followed by another."""
         return self.status in _RETRYABLE_STATUSES and not self._ends_the_series
+
+
+def retryable_condition() -> ColumnElement[bool]:
+    """SQL twin of :attr:`BillingAttempt.can_retry`, for set-wise selection (same constants)."""
+    return and_(
+        BillingAttempt.status.in_(sorted(_RETRYABLE_STATUSES)),
+        or_(
+            BillingAttempt.error_code.is_(None),
+            BillingAttempt.error_code.not_in(sorted(FINAL_DECLINE_CODES)),
+        ),
+        BillingAttempt.attempt_number < MAX_ATTEMPTS,
+    )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 10:20:02.454304
+Create Date: 2026-12-01 11:57:57.918110
 """
 
 from collections.abc import Sequence
@@ -462,6 +462,7 @@ def upgrade() -> None:
     sa.Column('mid_reference', sa.String(length=64), nullable=True),
     sa.Column('error_code', sa.String(length=10), nullable=True),
     sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('channel', sa.String(length=20), nullable=False),
     sa.Column('next_retry_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('processed_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
@@ -469,11 +470,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['debtor_id'], ['debtors.id'], name=op.f('fk_billing_attempts_debtor_id_debtors'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['upload_id'], ['uploads.id'], name=op.f('fk_billing_attempts_upload_id_uploads'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_billing_attempts')),
+    sa.UniqueConstraint('debtor_id', 'attempt_number', name=op.f('uq_billing_attempts_debtor_id_attempt_number')),
     sa.UniqueConstraint('transaction_id', name=op.f('uq_billing_attempts_transaction_id')),
     sa.UniqueConstraint('unique_id', name=op.f('uq_billing_attempts_unique_id'))
     )
     with op.batch_alter_table('billing_attempts', schema=None) as batch_op:
         batch_op.create_index('ix_billing_attempts_debtor_id_id', ['debtor_id', 'id'], unique=False)
+        batch_op.create_index('ix_billing_attempts_next_retry_at', ['next_retry_at'], unique=False)
         batch_op.create_index('ix_billing_attempts_status_id', ['status', 'id'], unique=False)
         batch_op.create_index('ix_billing_attempts_upload_id_id', ['upload_id', 'id'], unique=False)
 
@@ -535,6 +538,7 @@ def downgrade() -> None:
     with op.batch_alter_table('billing_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_billing_attempts_upload_id_id')
         batch_op.drop_index('ix_billing_attempts_status_id')
+        batch_op.drop_index('ix_billing_attempts_next_retry_at')
         batch_op.drop_index('ix_billing_attempts_debtor_id_id')
 
     op.drop_table('billing_attempts')

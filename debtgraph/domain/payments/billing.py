@@ -1,0 +1,566 @@
+"""SEPA direct-debit billing: which debtors are billable, and every change of an attempt.
+
+An attempt is ``pending`` from the moment it is created until an answer settles it
+(``approved`` / ``declined`` / ``error``) or an operator voids it (``voided``). Its debtor is
+``processing`` while the series runs, ``recovered`` once an attempt is approved and ``failed``
+once the series ends without one (PRODUCT.md §6, §8).
+
+No debtor is ever charged twice, whoever races whom:
+
+* starting a collection claims debtors with one conditional ``UPDATE … WHERE status='pending'
+  RETURNING``: of two concurrent starts, the second finds the rows already ``processing``;
+* a debtor's n-th attempt is unique in the database (``debtor_id, attempt_number``);
+* answers, voids and retries lock the attempts they change and only change ``pending`` ones (or,
+  for a retry, those whose ``next_retry_at`` is still set), so a second worker, a late callback
+  or a replayed bank file finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, Literal, Protocol
+
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.core.clock import Clock, event_time
+from debtgraph.domain.core.concurrency import dialect_of
+from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
+from debtgraph.domain.core.outbox import enqueue_after_commit, record_event
+from debtgraph.domain.debtors import validation as debtor_validation
+from debtgraph.domain.debtors.fields import full_name
+from debtgraph.domain.debtors.models import (
+    BlacklistedIban,
+    Debtor,
+    DebtorStatus,
+    Upload,
+    ValidationStatus,
+)
+from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
+from debtgraph.domain.payments.models import (
+    RETRY_INTERVAL,
+    SEPA_REASONS,
+    BillingAttempt,
+    BillingChannel,
+    BillingStatus,
+    retryable_condition,
+)
+
+ATTEMPT_EVENT: Final = "billing_attempt.updated"
+DEBTOR_EVENT: Final = "debtor.status_changed"
+SUBMIT_TASK: Final = "billing.submit"
+# Attempts handed to one submit job: bounded payloads, a bounded transaction per job.
+SUBMIT_BATCH: Final = 500
+NOTHING_TO_BILL: Final = "The upload has no debtor ready for billing."
+VOID_APPROVED: Final = "An approved billing attempt cannot be voided."
+VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
+NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
+
+AnswerStatus = Literal["approved", "declined", "error"]
+
+
+def is_billable() -> ColumnElement[bool]:
+    """Ready for sync (tether-api.md validation stats): the one rule of who may be charged.
+
+    Valid, still ``pending`` collection, not blacklisted — neither when validated nor on the
+    list as it is now (the list may have grown since) — with a valid IBAN and an amount.
+    """
+    return and_(
+        Debtor.validation_status == ValidationStatus.VALID.value,
+        Debtor.status == DebtorStatus.PENDING.value,
+        Debtor.blacklisted.is_(False),
+        Debtor.iban_valid.is_(True),
+        Debtor.iban.is_not(None),
+        Debtor.amount > 0,
+        ~exists().where(BlacklistedIban.iban == Debtor.iban),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    """What a gateway is asked to collect for one attempt."""
+
+    transaction_id: str
+    iban: str
+    bic: str | None
+    name: str
+    amount: Decimal
+    currency: str
+    attempt_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAnswer:
+    """A gateway's (or bank's) verdict on one attempt, named by our ``transaction_id``."""
+
+    transaction_id: str
+    status: AnswerStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    unique_id: str | None = None
+
+
+class BillingGateway(Protocol):
+    """The port to a SEPA direct-debit gateway."""
+
+    @property
+    def mid_reference(self) -> str:
+        """The merchant account the debits are sent under (the attempts' ``mid_reference``)."""
+        ...
+
+    async def submit(self, debits: Sequence[Debit]) -> list[GatewayAnswer]:
+        """Send debits. Answers known at once are returned; the others arrive later."""
+        ...
+
+
+def new_transaction_id() -> str:
+    """Our reference of one attempt, also the SEPA EndToEndId (≤ 35 characters)."""
+    return "TXN-" + secrets.token_hex(8).upper()
+
+
+def attempt_event_payload(attempt: BillingAttempt) -> dict[str, Any]:
+    """The event object of a billing attempt (the seed's fields)."""
+    return {
+        "id": attempt.id,
+        "debtor_id": attempt.debtor_id,
+        "upload_id": attempt.upload_id,
+        "transaction_id": attempt.transaction_id,
+        "unique_id": attempt.unique_id,
+        "amount": str(attempt.amount),
+        "currency": attempt.currency,
+        "status": attempt.status,
+        "attempt_number": attempt.attempt_number,
+        "mid_reference": attempt.mid_reference,
+        "error_code": attempt.error_code,
+        "error_message": attempt.error_message,
+        "is_approved": attempt.is_approved,
+        "is_final": attempt.is_final,
+        "can_retry": attempt.can_retry,
+        "processed_at": event_time(attempt.processed_at),
+        "created_at": event_time(attempt.created_at),
+    }
+
+
+def _attempt_event(
+    session: AsyncSession, clock: Clock, attempt: BillingAttempt, previous: str | None
+) -> None:
+    record_event(
+        session,
+        clock,
+        type=ATTEMPT_EVENT,
+        object_type="billing_attempt",
+        object_id=str(attempt.id),
+        obj=attempt_event_payload(attempt),
+        previous={"status": previous} if previous else None,
+    )
+
+
+async def _set_debtor_status(
+    session: AsyncSession, clock: Clock, debtor_ids: Iterable[int], status: str, previous: str
+) -> list[int]:
+    """Move debtors from ``previous`` to ``status`` set-wise, with one event each."""
+    ids = sorted(set(debtor_ids))
+    if not ids:
+        return []
+    rows = (
+        await session.execute(
+            update(Debtor)
+            .where(Debtor.id.in_(ids), Debtor.status == previous)
+            .values(status=status, updated_at=clock.now())
+            .returning(Debtor.id, Debtor.upload_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for debtor_id, upload_id in rows:
+        _debtor_event(session, clock, debtor_id, upload_id, status, previous)
+    return [row[0] for row in rows]
+
+
+def _debtor_event(
+    session: AsyncSession,
+    clock: Clock,
+    debtor_id: int,
+    upload_id: int,
+    status: str,
+    previous: str,
+) -> None:
+    record_event(
+        session,
+        clock,
+        type=DEBTOR_EVENT,
+        object_type="debtor",
+        object_id=str(debtor_id),
+        obj={"id": debtor_id, "upload_id": upload_id, "status": status},
+        previous={"status": previous},
+    )
+
+
+async def _next_numbers(session: AsyncSession, debtor_ids: Sequence[int]) -> dict[int, int]:
+    """The number each debtor's next attempt takes (1 for a debtor never billed)."""
+    if not debtor_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(BillingAttempt.debtor_id, func.max(BillingAttempt.attempt_number))
+            .where(BillingAttempt.debtor_id.in_(list(debtor_ids)))
+            .group_by(BillingAttempt.debtor_id)
+        )
+    ).all()
+    highest = {int(d): int(n) for d, n in rows}
+    return {d: highest.get(d, 0) + 1 for d in debtor_ids}
+
+
+async def _insert_attempts(
+    session: AsyncSession, clock: Clock, rows: list[dict[str, Any]]
+) -> list[BillingAttempt]:
+    """Insert attempts in one statement and record their events."""
+    if not rows:
+        return []
+    now = clock.now()
+    values = [
+        {
+            "transaction_id": new_transaction_id(),
+            "status": BillingStatus.PENDING.value,
+            "created_at": now,
+            "updated_at": now,
+            **row,
+        }
+        for row in rows
+    ]
+    attempts = list(
+        (await session.scalars(insert(BillingAttempt).returning(BillingAttempt), values)).all()
+    )
+    for attempt in attempts:
+        _attempt_event(session, clock, attempt, None)
+    return attempts
+
+
+def _queue_submission(session: AsyncSession, attempts: Sequence[BillingAttempt]) -> None:
+    gateway_ids = [a.id for a in attempts if a.channel == BillingChannel.GATEWAY]
+    for start in range(0, len(gateway_ids), SUBMIT_BATCH):
+        enqueue_after_commit(session, SUBMIT_TASK, gateway_ids[start : start + SUBMIT_BATCH])
+
+
+async def _refuse_newly_blacklisted(session: AsyncSession, clock: Clock, upload_id: int) -> None:
+    """Apply validation's blacklist rule to valid rows whose IBAN was listed since.
+
+    Such a row is never billed (:func:`is_billable`); marking it as validation would keeps
+    the upload's validation stats (``blacklisted``, ``ready_for_sync``) agreeing with billing.
+    """
+    now = clock.now()
+    result: Any = await session.execute(
+        update(Debtor)
+        .where(
+            Debtor.upload_id == upload_id,
+            Debtor.validation_status == ValidationStatus.VALID.value,
+            Debtor.status == DebtorStatus.PENDING.value,
+            exists().where(BlacklistedIban.iban == Debtor.iban),
+        )
+        .values(
+            blacklisted=True,
+            validation_status=ValidationStatus.INVALID.value,
+            validation_errors=[IBAN_BLACKLISTED],
+            validated_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        upload = await session.get(Upload, upload_id)
+        if upload is not None:
+            await debtor_validation.recount(session, clock, upload)
+
+
+async def start_billing(
+    session: AsyncSession,
+    clock: Clock,
+    upload_id: int,
+    *,
+    channel: BillingChannel = BillingChannel.GATEWAY,
+) -> list[BillingAttempt]:
+    """Create a pending attempt for every billable debtor of an upload and claim the debtors.
+
+    Gateway attempts are submitted by a job once this transaction commits; file attempts wait
+    for the pain.002 that settles them. Raises when no debtor is billable (nothing changes).
+    """
+    await _refuse_newly_blacklisted(session, clock, upload_id)
+    claimed = (
+        await session.execute(
+            update(Debtor)
+            .where(Debtor.upload_id == upload_id, is_billable())
+            .values(status=DebtorStatus.PROCESSING.value, updated_at=clock.now())
+            .returning(Debtor.id, Debtor.amount, Debtor.currency)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    if not claimed:
+        raise DomainValidationError([FieldError("upload_id", "nothing_to_bill", NOTHING_TO_BILL)])
+    claimed = sorted(claimed, key=lambda row: row[0])
+    numbers = await _next_numbers(session, [row[0] for row in claimed])
+    for debtor_id, _amount, _currency in claimed:
+        _debtor_event(
+            session,
+            clock,
+            debtor_id,
+            upload_id,
+            DebtorStatus.PROCESSING.value,
+            DebtorStatus.PENDING.value,
+        )
+    attempts = await _insert_attempts(
+        session,
+        clock,
+        [
+            {
+                "debtor_id": debtor_id,
+                "upload_id": upload_id,
+                "amount": amount,
+                "currency": currency or "EUR",
+                "attempt_number": numbers[debtor_id],
+                "channel": channel.value,
+            }
+            for debtor_id, amount, currency in claimed
+        ],
+    )
+    _queue_submission(session, attempts)
+    return attempts
+
+
+async def lock_attempts(
+    session: AsyncSession, *conditions: ColumnElement[bool], limit: int | None = None
+) -> list[BillingAttempt]:
+    """The attempts matching ``conditions``, write-locked until the transaction ends.
+
+    PostgreSQL locks the rows (and re-checks the conditions on rows a concurrent writer just
+    changed); SQLite has no row locks, so a write that changes nothing takes its database lock
+    first and the read after it sees every committed change.
+    """
+    stmt = select(BillingAttempt).where(*conditions).order_by(BillingAttempt.id).limit(limit)
+    if dialect_of(session) == "sqlite":
+        # The whole database's write lock, taken by a write that changes nothing.
+        await session.execute(
+            update(BillingAttempt)
+            .where(BillingAttempt.id.in_(stmt.with_only_columns(BillingAttempt.id)))
+            .values(status=BillingAttempt.status)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        stmt = stmt.with_for_update()
+    stmt = stmt.execution_options(populate_existing=True)
+    return list((await session.scalars(stmt)).all())
+
+
+def _apply(attempt: BillingAttempt, answer: GatewayAnswer, now: datetime) -> None:
+    attempt.status = answer.status
+    attempt.error_code = answer.error_code if answer.status != BillingStatus.APPROVED else None
+    attempt.error_message = answer.error_message or (
+        SEPA_REASONS.get(answer.error_code or "") if answer.status != "approved" else None
+    )
+    if answer.unique_id:
+        attempt.unique_id = answer.unique_id
+    attempt.processed_at = now
+    attempt.updated_at = now
+    # A retryable failure is presented again RETRY_INTERVAL later (the retry cron's mark).
+    attempt.next_retry_at = now + RETRY_INTERVAL if attempt.can_retry else None
+
+
+async def _settle_debtors(
+    session: AsyncSession, clock: Clock, attempts: Sequence[BillingAttempt]
+) -> None:
+    recovered = [a.debtor_id for a in attempts if a.is_approved]
+    failed = [a.debtor_id for a in attempts if a.is_final and not a.is_approved]
+    processing = DebtorStatus.PROCESSING.value
+    await _set_debtor_status(session, clock, recovered, DebtorStatus.RECOVERED.value, processing)
+    await _set_debtor_status(session, clock, failed, DebtorStatus.FAILED.value, processing)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What applying a set of answers changed."""
+
+    settled: list[BillingAttempt]
+    # Transaction ids named by no attempt, or by one already settled (skipped when not strict).
+    unknown: list[str]
+    already_settled: list[str]
+
+
+async def settle(
+    session: AsyncSession,
+    clock: Clock,
+    answers: Sequence[GatewayAnswer],
+    *,
+    strict: bool,
+    mid_reference: str | None = None,
+) -> Settlement:
+    """Apply answers to the pending attempts they name, and move their debtors.
+
+    ``strict`` (a bank file an operator imports): an unknown or already settled transaction, or
+    one named twice, refuses the whole set before anything changes. Otherwise (gateway answers,
+    which may arrive twice) those are skipped.
+    """
+    by_id: dict[str, GatewayAnswer] = {}
+    twice: list[str] = []
+    for answer in answers:
+        if answer.transaction_id in by_id:
+            twice.append(answer.transaction_id)
+        by_id[answer.transaction_id] = answer
+    if not by_id:
+        return Settlement([], [], [])
+    locked = await lock_attempts(session, BillingAttempt.transaction_id.in_(list(by_id)))
+    found = {a.transaction_id: a for a in locked}
+    unknown = sorted(set(by_id) - set(found))
+    already = sorted(
+        {t for t, a in found.items() if a.status != BillingStatus.PENDING} | set(twice)
+    )
+    if strict and (unknown or already):
+        errors = []
+        if unknown:
+            errors.append(
+                FieldError(
+                    "file",
+                    "unknown_transactions",
+                    "The status report names unknown transactions: " + ", ".join(unknown) + ".",
+                )
+            )
+        if already:
+            errors.append(
+                FieldError(
+                    "file",
+                    "already_settled",
+                    "The status report settles transactions already settled: "
+                    + ", ".join(already)
+                    + ".",
+                )
+            )
+        raise DomainValidationError(errors)
+    now = clock.now()
+    settled: list[BillingAttempt] = []
+    for transaction_id, answer in by_id.items():
+        attempt = found.get(transaction_id)
+        if attempt is None or attempt.status != BillingStatus.PENDING:
+            continue
+        _apply(attempt, answer, now)
+        if mid_reference and attempt.mid_reference is None:
+            attempt.mid_reference = mid_reference
+        settled.append(attempt)
+    await session.flush()
+    for attempt in settled:
+        _attempt_event(session, clock, attempt, BillingStatus.PENDING.value)
+    await _settle_debtors(session, clock, settled)
+    return Settlement(settled, unknown, already)
+
+
+async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> BillingAttempt:
+    """Cancel a pending attempt before settlement; its debtor's collection ends (``failed``).
+
+    Raises LookupError when there is no such attempt, InvalidTransition when it is settled.
+    """
+    locked = await lock_attempts(session, BillingAttempt.id == attempt_id)
+    if not locked:
+        raise LookupError(attempt_id)
+    attempt = locked[0]
+    if attempt.status == BillingStatus.APPROVED:
+        raise InvalidTransition(attempt.status, "void", VOID_APPROVED)
+    if attempt.status != BillingStatus.PENDING:
+        raise InvalidTransition(attempt.status, "void", VOID_SETTLED)
+    now = clock.now()
+    attempt.status = BillingStatus.VOIDED.value
+    attempt.processed_at = now
+    attempt.updated_at = now
+    attempt.next_retry_at = None
+    await session.flush()
+    _attempt_event(session, clock, attempt, BillingStatus.PENDING.value)
+    await _settle_debtors(session, clock, [attempt])
+    return attempt
+
+
+async def retry_attempts(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    attempt_id: int | None = None,
+    limit: int = SUBMIT_BATCH,
+) -> list[BillingAttempt]:
+    """Present retryable failures again: the given one now, or every one whose time has come.
+
+    Each failure is claimed by clearing its ``next_retry_at`` under a lock, so two workers (or
+    an operator and the cron) create its next attempt once; the unique attempt number is the
+    database's last word. Returns the new attempts.
+    """
+    conditions: list[ColumnElement[bool]] = [
+        retryable_condition(),
+        BillingAttempt.next_retry_at.is_not(None),
+    ]
+    if attempt_id is not None:
+        conditions.append(BillingAttempt.id == attempt_id)
+    else:
+        conditions.append(BillingAttempt.next_retry_at <= clock.now())
+    due = await lock_attempts(session, *conditions, limit=limit)
+    if attempt_id is not None and not due:
+        raise InvalidTransition("settled", "retry", NOT_RETRYABLE)
+    for attempt in due:
+        attempt.next_retry_at = None
+    await session.flush()
+    attempts = await _insert_attempts(
+        session,
+        clock,
+        [
+            {
+                "debtor_id": a.debtor_id,
+                "upload_id": a.upload_id,
+                "amount": a.amount,
+                "currency": a.currency,
+                "attempt_number": a.attempt_number + 1,
+                "channel": a.channel,
+            }
+            for a in due
+        ],
+    )
+    _queue_submission(session, attempts)
+    return attempts
+
+
+async def debits_to_submit(
+    session: AsyncSession, attempt_ids: Sequence[int]
+) -> tuple[list[BillingAttempt], list[Debit]]:
+    """The given gateway attempts still pending and not yet sent, locked, with their debits."""
+    attempts = await lock_attempts(
+        session,
+        BillingAttempt.id.in_(list(attempt_ids)),
+        BillingAttempt.status == BillingStatus.PENDING.value,
+        BillingAttempt.channel == BillingChannel.GATEWAY.value,
+        BillingAttempt.mid_reference.is_(None),
+    )
+    if not attempts:
+        return [], []
+    debtors = {
+        d.id: d
+        for d in (
+            await session.scalars(
+                select(Debtor).where(Debtor.id.in_({a.debtor_id for a in attempts}))
+            )
+        ).all()
+    }
+    debits = [
+        Debit(
+            transaction_id=a.transaction_id,
+            iban=debtors[a.debtor_id].iban or "",
+            bic=debtors[a.debtor_id].bic,
+            name=full_name(debtors[a.debtor_id].first_name, debtors[a.debtor_id].last_name) or "",
+            amount=a.amount,
+            currency=a.currency,
+            attempt_number=a.attempt_number,
+        )
+        for a in attempts
+    ]
+    return attempts, debits
+
+
+def mark_submitted(attempts: Sequence[BillingAttempt], mid_reference: str, now: datetime) -> None:
+    """Record the merchant account the attempts were sent under (so they are sent once)."""
+    for attempt in attempts:
+        attempt.mid_reference = mid_reference
+        attempt.updated_at = now

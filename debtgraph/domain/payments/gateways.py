@@ -1,0 +1,203 @@
+"""Billing gateways: the deterministic sandbox, and an adapter for a real HTTP gateway.
+
+The sandbox answers every debit at once, from the debit alone, so each SEPA outcome can be
+produced on purpose. Test IBANs (checksum-valid, Commerzbank Berlin) give an account refusal:
+
+==========================  ===================================
+IBAN                        answer
+==========================  ===================================
+DE62370400440532013001      declined AC04 (account closed)
+DE35370400440532013002      declined AC06 (account blocked)
+DE08370400440532013003      declined AG01 (transaction forbidden)
+DE78370400440532013004      declined MD01 (no mandate)
+==========================  ===================================
+
+Otherwise the amount's cents decide (any other amount is approved):
+
+=====  ==========================================================
+cents  answer
+=====  ==========================================================
+.91    declined AM04 (insufficient funds) on every attempt
+.92    declined AM04 on the first attempt, approved on a retry
+.93    declined MS03 (reason not specified) on every attempt
+.94    declined MS02 (refused by the debtor)
+.95    declined MD06 (refund requested)
+.99    error (the gateway failed; retryable like AM04)
+=====  ==========================================================
+
+The HTTP adapter sends debits to a real gateway, which answers later by calling the signed
+callback route; :func:`verify_callback` checks that signature (the Standard Webhooks scheme:
+HMAC-SHA256 over ``id.timestamp.body``, base64, in ``webhook-signature`` as ``v1,<sig>``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Final
+
+import httpx
+import orjson
+
+from debtgraph.domain.core.errors import DomainValidationError, FieldError
+from debtgraph.domain.payments.billing import AnswerStatus, Debit, GatewayAnswer
+
+SANDBOX_MID: Final = "SANDBOX-MID-001"
+SANDBOX_IBAN_CODES: Final[MappingProxyType[str, str]] = MappingProxyType(
+    {
+        "DE62370400440532013001": "AC04",
+        "DE35370400440532013002": "AC06",
+        "DE08370400440532013003": "AG01",
+        "DE78370400440532013004": "MD01",
+    }
+)
+_CENTS_CODES: Final[MappingProxyType[int, str]] = MappingProxyType(
+    {91: "AM04", 93: "MS03", 94: "MS02", 95: "MD06"}
+)
+_FIRST_ATTEMPT_ONLY_AM04: Final = 92
+_GATEWAY_ERROR: Final = 99
+GATEWAY_ERROR_MESSAGE: Final = "The gateway could not process the debit"
+
+
+def _cents(amount: Decimal) -> int:
+    return int((amount * 100) % 100)
+
+
+def sandbox_answer(debit: Debit) -> GatewayAnswer:
+    """The sandbox's verdict on one debit (see the module's tables)."""
+    unique_id = "SBX-" + hashlib.sha256(debit.transaction_id.encode()).hexdigest()[:12].upper()
+    code = SANDBOX_IBAN_CODES.get(debit.iban)
+    cents = _cents(debit.amount)
+    status: AnswerStatus = "declined"
+    message: str | None = None
+    if code is None:
+        code = _CENTS_CODES.get(cents)
+        if cents == _FIRST_ATTEMPT_ONLY_AM04 and debit.attempt_number == 1:
+            code = "AM04"
+        elif cents == _GATEWAY_ERROR:
+            status, message = "error", GATEWAY_ERROR_MESSAGE
+        elif code is None:
+            status = "approved"
+    return GatewayAnswer(
+        transaction_id=debit.transaction_id,
+        status=status,
+        error_code=code if status == "declined" else None,
+        error_message=message,
+        unique_id=unique_id,
+    )
+
+
+class SandboxGateway:
+    """Answers every debit at once and deterministically; nothing leaves the process."""
+
+    mid_reference = SANDBOX_MID
+
+    async def submit(self, debits: Sequence[Debit]) -> list[GatewayAnswer]:
+        """The verdict on every debit."""
+        return [sandbox_answer(debit) for debit in debits]
+
+
+class HttpGateway:
+    """A real gateway over HTTP: debits are POSTed; answers come later to the callback route."""
+
+    def __init__(
+        self, url: str, api_key: str, mid_reference: str, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self.mid_reference = mid_reference
+        self._client = client
+
+    async def submit(self, debits: Sequence[Debit]) -> list[GatewayAnswer]:
+        """Send the debits in one request; the gateway answers through the callback."""
+        body = {
+            "mid_reference": self.mid_reference,
+            "debits": [
+                {
+                    "transaction_id": d.transaction_id,
+                    "iban": d.iban,
+                    "bic": d.bic,
+                    "name": d.name,
+                    "amount": str(d.amount),
+                    "currency": d.currency,
+                    "attempt_number": d.attempt_number,
+                }
+                for d in debits
+            ],
+        }
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        if self._client is not None:
+            response = await self._client.post(self._url, json=body, headers=headers)
+        else:
+            async with httpx.AsyncClient(timeout=30) as client:
+                response = await client.post(self._url, json=body, headers=headers)
+        # A refusal raises: the job fails and the attempts stay unsent for the sweep to retry.
+        response.raise_for_status()
+        return []
+
+
+# Callbacks older (or further in the future) than this are refused as replays.
+CALLBACK_TOLERANCE_SECONDS: Final = 300
+_BAD_SIGNATURE: Final = "The callback signature is invalid."
+_ANSWER_STATUSES: Final = frozenset({"approved", "declined", "error"})
+
+
+def sign_callback(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value of a callback (what a gateway computes)."""
+    content = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _refused(message: str = _BAD_SIGNATURE, code: str = "invalid_signature") -> Exception:
+    return DomainValidationError([FieldError("signature", code, message)])
+
+
+def verify_callback(
+    secret: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> list[GatewayAnswer]:
+    """The answers of a signed gateway callback; a bad or stale signature is refused."""
+    message_id = headers.get("webhook-id", "")
+    stamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "").split()
+    if not (message_id and stamp.isascii() and stamp.isdigit() and signatures):
+        raise _refused()
+    if abs(now.timestamp() - int(stamp)) > CALLBACK_TOLERANCE_SECONDS:
+        raise _refused("The callback timestamp is too old or in the future.", "stale_callback")
+    expected = sign_callback(secret, message_id, int(stamp), body)
+    if not any(hmac.compare_digest(expected, s) for s in signatures):
+        raise _refused()
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _refused("The callback body is not JSON.", "invalid_json") from None
+    items = payload.get("answers") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        raise _refused("The callback body has no answers list.", "invalid")
+    answers: list[GatewayAnswer] = []
+    for item in items:
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("transaction_id"), str)
+            and item.get("status") in _ANSWER_STATUSES
+        ):
+            raise _refused("Each answer needs a transaction_id and a status.", "invalid")
+        answers.append(
+            GatewayAnswer(
+                transaction_id=item["transaction_id"],
+                status=item["status"],
+                error_code=_optional_text(item.get("error_code"), 10),
+                error_message=_optional_text(item.get("error_message"), 500),
+                unique_id=_optional_text(item.get("unique_id"), 64),
+            )
+        )
+    return answers
+
+
+def _optional_text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None

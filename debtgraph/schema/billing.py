@@ -1,0 +1,270 @@
+"""Operator graph: the BillingAttempt node, billing start, void, retry and the SEPA files."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.resolvers import billing
+from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    node_key,
+    nodes_in_order,
+    to_connection,
+)
+from debtgraph.schema.uploads import FileUpload
+
+
+@strawberry.type(name="BillingAttempt", description="One SEPA direct-debit attempt on a debtor.")
+class BillingAttempt(relay.Node):
+    id: relay.NodeID[str]
+    database_id: int
+    debtor_id: int
+    upload_id: int
+    transaction_id: str
+    unique_id: str | None
+    amount: Decimal
+    currency: str
+    status: str
+    attempt_number: int
+    mid_reference: str | None
+    error_code: str | None
+    error_message: str | None
+    is_approved: bool
+    is_final: bool
+    can_retry: bool
+    channel: str = strawberry.field(description="gateway, or sepa_file (a pain.008 export).")
+    next_retry_at: datetime | None = strawberry.field(
+        description="When the retry cron presents this failure again."
+    )
+    processed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, m: AttemptModel) -> BillingAttempt:
+        """Shape an attempt row."""
+        return cls(
+            id=str(m.id),
+            database_id=m.id,
+            debtor_id=m.debtor_id,
+            upload_id=m.upload_id,
+            transaction_id=m.transaction_id,
+            unique_id=m.unique_id,
+            amount=m.amount,
+            currency=m.currency,
+            status=m.status,
+            attempt_number=m.attempt_number,
+            mid_reference=m.mid_reference,
+            error_code=m.error_code,
+            error_message=m.error_message,
+            is_approved=m.is_approved,
+            is_final=m.is_final,
+            can_retry=m.can_retry,
+            channel=m.channel,
+            next_retry_at=m.next_retry_at,
+            processed_at=m.processed_at,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[BillingAttempt | None]:
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: billing.attempts_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
+
+
+@strawberry.input
+class BillingStartInput:
+    upload_id: relay.GlobalID
+
+
+@strawberry.type
+class BillingStartPayload:
+    started: int = strawberry.field(description="Attempts created (debtors billed).")
+    billing_attempts: list[BillingAttempt]
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class BillingAttemptInput:
+    billing_attempt_id: relay.GlobalID
+
+
+@strawberry.type
+class BillingAttemptPayload:
+    billing_attempt: BillingAttempt | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class SepaPain008ExportInput:
+    upload_id: relay.GlobalID
+
+
+@strawberry.type
+class SepaPain008ExportPayload:
+    filename: str | None
+    message_id: str | None
+    transactions: int
+    control_sum: Decimal | None
+    xml: str | None = strawberry.field(description="The pain.008.001.10 document (UTF-8).")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class SepaPain002ImportInput:
+    file: FileUpload = strawberry.field(description="The pain.002 XML file (multipart).")
+
+
+@strawberry.type
+class SepaPain002ImportPayload:
+    settled: int
+    approved: int
+    declined: int
+    pending: list[str] = strawberry.field(description="Transactions the report leaves pending.")
+    billing_attempts: list[BillingAttempt]
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class BillingQuery:
+    @strawberry.field(description="Billing attempts, newest first, with the REST filters.")
+    async def billing_attempts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        upload_id: relay.GlobalID | None = None,
+        debtor_id: relay.GlobalID | None = None,
+        status: str | None = None,
+    ) -> Connection[BillingAttempt]:
+        def keys() -> tuple[int | None, int | None]:
+            return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
+
+        page = await billing.find_attempts(
+            ctx_of(info),
+            keys=keys,
+            status=status,
+            first=check_first(first),
+            after_id=decode_cursor(after),
+        )
+        return to_connection(page, BillingAttempt.from_model)
+
+
+def _attempt_payload(model: AttemptModel | None, errors: list[UserError]) -> BillingAttemptPayload:
+    return BillingAttemptPayload(
+        billing_attempt=BillingAttempt.from_model(model) if model else None, user_errors=errors
+    )
+
+
+@strawberry.type
+class BillingMutation:
+    @strawberry.mutation(description="Bill an upload's ready-for-sync debtors through the gateway.")
+    async def billing_start(self, info: Info, input: BillingStartInput) -> BillingStartPayload:
+        ctx = ctx_of(info)
+
+        async def run() -> billing.BillingStarted:
+            return await billing.start_billing(ctx, node_key(input.upload_id, "Upload"))
+
+        result, errors = await attempt(run())
+        attempts = result.attempts if result else []
+        return BillingStartPayload(
+            started=len(attempts),
+            billing_attempts=[BillingAttempt.from_model(a) for a in attempts[:100]],
+            user_errors=errors,
+        )
+
+    @strawberry.mutation(description="Cancel a pending attempt before it is settled.")
+    async def billing_attempt_void(
+        self, info: Info, input: BillingAttemptInput
+    ) -> BillingAttemptPayload:
+        ctx = ctx_of(info)
+        key = functools.partial(node_key, input.billing_attempt_id, "BillingAttempt")
+
+        async def run() -> AttemptModel:
+            return await billing.void_attempt(ctx, key())
+
+        return _attempt_payload(*await attempt(run()))
+
+    @strawberry.mutation(description="Present a retryable failure again now; the new attempt.")
+    async def billing_attempt_retry(
+        self, info: Info, input: BillingAttemptInput
+    ) -> BillingAttemptPayload:
+        ctx = ctx_of(info)
+        key = functools.partial(node_key, input.billing_attempt_id, "BillingAttempt")
+
+        async def run() -> AttemptModel:
+            return await billing.retry_attempt(ctx, key())
+
+        return _attempt_payload(*await attempt(run()))
+
+    @strawberry.mutation(description="Collect an upload by its bank: a pain.008 file.")
+    async def sepa_pain008_export(
+        self, info: Info, input: SepaPain008ExportInput
+    ) -> SepaPain008ExportPayload:
+        ctx = ctx_of(info)
+
+        async def run() -> tuple[int, Any]:
+            key = node_key(input.upload_id, "Upload")
+            return key or 0, await billing.export_pain008(ctx, key)
+
+        result, errors = await attempt(run())
+        if result is None:
+            return SepaPain008ExportPayload(
+                filename=None,
+                message_id=None,
+                transactions=0,
+                control_sum=None,
+                xml=None,
+                user_errors=errors,
+            )
+        upload_id, file = result
+        return SepaPain008ExportPayload(
+            filename=billing.pain008_filename(upload_id, file),
+            message_id=file.message_id,
+            transactions=file.transactions,
+            control_sum=file.control_sum,
+            xml=file.xml.decode(),
+            user_errors=[],
+        )
+
+    @strawberry.mutation(description="Settle the attempts a bank's pain.002 report names.")
+    async def sepa_pain002_import(
+        self, info: Info, input: SepaPain002ImportInput
+    ) -> SepaPain002ImportPayload:
+        result, errors = await attempt(billing.import_pain002(ctx_of(info), input.file))
+        if result is None:
+            return SepaPain002ImportPayload(
+                settled=0,
+                approved=0,
+                declined=0,
+                pending=[],
+                billing_attempts=[],
+                user_errors=errors,
+            )
+        approved = sum(1 for a in result.settled if a.is_approved)
+        return SepaPain002ImportPayload(
+            settled=len(result.settled),
+            approved=approved,
+            declined=len(result.settled) - approved,
+            pending=result.pending,
+            billing_attempts=[BillingAttempt.from_model(a) for a in result.settled[:100]],
+            user_errors=[],
+        )

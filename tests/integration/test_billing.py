@@ -1,0 +1,358 @@
+"""Billing through the sandbox gateway: start, asynchronous answers, retries by the cron with a
+moved clock, voids, the double-charge guard under concurrency, and who may do what."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.payments.models import BillingAttempt
+from debtgraph.jobs.registry import TASKS
+from tests.conftest import gql
+from tests.integration.billing_support import (
+    RETRY,
+    VOID,
+    attempts,
+    billing_upload,
+    debtors_of,
+    gid,
+    start,
+)
+from tests.integration.uploads_support import UNAUTH
+
+
+async def _retry_cron(runtime: Any) -> int:
+    return int(await TASKS["billing.retry"]({"services": runtime.services}))
+
+
+async def _login(client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post(
+        "/api/login", json={"email": "admin@tether.test", "password": "password"}
+    )
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def _attempt_count(db: Any) -> int:
+    async with db() as session:
+        return int(await session.scalar(select(func.count()).select_from(BillingAttempt)) or 0)
+
+
+async def test_start_answers_asynchronously_and_retries_on_the_clock(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    drain: Any,
+    runtime: Any,
+    clock: Any,
+    db: Any,
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    assert stats.json()["data"]["ready_for_sync"] == 5
+
+    body = await start(client, admin_headers, upload_id)
+    payload = body["data"]["billingStart"]
+    assert payload["userErrors"] == []
+    assert payload["started"] == 5
+    assert {a["status"] for a in payload["billingAttempts"]} == {"pending"}
+    await drain()
+
+    rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    by_name = {name: rows[d["id"]] for name, d in debtors.items()}
+    assert by_name["Ana"]["status"] == "approved"
+    assert by_name["Ana"]["is_final"] is True
+    assert by_name["Ana"]["unique_id"].startswith("SBX-")
+    assert by_name["Ana"]["mid_reference"] == "SANDBOX-MID-001"
+    assert by_name["Ana"]["processed_at"] == "2026-11-22T12:00:00Z"
+    assert (by_name["Ben"]["status"], by_name["Ben"]["error_code"]) == ("declined", "AC04")
+    assert by_name["Ben"]["error_message"] == "Account closed"
+    assert (by_name["Ben"]["is_final"], by_name["Ben"]["can_retry"]) == (True, False)
+    assert (by_name["Cid"]["error_code"], by_name["Cid"]["can_retry"]) == ("AM04", True)
+    assert by_name["Eve"]["status"] == "error"
+    assert by_name["Eve"]["can_retry"] is True
+    assert set(by_name["Ana"]) == {
+        "id", "debtor_id", "upload_id", "transaction_id", "unique_id", "amount", "currency",
+        "status", "attempt_number", "mid_reference", "error_code", "error_message",
+        "is_approved", "is_final", "can_retry", "processed_at", "created_at",
+    }  # fmt: skip
+    statuses = {name: d["status"] for name, d in debtors.items()}
+    assert statuses == {
+        "Ana": "recovered", "Ben": "failed", "Cid": "processing", "Dan": "processing",
+        "Eve": "processing",
+    }  # fmt: skip
+
+    # Not yet five days: the cron presents nothing again.
+    clock.advance(timedelta(days=4, hours=23))
+    assert await _retry_cron(runtime) == 0
+    clock.advance(timedelta(hours=1))
+    assert await _retry_cron(runtime) == 3
+    await drain()
+    # A second run at the same instant finds nothing left to present.
+    assert await _retry_cron(runtime) == 0
+    clock.advance(timedelta(days=5))
+    assert await _retry_cron(runtime) == 2  # Cid was approved on its second attempt
+    await drain()
+    clock.advance(timedelta(days=5))
+    assert await _retry_cron(runtime) == 0  # the third attempts were the last
+    # Fifteen days on, the operator token of the morning has expired: sign in again.
+    admin_headers = await _login(client)
+
+    listed = await attempts(client, admin_headers, debtor_id=debtors["Dan"]["id"])
+    assert [(a["attempt_number"], a["status"], a["is_final"]) for a in listed] == [
+        (3, "declined", True), (2, "declined", False), (1, "declined", False)
+    ]  # fmt: skip
+    cid = await attempts(client, admin_headers, debtor_id=debtors["Cid"]["id"])
+    assert [(a["attempt_number"], a["status"]) for a in cid] == [(2, "approved"), (1, "declined")]
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    assert {n: d["status"] for n, d in debtors.items()} == {
+        "Ana": "recovered", "Ben": "failed", "Cid": "recovered", "Dan": "failed", "Eve": "failed",
+    }  # fmt: skip
+
+    dashboard = (await client.get("/api/admin/dashboard", headers=admin_headers)).json()["data"]
+    assert dashboard["debtors"]["by_status"] == {
+        "pending": 0, "processing": 0, "recovered": 2, "failed": 3
+    }  # fmt: skip
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    assert stats.json()["data"]["ready_for_sync"] == 0
+    detail = await client.get(f"/api/admin/debtors/{debtors['Cid']['id']}", headers=admin_headers)
+    assert [a["attempt_number"] for a in detail.json()["data"]["billingAttempts"]] == [1, 2]
+
+    graph = await gql(
+        client,
+        """query($id: ID!) { node(id: $id) { ... on Upload { billingAttempts(first: 3,
+        status: "approved") { totalCount nodes { transactionId isApproved } } } } }""",
+        {"id": gid("Upload", upload_id)},
+        admin_headers,
+    )
+    connection = graph["data"]["node"]["billingAttempts"]
+    assert connection["totalCount"] == 2
+    async with db() as session:
+        types = (
+            await session.scalars(select(Event.type).where(Event.type.like("billing_attempt%")))
+        ).all()
+    # Every attempt change is an event: 10 attempts created, 10 answers.
+    assert len(types) == 20
+
+
+async def test_no_ready_debtor_is_a_user_error(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers, [("Bad Iban", "ES00INVALID", "10.00")])
+    body = await start(client, admin_headers, upload_id)
+    # userErrors.field is still snake_case on GraphQL (the parity table's known SNAKE_FIELD).
+    assert body["data"]["billingStart"]["userErrors"] == [
+        {
+            "field": "upload_id",
+            "code": "nothing_to_bill",
+            "message": "The upload has no debtor ready for billing.",
+        }
+    ]
+    assert await _attempt_count(db) == 0
+    unknown = await start(client, admin_headers, 999)
+    assert unknown["data"]["billingStart"]["userErrors"][0]["code"] == "not_found"
+
+
+async def test_a_blacklisted_iban_is_never_billed(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    # Listed after validation: billing still refuses it.
+    added = await gql(
+        client,
+        "mutation($v: BlacklistAddInput!) { blacklistAdd(input: $v) { userErrors { code } } }",
+        {"v": {"iban": "ES9121000418450200051332", "reason": "fraud"}},
+        admin_headers,
+    )
+    assert added["data"]["blacklistAdd"]["userErrors"] == []
+    body = await start(client, admin_headers, upload_id)
+    assert body["data"]["billingStart"]["started"] == 4
+    await drain()
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    assert debtors["Ana"]["status"] == "pending"
+    assert debtors["Ana"]["validation_status"] == "invalid"
+    assert debtors["Ana"]["validation_errors"] == ["IBAN is blacklisted"]
+    assert await attempts(client, admin_headers, debtor_id=debtors["Ana"]["id"]) == []
+    # The validation stats agree with billing: the row counts as blacklisted, not ready.
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    assert stats.json()["data"] == {
+        "total": 5, "valid": 4, "invalid": 0, "pending": 0, "blacklisted": 1, "ready_for_sync": 0
+    }  # fmt: skip
+    # Starting again changes nothing: no debtor is left to bill.
+    again = await start(client, admin_headers, upload_id)
+    assert again["data"]["billingStart"]["userErrors"][0]["code"] == "nothing_to_bill"
+
+
+async def test_concurrent_starts_bill_each_debtor_once(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    bodies = await asyncio.gather(*(start(client, admin_headers, upload_id) for _ in range(6)))
+    started = sorted(b["data"]["billingStart"]["started"] for b in bodies)
+    assert started == [0, 0, 0, 0, 0, 5]
+    refused = [b for b in bodies if b["data"]["billingStart"]["started"] == 0]
+    assert all(
+        b["data"]["billingStart"]["userErrors"][0]["code"] == "nothing_to_bill" for b in refused
+    )
+    await drain()
+    async with db() as session:
+        per_debtor = (
+            await session.execute(
+                select(BillingAttempt.debtor_id, func.count())
+                .where(BillingAttempt.attempt_number == 1)
+                .group_by(BillingAttempt.debtor_id)
+            )
+        ).all()
+    assert sorted(n for _, n in per_debtor) == [1, 1, 1, 1, 1]
+
+
+async def test_two_workers_running_the_same_jobs_charge_once(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    drain: Any,
+    runtime: Any,
+    clock: Any,
+    db: Any,
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    ids = [a["id"] for a in await attempts(client, admin_headers, upload_id=upload_id)]
+    ctx = {"services": runtime.services}
+    # The submit job run again (arq may): everything is already answered.
+    again = await asyncio.gather(
+        TASKS["billing.submit"](ctx, ids), TASKS["billing.submit"](ctx, ids)
+    )
+    assert again == [0, 0]
+    clock.advance(timedelta(days=5))
+    created = await asyncio.gather(_retry_cron(runtime), _retry_cron(runtime))
+    assert sorted(created) == [0, 3]
+    await drain()
+    assert await _attempt_count(db) == 8
+
+
+async def test_void_and_retry_mutations(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
+    approved = rows[debtors["Ana"]["id"]]["id"]
+    refused = await gql(
+        client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", approved)}}, admin_headers
+    )
+    assert refused["data"]["billingAttemptVoid"] == {
+        "billingAttempt": None,
+        "userErrors": [
+            {
+                "field": None,
+                "code": "invalid_transition",
+                "message": "An approved billing attempt cannot be voided.",
+            }
+        ],
+    }
+    declined = rows[debtors["Ben"]["id"]]["id"]
+    not_retryable = await gql(
+        client, RETRY, {"v": {"billingAttemptId": gid("BillingAttempt", declined)}}, admin_headers
+    )
+    assert not_retryable["data"]["billingAttemptRetry"]["userErrors"][0]["message"] == (
+        "This billing attempt cannot be retried."
+    )
+    retryable = rows[debtors["Cid"]["id"]]["id"]
+    retried = await gql(
+        client, RETRY, {"v": {"billingAttemptId": gid("BillingAttempt", retryable)}}, admin_headers
+    )
+    new = retried["data"]["billingAttemptRetry"]["billingAttempt"]
+    assert (new["status"], new["attemptNumber"]) == ("pending", 2)
+    twice = await gql(
+        client, RETRY, {"v": {"billingAttemptId": gid("BillingAttempt", retryable)}}, admin_headers
+    )
+    assert twice["data"]["billingAttemptRetry"]["userErrors"][0]["code"] == "invalid_transition"
+    await drain()
+    detail = await client.get(f"/api/admin/debtors/{debtors['Cid']['id']}", headers=admin_headers)
+    assert detail.json()["data"]["status"] == "recovered"
+    missing = await gql(
+        client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", 999)}}, admin_headers
+    )
+    assert missing["data"]["billingAttemptVoid"]["userErrors"][0]["code"] == "not_found"
+
+
+async def test_list_filters_and_bad_input(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    assert len(await attempts(client, admin_headers, status="declined")) == 3
+    assert await attempts(client, admin_headers, upload_id=999) == []
+    response = await client.get(
+        "/api/admin/billing-attempts",
+        params={"status": "paid", "debtor_id": "x", "upload_id": "99999999999"},
+        headers=admin_headers,
+    )
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"status", "debtor_id", "upload_id"}
+    listed = await client.get("/api/admin/billing-attempts?per_page=2", headers=admin_headers)
+    assert listed.json()["meta"] == {"current_page": 1, "per_page": 2, "total": 5, "last_page": 3}
+
+
+async def test_who_may_bill(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    platform = await make_platform()
+    key = {"Authorization": f"Bearer {platform.api_key}"}
+    for headers in ({}, key):
+        listed = await client.get("/api/admin/billing-attempts", headers=headers)
+        assert (listed.status_code, listed.json()) == (401, UNAUTH)
+    anonymous = await start(client, {}, upload_id)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    as_platform = await start(client, key, upload_id)
+    assert as_platform["data"]["billingStart"]["userErrors"][0]["code"] == "forbidden"
+    listed_gql = await gql(client, "{ billingAttempts { totalCount } }", headers=key)
+    assert listed_gql["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    for mutation, name in ((VOID, "billingAttemptVoid"), (RETRY, "billingAttemptRetry")):
+        body = await gql(
+            client, mutation, {"v": {"billingAttemptId": gid("BillingAttempt", 1)}}, key
+        )
+        assert body["data"][name]["userErrors"][0]["code"] == "forbidden"
+    assert await _attempt_count(db) == 0
+
+
+async def test_attempt_connections_cost_the_same_for_one_or_many_parents(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, sql_counter: Any
+) -> None:
+    for _ in range(3):
+        upload_id = await billing_upload(client, admin_headers)
+        await start(client, admin_headers, upload_id)
+    await drain()
+    query = """query($n: Int) { uploads(first: $n) { nodes { billingAttempts(first: 2) {
+      totalCount nodes { transactionId } } debtors(first: 5) { nodes {
+      billingAttempts(first: 1) { totalCount nodes { status } } } } } } }"""
+
+    async def statements(n: int) -> int:
+        with sql_counter:
+            body = await gql(client, query, {"n": n}, admin_headers)
+        assert "errors" not in body, body
+        nodes = body["data"]["uploads"]["nodes"]
+        assert all(u["billingAttempts"]["totalCount"] == 5 for u in nodes)
+        return int(sql_counter.count)
+
+    assert await statements(1) == await statements(3)
+    with sql_counter:
+        listed = await client.get("/api/admin/billing-attempts?per_page=100", headers=admin_headers)
+    assert len(listed.json()["data"]) == 15
+    # Four statements (the caller's token, the count, the page) for 15 rows as for one.
+    assert sql_counter.count == 4

@@ -1,0 +1,301 @@
+"""pain.008 export (XSD-valid, structured addresses, mandates) and pain.002 import, on REST and
+GraphQL, with status reports written by hand from the ISO 20022 structure."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import httpx
+import pytest
+import sepaxml
+import xmlschema
+from sqlalchemy import func, select, update
+
+from debtgraph.domain.debtors.models import Upload
+from debtgraph.domain.payments.gateways import sign_callback
+from debtgraph.domain.payments.models import BillingAttempt
+from tests.conftest import gql
+from tests.integration.billing_support import VOID, attempts, billing_upload, debtors_of, gid
+from tests.integration.uploads_support import UNAUTH, upload
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.10"}
+XSD = Path(sepaxml.__file__).with_name("schemas") / "pain.008.001.10.xsd"
+SECRET = "whsec_test_billing_callback"
+
+
+@pytest.fixture
+def settings(settings: Any) -> Any:
+    """The test settings with a gateway callback secret."""
+    return replace(settings, billing_callback_secret=SECRET)
+
+
+def pain002(original_msg_id: str, transactions: list[tuple[str, str, str | None]]) -> bytes:
+    """A pain.002.001.10 status report, as a bank writes it."""
+    txs = "".join(
+        f"""<TxInfAndSts><StsId>STS-{i}</StsId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>
+        <TxSts>{status}</TxSts>"""
+        + (f"<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn></StsRsnInf>" if reason else "")
+        + f"<AcctSvcrRef>BANK-{i}</AcctSvcrRef></TxInfAndSts>"
+        for i, (e2e, status, reason) in enumerate(transactions)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10">
+  <CstmrPmtStsRpt>
+    <GrpHdr><MsgId>BANK-RPT-1</MsgId><CreDtTm>2026-11-23T09:00:00</CreDtTm></GrpHdr>
+    <OrgnlGrpInfAndSts><OrgnlMsgId>{original_msg_id}</OrgnlMsgId>
+      <OrgnlMsgNmId>pain.008.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>
+    <OrgnlPmtInfAndSts><OrgnlPmtInfId>PMT-1</OrgnlPmtInfId>{txs}</OrgnlPmtInfAndSts>
+  </CstmrPmtStsRpt>
+</Document>""".encode()
+
+
+async def _import(
+    client: httpx.AsyncClient, headers: dict[str, str], data: bytes
+) -> httpx.Response:
+    return await client.post(
+        "/api/admin/billing/pain002",
+        files={"file": ("status.xml", data, "application/xml")},
+        headers=headers,
+    )
+
+
+async def _count(db: Any) -> int:
+    async with db() as session:
+        return int(await session.scalar(select(func.count()).select_from(BillingAttempt)) or 0)
+
+
+async def test_export_then_import_settles_the_attempts(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, drain: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"].startswith("application/xml")
+    assert "attachment" in exported.headers["content-disposition"]
+    xmlschema.XMLSchema(str(XSD)).validate(exported.content.decode())
+    root = ET.fromstring(exported.content)
+    txs = root.findall(".//p:DrctDbtTxInf", NS)
+    assert len(txs) == 5
+    first = txs[0]
+    assert first.find("p:DrctDbtTx/p:MndtRltdInf/p:MndtId", NS).text.startswith(f"DG-{upload_id}-")
+    assert first.find("p:DrctDbtTx/p:MndtRltdInf/p:DtOfSgntr", NS).text == "2026-11-22"
+    address = first.find("p:Dbtr/p:PstlAdr", NS)
+    assert [child.tag.split("}")[1] for child in address] == ["StrtNm", "PstCd", "TwnNm", "Ctry"]
+    assert root.find(".//p:ReqdColltnDt", NS).text == "2026-11-23"
+    msg_id = root.find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+
+    listed = await attempts(client, admin_headers, upload_id=upload_id)
+    assert {a["status"] for a in listed} == {"pending"}
+    assert {a["mid_reference"] for a in listed} == {msg_id}
+    e2e = {t.find("p:PmtId/p:EndToEndId", NS).text for t in txs}
+    assert e2e == {a["transaction_id"] for a in listed}
+    # Nothing left to collect: a second export is a clear error, and changes nothing.
+    again = await client.post(f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers)
+    assert again.status_code == 422
+    assert again.json()["errors"] == {"upload_id": ["The upload has no debtor ready for billing."]}
+
+    by_debtor = {a["debtor_id"]: a["transaction_id"] for a in listed}
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    ana, ben = by_debtor[debtors["Ana"]["id"]], by_debtor[debtors["Ben"]["id"]]
+    cid = by_debtor[debtors["Cid"]["id"]]
+
+    # Refusals first: each changes nothing.
+    for data, code_message in (
+        (b"not xml at all", "The file is not XML."),
+        (
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">'
+            b"<BkToCstmrDbtCdtNtfctn/></Document>",
+            "The file is a camt.054.001.08 message, not a pain.002 payment status report.",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]><Document/>',
+            "The file is not XML.",
+        ),
+        (
+            pain002(msg_id, [(ana, "ACSC", None), ("TXN-NOPE", "RJCT", "AC04")]),
+            "The status report names unknown transactions: TXN-NOPE.",
+        ),
+    ):
+        refused = await _import(client, admin_headers, data)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"]["file"] == [code_message]
+    assert {a["status"] for a in await attempts(client, admin_headers)} == {"pending"}
+
+    report = pain002(msg_id, [(ana, "ACSC", None), (ben, "RJCT", "AC04"), (cid, "RJCT", "AM04")])
+    imported = await _import(client, admin_headers, report)
+    assert imported.status_code == 200, imported.text
+    data = imported.json()["data"]
+    assert (data["settled"], data["approved"], data["declined"]) == (3, 1, 2)
+    settled = {a["transaction_id"]: a for a in data["billing_attempts"]}
+    assert settled[ana]["unique_id"] == "BANK-0"
+    assert (settled[ben]["error_code"], settled[ben]["is_final"]) == ("AC04", True)
+    assert settled[cid]["can_retry"] is True
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    assert debtors["Ana"]["status"] == "recovered"
+    assert debtors["Ben"]["status"] == "failed"
+    assert debtors["Cid"]["status"] == "processing"
+
+    # The same report again settles nothing twice.
+    replay = await _import(client, admin_headers, report)
+    assert replay.status_code == 422
+    assert replay.json()["errors"]["file"][0].startswith(
+        "The status report settles transactions already settled:"
+    )
+    assert (await debtors_of(client, admin_headers, upload_id))["Ana"]["status"] == "recovered"
+
+    # A pending file attempt may be voided; its debtor's collection ends.
+    dan = next(a for a in listed if a["debtor_id"] == debtors["Dan"]["id"])
+    voided = await gql(
+        client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", dan["id"])}}, admin_headers
+    )
+    assert voided["data"]["billingAttemptVoid"]["billingAttempt"]["status"] == "voided"
+    assert await _count(db) == 5
+
+
+async def test_graphql_faces_of_the_files(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    body = await gql(
+        client,
+        """mutation($v: SepaPain008ExportInput!) { sepaPain008Export(input: $v) {
+        filename messageId transactions controlSum xml userErrors { field code message } } }""",
+        {"v": {"uploadId": gid("Upload", upload_id)}},
+        admin_headers,
+    )
+    payload = body["data"]["sepaPain008Export"]
+    assert payload["userErrors"] == []
+    assert payload["transactions"] == 5
+    assert payload["controlSum"] == "325.82"
+    xmlschema.XMLSchema(str(XSD)).validate(payload["xml"])
+    listed = await attempts(client, admin_headers, upload_id=upload_id)
+    report = pain002(payload["messageId"], [(a["transaction_id"], "ACSC", None) for a in listed])
+    operations = json.dumps(
+        {
+            "query": """mutation($v: SepaPain002ImportInput!) { sepaPain002Import(input: $v) {
+            settled approved declined pending userErrors { field code message } } }""",
+            "variables": {"v": {"file": None}},
+        }
+    )
+    response = await client.post(
+        "/graphql",
+        data={"operations": operations, "map": json.dumps({"0": ["variables.v.file"]})},
+        files={"0": ("status.xml", report, "application/xml")},
+        headers=admin_headers,
+    )
+    imported = response.json()["data"]["sepaPain002Import"]
+    assert imported == {"settled": 5, "approved": 5, "declined": 0, "pending": [], "userErrors": []}
+    empty = await gql(
+        client,
+        """mutation($v: SepaPain008ExportInput!) { sepaPain008Export(input: $v) {
+        xml userErrors { field code message } } }""",
+        {"v": {"uploadId": gid("Upload", upload_id)}},
+        admin_headers,
+    )
+    assert empty["data"]["sepaPain008Export"]["userErrors"][0]["code"] == "nothing_to_bill"
+
+
+async def test_signed_gateway_callback(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await client.post(f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers)
+    listed = await attempts(client, admin_headers, upload_id=upload_id)
+    body = json.dumps(
+        {
+            "answers": [
+                {
+                    "transaction_id": listed[0]["transaction_id"],
+                    "status": "approved",
+                    "unique_id": "EMG-XYZ789",
+                }
+            ]
+        }
+    ).encode()
+    stamp = int(clock.now().timestamp())
+    good = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_callback(SECRET, "msg_1", stamp, body),
+    }
+    forged = {**good, "webhook-signature": sign_callback("wrong", "msg_1", stamp, body)}
+    refused = await client.post("/api/billing/callback", content=body, headers=forged)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == {"signature": ["The callback signature is invalid."]}
+    stale = {**good, "webhook-timestamp": str(int(time.time()) - 10**6)}
+    assert (
+        await client.post("/api/billing/callback", content=body, headers=stale)
+    ).status_code == 422
+    accepted = await client.post("/api/billing/callback", content=body, headers=good)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"] == {"settled": 1}
+    again = await client.post("/api/billing/callback", content=body, headers=good)
+    assert again.json()["data"] == {"settled": 0}
+    row = (await attempts(client, admin_headers, status="approved"))[0]
+    assert row["unique_id"] == "EMG-XYZ789"
+
+
+async def test_who_may_use_the_files(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    platform = await make_platform()
+    key = {"Authorization": f"Bearer {platform.api_key}"}
+    for headers in ({}, key):
+        exported = await client.post(
+            f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=headers
+        )
+        assert (exported.status_code, exported.json()) == (401, UNAUTH)
+        imported = await _import(client, headers, pain002("X", [("TXN-1", "ACSC", None)]))
+        assert (imported.status_code, imported.json()) == (401, UNAUTH)
+    body = await gql(
+        client,
+        """mutation($v: SepaPain008ExportInput!) { sepaPain008Export(input: $v) {
+        xml userErrors { code } } }""",
+        {"v": {"uploadId": gid("Upload", upload_id)}},
+        key,
+    )
+    assert body["data"]["sepaPain008Export"]["userErrors"] == [{"code": "forbidden"}]
+    missing = await client.post("/api/admin/uploads/999/sepa/pain008", headers=admin_headers)
+    assert missing.status_code == 404
+    no_file = await client.post("/api/admin/billing/pain002", headers=admin_headers)
+    assert no_file.status_code == 422
+    assert await _count(db) == 0
+
+
+async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    csv = (
+        "first_name,last_name,iban,amount,city,postcode,address,country,"
+        "mandate_reference,mandate_date\n"
+        "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
+        "MND-2024/001,2024-03-01\n"
+    )
+    created = await upload(client, admin_headers, csv)
+    upload_id = created.json()["data"]["id"]
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    assert exported.status_code == 200, exported.text
+    mandate = ET.fromstring(exported.content).find(".//p:MndtRltdInf", NS)
+    assert mandate.find("p:MndtId", NS).text == "MND-2024/001"
+    assert mandate.find("p:DtOfSgntr", NS).text == "2024-03-01"
+
+    second = await billing_upload(client, admin_headers)
+    async with db() as session:
+        await session.execute(update(Upload).where(Upload.id == second).values(status="processing"))
+        await session.commit()
+    refused = await client.post(f"/api/admin/uploads/{second}/sepa/pain008", headers=admin_headers)
+    assert (refused.status_code, refused.json()["message"]) == (
+        422,
+        "Upload is still processing. Please wait.",
+    )
+    assert await _count(db) == 1
