@@ -21,6 +21,7 @@ from debtgraph.resolvers.errors import (
     ExpectedError,
     FieldError,
     NotFound,
+    OperatorOnly,
     Unauthenticated,
 )
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
@@ -47,21 +48,27 @@ class UserError:
 
 # A snake_case name in a domain field path or message: ``issue_date``, ``force_proceed``.
 _SNAKE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
-# The snake_case names of the graph's input fields and arguments (register_input_names): a
-# message quotes them beside values (a creditor's status ``pending_kyb``), which stay as they are.
-_INPUT_NAMES: set[str] = set()
+# For each input field or argument name of the graph, the names it sits beside (the other
+# fields of its input types, the other arguments of its fields): a message about a field quotes
+# its siblings ("invoice.amount must equal amount_before_tax + tax_amount"), whose names are
+# translated with it; any other snake_case word in a message (a CSV column, a status value such
+# as ``pending_kyb``) is data and stays as it is. Filled by register_input_names.
+_SIBLINGS: dict[str, set[str]] = {}
 
 
 def register_input_names(schema: strawberry.Schema) -> None:
     """Learn the Python names of every input field and argument of ``schema`` (once built)."""
+    groups: list[set[str]] = []
     for type_def in schema.schema_converter.type_map.values():
         definition = type_def.definition
         if not isinstance(definition, StrawberryObjectDefinition):
             continue
-        for f in definition.fields:
-            if definition.is_input:
-                _INPUT_NAMES.add(f.python_name)
-            _INPUT_NAMES.update(a.python_name for a in f.arguments)
+        if definition.is_input:
+            groups.append({f.python_name for f in definition.fields})
+        groups.extend({a.python_name for a in f.arguments} for f in definition.fields)
+    for group in groups:
+        for name in group:
+            _SIBLINGS.setdefault(name, set()).update(group)
 
 
 def graphql_name(name: str) -> str:
@@ -75,17 +82,23 @@ def graphql_name(name: str) -> str:
     return _SNAKE_NAME.sub(lambda m: to_camel_case(m.group(0)), name)
 
 
-def graphql_message(message: str) -> str:
-    """A domain message with the input field names it quotes in their GraphQL spelling."""
+def graphql_message(message: str, field: str) -> str:
+    """A domain message about ``field`` with the input names it quotes in their GraphQL spelling.
+
+    Translated: the segments of ``field``'s path and the names beside its last one.
+    """
+    segments = [re.sub(r"\[\d+\]$", "", part) for part in field.split(".") if part]
+    names = set(segments) | (_SIBLINGS.get(segments[-1], set()) if segments else set())
     return _SNAKE_NAME.sub(
-        lambda m: to_camel_case(m.group(0)) if m.group(0) in _INPUT_NAMES else m.group(0),
-        message,
+        lambda m: to_camel_case(m.group(0)) if m.group(0) in names else m.group(0), message
     )
 
 
 def graphql_field_error(error: FieldError) -> FieldError:
     """A domain field error as a GraphQL client reads it: path and message in its names."""
-    return FieldError(graphql_name(error.field), error.code, graphql_message(error.message))
+    return FieldError(
+        graphql_name(error.field), error.code, graphql_message(error.message, error.field)
+    )
 
 
 def user_errors(exc: Exception) -> list[UserError]:
@@ -125,6 +138,9 @@ async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
     """Run a use case; expected failures become userErrors, anything else propagates."""
     try:
         return await call, []
+    except OperatorOnly as exc:
+        # A signed-in caller that is not an operator: the mutation's own refusal, in its payload.
+        return None, user_errors(exc)
     except Unauthenticated:
         # Not a user error: the client must sign in; surfaces as a top-level UNAUTHENTICATED.
         raise
