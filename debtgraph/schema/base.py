@@ -85,10 +85,11 @@ def graphql_name(name: str) -> str:
 def graphql_message(message: str, field: str) -> str:
     """A domain message about ``field`` with the input names it quotes in their GraphQL spelling.
 
-    Translated: the segments of ``field``'s path and the names beside its last one.
+    Translated: the names along ``field``'s path and the names beside each of them
+    (``force_proceed`` beside ``invoice`` in "invoice.due_date …; send force_proceed: true").
     """
     segments = [re.sub(r"\[\d+\]$", "", part) for part in field.split(".") if part]
-    names = set(segments) | (_SIBLINGS.get(segments[-1], set()) if segments else set())
+    names = set(segments).union(*(_SIBLINGS.get(segment, set()) for segment in segments))
     return _SNAKE_NAME.sub(
         lambda m: to_camel_case(m.group(0)) if m.group(0) in names else m.group(0), message
     )
