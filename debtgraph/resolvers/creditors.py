@@ -40,7 +40,7 @@ class CreatedUser:
     onboarding_url: str
 
 
-async def create_user(ctx: Context, payload: Mapping[str, Any]) -> CreatedUser:
+async def create_user(ctx: Context, payload: Any) -> CreatedUser:
     """``POST /v1/users``: a platform (or an operator) creates a creditor."""
     principal = require_scope(ctx, USERS_WRITE)
     if principal.kind is PrincipalKind.CREDITOR:

@@ -13,7 +13,13 @@ from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import normalize_header
-from debtgraph.domain.debtors.models import Debtor, DebtorStatus, Upload, ValidationStatus
+from debtgraph.domain.debtors.models import (
+    Debtor,
+    DebtorStatus,
+    RiskClass,
+    Upload,
+    ValidationStatus,
+)
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
@@ -25,11 +31,12 @@ from debtgraph.resolvers.pagination import (
     db_id,
     keyset_page,
     numbered_page,
+    parse_id,
 )
 from debtgraph.resolvers.permissions import require_operator
-from debtgraph.resolvers.uploads import get_upload, parse_id
+from debtgraph.resolvers.uploads import get_upload
 
-RISK_CLASSES = ("low", "medium", "high")
+RISK_CLASSES = tuple(r.value for r in RiskClass)
 MAX_SEARCH = 100
 MAX_RAW_KEYS = 200
 MAX_RAW_VALUE = 1000

@@ -51,17 +51,16 @@ class NotFound(ExpectedError):
         self.resource = resource
 
 
-class OperatorOnly(NotFound):
+class OperatorOnly(Unauthenticated):
     """A known caller that is not an operator, on an operator-only operation.
 
-    A NotFound, so REST keeps answering as before (its operator API refuses other tokens with a
-    401 first); GraphQL says FORBIDDEN: the field is in the public schema, so nothing leaks.
+    Unauthenticated on every face (PRODUCT-DECISIONS, issue 8 item 4): the operator API knows only
+    operator tokens, and its seed answers any other token 401; GraphQL says UNAUTHENTICATED too,
+    with a message that tells a signed-in platform why.
     """
 
-    code = "forbidden"
-
     def __init__(self) -> None:
-        super().__init__("Resource", "Only operators may use this field.")
+        super().__init__("Only operators may use this field.")
 
 
 class MissingScope(ExpectedError):

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
-from debtgraph.resolvers.errors import InputError
+from debtgraph.resolvers.errors import InputError, NotFound
 from debtgraph.resolvers.loaders import MAX_PAGE, Page
 
 # Ids are INTEGER columns: PostgreSQL refuses a larger parameter outright (a 500, not a miss).
@@ -26,6 +26,14 @@ def db_id(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
         return None
     return int(text)
+
+
+def parse_id(value: Any, resource: str) -> int:
+    """A numeric id from a path or an argument; anything else is simply not found."""
+    key = db_id(str(value)) if value is not None else None
+    if key is None:
+        raise NotFound(resource)
+    return key
 
 
 T = TypeVar("T")

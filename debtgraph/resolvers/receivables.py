@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain.core.concurrency import dialect_of, lock_row
-from debtgraph.domain.core.errors import PayloadReader
+from debtgraph.domain.core.errors import PayloadReader, input_fields
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import capabilities
 from debtgraph.domain.oauth.models import Platform
@@ -155,9 +155,10 @@ async def visible_children(
     return {row.public_id: row for row in rows}  # type: ignore[attr-defined]
 
 
-async def create(ctx: Context, payload: Mapping[str, Any]) -> Receivable:
+async def create(ctx: Context, payload: Any) -> Receivable:
     """``POST /v1/receivables``: hard rules (400, every error), user reach, then soft rules."""
     principal = require_scope(ctx, WRITE)
+    payload = input_fields(payload)
     errors: list[FieldError] = []
     raw_user_id = payload.get("user_id") if isinstance(payload, Mapping) else None
     user: User | None = None
@@ -329,13 +330,13 @@ async def update_metadata(ctx: Context, receivable_id: str, payload: Any) -> Rec
     return located.receivable
 
 
-async def cancel(ctx: Context, receivable_id: str, payload: Mapping[str, Any]) -> Receivable:
+async def cancel(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
     """Stop recovery (any state but recovered/cancelled) with a documented reason."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
     async with ctx.uow.session() as session:
         await service.cancel(
-            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+            session, ctx.clock, located.receivable, located.user_public_id, actor, payload
         )
     await ctx.uow.commit()
     return located.receivable
@@ -352,27 +353,25 @@ async def add_contact(ctx: Context, receivable_id: str, payload: Any) -> Contact
     return contact
 
 
-async def submit_evidence(ctx: Context, receivable_id: str, payload: Mapping[str, Any]) -> Evidence:
+async def submit_evidence(ctx: Context, receivable_id: str, payload: Any) -> Evidence:
     """Evidence against a dispute; recovery resumes."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
     async with ctx.uow.session() as session:
         evidence = await service.submit_evidence(
-            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+            session, ctx.clock, located.receivable, located.user_public_id, actor, payload
         )
     await ctx.uow.commit()
     return evidence
 
 
-async def decide_partial_payment(
-    ctx: Context, receivable_id: str, payload: Mapping[str, Any]
-) -> Receivable:
+async def decide_partial_payment(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
     """After a partial payment: ``continue_recovery`` or ``mark_complete``."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
     async with ctx.uow.session() as session:
         await service.decide_partial_payment(
-            session, ctx.clock, located.receivable, located.user_public_id, actor, dict(payload)
+            session, ctx.clock, located.receivable, located.user_public_id, actor, payload
         )
     await ctx.uow.commit()
     return located.receivable

@@ -22,7 +22,7 @@ from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import NumberedPage, db_id, keyset_page, numbered_page
+from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page, parse_id
 from debtgraph.resolvers.permissions import require_operator
 
 STILL_PROCESSING = "Upload is still processing. Please wait."
@@ -75,14 +75,6 @@ def check_content_length(ctx: Context, header: str | None) -> None:
 def request_limit(ctx: Context) -> int:
     """The most bytes a CSV upload request may carry: MAX_UPLOAD_MB plus multipart framing."""
     return ctx.settings.max_upload_bytes + MULTIPART_OVERHEAD
-
-
-def parse_id(value: Any, resource: str) -> int:
-    """A numeric id from a path or an argument; anything else is simply not found."""
-    key = db_id(str(value)) if value is not None else None
-    if key is None:
-        raise NotFound(resource)
-    return key
 
 
 async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated:

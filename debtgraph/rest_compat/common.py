@@ -15,7 +15,7 @@ from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE, nul_pat
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
-from debtgraph.resolvers.permissions import require_operator_token
+from debtgraph.resolvers.permissions import require_operator
 
 
 class Family(enum.Enum):
@@ -106,5 +106,5 @@ async def json_body(request: Request) -> dict[str, Any]:
 def operator_context(request: Request) -> Context:
     """The Context of an ``/api/*`` call, which only operator tokens may make (else 401)."""
     ctx = context(request)
-    require_operator_token(ctx)
+    require_operator(ctx)
     return ctx

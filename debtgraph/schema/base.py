@@ -13,18 +13,21 @@ from strawberry import relay
 from strawberry.extensions import MaskErrors
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.utils.str_converters import to_camel_case
 
 from debtgraph.domain.core.database import UNAVAILABLE_MESSAGE, is_unavailable
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
     DomainValidationError,
     ExpectedError,
+    FieldError,
     NotFound,
+    OperatorOnly,
     Unauthenticated,
 )
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import db_id, encode_cursor
+from debtgraph.resolvers.pagination import db_id, encode_cursor, parse_id
 from debtgraph.schema.limits import limits_of
 
 log = logging.getLogger("debtgraph.graphql")
@@ -44,11 +47,68 @@ class UserError:
     message: str
 
 
+# A snake_case name in a domain field path or message: ``issue_date``, ``force_proceed``.
+_SNAKE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+# For each input field or argument name of the graph, the names it sits beside (the other
+# fields of its input types, the other arguments of its fields): a message about a field quotes
+# its siblings ("invoice.amount must equal amount_before_tax + tax_amount"), whose names are
+# translated with it; any other snake_case word in a message (a CSV column, a status value such
+# as ``pending_kyb``) is data and stays as it is. Filled by register_input_names.
+_SIBLINGS: dict[str, set[str]] = {}
+
+
+def register_input_names(schema: strawberry.Schema) -> None:
+    """Learn the Python names of every input field and argument of ``schema`` (once built)."""
+    groups: list[set[str]] = []
+    for type_def in schema.schema_converter.type_map.values():
+        definition = type_def.definition
+        if not isinstance(definition, StrawberryObjectDefinition):
+            continue
+        if definition.is_input:
+            groups.append({f.python_name for f in definition.fields})
+        groups.extend({a.python_name for a in f.arguments} for f in definition.fields)
+    for group in groups:
+        for name in group:
+            _SIBLINGS.setdefault(name, set()).update(group)
+
+
+def graphql_name(name: str) -> str:
+    """The GraphQL input's spelling of a domain (REST) field path, by Strawberry's own rule.
+
+    Strawberry camel-cases every Python field name of an input (``issue_date`` → ``issueDate``);
+    the domain names fields by those Python names, so one rule maps any path:
+    ``invoice.issue_date`` → ``invoice.issueDate``, ``debtor.contacts[0].email`` unchanged,
+    ``force_proceed`` → ``forceProceed``.
+    """
+    return _SNAKE_NAME.sub(lambda m: to_camel_case(m.group(0)), name)
+
+
+def graphql_message(message: str, field: str) -> str:
+    """A domain message about ``field`` with the input names it quotes in their GraphQL spelling.
+
+    Translated: the names along ``field``'s path and the names beside each of them
+    (``force_proceed`` beside ``invoice`` in "invoice.due_date …; send force_proceed: true").
+    """
+    segments = [re.sub(r"\[\d+\]$", "", part) for part in field.split(".") if part]
+    names = set(segments).union(*(_SIBLINGS.get(segment, set()) for segment in segments))
+    return _SNAKE_NAME.sub(
+        lambda m: to_camel_case(m.group(0)) if m.group(0) in names else m.group(0), message
+    )
+
+
+def graphql_field_error(error: FieldError) -> FieldError:
+    """A domain field error as a GraphQL client reads it: path and message in its names."""
+    return FieldError(
+        graphql_name(error.field), error.code, graphql_message(error.message, error.field)
+    )
+
+
 def user_errors(exc: Exception) -> list[UserError]:
     """The userErrors for an expected failure; unexpected ones are re-raised by the caller."""
     if isinstance(exc, DomainValidationError):
         return [
-            UserError(field=e.field or None, code=e.code, message=e.message) for e in exc.errors
+            UserError(field=e.field or None, code=e.code, message=e.message)
+            for e in map(graphql_field_error, exc.errors)
         ]
     if isinstance(exc, ExpectedError):
         return [UserError(field=None, code=exc.code, message=exc.message)]
@@ -83,6 +143,9 @@ async def attempt(call: Awaitable[R]) -> tuple[R | None, list[UserError]]:
     """Run a use case; expected failures become userErrors, anything else propagates."""
     try:
         return await call, []
+    except OperatorOnly as exc:
+        # A signed-in caller that is not an operator: the mutation's own refusal, in its payload.
+        return None, user_errors(exc)
     except Unauthenticated:
         # Not a user error: the client must sign in; surfaces as a top-level UNAUTHENTICATED.
         raise
@@ -127,7 +190,7 @@ class DebtgraphMaskErrors(MaskErrors):
                 error.extensions = {
                     **(error.extensions or {}),
                     "code": "BAD_USER_INPUT",
-                    "errors": [e.as_dict() for e in original.errors],
+                    "errors": [graphql_field_error(e).as_dict() for e in original.errors],
                 }
             elif isinstance(original, ExpectedError):
                 # invalid_transition becomes INVALID_TRANSITION, like every other code.
@@ -241,14 +304,32 @@ def to_connection(
     )
 
 
-def node_key(global_id: relay.GlobalID | None, type_name: str) -> int | None:
-    """The numeric id behind a global id of the given type (NotFound for any other)."""
+def object_id(value: str | relay.GlobalID, type_name: str) -> str:
+    """The REST id of a ``type_name`` object named by its Relay global id or its REST id.
+
+    The one reading of an id argument: every root field and mutation input that names an object
+    takes either spelling. A global id of another type names nothing of this one: NotFound.
+    """
+    if isinstance(value, relay.GlobalID):
+        global_id: relay.GlobalID | None = value
+    else:
+        try:
+            global_id = relay.GlobalID.from_id(value)
+        except Exception:
+            # Not a global id: the REST id itself (rcv_…, usr_…, or digits).
+            global_id = None
     if global_id is None:
-        return None
-    key = db_id(global_id.node_id)
-    if global_id.type_name != type_name or key is None:
+        return str(value)
+    if global_id.type_name != type_name:
         raise NotFound(type_name)
-    return key
+    return global_id.node_id
+
+
+def node_key(value: str | relay.GlobalID | None, type_name: str) -> int | None:
+    """The numeric id of a ``type_name`` object named by either id (NotFound for any other)."""
+    if value is None:
+        return None
+    return parse_id(object_id(value, type_name), type_name)
 
 
 def schema_type(info: Info, name: str) -> Any:

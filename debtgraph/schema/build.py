@@ -17,8 +17,15 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 from strawberry.types.execution import ExecutionContext
 
-from debtgraph.resolvers.errors import NotFound
-from debtgraph.schema.base import JSON_SCALAR, DebtgraphMaskErrors, log_graphql_errors
+from debtgraph.resolvers.errors import ExpectedError, NotFound
+from debtgraph.resolvers.permissions import require_node_access
+from debtgraph.schema.base import (
+    JSON_SCALAR,
+    DebtgraphMaskErrors,
+    ctx_of,
+    log_graphql_errors,
+    register_input_names,
+)
 from debtgraph.schema.billing import BillingMutation, BillingQuery
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
 from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
@@ -46,18 +53,28 @@ def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None
         return None
 
 
-async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | NotFound]:
+async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | ExpectedError]:
     """The nodes behind ``ids`` in request order, one fetch per type, within the caller's reach.
 
     An id that is unknown, out of reach or names no Node type (``Webhook:x``, ``PageInfo:1``)
-    answers the same NotFound, so a caller learns nothing about what exists (PRODUCT.md §1).
+    answers the same NotFound, so a caller learns nothing about what exists (PRODUCT.md §1). A
+    caller who may not read that type at all (anonymous, a token without the scope, a platform
+    on an operator type) gets the refusal REST's ``GET`` gives (``require_node_access``).
     graphql-core turns an exception in the list into null plus an error at that element's path.
     """
+    ctx = ctx_of(info)
     by_type: dict[type[relay.Node], list[str]] = defaultdict(list)
+    refused: dict[str, ExpectedError] = {}
     for global_id in ids:
         node_type = _node_type(info, global_id)
-        if node_type is not None:
-            by_type[node_type].append(global_id.node_id)
+        if node_type is None:
+            continue
+        try:
+            require_node_access(ctx, global_id.type_name)
+        except ExpectedError as exc:
+            refused[global_id.type_name] = exc
+            continue
+        by_type[node_type].append(global_id.node_id)
     found: dict[tuple[type[relay.Node], str], relay.Node] = {}
     for node_type, node_ids in by_type.items():
         # Every node type of the graph resolves its nodes asynchronously (nodes_in_order).
@@ -68,8 +85,11 @@ async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node
         for node_id, node in zip(node_ids, resolved, strict=True):
             if node is not None:
                 found[(node_type, node_id)] = node
-    result: list[relay.Node | NotFound] = []
+    result: list[relay.Node | ExpectedError] = []
     for global_id in ids:
+        if global_id.type_name in refused:
+            result.append(refused[global_id.type_name])
+            continue
         node = found.get((_node_type(info, global_id), global_id.node_id))  # type: ignore[arg-type]
         result.append(node if node is not None else NotFound("Node"))
     return result
@@ -84,7 +104,7 @@ class NodeQuery:
         id: Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")],
     ) -> relay.Node | None:
         (node,) = await _fetch_nodes(info, [id])
-        if isinstance(node, NotFound):
+        if isinstance(node, ExpectedError):
             raise node
         return node
 
@@ -96,7 +116,7 @@ class NodeQuery:
             list[relay.GlobalID], strawberry.argument(description="The IDs of the objects.")
         ],
     ) -> list[relay.Node | None]:
-        # The NotFound instances become per-element errors (see _fetch_nodes).
+        # The refusals become per-element errors (see _fetch_nodes).
         return await _fetch_nodes(info, ids)  # type: ignore[return-value]
 
 
@@ -147,7 +167,7 @@ def build_schema() -> strawberry.Schema:
     query = merge_types("Query", tuple(QUERIES))
     mutation = merge_types("Mutation", tuple(MUTATIONS))
     subscription = merge_types("Subscription", tuple(SUBSCRIPTIONS))
-    return DebtgraphSchema(
+    schema = DebtgraphSchema(
         query=query,
         mutation=mutation,
         subscription=subscription,
@@ -158,3 +178,5 @@ def build_schema() -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ],
     )
+    register_input_names(schema)
+    return schema

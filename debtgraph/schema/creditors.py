@@ -21,14 +21,13 @@ from debtgraph.schema.base import (
     attempt,
     ctx_of,
     nodes_in_order,
+    object_id,
     to_connection,
 )
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
     ReceivableStatus,
-    input_payload,
-    public_id_of,
 )
 
 
@@ -124,6 +123,10 @@ class UserQuery:
         model = await auth.me(ctx_of(info))
         return User.from_model(model) if model else None
 
+    @strawberry.field(description="One creditor by its id or REST id (GET /v1/users/{id}).")
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        return User.from_model(await creditors.get_user(ctx_of(info), object_id(id, "User")))
+
 
 @strawberry.type
 class UserMutation:
@@ -215,7 +218,7 @@ class CompanyInput:
 
 @strawberry.input
 class TosAcceptanceInput:
-    date: str
+    date: datetime
     ip: str
 
 
@@ -258,7 +261,7 @@ class UserIdInput:
 class CreditorMutation:
     @strawberry.mutation(description="Create a creditor (POST /v1/users).")
     async def user_create(self, info: Info, input: UserCreateInput) -> UserCreatePayload:
-        created, errors = await attempt(creditors.create_user(ctx_of(info), input_payload(input)))
+        created, errors = await attempt(creditors.create_user(ctx_of(info), input))
         if created is None:
             return UserCreatePayload(user=None, onboarding_url=None, user_errors=errors)
         return UserCreatePayload(
@@ -270,13 +273,13 @@ class CreditorMutation:
     @strawberry.mutation(description="Operators: suspend a creditor.")
     async def user_suspend(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(ctx_of(info), public_id_of(input.id, "User"), suspended=True)
+            creditors.set_suspended(ctx_of(info), object_id(input.id, "User"), suspended=True)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
 
     @strawberry.mutation(description="Operators: reinstate a suspended creditor.")
     async def user_reinstate(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(ctx_of(info), public_id_of(input.id, "User"), suspended=False)
+            creditors.set_suspended(ctx_of(info), object_id(input.id, "User"), suspended=False)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)

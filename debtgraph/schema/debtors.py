@@ -15,6 +15,10 @@ from strawberry.types import Info
 
 from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
+from debtgraph.domain.debtors.models import DebtorStatus as DomainDebtorStatus
+from debtgraph.domain.debtors.models import RiskClass as DomainRiskClass
+from debtgraph.domain.debtors.models import UploadStatus as DomainUploadStatus
+from debtgraph.domain.debtors.models import ValidationStatus as DomainValidationStatus
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
@@ -25,8 +29,19 @@ from debtgraph.schema.base import (
     ctx_of,
     node_key,
     nodes_in_order,
+    object_id,
     schema_type,
     to_connection,
+)
+
+# The domain's enumerations, exposed once and used on inputs and outputs alike.
+UploadStatus = strawberry.enum(DomainUploadStatus, description="Processing state of an upload.")
+DebtorStatus = strawberry.enum(DomainDebtorStatus, description="Collection state of a debtor.")
+ValidationStatus = strawberry.enum(
+    DomainValidationStatus, description="Stage-B validation state of a debtor row."
+)
+RiskClass = strawberry.enum(
+    DomainRiskClass, description="How risky collecting from a debtor looks."
 )
 
 
@@ -62,11 +77,11 @@ class Debtor(relay.Node):
     amount: Decimal | None
     currency: str
     sepa_type: str
-    status: str
-    risk_class: str | None
+    status: DebtorStatus
+    risk_class: RiskClass | None
     name_matched: bool | None
     external_reference: str | None
-    validation_status: str
+    validation_status: ValidationStatus
     validation_errors: list[str] | None
     blacklisted: bool
     validated_at: datetime | None
@@ -118,11 +133,11 @@ class Debtor(relay.Node):
             amount=m.amount,
             currency=m.currency,
             sepa_type=m.sepa_type,
-            status=m.status,
-            risk_class=m.risk_class,
+            status=DebtorStatus(m.status),
+            risk_class=RiskClass(m.risk_class) if m.risk_class else None,
             name_matched=m.name_matched,
             external_reference=m.external_reference,
-            validation_status=m.validation_status,
+            validation_status=ValidationStatus(m.validation_status),
             validation_errors=m.validation_errors or None,
             blacklisted=m.blacklisted,
             validated_at=m.validated_at,
@@ -173,12 +188,12 @@ class Debtor(relay.Node):
 
 @strawberry.input
 class DebtorValidateInput:
-    debtor_id: relay.GlobalID
+    debtor_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
 
 
 @strawberry.input
 class DebtorUpdateInput:
-    debtor_id: relay.GlobalID
+    debtor_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
     raw_data: JSON = strawberry.field(description="Columns to merge into the row's raw data.")
 
 
@@ -196,11 +211,11 @@ class DebtorQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        upload_id: relay.GlobalID | None = None,
-        status: str | None = None,
+        upload_id: strawberry.ID | None = None,
+        status: DebtorStatus | None = None,
         country: str | None = None,
-        risk_class: str | None = None,
-        validation_status: str | None = None,
+        risk_class: RiskClass | None = None,
+        validation_status: ValidationStatus | None = None,
         search: str | None = None,
     ) -> Connection[Debtor]:
         page = await debtors.find_debtors(
@@ -208,13 +223,20 @@ class DebtorQuery:
             upload_key=functools.partial(node_key, upload_id, "Upload"),
             first=check_first(first),
             after_id=decode_cursor(after),
-            status=status,
+            status=status.value if status else None,
             country=country,
-            risk_class=risk_class,
-            validation_status=validation_status,
+            risk_class=risk_class.value if risk_class else None,
+            validation_status=validation_status.value if validation_status else None,
             search=search,
         )
         return to_connection(page, Debtor.from_model)
+
+    @strawberry.field(
+        description="One debtor by its id or REST id (GET /api/admin/debtors/{id}; operators)."
+    )
+    async def debtor(self, info: Info, id: strawberry.ID) -> Debtor | None:
+        ctx = ctx_of(info)
+        return Debtor.from_model(await debtors.get_debtor(ctx, object_id(id, "Debtor")))
 
 
 @strawberry.type
@@ -250,7 +272,7 @@ class DebtorSubscription:
         "upload when an id is given."
     )
     async def debtor_status_changed(
-        self, info: Info, upload_id: relay.GlobalID | None = None
+        self, info: Info, upload_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Debtor, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in debtors.watch_debtors(ctx_of(info), key):

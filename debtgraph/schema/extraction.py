@@ -12,9 +12,8 @@ from strawberry.types import Info
 
 from debtgraph.domain.extraction.models import ExtractionResult as ExtractionModel
 from debtgraph.resolvers import creditors, extraction
-from debtgraph.schema.base import UserError, attempt, ctx_of, nodes_in_order
+from debtgraph.schema.base import UserError, attempt, ctx_of, nodes_in_order, object_id
 from debtgraph.schema.creditors import User
-from debtgraph.schema.receivables import public_id_of
 from debtgraph.schema.uploads import FileUpload
 
 
@@ -101,7 +100,7 @@ class ExtractionMutation:
     async def invoice_extract(
         self, info: Info, input: InvoiceExtractInput
     ) -> InvoiceExtractPayload:
-        user_id = public_id_of(str(input.user_id), "User")
+        user_id = object_id(input.user_id, "User")
         row, errors = await attempt(extraction.extract_invoice(ctx_of(info), user_id, input.file))
         return InvoiceExtractPayload(
             extraction=ExtractionResult.from_model(row) if row is not None else None,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -19,6 +18,11 @@ from debtgraph.domain.receivables.models import Contact as ContactModel
 from debtgraph.domain.receivables.models import Evidence as EvidenceModel
 from debtgraph.domain.receivables.models import Receivable as ReceivableModel
 from debtgraph.domain.receivables.models import ReceivableEvent as ReceivableEventModel
+from debtgraph.domain.receivables.models import ReceivableStatus as DomainReceivableStatus
+from debtgraph.domain.receivables.status_machine import CancelReason as DomainCancelReason
+from debtgraph.domain.receivables.status_machine import (
+    PartialPaymentAction as DomainPartialPaymentAction,
+)
 from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers import creditors, events, receivables
 from debtgraph.resolvers.loaders import PageKey
@@ -29,64 +33,16 @@ from debtgraph.schema.base import (
     attempt,
     ctx_of,
     nodes_in_order,
+    object_id,
     schema_type,
     to_connection,
 )
 
-
-def public_id_of(value: str, type_name: str) -> str:
-    """The public id inside a Relay global id of ``type_name``, or the value itself."""
-    try:
-        global_id = relay.GlobalID.from_id(value)
-    except Exception:
-        return value
-    return global_id.node_id if global_id.type_name == type_name else value
-
-
-def input_payload(value: Any) -> Any:
-    """A Strawberry input as the plain mapping the REST face would have sent (unset dropped)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if item is strawberry.UNSET or item is None:
-                continue
-            out[f.name] = input_payload(item)
-        return out
-    if isinstance(value, list):
-        return [input_payload(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-@strawberry.enum(description="Lifecycle of a receivable.")
-class ReceivableStatus(enum.Enum):
-    PENDING = "pending"
-    IN_PROCESS = "in_process"
-    PAYMENT_RECEIVED = "payment_received"
-    RECOVERED = "recovered"
-    DISPUTED = "disputed"
-    EVIDENCE_REQUESTED = "evidence_requested"
-    CANCELLED = "cancelled"
-
-
-@strawberry.enum(description="Why a creditor cancels recovery.")
-class CancelReason(enum.Enum):
-    PAID_DIRECTLY = "paid_directly"
-    DISPUTED_VALID = "disputed_valid"
-    BUSINESS_DECISION = "business_decision"
-    INCORRECT_SUBMISSION = "incorrect_submission"
-
-
-@strawberry.enum(description="The creditor's decision after a partial payment.")
-class PartialPaymentAction(enum.Enum):
-    CONTINUE_RECOVERY = "continue_recovery"
-    MARK_COMPLETE = "mark_complete"
+ReceivableStatus = strawberry.enum(DomainReceivableStatus, description="Lifecycle of a receivable.")
+CancelReason = strawberry.enum(DomainCancelReason, description="Why a creditor cancels recovery.")
+PartialPaymentAction = strawberry.enum(
+    DomainPartialPaymentAction, description="The creditor's decision after a partial payment."
+)
 
 
 @strawberry.type(description="A person at the debtor company.")
@@ -239,7 +195,7 @@ class Receivable(relay.Node):
     metadata: JSON
     indemnity_due: Decimal
     commission: Commission
-    cancel_reason: str | None
+    cancel_reason: CancelReason | None
     created_at: datetime
     updated_at: datetime
     model: strawberry.Private[ReceivableModel]
@@ -269,7 +225,7 @@ class Receivable(relay.Node):
             commission=Commission(
                 rate=commission.rate, amount=commission.amount, net=commission.net
             ),
-            cancel_reason=m.cancel_reason,
+            cancel_reason=CancelReason(m.cancel_reason) if m.cancel_reason else None,
             created_at=m.created_at,
             updated_at=m.updated_at,
             model=m,
@@ -372,8 +328,8 @@ class ContactInput:
 @strawberry.input
 class InvoiceInput:
     numbers: list[str]
-    issue_date: str
-    due_date: str
+    issue_date: date
+    due_date: date
     service_description: str
     amount: Decimal
     amount_before_tax: Decimal | None = None
@@ -479,7 +435,7 @@ class EvidencePayload:
 
 
 def _rid(value: str) -> str:
-    return public_id_of(value, "Receivable")
+    return object_id(value, "Receivable")
 
 
 def _receivable_payload(
@@ -506,12 +462,16 @@ class ReceivableQuery:
     ) -> Connection[Receivable]:
         page = await receivables.list_receivables(
             ctx_of(info),
-            user_id=public_id_of(user_id, "User") if user_id else None,
+            user_id=object_id(user_id, "User") if user_id else None,
             status=status.value if status else None,
             limit=check_first(first),
             after_id=decode_cursor(after),
         )
         return to_connection(page, Receivable.from_model)
+
+    @strawberry.field(description="One receivable by its id or REST id (GET /v1/receivables/{id}).")
+    async def receivable(self, info: Info, id: strawberry.ID) -> Receivable | None:
+        return Receivable.from_model(await receivables.get(ctx_of(info), _rid(id)))
 
 
 @strawberry.type
@@ -520,9 +480,9 @@ class ReceivableMutation:
     async def receivable_create(
         self, info: Info, input: ReceivableCreateInput
     ) -> ReceivablePayload:
-        payload = input_payload(input)
-        payload["user_id"] = public_id_of(str(input.user_id), "User")
-        model, errors = await attempt(receivables.create(ctx_of(info), payload))
+        # The typed input goes to the use case as it is; only its id is read first (either form).
+        draft = dataclasses.replace(input, user_id=object_id(input.user_id, "User"))
+        model, errors = await attempt(receivables.create(ctx_of(info), draft))
         return _receivable_payload(model, errors)
 
     @strawberry.mutation(description="Merge metadata (PATCH /v1/receivables/{id}).")
@@ -538,8 +498,7 @@ class ReceivableMutation:
     async def receivable_cancel(
         self, info: Info, input: ReceivableCancelInput
     ) -> ReceivablePayload:
-        body = {"reason": input.reason.value, "notes": input.notes}
-        model, errors = await attempt(receivables.cancel(ctx_of(info), _rid(input.id), body))
+        model, errors = await attempt(receivables.cancel(ctx_of(info), _rid(input.id), input))
         return _receivable_payload(model, errors)
 
     @strawberry.mutation(description="Add a debtor contact (POST /v1/receivables/{id}/contacts).")
@@ -548,9 +507,7 @@ class ReceivableMutation:
     ) -> ContactPayload:
         ctx = ctx_of(info)
         rid = _rid(input.receivable_id)
-        contact, errors = await attempt(
-            receivables.add_contact(ctx, rid, input_payload(input.contact))
-        )
+        contact, errors = await attempt(receivables.add_contact(ctx, rid, input.contact))
         if contact is None:
             return ContactPayload(contact=None, receivable=None, user_errors=errors)
         model = await receivables.written(ctx, rid)
@@ -566,9 +523,7 @@ class ReceivableMutation:
     ) -> EvidencePayload:
         ctx = ctx_of(info)
         rid = _rid(input.id)
-        body = input_payload(input)
-        body.pop("id", None)
-        evidence, errors = await attempt(receivables.submit_evidence(ctx, rid, body))
+        evidence, errors = await attempt(receivables.submit_evidence(ctx, rid, input))
         if evidence is None:
             return EvidencePayload(evidence=None, receivable=None, user_errors=errors)
         model = await receivables.written(ctx, rid)
@@ -584,9 +539,8 @@ class ReceivableMutation:
     async def receivable_partial_payment_decide(
         self, info: Info, input: ReceivablePartialPaymentInput
     ) -> ReceivablePayload:
-        body = {"action": input.action.value, "notes": input.notes}
         model, errors = await attempt(
-            receivables.decide_partial_payment(ctx_of(info), _rid(input.id), body)
+            receivables.decide_partial_payment(ctx_of(info), _rid(input.id), input)
         )
         return _receivable_payload(model, errors)
 

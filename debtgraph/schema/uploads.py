@@ -26,10 +26,17 @@ from debtgraph.schema.base import (
     ctx_of,
     node_key,
     nodes_in_order,
+    object_id,
     schema_type,
     to_connection,
 )
-from debtgraph.schema.debtors import Debtor
+from debtgraph.schema.debtors import (
+    Debtor,
+    DebtorStatus,
+    RiskClass,
+    UploadStatus,
+    ValidationStatus,
+)
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
 # build.py maps this type to the `File` scalar through StrawberryConfig.scalar_map.
@@ -72,7 +79,7 @@ class Upload(relay.Node):
     original_filename: str
     file_size: int
     mime_type: str
-    status: str
+    status: UploadStatus
     total_records: int
     processed_records: int = strawberry.field(description="Rows that passed validation.")
     failed_records: int = strawberry.field(description="Rows that failed validation.")
@@ -95,7 +102,7 @@ class Upload(relay.Node):
             original_filename=model.original_filename,
             file_size=model.file_size,
             mime_type=model.mime_type,
-            status=model.status,
+            status=UploadStatus(model.status),
             total_records=model.total_records,
             processed_records=model.processed_records,
             failed_records=model.failed_records,
@@ -133,17 +140,17 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        validation_status: str | None = None,
-        status: str | None = None,
+        validation_status: ValidationStatus | None = None,
+        status: DebtorStatus | None = None,
         country: str | None = None,
-        risk_class: str | None = None,
+        risk_class: RiskClass | None = None,
         search: str | None = None,
     ) -> Connection[Debtor]:
         filters = debtors.check_filters(
-            status=status,
+            status=status.value if status else None,
             country=country,
-            risk_class=risk_class,
-            validation_status=validation_status,
+            risk_class=risk_class.value if risk_class else None,
+            validation_status=validation_status.value if validation_status else None,
             search=search,
         )
         key = PageKey(self.database_id, check_first(first), decode_cursor(after), filters.as_key())
@@ -201,7 +208,7 @@ class UploadCreatePayload:
 
 @strawberry.input
 class UploadValidateInput:
-    upload_id: relay.GlobalID
+    upload_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
 
 
 @strawberry.type
@@ -221,12 +228,21 @@ class UploadQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        status: str | None = None,
+        status: UploadStatus | None = None,
     ) -> Connection[Upload]:
         page = await uploads.upload_connection(
-            ctx_of(info), status=status, first=check_first(first), after_id=decode_cursor(after)
+            ctx_of(info),
+            status=status.value if status else None,
+            first=check_first(first),
+            after_id=decode_cursor(after),
         )
         return to_connection(page, Upload.from_model)
+
+    @strawberry.field(
+        description="One upload by its id or REST id (GET /api/admin/uploads/{id}; operators)."
+    )
+    async def upload(self, info: Info, id: strawberry.ID) -> Upload | None:
+        return Upload.from_model(await uploads.get_upload(ctx_of(info), object_id(id, "Upload")))
 
 
 @strawberry.type
@@ -291,7 +307,7 @@ class UploadSubscription:
         "every upload when no id is given."
     )
     async def upload_progress(
-        self, info: Info, upload_id: relay.GlobalID | None = None
+        self, info: Info, upload_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Upload, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in uploads.watch_uploads(ctx_of(info), key):

@@ -163,7 +163,7 @@ async def test_node_lookup_respects_reach(
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     anonymous = await gql(client, query, {"id": node_id})
     assert anonymous["data"]["node"] is None
-    assert anonymous["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None:

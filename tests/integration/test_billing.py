@@ -148,10 +148,10 @@ async def test_no_ready_debtor_is_a_user_error(
 ) -> None:
     upload_id = await billing_upload(client, admin_headers, [("Bad Iban", "ES00INVALID", "10.00")])
     body = await start(client, admin_headers, upload_id)
-    # userErrors.field is still snake_case on GraphQL (the parity table's known SNAKE_FIELD).
+    # GraphQL names the field as its input spells it.
     assert body["data"]["billingStart"]["userErrors"] == [
         {
-            "field": "upload_id",
+            "field": "uploadId",
             "code": "nothing_to_bill",
             "message": "The upload has no debtor ready for billing.",
         }
@@ -320,14 +320,14 @@ async def test_who_may_bill(
     anonymous = await start(client, {}, upload_id)
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     as_platform = await start(client, key, upload_id)
-    assert as_platform["data"]["billingStart"]["userErrors"][0]["code"] == "forbidden"
+    assert as_platform["data"]["billingStart"]["userErrors"][0]["code"] == "unauthenticated"
     listed_gql = await gql(client, "{ billingAttempts { totalCount } }", headers=key)
-    assert listed_gql["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert listed_gql["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     for mutation, name in ((VOID, "billingAttemptVoid"), (RETRY, "billingAttemptRetry")):
         body = await gql(
             client, mutation, {"v": {"billingAttemptId": gid("BillingAttempt", 1)}}, key
         )
-        assert body["data"][name]["userErrors"][0]["code"] == "forbidden"
+        assert body["data"][name]["userErrors"][0]["code"] == "unauthenticated"
     assert await _attempt_count(db) == 0
 
 

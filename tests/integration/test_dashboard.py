@@ -68,4 +68,4 @@ async def test_graphql_dashboard_is_hidden_from_non_operators(
         headers={"Authorization": f"Bearer {platform.api_key}"},
     )
     assert body["data"] is None or body["data"]["dashboard"] is None
-    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

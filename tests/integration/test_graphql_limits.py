@@ -223,14 +223,15 @@ async def test_introspection_is_open_outside_production(client: httpx.AsyncClien
     assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 
 
-async def test_operator_only_fields_tell_a_platform_it_is_forbidden(
+async def test_operator_only_fields_tell_a_platform_it_is_not_an_operator(
     client: httpx.AsyncClient, make_platform: Any, admin_headers: dict[str, str]
 ) -> None:
     platform = await make_platform()
     body = await gql(client, "{ uploads { totalCount } }", headers=bearer(platform.api_key))
     assert body["data"] is None
     error = body["errors"][0]
-    assert error["extensions"]["code"] == "FORBIDDEN"
+    # As the operator API answers it (401): a platform key is no operator credential.
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert error["message"] == "Only operators may use this field."
     anonymous = await gql(client, "{ uploads { totalCount } }")
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -210,7 +210,7 @@ def gql_receivable(r: dict[str, Any]) -> dict[str, Any]:
         "description": r["serviceDescription"],
         "debtor": r["debtorCompanyName"],
         "metadata": r["metadata"],
-        "cancel_reason": r["cancelReason"],
+        "cancel_reason": _enum_value(r["cancelReason"]),
         "commission": {k: _dec(v) for k, v in r["commission"].items()},
         "indemnity": _dec(r["indemnityDue"]),
     }
@@ -260,8 +260,19 @@ def rest_upload(u: dict[str, Any]) -> dict[str, Any]:
     return {"id": u["id"], **{f: u[f] for f in UPLOAD_FIELDS}}
 
 
+def _enum_value(value: Any) -> Any:
+    """A GraphQL enum value in REST's spelling: ``COMPLETED`` → ``completed``."""
+    return value.lower() if isinstance(value, str) else value
+
+
+ENUM_FIELDS = {"status", "validation_status", "risk_class"}
+
+
 def gql_upload(u: dict[str, Any]) -> dict[str, Any]:
-    return {"id": u["databaseId"], **{f: u[camel(f)] for f in UPLOAD_FIELDS}}
+    return {
+        "id": u["databaseId"],
+        **{f: _enum_value(u[camel(f)]) if f in ENUM_FIELDS else u[camel(f)] for f in UPLOAD_FIELDS},
+    }
 
 
 DEBTOR_FIELDS = (
@@ -287,7 +298,7 @@ def gql_debtor(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": d["databaseId"],
         "amount": _dec(d["amount"]),
-        **{f: d[camel(f)] for f in DEBTOR_FIELDS},
+        **{f: _enum_value(d[camel(f)]) if f in ENUM_FIELDS else d[camel(f)] for f in DEBTOR_FIELDS},
     }
 
 
@@ -326,6 +337,11 @@ def _mut(name: str, input_type: str, selection: str) -> str:
         f"mutation($v: {input_type}!) {{ {name}(input: $v) {{ {selection} "
         "userErrors { field code message } } }"
     )
+
+
+def _root(field: str, selection: str) -> str:
+    """A root field that takes the Relay id or the REST id: ``receivable(id:)``."""
+    return f"query($id: ID!) {{ {field}(id: $id) {{ {selection} }} }}"
 
 
 def _node(type_name: str, selection: str) -> str:
@@ -553,6 +569,14 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "user.get": Operation(
         ("GET", "/v1/users/{id}"),
+        "Query.user",
+        rest_user,
+        gql_user,
+        _root("user", USER),
+        ("user",),
+    ),
+    "user.node": Operation(
+        ("GET", "/v1/users/{id}"),
         "Query.node",
         rest_user,
         gql_user,
@@ -596,6 +620,14 @@ OPERATIONS: dict[str, Operation] = {
         ("receivables",),
     ),
     "receivable.get": Operation(
+        ("GET", "/v1/receivables/{id}"),
+        "Query.receivable",
+        rest_receivable,
+        gql_receivable,
+        _root("receivable", RECEIVABLE),
+        ("receivable",),
+    ),
+    "receivable.node": Operation(
         ("GET", "/v1/receivables/{id}"),
         "Query.node",
         rest_receivable,
@@ -733,7 +765,7 @@ OPERATIONS: dict[str, Operation] = {
         "Query.uploads",
         lambda b: [rest_upload(u) for u in b["data"]],
         lambda c: [gql_upload(u) for u in c["nodes"]],
-        f"query($status: String) {{ uploads(status: $status) {{ nodes {{ {UPLOAD} }} }} }}",
+        f"query($status: UploadStatus) {{ uploads(status: $status) {{ nodes {{ {UPLOAD} }} }} }}",
         ("uploads",),
     ),
     "upload.create": Operation(
@@ -752,6 +784,14 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "upload.get": Operation(
         ("GET", "/api/admin/uploads/{id}"),
+        "Query.upload",
+        lambda b: rest_upload(b["data"]),
+        gql_upload,
+        _root("upload", UPLOAD),
+        ("upload",),
+    ),
+    "upload.node": Operation(
+        ("GET", "/api/admin/uploads/{id}"),
         "Query.node",
         lambda b: rest_upload(b["data"]),
         gql_upload,
@@ -763,7 +803,7 @@ OPERATIONS: dict[str, Operation] = {
         "Query.node",
         lambda b: {k: b["data"][k] for k in ("status", "progress", "is_complete")},
         lambda u: {
-            "status": u["status"],
+            "status": _enum_value(u["status"]),
             "progress": u["progress"],
             "is_complete": u["isComplete"],
         },
@@ -781,8 +821,8 @@ OPERATIONS: dict[str, Operation] = {
             gql_debtor({**d, "email": None, "city": None, "country": None, "status": None})
             for d in u["debtors"]["nodes"]
         ],
-        "query($id: ID!, $vs: String) { node(id: $id) { ... on Upload { "
-        f"debtors(validationStatus: $vs) {{ nodes {{ {DEBTOR} }} }} }} }} }}",
+        "query($id: ID!, $validationStatus: ValidationStatus) { node(id: $id) { ... on Upload { "
+        f"debtors(validationStatus: $validationStatus) {{ nodes {{ {DEBTOR} }} }} }} }} }}",
         ("node",),
     ),
     "upload.validate": Operation(
@@ -819,11 +859,19 @@ OPERATIONS: dict[str, Operation] = {
         "Query.debtors",
         lambda b: [rest_debtor(d) for d in b["data"]],
         lambda c: [gql_debtor(d) for d in c["nodes"]],
-        "query($status: String, $uploadId: ID, $country: String) { debtors(status: $status, "
+        "query($status: DebtorStatus, $uploadId: ID, $country: String) { debtors(status: $status, "
         f"uploadId: $uploadId, country: $country) {{ nodes {{ {DEBTOR} }} }} }}",
         ("debtors",),
     ),
     "debtor.get": Operation(
+        ("GET", "/api/admin/debtors/{id}"),
+        "Query.debtor",
+        lambda b: rest_debtor(b["data"]),
+        gql_debtor,
+        _root("debtor", DEBTOR),
+        ("debtor",),
+    ),
+    "debtor.node": Operation(
         ("GET", "/api/admin/debtors/{id}"),
         "Query.node",
         lambda b: rest_debtor(b["data"]),
@@ -846,7 +894,7 @@ OPERATIONS: dict[str, Operation] = {
         "Mutation.debtorValidate",
         lambda b: {k: b["data"][k] for k in ("validation_status", "validation_errors")},
         lambda p: {
-            "validation_status": p["debtor"]["validationStatus"],
+            "validation_status": _enum_value(p["debtor"]["validationStatus"]),
             "validation_errors": p["debtor"]["validationErrors"],
         },
         _mut(
@@ -985,8 +1033,13 @@ def _on(
     expect: str,
     target: str,
     prepare: Callable[[httpx.AsyncClient, World, Any], Awaitable[None]] | None = None,
+    *,
+    rest_id: bool = False,
 ) -> Case:
-    """A case on one object: ``target`` names the World attribute whose id goes in the path."""
+    """A case on one object: ``target`` names the World attribute whose id goes in the path.
+
+    GraphQL names it by its Relay id, or by the REST id when ``rest_id`` (root fields take both).
+    """
     operation = OPERATIONS[op]
     method, route = operation.rest_route
     type_name = {"receivable": "Receivable", "user": "User", "upload": "Upload", "debtor": "Debtor"}
@@ -995,6 +1048,8 @@ def _on(
         return method, route.replace("{id}", str(getattr(w, target))), {}
 
     def gql(w: World) -> dict[str, Any]:
+        if rest_id:
+            return {"id": str(getattr(w, target))}
         return {"id": gid(type_name[target.removeprefix("other_")], getattr(w, target))}
 
     return Case(op, who, rest, gql, expect, prepare)
@@ -1069,27 +1124,8 @@ async def _huge_upload(client: httpx.AsyncClient, w: World, db: Any) -> None:
     await set_upload_counts(db, w.upload, total=20_000, processed=203)
 
 
-SNAKE_FIELD = "GraphQL names the field in REST's snake_case, not the GraphQL input's camelCase"
-NODE_NULL = "node(id) answers null where REST answers 401 (anonymous) or 403 (missing scope)"
-OPERATOR_ONLY = (
-    "a non-operator on an operator field: REST /api/* answers 401, GraphQL FORBIDDEN or null "
-    "(REST's check is in the face: operator_context)"
-)
 # The disagreements found, by case: the follow-up list. A fixed one XPASSes and fails the run.
-KNOWN: dict[str, str] = {
-    "receivable.create-bad-date": SNAKE_FIELD,
-    "receivable.create-other-tenant-user": SNAKE_FIELD,
-    "upload.debtors-bad-filter": SNAKE_FIELD,
-    "debtor.update-wrong-type": SNAKE_FIELD,
-    "sepa.pain008-nothing-left": SNAKE_FIELD,
-    "user.get-anonymous": NODE_NULL,
-    "receivable.get-anonymous": NODE_NULL,
-    "receivable.get-missing-scope": NODE_NULL,
-    "upload.get-anonymous": NODE_NULL,
-    "upload.stats-anonymous": NODE_NULL,
-    "upload.list-platform": OPERATOR_ONLY,
-    "debtor.get-platform": OPERATOR_ONLY,
-}
+KNOWN: dict[str, str] = {}
 
 
 def row(case: Case, label: str) -> Any:
@@ -1169,6 +1205,9 @@ CASES = [
     row(_on("user.get", "platform", "ok", "user"), "user.get-valid"),
     row(_on("user.get", "platform", "not_found", "other_user"), "user.get-other-tenant"),
     row(_on("user.get", "anonymous", "unauthenticated", "user"), "user.get-anonymous"),
+    row(_on("user.get", "platform", "ok", "user", rest_id=True), "user.get-rest-id"),
+    row(_on("user.node", "platform", "ok", "user"), "user.node-valid"),
+    row(_on("user.node", "anonymous", "unauthenticated", "user"), "user.node-anonymous"),
     row(_on("user.onboarding_status", "platform", "ok", "user"), "user.onboarding-valid"),
     row(_on("user.onboarding_status", "other", "not_found", "user"), "user.onboarding-other"),
     row(_on("user.requirements", "platform", "ok", "user"), "user.requirements-valid"),
@@ -1242,6 +1281,19 @@ CASES = [
     row(
         _on("receivable.get", "anonymous", "unauthenticated", "receivable"),
         "receivable.get-anonymous",
+    ),
+    row(
+        _on("receivable.get", "platform", "ok", "receivable", rest_id=True),
+        "receivable.get-rest-id",
+    ),
+    row(_on("receivable.node", "platform", "ok", "receivable"), "receivable.node-valid"),
+    row(
+        _on("receivable.node", "few_scopes", "forbidden", "receivable"),
+        "receivable.node-missing-scope",
+    ),
+    row(
+        _on("receivable.node", "anonymous", "unauthenticated", "receivable"),
+        "receivable.node-anonymous",
     ),
     row(
         _mutation_on(
@@ -1571,7 +1623,7 @@ CASES = [
             "operator",
             "ok",
             "/api/admin/uploads?status=failed",
-            {"status": "failed"},
+            {"status": "FAILED"},
         ),
         "upload.list-status",
     ),
@@ -1581,7 +1633,7 @@ CASES = [
             "operator",
             "invalid",
             "/api/admin/uploads?status=bogus",
-            {"status": "bogus"},
+            {"status": "BOGUS"},
         ),
         "upload.list-bad-status",
     ),
@@ -1659,6 +1711,11 @@ CASES = [
         "upload.get-success-rate-203-of-20000",
     ),
     row(_on("upload.get", "anonymous", "unauthenticated", "upload"), "upload.get-anonymous"),
+    row(_on("upload.get", "operator", "ok", "upload", rest_id=True), "upload.get-rest-id"),
+    row(_on("upload.get", "platform", "unauthenticated", "upload"), "upload.get-platform"),
+    row(_on("upload.node", "operator", "ok", "upload"), "upload.node-valid"),
+    row(_on("upload.node", "anonymous", "unauthenticated", "upload"), "upload.node-anonymous"),
+    row(_on("upload.node", "platform", "unauthenticated", "upload"), "upload.node-platform"),
     row(
         Case(
             "upload.get",
@@ -1676,7 +1733,7 @@ CASES = [
             "upload.debtors",
             "operator",
             lambda w: ("GET", f"/api/admin/uploads/{w.upload}/debtors?validation_status=valid", {}),
-            lambda w: {"id": gid("Upload", w.upload), "vs": "valid"},
+            lambda w: {"id": gid("Upload", w.upload), "validationStatus": "VALID"},
             "ok",
         ),
         "upload.debtors-filter",
@@ -1686,7 +1743,7 @@ CASES = [
             "upload.debtors",
             "operator",
             lambda w: ("GET", f"/api/admin/uploads/{w.upload}/debtors?validation_status=bogus", {}),
-            lambda w: {"id": gid("Upload", w.upload), "vs": "bogus"},
+            lambda w: {"id": gid("Upload", w.upload), "validationStatus": "BOGUS"},
             "invalid",
         ),
         "upload.debtors-bad-filter",
@@ -1829,7 +1886,7 @@ CASES = [
             "operator",
             "invalid",
             "/api/admin/debtors?status=bogus",
-            {"status": "bogus"},
+            {"status": "BOGUS"},
         ),
         "debtor.list-bad-status",
     ),
@@ -1849,6 +1906,9 @@ CASES = [
         "debtor.get-unknown-id",
     ),
     row(_on("debtor.get", "platform", "unauthenticated", "debtor"), "debtor.get-platform"),
+    row(_on("debtor.get", "operator", "ok", "debtor", rest_id=True), "debtor.get-rest-id"),
+    row(_on("debtor.node", "operator", "ok", "debtor"), "debtor.node-valid"),
+    row(_on("debtor.node", "platform", "unauthenticated", "debtor"), "debtor.node-platform"),
     row(
         _mutation_on(
             "debtor.update",

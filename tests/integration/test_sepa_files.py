@@ -262,7 +262,7 @@ async def test_who_may_use_the_files(
         {"v": {"uploadId": gid("Upload", upload_id)}},
         key,
     )
-    assert body["data"]["sepaPain008Export"]["userErrors"] == [{"code": "forbidden"}]
+    assert body["data"]["sepaPain008Export"]["userErrors"] == [{"code": "unauthenticated"}]
     missing = await client.post("/api/admin/uploads/999/sepa/pain008", headers=admin_headers)
     assert missing.status_code == 404
     no_file = await client.post("/api/admin/billing/pain002", headers=admin_headers)

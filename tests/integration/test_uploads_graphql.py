@@ -51,7 +51,7 @@ async def test_upload_create_by_multipart(
     assert payload["userErrors"] == []
     assert payload["queued"] is False
     assert (payload["created"], payload["failed"]) == (8, 2)
-    assert payload["upload"]["status"] == "completed"
+    assert payload["upload"]["status"] == "COMPLETED"
     assert payload["upload"]["debtorsCount"] == 10
     assert payload["rowErrors"][0]["row"] == 2
     assert payload["rowErrors"][0]["message"] == "IBAN is invalid"
@@ -76,7 +76,7 @@ async def test_upload_create_refusals_change_nothing(
     denied = await multipart(
         client, {"Authorization": f"Bearer {platform.api_key}"}, csv_text(3).encode()
     )
-    assert denied["data"]["uploadCreate"]["userErrors"][0]["code"] == "forbidden"
+    assert denied["data"]["uploadCreate"]["userErrors"][0]["code"] == "unauthenticated"
     anonymous = await client.post(
         "/graphql", files={"0": ("list.csv", csv_text(3).encode(), "text/csv")}
     )
@@ -96,11 +96,11 @@ async def test_upload_create_refusals_change_nothing(
     assert await counts(db) == (0, 0)
 
 
-QUERY = """query($first: Int, $status: String) { uploads(first: $first, status: $status) {
+QUERY = """query($first: Int, $status: UploadStatus) { uploads(first: $first, status: $status) {
   totalCount pageInfo { hasNextPage endCursor }
   nodes { id databaseId debtorsCount progress successRate
     validationStats { total valid invalid pending blacklisted readyForSync }
-    debtors(first: 3, validationStatus: "valid") { totalCount
+    debtors(first: 3, validationStatus: VALID) { totalCount
       nodes { id fullName ibanMasked amount validationStatus upload { databaseId } } } } } }"""
 
 
@@ -155,7 +155,7 @@ async def test_debtors_query_filters_and_nodes_are_operator_only(
     hidden = await gql(client, node_query, {"id": debtor_gid}, platform_headers)
     assert hidden["data"]["node"] is None
     listed = await gql(client, query, {"u": None}, platform_headers)
-    assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert listed["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_validate_and_update_mutations(
@@ -174,7 +174,7 @@ async def test_validate_and_update_mutations(
         admin_headers,
     )
     debtor = fixed["data"]["debtorUpdate"]["debtor"]
-    assert debtor["validationStatus"] == "valid"
+    assert debtor["validationStatus"] == "VALID"
     assert debtor["iban"] == "NL91****4300"
     refused = await gql(
         client,
@@ -182,7 +182,7 @@ async def test_validate_and_update_mutations(
         {"input": {"debtorId": gid("Debtor", bad_id), "rawData": "iban"}},
         admin_headers,
     )
-    assert refused["data"]["debtorUpdate"]["userErrors"][0]["field"] == "raw_data"
+    assert refused["data"]["debtorUpdate"]["userErrors"][0]["field"] == "rawData"
     validate = """mutation($input: UploadValidateInput!) { uploadValidate(input: $input) {
       total valid invalid upload { processedRecords failedRecords } userErrors { code } } }"""
     result = await gql(
@@ -198,7 +198,7 @@ async def test_validate_and_update_mutations(
         {"input": {"debtorId": gid("Debtor", bad_id)}},
         {"Authorization": f"Bearer {platform.api_key}"},
     )
-    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "forbidden"}]
+    assert denied["data"]["debtorValidate"]["userErrors"] == [{"code": "unauthenticated"}]
     missing = await gql(client, one, {"input": {"debtorId": gid("Debtor", 999)}}, admin_headers)
     assert missing["data"]["debtorValidate"]["userErrors"] == [{"code": "not_found"}]
 
@@ -236,7 +236,7 @@ async def test_upload_progress_and_debtor_subscriptions(
         assert message["id"] == "1"
         assert message["payload"]["data"]["uploadProgress"] == {
             "databaseId": created.json()["data"]["id"],
-            "status": "completed",
+            "status": "COMPLETED",
         }
         async with db() as session:
             debtor_id = await session.scalar(select(Debtor.id).limit(1))
@@ -245,5 +245,5 @@ async def test_upload_progress_and_debtor_subscriptions(
         assert changed["id"] == "2"
         assert changed["payload"]["data"]["debtorStatusChanged"] == {
             "databaseId": debtor_id,
-            "validationStatus": "valid",
+            "validationStatus": "VALID",
         }

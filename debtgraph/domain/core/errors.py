@@ -12,10 +12,11 @@ else is a fault (a masked 500).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -152,6 +153,40 @@ def is_valid_email(value: str) -> bool:
     return normalize_email(value) is not None
 
 
+class InputRecord(Mapping[str, Any]):
+    """A face's typed input object (a dataclass: a GraphQL input) read like the JSON object.
+
+    GraphQL hands the use cases its inputs as built (dates as ``date``, amounts as ``Decimal``,
+    enums as the domain's own StrEnums, nested inputs as objects): the readers below take them as
+    they are, under the same field names REST's JSON uses, so one set of rules reads both faces
+    and nothing is turned back into JSON text to be parsed again.
+    """
+
+    __slots__ = ("_names", "_record")
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+        self._names = tuple(f.name for f in dataclasses.fields(record))
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names:
+            raise KeyError(key)
+        return getattr(self._record, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def input_fields(value: Any) -> Any:
+    """A typed input object as an InputRecord; anything else (JSON from REST) as it is."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return InputRecord(value)
+    return value
+
+
 class PayloadReader:
     """Reads untrusted JSON-like values into typed ones, collecting a FieldError per problem."""
 
@@ -174,7 +209,8 @@ class PayloadReader:
         self.add(path, "required", f"{path} is required.")
 
     def mapping(self, value: Any, path: str, *, required: bool = False) -> Mapping[str, Any] | None:
-        """A JSON object, or None when absent or of the wrong type."""
+        """A JSON object (or a typed input object), or None when absent or of the wrong type."""
+        value = input_fields(value)
         if value is None:
             if required:
                 self._required(path)

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from debtgraph.domain.core.errors import DomainValidationError, FieldError, PayloadReader
+from debtgraph.domain.core.errors import (
+    DomainValidationError,
+    FieldError,
+    PayloadReader,
+    input_fields,
+)
 from debtgraph.domain.creditors.kyb import (
     AddressDraft,
     check_company,
@@ -144,8 +149,9 @@ def _read_tos(reader: PayloadReader, value: Any, now: datetime | None) -> TosAcc
     return TosAcceptanceDraft(date=accepted_at, ip=ip)
 
 
-def validate_user_payload(payload: Mapping[str, Any], *, now: datetime | None = None) -> UserDraft:
-    """Validate a ``CreateUserRequest``; DomainValidationError lists every problem."""
+def validate_user_payload(payload: Any, *, now: datetime | None = None) -> UserDraft:
+    """Validate a ``CreateUserRequest`` (REST JSON or a GraphQL typed input); lists all problems."""
+    payload = input_fields(payload)
     if not isinstance(payload, Mapping):
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]

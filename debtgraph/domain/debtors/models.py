@@ -51,6 +51,14 @@ class ValidationStatus(enum.StrEnum):
     INVALID = "invalid"
 
 
+class RiskClass(enum.StrEnum):
+    """How risky collecting from a debtor looks (from the payee verification)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
 class Upload(Base):
     """One CSV file an operator uploaded."""
 

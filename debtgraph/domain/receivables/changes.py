@@ -14,6 +14,7 @@ Decisions:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,6 +31,7 @@ from debtgraph.domain.core.errors import (
     FieldError,
     InvalidTransition,
     PayloadReader,
+    input_fields,
 )
 from debtgraph.domain.core.secrets import public_id
 from debtgraph.domain.creditors.models import User, UserStatus
@@ -63,6 +65,7 @@ from debtgraph.domain.receivables.rules import (
 )
 from debtgraph.domain.receivables.status_machine import (
     CancelReason,
+    PartialPaymentAction,
     ReceivableAction,
     apply_payment,
     next_status,
@@ -470,10 +473,9 @@ async def apply_action(
     return receivable
 
 
-def _choice_and_notes(
-    payload: dict[str, Any], field: str, choices: list[str]
-) -> tuple[str, str | None]:
+def _choice_and_notes(payload: Any, field: str, choices: list[str]) -> tuple[str, str | None]:
     """A creditor decision's required choice and optional notes, or the input errors of both."""
+    payload = input_fields(payload)
     reader = PayloadReader()
     choice = reader.choice(payload.get(field), field, choices, default=None)
     notes = reader.string(payload.get("notes"), "notes", max_length=2000)
@@ -488,7 +490,7 @@ async def cancel(
     receivable: Receivable,
     user_public_id: str,
     actor: Actor,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
 ) -> Receivable:
     """The creditor stops recovery, with one of the documented reasons."""
     reason, notes = _choice_and_notes(payload, "reason", [r.value for r in CancelReason])
@@ -513,10 +515,10 @@ async def decide_partial_payment(
     receivable: Receivable,
     user_public_id: str,
     actor: Actor,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
 ) -> Receivable:
     """The creditor's decision after a partial payment: continue recovery or call it complete."""
-    choices = [ReceivableAction.CONTINUE_RECOVERY.value, ReceivableAction.MARK_COMPLETE.value]
+    choices = [a.value for a in PartialPaymentAction]
     action, notes = _choice_and_notes(payload, "action", choices)
     return await apply_action(
         session,
@@ -538,9 +540,10 @@ async def submit_evidence(
     receivable: Receivable,
     user_public_id: str,
     actor: Actor,
-    payload: dict[str, Any],
+    payload: Mapping[str, Any],
 ) -> Evidence:
     """Documents and a statement against a dispute; recovery resumes (``in_process``)."""
+    payload = input_fields(payload)
     reader = PayloadReader()
     statement = reader.string(payload.get("statement"), "statement", max_length=10000)
     documents: list[dict[str, Any]] = []
@@ -586,7 +589,8 @@ async def submit_evidence(
 
 def validate_contact(payload: Any) -> ContactDraft:
     """A ``Contact`` body (``POST /v1/receivables/{id}/contacts``): email required, level 0..10."""
-    if not isinstance(payload, dict):
+    payload = input_fields(payload)
+    if not isinstance(payload, Mapping):
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )
@@ -640,7 +644,8 @@ async def update_metadata(
 ) -> Receivable:
     """``PATCH``: merge ``metadata`` keys (Stripe style: an empty string or null removes a key)."""
     reader = PayloadReader()
-    if not isinstance(payload, dict):
+    payload = input_fields(payload)
+    if not isinstance(payload, Mapping):
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )

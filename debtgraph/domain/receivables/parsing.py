@@ -22,6 +22,7 @@ from debtgraph.domain.core.errors import (
     DomainValidationError,
     FieldError,
     PayloadReader,
+    input_fields,
 )
 from debtgraph.domain.creditors.kyb import (
     AddressDraft,
@@ -238,8 +239,12 @@ def _read_debtor(reader: PayloadReader, raw: Mapping[str, Any]) -> DebtorDraft |
     )
 
 
-def validate_receivable(payload: Mapping[str, Any], today: date) -> ReceivableDraft:
-    """Apply the hard rules to a ``CreateReceivableRequest``; DomainValidationError lists all."""
+def validate_receivable(payload: Any, today: date) -> ReceivableDraft:
+    """Apply the hard rules to a ``CreateReceivableRequest``; DomainValidationError lists all.
+
+    ``payload`` is REST's JSON object or GraphQL's typed input (see ``InputRecord``).
+    """
+    payload = input_fields(payload)
     if not isinstance(payload, Mapping):
         raise DomainValidationError(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]

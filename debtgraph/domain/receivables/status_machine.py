@@ -35,6 +35,13 @@ class ReceivableAction(enum.StrEnum):
     CANCEL = "cancel"
 
 
+class PartialPaymentAction(enum.StrEnum):
+    """The creditor's decision after a partial payment (``POST …/partial-payment``)."""
+
+    CONTINUE_RECOVERY = ReceivableAction.CONTINUE_RECOVERY.value
+    MARK_COMPLETE = ReceivableAction.MARK_COMPLETE.value
+
+
 class CancelReason(enum.StrEnum):
     """Why a creditor cancelled a recovery (``POST /v1/receivables/{id}/cancel``)."""
 
