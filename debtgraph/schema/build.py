@@ -35,6 +35,7 @@ from debtgraph.schema.uploads import (
     UploadQuery,
     UploadSubscription,
 )
+from debtgraph.schema.webhooks import WebhookMutation, WebhookQuery
 
 
 def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None:
@@ -108,6 +109,7 @@ QUERIES: list[type] = [
     DebtorQuery,
     DashboardQuery,
     BlacklistQuery,
+    WebhookQuery,
 ]
 MUTATIONS: list[type] = [
     UserMutation,
@@ -117,6 +119,7 @@ MUTATIONS: list[type] = [
     DebtorMutation,
     BlacklistMutation,
     ExtractionMutation,
+    WebhookMutation,
 ]
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,
