@@ -314,39 +314,41 @@ async def _send_all(
         e.id: e for e in (await session.scalars(select(Event).where(Event.id.in_(event_ids))))
     }
     reached = await _still_reached(session, clock, claimed)
-    # Nothing is written until every request is done: give the connection back meanwhile.
-    await session.rollback()
     now = clock.now()
+    # Everything the requests need is read out before the connection goes back (a rollback
+    # expires the rows).
+    urls = {w.id: w.url for w in webhooks.values()}
     signers = {
         w.id: Signer(changes.signing_secrets(config.secret_key, w, now)) for w in webhooks.values()
     }
+    bodies = {e.id: (e.public_id, payload_of(e)) for e in events.values()}
+    # Nothing is written until every request is done: give the connection back meanwhile.
+    await session.rollback()
     checked: dict[int, asyncio.Task[targets.Target]] = {}
-    bodies = {e.id: payload_of(e) for e in events.values()}
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def target_of(webhook: Webhook) -> targets.Target:
+    async def target_of(webhook_id: int) -> targets.Target:
         # Checked again at send time, once per webhook and batch: DNS may have changed.
-        if webhook.id not in checked:
-            checked[webhook.id] = asyncio.ensure_future(
-                targets.check(webhook.url, allow_private=config.allow_private)
+        if webhook_id not in checked:
+            checked[webhook_id] = asyncio.ensure_future(
+                targets.check(urls[webhook_id], allow_private=config.allow_private)
             )
-        return await checked[webhook.id]
+        return await checked[webhook_id]
 
     async def one(c: Claimed) -> Outcome:
         if c.id not in reached:
             return Outcome(c, _OUT_OF_REACH)
-        webhook, event = webhooks[c.webhook_id], events[c.event_id]
         async with gate:
             started = time.perf_counter()
             try:
-                target = await target_of(webhook)
+                target = await target_of(c.webhook_id)
             except targets.TargetRefused as refused:
                 elapsed = int((time.perf_counter() - started) * 1000)
                 message = refused.errors[0].message
                 return Outcome(c, AttemptResult(None, elapsed, None, f"not sent: {message}"))
-            body = bodies[event.id]
+            message_id, body = bodies[c.event_id]
             # Receivers compare webhook-timestamp with their own clock: the wall clock's.
-            headers = signers[webhook.id].headers(event.public_id, datetime.now(UTC), body)
+            headers = signers[c.webhook_id].headers(message_id, datetime.now(UTC), body)
             return Outcome(c, await sender.post(target, body, headers))
 
     return list(await asyncio.gather(*(one(c) for c in claimed)))
