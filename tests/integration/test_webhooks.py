@@ -85,14 +85,18 @@ async def test_register_list_rotate_delete_as_the_seed(
 ) -> None:
     acme = await make_platform()
     created = await _register(client, acme.api_key, receiver.url, ["receivable.created"])
-    assert created["id"].startswith("wh_") and created["secret"].startswith("whsec_")
-    assert created["events"] == ["receivable.created"] and created["url"] == receiver.url
+    assert created["id"].startswith("wh_")
+    assert created["secret"].startswith("whsec_")
+    assert created["events"] == ["receivable.created"]
+    assert created["url"] == receiver.url
     listed = (await client.get("/v1/webhooks", headers=bearer(acme.api_key))).json()
-    assert [w["id"] for w in listed] == [created["id"]] and "secret" not in listed[0]
+    assert [w["id"] for w in listed] == [created["id"]]
+    assert "secret" not in listed[0]
     rotated = await client.post(
         f"/v1/webhooks/{created['id']}/rotate-secret", headers=bearer(acme.api_key)
     )
-    assert rotated.status_code == 200 and rotated.json()["secret"] != created["secret"]
+    assert rotated.status_code == 200
+    assert rotated.json()["secret"] != created["secret"]
     gone = await client.delete(f"/v1/webhooks/{created['id']}", headers=bearer(acme.api_key))
     assert gone.status_code == 204
     assert (await client.get("/v1/webhooks", headers=bearer(acme.api_key))).json() == []
@@ -109,7 +113,8 @@ async def test_idempotency_key_replays_the_creation(
     first = await client.post("/v1/webhooks", json=body, headers=headers)
     second = await client.post("/v1/webhooks", json=body, headers=headers)
     assert first.status_code == second.status_code == 201
-    assert first.json() == second.json() and second.headers["Idempotent-Replayed"] == "true"
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
     assert await count(db, Webhook) == 1
 
 
@@ -142,7 +147,8 @@ async def test_authorization(
     body = {"url": receiver.url, "events": ["*"]}
     assert (await client.post("/v1/webhooks", json=body)).status_code == 401
     refused = await client.post("/v1/webhooks", json=body, headers=bearer(reader.api_key))
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "insufficient_scope"
     operator = await client.post("/v1/webhooks", json=body, headers=admin_headers)
     assert operator.status_code == 409
     created = await _register(client, acme.api_key, receiver.url)
@@ -165,10 +171,13 @@ async def test_an_event_is_delivered_signed_and_logged(
     (got,) = receiver.received
     payload = _verify(hook["secret"], got)
     assert payload["type"] == "receivable.created"
-    assert payload["id"].startswith("evt_") and got.headers["webhook-id"] == payload["id"]
+    assert payload["id"].startswith("evt_")
+    assert got.headers["webhook-id"] == payload["id"]
     assert payload["data"]["object"]["id"] == receivable["id"]
     (attempt,) = await _attempts(db)
-    assert attempt.status_code == 200 and attempt.succeeded and attempt.response_excerpt == "ok"
+    assert attempt.status_code == 200
+    assert attempt.succeeded
+    assert attempt.response_excerpt == "ok"
     assert (await _delivery(db)).status == "succeeded"
 
 
@@ -181,7 +190,8 @@ async def test_other_platforms_and_unsubscribed_types_get_nothing(
     await _register(client, acme.api_key, receiver.url, ["user.updated"])
     await _receivable(client, acme.api_key, user["id"])
     await drain()
-    assert receiver.received == [] and await count(db, WebhookDelivery) == 0
+    assert receiver.received == []
+    assert await count(db, WebhookDelivery) == 0
 
 
 async def _failing_setup(
@@ -207,9 +217,8 @@ async def test_a_500_is_retried_with_backoff(
     receiver.status = 500
     await _failing_setup(client, make_platform, receiver, drain)
     delivery = await _delivery(db)
-    assert delivery.status == "pending" and delivery.next_attempt_at == clock.now() + timedelta(
-        minutes=1
-    )
+    assert delivery.status == "pending"
+    assert delivery.next_attempt_at == clock.now() + timedelta(minutes=1)
     services = runtime.services
     assert await sweep({"services": services}) == 0  # not due yet
     clock.advance(timedelta(minutes=1))
@@ -229,8 +238,10 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(
     try:
         await _failing_setup(client, make_platform, receiver, drain)
         (attempt,) = await _attempts(db)
-        assert attempt.status_code == 302 and not attempt.succeeded
-        assert "not followed" in (attempt.error or "") and target.count == 0
+        assert attempt.status_code == 302
+        assert not attempt.succeeded
+        assert "not followed" in (attempt.error or "")
+        assert target.count == 0
     finally:
         await target.stop()
 
@@ -262,7 +273,8 @@ async def test_a_receiver_that_times_out(
             await sender.close()
         assert sent == 1
         (attempt,) = await _attempts(db)
-        assert attempt.status_code is None and attempt.error == "timeout after 0.3 s"
+        assert attempt.status_code is None
+        assert attempt.error == "timeout after 0.3 s"
     finally:
         await slow.stop()
 
@@ -305,7 +317,8 @@ async def test_killed_between_commit_and_delivery_still_delivers_once(
     assert _verify(hook["secret"], got)["id"] == event.public_id
     attempts = await _attempts(db)
     # Attempt 1 died with its worker (never logged); attempt 2 is logged once.
-    assert [a.attempt_number for a in attempts] == [2] and attempts[0].succeeded
+    assert [a.attempt_number for a in attempts] == [2]
+    assert attempts[0].succeeded
 
 
 async def test_a_receiver_down_for_a_day_gets_it_when_back(
@@ -319,7 +332,7 @@ async def test_a_receiver_down_for_a_day_gets_it_when_back(
 ) -> None:
     await receiver.stop()  # down: connections are refused
     port = receiver.port
-    acme, hook = await _failing_setup(client, make_platform, receiver, drain)
+    _acme, hook = await _failing_setup(client, make_platform, receiver, drain)
     services = runtime.services
     elapsed = timedelta(0)
     while elapsed < timedelta(days=1):
@@ -364,14 +377,18 @@ async def test_given_up_deliveries_disable_a_dead_endpoint_with_a_notice(
         clock.set(delivery.next_attempt_at)
         assert await sweep({"services": services}) == 1
     delivery = await _delivery(db)
-    assert delivery.status == "failed" and delivery.attempts_count == deliveries.MAX_ATTEMPTS
+    assert delivery.status == "failed"
+    assert delivery.attempts_count == deliveries.MAX_ATTEMPTS
     async with db() as session:
         webhook = await session.scalar(select(Webhook))
         notice = await session.scalar(
             select(outbox.Event).where(outbox.Event.type == "webhook.disabled")
         )
-    assert webhook is not None and not webhook.active and webhook.disabled_at == clock.now()
-    assert notice is not None and notice.object_id == hook["id"]
+    assert webhook is not None
+    assert not webhook.active
+    assert webhook.disabled_at == clock.now()
+    assert notice is not None
+    assert notice.object_id == hook["id"]
     listed = (await client.get("/v1/webhooks", headers=bearer(acme.api_key))).json()
     assert listed[0]["active"] is False
     # Replaying onto a disabled endpoint is refused.
@@ -441,7 +458,8 @@ async def test_graphql_nodes_attempts_and_replay(
         headers,
     )
     payload = created["data"]["webhookCreate"]
-    assert payload["userErrors"] == [] and payload["secret"].startswith("whsec_")
+    assert payload["userErrors"] == []
+    assert payload["secret"].startswith("whsec_")
     await _receivable(client, acme.api_key, user["id"])
     await _receivable(client, acme.api_key, user["id"])
     await drain()

@@ -66,10 +66,8 @@ class Receiver:
                     await asyncio.sleep(self.delay)
                 extra = f"Location: {self.location}\r\n" if self.location else ""
                 answer = b"ok" if self.status < 300 else b"nope"
-                writer.write(
-                    f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(answer)}\r\n{extra}\r\n".encode()
-                    + answer
-                )
+                head_out = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(answer)}\r\n"
+                writer.write(f"{head_out}{extra}\r\n".encode() + answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass

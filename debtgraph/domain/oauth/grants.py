@@ -71,9 +71,7 @@ def live_grant_users(platform_id: PlatformRef, scope: str, now: datetime) -> Sel
     )
 
 
-def platform_reach(
-    platform_id: PlatformRef, scope: str, now: datetime
-) -> ColumnElement[bool]:
+def platform_reach(platform_id: PlatformRef, scope: str, now: datetime) -> ColumnElement[bool]:
     """SQL condition on ``User``: the creditors over whom the platform may use ``scope``.
 
     Those it created, and those with a live grant to it that includes the scope (PRODUCT.md

@@ -75,7 +75,7 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # How long a claimed delivery is kept from other workers: longer than one attempt can take.
 LEASE = timedelta(seconds=60)
 BATCH = 200
-CONCURRENCY = 64
+CONCURRENCY = 32
 EXCERPT_CHARS = 1000
 
 

@@ -23,6 +23,8 @@ from debtgraph.domain.webhooks.targets import Target
 TIMEOUT_SECONDS = 10.0
 EXCERPT_BYTES = 1024
 MAX_POOLS = 256
+# Per receiving host: as many as the delivery loop sends at once, so no request queues here.
+MAX_CONNECTIONS = 32
 USER_AGENT = "debtgraph-webhooks/1"
 
 
@@ -68,7 +70,9 @@ class Sender:
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
         )
         self._pools[host] = pool
         while len(self._pools) > MAX_POOLS:
