@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.models import OAuthToken
 from debtgraph.domain.webhooks import deliveries
 from debtgraph.domain.webhooks.models import (
     Webhook,
@@ -25,7 +26,13 @@ from debtgraph.domain.webhooks.models import (
 from debtgraph.domain.webhooks.transport import Sender
 from debtgraph.jobs.webhooks import config_of, sweep
 from tests.conftest import gql
-from tests.integration.cleavr_support import bearer, count, create_user
+from tests.integration.cleavr_support import (
+    bearer,
+    complete_user,
+    count,
+    create_user,
+    creditor_token,
+)
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.webhook_support import Receiver
 
@@ -506,3 +513,127 @@ async def test_graphql_nodes_attempts_and_replay(
     )
     assert hidden["data"]["node"] is None
     assert orjson.loads(receiver.received[0].body)["type"] == "receivable.created"
+
+
+async def _user_id(db: Any, public: str) -> int:
+    async with db() as session:
+        found = await session.scalar(select(User.id).where(User.public_id == public))
+        assert found is not None
+        return int(found)
+
+
+async def test_a_revoked_grant_ends_deliveries_even_those_already_queued(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    drain: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    acme, other = await make_platform(), await make_platform("Other")
+    # A creditor of another platform that connected to acme with receivables:read.
+    user = await create_user(client, other.api_key)
+    uid = await _user_id(db, user["id"])
+    await creditor_token(db, clock, acme.platform.id, uid, "receivables:read")
+    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
+    await _receivable(client, other.api_key, user["id"])
+    await drain()
+    assert len(receiver.received) == 1  # within reach through the grant
+    # A delivery written while the grant was live, not yet sent when it is revoked.
+    async with db() as session:
+        event = outbox.record_event(
+            session,
+            clock,
+            type="receivable.created",
+            object_type="receivable",
+            object_id="rcv_q",
+            obj={"id": "rcv_q"},
+            platform_id=other.platform.id,
+            user_id=uid,
+        )
+        await session.commit()
+        await outbox.relay(session, runtime.services.bus, clock, [event.id])
+        await session.execute(update(OAuthToken).values(revoked_at=clock.now()))
+        await session.commit()
+    assert await sweep({"services": runtime.services}) == 1
+    attempts = await _attempts(db)
+    assert attempts[-1].error == "not sent: the event is no longer within reach"
+    assert len(receiver.received) == 1
+    # And no delivery is written for what happens after.
+    before = await count(db, WebhookDelivery)
+    await _receivable(client, other.api_key, user["id"])
+    await drain()
+    assert await count(db, WebhookDelivery) == before
+
+
+async def test_a_creditor_token_webhook_gets_only_its_creditor(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    drain: Any,
+    clock: Any,
+) -> None:
+    acme = await make_platform()
+    ada = await create_user(client, acme.api_key)
+    bob = await create_user(client, acme.api_key, complete_user("bob@danone.test"))
+    token = await creditor_token(
+        db, clock, acme.platform.id, await _user_id(db, ada["id"]), "webhooks:write webhooks:read"
+    )
+    hook = await _register(client, token, receiver.url, ["receivable.created"])
+    await _receivable(client, acme.api_key, bob["id"])
+    await _receivable(client, acme.api_key, ada["id"])
+    await drain()
+    (got,) = receiver.received
+    assert _verify(hook["secret"], got)["data"]["object"]["user_id"] == ada["id"]
+    bob_token = await creditor_token(
+        db, clock, acme.platform.id, await _user_id(db, bob["id"]), "webhooks:write webhooks:read"
+    )
+    assert (await client.get("/v1/webhooks", headers=bearer(bob_token))).json() == []
+    refused = await client.delete(f"/v1/webhooks/{hook['id']}", headers=bearer(bob_token))
+    assert refused.status_code == 404
+    listed = (await client.get("/v1/webhooks", headers=bearer(token))).json()
+    assert [w["id"] for w in listed] == [hook["id"]]
+
+
+async def test_a_pending_delivery_is_not_replayed(
+    client: httpx.AsyncClient, make_platform: Any, receiver: Receiver, db: Any, drain: Any
+) -> None:
+    receiver.status = 500
+    acme, _hook = await _failing_setup(client, make_platform, receiver, drain)
+    delivery = await _delivery(db)
+    response = await gql(
+        client,
+        "mutation($id: ID!) { webhookDeliveryReplay(input: {id: $id}) "
+        "{ delivery { id } userErrors { code } } }",
+        {"id": _gid("WebhookDelivery", delivery.public_id)},
+        bearer(acme.api_key),
+    )
+    assert response["data"]["webhookDeliveryReplay"]["userErrors"][0]["code"] == "delivery_pending"
+    assert len(await _attempts(db)) == 1
+
+
+async def test_events_of_one_object_arrive_in_order(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    drain: Any,
+    admin_headers: Any,
+) -> None:
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, receiver.url)
+    receivable = await _receivable(client, acme.api_key, user["id"])
+    started = await gql(
+        client,
+        "mutation($v: ReceivableIdInput!) { receivableStart(input: $v) "
+        "{ receivable { status } userErrors { code } } }",
+        {"v": {"id": receivable["id"]}},
+        admin_headers,
+    )
+    assert started["data"]["receivableStart"]["userErrors"] == []
+    await drain()
+    types = [orjson.loads(r.body)["type"] for r in receiver.received]
+    # Two events in one transaction, sent one after the other by the same job.
+    assert types == ["receivable.created", "receivable.status_changed", "receivable.in_process"]
