@@ -637,3 +637,59 @@ async def test_events_of_one_object_arrive_in_order(
     types = [orjson.loads(r.body)["type"] for r in receiver.received]
     # Two events in one transaction, sent one after the other by the same job.
     assert types == ["receivable.created", "receivable.status_changed", "receivable.in_process"]
+
+
+async def test_two_workers_never_make_the_same_attempt(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
+    uid = await _user_id(db, user["id"])
+    async with db() as session:
+        events = [
+            outbox.record_event(
+                session,
+                clock,
+                type="receivable.created",
+                object_type="receivable",
+                object_id=f"rcv_{i}",
+                obj={"id": f"rcv_{i}"},
+                platform_id=acme.platform.id,
+                user_id=uid,
+            )
+            for i in range(30)
+        ]
+        await session.commit()
+        # Written by the relay, queued to no one: the two "workers" below race for them.
+        await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+    config = config_of(runtime.services)
+
+    async def worker() -> int:
+        sender = Sender()
+        try:
+            async with db() as session:
+                sent = await deliveries.deliver_batch(session, clock, sender, config, limit=20)
+                await session.commit()
+                return sent
+        finally:
+            await sender.close()
+
+    import asyncio
+
+    first, second = await asyncio.gather(worker(), worker())
+    # Each claims only what the other did not; what neither got is left for the next round.
+    assert 20 <= first + second <= 30
+    while await worker():
+        pass
+    attempts = await _attempts(db)
+    assert len(attempts) == 30
+    assert len({a.delivery_id for a in attempts}) == 30
+    assert all(a.attempt_number == 1 for a in attempts)
+    ids = [orjson.loads(r.body)["data"]["object"]["id"] for r in receiver.received]
+    assert sorted(ids) == sorted(f"rcv_{i}" for i in range(30))
