@@ -46,11 +46,13 @@ async def deliver(ctx: dict[str, Any], delivery_ids: list[int]) -> int:
     services = services_of(ctx)
     total = 0
     for start in range(0, len(delivery_ids), deliveries.BATCH):
-        chunk = delivery_ids[start : start + deliveries.BATCH]
-        # Again until nothing is claimed: a later event of an object waits for the earlier one's
-        # delivery (order per object), and is sent as soon as that one is done. Each round
-        # claims at least one delivery no earlier round did, so this ends.
-        while sent := await _deliver(services, chunk):
+        total += await _deliver(services, delivery_ids[start : start + deliveries.BATCH])
+    if total:
+        # A later event of an object waits for the earlier one's delivery (order per object),
+        # possibly sent by another job that was running meanwhile: send whatever that made due
+        # now rather than at the next sweep. Each round claims deliveries no earlier round
+        # did, and failures are due only later, so this ends.
+        while sent := await _deliver(services, None):
             total += sent
     return total
 
