@@ -183,7 +183,9 @@ async def main() -> None:
     elapsed = time.perf_counter() - started
     async with factory() as session:  # type: ignore[operator]
         done = await session.scalar(
-            select(func.count()).where(WebhookDelivery.status == "succeeded")
+            select(func.count()).where(
+                WebhookDelivery.status == "succeeded", WebhookDelivery.id.in_(ids)
+            )
         )
         async with factory() as s2:  # type: ignore[operator]
             events = (await s2.scalars(select(outbox.Event).limit(len(ids)))).all()
