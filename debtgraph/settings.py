@@ -98,6 +98,12 @@ class Settings:
                 "SECRET_KEY must be set to a random value of at least 32 characters when "
                 "ENV=production (the development default is refused)."
             )
+        if self.is_production and self.allow_private_webhook_urls:
+            # It turns the webhook guard off: deliveries could then reach the internal network.
+            raise ConfigError(
+                "ALLOW_PRIVATE_WEBHOOK_URLS is for tests and local development: it is refused "
+                "when ENV=production (webhooks could then reach internal addresses)."
+            )
         if self.is_production and not self.public_base_url:
             # Without it links follow the request's Host header, which any client can set: an
             # onboarding or consent link could then point at a host of the client's choosing.

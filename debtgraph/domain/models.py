@@ -20,7 +20,12 @@ from debtgraph.domain.receivables.models import (
     Receivable,
     ReceivableEvent,
 )
-from debtgraph.domain.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
+from debtgraph.domain.webhooks.models import (
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEventType,
+)
 
 __all__ = [
     "AccessToken",
@@ -46,4 +51,5 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
+    "WebhookEventType",
 ]

@@ -20,4 +20,5 @@ async def relay_outbox(ctx: dict[str, Any], event_ids: list[int] | None = None) 
             services.clock,
             event_ids,
             older_than=None if event_ids is not None else timedelta(seconds=10),
+            jobs=services.jobs,
         )

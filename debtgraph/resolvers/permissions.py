@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, false, select, true
 
 from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth import grants
 from debtgraph.domain.oauth.models import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
@@ -24,11 +25,11 @@ from debtgraph.domain.oauth.models import (
     USERS_WRITE,
     WEBHOOKS_READ,
     WEBHOOKS_WRITE,
-    OAuthToken,
 )
 from debtgraph.domain.receivables.models import Receivable
+from debtgraph.domain.webhooks.models import Webhook
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import MissingScope, OperatorOnly, Unauthenticated
+from debtgraph.resolvers.errors import Conflict, MissingScope, OperatorOnly, Unauthenticated
 from debtgraph.resolvers.principal import Principal, PrincipalKind
 
 # Re-exported: the faces name the scope they check through this module (the one place for checks).
@@ -41,10 +42,6 @@ __all__ = [
     "WEBHOOKS_READ",
     "WEBHOOKS_WRITE",
 ]
-
-# The scope that lets a caller see an event about an object of each type; the other object
-# types (uploads, debtors, billing) belong to the operator API only.
-_EVENT_SCOPES = {"receivable": RECEIVABLES_READ, "user": USERS_READ}
 
 
 def require_principal(ctx: Context) -> Principal:
@@ -78,6 +75,8 @@ NODE_SCOPES: dict[str, str | None] = {
     "Upload": None,
     "Debtor": None,
     "BillingAttempt": None,
+    "Webhook": WEBHOOKS_READ,
+    "WebhookDelivery": WEBHOOKS_READ,
 }
 
 
@@ -104,20 +103,6 @@ def require_scope(ctx: Context, scope: str) -> Principal:
     return ctx.principal
 
 
-def granted_users(platform_id: int, scope: str, now: datetime) -> ColumnElement[bool]:
-    """SQL condition: the user has a live OAuth grant to the platform that includes ``scope``."""
-    live_until = func.coalesce(OAuthToken.refresh_expires_at, OAuthToken.expires_at)
-    padded = literal(" ").concat(OAuthToken.scope).concat(" ")
-    grants = select(OAuthToken.user_id).where(
-        OAuthToken.platform_id == platform_id,
-        OAuthToken.revoked_at.is_(None),
-        live_until > now,
-        # Scopes are stored space-separated; their names hold no LIKE wildcard.
-        padded.like(f"% {scope} %"),
-    )
-    return User.id.in_(grants)
-
-
 def user_reach(principal: Principal, scope: str, now: datetime) -> ColumnElement[bool]:
     """SQL condition on ``User``: the users over whom the caller may use ``scope``."""
     alive = User.deleted_at.is_(None)
@@ -127,10 +112,8 @@ def user_reach(principal: Principal, scope: str, now: datetime) -> ColumnElement
         return alive
     if principal.kind is PrincipalKind.PLATFORM:
         assert principal.platform_id is not None
-        return alive & or_(
-            User.platform_id == principal.platform_id,
-            granted_users(principal.platform_id, scope, now),
-        )
+        # The one rule, in the domain, so webhook deliveries (jobs) apply it too.
+        return grants.platform_reach(principal.platform_id, scope, now)
     return alive & (User.id == principal.user_id)
 
 
@@ -147,4 +130,31 @@ def receivable_reach(principal: Principal, scope: str, now: datetime) -> ColumnE
 
 def event_scope(object_type: str) -> str | None:
     """The scope needed to see an event about this object type; None: operators only."""
-    return _EVENT_SCOPES.get(object_type)
+    return grants.event_scope(object_type)
+
+
+def webhook_reach(principal: Principal, scope: str) -> ColumnElement[bool]:
+    """SQL condition on ``Webhook``: the webhooks the caller may use ``scope`` on.
+
+    A platform key: its platform's; a creditor token: those it registered for its platform;
+    an operator: every one (read and delete, as everything else).
+    """
+    if not principal.has_scope(scope):
+        return false()
+    if principal.is_operator:
+        return true()
+    if principal.kind is PrincipalKind.PLATFORM:
+        return Webhook.platform_id == principal.platform_id
+    return (Webhook.platform_id == principal.platform_id) & (Webhook.user_id == principal.user_id)
+
+
+def webhook_owner(principal: Principal) -> tuple[int, int | None]:
+    """The (platform, creditor) a new webhook belongs to; Conflict for an operator."""
+    if principal.is_operator or principal.platform_id is None:
+        raise Conflict(
+            "platform_required",
+            "Webhooks belong to a platform: register them with its API key or a creditor's "
+            "OAuth token.",
+        )
+    user_id = principal.user_id if principal.kind is PrincipalKind.CREDITOR else None
+    return principal.platform_id, user_id

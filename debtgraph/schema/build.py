@@ -43,6 +43,7 @@ from debtgraph.schema.uploads import (
     UploadQuery,
     UploadSubscription,
 )
+from debtgraph.schema.webhooks import WebhookMutation, WebhookQuery
 
 
 def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None:
@@ -56,7 +57,7 @@ def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None
 async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | ExpectedError]:
     """The nodes behind ``ids`` in request order, one fetch per type, within the caller's reach.
 
-    An id that is unknown, out of reach or names no Node type (``Webhook:x``, ``PageInfo:1``)
+    An id that is unknown, out of reach or names no Node type (``Foo:1``, ``PageInfo:1``)
     answers the same NotFound, so a caller learns nothing about what exists (PRODUCT.md §1). A
     caller who may not read that type at all (anonymous, a token without the scope, a platform
     on an operator type) gets the refusal REST's ``GET`` gives (``require_node_access``).
@@ -130,6 +131,7 @@ QUERIES: list[type] = [
     DashboardQuery,
     BlacklistQuery,
     BillingQuery,
+    WebhookQuery,
 ]
 MUTATIONS: list[type] = [
     UserMutation,
@@ -140,6 +142,7 @@ MUTATIONS: list[type] = [
     BlacklistMutation,
     ExtractionMutation,
     BillingMutation,
+    WebhookMutation,
 ]
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,

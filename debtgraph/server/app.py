@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 import debtgraph.jobs  # noqa: F401  (registers every task)
+from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock, SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
 from debtgraph.domain.core.errors import ExpectedError
@@ -25,8 +26,11 @@ from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEve
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.domain.payments.gateways import HttpGateway, SandboxGateway
+from debtgraph.domain.webhooks import deliveries as webhook_deliveries
+from debtgraph.domain.webhooks.transport import Sender
 from debtgraph.jobs.billing import GATEWAY_PORT
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
+from debtgraph.jobs.webhooks import SENDER_PORT
 from debtgraph.resolvers.context import AppServices
 from debtgraph.rest_compat.common import JSONResponse
 from debtgraph.rest_compat.errors import (
@@ -76,7 +80,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         throttle = InMemoryThrottle(
             clock, settings.login_max_attempts, settings.login_window_seconds
         )
+    # Relaying an event writes its webhook deliveries in the same transaction (DESIGN.md).
+    outbox.register_relay_step(webhook_deliveries.fan_out)
     ports: dict[str, Any] = {
+        SENDER_PORT: Sender(),
         GATEWAY_PORT: (
             HttpGateway(
                 settings.billing_gateway_url,
@@ -85,7 +92,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             )
             if settings.billing_gateway_url
             else SandboxGateway()
-        )
+        ),
     }
     services: AppServices = Services(
         settings=settings,
@@ -122,6 +129,9 @@ async def stop_runtime(runtime: Runtime) -> None:
             await jobs.drain(timeout=10)
     await jobs.close()  # type: ignore[attr-defined]
     await services.bus.stop()
+    sender = services.ports.get(SENDER_PORT)
+    if isinstance(sender, Sender):
+        await sender.close()
     if isinstance(services.throttle, RedisThrottle):
         await services.throttle.close()
     await services.engine.dispose()

@@ -169,7 +169,10 @@ async def test_node_lookup_respects_reach(
 async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None:
     from dataclasses import replace
 
-    app = create_app(replace(settings, env="production", secret_key="k" * 40), clock=clock)
+    app = create_app(
+        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
+        clock=clock,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         page = await c.get("/graphql", headers={"Accept": "text/html"})

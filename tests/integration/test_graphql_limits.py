@@ -196,7 +196,10 @@ async def test_batches_are_refused(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def production(settings: Settings, clock: Any) -> Any:
-    app = create_app(replace(settings, env="production", secret_key="k" * 40), clock=clock)
+    app = create_app(
+        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
+        clock=clock,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

@@ -22,10 +22,6 @@ SHARED_SEED = (
 PACKAGED_SEED = Path(__file__).resolve().parents[2] / "debtgraph/rest_compat/openapi/cleavr.yaml"
 # Documented paths whose implementation belongs to other areas and has not landed yet.
 NOT_YET_ROUTED = {
-    ("/v1/webhooks", "post"),
-    ("/v1/webhooks", "get"),
-    ("/v1/webhooks/{id}", "delete"),
-    ("/v1/webhooks/{id}/rotate-secret", "post"),
     ("/api/admin/vop-logs", "get"),
 }
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -63,6 +63,7 @@ KIND_OF_USER_ERROR_CODE = {
     "insufficient_scope": "forbidden",
     "invalid_transition": "conflict",
     "unprocessable": "invalid",
+    "platform_required": "conflict",
 }
 # Arguments the two faces name differently by contract (Relay's ``first``, the seed's ``limit``).
 REST_NAME_OF_ARGUMENT = {"first": "limit"}
@@ -116,6 +117,8 @@ class World:
     upload: int
     debtor: int
     tag: str
+    webhook: str = ""
+    other_webhook: str = ""
 
 
 async def _arrange(client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any, tag: str):
@@ -151,6 +154,13 @@ async def _arrange(client: httpx.AsyncClient, make_platform: Any, db: Any, clock
     numeric = me.json()["data"]["node"]["databaseId"]
     # A creditor token of the world's creditor holding one scope, none of the receivables' ones.
     few = await creditor_token(db, clock, acme.platform.id, numeric, "users:read")
+
+    async def webhook(key: str) -> str:
+        # Loopback is allowed in tests (ALLOW_PRIVATE_WEBHOOK_URLS); nothing listens on port 9.
+        response = await client.post("/v1/webhooks", json=WEBHOOK_INPUT, headers=bearer(key))
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
     return World(
         headers={
             "platform": bearer(acme.api_key),
@@ -166,10 +176,18 @@ async def _arrange(client: httpx.AsyncClient, make_platform: Any, db: Any, clock
         upload=upload_id,
         debtor=listed.json()["data"][-1]["id"],
         tag=tag,
+        webhook=await webhook(acme.api_key),
+        other_webhook=await webhook(other.api_key),
     )
 
 
 # --- Canonical data, one projection per face ----------------------------------------------------
+
+WEBHOOK_INPUT = {"url": "http://127.0.0.1:9/hook", "events": ["user.updated"]}
+
+
+def _webhook(w: dict[str, Any]) -> dict[str, Any]:
+    return {"url": w["url"], "events": w["events"], "description": w["description"]}
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -541,6 +559,45 @@ INVOICE_PDF = pdf_of(next(spec for spec in corpus() if spec.name == "fr_two_colu
 
 
 OPERATIONS: dict[str, Operation] = {
+    # --- /v1 webhooks
+    "webhook.create": Operation(
+        ("POST", "/v1/webhooks"),
+        "Mutation.webhookCreate",
+        lambda b: {**_webhook(b), "secret": b["secret"].startswith("whsec_")},
+        lambda p: {**_webhook(p["webhook"]), "secret": p["secret"].startswith("whsec_")},
+        _mut("webhookCreate", "WebhookCreateInput", "secret webhook { url events description }"),
+        ("webhookCreate",),
+        payload=True,
+        mutates=True,
+    ),
+    "webhook.list": Operation(
+        ("GET", "/v1/webhooks"),
+        "Query.webhooks",
+        lambda b: [_webhook(w) for w in b],
+        lambda ws: [_webhook(w) for w in ws],
+        "{ webhooks { url events description } }",
+        ("webhooks",),
+    ),
+    "webhook.delete": Operation(
+        ("DELETE", "/v1/webhooks/{id}"),
+        "Mutation.webhookDelete",
+        lambda b: "deleted",
+        lambda p: "deleted" if p["deletedWebhookId"] else None,
+        _mut("webhookDelete", "WebhookIdInput", "deletedWebhookId"),
+        ("webhookDelete",),
+        payload=True,
+        mutates=True,
+    ),
+    "webhook.rotate_secret": Operation(
+        ("POST", "/v1/webhooks/{id}/rotate-secret"),
+        "Mutation.webhookRotateSecret",
+        lambda b: b["secret"].startswith("whsec_"),
+        lambda p: p["secret"].startswith("whsec_"),
+        _mut("webhookRotateSecret", "WebhookIdInput", "secret"),
+        ("webhookRotateSecret",),
+        payload=True,
+        mutates=True,
+    ),
     # --- /v1 receivables/ocr (a multipart file on both faces)
     "receivable.extract": Operation(
         ("POST", "/v1/receivables/ocr"),
@@ -966,6 +1023,7 @@ GRAPHQL_ONLY = {
     "Mutation.billingStart": "operator billing actions exist only in the operator graph",
     "Mutation.billingAttemptVoid": "operator billing actions exist only in the operator graph",
     "Mutation.billingAttemptRetry": "operator billing actions exist only in the operator graph",
+    "Mutation.webhookDeliveryReplay": "the seed has no replay route; deliveries are graph nodes",
 }
 
 
@@ -1140,7 +1198,66 @@ def user_input(w: World, **changes: Any) -> dict[str, Any]:
     return {**complete_user(f"new-{w.tag}@danone.test"), **changes}
 
 
+def _webhook_case(who: str, expect: str, label: str, **body: Any) -> Any:
+    payload = {**WEBHOOK_INPUT, **body}
+    return row(
+        Case(
+            "webhook.create",
+            who,
+            lambda w: ("POST", "/v1/webhooks", {"json": payload}),
+            lambda w: {"v": payload},
+            expect,
+        ),
+        label,
+    )
+
+
+def _webhook_on(op: str, who: str, expect: str, target: str, label: str) -> Any:
+    return row(
+        _mutation_on(op, who, expect, target, None, lambda i: {"id": i}, relay="Webhook"), label
+    )
+
+
 CASES = [
+    # webhooks
+    _webhook_case("platform", "ok", "webhook.create-valid"),
+    _webhook_case("platform", "ok", "webhook.create-described", description="CRM sync"),
+    _webhook_case("platform", "invalid", "webhook.create-bad-url", url="ftp://x.test/"),
+    _webhook_case("platform", "invalid", "webhook.create-bad-event", events=["nope"]),
+    _webhook_case("platform", "invalid", "webhook.create-no-events", events=[]),
+    _webhook_case("few_scopes", "forbidden", "webhook.create-missing-scope"),
+    _webhook_case("anonymous", "unauthenticated", "webhook.create-anonymous"),
+    _webhook_case("operator", "conflict", "webhook.create-operator"),
+    row(_query("webhook.list", "platform", "ok", "/v1/webhooks", {}), "webhook.list-platform"),
+    row(_query("webhook.list", "other", "ok", "/v1/webhooks", {}), "webhook.list-other"),
+    row(
+        _query("webhook.list", "few_scopes", "forbidden", "/v1/webhooks", {}),
+        "webhook.list-missing-scope",
+    ),
+    row(
+        _query("webhook.list", "anonymous", "unauthenticated", "/v1/webhooks", {}),
+        "webhook.list-anonymous",
+    ),
+    _webhook_on("webhook.delete", "platform", "ok", "webhook", "webhook.delete-valid"),
+    _webhook_on("webhook.delete", "platform", "not_found", "other_webhook", "webhook.delete-other"),
+    _webhook_on("webhook.delete", "few_scopes", "forbidden", "webhook", "webhook.delete-scope"),
+    _webhook_on(
+        "webhook.delete", "anonymous", "unauthenticated", "webhook", "webhook.delete-anonymous"
+    ),
+    _webhook_on("webhook.rotate_secret", "platform", "ok", "webhook", "webhook.rotate-valid"),
+    _webhook_on(
+        "webhook.rotate_secret", "other", "not_found", "webhook", "webhook.rotate-other-tenant"
+    ),
+    _webhook_on(
+        "webhook.rotate_secret", "few_scopes", "forbidden", "webhook", "webhook.rotate-scope"
+    ),
+    _webhook_on(
+        "webhook.rotate_secret",
+        "anonymous",
+        "unauthenticated",
+        "webhook",
+        "webhook.rotate-anonymous",
+    ),
     # users
     row(
         Case(
@@ -1976,6 +2093,8 @@ CASES = [
 def rest_outcome(op: Operation, response: httpx.Response) -> Outcome:
     """REST's answer in shared terms."""
     assert response.status_code < 500, response.text
+    if response.status_code == 204:  # DELETE: no body
+        return Outcome("ok", data=op.rest_data(None))
     kind = OUTCOME_OF_STATUS[response.status_code]
     # A file download (pain.008) is read as it came; every other answer is JSON.
     xml = response.headers.get("content-type", "").startswith("application/xml")

@@ -28,7 +28,7 @@ def gid(raw: str) -> str:
     return base64.b64encode(raw.encode()).decode()
 
 
-NOT_NODES = ["Webhook:x", "Foo:1", "PageInfo:1"]
+NOT_NODES = ["UserError:x", "Foo:1", "PageInfo:1"]
 
 
 @pytest.mark.parametrize("raw", NOT_NODES)
@@ -265,7 +265,10 @@ async def test_production_hides_suggestions_from_anonymous_callers(
     enum_typo = "{ receivables(status: PENDINGG) { totalCount } }"
     dev = await gql(client, typo)
     assert "Did you mean" in dev["errors"][0]["message"]  # development keeps the hint
-    app = create_app(replace(settings, env="production", secret_key="k" * 40), clock=clock)
+    app = create_app(
+        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
+        clock=clock,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         for query in (typo, enum_typo):

@@ -12,9 +12,9 @@ never raised; the task's periodic sweep and the ``outbox.relay`` cron finish wha
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import ForeignKey, Index, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +64,20 @@ class JobQueue(Protocol):
     async def enqueue(self, name: str, *args: Any) -> None:
         """Queue task ``name`` with JSON-able arguments."""
         ...
+
+
+QueuedJob: TypeAlias = tuple[str, tuple[Any, ...]]
+# A step of the relay run inside the transaction that claims events: it writes what must exist
+# durably for each claimed event (webhook deliveries) and names the jobs to queue once that
+# transaction commits. Areas above core register theirs (core cannot import them).
+RelayStep: TypeAlias = Callable[[AsyncSession, Clock, Sequence[Event]], Awaitable[list[QueuedJob]]]
+_RELAY_STEPS: list[RelayStep] = []
+
+
+def register_relay_step(step: RelayStep) -> None:
+    """Run ``step`` on every batch of events the relay claims (registering twice is a no-op)."""
+    if step not in _RELAY_STEPS:
+        _RELAY_STEPS.append(step)
 
 
 def record_event(
@@ -137,7 +151,7 @@ async def commit_and_publish(
     if not event_ids:
         return
     try:
-        await relay(session, bus, clock, event_ids)
+        await relay(session, bus, clock, event_ids, jobs=jobs)
     except Exception:
         # Committed already: failing the caller would report a change that happened as failed.
         # relay() handed the unsent events back, and the relay cron publishes them.
@@ -166,11 +180,15 @@ async def relay(
     *,
     older_than: timedelta | None = None,
     limit: int = 500,
+    jobs: JobQueue | None = None,
 ) -> int:
     """Claim unpublished events (given ids, or stale ones), commit the claim, publish them.
 
     The claim is an UPDATE guarded by ``published_at IS NULL`` so the API process and the relay
-    cron never publish the same event twice.
+    cron never publish the same event twice. The registered relay steps run in the claim's
+    transaction, so what they write (webhook deliveries) exists exactly when the claim does;
+    the jobs they name are queued on ``jobs`` after it commits (their own sweeps cover a
+    process that dies in between).
     """
     now = clock.now()
     cond = [Event.published_at.is_(None)]
@@ -203,7 +221,16 @@ async def relay(
     ).all()
     ordered = sorted(claimed, key=lambda e: e.id)
     messages = [to_message(e) for e in ordered]
+    queued: list[QueuedJob] = []
+    for step in _RELAY_STEPS:
+        if ordered:
+            queued.extend(await step(session, clock, ordered))
     await session.commit()
+    for name, args in queued if jobs is not None else ():
+        try:
+            await jobs.enqueue(name, *args)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("could not enqueue %s after the relay; its sweep will pick it up", name)
     for sent, message in enumerate(messages):
         try:
             await bus.publish(message)

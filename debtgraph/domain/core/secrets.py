@@ -1,7 +1,8 @@
-"""Generation and hashing of secrets: passwords (argon2), tokens and keys (SHA-256)."""
+"""Secrets: passwords (argon2), tokens and keys (SHA-256), and secrets kept to be used (Fernet)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -9,6 +10,7 @@ import string
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet
 
 _hasher = PasswordHasher()
 _ALPHABET = string.ascii_letters + string.digits
@@ -47,3 +49,19 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _fernet(key: str) -> Fernet:
+    # Fernet wants 32 url-safe base64 bytes; SECRET_KEY is any string, so derive them from it.
+    digest = hashlib.sha256(b"debtgraph-stored-secrets:" + key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_secret(key: str, secret: str) -> str:
+    """Encrypt a secret the server must use again (a webhook signing secret) with ``key``."""
+    return _fernet(key).encrypt(secret.encode()).decode()
+
+
+def decrypt_secret(key: str, token: str) -> str:
+    """The secret :func:`encrypt_secret` stored; raises when ``key`` is not the one used."""
+    return _fernet(key).decrypt(token.encode()).decode()

@@ -19,10 +19,12 @@ Decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeAlias
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.concurrency import insert_unless_exists
@@ -37,8 +39,48 @@ from debtgraph.domain.oauth.models import (
 )
 
 CODE_TTL = timedelta(minutes=10)
+# A platform id, or a column holding one (set-wise checks over many platforms' rows).
+PlatformRef: TypeAlias = ColumnElement[int] | QueryableAttribute[int] | int
+
+# The scope that lets a platform see an event about an object of each type; the other object
+# types (uploads, debtors, billing) belong to the operator API only.
+EVENT_SCOPES = {"receivable": "receivables:read", "user": "users:read", "webhook": "webhooks:read"}
 ACCESS_TOKEN_PREFIX = "dga_"
 REFRESH_TOKEN_PREFIX = "dgr_"
+
+
+def event_scope(object_type: str) -> str | None:
+    """The scope needed to see an event about this object type; None: operators only."""
+    return EVENT_SCOPES.get(object_type)
+
+
+def live_grant_users(platform_id: PlatformRef, scope: str, now: datetime) -> Select:
+    """SELECT of the users with a live OAuth grant to the platform that includes ``scope``.
+
+    Live: a token family not revoked whose refresh token (or, for a token without one, access
+    token) has not expired. ``platform_id`` may be a column, for set-wise use (webhooks).
+    """
+    live_until = func.coalesce(OAuthToken.refresh_expires_at, OAuthToken.expires_at)
+    padded = literal(" ").concat(OAuthToken.scope).concat(" ")
+    return select(OAuthToken.user_id).where(
+        OAuthToken.platform_id == platform_id,
+        OAuthToken.revoked_at.is_(None),
+        live_until > now,
+        # Scopes are stored space-separated; their names hold no LIKE wildcard.
+        padded.like(f"% {scope} %"),
+    )
+
+
+def platform_reach(platform_id: PlatformRef, scope: str, now: datetime) -> ColumnElement[bool]:
+    """SQL condition on ``User``: the creditors over whom the platform may use ``scope``.
+
+    Those it created, and those with a live grant to it that includes the scope (PRODUCT.md
+    §1). Whether the platform is allowed the scope at all is the caller's check.
+    """
+    return User.deleted_at.is_(None) & or_(
+        User.platform_id == platform_id,
+        User.id.in_(live_grant_users(platform_id, scope, now)),
+    )
 
 
 class GrantError(ExpectedError):

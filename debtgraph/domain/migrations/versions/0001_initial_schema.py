@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 11:57:57.918110
+Create Date: 2026-12-01 12:52:29.189764
 """
 
 from collections.abc import Sequence
@@ -110,26 +110,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_users_onboarding_token_hash'), ['onboarding_token_hash'], unique=False)
         batch_op.create_index('ix_users_platform_id_created_at', ['platform_id', 'created_at'], unique=False)
         batch_op.create_index('ix_users_status', ['status'], unique=False)
-
-    op.create_table('webhooks',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('public_id', sa.String(length=40), nullable=False),
-    sa.Column('platform_id', sa.Integer(), nullable=False),
-    sa.Column('url', sa.String(length=1000), nullable=False),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('events', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('secret_encrypted', sa.Text(), nullable=False),
-    sa.Column('previous_secret_encrypted', sa.Text(), nullable=True),
-    sa.Column('previous_secret_expires_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_webhooks_platform_id_platforms'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks')),
-    sa.UniqueConstraint('public_id', name=op.f('uq_webhooks_public_id'))
-    )
-    with op.batch_alter_table('webhooks', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_webhooks_platform_id'), ['platform_id'], unique=False)
 
     op.create_table('access_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -326,6 +306,31 @@ def upgrade() -> None:
     with op.batch_alter_table('uploads', schema=None) as batch_op:
         batch_op.create_index('ix_uploads_status_id', ['status', 'id'], unique=False)
 
+    op.create_table('webhooks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('public_id', sa.String(length=40), nullable=False),
+    sa.Column('platform_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('events', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('secret_encrypted', sa.Text(), nullable=False),
+    sa.Column('previous_secret_encrypted', sa.Text(), nullable=True),
+    sa.Column('previous_secret_expires_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('failing_since', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('disabled_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['platform_id'], ['platforms.id'], name=op.f('fk_webhooks_platform_id_platforms'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_webhooks_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks')),
+    sa.UniqueConstraint('public_id', name=op.f('uq_webhooks_public_id'))
+    )
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhooks_platform_id'), ['platform_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhooks_user_id'), ['user_id'], unique=False)
+
     op.create_table('contacts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
@@ -435,6 +440,7 @@ def upgrade() -> None:
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('attempts_count', sa.Integer(), nullable=False),
+    sa.Column('run_attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
@@ -448,6 +454,17 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_deliveries_event_id'), ['event_id'], unique=False)
         batch_op.create_index('ix_webhook_deliveries_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('webhook_event_types',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('webhook_id', sa.Integer(), nullable=False),
+    sa.Column('type', sa.String(length=60), nullable=False),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_event_types_webhook_id_webhooks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_event_types')),
+    sa.UniqueConstraint('webhook_id', 'type', name=op.f('uq_webhook_event_types_webhook_id_type'))
+    )
+    with op.batch_alter_table('webhook_event_types', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_event_types_type', ['type'], unique=False)
 
     op.create_table('billing_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -509,13 +526,16 @@ def upgrade() -> None:
     op.create_table('webhook_delivery_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('delivery_id', sa.Integer(), nullable=False),
+    sa.Column('attempt_number', sa.Integer(), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('latency_ms', sa.Integer(), nullable=True),
     sa.Column('response_excerpt', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('succeeded', sa.Boolean(), nullable=False),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['delivery_id'], ['webhook_deliveries.id'], name=op.f('fk_webhook_delivery_attempts_delivery_id_webhook_deliveries'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery_attempts'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery_attempts')),
+    sa.UniqueConstraint('delivery_id', 'attempt_number', name=op.f('uq_webhook_delivery_attempts_delivery_id_attempt_number'))
     )
     with op.batch_alter_table('webhook_delivery_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_delivery_attempts_delivery_id'), ['delivery_id'], unique=False)
@@ -542,6 +562,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_billing_attempts_debtor_id_id')
 
     op.drop_table('billing_attempts')
+    with op.batch_alter_table('webhook_event_types', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_event_types_type')
+
+    op.drop_table('webhook_event_types')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_deliveries_status_next_attempt_at')
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_event_id'))
@@ -567,6 +591,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_receivable_id'))
 
     op.drop_table('contacts')
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhooks_user_id'))
+        batch_op.drop_index(batch_op.f('ix_webhooks_platform_id'))
+
+    op.drop_table('webhooks')
     with op.batch_alter_table('uploads', schema=None) as batch_op:
         batch_op.drop_index('ix_uploads_status_id')
 
@@ -605,10 +634,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_access_tokens_user_id'))
 
     op.drop_table('access_tokens')
-    with op.batch_alter_table('webhooks', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_webhooks_platform_id'))
-
-    op.drop_table('webhooks')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index('ix_users_status')
         batch_op.drop_index('ix_users_platform_id_created_at')

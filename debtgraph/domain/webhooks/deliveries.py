@@ -1,0 +1,533 @@
+"""Webhook deliveries (PRODUCT.md §5): created set-wise with the events, sent by jobs.
+
+- **Creation.** :func:`fan_out` is an outbox relay step: in the transaction that claims a batch
+  of events, one ``INSERT … SELECT`` per object type writes a delivery for every (live webhook
+  taking the type, event within the webhook's platform's reach). ``UNIQUE (webhook_id,
+  event_id)`` makes a second relay of an event a no-op. Then a ``webhooks.deliver`` job is queued
+  with the new ids; if the process dies first, the ``webhooks.sweep`` cron finds them due.
+- **Claim.** An attempt starts with an ``UPDATE … WHERE status = 'pending' AND next_attempt_at <=
+  now RETURNING`` that bumps the attempt number and pushes ``next_attempt_at`` out by a lease,
+  committed before the request is sent: of two workers, one gets each delivery, and one killed
+  mid-request leaves a delivery the sweep retries after the lease. A delivery waits while an
+  older delivery of the same object to the same webhook is pending (order per object is kept).
+- **Attempt.** The URL is checked again (DNS can change) and the POST goes to the address that
+  passed; a 2xx within 10 s is success. Every attempt is a row (status, latency, excerpt).
+- **Backoff.** After a failed attempt the next waits 1, 2, 4 … 2048 minutes: 13 attempts over
+  about 68 hours (close to 3 days), then the delivery is ``failed``.
+- **Disabling.** A delivery that fails for good on an endpoint that has not answered a single
+  attempt with a 2xx since before that delivery was created disables the endpoint (no more
+  deliveries; its pending ones fail) and records a ``webhook.disabled`` event.
+- **Reach at send time.** Before sending, a delivery whose event its platform no longer reaches
+  (grant revoked, creditor gone) fails without a request: revocation ends webhooks at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.concurrency import dialect_of
+from debtgraph.domain.core.errors import ExpectedError
+from debtgraph.domain.core.outbox import Event, QueuedJob
+from debtgraph.domain.creditors.models import User
+from debtgraph.domain.oauth.grants import EVENT_SCOPES, platform_reach
+from debtgraph.domain.oauth.models import Platform
+from debtgraph.domain.webhooks import changes, targets
+from debtgraph.domain.webhooks.models import (
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEventType,
+)
+from debtgraph.domain.webhooks.signing import Signer
+from debtgraph.domain.webhooks.transport import AttemptResult, Sender
+
+DELIVER_TASK = "webhooks.deliver"
+# Minutes before attempt n+1 after n failed attempts of a run: 12 retries, ~68 hours in all.
+RETRY_DELAYS = tuple(timedelta(minutes=2**n) for n in range(12))
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# How long a claimed delivery is kept from other workers: longer than one attempt can take.
+LEASE = timedelta(seconds=60)
+BATCH = 200
+CONCURRENCY = 32
+EXCERPT_CHARS = 1000
+
+
+def retry_delay(run_attempts: int) -> timedelta | None:
+    """How long after the ``run_attempts``-th failed attempt the next one is due; None: give up."""
+    if run_attempts < 1 or run_attempts > len(RETRY_DELAYS):
+        return None
+    return RETRY_DELAYS[run_attempts - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """What deliveries need from the settings (the domain cannot read them)."""
+
+    secret_key: str
+    allow_private: bool
+
+
+# --- Creation --------------------------------------------------------------------------------
+
+
+def _new_public_id(dialect: str) -> ColumnElement[str]:
+    # Made by the database, so one INSERT … SELECT writes every delivery of a batch.
+    if dialect == "postgresql":
+        return literal("whd_").concat(func.replace(cast(func.gen_random_uuid(), String), "-", ""))
+    return literal("whd_").concat(func.lower(func.hex(func.randomblob(16))))
+
+
+def _audience(object_type: str, scope: str, now: datetime) -> ColumnElement[bool]:
+    """The events of this object type the webhook's platform may see (PRODUCT.md §1)."""
+    allowed = cast(Platform.allowed_scopes, String).like(f'%"{scope}"%')
+    platform_allowed = exists().where(Platform.id == Webhook.platform_id, allowed)
+    own_user = or_(Webhook.user_id.is_(None), Webhook.user_id == Event.user_id)
+    if object_type == "webhook":
+        # Notices about a platform's own endpoints.
+        return platform_allowed & (Event.platform_id == Webhook.platform_id) & own_user
+    reached = Event.user_id.in_(
+        select(User.id).where(platform_reach(Webhook.platform_id, scope, now))
+    )
+    return platform_allowed & reached & own_user
+
+
+async def fan_out(session: AsyncSession, clock: Clock, events: Sequence[Event]) -> list[QueuedJob]:
+    """Relay step: write the deliveries of these events; the job that sends them."""
+    now = clock.now()
+    dialect = dialect_of(session)
+    event_ids = [e.id for e in events]
+    object_types = {e.object_type for e in events} & EVENT_SCOPES.keys()
+    created: list[int] = []
+    for object_type in sorted(object_types):
+        takes_type = exists().where(
+            WebhookEventType.webhook_id == Webhook.id,
+            WebhookEventType.type.in_([Event.type, literal(changes.ALL_EVENTS)]),
+        )
+        rows = (
+            select(
+                _new_public_id(dialect),
+                Webhook.id,
+                Event.id,
+                literal(DeliveryStatus.PENDING.value),
+                literal(0),
+                literal(0),
+                literal(now, type_=WebhookDelivery.__table__.c.next_attempt_at.type),
+                literal(now, type_=WebhookDelivery.__table__.c.created_at.type),
+                literal(now, type_=WebhookDelivery.__table__.c.updated_at.type),
+            )
+            .select_from(Event)
+            .join(Webhook, true())
+            .where(
+                Event.id.in_(event_ids),
+                Event.object_type == object_type,
+                Webhook.active.is_(True),
+                Webhook.deleted_at.is_(None),
+                takes_type,
+                _audience(object_type, EVENT_SCOPES[object_type], now),
+            )
+        )
+        columns = [
+            "public_id",
+            "webhook_id",
+            "event_id",
+            "status",
+            "attempts_count",
+            "run_attempts",
+            "next_attempt_at",
+            "created_at",
+            "updated_at",
+        ]
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            dialect_insert(WebhookDelivery)
+            .from_select(columns, rows)
+            .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"])
+            .returning(WebhookDelivery.id)
+        )
+        created.extend((await session.scalars(statement)).all())
+    if not created:
+        return []
+    return [(DELIVER_TASK, (sorted(created),))]
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this worker holds the lease of, with the attempt number it is making."""
+
+    id: int
+    webhook_id: int
+    event_id: int
+    attempt_number: int
+    run_attempts: int
+    created_at: datetime
+
+
+def _head_of_object() -> ColumnElement[bool]:
+    """No older delivery of the same object to the same webhook is still pending."""
+    earlier = aliased(WebhookDelivery)
+    earlier_event = aliased(Event)
+    this_event = aliased(Event)
+    return ~exists().where(
+        earlier.webhook_id == WebhookDelivery.webhook_id,
+        earlier.status == DeliveryStatus.PENDING.value,
+        earlier.event_id < WebhookDelivery.event_id,
+        earlier_event.id == earlier.event_id,
+        this_event.id == WebhookDelivery.event_id,
+        earlier_event.object_type == this_event.object_type,
+        earlier_event.object_id == this_event.object_id,
+    )
+
+
+async def claim(
+    session: AsyncSession, clock: Clock, delivery_ids: Sequence[int] | None, limit: int = BATCH
+) -> list[Claimed]:
+    """Take the lease of due deliveries (these ids, or any), committed before sending."""
+    now = clock.now()
+    due = and_(
+        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+        WebhookDelivery.next_attempt_at <= now,
+    )
+    candidates = (
+        select(WebhookDelivery.id)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .where(due, Webhook.active.is_(True), _head_of_object())
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+    if delivery_ids is not None:
+        candidates = candidates.where(WebhookDelivery.id.in_(list(delivery_ids)))
+    # The due condition is repeated on the UPDATE itself: PostgreSQL re-checks it on a row
+    # another worker just claimed, so that worker's claim wins and this one skips the row.
+    rows = (
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(candidates.scalar_subquery()), due)
+            .values(
+                attempts_count=WebhookDelivery.attempts_count + 1,
+                run_attempts=WebhookDelivery.run_attempts + 1,
+                next_attempt_at=now + LEASE,
+                updated_at=now,
+            )
+            .returning(
+                WebhookDelivery.id,
+                WebhookDelivery.webhook_id,
+                WebhookDelivery.event_id,
+                WebhookDelivery.attempts_count,
+                WebhookDelivery.run_attempts,
+                WebhookDelivery.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    await session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+def payload_of(event: Event) -> bytes:
+    """The body every webhook gets for an event: ``{id, type, created, data}``."""
+    return orjson.dumps(
+        {
+            "id": event.public_id,
+            "type": event.type,
+            "created": int(event.created_at.timestamp()),
+            "data": event.data,
+        }
+    )
+
+
+async def _still_reached(
+    session: AsyncSession, clock: Clock, claimed: Sequence[Claimed]
+) -> set[int]:
+    """The claimed deliveries whose event the webhook's platform still reaches."""
+    now = clock.now()
+    reached: set[int] = set()
+    ids = [c.id for c in claimed]
+    for object_type, scope in EVENT_SCOPES.items():
+        query = (
+            select(WebhookDelivery.id)
+            .join(Event, Event.id == WebhookDelivery.event_id)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(
+                WebhookDelivery.id.in_(ids),
+                Event.object_type == object_type,
+                _audience(object_type, scope, now),
+            )
+        )
+        reached.update((await session.scalars(query)).all())
+    return reached
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result, to be written."""
+
+    claimed: Claimed
+    result: AttemptResult
+
+
+_OUT_OF_REACH = AttemptResult(None, 0, None, "not sent: the event is no longer within reach")
+
+
+async def _send_all(
+    session: AsyncSession,
+    clock: Clock,
+    sender: Sender,
+    config: DeliveryConfig,
+    claimed: Sequence[Claimed],
+) -> list[Outcome]:
+    webhook_ids = {c.webhook_id for c in claimed}
+    event_ids = {c.event_id for c in claimed}
+    webhooks = {
+        w.id: w for w in (await session.scalars(select(Webhook).where(Webhook.id.in_(webhook_ids))))
+    }
+    events = {
+        e.id: e for e in (await session.scalars(select(Event).where(Event.id.in_(event_ids))))
+    }
+    reached = await _still_reached(session, clock, claimed)
+    now = clock.now()
+    # Everything the requests need is read out before the connection goes back (a rollback
+    # expires the rows).
+    urls = {w.id: w.url for w in webhooks.values()}
+    signers = {
+        w.id: Signer(changes.signing_secrets(config.secret_key, w, now)) for w in webhooks.values()
+    }
+    bodies = {e.id: (e.public_id, payload_of(e)) for e in events.values()}
+    # Nothing is written until every request is done: give the connection back meanwhile.
+    await session.rollback()
+    checked: dict[int, asyncio.Task[targets.Target]] = {}
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def target_of(webhook_id: int) -> targets.Target:
+        # Checked again at send time, once per webhook and batch: DNS may have changed.
+        if webhook_id not in checked:
+            checked[webhook_id] = asyncio.ensure_future(
+                targets.check(urls[webhook_id], allow_private=config.allow_private)
+            )
+        return await checked[webhook_id]
+
+    async def one(c: Claimed) -> Outcome:
+        if c.id not in reached:
+            return Outcome(c, _OUT_OF_REACH)
+        async with gate:
+            started = time.perf_counter()
+            try:
+                target = await target_of(c.webhook_id)
+            except targets.TargetRefused as refused:
+                elapsed = int((time.perf_counter() - started) * 1000)
+                message = refused.errors[0].message
+                return Outcome(c, AttemptResult(None, elapsed, None, f"not sent: {message}"))
+            message_id, body = bodies[c.event_id]
+            # Receivers compare webhook-timestamp with their own clock: the wall clock's.
+            headers = signers[c.webhook_id].headers(message_id, datetime.now(UTC), body)
+            return Outcome(c, await sender.post(target, body, headers))
+
+    return list(await asyncio.gather(*(one(c) for c in claimed)))
+
+
+async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcome]) -> None:
+    """Write every attempt and move each delivery on, set-wise, in one transaction."""
+    now = clock.now()
+    await session.execute(
+        insert(WebhookDeliveryAttempt),
+        [
+            {
+                "delivery_id": o.claimed.id,
+                "attempt_number": o.claimed.attempt_number,
+                "status_code": o.result.status_code,
+                "latency_ms": o.result.latency_ms,
+                "response_excerpt": (o.result.excerpt or "")[:EXCERPT_CHARS] or None,
+                "error": o.result.error,
+                "succeeded": o.result.succeeded,
+                "created_at": now,
+            }
+            for o in outcomes
+        ],
+    )
+    succeeded = [o.claimed for o in outcomes if o.result.succeeded]
+    failed = [o.claimed for o in outcomes if not o.result.succeeded]
+    if succeeded:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_([c.id for c in succeeded]))
+            .values(
+                status=DeliveryStatus.SUCCEEDED.value,
+                delivered_at=now,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    by_delay: dict[timedelta | None, list[int]] = {}
+    for c in failed:
+        by_delay.setdefault(retry_delay(c.run_attempts), []).append(c.id)
+    for delay, ids in by_delay.items():
+        values: dict[str, Any] = (
+            {"next_attempt_at": now + delay, "updated_at": now}
+            if delay is not None
+            else {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None, "updated_at": now}
+        )
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    answering = {c.webhook_id for c in succeeded}
+    failing = {c.webhook_id for c in failed} - answering
+    if failing:
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.id.in_(failing), Webhook.failing_since.is_(None))
+            .values(failing_since=now)
+            .execution_options(synchronize_session=False)
+        )
+    if answering:
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.id.in_(answering), Webhook.failing_since.is_not(None))
+            .values(failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
+    given_up = [c for c in failed if retry_delay(c.run_attempts) is None]
+    await _disable_dead(session, clock, given_up)
+
+
+async def _disable_dead(session: AsyncSession, clock: Clock, given_up: Sequence[Claimed]) -> None:
+    """Disable endpoints that answered nothing since before their given-up deliveries began."""
+    if not given_up:
+        return
+    now = clock.now()
+    oldest: dict[int, datetime] = {}
+    for c in given_up:
+        oldest[c.webhook_id] = min(oldest.get(c.webhook_id, c.created_at), c.created_at)
+    for webhook_id, since in oldest.items():
+        webhook = await session.scalar(
+            update(Webhook)
+            .where(
+                Webhook.id == webhook_id,
+                Webhook.active.is_(True),
+                Webhook.failing_since.is_not(None),
+                Webhook.failing_since <= since,
+            )
+            .values(active=False, disabled_at=now)
+            .returning(Webhook)
+            .execution_options(synchronize_session=False)
+        )
+        if webhook is None:
+            continue
+        await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.webhook_id == webhook_id,
+                WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            )
+            .values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        changes.record_disabled(session, clock, webhook)
+
+
+async def deliver_batch(
+    session: AsyncSession,
+    clock: Clock,
+    sender: Sender,
+    config: DeliveryConfig,
+    delivery_ids: Sequence[int] | None = None,
+    *,
+    limit: int = BATCH,
+) -> int:
+    """Claim due deliveries (these, or any), send them, record every attempt; how many were sent.
+
+    The caller commits the recording (through ``commit_and_publish``, which relays the
+    ``webhook.disabled`` events it may have written).
+    """
+    claimed = await claim(session, clock, delivery_ids, limit)
+    if not claimed:
+        return 0
+    outcomes = await _send_all(session, clock, sender, config, claimed)
+    await _record(session, clock, outcomes)
+    return len(claimed)
+
+
+async def next_due(session: AsyncSession, clock: Clock) -> datetime | None:
+    """When the next pending delivery is due (None: none pending)."""
+    return await session.scalar(
+        select(func.min(WebhookDelivery.next_attempt_at)).where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value
+        )
+    )
+
+
+# --- Replay ----------------------------------------------------------------------------------
+
+
+class ReplayRefused(ExpectedError):
+    """The delivery cannot be replayed now (409)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def replay(
+    session: AsyncSession, clock: Clock, delivery: WebhookDelivery, webhook: Webhook
+) -> WebhookDelivery:
+    """Send a finished delivery again, from the top of the backoff schedule."""
+    if not webhook.active:
+        raise ReplayRefused(
+            "webhook_inactive",
+            "The webhook is deleted or disabled: its deliveries cannot be replayed.",
+        )
+    now = clock.now()
+    won = await session.scalar(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.status != DeliveryStatus.PENDING.value,
+        )
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            run_attempts=0,
+            next_attempt_at=now,
+            delivered_at=None,
+            updated_at=now,
+        )
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    if won is None:
+        raise ReplayRefused(
+            "delivery_pending", "The delivery is still being attempted; replay it once it ends."
+        )
+    await session.refresh(delivery)
+    return delivery

@@ -1,0 +1,117 @@
+"""Where a webhook may point (PRODUCT.md §5): https only, never a private, loopback or
+link-local address, checked when the webhook is registered and again before every delivery.
+
+A URL's host is resolved once per check and the delivery connects to the very address that
+passed (see ``transport.py``), so a name that changes its answer between the check and the
+connection (DNS rebinding) cannot steer a delivery inside the network.
+
+``allow_private`` (``ALLOW_PRIVATE_WEBHOOK_URLS``, refused in production) admits http and
+private addresses for tests and local development.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from debtgraph.domain.core.errors import DomainValidationError, FieldError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Resolution may not hold a request or a delivery for long.
+RESOLVE_TIMEOUT_SECONDS = 5.0
+MAX_URL_LENGTH = 2000
+
+NOT_HTTPS = "url must use https."
+NOT_ABSOLUTE = "url must be an absolute https URL."
+NOT_RESOLVED = "url's host does not resolve."
+PRIVATE = "url must not point to a private, loopback, link-local or reserved address."
+
+
+class TargetRefused(DomainValidationError):
+    """The URL may not receive webhooks; ``code`` names why (field ``url``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__([FieldError("url", code, message)])
+        self.reason = code
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A URL that passed the guard, with the addresses it resolved to (connect to these)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[IPAddress, ...]
+
+
+def _forbidden(address: IPAddress) -> bool:
+    """Private, loopback, link-local, multicast, reserved or unspecified: not the internet."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return _forbidden(address.ipv4_mapped)
+    return not address.is_global or address.is_multicast
+
+
+def parse(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
+    """Scheme, host, port and path-with-query of a webhook URL, or TargetRefused."""
+    text = url.strip()
+    if not text or len(text) > MAX_URL_LENGTH or any(ch.isspace() for ch in text):
+        raise TargetRefused("invalid_url", NOT_ABSOLUTE)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise TargetRefused("invalid_url", NOT_ABSOLUTE) from None
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http"} or not parts.hostname:
+        raise TargetRefused("invalid_url", NOT_ABSOLUTE)
+    if scheme != "https" and not allow_private:
+        raise TargetRefused("url_not_https", NOT_HTTPS)
+    if parts.username is not None or parts.password is not None:
+        # Credentials in a URL end up in logs; receivers authenticate us by the signature.
+        raise TargetRefused("invalid_url", "url must not contain credentials.")
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    default_port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port or default_port, path
+
+
+async def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
+    try:
+        return (ipaddress.ip_address(host),)
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError, UnicodeError):
+        raise TargetRefused("url_unresolvable", NOT_RESOLVED) from None
+    found: list[IPAddress] = []
+    for family, *_rest, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        # Scope ids ("fe80::1%eth0") are link-local anyway; drop them before parsing.
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    if not found:
+        raise TargetRefused("url_unresolvable", NOT_RESOLVED)
+    return tuple(found)
+
+
+async def check(url: str, *, allow_private: bool) -> Target:
+    """Resolve the URL's host and refuse it unless every address is a public one."""
+    scheme, host, port, path = parse(url, allow_private=allow_private)
+    addresses = await _resolve(host, port)
+    # Every address, not only the first: a client would happily connect to any of them.
+    if not allow_private and any(_forbidden(a) for a in addresses):
+        raise TargetRefused("url_private", PRIVATE)
+    return Target(url.strip(), scheme, host, port, path, addresses)
