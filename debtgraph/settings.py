@@ -64,6 +64,11 @@ class Settings:
     # Invoice extraction (PRODUCT.md §4): time limit per PDF, and the Tesseract command for OCR.
     extraction_timeout_seconds: float = 60.0
     tesseract_cmd: str = "tesseract"
+    # Verification of payee (PRODUCT.md §7): the deterministic sandbox, or an HTTP service.
+    vop_provider: str = "sandbox"
+    vop_provider_url: str | None = None
+    vop_provider_timeout_seconds: float = 10.0
+    vop_provider_batch: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -82,6 +87,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that are unsafe to serve."""
+        if self.vop_provider not in ("sandbox", "http"):
+            raise ConfigError("VOP_PROVIDER must be sandbox or http.")
+        if self.vop_provider == "http" and not self.vop_provider_url:
+            raise ConfigError("VOP_PROVIDER=http needs VOP_PROVIDER_URL.")
+        if self.vop_provider_batch < 1:
+            raise ConfigError("VOP_PROVIDER_BATCH must be at least 1.")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise ConfigError(
                 "SECRET_KEY must be set to a random value of at least 32 characters when "
@@ -130,4 +141,8 @@ class Settings:
             max_body_kb=int(env.get("MAX_BODY_KB") or 1024),
             extraction_timeout_seconds=float(env.get("EXTRACTION_TIMEOUT_SECONDS") or 60),
             tesseract_cmd=env.get("TESSERACT_CMD") or "tesseract",
+            vop_provider=(env.get("VOP_PROVIDER") or "sandbox").strip().lower(),
+            vop_provider_url=env.get("VOP_PROVIDER_URL") or None,
+            vop_provider_timeout_seconds=float(env.get("VOP_PROVIDER_TIMEOUT") or 10),
+            vop_provider_batch=int(env.get("VOP_PROVIDER_BATCH") or 500),
         )

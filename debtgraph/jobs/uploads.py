@@ -26,6 +26,7 @@ from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
 from debtgraph.domain.debtors.models import Upload
 from debtgraph.jobs.registry import services_of, task
+from debtgraph.jobs.vop import check_upload_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
         await ingestion.finish(session, clock, upload)
         ingestion.record_upload_event(session, clock, "upload.completed", upload)
         await _commit(session, services)
+        # The VOP phase, batch by batch in its own transactions: resumable on its own, so a
+        # failing provider leaves the upload completed with debtors awaiting their check.
+        await check_upload_in_batches(services, upload.id)
         log.info("upload %s ingested: %s rows", upload.id, upload.total_records)
         return "completed"
 

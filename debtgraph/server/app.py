@@ -24,6 +24,7 @@ from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.domain.payments import providers as vop_providers
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
 from debtgraph.resolvers.context import AppServices
 from debtgraph.rest_compat.common import JSONResponse
@@ -74,7 +75,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         throttle = InMemoryThrottle(
             clock, settings.login_max_attempts, settings.login_window_seconds
         )
-    ports: dict[str, Any] = {}
+    ports: dict[str, Any] = {
+        vop_providers.PORT: vop_providers.provider_from_settings(
+            settings.vop_provider,
+            settings.vop_provider_url,
+            timeout=settings.vop_provider_timeout_seconds,
+            batch_size=settings.vop_provider_batch,
+        )
+    }
     services: AppServices = Services(
         settings=settings,
         engine=engine,

@@ -56,8 +56,9 @@ async def test_large_upload_is_queued_then_ingested_in_chunks(
         }
     }
     types = await _events(db)
-    # One event when the job starts, one per chunk of 40 rows, one at the end.
-    assert types == ["upload.processing"] * 5 + ["upload.completed"]
+    # One event when the job starts, one per chunk of 40 rows, one at the end; then the VOP
+    # phase: one progress event per batch (one here) and its last.
+    assert types == ["upload.processing"] * 5 + ["upload.completed"] + ["upload.progress"] * 2
     stats = await client.get(
         f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
     )

@@ -7,7 +7,17 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
@@ -147,6 +157,33 @@ class Debtor(Base):
     validated_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# VOP risk classes billing may debit (PRODUCT.md §7): a high risk (negative VOP score or a final
+# decline on the IBAN before) is not debited, and an unchecked debtor (no class yet) waits.
+BILLABLE_RISK_CLASSES: tuple[str, ...] = ("low", "medium")
+
+
+def billable_condition() -> ColumnElement[bool]:
+    """Debtors ready for sync (billing): valid, status pending, VOP-checked and not high risk.
+
+    The upload's ``ready_for_sync`` counts these, and billing selects them
+    (``payments.verification.billable_debtors_condition``).
+    """
+    return and_(
+        Debtor.validation_status == ValidationStatus.VALID.value,
+        Debtor.status == DebtorStatus.PENDING.value,
+        Debtor.risk_class.in_(BILLABLE_RISK_CLASSES),
+    )
+
+
+def is_billable(debtor: Debtor) -> bool:
+    """The same rule as :func:`billable_condition`, on a loaded debtor."""
+    return (
+        debtor.validation_status == ValidationStatus.VALID.value
+        and debtor.status == DebtorStatus.PENDING.value
+        and debtor.risk_class in BILLABLE_RISK_CLASSES
+    )
 
 
 class BlacklistedIban(Base):
