@@ -14,6 +14,7 @@ from debtgraph.rest_compat import (
     tether_auth,
     tether_debtors,
     tether_uploads,
+    tether_vop_logs,
 )
 
 ROUTES: list[BaseRoute] = [
@@ -27,4 +28,5 @@ ROUTES: list[BaseRoute] = [
     *openapi.routes,
     *tether_uploads.routes,
     *tether_debtors.routes,
+    *tether_vop_logs.routes,
 ]

@@ -35,6 +35,7 @@ from debtgraph.schema.uploads import (
     UploadQuery,
     UploadSubscription,
 )
+from debtgraph.schema.vop_logs import VopLogQuery
 
 
 def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None:
@@ -108,6 +109,7 @@ QUERIES: list[type] = [
     DebtorQuery,
     DashboardQuery,
     BlacklistQuery,
+    VopLogQuery,
 ]
 MUTATIONS: list[type] = [
     UserMutation,

@@ -15,8 +15,10 @@ from strawberry.types import Info
 
 from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
+from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -27,6 +29,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.vop_logs import VopLog
 
 
 @strawberry.type(name="Debtor", description="A consumer to collect from by SEPA direct debit.")
@@ -147,6 +150,18 @@ class Debtor(relay.Node):
         found = await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])
         model = found.get(self.upload_id)
         return schema_type(info, "Upload").from_model(model) if model else None
+
+    @strawberry.field(description="The debtor's VOP checks, newest first.")
+    async def vop_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        result: str | None = None,
+    ) -> Connection[VopLog]:
+        return await vop_log_types.logs_of(
+            info, VopLogModel.debtor_id, self.database_id, first, after, result
+        )
 
 
 @strawberry.input

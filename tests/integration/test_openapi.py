@@ -26,7 +26,6 @@ NOT_YET_ROUTED = {
     ("/v1/webhooks", "get"),
     ("/v1/webhooks/{id}", "delete"),
     ("/v1/webhooks/{id}/rotate-secret", "post"),
-    ("/api/admin/vop-logs", "get"),
     ("/api/admin/billing-attempts", "get"),
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
