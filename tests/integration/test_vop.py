@@ -82,7 +82,8 @@ async def test_every_sandbox_outcome_on_upload(
     assert logs[debtors["Invalid"].id].iban_valid is False
     assert logs[debtors["Invalid"].id].bank_identified is False
     close = logs[debtors["Close"].id]
-    assert close.provider_name and close.provider_name != "Close Rodriguez"
+    assert close.provider_name
+    assert close.provider_name != "Close Rodriguez"
     assert logs[debtors["Verified"].id].bank_name
     assert logs[debtors["Verified"].id].country == "ES"
     # Billable (ready for sync): valid, pending and not high risk.
@@ -263,9 +264,7 @@ async def test_graph_vop_logs(
     anonymous = await gql(client, LOGS_QUERY, {})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     platform = await make_platform()
-    refused = await gql(
-        client, LOGS_QUERY, {}, {"Authorization": f"Bearer {platform.api_key}"}
-    )
+    refused = await gql(client, LOGS_QUERY, {}, {"Authorization": f"Bearer {platform.api_key}"})
     assert refused["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
     hidden = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": node["id"]})
     assert hidden["data"]["node"] is None

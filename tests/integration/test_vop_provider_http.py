@@ -74,5 +74,5 @@ async def test_an_unreachable_service_is_unavailable() -> None:
 
 def test_the_sandbox_is_the_default_port() -> None:
     assert isinstance(provider_in({}), SandboxVopProvider)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch_size"):
         HttpVopProvider("http://127.0.0.1:1/vop", batch_size=0)

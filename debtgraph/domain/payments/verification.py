@@ -20,13 +20,14 @@ billing side as :func:`billable_debtors_condition`.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
@@ -188,29 +189,21 @@ async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[C
             },
         )
         return set(result.scalars().all())
-    # SQLite has one writer at a time: the transaction that reached here holds the database,
-    # so the rows it read are still unmarked (a second run waits, then finds none to check).
-    await session.execute(
-        # The Core table, not the entity: an executemany UPDATE by a bound id.
-        update(Debtor.__table__)
-        .where(Debtor.id == bindparam("b_id"), Debtor.risk_class.is_(None))
-        .values(
-            iban_valid=bindparam("b_valid"),
-            name_matched=bindparam("b_matched"),
-            risk_class=bindparam("b_risk"),
-            updated_at=now,
-        ),
-        [
-            {
-                "b_id": c.debtor_id,
-                "b_valid": c.iban_valid,
-                "b_matched": c.name_matched,
-                "b_risk": c.risk_class,
-            }
-            for c in checks
-        ],
-    )
-    return {c.debtor_id for c in checks}
+    # Elsewhere one UPDATE … RETURNING per distinct outcome (a handful per batch): each takes
+    # the database's write lock, so a concurrent run's rows are never taken twice.
+    groups: dict[tuple[bool, bool, str], list[int]] = defaultdict(list)
+    for check in checks:
+        groups[(check.iban_valid, check.name_matched, check.risk_class)].append(check.debtor_id)
+    taken: set[int] = set()
+    for (valid, matched, risk), ids in groups.items():
+        result = await session.execute(
+            update(Debtor.__table__)
+            .where(Debtor.id.in_(ids), Debtor.risk_class.is_(None))
+            .values(iban_valid=valid, name_matched=matched, risk_class=risk, updated_at=now)
+            .returning(Debtor.__table__.c.id)
+        )
+        taken.update(result.scalars().all())
+    return taken
 
 
 async def _insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> None:
