@@ -147,8 +147,12 @@ async def _register(
                 upload=upload, queued=True, unrecognized_columns=summary.unrecognized_columns
             )
         else:
-            run = await ingestion.ingest_small_upload(session, ctx.clock, upload, summary.rows)
-            await vop_logs.check_upload_now_or_later(ctx, session, upload)
+            checks = vop_logs.record_checks(ctx)
+            run = await ingestion.ingest_small_upload(
+                session, ctx.clock, upload, summary.rows, checks
+            )
+            if checks.failed:
+                enqueue_after_commit(session, "vop.check_upload", upload.id)
             result = UploadCreated(
                 upload=upload,
                 queued=False,

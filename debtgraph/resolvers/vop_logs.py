@@ -145,6 +145,11 @@ async def logs_by_ids(ctx: Context, ids: list[int]) -> dict[int, VopLog]:
     return {row.id: row for row in rows if row is not None}
 
 
+def record_checks(ctx: Context) -> verification.RecordChecks:
+    """The VOP phase to run inside an upload's ingestion, with the configured provider."""
+    return verification.RecordChecks(ctx.clock, providers.provider_in(ctx.services.ports))
+
+
 async def check_debtor_now(ctx: Context, session: AsyncSession, debtor: Debtor) -> None:
     """Check a debtor just validated; if the provider fails, leave it to the job."""
     provider = providers.provider_in(ctx.services.ports)

@@ -42,6 +42,7 @@ from debtgraph.domain.debtors.models import (
 )
 from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import FINAL_DECLINE_CODES, BillingAttempt, VopLog
+from debtgraph.domain.payments.providers import VopUnavailable
 
 BATCH: Final = 5000
 LOG_COLUMNS: Final = tuple(c.key for c in VopLog.__table__.columns if c.key != "id")
@@ -132,10 +133,9 @@ async def judge(
 
     Raises ``providers.VopUnavailable`` (nothing written) when the provider fails.
     """
+    names = {row.id: full_name(row.first_name, row.last_name) or "" for row in rows}
     asked = [row for row in rows if row.iban_valid]
-    answers = await provider.check_many(
-        [vop.VopRequest(row.iban, full_name(row.first_name, row.last_name) or "") for row in asked]
-    )
+    answers = await provider.check_many([vop.VopRequest(row.iban, names[row.id]) for row in asked])
     by_id = {row.id: answer for row, answer in zip(asked, answers, strict=True)}
     declined = await _declined_ibans(session, (row.iban for row in asked))
     now = clock.now()
@@ -145,7 +145,7 @@ async def judge(
         iban_country = _iban_country(row.iban, valid)
         bank_identified = valid and row.bank_name is not None
         verdict = vop.evaluate(
-            full_name(row.first_name, row.last_name) or "",
+            names[row.id],
             iban_valid=valid,
             bank_identified=bank_identified,
             country_is_consistent=vop.country_consistent(row.country, iban_country),
@@ -206,7 +206,7 @@ async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[C
     return taken
 
 
-async def _insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> None:
+async def insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> None:
     """Insert log rows in bulk: COPY on PostgreSQL, one executemany INSERT elsewhere."""
     if not logs:
         return
@@ -230,7 +230,7 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
         return []
     taken = await _mark_debtors(session, clock.now(), checks)
     fresh = [c for c in checks if c.debtor_id in taken]
-    await _insert_logs(session, [c.log for c in fresh])
+    await insert_logs(session, [c.log for c in fresh])
     return fresh
 
 
@@ -256,6 +256,107 @@ async def check_batch(
     checks = await judge(session, clock, provider, rows)
     fresh = await write_checks(session, clock, checks)
     return BatchResult(fresh, rows[-1].id)
+
+
+class _Record:
+    """A record about to be stored, seen as a candidate row (its row number as the key)."""
+
+    __slots__ = (
+        "amount",
+        "bank_name",
+        "bic",
+        "country",
+        "first_name",
+        "iban",
+        "iban_masked",
+        "iban_valid",
+        "id",
+        "last_name",
+        "upload_id",
+    )
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.id = record["row_number"]
+        self.upload_id = record["upload_id"]
+        self.iban = record["iban"]
+        self.iban_valid = record["iban_valid"]
+        self.iban_masked = record["iban_masked"]
+        self.bank_name = record["bank_name"]
+        self.bic = record["bic"]
+        self.first_name = record["first_name"]
+        self.last_name = record["last_name"]
+        self.country = record["country"]
+        self.amount = record["amount"]
+
+
+class RecordChecks:
+    """The VOP phase fused into ingestion (an ``ingestion.ChunkStep``).
+
+    Each chunk's validated records are checked before they are stored, so the debtors are
+    inserted with ``name_matched`` and ``risk_class`` already set (no UPDATE of freshly written
+    rows), and the chunk's logs are copied in right after, in the chunk's transaction: a
+    resumed ingestion job never logs a stored row twice. If the provider fails, the chunk is
+    stored unchecked and ``failed`` is set; the VOP job checks those debtors later.
+    """
+
+    def __init__(self, clock: Clock, provider: vop.VopProvider) -> None:
+        self.clock = clock
+        self.provider = provider
+        self.checked = 0
+        self.failed = False
+        self._pending: list[Check] = []
+
+    async def before_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Check the chunk's validated records with an IBAN and mark them."""
+        self._pending = []
+        candidates = [
+            _Record(record)
+            for record in records
+            if record["iban"] is not None
+            and record["validation_status"] != ValidationStatus.PENDING.value
+        ]
+        if not candidates:
+            return
+        try:
+            checks = await judge(session, self.clock, self.provider, candidates)
+        except VopUnavailable:
+            self.failed = True
+            return
+        by_row = {check.debtor_id: check for check in checks}
+        for record in records:
+            check = by_row.get(record["row_number"])
+            if check is not None:
+                record["iban_valid"] = check.iban_valid
+                record["name_matched"] = check.name_matched
+                record["risk_class"] = check.risk_class
+        self._pending = checks
+
+    async def after_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Write the chunk's logs now that its debtors have ids (one SELECT, one COPY)."""
+        if not self._pending:
+            return
+        numbers = [check.debtor_id for check in self._pending]
+        ids = dict(
+            (
+                await session.execute(
+                    select(Debtor.row_number, Debtor.id).where(
+                        Debtor.upload_id == upload_id,
+                        Debtor.row_number.between(min(numbers), max(numbers)),
+                    )
+                )
+            ).all()
+        )
+        logs = []
+        for check in self._pending:
+            check.log["debtor_id"] = ids[check.debtor_id]
+            logs.append(check.log)
+        await insert_logs(session, logs)
+        self.checked += len(logs)
+        self._pending = []
 
 
 def record_progress(
