@@ -267,3 +267,28 @@ async def test_graph_vop_logs(
     assert refused["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
     hidden = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": node["id"]})
     assert hidden["data"]["node"] is None
+
+
+DASHBOARD = """
+{ dashboard { debtors { total readyForSync byRiskClass { low medium high unchecked } } } }
+"""
+
+
+async def test_dashboard_carries_the_vop_figures(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    upload_id = await _uploaded(client, admin_headers)
+    # A row without an IBAN is never checked.
+    extra = HEADER + "\nNoiban,Rodriguez,,150.00,Madrid,28001,Calle Mayor 9,ES,,\n"
+    assert (await upload(client, admin_headers, extra)).status_code == 201
+    body = await gql(client, DASHBOARD, headers=admin_headers)
+    debtors = body["data"]["dashboard"]["debtors"]
+    assert debtors["byRiskClass"] == {"low": 2, "medium": 3, "high": 4, "unchecked": 1}
+    stats = await client.get(
+        f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
+    )
+    # The same rule as the upload's ready_for_sync (the row without an IBAN is invalid).
+    assert debtors["readyForSync"] == stats.json()["data"]["ready_for_sync"] == 5
+    assert debtors["total"] == len(ROWS) + 1
+    anonymous = await gql(client, DASHBOARD)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
