@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, and_, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
@@ -45,6 +45,8 @@ from debtgraph.domain.payments.models import FINAL_DECLINE_CODES, BillingAttempt
 from debtgraph.domain.payments.providers import VopUnavailable
 
 BATCH: Final = 5000
+# The Core table: UPDATE … RETURNING by ids, not the ORM's bulk-by-primary-key path.
+_DEBTORS: Final = cast("Table", Debtor.__table__)
 LOG_COLUMNS: Final = tuple(c.key for c in VopLog.__table__.columns if c.key != "id")
 
 _UPDATE_PG: Final = text(
@@ -197,10 +199,10 @@ async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[C
     taken: set[int] = set()
     for (valid, matched, risk), ids in groups.items():
         result = await session.execute(
-            update(Debtor.__table__)
+            update(_DEBTORS)
             .where(Debtor.id.in_(ids), Debtor.risk_class.is_(None))
             .values(iban_valid=valid, name_matched=matched, risk_class=risk, updated_at=now)
-            .returning(Debtor.__table__.c.id)
+            .returning(_DEBTORS.c.id)
         )
         taken.update(result.scalars().all())
     return taken
