@@ -6,13 +6,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.debtors.models import Debtor
 from debtgraph.domain.payments.models import VopLog
+from debtgraph.jobs.vop import check_upload_in_batches
 from tests.conftest import gql
-from tests.integration.uploads_support import HEADER, UNAUTH, upload
+from tests.integration.uploads_support import HEADER, UNAUTH, csv_text, upload
 
 # (first name, iban, amount, country) → (result, epc_code, score, risk_class, name_matched)
 ROWS = {
@@ -292,3 +293,33 @@ async def test_dashboard_carries_the_vop_figures(
     assert debtors["total"] == len(ROWS) + 1
     anonymous = await gql(client, DASHBOARD)
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def _unchecked(db: Any, upload_id: int) -> None:
+    async with db() as session:
+        await session.execute(delete(VopLog).where(VopLog.upload_id == upload_id))
+        await session.execute(
+            update(Debtor).where(Debtor.upload_id == upload_id).values(risk_class=None)
+        )
+        await session.commit()
+
+
+async def test_stored_rows_are_checked_in_a_fixed_number_of_statements(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, runtime: Any,
+    sql_counter: Any,
+) -> None:  # fmt: skip
+    counts = []
+    for rows in (5, 40):
+        response = await upload(client, admin_headers, csv_text(rows, bad_every=4))
+        upload_id = response.json()["data"]["id"]
+        await _unchecked(db, upload_id)
+        with sql_counter:
+            assert await check_upload_in_batches(runtime.services, upload_id) == rows
+        counts.append(sql_counter.count)
+        async with db() as session:
+            logged = await session.scalar(
+                select(func.count()).select_from(VopLog).where(VopLog.upload_id == upload_id)
+            )
+        assert logged == rows
+    # Eight times the rows, the same statements: no per-row round trip.
+    assert counts[0] == counts[1]

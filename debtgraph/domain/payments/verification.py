@@ -47,6 +47,7 @@ from debtgraph.domain.payments.providers import VopUnavailable
 BATCH: Final = 5000
 # The Core table: UPDATE … RETURNING by ids, not the ORM's bulk-by-primary-key path.
 _DEBTORS: Final = cast("Table", Debtor.__table__)
+_VOP_LOGS: Final = cast("Table", VopLog.__table__)
 LOG_COLUMNS: Final = tuple(c.key for c in VopLog.__table__.columns if c.key != "id")
 
 _UPDATE_PG: Final = text(
@@ -223,7 +224,8 @@ async def insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> 
             columns=list(LOG_COLUMNS),
         )
         return
-    await session.execute(insert(VopLog), list(logs))
+    # The Core table: one executemany (the ORM splits rows whose None values differ).
+    await session.execute(insert(_VOP_LOGS), list(logs))
 
 
 async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
