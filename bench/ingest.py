@@ -12,7 +12,11 @@ are created by the migrations and the benchmark's rows are left behind) measures
 * the ingestion job's A + B: what ``uploads.ingest`` runs — each chunk derived and judged in a
   worker thread, the blacklist applied, and inserted with its verdict in one transaction;
 * the bare limit: csv parsing alone plus the bulk insert of the same rows with no derivation,
-  and the ratio of the job's A + B to it.
+  and the ratio of the job's A + B to it;
+* the VOP phase over the job's upload: what ``vop.check_upload`` runs with the sandbox
+  provider — per batch one SELECT, the provider's answers, the final-decline lookup, one UPDATE
+  of the debtors and the COPY of the logs, committed per batch — beside its floor, the bare
+  bulk insert of as many log rows.
 
 Prints figures only; never part of the test run.
 """
@@ -33,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schwifty import IBAN
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,9 +45,12 @@ from debtgraph.domain.core.clock import SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import open_csv
-from debtgraph.domain.debtors.models import BlacklistedIban, Upload
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload
 from debtgraph.domain.debtors.validation import validate_upload_debtors
 from debtgraph.domain.migrations.runner import upgrade
+from debtgraph.domain.payments import verification
+from debtgraph.domain.payments.models import VopLog
+from debtgraph.domain.payments.vop import SandboxVopProvider
 
 BANKS = {
     "ES": ["2100", "0049", "0182", "0081"],
@@ -159,22 +166,67 @@ async def run(rows: int, url: str) -> None:
         await session.commit()
     stage_b = time.perf_counter() - started
 
-    # The path the uploads.ingest job runs: each chunk judged in memory and inserted with its
-    # verdict, in one transaction per chunk, with the upload's counters kept.
-    job_upload = await _new_upload(factory, clock, csv_path, rows)
+    # The path the uploads.ingest job runs: each chunk judged in memory, checked by the VOP
+    # sandbox and inserted with its verdict, then its logs copied, in one transaction per chunk,
+    # with the upload's counters kept. The VOP step's own time is measured apart.
+    provider = SandboxVopProvider()
+
+    async def job_run(step: verification.RecordChecks | None) -> tuple[int, float]:
+        target = await _new_upload(factory, clock, csv_path, rows)
+        started = time.perf_counter()
+        with csv_path.open("rb") as source:
+            reader = iter(open_csv(source))
+            async with (
+                factory() as session,
+                aclosing(ingestion.record_chunks(reader, target, clock, judge=True)) as chunks,
+            ):
+                upload = await session.get(Upload, target)
+                assert upload is not None
+                async for records in chunks:
+                    await ingestion.ingest_chunk(session, clock, upload, records, step)
+                    await session.commit()
+        return target, time.perf_counter() - started
+
+    _, job = await job_run(None)
+    checks = verification.RecordChecks(clock, provider)
+    job_upload, job_with_vop = await job_run(checks)
+
+    # The VOP phase over stored rows (vop.check_upload's path) on stage A + B's upload, whose
+    # debtors are validated and not yet checked.
     started = time.perf_counter()
-    with csv_path.open("rb") as source:
-        reader = iter(open_csv(source))
-        async with (
-            factory() as session,
-            aclosing(ingestion.record_chunks(reader, job_upload, clock, judge=True)) as chunks,
-        ):
-            upload = await session.get(Upload, job_upload)
-            assert upload is not None
-            async for records in chunks:
-                await ingestion.ingest_chunk(session, clock, upload, records)
-                await session.commit()
-    job = time.perf_counter() - started
+    stored_checked = 0
+    after = 0
+    async with factory() as session:
+        while True:
+            batch = await verification.check_batch(session, clock, provider, upload_id, after)
+            if batch.last_id is None:
+                break
+            after = batch.last_id
+            stored_checked += len(batch.checks)
+            verification.record_progress(session, clock, upload_id, len(batch.checks), True)
+            await session.commit()
+    vop_stored = time.perf_counter() - started
+    checked = checks.checked
+    # The job with its VOP step minus the same job without it: what the phase adds.
+    vop_phase = job_with_vop - job
+    async with factory() as session:
+        valid_rows = await session.scalar(
+            select(func.count())
+            .select_from(Debtor)
+            .where(Debtor.upload_id == job_upload, Debtor.validation_status == "valid")
+        )
+        template = await session.scalar(
+            select(VopLog).where(VopLog.upload_id == job_upload).limit(1)
+        )
+        assert template is not None
+        log_row = {key: getattr(template, key) for key in verification.LOG_COLUMNS}
+    started = time.perf_counter()
+    async with factory() as session:
+        for start in range(0, checked, ingestion.CHUNK_ROWS):
+            count = min(ingestion.CHUNK_ROWS, checked - start)
+            await verification.insert_logs(session, [log_row] * count)
+            await session.commit()
+    vop_floor = time.perf_counter() - started
 
     bare_upload = await _new_upload(factory, clock, csv_path, rows)
     now = datetime.now(UTC)
@@ -211,9 +263,19 @@ async def run(rows: int, url: str) -> None:
     print(f"stage A (store)    {stage_a:6.2f} s  {rows / stage_a:10,.0f} rows/s")
     print(f"stage B (validate) {stage_b:6.2f} s  {rows / stage_b:10,.0f} rows/s")
     print(f"stage A then B     {total:6.2f} s  {rows / total:10,.0f} rows/s (separate passes)")
-    print(f"ingestion job A+B  {job:6.2f} s  {rows / job:10,.0f} rows/s (uploads.ingest's path)")
+    print(f"ingestion job A+B  {job:6.2f} s  {rows / job:10,.0f} rows/s "
+          "(uploads.ingest's path without its VOP step)")  # fmt: skip
+    print(f"job A+B+VOP        {job_with_vop:6.2f} s  {rows / job_with_vop:10,.0f} rows/s "
+          "(uploads.ingest's path)")  # fmt: skip
     print(f"bare limit         {bare:6.2f} s  {rows / bare:10,.0f} rows/s (parse + bulk insert)")
     print(f"ratio job / bare   {job / bare:6.1f} x")
+    print(f"VOP phase          {vop_phase:6.2f} s  {checked / vop_phase:10,.0f} rows/s "
+          f"({checked} checks, {valid_rows} valid rows; job with it - without)")  # fmt: skip
+    print(f"VOP, stored rows   {vop_stored:6.2f} s  {stored_checked / vop_stored:10,.0f} rows/s "
+          "(vop.check_upload's path: SELECT, UPDATE, COPY per batch)")  # fmt: skip
+    print(f"VOP floor          {vop_floor:6.2f} s  {checked / vop_floor:10,.0f} rows/s "
+          "(bulk insert of as many log rows alone)")  # fmt: skip
+    print(f"ratio VOP / floor  {vop_phase / vop_floor:6.1f} x")
     print(f"peak RSS           {peak_rss_mb():6.0f} MB")
 
 

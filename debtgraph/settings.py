@@ -75,6 +75,11 @@ class Settings:
     sepa_creditor_iban: str = "DE89370400440532013000"
     sepa_creditor_bic: str = "COBADEFFXXX"
     sepa_creditor_id: str = "DE98ZZZ09999999999"
+    # Verification of payee (PRODUCT.md §7): the deterministic sandbox, or an HTTP service.
+    vop_provider: str = "sandbox"
+    vop_provider_url: str | None = None
+    vop_provider_timeout_seconds: float = 10.0
+    vop_provider_batch: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -93,6 +98,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that are unsafe to serve."""
+        if self.vop_provider not in ("sandbox", "http"):
+            raise ConfigError("VOP_PROVIDER must be sandbox or http.")
+        if self.vop_provider == "http" and not self.vop_provider_url:
+            raise ConfigError("VOP_PROVIDER=http needs VOP_PROVIDER_URL.")
+        if self.vop_provider_batch < 1:
+            raise ConfigError("VOP_PROVIDER_BATCH must be at least 1.")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise ConfigError(
                 "SECRET_KEY must be set to a random value of at least 32 characters when "
@@ -155,4 +166,8 @@ class Settings:
             sepa_creditor_iban=env.get("SEPA_CREDITOR_IBAN") or cls.sepa_creditor_iban,
             sepa_creditor_bic=env.get("SEPA_CREDITOR_BIC") or cls.sepa_creditor_bic,
             sepa_creditor_id=env.get("SEPA_CREDITOR_ID") or cls.sepa_creditor_id,
+            vop_provider=(env.get("VOP_PROVIDER") or "sandbox").strip().lower(),
+            vop_provider_url=env.get("VOP_PROVIDER_URL") or None,
+            vop_provider_timeout_seconds=float(env.get("VOP_PROVIDER_TIMEOUT") or 10),
+            vop_provider_batch=int(env.get("VOP_PROVIDER_BATCH") or 500),
         )

@@ -6,5 +6,6 @@ from debtgraph.jobs import (
     outbox,  # noqa: F401  (registers outbox.relay)
     receivables,  # noqa: F401  (registers receivables.start_pending)
     uploads,  # noqa: F401  (registers uploads.ingest, uploads.resume)
+    vop,  # noqa: F401  (registers vop.check_upload, vop.resume)
     webhooks,  # noqa: F401  (registers webhooks.deliver, webhooks.sweep)
 )

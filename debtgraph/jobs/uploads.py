@@ -25,7 +25,9 @@ from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
 from debtgraph.domain.debtors.models import Upload
+from debtgraph.domain.payments import providers, verification
 from debtgraph.jobs.registry import services_of, task
+from debtgraph.jobs.vop import check_upload_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
         except (CsvFormatError, OSError) as exc:
             reason = exc.message if isinstance(exc, CsvFormatError) else type(exc).__name__
             return await _fail(session, services, upload_id, UNREADABLE.format(reason=reason))
+        # The VOP phase rides along: each chunk is checked before it is stored.
+        checks = verification.RecordChecks(clock, providers.provider_in(services.ports))
         try:
             # The next chunk is derived and judged in a worker thread while this one is stored.
             async with aclosing(
@@ -90,7 +94,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
                         )
                     if records is None:
                         break
-                    await ingestion.ingest_chunk(session, clock, upload, records)
+                    await ingestion.ingest_chunk(session, clock, upload, records, checks)
                     ingestion.record_upload_event(session, clock, "upload.processing", upload)
                     await _commit(session, services)
         finally:
@@ -102,6 +106,10 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
         await ingestion.finish(session, clock, upload)
         ingestion.record_upload_event(session, clock, "upload.completed", upload)
         await _commit(session, services)
+        # Debtors left unchecked (a provider failure, rows a resumed run validated) are
+        # checked batch by batch in their own transactions; a failing provider leaves the
+        # upload completed with debtors awaiting their check, for the periodic sweep.
+        await check_upload_in_batches(services, upload.id)
         log.info("upload %s ingested: %s rows", upload.id, upload.total_records)
         return "completed"
 

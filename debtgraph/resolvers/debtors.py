@@ -21,7 +21,7 @@ from debtgraph.domain.debtors.models import (
     ValidationStatus,
 )
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
-from debtgraph.resolvers import events
+from debtgraph.resolvers import events, vop_logs
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
@@ -265,6 +265,9 @@ def _debtor_event(ctx: Context, session: Any, debtor: Debtor, previous: str) -> 
             "status": debtor.status,
             "validation_status": debtor.validation_status,
             "validation_errors": debtor.validation_errors,
+            "iban_valid": debtor.iban_valid,
+            "name_matched": debtor.name_matched,
+            "risk_class": debtor.risk_class,
         },
         previous={"validation_status": previous},
     )
@@ -280,6 +283,7 @@ async def validate_debtor(ctx: Context, debtor_id: Any) -> Debtor:
             raise NotFound("Debtor")
         previous = debtor.validation_status
         await debtor_validation.validate_one(session, ctx.clock, debtor)
+        await vop_logs.check_debtor_now(ctx, session, debtor)
         upload = await session.get(Upload, debtor.upload_id)
         if upload is not None:
             await debtor_validation.recount(session, ctx.clock, upload)
@@ -335,6 +339,7 @@ async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
         for name, value in ingestion.debtor_fields_from_raw(merged).items():
             setattr(debtor, name, value)
         await debtor_validation.validate_one(session, ctx.clock, debtor)
+        await vop_logs.check_debtor_now(ctx, session, debtor)
         upload = await session.get(Upload, debtor.upload_id)
         if upload is not None:
             await debtor_validation.recount(session, ctx.clock, upload)

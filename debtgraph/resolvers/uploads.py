@@ -18,7 +18,7 @@ from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
 from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
 from debtgraph.domain.debtors.validation import ValidationStats
-from debtgraph.resolvers import events
+from debtgraph.resolvers import events, vop_logs
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
@@ -139,7 +139,12 @@ async def _register(
                 upload=upload, queued=True, unrecognized_columns=summary.unrecognized_columns
             )
         else:
-            run = await ingestion.ingest_small_upload(session, ctx.clock, upload, summary.rows)
+            checks = vop_logs.record_checks(ctx)
+            run = await ingestion.ingest_small_upload(
+                session, ctx.clock, upload, summary.rows, checks
+            )
+            if checks.failed:
+                enqueue_after_commit(session, "vop.check_upload", upload.id)
             result = UploadCreated(
                 upload=upload,
                 queued=False,
@@ -268,6 +273,7 @@ async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.Val
             raise Conflict("unprocessable", STILL_PROCESSING)
         run = await debtor_validation.validate_upload_debtors(session, ctx.clock, upload.id)
         await debtor_validation.recount(session, ctx.clock, upload)
+        await vop_logs.check_upload_now_or_later(ctx, session, upload)
         ingestion.record_upload_event(session, ctx.clock, "upload.validated", upload)
     await ctx.uow.commit()
     return run

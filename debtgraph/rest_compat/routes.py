@@ -16,6 +16,7 @@ from debtgraph.rest_compat import (
     tether_billing,
     tether_debtors,
     tether_uploads,
+    tether_vop_logs,
 )
 
 ROUTES: list[BaseRoute] = [
@@ -31,4 +32,5 @@ ROUTES: list[BaseRoute] = [
     *tether_uploads.routes,
     *tether_debtors.routes,
     *tether_billing.routes,
+    *tether_vop_logs.routes,
 ]

@@ -43,6 +43,7 @@ from debtgraph.schema.uploads import (
     UploadQuery,
     UploadSubscription,
 )
+from debtgraph.schema.vop_logs import VopLogQuery
 from debtgraph.schema.webhooks import WebhookMutation, WebhookQuery
 
 
@@ -132,6 +133,7 @@ QUERIES: list[type] = [
     BlacklistQuery,
     BillingQuery,
     WebhookQuery,
+    VopLogQuery,
 ]
 MUTATIONS: list[type] = [
     UserMutation,

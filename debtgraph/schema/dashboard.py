@@ -37,11 +37,23 @@ class CountryCount:
     count: int
 
 
+@strawberry.type(description="Debtors by VOP risk class; unchecked: no VOP check yet.")
+class RiskClassCounts:
+    low: int
+    medium: int
+    high: int
+    unchecked: int
+
+
 @strawberry.type
 class DebtorCounts:
     total: int
     by_status: DebtorStatusCounts
     by_country: list[CountryCount] = strawberry.field(description="Most debtors first.")
+    by_risk_class: RiskClassCounts
+    ready_for_sync: int = strawberry.field(
+        description="Billable debtors: valid, pending, VOP-checked and not high risk."
+    )
 
 
 @strawberry.type(description="The operator dashboard: the figures of GET /api/admin/dashboard.")
@@ -62,6 +74,8 @@ class Dashboard:
                 by_country=[
                     CountryCount(country=c, count=n) for c, n in f.debtors_by_country.items()
                 ],
+                by_risk_class=RiskClassCounts(**f.debtors_by_risk_class),
+                ready_for_sync=f.ready_for_sync,
             ),
             latest_uploads=[Upload.from_model(u) for u in f.latest_uploads],
             latest_debtors=[Debtor.from_model(d) for d in f.latest_debtors],

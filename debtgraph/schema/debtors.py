@@ -20,8 +20,10 @@ from debtgraph.domain.debtors.models import RiskClass as DomainRiskClass
 from debtgraph.domain.debtors.models import UploadStatus as DomainUploadStatus
 from debtgraph.domain.debtors.models import ValidationStatus as DomainValidationStatus
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -33,6 +35,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.vop_logs import VopLog
 
 # The domain's enumerations, exposed once and used on inputs and outputs alike.
 UploadStatus = strawberry.enum(DomainUploadStatus, description="Processing state of an upload.")
@@ -184,6 +187,18 @@ class Debtor(relay.Node):
             status=status,
         )
         return to_connection(page, schema_type(info, "BillingAttempt").from_model)
+
+    @strawberry.field(description="The debtor's VOP checks, newest first.")
+    async def vop_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        result: str | None = None,
+    ) -> Connection[VopLog]:
+        return await vop_log_types.logs_of(
+            info, VopLogModel.debtor_id, self.database_id, first, after, result
+        )
 
 
 @strawberry.input

@@ -16,9 +16,11 @@ from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -37,6 +39,7 @@ from debtgraph.schema.debtors import (
     UploadStatus,
     ValidationStatus,
 )
+from debtgraph.schema.vop_logs import VopLog
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
 # build.py maps this type to the `File` scalar through StrawberryConfig.scalar_map.
@@ -179,6 +182,18 @@ class Upload(relay.Node):
             status=status,
         )
         return to_connection(page, schema_type(info, "BillingAttempt").from_model)
+
+    @strawberry.field(description="VOP checks of the upload's debtors, newest first.")
+    async def vop_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        result: str | None = None,
+    ) -> Connection[VopLog]:
+        return await vop_log_types.logs_of(
+            info, VopLogModel.upload_id, self.database_id, first, after, result
+        )
 
 
 @strawberry.input

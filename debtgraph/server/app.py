@@ -25,6 +25,7 @@ from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
+from debtgraph.domain.payments import providers as vop_providers
 from debtgraph.domain.payments.gateways import HttpGateway, SandboxGateway
 from debtgraph.domain.webhooks import deliveries as webhook_deliveries
 from debtgraph.domain.webhooks.transport import Sender
@@ -92,6 +93,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             )
             if settings.billing_gateway_url
             else SandboxGateway()
+        ),
+        vop_providers.PORT: vop_providers.provider_from_settings(
+            settings.vop_provider,
+            settings.vop_provider_url,
+            timeout=settings.vop_provider_timeout_seconds,
+            batch_size=settings.vop_provider_batch,
         ),
     }
     services: AppServices = Services(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, billable_condition
 from debtgraph.domain.payments.models import BillingAttempt
 from debtgraph.jobs.registry import TASKS
 from tests.conftest import gql
@@ -347,12 +349,64 @@ async def test_attempt_connections_cost_the_same_for_one_or_many_parents(
             body = await gql(client, query, {"n": n}, admin_headers)
         assert "errors" not in body, body
         nodes = body["data"]["uploads"]["nodes"]
-        assert all(u["billingAttempts"]["totalCount"] == 5 for u in nodes)
+        # Ben's final decline (AC04) on the first upload makes his IBAN high risk in the next
+        # ones (PRODUCT.md §7), so later uploads bill four debtors, not five.
+        totals.extend(u["billingAttempts"]["totalCount"] for u in nodes)
         return int(sql_counter.count)
 
+    totals: list[int] = []
     assert await statements(1) == await statements(3)
+    assert all(t in (4, 5) for t in totals), totals
     with sql_counter:
         listed = await client.get("/api/admin/billing-attempts?per_page=100", headers=admin_headers)
-    assert len(listed.json()["data"]) == 15
-    # Four statements (the caller's token, the count, the page) for 15 rows as for one.
+    assert len(listed.json()["data"]) == sum(totals[1:])
+    # Four statements (the caller's token, the count, the page) for many rows as for one.
     assert sql_counter.count == 4
+
+
+async def test_the_one_billable_rule_takes_exactly_the_ready_debtors(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(
+        client, admin_headers, [("Ana Garcia", "ES9121000418450200051332", "10.00")]
+    )
+    await drain()
+    async with db() as session:
+        debtor = await session.scalar(select(Debtor).where(Debtor.upload_id == upload_id))
+        assert debtor is not None
+        assert debtor.risk_class == "low"
+        base = {
+            "validation_status": "valid",
+            "status": "pending",
+            "risk_class": "low",
+            "blacklisted": False,
+            "iban_valid": True,
+            "iban": debtor.iban,
+            "amount": Decimal("10.00"),
+        }
+        cases: list[tuple[dict[str, Any], bool]] = [
+            ({}, True),
+            ({"risk_class": "medium"}, True),
+            ({"risk_class": "high"}, False),
+            ({"risk_class": None}, False),  # VOP not checked yet
+            ({"validation_status": "invalid"}, False),
+            ({"status": "processing"}, False),
+            ({"blacklisted": True}, False),
+            ({"iban_valid": False}, False),
+            ({"amount": Decimal("0")}, False),
+        ]
+        for changes, billable in cases:
+            await session.execute(
+                update(Debtor).where(Debtor.id == debtor.id).values(**{**base, **changes})
+            )
+            chosen = await session.scalars(
+                select(Debtor.id).where(Debtor.upload_id == upload_id, billable_condition())
+            )
+            assert (list(chosen) == [debtor.id]) is billable, changes
+        # Listed after validation: the list as it is now decides.
+        await session.execute(update(Debtor).where(Debtor.id == debtor.id).values(**base))
+        session.add(BlacklistedIban(iban=debtor.iban, created_at=debtor.created_at))
+        await session.flush()
+        chosen = await session.scalars(select(Debtor.id).where(billable_condition()))
+        assert list(chosen) == []
+        await session.rollback()

@@ -320,6 +320,30 @@ def gql_debtor(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+VOP_LOG_FIELDS = (
+    "iban_masked",
+    "iban_valid",
+    "bank_identified",
+    "bank_name",
+    "bic",
+    "country",
+    "vop_score",
+    "score_label",
+    "result",
+    "is_positive",
+    "is_negative",
+)
+VOP_LOG = " ".join(camel(f) for f in VOP_LOG_FIELDS)
+
+
+def rest_vop_log(v: dict[str, Any]) -> dict[str, Any]:
+    return {f: v[f] for f in VOP_LOG_FIELDS}
+
+
+def gql_vop_log(v: dict[str, Any]) -> dict[str, Any]:
+    return {f: v[camel(f)] for f in VOP_LOG_FIELDS}
+
+
 STATS = ("total", "valid", "invalid", "pending", "blacklisted", "ready_for_sync")
 
 
@@ -990,6 +1014,16 @@ OPERATIONS: dict[str, Operation] = {
         ("sepaPain002Import",),
         payload=True,
         mutates=True,
+    ),
+    # --- /api VOP logs
+    "vop_log.list": Operation(
+        ("GET", "/api/admin/vop-logs"),
+        "Query.vopLogs",
+        lambda b: [rest_vop_log(v) for v in b["data"]],
+        lambda c: [gql_vop_log(v) for v in c["nodes"]],
+        "query($result: String, $uploadId: ID, $debtorId: ID) { vopLogs(result: $result, "
+        f"uploadId: $uploadId, debtorId: $debtorId) {{ nodes {{ {VOP_LOG} }} }} }}",
+        ("vopLogs",),
     ),
 }
 
@@ -2010,6 +2044,39 @@ CASES = [
     row(
         _query("debtor.list", "anonymous", "unauthenticated", "/api/admin/debtors", {}),
         "debtor.list-anonymous",
+    ),
+    # VOP logs
+    row(
+        _query("vop_log.list", "operator", "ok", "/api/admin/vop-logs", {}),
+        "vop_log.list-valid",
+    ),
+    row(
+        _query(
+            "vop_log.list",
+            "operator",
+            "ok",
+            "/api/admin/vop-logs?result=verified",
+            {"result": "verified"},
+        ),
+        "vop_log.list-result",
+    ),
+    row(
+        _query(
+            "vop_log.list",
+            "operator",
+            "invalid",
+            "/api/admin/vop-logs?result=bogus",
+            {"result": "bogus"},
+        ),
+        "vop_log.list-bad-result",
+    ),
+    row(
+        _query("vop_log.list", "anonymous", "unauthenticated", "/api/admin/vop-logs", {}),
+        "vop_log.list-anonymous",
+    ),
+    row(
+        _query("vop_log.list", "platform", "unauthenticated", "/api/admin/vop-logs", {}),
+        "vop_log.list-platform",
     ),
     row(_on("debtor.get", "operator", "ok", "debtor"), "debtor.get-valid"),
     row(

@@ -5,12 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.debtors.models import Debtor, DebtorStatus, Upload, UploadStatus
+from debtgraph.domain.debtors.models import (
+    Debtor,
+    DebtorStatus,
+    Upload,
+    UploadStatus,
+    billable_condition,
+)
 
 RECENT: Final = 5
+RISK_CLASSES: Final = ("low", "medium", "high")
+UNCHECKED: Final = "unchecked"
 
 
 @dataclass
@@ -20,6 +28,10 @@ class DashboardFigures:
     uploads_by_status: dict[str, int]
     debtors_by_status: dict[str, int]
     debtors_by_country: dict[str, int]
+    # VOP figures (PRODUCT.md §7): debtors by risk class ("unchecked" for none yet) and how
+    # many are ready for sync (billable: debtors.models.billable_condition).
+    debtors_by_risk_class: dict[str, int] = field(default_factory=dict)
+    ready_for_sync: int = 0
     latest_uploads: list[Upload] = field(default_factory=list)
     latest_debtors: list[Debtor] = field(default_factory=list)
 
@@ -35,7 +47,7 @@ class DashboardFigures:
 
 
 async def figures(session: AsyncSession, recent: int = RECENT) -> DashboardFigures:
-    """Every figure in five statements, whatever the number of rows."""
+    """Every figure in six statements, whatever the number of rows."""
     uploads = dict(
         (await session.execute(select(Upload.status, func.count()).group_by(Upload.status))).all()
     )
@@ -50,6 +62,18 @@ async def figures(session: AsyncSession, recent: int = RECENT) -> DashboardFigur
             .order_by(func.count().desc(), Debtor.country)
         )
     ).all()
+    risks = (
+        await session.execute(
+            select(
+                Debtor.risk_class,
+                func.count(),
+                func.sum(case((billable_condition(), 1), else_=0)),
+            ).group_by(Debtor.risk_class)
+        )
+    ).all()
+    by_risk = {risk: 0 for risk in (*RISK_CLASSES, UNCHECKED)}
+    for risk, count, _ready in risks:
+        by_risk[risk or UNCHECKED] += int(count)
     latest_uploads = (
         await session.scalars(select(Upload).order_by(Upload.id.desc()).limit(recent))
     ).all()
@@ -61,6 +85,8 @@ async def figures(session: AsyncSession, recent: int = RECENT) -> DashboardFigur
         uploads_by_status={s.value: int(uploads.get(s.value, 0)) for s in UploadStatus},
         debtors_by_status={s.value: int(debtors.get(s.value, 0)) for s in DebtorStatus},
         debtors_by_country={str(c): int(n) for c, n in countries},
+        debtors_by_risk_class=by_risk,
+        ready_for_sync=sum(int(ready or 0) for _risk, _count, ready in risks),
         latest_uploads=list(latest_uploads),
         latest_debtors=list(latest_debtors),
     )

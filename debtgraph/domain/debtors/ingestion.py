@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
@@ -412,15 +412,43 @@ def record_upload_event(session: AsyncSession, clock: Clock, type: str, upload: 
     )
 
 
+class ChunkStep(Protocol):
+    """Work an area above this one does on each chunk, in the chunk's transaction.
+
+    ``before_insert`` sees the validated records and may fill columns of them (the VOP phase
+    sets ``name_matched`` and ``risk_class``); ``after_insert`` runs once the rows exist.
+    """
+
+    async def before_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Called after validation, before the rows are stored."""
+        ...
+
+    async def after_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Called once the rows are stored, in the same transaction."""
+        ...
+
+
 async def ingest_small_upload(
-    session: AsyncSession, clock: Clock, upload: Upload, rows: Sequence[ParsedRow]
+    session: AsyncSession,
+    clock: Clock,
+    upload: Upload,
+    rows: Sequence[ParsedRow],
+    step: ChunkStep | None = None,
 ) -> ValidationRun:
     """Store and validate a small upload within the request, and complete it."""
     await start_processing(session, clock, upload)
     # Judged in memory and inserted with the verdict, as the ingestion job does for each chunk.
     records = debtor_records(upload.id, rows, clock.now(), judge=True)
     run = await validate_records(session, clock, records, collect_failures=True)
+    if step is not None:
+        await step.before_insert(session, upload.id, records)
     await insert_debtors(session, records)
+    if step is not None:
+        await step.after_insert(session, upload.id, records)
     upload.processed_records = run.valid
     upload.failed_records = run.invalid
     await finish(session, clock, upload)
@@ -429,7 +457,11 @@ async def ingest_small_upload(
 
 
 async def ingest_chunk(
-    session: AsyncSession, clock: Clock, upload: Upload, records: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    clock: Clock,
+    upload: Upload,
+    records: Sequence[dict[str, Any]],
+    step: ChunkStep | None = None,
 ) -> ValidationRun:
     """Validate one chunk (stage B) and store it (stage A), and add it to the upload's counters.
 
@@ -438,7 +470,11 @@ async def ingest_chunk(
     back and rewriting every index of every row with an UPDATE.
     """
     run = await validate_records(session, clock, list(records))
+    if step is not None:
+        await step.before_insert(session, upload.id, records)
     await insert_debtors(session, records)
+    if step is not None:
+        await step.after_insert(session, upload.id, records)
     upload.processed_records += run.valid
     upload.failed_records += run.invalid
     upload.updated_at = clock.now()

@@ -7,7 +7,18 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    exists,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from debtgraph.domain.core.base import Base
@@ -155,6 +166,31 @@ class Debtor(Base):
     validated_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# VOP risk classes billing may debit (PRODUCT.md §7): a high risk (negative VOP score or a final
+# decline on the IBAN before) is not debited, and an unchecked debtor (no class yet) waits.
+BILLABLE_RISK_CLASSES: tuple[str, ...] = ("low", "medium")
+
+
+def billable_condition() -> ColumnElement[bool]:
+    """Debtors ready for sync: the one rule of who may be charged (PRODUCT.md §7, §8).
+
+    Valid, still a ``pending`` collection, VOP-checked and not high risk, with a valid IBAN and
+    an amount, and not blacklisted: neither when validated nor on the list as it is now (the
+    list may have grown since). The upload's ``ready_for_sync`` counts these; billing and the
+    pain.008 export claim exactly these.
+    """
+    return and_(
+        Debtor.validation_status == ValidationStatus.VALID.value,
+        Debtor.status == DebtorStatus.PENDING.value,
+        Debtor.risk_class.in_(BILLABLE_RISK_CLASSES),
+        Debtor.blacklisted.is_(False),
+        Debtor.iban_valid.is_(True),
+        Debtor.iban.is_not(None),
+        Debtor.amount > 0,
+        ~exists().where(BlacklistedIban.iban == Debtor.iban),
+    )
 
 
 class BlacklistedIban(Base):

@@ -38,9 +38,9 @@ from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.debtors.models import (
     BlacklistedIban,
     Debtor,
-    DebtorStatus,
     Upload,
     ValidationStatus,
+    billable_condition,
 )
 from debtgraph.domain.debtors.rules import (
     IBAN_INVALID,
@@ -373,7 +373,8 @@ async def stats_by_upload(
     """Validation stats of several uploads in one grouped query."""
     if not upload_ids:
         return {}
-    ready = case((Debtor.status == DebtorStatus.PENDING.value, 1), else_=0)
+    # Billable (ready for sync) is one rule: valid, pending, VOP-checked and not high risk.
+    ready = case((billable_condition(), 1), else_=0)
     rows = (
         await session.execute(
             select(

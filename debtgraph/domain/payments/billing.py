@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock, event_time
@@ -39,6 +39,7 @@ from debtgraph.domain.debtors.models import (
     DebtorStatus,
     Upload,
     ValidationStatus,
+    billable_condition,
 )
 from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
 from debtgraph.domain.payments.models import (
@@ -61,23 +62,6 @@ VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
 NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
 
 AnswerStatus = Literal["approved", "declined", "error"]
-
-
-def is_billable() -> ColumnElement[bool]:
-    """Ready for sync (tether-api.md validation stats): the one rule of who may be charged.
-
-    Valid, still ``pending`` collection, not blacklisted — neither when validated nor on the
-    list as it is now (the list may have grown since) — with a valid IBAN and an amount.
-    """
-    return and_(
-        Debtor.validation_status == ValidationStatus.VALID.value,
-        Debtor.status == DebtorStatus.PENDING.value,
-        Debtor.blacklisted.is_(False),
-        Debtor.iban_valid.is_(True),
-        Debtor.iban.is_not(None),
-        Debtor.amount > 0,
-        ~exists().where(BlacklistedIban.iban == Debtor.iban),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +232,8 @@ def _queue_submission(session: AsyncSession, attempts: Sequence[BillingAttempt])
 async def _refuse_newly_blacklisted(session: AsyncSession, clock: Clock, upload_id: int) -> None:
     """Apply validation's blacklist rule to valid rows whose IBAN was listed since.
 
-    Such a row is never billed (:func:`is_billable`); marking it as validation would keeps
+    Such a row is never billed (``debtors.models.billable_condition``); marking it as validation
+    would keeps
     the upload's validation stats (``blacklisted``, ``ready_for_sync``) agreeing with billing.
     """
     now = clock.now()
@@ -291,7 +276,7 @@ async def start_billing(
     claimed = (
         await session.execute(
             update(Debtor)
-            .where(Debtor.upload_id == upload_id, is_billable())
+            .where(Debtor.upload_id == upload_id, billable_condition())
             .values(status=DebtorStatus.PROCESSING.value, updated_at=clock.now())
             .returning(Debtor.id, Debtor.amount, Debtor.currency)
             .execution_options(synchronize_session=False)

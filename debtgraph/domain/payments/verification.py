@@ -1,0 +1,465 @@
+"""The VOP phase: check validated debtors set-wise, write one log per check, mark the debtors.
+
+A debtor awaits a check when it has been validated (stage B), has an IBAN and has no
+``risk_class`` yet: the risk class is the processed marker. Checks run in batches: one SELECT
+of the batch, one provider call (``check_many``) for the batch's valid IBANs (an invalid IBAN
+never reaches the provider: its log is ``rejected``), one query for previous final declines on
+the batch's IBANs, one UPDATE of the debtors and one bulk insert of the logs (COPY on
+PostgreSQL). The UPDATE only takes debtors still unmarked (``risk_class IS NULL``) and returns
+their ids, and logs are written only for those, in the same transaction: a run that dies leaves
+whole batches behind, and two runs over the same upload (a retried job, a second worker) never
+write two logs for one check.
+
+Bank data comes from the IBAN enrichment stored with the debtor (schwifty lookups memoised per
+bank in ``banking.iban``), so a batch makes no lookup of its own.
+
+A debtor is billable (``ready_for_sync``) once its check is done and not high risk; the one rule
+is ``debtors.models.billable_condition``, which the upload stats and billing both use.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, cast
+
+from sqlalchemy import ColumnElement, Table, and_, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.outbox import record_event
+from debtgraph.domain.debtors.fields import full_name
+from debtgraph.domain.debtors.models import (
+    Debtor,
+    Upload,
+    UploadStatus,
+    ValidationStatus,
+)
+from debtgraph.domain.payments import vop
+from debtgraph.domain.payments.models import FINAL_DECLINE_CODES, BillingAttempt, VopLog
+from debtgraph.domain.payments.providers import VopUnavailable
+
+BATCH: Final = 5000
+# The Core table: UPDATE … RETURNING by ids, not the ORM's bulk-by-primary-key path.
+_DEBTORS: Final = cast("Table", Debtor.__table__)
+_VOP_LOGS: Final = cast("Table", VopLog.__table__)
+LOG_COLUMNS: Final = tuple(c.key for c in VopLog.__table__.columns if c.key != "id")
+
+_UPDATE_PG: Final = text(
+    "UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.name_matched,"
+    " risk_class = v.risk_class, updated_at = :now"
+    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:valid AS BOOLEAN[]),"
+    " CAST(:matched AS BOOLEAN[]), CAST(:risk AS VARCHAR[]))"
+    " AS v(id, iban_valid, name_matched, risk_class)"
+    " WHERE d.id = v.id AND d.risk_class IS NULL RETURNING d.id"
+)
+
+
+def awaiting_check() -> ColumnElement[bool]:
+    """Debtors validated, with an IBAN, whose VOP check has not been written yet."""
+    return and_(
+        Debtor.validation_status != ValidationStatus.PENDING.value,
+        Debtor.iban.is_not(None),
+        Debtor.risk_class.is_(None),
+    )
+
+
+_CANDIDATE_COLUMNS: Final = (
+    Debtor.id,
+    Debtor.upload_id,
+    Debtor.iban,
+    Debtor.iban_valid,
+    Debtor.iban_masked,
+    Debtor.bank_name,
+    Debtor.bic,
+    Debtor.first_name,
+    Debtor.last_name,
+    Debtor.country,
+    Debtor.amount,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One debtor's check: the log row to write and the debtor's new VOP fields."""
+
+    debtor_id: int
+    log: dict[str, Any]
+    iban_valid: bool
+    name_matched: bool
+    risk_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one batch wrote: the checks that were new (a concurrent run may have taken some)."""
+
+    checks: list[Check]
+    last_id: int | None
+
+
+def _iban_country(iban: str | None, valid: bool) -> str | None:
+    return iban[:2].upper() if valid and iban and iban[:2].isalpha() else None
+
+
+async def _declined_ibans(session: AsyncSession, ibans: Iterable[str]) -> set[str]:
+    """IBANs of the batch that already had a final decline (any upload): one query."""
+    wanted = sorted(set(ibans))
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(Debtor.iban)
+        .join(BillingAttempt, BillingAttempt.debtor_id == Debtor.id)
+        .where(Debtor.iban.in_(wanted), BillingAttempt.error_code.in_(sorted(FINAL_DECLINE_CODES)))
+        .distinct()
+    )
+    return {iban for iban in rows.all() if iban}
+
+
+async def judge(
+    session: AsyncSession,
+    clock: Clock,
+    provider: vop.VopProvider,
+    rows: Sequence[Any],
+) -> list[Check]:
+    """Check candidate rows (``_CANDIDATE_COLUMNS``): one provider call, one decline query.
+
+    Raises ``providers.VopUnavailable`` (nothing written) when the provider fails.
+    """
+    names = {row.id: full_name(row.first_name, row.last_name) or "" for row in rows}
+    asked = [row for row in rows if row.iban_valid]
+    answers = await provider.check_many([vop.VopRequest(row.iban, names[row.id]) for row in asked])
+    by_id = {row.id: answer for row, answer in zip(asked, answers, strict=True)}
+    declined = await _declined_ibans(session, (row.iban for row in asked))
+    now = clock.now()
+    checks: list[Check] = []
+    for row in rows:
+        valid = bool(row.iban_valid)
+        iban_country = _iban_country(row.iban, valid)
+        bank_identified = valid and row.bank_name is not None
+        verdict = vop.evaluate(
+            names[row.id],
+            iban_valid=valid,
+            bank_identified=bank_identified,
+            country_is_consistent=vop.country_consistent(row.country, iban_country),
+            answer=by_id.get(row.id),
+        )
+        amount: Decimal | None = row.amount
+        risk = vop.risk_class(verdict.score, amount, row.iban in declined)
+        log = {
+            "debtor_id": row.id,
+            "upload_id": row.upload_id,
+            "iban_masked": row.iban_masked,
+            "iban_valid": valid,
+            "bank_identified": bank_identified,
+            "bank_name": row.bank_name if valid else None,
+            "bic": row.bic if valid else None,
+            "country": iban_country or row.country,
+            "vop_score": verdict.score,
+            "score_label": verdict.label,
+            "result": verdict.result,
+            "epc_code": verdict.epc_code,
+            "provider_name": verdict.holder_name[:200] if verdict.holder_name else None,
+            "name_ratio": round(verdict.name_match.ratio),
+            "created_at": now,
+        }
+        checks.append(Check(row.id, log, valid, verdict.name_matched, risk))
+    return checks
+
+
+async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[Check]) -> set[int]:
+    """Write the debtors' VOP fields where still unmarked; return the ids actually written."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        result = await session.execute(
+            _UPDATE_PG,
+            {
+                "now": now,
+                "ids": [c.debtor_id for c in checks],
+                "valid": [c.iban_valid for c in checks],
+                "matched": [c.name_matched for c in checks],
+                "risk": [c.risk_class for c in checks],
+            },
+        )
+        return set(result.scalars().all())
+    # Elsewhere one UPDATE … RETURNING per distinct outcome (a handful per batch): each takes
+    # the database's write lock, so a concurrent run's rows are never taken twice.
+    groups: dict[tuple[bool, bool, str], list[int]] = defaultdict(list)
+    for check in checks:
+        groups[(check.iban_valid, check.name_matched, check.risk_class)].append(check.debtor_id)
+    taken: set[int] = set()
+    for (valid, matched, risk), ids in groups.items():
+        result = await session.execute(
+            update(_DEBTORS)
+            .where(Debtor.id.in_(ids), Debtor.risk_class.is_(None))
+            .values(iban_valid=valid, name_matched=matched, risk_class=risk, updated_at=now)
+            .returning(_DEBTORS.c.id)
+        )
+        taken.update(result.scalars().all())
+    return taken
+
+
+async def insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> None:
+    """Insert log rows in bulk: COPY on PostgreSQL, one executemany INSERT elsewhere."""
+    if not logs:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            VopLog.__tablename__,
+            records=[tuple(log[key] for key in LOG_COLUMNS) for log in logs],
+            columns=list(LOG_COLUMNS),
+        )
+        return
+    # The Core table: one executemany (the ORM splits rows whose None values differ).
+    await session.execute(insert(_VOP_LOGS), list(logs))
+
+
+async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
+    """Mark the debtors and insert the logs of the checks no other run wrote first."""
+    if not checks:
+        return []
+    taken = await _mark_debtors(session, clock.now(), checks)
+    fresh = [c for c in checks if c.debtor_id in taken]
+    await insert_logs(session, [c.log for c in fresh])
+    return fresh
+
+
+async def check_batch(
+    session: AsyncSession,
+    clock: Clock,
+    provider: vop.VopProvider,
+    upload_id: int,
+    after_id: int = 0,
+    size: int = BATCH,
+) -> BatchResult:
+    """Check the next ``size`` debtors of an upload awaiting a check, ids above ``after_id``."""
+    rows = (
+        await session.execute(
+            select(*_CANDIDATE_COLUMNS)
+            .where(Debtor.upload_id == upload_id, Debtor.id > after_id, awaiting_check())
+            .order_by(Debtor.id)
+            .limit(size)
+        )
+    ).all()
+    if not rows:
+        return BatchResult([], None)
+    checks = await judge(session, clock, provider, rows)
+    fresh = await write_checks(session, clock, checks)
+    return BatchResult(fresh, rows[-1].id)
+
+
+class _Record:
+    """A record about to be stored, seen as a candidate row (its row number as the key)."""
+
+    __slots__ = (
+        "amount",
+        "bank_name",
+        "bic",
+        "country",
+        "first_name",
+        "iban",
+        "iban_masked",
+        "iban_valid",
+        "id",
+        "last_name",
+        "upload_id",
+    )
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.id = record["row_number"]
+        self.upload_id = record["upload_id"]
+        self.iban = record["iban"]
+        self.iban_valid = record["iban_valid"]
+        self.iban_masked = record["iban_masked"]
+        self.bank_name = record["bank_name"]
+        self.bic = record["bic"]
+        self.first_name = record["first_name"]
+        self.last_name = record["last_name"]
+        self.country = record["country"]
+        self.amount = record["amount"]
+
+
+class RecordChecks:
+    """The VOP phase fused into ingestion (an ``ingestion.ChunkStep``).
+
+    Each chunk's validated records are checked before they are stored, so the debtors are
+    inserted with ``name_matched`` and ``risk_class`` already set (no UPDATE of freshly written
+    rows), and the chunk's logs are copied in right after, in the chunk's transaction: a
+    resumed ingestion job never logs a stored row twice. If the provider fails, the chunk is
+    stored unchecked and ``failed`` is set; the VOP job checks those debtors later.
+    """
+
+    def __init__(self, clock: Clock, provider: vop.VopProvider) -> None:
+        self.clock = clock
+        self.provider = provider
+        self.checked = 0
+        self.failed = False
+        self._pending: list[Check] = []
+
+    async def before_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Check the chunk's validated records with an IBAN and mark them."""
+        self._pending = []
+        candidates = [
+            _Record(record)
+            for record in records
+            if record["iban"] is not None
+            and record["validation_status"] != ValidationStatus.PENDING.value
+        ]
+        if not candidates:
+            return
+        try:
+            checks = await judge(session, self.clock, self.provider, candidates)
+        except VopUnavailable:
+            self.failed = True
+            return
+        by_row = {check.debtor_id: check for check in checks}
+        for record in records:
+            check = by_row.get(record["row_number"])
+            if check is not None:
+                record["iban_valid"] = check.iban_valid
+                record["name_matched"] = check.name_matched
+                record["risk_class"] = check.risk_class
+        self._pending = checks
+
+    async def after_insert(
+        self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
+    ) -> None:
+        """Write the chunk's logs now that its debtors have ids (one SELECT, one COPY)."""
+        if not self._pending:
+            return
+        numbers = [check.debtor_id for check in self._pending]
+        ids = dict(
+            (
+                await session.execute(
+                    select(Debtor.row_number, Debtor.id).where(
+                        Debtor.upload_id == upload_id,
+                        Debtor.row_number.between(min(numbers), max(numbers)),
+                    )
+                )
+            ).all()
+        )
+        logs = []
+        for check in self._pending:
+            check.log["debtor_id"] = ids[check.debtor_id]
+            logs.append(check.log)
+        await insert_logs(session, logs)
+        self.checked += len(logs)
+        self._pending = []
+
+
+def record_progress(
+    session: AsyncSession, clock: Clock, upload_id: int, checked: int, remaining: bool
+) -> None:
+    """One ``upload.progress`` event per batch (not one event per debtor: see the decisions)."""
+    record_event(
+        session,
+        clock,
+        type="upload.progress",
+        object_type="upload",
+        object_id=str(upload_id),
+        obj={"id": upload_id, "phase": "vop", "checked": checked, "is_complete": not remaining},
+    )
+
+
+async def check_upload(
+    session: AsyncSession,
+    clock: Clock,
+    provider: vop.VopProvider,
+    upload_id: int,
+    size: int = BATCH,
+) -> int:
+    """Check every debtor of an upload awaiting a check in the caller's transaction.
+
+    For the request paths (a small upload, ``POST …/validate``); the job commits per batch.
+    """
+    total = 0
+    after = 0
+    while True:
+        batch = await check_batch(session, clock, provider, upload_id, after, size)
+        if batch.last_id is None:
+            break
+        after = batch.last_id
+        total += len(batch.checks)
+        record_progress(session, clock, upload_id, len(batch.checks), remaining=True)
+    if total:
+        record_progress(session, clock, upload_id, 0, remaining=False)
+    return total
+
+
+async def check_debtor(
+    session: AsyncSession, clock: Clock, provider: vop.VopProvider, debtor: Debtor
+) -> VopLog | None:
+    """Check one debtor again (after ``validate`` or ``PUT``): a new log and a ``vop_log.created``.
+
+    Every call is a new check, whatever the debtor's marker says; a debtor without an IBAN
+    gets no log and keeps no risk class. Raises ``providers.VopUnavailable`` with nothing
+    written when the provider fails.
+    """
+    if debtor.iban is None:
+        debtor.risk_class = None
+        debtor.name_matched = None
+        await session.flush()
+        return None
+    # The provider is asked before anything is written: if it fails, the debtor is unchanged.
+    checks = await judge(session, clock, provider, [debtor])
+    now = clock.now()
+    check = checks[0]
+    log = VopLog(**check.log)
+    session.add(log)
+    debtor.iban_valid = check.iban_valid
+    debtor.name_matched = check.name_matched
+    debtor.risk_class = check.risk_class
+    debtor.updated_at = now
+    await session.flush()
+    record_event(
+        session,
+        clock,
+        type="vop_log.created",
+        object_type="vop_log",
+        object_id=str(log.id),
+        obj=log_summary(log),
+    )
+    return log
+
+
+def log_summary(log: VopLog) -> dict[str, Any]:
+    """The JSON a ``vop_log.created`` event carries (the REST object's fields)."""
+    return {
+        "id": log.id,
+        "debtor_id": log.debtor_id,
+        "upload_id": log.upload_id,
+        "iban_masked": log.iban_masked,
+        "iban_valid": log.iban_valid,
+        "bank_identified": log.bank_identified,
+        "bank_name": log.bank_name,
+        "bic": log.bic,
+        "country": log.country,
+        "vop_score": log.vop_score,
+        "score_label": log.score_label,
+        "result": log.result,
+        "epc_code": log.epc_code,
+        "is_positive": log.is_positive,
+        "is_negative": log.is_negative,
+        "created_at": log.created_at.isoformat(),
+    }
+
+
+async def uploads_awaiting_checks(session: AsyncSession, limit: int = 100) -> list[int]:
+    """Finished uploads that still hold debtors awaiting a check (the job's safety net)."""
+    rows = await session.scalars(
+        select(Debtor.upload_id)
+        .join(Upload, Upload.id == Debtor.upload_id)
+        .where(awaiting_check(), Upload.status == UploadStatus.COMPLETED.value)
+        .distinct()
+        .limit(limit)
+    )
+    return list(rows.all())

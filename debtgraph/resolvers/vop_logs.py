@@ -1,0 +1,176 @@
+"""Operator use cases on verification-of-payee logs, and the VOP runs other use cases start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from debtgraph.domain.core.outbox import enqueue_after_commit
+from debtgraph.domain.debtors.models import Debtor, Upload
+from debtgraph.domain.payments import providers, verification
+from debtgraph.domain.payments.models import VopLog
+from debtgraph.domain.payments.vop import VopResult
+from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import FieldError, InputError
+from debtgraph.resolvers.loaders import Page, PageKey
+from debtgraph.resolvers.pagination import (
+    MAX_ID,
+    NumberedPage,
+    db_id,
+    keyset_page,
+    numbered_page,
+)
+from debtgraph.resolvers.permissions import require_operator
+
+RESULTS: tuple[str, ...] = get_args(VopResult)
+
+
+@dataclass(frozen=True, slots=True)
+class VopLogFilters:
+    """The filters both faces offer on VOP logs; every value already checked."""
+
+    upload_id: int | None = None
+    debtor_id: int | None = None
+    result: str | None = None
+
+    def as_key(self) -> tuple[tuple[str, Hashable], ...]:
+        """A hashable form for dataloader keys (the parent's own id left out)."""
+        return (("result", self.result),) if self.result is not None else ()
+
+
+def _id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    label = name.replace("_", " ")
+    if not (text.isascii() and text.isdigit()):
+        errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))
+        return None
+    key = db_id(text)
+    if key is None:
+        errors.append(
+            FieldError(name, "invalid", f"The {label} field must not be greater than {MAX_ID}.")
+        )
+    return key
+
+
+def check_filters(
+    *, upload_id: Any = None, debtor_id: Any = None, result: str | None = None
+) -> VopLogFilters:
+    """Check filter values (422 naming each bad one); an unknown id gives an empty list."""
+    errors: list[FieldError] = []
+    upload_key = _id_filter("upload_id", upload_id, errors)
+    debtor_key = _id_filter("debtor_id", debtor_id, errors)
+    if result not in (None, "") and result not in RESULTS:
+        errors.append(FieldError("result", "invalid", "The selected result is invalid."))
+    if errors:
+        raise InputError(errors)
+    return VopLogFilters(upload_key, debtor_key, result or None)
+
+
+def filter_conditions(values: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions for checked filter values (also the page loader's filter builder)."""
+    conditions: list[ColumnElement[bool]] = []
+    if values.get("upload_id") is not None:
+        conditions.append(VopLog.upload_id == values["upload_id"])
+    if values.get("debtor_id") is not None:
+        conditions.append(VopLog.debtor_id == values["debtor_id"])
+    if values.get("result") is not None:
+        conditions.append(VopLog.result == values["result"])
+    return conditions
+
+
+def _statement(filters: VopLogFilters) -> Select[Any]:
+    values = {
+        "upload_id": filters.upload_id,
+        "debtor_id": filters.debtor_id,
+        "result": filters.result,
+    }
+    return select(VopLog).where(*filter_conditions(values))
+
+
+async def list_vop_logs(
+    ctx: Context, *, page: int, per_page: int, **filters: Any
+) -> NumberedPage[VopLog]:
+    """``GET /api/admin/vop-logs``: a numbered page, newest first (operators only, asked first)."""
+    require_operator(ctx)
+    checked = check_filters(**filters)
+    async with ctx.uow.session() as session:
+        return await numbered_page(session, _statement(checked), VopLog.id, page, per_page)
+
+
+async def find_vop_logs(
+    ctx: Context,
+    *,
+    keys: Callable[[], tuple[int | None, int | None]],
+    first: int,
+    after_id: int | None,
+    result: str | None = None,
+) -> Page[VopLog]:
+    """``vopLogs`` (GraphQL): operators only, asked before the node keys and filters are read."""
+    require_operator(ctx)
+    upload_id, debtor_id = keys()
+    checked = check_filters(upload_id=upload_id, debtor_id=debtor_id, result=result)
+    async with ctx.uow.session() as session:
+        return await keyset_page(session, _statement(checked), VopLog.id, first, after_id)
+
+
+async def logs_of(
+    ctx: Context,
+    parent: Any,
+    parent_id: int,
+    *,
+    first: int,
+    after_id: int | None,
+    result: str | None = None,
+) -> Page[VopLog]:
+    """A debtor's or an upload's logs (``parent`` is the VopLog column), one query per request."""
+    require_operator(ctx)
+    filters = check_filters(result=result)
+    key = PageKey(parent_id, first, after_id, filters.as_key())
+    loader = ctx.loaders.pages(parent, filter_conditions, name=f"vop_logs.{parent.key}")
+    page: Page[VopLog] = await loader.load(key)
+    return page
+
+
+async def logs_by_ids(ctx: Context, ids: list[int]) -> dict[int, VopLog]:
+    """Logs among ids (operators only; others see none)."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        return {}
+    rows = await ctx.loaders.by(VopLog.id).load_many(ids)
+    return {row.id: row for row in rows if row is not None}
+
+
+def record_checks(ctx: Context) -> verification.RecordChecks:
+    """The VOP phase to run inside an upload's ingestion, with the configured provider."""
+    return verification.RecordChecks(ctx.clock, providers.provider_in(ctx.services.ports))
+
+
+async def check_debtor_now(ctx: Context, session: AsyncSession, debtor: Debtor) -> None:
+    """Check a debtor just validated; if the provider fails, leave it to the job."""
+    provider = providers.provider_in(ctx.services.ports)
+    try:
+        await verification.check_debtor(session, ctx.clock, provider, debtor)
+    except providers.VopUnavailable:
+        # Nothing of the check was written (the provider is asked first): the debtor waits,
+        # unmarked, for the job.
+        debtor.risk_class = None
+        debtor.name_matched = None
+        enqueue_after_commit(session, "vop.check_upload", debtor.upload_id)
+
+
+async def check_upload_now_or_later(ctx: Context, session: AsyncSession, upload: Upload) -> None:
+    """Check an upload's validated debtors: in the request when small, else by the job."""
+    if upload.total_records > ctx.settings.sync_upload_max_rows:
+        enqueue_after_commit(session, "vop.check_upload", upload.id)
+        return
+    provider = providers.provider_in(ctx.services.ports)
+    try:
+        # One batch at this size, and the provider is asked before it writes anything.
+        await verification.check_upload(session, ctx.clock, provider, upload.id)
+    except providers.VopUnavailable:
+        enqueue_after_commit(session, "vop.check_upload", upload.id)

@@ -1,0 +1,163 @@
+"""Operator graph: the VopLog node and the ``vopLogs`` connections (root, debtor, upload)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from debtgraph.domain.payments.models import VopLog as VopLogModel
+from debtgraph.resolvers import debtors, uploads, vop_logs
+from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema.base import (
+    Connection,
+    ctx_of,
+    node_key,
+    nodes_in_order,
+    schema_type,
+    to_connection,
+)
+
+
+@strawberry.type(
+    name="VopLog",
+    description="One verification-of-payee check of a debtor's IBAN and name (GET "
+    "/api/admin/vop-logs).",
+)
+class VopLog(relay.Node):
+    id: relay.NodeID[str]
+    database_id: int
+    debtor_id: int
+    upload_id: int
+    iban_masked: str | None
+    iban_valid: bool
+    bank_identified: bool
+    bank_name: str | None
+    bic: str | None
+    country: str | None
+    vop_score: int
+    score_label: str
+    result: str
+    epc_code: str | None = strawberry.field(
+        description="The EPC VOP scheme's answer: MTCH, CMTC, NMTC or NOAP; null when rejected."
+    )
+    provider_name: str | None = strawberry.field(
+        description="The account holder's name as the provider gave it (kept for a close match)."
+    )
+    name_ratio: int | None = strawberry.field(description="Fuzzy name similarity 0..100.")
+    is_positive: bool
+    is_negative: bool
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, m: VopLogModel) -> VopLog:
+        """Shape a VOP log row."""
+        return cls(
+            id=str(m.id),
+            database_id=m.id,
+            debtor_id=m.debtor_id,
+            upload_id=m.upload_id,
+            iban_masked=m.iban_masked,
+            iban_valid=m.iban_valid,
+            bank_identified=m.bank_identified,
+            bank_name=m.bank_name,
+            bic=m.bic,
+            country=m.country,
+            vop_score=m.vop_score,
+            score_label=m.score_label,
+            result=m.result,
+            epc_code=m.epc_code,
+            provider_name=m.provider_name,
+            name_ratio=m.name_ratio,
+            is_positive=m.is_positive,
+            is_negative=m.is_negative,
+            created_at=m.created_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[VopLog | None]:
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: vop_logs.logs_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
+
+    @strawberry.field(description="The debtor checked.")
+    async def debtor(
+        self, info: Info
+    ) -> Annotated[Debtor, strawberry.lazy("debtgraph.schema.debtors")] | None:  # noqa: F821
+        # Debtor is named lazily: schema.debtors imports this module for Debtor.vopLogs.
+        found = await debtors.debtors_by_ids(ctx_of(info), [self.debtor_id])
+        model = found.get(self.debtor_id)
+        return schema_type(info, "Debtor").from_model(model) if model else None
+
+    @strawberry.field(description="The upload the debtor came in.")
+    async def upload(
+        self, info: Info
+    ) -> Annotated[Upload, strawberry.lazy("debtgraph.schema.uploads")] | None:  # noqa: F821
+        found = await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])
+        model = found.get(self.upload_id)
+        return schema_type(info, "Upload").from_model(model) if model else None
+
+
+def connection_of(page: Page[VopLogModel]) -> Connection[VopLog]:
+    """A page of logs as a connection."""
+    return to_connection(page, VopLog.from_model)
+
+
+async def logs_of(
+    info: Info,
+    parent: object,
+    parent_id: int,
+    first: int | None,
+    after: str | None,
+    result: str | None,
+) -> Connection[VopLog]:
+    """``Debtor.vopLogs`` / ``Upload.vopLogs``: one windowed query for all parents asked."""
+    page = await vop_logs.logs_of(
+        ctx_of(info),
+        parent,
+        parent_id,
+        first=check_first(first),
+        after_id=decode_cursor(after),
+        result=result,
+    )
+    return connection_of(page)
+
+
+def _keys(
+    upload_id: relay.GlobalID | None, debtor_id: relay.GlobalID | None
+) -> tuple[int | None, int | None]:
+    return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
+
+
+@strawberry.type
+class VopLogQuery:
+    @strawberry.field(
+        description="VOP logs, newest first, with the REST filters (GET /api/admin/vop-logs; "
+        "operators only)."
+    )
+    async def vop_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        upload_id: relay.GlobalID | None = None,
+        debtor_id: relay.GlobalID | None = None,
+        result: str | None = None,
+    ) -> Connection[VopLog]:
+        page = await vop_logs.find_vop_logs(
+            ctx_of(info),
+            keys=functools.partial(_keys, upload_id, debtor_id),
+            first=check_first(first),
+            after_id=decode_cursor(after),
+            result=result,
+        )
+        return connection_of(page)
