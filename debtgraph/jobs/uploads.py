@@ -65,7 +65,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
         await ingestion.start_processing(session, clock, upload)
         # Counters of a resumed run restart from what the earlier run committed.
         await debtor_validation.recount(session, clock, upload)
-        ingestion.record_upload_event(session, clock, "upload.processing", upload)
+        ingestion.record_upload_event(session, clock, "upload.progress", upload)
         await _commit(session, services)
         if not upload.storage_path:
             return await _fail(session, services, upload_id, "The upload has no stored file.")
@@ -91,7 +91,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
                     if records is None:
                         break
                     await ingestion.ingest_chunk(session, clock, upload, records)
-                    ingestion.record_upload_event(session, clock, "upload.processing", upload)
+                    ingestion.record_upload_event(session, clock, "upload.progress", upload)
                     await _commit(session, services)
         finally:
             handle.close()

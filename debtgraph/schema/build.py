@@ -20,7 +20,12 @@ from strawberry.types.execution import ExecutionContext
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.schema.base import JSON_SCALAR, DebtgraphMaskErrors, log_graphql_errors
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
-from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
+from debtgraph.schema.creditors import (
+    CreditorMutation,
+    UserMutation,
+    UserQuery,
+    UserSubscription,
+)
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
 from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscription
 from debtgraph.schema.events import EventSubscription
@@ -121,6 +126,7 @@ MUTATIONS: list[type] = [
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,
     ReceivableSubscription,
+    UserSubscription,
     UploadSubscription,
     DebtorSubscription,
     DashboardSubscription,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 
 import strawberry
@@ -280,3 +280,18 @@ class CreditorMutation:
             creditors.set_suspended(ctx_of(info), public_id_of(input.id, "User"), suspended=False)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
+
+
+@strawberry.type
+class UserSubscription:
+    @strawberry.subscription(
+        description="Creditor users in reach whose data changed (users:read), as they are "
+        "after the change; only one user when an id is given."
+    )
+    async def user_updated(
+        self, info: Info, user_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[User, None]:
+        async for model in creditors.watch_users(
+            ctx_of(info), user_id=public_id_of(user_id, "User") if user_id else None
+        ):
+            yield User.from_model(model)

@@ -25,6 +25,7 @@ from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEve
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import AppServices
 from debtgraph.rest_compat.common import JSONResponse
 from debtgraph.rest_compat.errors import (
@@ -108,6 +109,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     if isinstance(jobs, InProcessJobQueue):
         with contextlib.suppress(TimeoutError):
             await jobs.drain(timeout=10)
+    await events.stop_dispatcher(services)
     await jobs.close()  # type: ignore[attr-defined]
     await services.bus.stop()
     if isinstance(services.throttle, RedisThrottle):
