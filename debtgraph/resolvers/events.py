@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,50 @@ class _Subscription:
 
 
 _WAKE = object()
+
+
+class _Memos:
+    """Memos shared by every subscriber handed the same delivered value.
+
+    A face keeps there what it derives from a value once for all its subscribers (the shaped
+    node, an executed and serialised result). Keyed by ``id``: each entry holds its value, so
+    the id cannot be reused while the entry lives; the oldest entries are forgotten, and a
+    subscriber that reads a value after that just derives it again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[Any, dict[Any, Any]]] = OrderedDict()
+
+    def open(self, value: Any) -> dict[Any, Any]:
+        """A fresh memo for a value about to be delivered."""
+        memo: dict[Any, Any] = {}
+        self.link(value, memo)
+        return memo
+
+    def link(self, value: Any, memo: dict[Any, Any]) -> None:
+        """Make ``value`` (derived from a delivered one) find the same memo."""
+        self._entries[id(value)] = (value, memo)
+        self._entries.move_to_end(id(value))
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def get(self, value: Any) -> dict[Any, Any] | None:
+        entry = self._entries.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None
+
+
+_MEMOS = _Memos(4096)
+
+
+def shared_memo(value: Any) -> dict[Any, Any] | None:
+    """The memo every subscriber handed this very value shares; None for any other value."""
+    return _MEMOS.get(value)
+
+
+def share_memo(derived: Any, memo: dict[Any, Any]) -> None:
+    """Let a value derived from a delivered one (a shaped node) find the delivery's memo."""
+    _MEMOS.link(derived, memo)
 
 
 class Dispatcher:
@@ -172,6 +217,7 @@ class Dispatcher:
         live: dict[tuple[object, ...], bool] = {}
         contexts: dict[tuple[object, ...], Context] = {}
         results: dict[tuple[object, ...], Any] = {}
+        memos: set[int] = set()
         try:
             for sub in subs:
                 if sub.credential not in live:
@@ -191,6 +237,9 @@ class Dispatcher:
                 result = results[key]
                 if result is None:
                     continue
+                if id(result) not in memos:
+                    memos.add(id(result))
+                    _MEMOS.open(result)
                 try:
                     sub.queue.put_nowait(result)
                 except asyncio.QueueFull:
@@ -280,7 +329,10 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
                 await _end_stream(ctx, *sub.ended)
             if item is _WAKE:
                 continue
+            # Fresh loaders for the fields under the node: it must show this event's state.
+            ctx.refresh()
             yield item
+            await ctx.uow.close()
     finally:
         dispatcher.remove(sub)
 

@@ -31,6 +31,7 @@ from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscrip
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.extraction import ExtractionMutation
 from debtgraph.schema.limits import GraphQLLimits
+from debtgraph.schema.live import SharedEventExecutor
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -155,6 +156,7 @@ def build_schema() -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
+        execution_context_class=SharedEventExecutor,
         extensions=[
             DebtgraphMaskErrors,
             GraphQLLimits,

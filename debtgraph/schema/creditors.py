@@ -23,6 +23,7 @@ from debtgraph.schema.base import (
     nodes_in_order,
     to_connection,
 )
+from debtgraph.schema.live import shaped
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
@@ -294,4 +295,4 @@ class UserSubscription:
         async for model in creditors.watch_users(
             ctx_of(info), user_id=public_id_of(user_id, "User") if user_id else None
         ):
-            yield User.from_model(model)
+            yield shaped(model, User.from_model)

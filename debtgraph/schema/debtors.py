@@ -27,6 +27,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.live import shaped
 
 
 @strawberry.type(name="Debtor", description="A consumer to collect from by SEPA direct debit.")
@@ -232,4 +233,4 @@ class DebtorSubscription:
     ) -> AsyncGenerator[Debtor, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in debtors.watch_debtors(ctx_of(info), key):
-            yield Debtor.from_model(model)
+            yield shaped(model, Debtor.from_model)

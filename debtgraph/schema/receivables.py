@@ -32,6 +32,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.live import shaped
 
 
 def public_id_of(value: str, type_name: str) -> str:
@@ -651,4 +652,4 @@ class ReceivableSubscription:
             receivable_id=_rid(receivable_id) if receivable_id else None,
             user_id=public_id_of(user_id, "User") if user_id else None,
         ):
-            yield Receivable.from_model(model)
+            yield shaped(model, Receivable.from_model)

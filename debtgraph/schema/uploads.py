@@ -28,6 +28,7 @@ from debtgraph.schema.base import (
     to_connection,
 )
 from debtgraph.schema.debtors import Debtor
+from debtgraph.schema.live import shaped
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
 # build.py maps this type to the `File` scalar through StrawberryConfig.scalar_map.
@@ -272,4 +273,4 @@ class UploadSubscription:
     ) -> AsyncGenerator[Upload, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in uploads.watch_uploads(ctx_of(info), key):
-            yield Upload.from_model(model)
+            yield shaped(model, Upload.from_model)

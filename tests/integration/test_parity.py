@@ -828,6 +828,13 @@ GRAPHQL_ONLY = {
     "Mutation.receivablePayout": "operator recovery actions exist only in the operator graph",
     "Mutation.receivableDisputeOpen": "operator recovery actions exist only in the graph",
     "Mutation.receivableEvidenceRequest": "operator recovery actions exist only in the graph",
+    # Live updates: REST has webhooks instead (PRODUCT.md §5).
+    "Subscription.events": "live events are a WebSocket subscription; REST has webhooks",
+    "Subscription.receivableStatusChanged": "live updates are GraphQL subscriptions only",
+    "Subscription.userUpdated": "live updates are GraphQL subscriptions only",
+    "Subscription.uploadProgress": "live updates are GraphQL subscriptions only",
+    "Subscription.debtorStatusChanged": "live updates are GraphQL subscriptions only",
+    "Subscription.dashboardUpdated": "live updates are GraphQL subscriptions only",
 }
 
 
@@ -1905,7 +1912,10 @@ async def test_every_rest_route_is_in_the_table_or_rest_only(app: Any) -> None:
     assert (shared | set(REST_ONLY)) - routes == set(), "the table names routes that are gone"
 
 
-ROOT_FIELDS = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }"
+ROOT_FIELDS = (
+    "{ __schema { queryType { fields { name } } mutationType { fields { name } } "
+    "subscriptionType { fields { name } } } }"
+)
 
 
 async def test_every_graphql_root_field_is_in_the_table_or_graphql_only(
@@ -1916,9 +1926,11 @@ async def test_every_graphql_root_field_is_in_the_table_or_graphql_only(
         json={"query": ROOT_FIELDS},
     )
     schema = response.json()["data"]["__schema"]
-    fields = {f"Query.{f['name']}" for f in schema["queryType"]["fields"]} | {
-        f"Mutation.{f['name']}" for f in schema["mutationType"]["fields"]
-    }
+    fields = (
+        {f"Query.{f['name']}" for f in schema["queryType"]["fields"]}
+        | {f"Mutation.{f['name']}" for f in schema["mutationType"]["fields"]}
+        | {f"Subscription.{f['name']}" for f in schema["subscriptionType"]["fields"]}
+    )
     shared = {op.graphql_field for op in OPERATIONS.values()}
     assert fields - shared - set(GRAPHQL_ONLY) == set(), "add these to OPERATIONS or GRAPHQL_ONLY"
     assert (shared | set(GRAPHQL_ONLY)) - fields == set(), "the table names fields that are gone"
