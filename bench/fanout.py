@@ -50,7 +50,7 @@ ROW = "Maria{i},Rodriguez,DE89370400440532013000,{amount},Berlin,10115,Hauptstra
 SUBSCRIPTION = (
     "subscription { uploadProgress { id databaseId status processedRecords progress isComplete } }"
 )
-TYPES = ("upload.progress", "upload.processing", "upload.completed", "upload.failed")
+TYPES = ("upload.progress", "upload.completed", "upload.failed")
 
 
 def free_port() -> int:
@@ -149,7 +149,7 @@ def client_main(conn: Connection, count: int) -> None:
             if i % 50 == 49:
                 await asyncio.sleep(0.05)  # do not stampede the accept queue
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not all(
+        while time.monotonic() < deadline and not all(  # noqa: ASYNC110  (tasks and events)
             r.is_set() or t.done() for r, t in zip(readies, tasks, strict=True)
         ):
             await asyncio.sleep(0.05)
@@ -292,11 +292,11 @@ async def main(args: argparse.Namespace) -> None:
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", "/tmp/debtgraph-bench-fanout"),
     }
     cli = [sys.executable, "-m", "debtgraph.server.cli"]
-    # BENCH_PROFILE=path profiles the API process (cProfile, written when it exits).
-    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
-    serve = [sys.executable, *profile, "-m", "debtgraph.server.cli", "serve"]
-    server = subprocess.Popen([*serve, "--host", "127.0.0.1", "--port", str(port)], env=env)
-    worker = subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.DEVNULL)
+    # Long-lived children for the whole run, not awaited.
+    server = subprocess.Popen(  # noqa: ASYNC220
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
+    )
+    worker = subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     channel = channel_for(redis_url)
     floor = mp.Process(target=broadcaster_main, args=(floor_port, redis_url, channel))
     floor.start()

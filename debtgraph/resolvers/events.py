@@ -48,7 +48,6 @@ REVOKED_REASON = "Unauthorized: the credentials of this connection no longer wor
 SLOW_CLOSE_CODE = 4408
 SLOW_REASON = "Too slow: the client did not keep up with its events"
 _CLOSE_GRACE_SECONDS = 30
-_CLOSE_TIMEOUT_SECONDS = 10
 _PORT = "events.dispatcher"
 
 Load = Callable[[Context, BusMessage], Awaitable[Any]]
@@ -149,13 +148,14 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Subscribe to the bus (once); returns when the subscription is in place."""
-        if self._task is not None and not self._task.done():
-            return
-        stream = self._services.bus.subscribe()
-        # The first step registers the bus queue; run it now so no event slips past.
-        first: asyncio.Future[BusMessage] = asyncio.ensure_future(anext(stream))  # type: ignore[arg-type]
+        if self._task is None or self._task.done():
+            stream = self._services.bus.subscribe()
+            # The first step registers the bus queue; it runs before this caller resumes, so
+            # no event slips past. Nothing is awaited before _task is set: concurrent first
+            # subscribers must not start a second reader.
+            first: asyncio.Future[BusMessage] = asyncio.ensure_future(anext(stream))  # type: ignore[arg-type]
+            self._task = asyncio.create_task(self._run(stream, first), name="event-dispatcher")
         await asyncio.sleep(0)
-        self._task = asyncio.create_task(self._run(stream, first), name="event-dispatcher")
 
     async def stop(self) -> None:
         """Stop reading the bus."""
@@ -262,10 +262,10 @@ class Dispatcher:
 
 
 async def _close(end_stream: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
-    # A client that reads nothing may not read the close frame either: give up after a while
-    # (the server then drops the TCP connection).
+    # The close frame waits behind what the client has not read yet; this task ends once the
+    # client reads it or the connection is lost (nothing more is queued for it meanwhile).
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(end_stream(code, reason), _CLOSE_TIMEOUT_SECONDS)
+        await end_stream(code, reason)
 
 
 async def dispatcher_for(services: AppServices) -> Dispatcher:

@@ -54,7 +54,9 @@ UPLOAD = gql(
     }
     """
 )
-EVENTS = gql('subscription Events { events(types: ["receivable.status_changed"]) { type objectId } }')
+EVENTS = gql(
+    'subscription Events { events(types: ["receivable.status_changed"]) { type objectId } }'
+)
 OPERATIONS = [DASHBOARD, BLACKLIST_ADD, UPLOAD, EVENTS]
 
 
