@@ -358,3 +358,34 @@ async def watch_debtors(
     topic = events.Topic("debtor", frozenset(DEBTOR_EVENTS), _load_debtor, match)
     async for model in events.stream(ctx, topic):
         yield model
+
+
+async def _load_billing_attempt(ctx: Context, message: BusMessage) -> BillingAttempt | None:
+    require_operator(ctx)
+    found = await ctx.loaders.by(BillingAttempt.id).load(int(message.object_id))
+    return found  # type: ignore[no-any-return]
+
+
+async def watch_billing_attempts(
+    ctx: Context,
+    upload_key: Callable[[], int | None],
+    debtor_key: Callable[[], int | None],
+) -> AsyncIterator[BillingAttempt]:
+    """Each billing attempt (of one upload and/or one debtor, if given) after it is created
+    or changes status. Operators only, asked before the keys are read."""
+    require_operator(ctx)
+    upload_id, debtor_id = upload_key(), debtor_key()
+
+    def keep(attempt: BillingAttempt) -> bool:
+        return (upload_id is None or attempt.upload_id == upload_id) and (
+            debtor_id is None or attempt.debtor_id == debtor_id
+        )
+
+    topic = events.Topic(
+        "billing_attempt",
+        frozenset({"billing_attempt.updated"}),
+        _load_billing_attempt,
+        keep=keep,
+    )
+    async for attempt in events.stream(ctx, topic):
+        yield attempt

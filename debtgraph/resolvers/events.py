@@ -67,6 +67,9 @@ class Topic:
     types: frozenset[str]
     load: Load
     match: Callable[[BusMessage], bool] = lambda _message: True
+    # A per-subscription filter on the loaded result (in memory), for arguments the event
+    # itself does not carry.
+    keep: Callable[[Any], bool] = lambda _result: True
 
 
 @dataclass(eq=False)
@@ -235,7 +238,7 @@ class Dispatcher:
                         contexts[audience] = ctx
                     results[key] = await sub.topic.load(ctx, message)
                 result = results[key]
-                if result is None:
+                if result is None or not sub.topic.keep(result):
                     continue
                 if id(result) not in memos:
                     memos.add(id(result))

@@ -34,6 +34,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.domain.creditors.operators import upsert_operator
 from debtgraph.resolvers import auth, events
 from debtgraph.resolvers.context import Context
+from debtgraph.resolvers.errors import Unauthenticated
 from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 from debtgraph.settings import Settings
@@ -594,3 +595,66 @@ async def test_upload_progress_raised_in_a_worker_process_reaches_the_api_proces
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+# --- billingAttemptUpdated (the resolver; the GraphQL type comes with schema/billing.py) --------
+
+
+async def test_billing_attempt_updates_filter_by_upload_and_debtor(
+    app: Any,
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Any,
+    clock: Any,
+) -> None:
+    from debtgraph.domain.debtors.models import Debtor
+    from debtgraph.domain.payments.models import BillingAttempt
+    from debtgraph.resolvers import debtors
+
+    upload_id = await _upload_id(client, admin_headers)
+    async with db() as session:
+        first, second = (
+            await session.scalars(
+                select(Debtor.id).where(Debtor.upload_id == upload_id).order_by(Debtor.id)
+            )
+        ).all()
+        attempts = [
+            BillingAttempt(
+                debtor_id=debtor_id,
+                upload_id=upload_id,
+                transaction_id=f"tx-{debtor_id}",
+                amount=150,
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+            for debtor_id in (first, second)
+        ]
+        session.add_all(attempts)
+        await session.commit()
+
+    async def operator() -> Context:
+        ctx = Context.create(runtime.services)
+        ctx.principal = await auth.authenticate(ctx, admin_headers["Authorization"])
+        await ctx.uow.close()
+        return ctx
+
+    of_second = debtors.watch_billing_attempts(await operator(), lambda: upload_id, lambda: second)
+    of_upload = debtors.watch_billing_attempts(await operator(), lambda: upload_id, lambda: None)
+    of_other = debtors.watch_billing_attempts(await operator(), lambda: upload_id + 1, lambda: None)
+    reads = [asyncio.ensure_future(anext(s)) for s in (of_second, of_upload, of_other)]
+    await registered(runtime, 3)
+    for attempt in attempts:
+        await emit(runtime, "billing_attempt.updated", str(attempt.id))
+    assert (await asyncio.wait_for(reads[0], 10)).debtor_id == second
+    assert (await asyncio.wait_for(reads[1], 10)).debtor_id == first
+    assert (await asyncio.wait_for(anext(of_upload), 10)).debtor_id == second
+    await asyncio.sleep(0.2)
+    assert not reads[2].done()
+    reads[2].cancel()
+    platform_ctx = Context.create(runtime.services)
+    with pytest.raises(Unauthenticated):
+        await anext(debtors.watch_billing_attempts(platform_ctx, lambda: None, lambda: None))
+    for stream in (of_second, of_upload, of_other):
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]
