@@ -101,7 +101,13 @@ def broadcaster_main(port: int, redis_url: str, channel: str) -> None:
 async def _graphql_client(url: str, token: str, times: list[int], ready: asyncio.Event) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(url, subprotocols=["graphql-transport-ws"], max_queue=None) as ws:  # type: ignore[list-item]
+    async with connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_queue=None,
+        open_timeout=120,  # a thousand handshakes on a busy machine take a while
+        ping_interval=None,
+    ) as ws:
         await ws.send(
             orjson.dumps({"type": "connection_init", "payload": {"Authorization": token}}).decode()
         )
@@ -127,7 +133,7 @@ async def _graphql_client(url: str, token: str, times: list[int], ready: asyncio
 async def _bare_client(url: str, times: list[int], ready: asyncio.Event) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(url, max_queue=None) as ws:
+    async with connect(url, max_queue=None, open_timeout=120, ping_interval=None) as ws:
         ready.set()
         async for _raw in ws:
             times.append(time.time_ns())
