@@ -236,7 +236,12 @@ class Dispatcher:
                     if ctx is None:
                         ctx = Context(services=self._services, uow=uow, principal=sub.principal)
                         contexts[audience] = ctx
-                    results[key] = await sub.topic.load(ctx, message)
+                    try:
+                        results[key] = await sub.topic.load(ctx, message)
+                    except Exception:
+                        # One topic failing to load must not keep the event from the others.
+                        log.exception("loading %s for event %s failed", sub.topic.name, message.id)
+                        results[key] = None
                 result = results[key]
                 if result is None or not sub.topic.keep(result):
                     continue
@@ -289,9 +294,15 @@ async def stop_dispatcher(services: AppServices) -> None:
 
 
 async def _end_stream(ctx: Context, code: int, reason: str) -> None:
-    await ctx.uow.close()
     if ctx.end_stream is not None:
         await ctx.end_stream(code, reason)
+    await _ended(ctx, code)
+
+
+async def _ended(ctx: Context, code: int) -> None:
+    """End a stream whose socket is being closed with ``code``."""
+    await ctx.uow.close()
+    if ctx.end_stream is not None:
         # The face cancels this stream once the peer has gone: write nothing to a closed socket.
         await asyncio.sleep(_CLOSE_GRACE_SECONDS)
     if code == REVOKED_CLOSE_CODE:
@@ -326,10 +337,7 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
                     await _end_stream(ctx, REVOKED_CLOSE_CODE, REVOKED_REASON)
                 continue
             if sub.ended is not None:
-                if ctx.end_stream is not None:
-                    # The dispatcher is closing the socket; stop here without writing.
-                    await asyncio.sleep(_CLOSE_GRACE_SECONDS)
-                await _end_stream(ctx, *sub.ended)
+                await _ended(ctx, sub.ended[0])
             if item is _WAKE:
                 continue
             # Fresh loaders for the fields under the node: it must show this event's state.
