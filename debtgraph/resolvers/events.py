@@ -325,17 +325,24 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
     # Hold no connection while waiting: a dashboard may idle for hours.
     await ctx.uow.close()
     sub = dispatcher.add(ctx, principal, topic)
+    pending: asyncio.Future[Any] | None = None
     try:
         while True:
             try:
-                item = await asyncio.wait_for(sub.queue.get(), interval)
-            except TimeoutError:
-                live = await principal_is_live(ctx, principal)
-                await ctx.uow.close()
-                if not live:
-                    dispatcher.remove(sub)
-                    await _end_stream(ctx, REVOKED_CLOSE_CODE, REVOKED_REASON)
-                continue
+                item = sub.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                if pending is None:
+                    pending = asyncio.ensure_future(sub.queue.get())
+                # Waiting does not cancel the read, so no event is lost to a re-check.
+                done, _ = await asyncio.wait({pending}, timeout=interval)
+                if not done:
+                    live = await principal_is_live(ctx, principal)
+                    await ctx.uow.close()
+                    if not live:
+                        dispatcher.remove(sub)
+                        await _end_stream(ctx, REVOKED_CLOSE_CODE, REVOKED_REASON)
+                    continue
+                item, pending = pending.result(), None
             if sub.ended is not None:
                 await _ended(ctx, sub.ended[0])
             if item is _WAKE:
@@ -346,6 +353,8 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
             await ctx.uow.close()
     finally:
         dispatcher.remove(sub)
+        if pending is not None:
+            pending.cancel()
 
 
 # --- Topics --------------------------------------------------------------------------------------
