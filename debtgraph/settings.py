@@ -52,6 +52,9 @@ class Settings:
     # Per API process (PRODUCT.md §12): one caller cannot hold every socket or subscription.
     ws_max_connections_per_principal: int = 10
     ws_max_subscriptions_per_connection: int = 20
+    # Events one subscription may have waiting to be sent; a client that falls this far behind
+    # is closed with 4408 rather than slowing the others or holding memory.
+    ws_subscriber_queue_size: int = 256
     login_max_attempts: int = 5
     # Failed sign-ins per email from any addresses together, per window.
     login_max_attempts_per_email: int = 20
@@ -150,6 +153,7 @@ class Settings:
             ws_max_subscriptions_per_connection=int(
                 env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
             ),
+            ws_subscriber_queue_size=int(env.get("WS_SUBSCRIBER_QUEUE_SIZE") or 256),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
             login_max_attempts_per_email=int(env.get("LOGIN_MAX_ATTEMPTS_PER_EMAIL") or 20),
             db_pool_size=int(env.get("DB_POOL_SIZE") or 10),

@@ -2,7 +2,7 @@
 
 Each chunk (``CHUNK_ROWS`` rows) is parsed and turned into records in a worker thread (the
 next one while the current one is written), then stored, validated and counted in one
-transaction that also writes an ``upload.processing`` event, so
+transaction that also writes an ``upload.progress`` event, so
 ``processed_records``/``failed_records`` always agree with the rows stored. A run
 that dies leaves whole chunks behind; the next run starts after the highest stored row. The
 end state equals that of a small upload handled in the request: every row validated, status
@@ -67,7 +67,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
         await ingestion.start_processing(session, clock, upload)
         # Counters of a resumed run restart from what the earlier run committed.
         await debtor_validation.recount(session, clock, upload)
-        ingestion.record_upload_event(session, clock, "upload.processing", upload)
+        ingestion.record_upload_event(session, clock, "upload.progress", upload)
         await _commit(session, services)
         if not upload.storage_path:
             return await _fail(session, services, upload_id, "The upload has no stored file.")
@@ -95,7 +95,7 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
                     if records is None:
                         break
                     await ingestion.ingest_chunk(session, clock, upload, records, checks)
-                    ingestion.record_upload_event(session, clock, "upload.processing", upload)
+                    ingestion.record_upload_event(session, clock, "upload.progress", upload)
                     await _commit(session, services)
         finally:
             handle.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain.core.concurrency import lock_row
+from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.creditors import changes as creditors
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import Requirements
 from debtgraph.domain.oauth import grants as oauth_flow
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.permissions import (
@@ -157,3 +159,21 @@ async def readable_user(ctx: Context, user_id: int) -> User | None:
         return [found.get(k) for k in keys]
 
     return await ctx.loaders.custom("readable_users", batch).load(user_id)
+
+
+async def _load_user(ctx: Context, message: BusMessage) -> User | None:
+    return (await visible_users_by_public_id(ctx, [message.object_id])).get(message.object_id)
+
+
+async def watch_users(ctx: Context, *, user_id: str | None = None) -> AsyncIterator[User]:
+    """Each creditor user in the caller's reach after its data changes (``users:read``);
+    only the one ``user_id`` (public id) names when given."""
+    require_scope(ctx, USERS_READ)
+    topic = events.Topic(
+        "user",
+        frozenset({"user.updated"}),
+        _load_user,
+        (lambda m: m.object_id == user_id) if user_id is not None else (lambda _m: True),
+    )
+    async for model in events.stream(ctx, topic):
+        yield model

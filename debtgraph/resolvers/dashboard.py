@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from debtgraph.domain.core.events import DEBTOR_EVENTS, UPLOAD_EVENTS
 from debtgraph.domain.debtors import dashboard
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.debtors import DEBTOR_EVENTS
 from debtgraph.resolvers.permissions import require_operator
-from debtgraph.resolvers.uploads import UPLOAD_EVENTS
 
 
 async def figures(ctx: Context) -> dashboard.DashboardFigures:
@@ -22,5 +21,8 @@ async def figures(ctx: Context) -> dashboard.DashboardFigures:
 async def watch(ctx: Context) -> AsyncIterator[dashboard.DashboardFigures]:
     """The figures again after each upload or debtor event (operators only)."""
     require_operator(ctx)
-    async for _message in events.watch(ctx, (*UPLOAD_EVENTS, *DEBTOR_EVENTS)):
-        yield await figures(ctx)
+    topic = events.Topic(
+        "dashboard", frozenset((*UPLOAD_EVENTS, *DEBTOR_EVENTS)), lambda c, _m: figures(c)
+    )
+    async for result in events.stream(ctx, topic):
+        yield result

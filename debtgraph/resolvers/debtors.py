@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 
 from debtgraph.domain.banking.iban import normalize_iban
+from debtgraph.domain.core.eventbus import BusMessage
+from debtgraph.domain.core.events import DEBTOR_EVENTS
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
@@ -348,7 +350,8 @@ async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
     return debtor
 
 
-DEBTOR_EVENTS = ("debtor.status_changed", "debtor.validated")
+async def _load_debtor(ctx: Context, message: BusMessage) -> Debtor | None:
+    return (await debtors_by_ids(ctx, [int(message.object_id)])).get(int(message.object_id))
 
 
 async def watch_debtors(
@@ -360,11 +363,41 @@ async def watch_debtors(
     """
     require_operator(ctx)
     upload_id = upload_key()
-    async for message in events.watch(ctx, DEBTOR_EVENTS, object_type="debtor"):
-        obj = message.data.get("object", {})
-        if upload_id is not None and obj.get("upload_id") != upload_id:
-            continue
-        found = await debtors_by_ids(ctx, [int(message.object_id)])
-        model = found.get(int(message.object_id))
-        if model is not None:
-            yield model
+
+    def match(message: BusMessage) -> bool:
+        return upload_id is None or message.data.get("object", {}).get("upload_id") == upload_id
+
+    topic = events.Topic("debtor", frozenset(DEBTOR_EVENTS), _load_debtor, match)
+    async for model in events.stream(ctx, topic):
+        yield model
+
+
+async def _load_billing_attempt(ctx: Context, message: BusMessage) -> BillingAttempt | None:
+    require_operator(ctx)
+    found = await ctx.loaders.by(BillingAttempt.id).load(int(message.object_id))
+    return found  # type: ignore[no-any-return]
+
+
+async def watch_billing_attempts(
+    ctx: Context,
+    upload_key: Callable[[], int | None],
+    debtor_key: Callable[[], int | None],
+) -> AsyncIterator[BillingAttempt]:
+    """Each billing attempt (of one upload and/or one debtor, if given) after it is created
+    or changes status. Operators only, asked before the keys are read."""
+    require_operator(ctx)
+    upload_id, debtor_id = upload_key(), debtor_key()
+
+    def keep(attempt: BillingAttempt) -> bool:
+        return (upload_id is None or attempt.upload_id == upload_id) and (
+            debtor_id is None or attempt.debtor_id == debtor_id
+        )
+
+    topic = events.Topic(
+        "billing_attempt",
+        frozenset({"billing_attempt.updated"}),
+        _load_billing_attempt,
+        keep=keep,
+    )
+    async for attempt in events.stream(ctx, topic):
+        yield attempt

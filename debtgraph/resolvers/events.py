@@ -1,133 +1,393 @@
-"""Live event streams for subscriptions, filtered to what the caller may see while it may.
+"""Live event streams for subscriptions: one dispatcher per process, fanning each event out.
 
-Decisions (PRODUCT.md §1, "on every face"):
+The cost of an event does not grow with its subscribers (DESIGN.md "Subscriptions"). One
+:class:`Dispatcher` per process reads the bus once. For each event it picks the subscriptions
+whose topic wants it (an in-memory test), then, in one unit of work for the event:
 
-- Each event is checked against the caller's scopes and reach as they are when it arrives: an
-  event about a receivable needs ``receivables:read`` over its creditor, one about a user
-  ``users:read``; other object types (uploads, debtors) are for operators only. A platform
-  also sees events it raised that name no creditor.
-- The caller's credentials are checked again before each event is delivered and every
-  ``subscription_recheck_seconds`` while idle. Once they no longer work (token revoked or
-  expired, operator logged out or password reset, creditor suspended or deleted, API key
-  revoked) the stream ends: :data:`REVOKED_CLOSE_CODE` on a WebSocket.
+- checks each distinct credential once (token revoked or expired, operator logged out,
+  creditor suspended or deleted, API key revoked: that credential's streams end with
+  :data:`REVOKED_CLOSE_CODE`);
+- authorises and loads the node once per (topic, audience) — the audience being every
+  operator, one platform with its scopes, or one creditor with its scopes
+  (``permissions.event_audience``) — with that audience's reach, so it sees the object as it
+  is after this event;
+- hands the result to every matching subscription's bounded queue without waiting. A
+  subscription whose queue is full (its client stopped reading) is dropped and its socket
+  closed with :data:`SLOW_CLOSE_CODE`; the others never wait for it.
+
+Each subscription also re-checks its credentials every ``subscription_recheck_seconds`` while
+idle, so a revoked stream ends even when no event comes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
-
+from debtgraph.domain.core.errors import FieldError
 from debtgraph.domain.core.eventbus import BusMessage
-from debtgraph.domain.creditors.models import User
+from debtgraph.domain.core.events import CATALOGUE
 from debtgraph.resolvers.auth import principal_is_live
-from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.creditors import user_visible_condition
-from debtgraph.resolvers.errors import Unauthenticated
-from debtgraph.resolvers.permissions import event_scope, require_principal
-from debtgraph.resolvers.principal import Principal, PrincipalKind
+from debtgraph.resolvers.context import AppServices, Context, UnitOfWork
+from debtgraph.resolvers.errors import InputError, Unauthenticated
+from debtgraph.resolvers.permissions import event_audience, event_visible, require_principal
+from debtgraph.resolvers.principal import Principal
+
+log = logging.getLogger(__name__)
 
 # Like HTTP 401 in the 4000-4999 range graphql-transport-ws leaves to applications (4401 is
 # also what the protocol uses for "Unauthorized").
 REVOKED_CLOSE_CODE = 4401
 REVOKED_REASON = "Unauthorized: the credentials of this connection no longer work"
+# Like HTTP 408: the client did not read its events in time (its queue filled up).
+SLOW_CLOSE_CODE = 4408
+SLOW_REASON = "Too slow: the client did not keep up with its events"
 _CLOSE_GRACE_SECONDS = 30
+_PORT = "events.dispatcher"
+
+Load = Callable[[Context, BusMessage], Awaitable[Any]]
 
 
-class Visibility:
-    """Whether a caller may see an event now (scopes and reach are read per event)."""
+@dataclass(frozen=True)
+class Topic:
+    """What one subscription listens to.
 
-    def __init__(self, ctx: Context, principal: Principal) -> None:
-        self._ctx = ctx
-        self._principal = principal
+    ``name`` keys the shared load: subscriptions of one audience whose topics share a name get
+    the same loaded result for an event. ``match`` is the per-subscription argument filter and
+    must not touch the database; ``load`` authorises and loads once per audience and returns
+    None when the audience may not see the event.
+    """
 
-    async def allows(self, message: BusMessage) -> bool:
-        """Decide for one message."""
-        principal = self._principal
-        if principal.is_operator:
-            return True
-        scope = event_scope(message.object_type)
-        if scope is None or not principal.has_scope(scope):
-            return False
-        if principal.kind is PrincipalKind.CREDITOR:
-            return message.user_id is not None and message.user_id == principal.user_id
-        if message.user_id is None:
-            return message.platform_id is not None and message.platform_id == principal.platform_id
-        # Not cached: a grant revoked a moment ago must hide the very next event.
-        async with self._ctx.uow.session() as session:
-            found = await session.scalar(
-                select(User.id).where(
-                    User.id == message.user_id,
-                    user_visible_condition(principal, scope, self._ctx.clock.now()),
-                )
-            )
-        return found is not None
+    name: str
+    types: frozenset[str]
+    load: Load
+    match: Callable[[BusMessage], bool] = lambda _message: True
+    # A per-subscription filter on the loaded result (in memory), for arguments the event
+    # itself does not carry.
+    keep: Callable[[Any], bool] = lambda _result: True
 
 
-async def _end_stream(ctx: Context) -> None:
+@dataclass(eq=False)
+class _Subscription:
+    principal: Principal
+    topic: Topic
+    queue: asyncio.Queue[Any]
+    end_stream: Callable[[int, str], Awaitable[None]] | None
+    # Set once the dispatcher dropped it: (close code, reason).
+    ended: tuple[int, str] | None = None
+    credential: tuple[object, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        p = self.principal
+        self.credential = (p.kind, p.token_id, p.user_id, p.platform_id)
+
+
+_WAKE = object()
+
+
+class _Memos:
+    """Memos shared by every subscriber handed the same delivered value.
+
+    A face keeps there what it derives from a value once for all its subscribers (the shaped
+    node, an executed and serialised result). Keyed by ``id``: each entry holds its value, so
+    the id cannot be reused while the entry lives; the oldest entries are forgotten, and a
+    subscriber that reads a value after that just derives it again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[Any, dict[Any, Any]]] = OrderedDict()
+
+    def open(self, value: Any) -> dict[Any, Any]:
+        """A fresh memo for a value about to be delivered."""
+        memo: dict[Any, Any] = {}
+        self.link(value, memo)
+        return memo
+
+    def link(self, value: Any, memo: dict[Any, Any]) -> None:
+        """Make ``value`` (derived from a delivered one) find the same memo."""
+        self._entries[id(value)] = (value, memo)
+        self._entries.move_to_end(id(value))
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def get(self, value: Any) -> dict[Any, Any] | None:
+        entry = self._entries.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None
+
+
+_MEMOS = _Memos(4096)
+
+
+def shared_memo(value: Any) -> dict[Any, Any] | None:
+    """The memo every subscriber handed this very value shares; None for any other value."""
+    return _MEMOS.get(value)
+
+
+def share_memo(derived: Any, memo: dict[Any, Any]) -> None:
+    """Let a value derived from a delivered one (a shaped node) find the delivery's memo."""
+    _MEMOS.link(derived, memo)
+
+
+class Dispatcher:
+    """The process's one reader of the bus, handing each event to its subscriptions."""
+
+    def __init__(self, services: AppServices) -> None:
+        self._services = services
+        self._by_type: dict[str, set[_Subscription]] = {}
+        self._count = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def subscribers(self) -> int:
+        """Live subscriptions in this process."""
+        return self._count
+
+    async def start(self) -> None:
+        """Subscribe to the bus (once); returns when the subscription is in place."""
+        if self._task is None or self._task.done():
+            stream = self._services.bus.subscribe()
+            # The first step registers the bus queue; it runs before this caller resumes, so
+            # no event slips past. Nothing is awaited before _task is set: concurrent first
+            # subscribers must not start a second reader.
+            first: asyncio.Future[BusMessage] = asyncio.ensure_future(anext(stream))  # type: ignore[arg-type]
+            self._task = asyncio.create_task(self._run(stream, first), name="event-dispatcher")
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        """Stop reading the bus."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def add(self, ctx: Context, principal: Principal, topic: Topic) -> _Subscription:
+        """Register a subscription with its bounded queue."""
+        sub = _Subscription(
+            principal,
+            topic,
+            asyncio.Queue(max(ctx.settings.ws_subscriber_queue_size, 1)),
+            ctx.end_stream,
+        )
+        for type_ in topic.types:
+            self._by_type.setdefault(type_, set()).add(sub)
+        self._count += 1
+        return sub
+
+    def remove(self, sub: _Subscription) -> None:
+        """Forget a subscription (idempotent)."""
+        removed = False
+        for type_ in sub.topic.types:
+            subs = self._by_type.get(type_)
+            if subs is not None and sub in subs:
+                subs.discard(sub)
+                removed = True
+                if not subs:
+                    del self._by_type[type_]
+        if removed:
+            self._count -= 1
+
+    async def _run(self, stream: AsyncIterator[BusMessage], first: Awaitable[BusMessage]) -> None:
+        try:
+            message = await first
+            while True:
+                try:
+                    await self.dispatch(message)
+                except Exception:
+                    # One bad event must not end live updates for the whole process.
+                    log.exception("dispatching event %s failed", message.id)
+                message = await anext(stream)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    async def dispatch(self, message: BusMessage) -> None:
+        """Hand one event to every subscription that wants it and may see it."""
+        candidates = self._by_type.get(message.type)
+        if not candidates:
+            return
+        subs = [s for s in list(candidates) if s.topic.match(message)]
+        if not subs:
+            return
+        uow = UnitOfWork(self._services)
+        live: dict[tuple[object, ...], bool] = {}
+        contexts: dict[tuple[object, ...], Context] = {}
+        results: dict[tuple[object, ...], Any] = {}
+        memos: set[int] = set()
+        try:
+            for sub in subs:
+                if sub.credential not in live:
+                    probe = Context(services=self._services, uow=uow, principal=sub.principal)
+                    live[sub.credential] = await principal_is_live(probe, sub.principal)
+                if not live[sub.credential]:
+                    self._end(sub, REVOKED_CLOSE_CODE, REVOKED_REASON)
+                    continue
+                audience = event_audience(sub.principal)
+                key = (sub.topic.name, *audience)
+                if key not in results:
+                    ctx = contexts.get(audience)
+                    if ctx is None:
+                        ctx = Context(services=self._services, uow=uow, principal=sub.principal)
+                        contexts[audience] = ctx
+                    try:
+                        results[key] = await sub.topic.load(ctx, message)
+                    except Exception:
+                        # One topic failing to load must not keep the event from the others.
+                        log.exception("loading %s for event %s failed", sub.topic.name, message.id)
+                        results[key] = None
+                result = results[key]
+                if result is None or not sub.topic.keep(result):
+                    continue
+                if id(result) not in memos:
+                    memos.add(id(result))
+                    _MEMOS.open(result)
+                try:
+                    sub.queue.put_nowait(result)
+                except asyncio.QueueFull:
+                    self._end(sub, SLOW_CLOSE_CODE, SLOW_REASON)
+        finally:
+            await uow.end()
+
+    def _end(self, sub: _Subscription, code: int, reason: str) -> None:
+        """Drop a subscription and close its socket, without waiting for the client."""
+        self.remove(sub)
+        if sub.ended is not None:
+            return
+        sub.ended = (code, reason)
+        with contextlib.suppress(asyncio.QueueFull):
+            sub.queue.put_nowait(_WAKE)
+        if sub.end_stream is not None:
+            task = asyncio.create_task(_close(sub.end_stream, code, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+
+async def _close(end_stream: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
+    # The close frame waits behind what the client has not read yet; this task ends once the
+    # client reads it or the connection is lost (nothing more is queued for it meanwhile).
+    with contextlib.suppress(Exception):
+        await end_stream(code, reason)
+
+
+async def dispatcher_for(services: AppServices) -> Dispatcher:
+    """The process's dispatcher, started on first use."""
+    dispatcher = services.ports.get(_PORT)
+    if dispatcher is None:
+        dispatcher = Dispatcher(services)
+        services.ports[_PORT] = dispatcher
+    await dispatcher.start()
+    return dispatcher  # type: ignore[no-any-return]
+
+
+async def stop_dispatcher(services: AppServices) -> None:
+    """Stop the process's dispatcher, if one started."""
+    dispatcher = services.ports.pop(_PORT, None)
+    if dispatcher is not None:
+        await dispatcher.stop()
+
+
+async def _end_stream(ctx: Context, code: int, reason: str) -> None:
+    if ctx.end_stream is not None:
+        await ctx.end_stream(code, reason)
+    await _ended(ctx, code)
+
+
+async def _ended(ctx: Context, code: int) -> None:
+    """End a stream whose socket is being closed with ``code``."""
     await ctx.uow.close()
     if ctx.end_stream is not None:
-        await ctx.end_stream(REVOKED_CLOSE_CODE, REVOKED_REASON)
         # The face cancels this stream once the peer has gone: write nothing to a closed socket.
         await asyncio.sleep(_CLOSE_GRACE_SECONDS)
-    raise Unauthenticated("The credentials of this subscription no longer work.")
+    if code == REVOKED_CLOSE_CODE:
+        raise Unauthenticated("The credentials of this subscription no longer work.")
+    raise SlowSubscriber()
 
 
-async def watch(
-    ctx: Context,
-    types: Collection[str] | None = None,
-    *,
-    object_type: str | None = None,
-    object_id: str | None = None,
-) -> AsyncIterator[BusMessage]:
-    """Events committed from now on that match the filters and the caller's reach.
+class SlowSubscriber(Exception):
+    """A subscription dropped because its client did not keep up (no WebSocket to close)."""
 
-    Each event starts with a fresh session and fresh loaders: a subscription outlives any
-    single read, and must show the object as it is after this event.
+
+async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
+    """The results of ``topic`` for the caller, for each event from now on, in order.
+
+    The caller must already be checked for the topic (scopes, operator) by the use case.
     """
     principal = require_principal(ctx)
-    visibility = Visibility(ctx, principal)
-    wanted = set(types or ())
     interval = max(ctx.settings.subscription_recheck_seconds, 1)
+    dispatcher = await dispatcher_for(ctx.services)
     # Hold no connection while waiting: a dashboard may idle for hours.
     await ctx.uow.close()
-    stream = ctx.services.bus.subscribe()
-    pending: asyncio.Future[BusMessage] | None = None
+    sub = dispatcher.add(ctx, principal, topic)
+    pending: asyncio.Future[Any] | None = None
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(stream))
-            # Waiting does not cancel the read, so no message is lost to a re-check.
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                live = await principal_is_live(ctx, principal)
-                await ctx.uow.close()
-                if not live:
-                    await _end_stream(ctx)
+            try:
+                item = sub.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                if pending is None:
+                    pending = asyncio.ensure_future(sub.queue.get())
+                # Waiting does not cancel the read, so no event is lost to a re-check.
+                done, _ = await asyncio.wait({pending}, timeout=interval)
+                if not done:
+                    live = await principal_is_live(ctx, principal)
+                    await ctx.uow.close()
+                    if not live:
+                        dispatcher.remove(sub)
+                        await _end_stream(ctx, REVOKED_CLOSE_CODE, REVOKED_REASON)
+                    continue
+                item, pending = pending.result(), None
+            if sub.ended is not None:
+                await _ended(ctx, sub.ended[0])
+            if item is _WAKE:
                 continue
-            message = pending.result()
-            pending = None
-            if wanted and message.type not in wanted:
-                continue
-            if object_type is not None and message.object_type != object_type:
-                continue
-            if object_id is not None and message.object_id != object_id:
-                continue
-            if not await principal_is_live(ctx, principal):
-                await _end_stream(ctx)
-            allowed = await visibility.allows(message)
-            await ctx.uow.close()
-            if not allowed:
-                continue
+            # Fresh loaders for the fields under the node: it must show this event's state.
             ctx.refresh()
-            yield message
+            yield item
             await ctx.uow.close()
     finally:
+        dispatcher.remove(sub)
         if pending is not None:
             pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
-        with contextlib.suppress(Exception):
-            await stream.aclose()  # type: ignore[attr-defined]
+
+
+# --- Topics --------------------------------------------------------------------------------------
+
+
+async def _visible_message(ctx: Context, message: BusMessage) -> BusMessage | None:
+    assert ctx.principal is not None
+    async with ctx.uow.session() as session:
+        visible = await event_visible(session, ctx.principal, message, ctx.clock.now())
+    return message if visible else None
+
+
+def event_types(types: Collection[str] | None) -> frozenset[str]:
+    """The catalogued types asked for (all without a list); InputError names unknown ones."""
+    if not types:
+        return frozenset(CATALOGUE)
+    unknown = sorted(set(types) - set(CATALOGUE))
+    if unknown:
+        raise InputError(
+            [FieldError("types", "invalid", f"Unknown event type(s): {', '.join(unknown)}.")]
+        )
+    return frozenset(types)
+
+
+async def watch(ctx: Context, types: Collection[str] | None = None) -> AsyncIterator[BusMessage]:
+    """Every event the caller may see, optionally only of the given catalogued types."""
+    require_principal(ctx)
+    topic = Topic("events", event_types(types), _visible_message)
+    async for message in stream(ctx, topic):
+        yield message
+
+
+def subscriber_count(services: AppServices) -> int:
+    """Subscriptions registered with this process's dispatcher (tests wait on it)."""
+    dispatcher = services.ports.get(_PORT)
+    return dispatcher.subscribers if dispatcher is not None else 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.oauth import grants
 from debtgraph.domain.oauth.models import (
@@ -158,3 +160,43 @@ def webhook_owner(principal: Principal) -> tuple[int, int | None]:
         )
     user_id = principal.user_id if principal.kind is PrincipalKind.CREDITOR else None
     return principal.platform_id, user_id
+
+
+# Who sees the same events as a caller: every operator sees everything; a platform's view
+# depends on its id and scopes, a creditor's on its user and scopes.
+Audience = tuple[object, ...]
+
+
+def event_audience(principal: Principal) -> Audience:
+    """The audience a caller belongs to: callers of one audience may see exactly the same
+    events, so an event is authorised (and its node loaded) once per audience."""
+    if principal.is_operator:
+        return ("operator",)
+    if principal.kind is PrincipalKind.PLATFORM:
+        return ("platform", principal.platform_id, principal.scopes)
+    return ("creditor", principal.user_id, principal.scopes)
+
+
+async def event_visible(
+    session: AsyncSession, principal: Principal, message: BusMessage, now: datetime
+) -> bool:
+    """Whether a caller may see an event now (scopes and reach as they are at this moment).
+
+    Operators see every event. Others need the object type's scope (:func:`event_scope`);
+    a creditor sees events about itself, a platform those about users in that scope's reach
+    and those it raised that name no user.
+    """
+    if principal.is_operator:
+        return True
+    scope = event_scope(message.object_type)
+    if scope is None or not principal.has_scope(scope):
+        return False
+    if principal.kind is PrincipalKind.CREDITOR:
+        return message.user_id is not None and message.user_id == principal.user_id
+    if message.user_id is None:
+        return message.platform_id is not None and message.platform_id == principal.platform_id
+    # Not cached across events: a grant revoked a moment ago must hide the very next event.
+    found = await session.scalar(
+        select(User.id).where(User.id == message.user_id, user_reach(principal, scope, now))
+    )
+    return found is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain.core.concurrency import dialect_of, lock_row
 from debtgraph.domain.core.errors import PayloadReader, input_fields
+from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import capabilities
 from debtgraph.domain.oauth.models import Platform
@@ -26,6 +27,7 @@ from debtgraph.domain.receivables.models import (
 )
 from debtgraph.domain.receivables.parsing import validate_receivable
 from debtgraph.domain.receivables.status_machine import ReceivableAction
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import user_visible_condition
 from debtgraph.resolvers.errors import (
@@ -451,3 +453,29 @@ async def operator_action(
         )
     await ctx.uow.commit()
     return located.receivable
+
+
+async def _load_receivable(ctx: Context, message: BusMessage) -> Receivable | None:
+    return (await visible_by_public_id(ctx, [message.object_id])).get(message.object_id)
+
+
+async def watch_status_changes(
+    ctx: Context, *, receivable_id: str | None = None, user_id: str | None = None
+) -> AsyncIterator[Receivable]:
+    """Each receivable in the caller's reach after its status changes, as it is then.
+
+    Optionally only one receivable, or those of one creditor (public ids); without either,
+    every one in reach (PRODUCT.md §11). Needs ``receivables:read``.
+    """
+    require_scope(ctx, READ)
+
+    def match(message: BusMessage) -> bool:
+        if receivable_id is not None and message.object_id != receivable_id:
+            return False
+        return user_id is None or message.data.get("object", {}).get("user_id") == user_id
+
+    topic = events.Topic(
+        "receivable", frozenset({"receivable.status_changed"}), _load_receivable, match
+    )
+    async for model in events.stream(ctx, topic):
+        yield model

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, func, select
 
+from debtgraph.domain.core.eventbus import BusMessage
+from debtgraph.domain.core.events import UPLOAD_EVENTS
 from debtgraph.domain.core.outbox import enqueue_after_commit
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
@@ -279,7 +281,8 @@ async def validate_upload(ctx: Context, upload_id: Any) -> debtor_validation.Val
     return run
 
 
-UPLOAD_EVENTS = ("upload.processing", "upload.completed", "upload.failed", "upload.validated")
+async def _load_upload(ctx: Context, message: BusMessage) -> Upload | None:
+    return (await uploads_by_ids(ctx, [int(message.object_id)])).get(int(message.object_id))
 
 
 async def watch_uploads(
@@ -293,10 +296,11 @@ async def watch_uploads(
     require_operator(ctx)
     upload_id = upload_key()
     object_id = str(upload_id) if upload_id is not None else None
-    async for message in events.watch(
-        ctx, UPLOAD_EVENTS, object_type="upload", object_id=object_id
-    ):
-        found = await uploads_by_ids(ctx, [int(message.object_id)])
-        model = found.get(int(message.object_id))
-        if model is not None:
-            yield model
+    topic = events.Topic(
+        "upload",
+        frozenset(UPLOAD_EVENTS),
+        _load_upload,
+        (lambda m: m.object_id == object_id) if object_id is not None else (lambda _m: True),
+    )
+    async for model in events.stream(ctx, topic):
+        yield model

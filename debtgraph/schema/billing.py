@@ -24,6 +24,7 @@ from debtgraph.schema.base import (
     nodes_in_order,
     to_connection,
 )
+from debtgraph.schema.payments import BillingStatus
 from debtgraph.schema.uploads import FileUpload
 
 
@@ -37,7 +38,7 @@ class BillingAttempt(relay.Node):
     unique_id: str | None
     amount: Decimal
     currency: str
-    status: str
+    status: BillingStatus
     attempt_number: int
     mid_reference: str | None
     error_code: str | None
@@ -65,7 +66,7 @@ class BillingAttempt(relay.Node):
             unique_id=m.unique_id,
             amount=m.amount,
             currency=m.currency,
-            status=m.status,
+            status=BillingStatus(m.status),
             attempt_number=m.attempt_number,
             mid_reference=m.mid_reference,
             error_code=m.error_code,
@@ -151,9 +152,9 @@ class BillingQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        upload_id: relay.GlobalID | None = None,
-        debtor_id: relay.GlobalID | None = None,
-        status: str | None = None,
+        upload_id: strawberry.ID | None = None,
+        debtor_id: strawberry.ID | None = None,
+        status: BillingStatus | None = None,
     ) -> Connection[BillingAttempt]:
         def keys() -> tuple[int | None, int | None]:
             return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
@@ -161,7 +162,7 @@ class BillingQuery:
         page = await billing.find_attempts(
             ctx_of(info),
             keys=keys,
-            status=status,
+            status=status.value if status is not None else None,
             first=check_first(first),
             after_id=decode_cursor(after),
         )

@@ -28,12 +28,18 @@ from debtgraph.schema.base import (
 )
 from debtgraph.schema.billing import BillingMutation, BillingQuery
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
-from debtgraph.schema.creditors import CreditorMutation, UserMutation, UserQuery
+from debtgraph.schema.creditors import (
+    CreditorMutation,
+    UserMutation,
+    UserQuery,
+    UserSubscription,
+)
 from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
 from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscription
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.extraction import ExtractionMutation
 from debtgraph.schema.limits import GraphQLLimits
+from debtgraph.schema.live import SharedEventExecutor
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -149,6 +155,7 @@ MUTATIONS: list[type] = [
 SUBSCRIPTIONS: list[type] = [
     EventSubscription,
     ReceivableSubscription,
+    UserSubscription,
     UploadSubscription,
     DebtorSubscription,
     DashboardSubscription,
@@ -177,6 +184,7 @@ def build_schema() -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
+        execution_context_class=SharedEventExecutor,
         extensions=[
             DebtgraphMaskErrors,
             GraphQLLimits,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 
 import strawberry
@@ -24,6 +24,7 @@ from debtgraph.schema.base import (
     object_id,
     to_connection,
 )
+from debtgraph.schema.live import shaped
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
@@ -283,3 +284,18 @@ class CreditorMutation:
             creditors.set_suspended(ctx_of(info), object_id(input.id, "User"), suspended=False)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
+
+
+@strawberry.type
+class UserSubscription:
+    @strawberry.subscription(
+        description="Creditor users in reach whose data changed (users:read), as they are "
+        "after the change; only one user when an id is given."
+    )
+    async def user_updated(
+        self, info: Info, user_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[User, None]:
+        async for model in creditors.watch_users(
+            ctx_of(info), user_id=object_id(user_id, "User") if user_id else None
+        ):
+            yield shaped(model, User.from_model)

@@ -35,6 +35,8 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.live import shaped
+from debtgraph.schema.payments import BillingStatus, VopResult
 from debtgraph.schema.vop_logs import VopLog
 
 # The domain's enumerations, exposed once and used on inputs and outputs alike.
@@ -173,7 +175,7 @@ class Debtor(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        status: str | None = None,
+        status: BillingStatus | None = None,
     ) -> Connection[
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
@@ -184,7 +186,7 @@ class Debtor(relay.Node):
             self.database_id,
             first=check_first(first),
             after_id=decode_cursor(after),
-            status=status,
+            status=status.value if status is not None else None,
         )
         return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
@@ -194,7 +196,7 @@ class Debtor(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        result: str | None = None,
+        result: VopResult | None = None,
     ) -> Connection[VopLog]:
         return await vop_log_types.logs_of(
             info, VopLogModel.debtor_id, self.database_id, first, after, result
@@ -291,4 +293,26 @@ class DebtorSubscription:
     ) -> AsyncGenerator[Debtor, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in debtors.watch_debtors(ctx_of(info), key):
-            yield Debtor.from_model(model)
+            yield shaped(model, Debtor.from_model)
+
+    @strawberry.subscription(
+        description="A billing attempt after it is created or changes status; only those of one "
+        "upload and/or one debtor when ids are given."
+    )
+    async def billing_attempt_updated(
+        self,
+        info: Info,
+        upload_id: strawberry.ID | None = None,
+        debtor_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[
+        Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")],  # noqa: F821
+        None,
+    ]:
+        # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
+        attempt_type = schema_type(info, "BillingAttempt")
+        async for model in debtors.watch_billing_attempts(
+            ctx_of(info),
+            functools.partial(node_key, upload_id, "Upload"),
+            functools.partial(node_key, debtor_id, "Debtor"),
+        ):
+            yield shaped(model, attempt_type.from_model)

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.resolvers import events
 from debtgraph.schema.base import ctx_of
+from debtgraph.schema.live import shaped
 
 
 @strawberry.type(description="A committed domain event, as webhooks carry it.")
@@ -45,4 +46,4 @@ class EventSubscription:
         self, info: Info, types: list[str] | None = None
     ) -> AsyncGenerator[DomainEvent, None]:
         async for message in events.watch(ctx_of(info), types):
-            yield DomainEvent.from_message(message)
+            yield shaped(message, DomainEvent.from_message)

@@ -92,6 +92,14 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
         return value
 
+    def encode_json(self, data: object) -> str:
+        """orjson (each subscription event is encoded once per subscriber); the standard
+        encoder for anything orjson refuses. Always text: WebSocket protocols send text frames."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"))
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's view, its plain-text refusals (batches, bad bodies) as GraphQL errors."""
         if isinstance(request, WebSocket):

@@ -24,7 +24,7 @@ from debtgraph.domain.receivables.status_machine import (
     PartialPaymentAction as DomainPartialPaymentAction,
 )
 from debtgraph.domain.receivables.status_machine import ReceivableAction
-from debtgraph.resolvers import creditors, events, receivables
+from debtgraph.resolvers import creditors, receivables
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
 from debtgraph.schema.base import (
@@ -37,6 +37,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.live import shaped
 
 ReceivableStatus = strawberry.enum(DomainReceivableStatus, description="Lifecycle of a receivable.")
 CancelReason = strawberry.enum(DomainCancelReason, description="Why a creditor cancels recovery.")
@@ -591,17 +592,18 @@ class ReceivableMutation:
 @strawberry.type
 class ReceivableSubscription:
     @strawberry.subscription(
-        description="Receivables whose status changes (one receivable, or every one in reach)."
+        description="Receivables whose status changes, as they are after the change: one "
+        "receivable, those of one creditor (userId), or every one in reach."
     )
     async def receivable_status_changed(
-        self, info: Info, receivable_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        user_id: strawberry.ID | None = None,
+        receivable_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[Receivable, None]:
-        ctx = ctx_of(info)
-        object_id = _rid(receivable_id) if receivable_id else None
-        async for message in events.watch(
-            ctx, ["receivable.status_changed"], object_type="receivable", object_id=object_id
+        async for model in receivables.watch_status_changes(
+            ctx_of(info),
+            receivable_id=_rid(receivable_id) if receivable_id else None,
+            user_id=object_id(user_id, "User") if user_id else None,
         ):
-            found = await receivables.visible_by_public_id(ctx, [message.object_id])
-            model = found.get(message.object_id)
-            if model is not None:
-                yield Receivable.from_model(model)
+            yield shaped(model, Receivable.from_model)

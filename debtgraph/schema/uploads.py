@@ -39,6 +39,8 @@ from debtgraph.schema.debtors import (
     UploadStatus,
     ValidationStatus,
 )
+from debtgraph.schema.live import shaped
+from debtgraph.schema.payments import BillingStatus, VopResult
 from debtgraph.schema.vop_logs import VopLog
 
 # The multipart spec's scalar is usually called Upload; that name is the upload node's here.
@@ -168,7 +170,7 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        status: str | None = None,
+        status: BillingStatus | None = None,
     ) -> Connection[
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
@@ -179,7 +181,7 @@ class Upload(relay.Node):
             self.database_id,
             first=check_first(first),
             after_id=decode_cursor(after),
-            status=status,
+            status=status.value if status is not None else None,
         )
         return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
@@ -189,7 +191,7 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        result: str | None = None,
+        result: VopResult | None = None,
     ) -> Connection[VopLog]:
         return await vop_log_types.logs_of(
             info, VopLogModel.upload_id, self.database_id, first, after, result
@@ -326,4 +328,4 @@ class UploadSubscription:
     ) -> AsyncGenerator[Upload, None]:
         key = functools.partial(node_key, upload_id, "Upload")
         async for model in uploads.watch_uploads(ctx_of(info), key):
-            yield Upload.from_model(model)
+            yield shaped(model, Upload.from_model)

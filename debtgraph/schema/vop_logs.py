@@ -23,6 +23,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
+from debtgraph.schema.payments import ScoreLabel, VopResult
 
 
 @strawberry.type(
@@ -42,8 +43,8 @@ class VopLog(relay.Node):
     bic: str | None
     country: str | None
     vop_score: int
-    score_label: str
-    result: str
+    score_label: ScoreLabel
+    result: VopResult
     epc_code: str | None = strawberry.field(
         description="The EPC VOP scheme's answer: MTCH, CMTC, NMTC or NOAP; null when rejected."
     )
@@ -70,8 +71,8 @@ class VopLog(relay.Node):
             bic=m.bic,
             country=m.country,
             vop_score=m.vop_score,
-            score_label=m.score_label,
-            result=m.result,
+            score_label=ScoreLabel(m.score_label),
+            result=VopResult(m.result),
             epc_code=m.epc_code,
             provider_name=m.provider_name,
             name_ratio=m.name_ratio,
@@ -118,7 +119,7 @@ async def logs_of(
     parent_id: int,
     first: int | None,
     after: str | None,
-    result: str | None,
+    result: VopResult | None,
 ) -> Connection[VopLog]:
     """``Debtor.vopLogs`` / ``Upload.vopLogs``: one windowed query for all parents asked."""
     page = await vop_logs.logs_of(
@@ -127,13 +128,13 @@ async def logs_of(
         parent_id,
         first=check_first(first),
         after_id=decode_cursor(after),
-        result=result,
+        result=result.value if result is not None else None,
     )
     return connection_of(page)
 
 
 def _keys(
-    upload_id: relay.GlobalID | None, debtor_id: relay.GlobalID | None
+    upload_id: strawberry.ID | None, debtor_id: strawberry.ID | None
 ) -> tuple[int | None, int | None]:
     return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
 
@@ -149,15 +150,15 @@ class VopLogQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        upload_id: relay.GlobalID | None = None,
-        debtor_id: relay.GlobalID | None = None,
-        result: str | None = None,
+        upload_id: strawberry.ID | None = None,
+        debtor_id: strawberry.ID | None = None,
+        result: VopResult | None = None,
     ) -> Connection[VopLog]:
         page = await vop_logs.find_vop_logs(
             ctx_of(info),
             keys=functools.partial(_keys, upload_id, debtor_id),
             first=check_first(first),
             after_id=decode_cursor(after),
-            result=result,
+            result=result.value if result is not None else None,
         )
         return connection_of(page)

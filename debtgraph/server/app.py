@@ -32,6 +32,7 @@ from debtgraph.domain.webhooks.transport import Sender
 from debtgraph.jobs.billing import GATEWAY_PORT
 from debtgraph.jobs.queue import ArqJobQueue, InProcessJobQueue
 from debtgraph.jobs.webhooks import SENDER_PORT
+from debtgraph.resolvers import events
 from debtgraph.resolvers.context import AppServices
 from debtgraph.rest_compat.common import JSONResponse
 from debtgraph.rest_compat.errors import (
@@ -134,6 +135,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     if isinstance(jobs, InProcessJobQueue):
         with contextlib.suppress(TimeoutError):
             await jobs.drain(timeout=10)
+    await events.stop_dispatcher(services)
     await jobs.close()  # type: ignore[attr-defined]
     await services.bus.stop()
     sender = services.ports.get(SENDER_PORT)

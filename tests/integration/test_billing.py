@@ -62,7 +62,7 @@ async def test_start_answers_asynchronously_and_retries_on_the_clock(
     payload = body["data"]["billingStart"]
     assert payload["userErrors"] == []
     assert payload["started"] == 5
-    assert {a["status"] for a in payload["billingAttempts"]} == {"pending"}
+    assert {a["status"] for a in payload["billingAttempts"]} == {"PENDING"}
     await drain()
 
     rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
@@ -131,7 +131,7 @@ async def test_start_answers_asynchronously_and_retries_on_the_clock(
     graph = await gql(
         client,
         """query($id: ID!) { node(id: $id) { ... on Upload { billingAttempts(first: 3,
-        status: "approved") { totalCount nodes { transactionId isApproved } } } } }""",
+        status: APPROVED) { totalCount nodes { transactionId isApproved } } } } }""",
         {"id": gid("Upload", upload_id)},
         admin_headers,
     )
@@ -277,7 +277,7 @@ async def test_void_and_retry_mutations(
         client, RETRY, {"v": {"billingAttemptId": gid("BillingAttempt", retryable)}}, admin_headers
     )
     new = retried["data"]["billingAttemptRetry"]["billingAttempt"]
-    assert (new["status"], new["attemptNumber"]) == ("pending", 2)
+    assert (new["status"], new["attemptNumber"]) == ("PENDING", 2)
     twice = await gql(
         client, RETRY, {"v": {"billingAttemptId": gid("BillingAttempt", retryable)}}, admin_headers
     )

@@ -25,6 +25,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from graphql import GraphQLError, build_schema, validate
 
+from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 from tests.integration.test_subscriptions import emit
 from tests.integration.uploads_support import csv_text
@@ -53,7 +54,9 @@ UPLOAD = gql(
     }
     """
 )
-EVENTS = gql('subscription Events { events(types: ["receivable.updated"]) { type objectId } }')
+EVENTS = gql(
+    'subscription Events { events(types: ["receivable.status_changed"]) { type objectId } }'
+)
 OPERATIONS = [DASHBOARD, BLACKLIST_ADD, UPLOAD, EVENTS]
 
 
@@ -160,13 +163,12 @@ async def test_subscription_over_graphql_transport_ws(
                     return
 
             listener = asyncio.create_task(listen())
-            bus: Any = runtime.services.bus
             for _ in range(500):
-                if bus._fanout.subscribers:
+                if subscriber_count(runtime.services):
                     break
                 await asyncio.sleep(0.01)
             await emit(runtime, "receivable.created", "rcv_ignored")
-            await emit(runtime, "receivable.updated", "rcv_1")
+            await emit(runtime, "receivable.status_changed", "rcv_1")
             await asyncio.wait_for(listener, 10)
         assert transport.subprotocol == WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
-    assert received == [{"type": "receivable.updated", "objectId": "rcv_1"}]
+    assert received == [{"type": "receivable.status_changed", "objectId": "rcv_1"}]

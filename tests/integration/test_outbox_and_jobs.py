@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.outbox import Event
 from debtgraph.jobs.registry import RetryLater, task
+from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 
 CALLS: list[tuple[int, int]] = []
@@ -30,9 +31,8 @@ async def _collect(runtime: Runtime, into: list[Any]) -> asyncio.Task[None]:
             into.append(message)
 
     listener = asyncio.create_task(run())
-    bus: Any = runtime.services.bus
     for _ in range(200):
-        if bus._fanout.subscribers:
+        if subscriber_count(runtime.services):
             break
         await asyncio.sleep(0.01)
     return listener

@@ -341,7 +341,9 @@ def rest_vop_log(v: dict[str, Any]) -> dict[str, Any]:
 
 
 def gql_vop_log(v: dict[str, Any]) -> dict[str, Any]:
-    return {f: v[camel(f)] for f in VOP_LOG_FIELDS}
+    # GraphQL shows the enums' member names (VERIFIED, HIGH); REST the seed's values.
+    enums = {"result", "score_label"}
+    return {f: _enum_value(v[camel(f)]) if f in enums else v[camel(f)] for f in VOP_LOG_FIELDS}
 
 
 STATS = ("total", "valid", "invalid", "pending", "blacklisted", "ready_for_sync")
@@ -534,7 +536,7 @@ def _rest_attempt(a: dict[str, Any]) -> dict[str, Any]:
 
 def _gql_attempt(a: dict[str, Any]) -> dict[str, Any]:
     return {
-        "status": a["status"],
+        "status": a["status"].lower(),
         "attempt_number": a["attemptNumber"],
         "amount": _dec(a["amount"]),
         "is_final": a["isFinal"],
@@ -991,7 +993,7 @@ OPERATIONS: dict[str, Operation] = {
         "Query.billingAttempts",
         lambda b: [_rest_attempt(a) for a in b["data"]],
         lambda c: [_gql_attempt(a) for a in c["nodes"]],
-        "query($status: String, $uploadId: ID) { billingAttempts(status: $status, "
+        "query($status: BillingStatus, $uploadId: ID) { billingAttempts(status: $status, "
         "uploadId: $uploadId) { nodes { status attemptNumber amount isFinal } } }",
         ("billingAttempts",),
     ),
@@ -1021,7 +1023,7 @@ OPERATIONS: dict[str, Operation] = {
         "Query.vopLogs",
         lambda b: [rest_vop_log(v) for v in b["data"]],
         lambda c: [gql_vop_log(v) for v in c["nodes"]],
-        "query($result: String, $uploadId: ID, $debtorId: ID) { vopLogs(result: $result, "
+        "query($result: VopResult, $uploadId: ID, $debtorId: ID) { vopLogs(result: $result, "
         f"uploadId: $uploadId, debtorId: $debtorId) {{ nodes {{ {VOP_LOG} }} }} }}",
         ("vopLogs",),
     ),
@@ -1058,6 +1060,14 @@ GRAPHQL_ONLY = {
     "Mutation.billingAttemptVoid": "operator billing actions exist only in the operator graph",
     "Mutation.billingAttemptRetry": "operator billing actions exist only in the operator graph",
     "Mutation.webhookDeliveryReplay": "the seed has no replay route; deliveries are graph nodes",
+    # Live updates: REST has webhooks instead (PRODUCT.md §5).
+    "Subscription.events": "live events are a WebSocket subscription; REST has webhooks",
+    "Subscription.receivableStatusChanged": "live updates are GraphQL subscriptions only",
+    "Subscription.userUpdated": "live updates are GraphQL subscriptions only",
+    "Subscription.uploadProgress": "live updates are GraphQL subscriptions only",
+    "Subscription.debtorStatusChanged": "live updates are GraphQL subscriptions only",
+    "Subscription.dashboardUpdated": "live updates are GraphQL subscriptions only",
+    "Subscription.billingAttemptUpdated": "live updates are GraphQL subscriptions only",
 }
 
 
@@ -1946,7 +1956,7 @@ CASES = [
             "operator",
             "ok",
             "/api/admin/billing-attempts?status=pending",
-            {"status": "pending"},
+            {"status": "PENDING"},
         ),
         "billing.list-status",
     ),
@@ -1956,7 +1966,7 @@ CASES = [
             "operator",
             "invalid",
             "/api/admin/billing-attempts?status=paid",
-            {"status": "paid"},
+            {"status": "PAID"},
         ),
         "billing.list-bad-status",
     ),
@@ -2056,7 +2066,7 @@ CASES = [
             "operator",
             "ok",
             "/api/admin/vop-logs?result=verified",
-            {"result": "verified"},
+            {"result": "VERIFIED"},
         ),
         "vop_log.list-result",
     ),
@@ -2066,7 +2076,7 @@ CASES = [
             "operator",
             "invalid",
             "/api/admin/vop-logs?result=bogus",
-            {"result": "bogus"},
+            {"result": "BOGUS"},
         ),
         "vop_log.list-bad-result",
     ),
@@ -2328,7 +2338,10 @@ async def test_every_rest_route_is_in_the_table_or_rest_only(app: Any) -> None:
     assert (shared | set(REST_ONLY)) - routes == set(), "the table names routes that are gone"
 
 
-ROOT_FIELDS = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }"
+ROOT_FIELDS = (
+    "{ __schema { queryType { fields { name } } mutationType { fields { name } } "
+    "subscriptionType { fields { name } } } }"
+)
 
 
 async def test_every_graphql_root_field_is_in_the_table_or_graphql_only(
@@ -2339,9 +2352,11 @@ async def test_every_graphql_root_field_is_in_the_table_or_graphql_only(
         json={"query": ROOT_FIELDS},
     )
     schema = response.json()["data"]["__schema"]
-    fields = {f"Query.{f['name']}" for f in schema["queryType"]["fields"]} | {
-        f"Mutation.{f['name']}" for f in schema["mutationType"]["fields"]
-    }
+    fields = (
+        {f"Query.{f['name']}" for f in schema["queryType"]["fields"]}
+        | {f"Mutation.{f['name']}" for f in schema["mutationType"]["fields"]}
+        | {f"Subscription.{f['name']}" for f in schema["subscriptionType"]["fields"]}
+    )
     shared = {op.graphql_field for op in OPERATIONS.values()}
     assert fields - shared - set(GRAPHQL_ONLY) == set(), "add these to OPERATIONS or GRAPHQL_ONLY"
     assert (shared | set(GRAPHQL_ONLY)) - fields == set(), "the table names fields that are gone"

@@ -155,7 +155,7 @@ async def test_export_then_import_settles_the_attempts(
     voided = await gql(
         client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", dan["id"])}}, admin_headers
     )
-    assert voided["data"]["billingAttemptVoid"]["billingAttempt"]["status"] == "voided"
+    assert voided["data"]["billingAttemptVoid"]["billingAttempt"]["status"] == "VOIDED"
     assert await _count(db) == 5
 
 

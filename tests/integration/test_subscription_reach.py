@@ -16,6 +16,7 @@ from debtgraph.domain.core import outbox
 from debtgraph.domain.core.secrets import hash_token
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.oauth.models import ApiKey, OAuthToken
+from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 from debtgraph.settings import Settings
 from tests.conftest import gql
@@ -59,9 +60,8 @@ async def emit(
 
 
 async def _subscribers(runtime: Runtime, n: int) -> None:
-    bus: Any = runtime.services.bus
     for _ in range(500):
-        if bus._fanout.subscribers >= n:
+        if subscriber_count(runtime.services) >= n:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("subscriptions never reached the bus")

@@ -14,6 +14,8 @@ from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
 from debtgraph.domain.core import outbox
+from debtgraph.domain.core.events import CATALOGUE
+from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 
 SUBSCRIBE = "subscription { events { id type objectType objectId data } }"
@@ -33,7 +35,7 @@ async def emit(
             session,
             services.clock,
             type=type_,
-            object_type="receivable",
+            object_type=CATALOGUE[type_].object_type,
             object_id=object_id,
             obj={"id": object_id, "status": "in_process"},
             previous={"status": "pending"},
@@ -65,9 +67,8 @@ async def _next(ws: Any, timeout: float = 5) -> dict[str, Any]:
 
 
 async def _wait_subscribed(runtime: Runtime) -> None:
-    bus: Any = runtime.services.bus
     for _ in range(200):
-        if bus._fanout.subscribers:
+        if subscriber_count(runtime.services):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("subscription never reached the bus")

@@ -58,7 +58,7 @@ async def test_large_upload_is_queued_then_ingested_in_chunks(
     types = await _events(db)
     # One event when the job starts, one per chunk of 40 rows, one at the end (the VOP phase
     # runs inside each chunk: no event of its own).
-    assert types == ["upload.processing"] * 5 + ["upload.completed"]
+    assert types == ["upload.progress"] * 5 + ["upload.completed"]
     stats = await client.get(
         f"/api/admin/uploads/{upload_id}/validation-stats", headers=admin_headers
     )

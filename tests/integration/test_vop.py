@@ -225,12 +225,12 @@ async def test_invalid_put_writes_nothing(
 
 
 LOGS_QUERY = """
-query($result: String, $uploadId: ID, $debtorId: ID) {
+query($result: VopResult, $uploadId: ID, $debtorId: ID) {
   vopLogs(result: $result, uploadId: $uploadId, debtorId: $debtorId, first: 50) {
     totalCount
     nodes { id databaseId result epcCode vopScore scoreLabel isPositive isNegative providerName
             debtor { firstName riskClass nameMatched vopLogs { nodes { result } } }
-            upload { databaseId vopLogs(result: "rejected") { totalCount } } }
+            upload { databaseId vopLogs(result: REJECTED) { totalCount } } }
   }
 }
 """
@@ -240,24 +240,24 @@ async def test_graph_vop_logs(
     client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any
 ) -> None:
     upload_id = await _uploaded(client, admin_headers)
-    body = await gql(client, LOGS_QUERY, {"result": "likely_verified"}, admin_headers)
+    body = await gql(client, LOGS_QUERY, {"result": "LIKELY_VERIFIED"}, admin_headers)
     assert "errors" not in body, body
     connection = body["data"]["vopLogs"]
     (node,) = connection["nodes"]
     assert connection["totalCount"] == 1
-    assert (node["epcCode"], node["vopScore"], node["scoreLabel"]) == ("CMTC", 70, "medium")
+    assert (node["epcCode"], node["vopScore"], node["scoreLabel"]) == ("CMTC", 70, "MEDIUM")
     assert node["isPositive"] is True
     assert node["providerName"]
     assert node["debtor"] == {
         "firstName": "Close",
         "riskClass": "MEDIUM",
         "nameMatched": True,
-        "vopLogs": {"nodes": [{"result": "likely_verified"}]},
+        "vopLogs": {"nodes": [{"result": "LIKELY_VERIFIED"}]},
     }
     assert node["upload"] == {"databaseId": upload_id, "vopLogs": {"totalCount": 3}}
     again = await gql(client, "query($id: ID!) { node(id: $id) { ... on VopLog { result } } }",
                       {"id": node["id"]}, admin_headers)  # fmt: skip
-    assert again["data"]["node"] == {"result": "likely_verified"}
+    assert again["data"]["node"] == {"result": "LIKELY_VERIFIED"}
     bad = await gql(client, LOGS_QUERY, {"result": "bogus"}, admin_headers)
     assert bad["data"] is None or bad["data"]["vopLogs"] is None
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -24,6 +24,7 @@ from debtgraph.domain.core.base import Base
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.eventbus import BusMessage, EventBus
+from debtgraph.domain.core.events import event_type
 from debtgraph.domain.core.secrets import public_id
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,12 @@ def record_event(
     platform_id: int | None = None,
     user_id: int | None = None,
 ) -> Event:
-    """Write an event row in the current transaction, to be relayed once it commits."""
+    """Write an event row in the current transaction, to be relayed once it commits.
+
+    ``type`` must be in the catalogue (:mod:`debtgraph.domain.core.events`) with this
+    ``object_type``: an uncatalogued event would reach no subscriber or webhook filter.
+    """
+    event_type(type, object_type)
     event = Event(
         public_id=public_id("evt"),
         type=type,

@@ -51,8 +51,6 @@ from debtgraph.domain.payments.models import (
     retryable_condition,
 )
 
-ATTEMPT_EVENT: Final = "billing_attempt.updated"
-DEBTOR_EVENT: Final = "debtor.status_changed"
 SUBMIT_TASK: Final = "billing.submit"
 # Attempts handed to one submit job: bounded payloads, a bounded transaction per job.
 SUBMIT_BATCH: Final = 500
@@ -135,7 +133,7 @@ def _attempt_event(
     record_event(
         session,
         clock,
-        type=ATTEMPT_EVENT,
+        type="billing_attempt.updated",
         object_type="billing_attempt",
         object_id=str(attempt.id),
         obj=attempt_event_payload(attempt),
@@ -175,7 +173,7 @@ def _debtor_event(
     record_event(
         session,
         clock,
-        type=DEBTOR_EVENT,
+        type="debtor.status_changed",
         object_type="debtor",
         object_id=str(debtor_id),
         obj={"id": debtor_id, "upload_id": upload_id, "status": status},

@@ -24,21 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.errors import PayloadReader
+from debtgraph.domain.core.events import CATALOGUE, Audience
 from debtgraph.domain.core.secrets import decrypt_secret, encrypt_secret, public_id
-from debtgraph.domain.receivables.models import ReceivableStatus
 from debtgraph.domain.webhooks import signing, targets
 from debtgraph.domain.webhooks.models import Webhook, WebhookEventType
 
 ALL_EVENTS = "*"
-PLATFORM_EVENTS: tuple[str, ...] = (
-    "receivable.created",
-    "receivable.status_changed",
-    *(f"receivable.{status.value}" for status in ReceivableStatus),
-    "user.updated",
-    "webhook.disabled",
+# What a webhook may subscribe to comes from the one event catalogue: the events about objects
+# a platform owns; the operator's (uploads, debtors, VOP logs, billing) are refused by name.
+PLATFORM_EVENTS: tuple[str, ...] = tuple(
+    name for name, entry in CATALOGUE.items() if entry.audience is Audience.OWNER
 )
 OPERATOR_EVENTS = frozenset(
-    {"upload.completed", "debtor.status_changed", "billing_attempt.updated"}
+    name for name, entry in CATALOGUE.items() if entry.audience is Audience.OPERATOR
 )
 MAX_EVENTS = 50
 MAX_DESCRIPTION = 1000
