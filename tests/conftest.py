@@ -166,8 +166,10 @@ def drain(runtime: Runtime) -> Callable[[], Any]:
             async with asyncio.timeout(timeout):
                 while True:
                     # Jobs due now; a retry deferred into the future (arq scores the queue by
-                    # run time) is not work this test waits for.
-                    due_ms = int(time.time() * 1000)
+                    # run time, seconds ahead) is not work this test waits for. arq rounds its
+                    # score to the millisecond, so a job queued this very millisecond may score
+                    # one ahead of a truncated now: a second of slack keeps it counted.
+                    due_ms = int(time.time() * 1000) + 1000
                     queued = await client.zcount("arq:queue", "-inf", due_ms)
                     running = [k async for k in client.scan_iter("arq:in-progress:*")]
                     if not queued and not running:

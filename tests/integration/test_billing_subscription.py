@@ -44,13 +44,16 @@ async def test_an_operator_hears_each_attempt_of_the_upload_it_follows_only(
         assert "errors" not in await start(client, admin_headers, other)
         assert "errors" not in await start(client, admin_headers, followed)
         await drain()
+        # Two changes (created, answered); each message carries the node as it is when sent, so
+        # the first may already show the answer when the sandbox is quick.
         created, answered = await _updates(ws, 2)
         # Nothing about the other upload arrives, however long we wait.
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(ws.recv(), 0.5)
-    assert created["status"] == "PENDING"
+    assert created["status"] in ("PENDING", "APPROVED")
     assert (answered["status"], answered["isFinal"]) == ("APPROVED", True)
     assert created["databaseId"] == answered["databaseId"]
+    assert answered["debtorId"] > 0
 
 
 @pytest.mark.parametrize("who", ["anonymous", "platform"])

@@ -589,7 +589,7 @@ async def test_upload_progress_raised_in_a_worker_process_reaches_the_api_proces
                     message = await receive(ws, timeout=60)
                     assert message["type"] == "next", message
                     seen.append(message["payload"]["data"]["uploadProgress"])
-        assert seen[-1]["status"] == "completed"
+        assert seen[-1]["status"] == "COMPLETED"
         assert seen[-1]["processedRecords"] == 150
         assert {s["databaseId"] for s in seen} == {int(response.json()["data"]["id"])}
     finally:
