@@ -42,7 +42,15 @@ class UnitOfWork:
                 raise RuntimeError("the request is over: no session after UnitOfWork.end()")
             if self._session is None:
                 self._session = self._services.session_factory()
-            yield self._session
+            try:
+                yield self._session
+            except Exception:
+                # A use case refused or failed part-way: what it wrote (and the events and jobs
+                # it queued) must not ride on the next commit of this unit of work, such as a
+                # later mutation of the same GraphQL document.
+                outbox.discard_pending(self._session)
+                await self._session.rollback()
+                raise
 
     async def commit(self) -> None:
         """Commit once, then queue jobs and publish the transaction's events."""

@@ -410,3 +410,37 @@ async def test_the_one_billable_rule_takes_exactly_the_ready_debtors(
         chosen = await session.scalars(select(Debtor.id).where(billable_condition()))
         assert list(chosen) == []
         await session.rollback()
+
+
+async def test_a_refused_mutation_leaves_nothing_for_the_next_one_to_commit(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    rows = [("Ana Garcia", "ES9121000418450200051332", "10.00")]
+    upload_id = await billing_upload(client, admin_headers, rows)
+    await drain()
+    listed = await gql(
+        client,
+        "mutation($i: String!) { blacklistAdd(input: {iban: $i}) { userErrors { code } } }",
+        {"i": rows[0][1]},
+        admin_headers,
+    )
+    assert listed["data"]["blacklistAdd"]["userErrors"] == []
+    # a: the start marks Ana blacklisted, finds nobody to bill and is refused; b then commits.
+    body = await gql(
+        client,
+        """mutation($v: BillingStartInput!) {
+          a: billingStart(input: $v) { started userErrors { code } }
+          b: blacklistAdd(input: {iban: "DE89370400440532013000"}) { userErrors { code } } }""",
+        {"v": {"uploadId": gid("Upload", upload_id)}},
+        admin_headers,
+    )
+    assert body["data"]["a"]["userErrors"] == [{"code": "nothing_to_bill"}]
+    assert body["data"]["b"]["userErrors"] == []
+    async with db() as session:
+        ana = await session.scalar(select(Debtor).where(Debtor.upload_id == upload_id))
+        events = await session.scalar(
+            select(func.count()).select_from(Event).where(Event.type.like("debtor.%"))
+        )
+    assert ana is not None
+    assert (ana.validation_status, ana.blacklisted) == ("valid", False)
+    assert events == 0

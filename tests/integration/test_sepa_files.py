@@ -150,12 +150,21 @@ async def test_export_then_import_settles_the_attempts(
     )
     assert (await debtors_of(client, admin_headers, upload_id))["Ana"]["status"] == "recovered"
 
-    # A pending file attempt may be voided; its debtor's collection ends.
+    # A pending attempt of an exported file is with the bank already: voiding it here would
+    # call failed a debit the bank may still collect, so it is refused and nothing changes.
     dan = next(a for a in listed if a["debtor_id"] == debtors["Dan"]["id"])
     voided = await gql(
         client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", dan["id"])}}, admin_headers
     )
-    assert voided["data"]["billingAttemptVoid"]["billingAttempt"]["status"] == "VOIDED"
+    assert voided["data"]["billingAttemptVoid"]["userErrors"] == [
+        {
+            "field": None,
+            "code": "invalid_transition",
+            "message": "This billing attempt was already sent; its answer settles it.",
+        }
+    ]
+    after = await attempts(client, admin_headers, upload_id=upload_id)
+    assert next(a for a in after if a["id"] == dan["id"])["status"] == "pending"
     assert await _count(db) == 5
 
 

@@ -168,6 +168,27 @@ def test_callback_signature() -> None:
         verify_callback("s3cret", headers, body + b" ", NOW)
 
 
+def test_hostile_callback_headers_and_bodies_are_refused_not_crashes() -> None:
+    body = json.dumps({"answers": [{"transaction_id": "TXN-1", "status": "approved"}]}).encode()
+    stamp = int(NOW.timestamp())
+    signed = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_callback("s3cret", "msg_1", stamp, body),
+    }
+    for bad in (
+        {**signed, "webhook-signature": "v1,\u00e9\u00e8"},  # not ASCII (latin-1 decoded)
+        {**signed, "webhook-timestamp": "9" * 400},  # would overflow a float comparison
+        {**signed, "webhook-timestamp": "9" * 5000},  # int() refuses this many digits
+    ):
+        with pytest.raises(DomainValidationError):
+            verify_callback("s3cret", bad, body, NOW)
+    unhashable = json.dumps({"answers": [{"transaction_id": "TXN-1", "status": ["x"]}]}).encode()
+    headers = {**signed, "webhook-signature": sign_callback("s3cret", "msg_1", stamp, unhashable)}
+    with pytest.raises(DomainValidationError):
+        verify_callback("s3cret", headers, unhashable, NOW)
+
+
 async def test_http_gateway_posts_the_debits() -> None:
     seen: list[httpx.Request] = []
 

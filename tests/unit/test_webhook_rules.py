@@ -52,6 +52,14 @@ def test_the_previous_secret_signs_only_until_it_expires() -> None:
         "https://[fe80::1]/",
         "https://[fc00::1]/",
         "https://[::]/",
+        # IPv6 forms that carry a private IPv4 address, and IPv6 ranges that are not global.
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
+        "https://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",  # Teredo, client 10.0.0.1
+        "https://[64:ff9b::a00:1]/",  # NAT64 of 10.0.0.1
+        "https://[64:ff9b:1::1]/",  # local-use NAT64: the site decides where it goes
+        "https://[fec0::1]/",  # site-local
     ],
 )
 async def test_non_public_addresses_are_refused(url: str) -> None:

@@ -57,6 +57,7 @@ SUBMIT_BATCH: Final = 500
 NOTHING_TO_BILL: Final = "The upload has no debtor ready for billing."
 VOID_APPROVED: Final = "An approved billing attempt cannot be voided."
 VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
+VOID_SENT: Final = "This billing attempt was already sent; its answer settles it."
 NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
 
 AnswerStatus = Literal["approved", "declined", "error"]
@@ -439,7 +440,8 @@ async def settle(
 async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> BillingAttempt:
     """Cancel a pending attempt before settlement; its debtor's collection ends (``failed``).
 
-    Raises LookupError when there is no such attempt, InvalidTransition when it is settled.
+    Raises LookupError when there is no such attempt, InvalidTransition when it is settled or
+    already sent (to the gateway or in an exported pain.008).
     """
     locked = await lock_attempts(session, BillingAttempt.id == attempt_id)
     if not locked:
@@ -449,6 +451,10 @@ async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> 
         raise InvalidTransition(attempt.status, "void", VOID_APPROVED)
     if attempt.status != BillingStatus.PENDING:
         raise InvalidTransition(attempt.status, "void", VOID_SETTLED)
+    if attempt.mid_reference is not None:
+        # Already with the gateway or in a bank's pain.008: the bank still collects, so voiding
+        # here would mark as failed a debit that may succeed. Its answer settles it instead.
+        raise InvalidTransition(attempt.status, "void", VOID_SENT)
     now = clock.now()
     attempt.status = BillingStatus.VOIDED.value
     attempt.processed_at = now

@@ -165,12 +165,18 @@ def verify_callback(
     message_id = headers.get("webhook-id", "")
     stamp = headers.get("webhook-timestamp", "")
     signatures = headers.get("webhook-signature", "").split()
-    if not (message_id and stamp.isascii() and stamp.isdigit() and signatures):
+    # Seconds since 1970 fit in 12 digits for 30,000 years: a longer stamp is no timestamp (and
+    # int() of thousands of digits is slow or refused).
+    if not (message_id and stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        raise _refused()
+    if not signatures:
         raise _refused()
     if abs(now.timestamp() - int(stamp)) > CALLBACK_TOLERANCE_SECONDS:
         raise _refused("The callback timestamp is too old or in the future.", "stale_callback")
-    expected = sign_callback(secret, message_id, int(stamp), body)
-    if not any(hmac.compare_digest(expected, s) for s in signatures):
+    expected = sign_callback(secret, message_id, int(stamp), body).encode()
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters, which a header
+    # (decoded as latin-1) may hold.
+    if not any(hmac.compare_digest(expected, s.encode("latin-1", "replace")) for s in signatures):
         raise _refused()
     try:
         payload: Any = orjson.loads(body)
@@ -184,7 +190,8 @@ def verify_callback(
         if not (
             isinstance(item, dict)
             and isinstance(item.get("transaction_id"), str)
-            and item.get("status") in _ANSWER_STATUSES
+            and isinstance(item.get("status"), str)
+            and item["status"] in _ANSWER_STATUSES
         ):
             raise _refused("Each answer needs a transaction_id and a status.", "invalid")
         answers.append(

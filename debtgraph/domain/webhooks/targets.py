@@ -51,11 +51,40 @@ class Target:
     addresses: tuple[IPAddress, ...]
 
 
+# NAT64 prefixes: the well-known one embeds an IPv4 address in its last 32 bits; the local-use
+# one (RFC 8215) can map to anything a site chooses, so it is refused whole.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _forbidden(address: IPAddress) -> bool:
-    """Private, loopback, link-local, multicast, reserved or unspecified: not the internet."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _forbidden(address.ipv4_mapped)
-    return not address.is_global or address.is_multicast
+    """Private, loopback, link-local, multicast, reserved or unspecified: not the internet.
+
+    An IPv6 address that carries an IPv4 one (mapped, compatible, 6to4, Teredo, NAT64) is judged
+    by the IPv4 address it reaches, so ``::ffff:127.0.0.1`` or ``2002:7f00:1::`` is loopback.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL_USE or address.is_site_local:
+            return True
+        embedded: list[ipaddress.IPv4Address] = []
+        if address.ipv4_mapped is not None:
+            embedded.append(address.ipv4_mapped)
+        if int(address) < 2**32:  # IPv4-compatible (::a.b.c.d), deprecated but routable
+            embedded.append(ipaddress.IPv4Address(int(address)))
+        if address.sixtofour is not None:
+            embedded.append(address.sixtofour)
+        if address.teredo is not None:
+            embedded.extend(address.teredo)
+        if address in _NAT64_WELL_KNOWN:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(_forbidden(inner) for inner in embedded):
+            return True
+    return (
+        not address.is_global
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
 
 
 def parse(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
