@@ -163,20 +163,31 @@ def drain(runtime: Runtime) -> Callable[[], Any]:
 
         client = aioredis.Redis.from_url(REDIS_URL or "")
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    # Jobs due now; a retry deferred into the future (arq scores the queue by
-                    # run time, seconds ahead) is not work this test waits for. arq rounds its
-                    # score to the millisecond, so a job queued this very millisecond may score
-                    # one ahead of a truncated now: a second of slack keeps it counted.
-                    due_ms = int(time.time() * 1000) + 1000
-                    queued = await client.zcount("arq:queue", "-inf", due_ms)
-                    running = [k async for k in client.scan_iter("arq:in-progress:*")]
-                    if not queued and not running:
-                        return
-                    await asyncio.sleep(0.05)
+            try:
+                await _wait_for_due_jobs(client, timeout)
+            except TimeoutError:
+                # Name what never finished: a hung job, or one that keeps coming due.
+                now_ms = time.time() * 1000
+                queued = await client.zrange("arq:queue", 0, 20, withscores=True)
+                due = [(k.decode(), round(score - now_ms)) for k, score in queued]
+                raise AssertionError(f"jobs not done after {timeout}s: {due}") from None
         finally:
             await client.aclose()
+
+    async def _wait_for_due_jobs(client: Any, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                # arq keeps a job in its queue until the job is finished, running ones included,
+                # so the queue alone says what is left. Not the in-progress keys: arq keeps a
+                # cron job's for a while after it ends (so two workers never run it twice).
+                # Jobs due now count; a retry deferred into the future (arq scores the queue by
+                # run time, seconds ahead) is not work this test waits for. arq rounds its score
+                # to the millisecond, so a job queued this very millisecond may score one ahead
+                # of a truncated now: a second of slack keeps it counted.
+                due_ms = int(time.time() * 1000) + 1000
+                if not await client.zcount("arq:queue", "-inf", due_ms):
+                    return
+                await asyncio.sleep(0.05)
 
     return _drain
 

@@ -17,7 +17,12 @@ from debtgraph.domain.payments.models import BillingAttempt, BillingStatus
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, PageKey
-from debtgraph.resolvers.pagination import MAX_ID, NumberedPage, db_id, keyset_page, numbered_page
+from debtgraph.resolvers.pagination import (
+    NumberedPage,
+    id_filter,
+    keyset_page,
+    numbered_page,
+)
 from debtgraph.resolvers.permissions import require_operator
 from debtgraph.resolvers.uploads import STILL_PROCESSING, parse_id
 
@@ -43,29 +48,13 @@ class AttemptFilters:
         )
 
 
-def _id_filter(name: str, raw: Any, errors: list[FieldError]) -> int | None:
-    if raw in (None, ""):
-        return None
-    text = str(raw).strip()
-    label = name.replace("_", " ")
-    if not (text.isascii() and text.isdigit()):
-        errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))
-        return None
-    key = db_id(text)
-    if key is None:
-        errors.append(
-            FieldError(name, "invalid", f"The {label} field must not be greater than {MAX_ID}.")
-        )
-    return key
-
-
 def check_filters(
     *, upload_id: Any = None, debtor_id: Any = None, status: str | None = None
 ) -> AttemptFilters:
     """Check filter values (422 naming each bad one); unknown ids simply match nothing."""
     errors: list[FieldError] = []
-    upload_key = _id_filter("upload_id", upload_id, errors)
-    debtor_key = _id_filter("debtor_id", debtor_id, errors)
+    upload_key = id_filter("upload_id", upload_id, errors)
+    debtor_key = id_filter("debtor_id", debtor_id, errors)
     if status not in (None, "") and status not in {s.value for s in BillingStatus}:
         errors.append(FieldError("status", "invalid", "The selected status is invalid."))
     if errors:

@@ -35,8 +35,15 @@ class UnitOfWork:
         self._ended = False
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """Exclusive use of the request's session."""
+    async def session(
+        self, *, keep_changes_on: tuple[type[Exception], ...] = ()
+    ) -> AsyncIterator[AsyncSession]:
+        """Exclusive use of the request's session.
+
+        An exception leaving the block rolls back what was written since the last commit, unless
+        it is one of ``keep_changes_on``: a refusal whose own writes must stand (a replayed OAuth
+        code revokes its tokens), which the use case then commits itself.
+        """
         async with self._lock:
             if self._ended:
                 raise RuntimeError("the request is over: no session after UnitOfWork.end()")
@@ -44,6 +51,8 @@ class UnitOfWork:
                 self._session = self._services.session_factory()
             try:
                 yield self._session
+            except keep_changes_on:
+                raise
             except Exception:
                 # A use case refused or failed part-way: what it wrote (and the events and jobs
                 # it queued) must not ride on the next commit of this unit of work, such as a

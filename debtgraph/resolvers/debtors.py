@@ -28,9 +28,8 @@ from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import (
-    MAX_ID,
     NumberedPage,
-    db_id,
+    id_filter,
     keyset_page,
     numbered_page,
     parse_id,
@@ -79,25 +78,7 @@ def check_filters(
 ) -> DebtorFilters:
     """Check filter values (422 naming each bad one)."""
     errors: list[FieldError] = []
-    upload_key: int | None = None
-    if upload_id not in (None, ""):
-        text = str(upload_id).strip()
-        if text.isascii() and text.isdigit():
-            # An unknown id gives an empty list; one beyond the column's range is refused
-            # (PostgreSQL would refuse the parameter: a 500).
-            upload_key = db_id(text)
-            if upload_key is None:
-                errors.append(
-                    FieldError(
-                        "upload_id",
-                        "invalid",
-                        f"The upload id field must not be greater than {MAX_ID}.",
-                    )
-                )
-        else:
-            errors.append(
-                FieldError("upload_id", "invalid", "The upload id field must be an integer.")
-            )
+    upload_key = id_filter("upload_id", upload_id, errors)
     checks = (
         ("status", status, {s.value for s in DebtorStatus}),
         ("risk_class", risk_class, set(RISK_CLASSES)),

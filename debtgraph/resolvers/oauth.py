@@ -263,7 +263,7 @@ async def token(
         raise InvalidRequestError("refresh_token is required.")
     requested = scope_to_list(form.get("scope")) if form.get("scope") else None
     try:
-        async with ctx.uow.session() as session:
+        async with ctx.uow.session(keep_changes_on=(oauth_flow.GrantError,)) as session:
             issued = await oauth_flow.rotate(
                 session,
                 ctx.clock,
@@ -295,7 +295,7 @@ async def _code_grant(
         raise InvalidRequestError("code is required.")
     verifier = form.get("code_verifier")
     try:
-        async with ctx.uow.session() as session:
+        async with ctx.uow.session(keep_changes_on=(oauth_flow.GrantError,)) as session:
             row = await oauth_flow.redeem_code(
                 session, ctx.clock, platform, code, form.get("redirect_uri")
             )

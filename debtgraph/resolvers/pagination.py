@@ -28,6 +28,28 @@ def db_id(text: str) -> int | None:
     return int(text)
 
 
+def id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
+    """A list filter naming a row by its numeric id (``upload_id=…``), or None when absent.
+
+    An unknown id matches nothing (an empty list); one that is not digits, or beyond the
+    column's range (PostgreSQL would refuse the parameter: a 500), is added to ``errors`` as the
+    field's 422, worded as the operator API words it.
+    """
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    label = name.replace("_", " ")
+    if not (text.isascii() and text.isdigit()):
+        errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))
+        return None
+    key = db_id(text)
+    if key is None:
+        errors.append(
+            FieldError(name, "invalid", f"The {label} field must not be greater than {MAX_ID}.")
+        )
+    return key
+
+
 def parse_id(value: Any, resource: str) -> int:
     """A numeric id from a path or an argument; anything else is simply not found."""
     key = db_id(str(value)) if value is not None else None

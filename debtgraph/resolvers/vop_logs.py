@@ -18,9 +18,8 @@ from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
 from debtgraph.resolvers.loaders import Page, PageKey
 from debtgraph.resolvers.pagination import (
-    MAX_ID,
     NumberedPage,
-    db_id,
+    id_filter,
     keyset_page,
     numbered_page,
 )
@@ -42,29 +41,13 @@ class VopLogFilters:
         return (("result", self.result),) if self.result is not None else ()
 
 
-def _id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    label = name.replace("_", " ")
-    if not (text.isascii() and text.isdigit()):
-        errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))
-        return None
-    key = db_id(text)
-    if key is None:
-        errors.append(
-            FieldError(name, "invalid", f"The {label} field must not be greater than {MAX_ID}.")
-        )
-    return key
-
-
 def check_filters(
     *, upload_id: Any = None, debtor_id: Any = None, result: str | None = None
 ) -> VopLogFilters:
     """Check filter values (422 naming each bad one); an unknown id gives an empty list."""
     errors: list[FieldError] = []
-    upload_key = _id_filter("upload_id", upload_id, errors)
-    debtor_key = _id_filter("debtor_id", debtor_id, errors)
+    upload_key = id_filter("upload_id", upload_id, errors)
+    debtor_key = id_filter("debtor_id", debtor_id, errors)
     if result not in (None, "") and result not in RESULTS:
         errors.append(FieldError("result", "invalid", "The selected result is invalid."))
     if errors:
