@@ -40,6 +40,7 @@ from debtgraph.domain.debtors.models import (
     Upload,
     ValidationStatus,
     billable_condition,
+    still_collectable_condition,
 )
 from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
 from debtgraph.domain.payments.models import (
@@ -58,6 +59,7 @@ NOTHING_TO_BILL: Final = "The upload has no debtor ready for billing."
 VOID_APPROVED: Final = "An approved billing attempt cannot be voided."
 VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
 NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
+NOT_COLLECTABLE: Final = "The debtor can no longer be charged (blacklisted, or changed)."
 
 AnswerStatus = Literal["approved", "declined", "error"]
 
@@ -484,9 +486,27 @@ async def retry_attempts(
     due = await lock_attempts(session, *conditions, limit=limit)
     if attempt_id is not None and not due:
         raise InvalidTransition("settled", "retry", NOT_RETRYABLE)
+    # The debtor is checked again: the blacklist may have grown since the first attempt.
+    collectable = set(
+        (
+            await session.scalars(
+                select(Debtor.id).where(
+                    Debtor.id.in_({a.debtor_id for a in due}), still_collectable_condition()
+                )
+            )
+        ).all()
+    )
+    if attempt_id is not None and not collectable:
+        raise InvalidTransition("failed", "retry", NOT_COLLECTABLE)
     for attempt in due:
         attempt.next_retry_at = None
     await session.flush()
+    ended = [a.debtor_id for a in due if a.debtor_id not in collectable]
+    # Their series ends here: no new attempt, the debtor's collection has failed.
+    await _set_debtor_status(
+        session, clock, ended, DebtorStatus.FAILED.value, DebtorStatus.PROCESSING.value
+    )
+    due = [a for a in due if a.debtor_id in collectable]
     attempts = await _insert_attempts(
         session,
         clock,
