@@ -18,17 +18,18 @@ No debtor is ever charged twice, whoever races whom:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
 from sqlalchemy import ColumnElement, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock, event_time
-from debtgraph.domain.core.concurrency import dialect_of
+from debtgraph.domain.core.concurrency import dialect_of, is_unique_violation
 from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
 from debtgraph.domain.core.outbox import enqueue_after_commit, record_event
 from debtgraph.domain.debtors import validation as debtor_validation
@@ -59,6 +60,8 @@ NOTHING_TO_BILL: Final = "The upload has no debtor ready for billing."
 VOID_APPROVED: Final = "An approved billing attempt cannot be voided."
 VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
 NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
+# A bank's or gateway's reference (pain.002 AcctSvcrRef): ISO 20022 Max35Text.
+MAX_UNIQUE_ID: Final = 35
 NOT_COLLECTABLE: Final = "The debtor can no longer be charged (blacklisted, or changed)."
 
 AnswerStatus = Literal["approved", "declined", "error"]
@@ -421,6 +424,13 @@ async def settle(
                 )
             )
         raise DomainValidationError(errors)
+    applied = {
+        t: a for t, a in by_id.items() if t in found and found[t].status == BillingStatus.PENDING
+    }
+    field = "file" if strict else "unique_id"
+    reference_errors = await _unique_id_errors(session, applied, field)
+    if reference_errors:
+        raise DomainValidationError(reference_errors)
     now = clock.now()
     settled: list[BillingAttempt] = []
     for transaction_id, answer in by_id.items():
@@ -431,11 +441,67 @@ async def settle(
         if mid_reference and attempt.mid_reference is None:
             attempt.mid_reference = mid_reference
         settled.append(attempt)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Two answers racing with one reference: the checks above saw neither.
+        if not is_unique_violation(exc, BillingAttempt.__tablename__, "unique_id"):
+            raise
+        raise DomainValidationError(
+            [FieldError(field, "duplicate_reference", DUPLICATE_REFERENCE)]
+        ) from None
     for attempt in settled:
         _attempt_event(session, clock, attempt, BillingStatus.PENDING.value)
     await _settle_debtors(session, clock, settled)
     return Settlement(settled, unknown, already)
+
+
+DUPLICATE_REFERENCE: Final = "A bank reference (unique_id) names another billing attempt."
+
+
+async def _unique_id_errors(
+    session: AsyncSession, answers: Mapping[str, GatewayAnswer], field: str
+) -> list[FieldError]:
+    """The answers' references that are too long or would name two attempts (none written)."""
+    too_long = sorted(
+        t for t, a in answers.items() if a.unique_id and len(a.unique_id) > MAX_UNIQUE_ID
+    )
+    owners: dict[str, set[str]] = {}
+    for transaction_id, answer in answers.items():
+        if answer.unique_id:
+            owners.setdefault(answer.unique_id, set()).add(transaction_id)
+    if owners:
+        # One query for the set: a reference already kept by an attempt of another transaction.
+        taken = await session.execute(
+            select(BillingAttempt.unique_id, BillingAttempt.transaction_id).where(
+                BillingAttempt.unique_id.in_(list(owners))
+            )
+        )
+        for unique_id, transaction_id in taken.all():
+            owners[str(unique_id)].add(transaction_id)
+    repeated = sorted(u for u, ts in owners.items() if len(ts) > 1)
+    errors: list[FieldError] = []
+    if too_long:
+        errors.append(
+            FieldError(
+                field,
+                "reference_too_long",
+                f"A bank reference (unique_id) must not exceed {MAX_UNIQUE_ID} characters: "
+                + ", ".join(too_long)
+                + ".",
+            )
+        )
+    if repeated:
+        errors.append(
+            FieldError(
+                field,
+                "duplicate_reference",
+                "A bank reference (unique_id) names more than one billing attempt: "
+                + ", ".join(repeated)
+                + ".",
+            )
+        )
+    return errors
 
 
 async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> BillingAttempt:
