@@ -261,7 +261,7 @@ async def validate_debtor(ctx: Context, debtor_id: Any) -> Debtor:
     require_operator(ctx)
     key = parse_id(debtor_id, "Debtor")
     async with ctx.uow.session() as session:
-        debtor = await session.get(Debtor, key)
+        debtor = await debtor_validation.lock_changeable(session, key, "validate")
         if debtor is None:
             raise NotFound("Debtor")
         previous = debtor.validation_status
@@ -312,7 +312,7 @@ async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
     require_operator(ctx)
     key = parse_id(debtor_id, "Debtor")
     async with ctx.uow.session() as session:
-        debtor = await session.get(Debtor, key)
+        debtor = await debtor_validation.lock_changeable(session, key, "update")
         if debtor is None:
             raise NotFound("Debtor")
         changes = check_raw_data(raw_data)

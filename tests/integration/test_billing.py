@@ -444,3 +444,61 @@ async def test_a_refused_mutation_leaves_nothing_for_the_next_one_to_commit(
     assert ana is not None
     assert (ana.validation_status, ana.blacklisted) == ("valid", False)
     assert events == 0
+
+
+async def test_a_retry_never_charges_a_debtor_blacklisted_since(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    drain: Any,
+    runtime: Any,
+    clock: Any,
+    db: Any,
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    cid = debtors["Cid"]["id"]
+    (first,) = await attempts(client, admin_headers, debtor_id=cid)
+    assert (first["error_code"], first["can_retry"]) == ("AM04", True)
+    async with db() as session:
+        debtor = await session.get(Debtor, cid)
+        assert debtor is not None
+        assert debtor.status == "processing"
+        session.add(BlacklistedIban(iban=debtor.iban, created_at=clock.now()))
+        await session.commit()
+    # The operator's retry is refused, and changes nothing.
+    refused = await gql(
+        client,
+        RETRY,
+        {"v": {"billingAttemptId": gid("BillingAttempt", first["id"])}},
+        admin_headers,
+    )
+    assert refused["data"]["billingAttemptRetry"] == {
+        "billingAttempt": None,
+        "userErrors": [
+            {
+                "field": None,
+                "code": "invalid_transition",
+                "message": "The debtor can no longer be charged (blacklisted, or changed).",
+            }
+        ],
+    }
+    clock.advance(timedelta(days=5))
+    assert await _retry_cron(runtime) == 2  # Dan and Eve; Cid's series ends
+    await drain()
+    assert [a["attempt_number"] for a in await attempts(client, admin_headers, debtor_id=cid)] == [
+        1
+    ]
+    detail = await client.get(f"/api/admin/debtors/{cid}", headers=admin_headers)
+    assert detail.json()["data"]["status"] == "failed"
+    async with db() as session:
+        changes = (
+            await session.scalars(
+                select(Event.data).where(
+                    Event.type == "debtor.status_changed", Event.object_id == str(cid)
+                )
+            )
+        ).all()
+    assert [c["object"]["status"] for c in changes][-1:] == ["failed"], changes
+    assert await _retry_cron(runtime) == 0

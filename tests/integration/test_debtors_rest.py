@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlalchemy import select
 
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
-from tests.integration.uploads_support import UNAUTH, csv_text, upload
+from tests.conftest import gql
+from tests.integration.uploads_support import UNAUTH, csv_text, set_debtor_status, upload
 
 DEBTOR_KEYS = {
     "id", "upload_id", "iban_masked", "bank_name", "bank_code", "bic", "first_name",
@@ -336,3 +338,48 @@ async def test_list_statement_counts_do_not_grow_with_rows(
         await client.get(f"/api/admin/uploads/{first}/debtors", headers=admin_headers)
     assert sql_counter.count == one_upload_debtors
     assert await statements() == few
+
+
+async def test_a_debtor_in_collection_cannot_be_changed_on_either_face(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    # Retries read the debtor's row as it is: an edit mid-collection would be charged unchecked.
+    await upload(client, admin_headers, csv_text(2))
+    debtor_id = await _first_debtor_id(db)
+    await set_debtor_status(db, debtor_id, "processing")
+    async with db() as session:
+        before = await session.get(Debtor, debtor_id)
+        assert before is not None
+        snapshot = (before.raw_data, before.iban, before.validation_status, before.updated_at)
+    refused = {"message": "A debtor in collection cannot be changed.", "status": 409}
+    put = await client.put(
+        f"/api/admin/debtors/{debtor_id}",
+        json={"raw_data": {"iban": "DE89370400440532013000"}},
+        headers=admin_headers,
+    )
+    assert (put.status_code, put.json()) == (409, refused)
+    validate = await client.post(f"/api/admin/debtors/{debtor_id}/validate", headers=admin_headers)
+    assert (validate.status_code, validate.json()) == (409, refused)
+    node = base64.b64encode(f"Debtor:{debtor_id}".encode()).decode()
+    for mutation, input_type, values in (
+        ("debtorUpdate", "DebtorUpdateInput", {"rawData": {"iban": "DE89370400440532013000"}}),
+        ("debtorValidate", "DebtorValidateInput", {}),
+    ):
+        body = await gql(
+            client,
+            f"mutation($v: {input_type}!) {{ {mutation}(input: $v) {{ debtor {{ id }} "
+            "userErrors { field code message } } }",
+            {"v": {"debtorId": node, **values}},
+            admin_headers,
+        )
+        assert body["data"][mutation] == {
+            "debtor": None,
+            "userErrors": [
+                {"field": None, "code": "invalid_transition", "message": refused["message"]}
+            ],
+        }
+    async with db() as session:
+        after = await session.get(Debtor, debtor_id)
+        assert after is not None
+        assert (after.raw_data, after.iban, after.validation_status, after.updated_at) == snapshot
+        assert after.status == "processing"

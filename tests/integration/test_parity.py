@@ -31,7 +31,12 @@ import pytest
 from tests.extraction.corpus import corpus, pdf_of
 from tests.integration.cleavr_support import bearer, complete_user, create_user, creditor_token
 from tests.integration.test_receivables import receivable_payload
-from tests.integration.uploads_support import csv_text, set_upload_counts, upload
+from tests.integration.uploads_support import (
+    csv_text,
+    set_debtor_status,
+    set_upload_counts,
+    upload,
+)
 
 # --- The one translation table between the faces ------------------------------------------------
 
@@ -1222,6 +1227,10 @@ async def _partly_paid(client: httpx.AsyncClient, w: World, db: Any) -> None:
     await _operator_steps(client, w, ["receivableStart", "receivablePaymentRecord 200.00"])
 
 
+async def _debtor_in_collection(client: httpx.AsyncClient, w: World, db: Any) -> None:
+    await set_debtor_status(db, w.debtor, "processing")
+
+
 async def _huge_upload(client: httpx.AsyncClient, w: World, db: Any) -> None:
     await set_upload_counts(db, w.upload, total=20_000, processed=203)
 
@@ -2160,6 +2169,32 @@ CASES = [
             "not_found",
         ),
         "debtor.validate-unknown-id",
+    ),
+    row(
+        _mutation_on(
+            "debtor.update",
+            "operator",
+            "conflict",
+            "debtor",
+            {"raw_data": {"city": "Sevilla"}},
+            lambda i: {"debtorId": i, "rawData": {"city": "Sevilla"}},
+            relay="Debtor",
+            prepare=_debtor_in_collection,
+        ),
+        "debtor.update-in-collection",
+    ),
+    row(
+        _mutation_on(
+            "debtor.validate",
+            "operator",
+            "conflict",
+            "debtor",
+            None,
+            lambda i: {"debtorId": i},
+            relay="Debtor",
+            prepare=_debtor_in_collection,
+        ),
+        "debtor.validate-in-collection",
     ),
 ]
 

@@ -34,13 +34,17 @@ def settings(settings: Any) -> Any:
     return replace(settings, billing_callback_secret=SECRET)
 
 
-def pain002(original_msg_id: str, transactions: list[tuple[str, str, str | None]]) -> bytes:
-    """A pain.002.001.10 status report, as a bank writes it."""
+def pain002(
+    original_msg_id: str,
+    transactions: list[tuple[str, str, str | None]],
+    refs: list[str] | None = None,
+) -> bytes:
+    """A pain.002.001.10 status report, as a bank writes it (AcctSvcrRef ``refs`` if given)."""
     txs = "".join(
         f"""<TxInfAndSts><StsId>STS-{i}</StsId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>
         <TxSts>{status}</TxSts>"""
         + (f"<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn></StsRsnInf>" if reason else "")
-        + f"<AcctSvcrRef>BANK-{i}</AcctSvcrRef></TxInfAndSts>"
+        + f"<AcctSvcrRef>{refs[i] if refs else f'BANK-{i}'}</AcctSvcrRef></TxInfAndSts>"
         for i, (e2e, status, reason) in enumerate(transactions)
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -308,3 +312,80 @@ async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
         "Upload is still processing. Please wait.",
     )
     assert await _count(db) == 1
+
+
+async def test_bank_references_too_long_or_repeated_are_refused_with_nothing_changed(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    msg_id = ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    listed = await attempts(client, admin_headers)
+    ana, ben, cid = (a["transaction_id"] for a in listed[:3])
+    long_ref = "R" * 36  # Max35Text; over 64 it used to be a database error (500)
+    for report, message in (
+        (
+            pain002(msg_id, [(ana, "ACSC", None), (ben, "ACSC", None)], ["OK-1", long_ref]),
+            f"A bank reference (unique_id) must not exceed 35 characters: {ben}.",
+        ),
+        (
+            pain002(msg_id, [(ana, "ACSC", None), (ben, "ACSC", None)], ["SAME", "SAME"]),
+            "A bank reference (unique_id) names more than one billing attempt: SAME.",
+        ),
+    ):
+        refused = await _import(client, admin_headers, report)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == {"file": [message]}
+    assert {a["status"] for a in await attempts(client, admin_headers)} == {"pending"}
+    # GraphQL: the same refusal as a userError on file.
+    operations = json.dumps(
+        {
+            "query": """mutation($v: SepaPain002ImportInput!) { sepaPain002Import(input: $v) {
+            settled userErrors { field code message } } }""",
+            "variables": {"v": {"file": None}},
+        }
+    )
+    response = await client.post(
+        "/graphql",
+        data={"operations": operations, "map": json.dumps({"0": ["variables.v.file"]})},
+        files={"0": ("status.xml", pain002(msg_id, [(ana, "ACSC", None)], [long_ref]), "x/xml")},
+        headers=admin_headers,
+    )
+    assert response.json()["data"]["sepaPain002Import"] == {
+        "settled": 0,
+        "userErrors": [
+            {
+                "field": "file",
+                "code": "reference_too_long",
+                "message": f"A bank reference (unique_id) must not exceed 35 characters: {ana}.",
+            }
+        ],
+    }
+    settled = await _import(client, admin_headers, pain002(msg_id, [(ana, "ACSC", None)], ["R-1"]))
+    assert settled.status_code == 200, settled.text
+    # Against the database: another attempt already keeps R-1.
+    again = await _import(client, admin_headers, pain002(msg_id, [(ben, "ACSC", None)], ["R-1"]))
+    assert again.status_code == 422, again.text
+    assert again.json()["errors"] == {
+        "file": ["A bank reference (unique_id) names more than one billing attempt: R-1."]
+    }
+    # The gateway callback: the same reference, or one over 35 characters, is refused.
+    stamp = int(clock.now().timestamp())
+    for n, unique_id in enumerate(("R-1", long_ref)):
+        body = json.dumps(
+            {"answers": [{"transaction_id": cid, "status": "approved", "unique_id": unique_id}]}
+        ).encode()
+        headers = {
+            "webhook-id": f"msg_ref_{n}",
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign_callback(SECRET, f"msg_ref_{n}", stamp, body),
+        }
+        callback = await client.post("/api/billing/callback", content=body, headers=headers)
+        assert callback.status_code == 422, callback.text
+        assert list(callback.json()["errors"]) == ["unique_id"]
+    rows = {a["transaction_id"]: a for a in await attempts(client, admin_headers)}
+    assert (rows[ana]["status"], rows[ana]["unique_id"]) == ("approved", "R-1")
+    assert (rows[ben]["status"], rows[ben]["unique_id"]) == ("pending", None)
+    assert (rows[cid]["status"], rows[cid]["unique_id"]) == ("pending", None)

@@ -693,3 +693,47 @@ async def test_two_workers_never_make_the_same_attempt(
     assert all(a.attempt_number == 1 for a in attempts)
     ids = [orjson.loads(r.body)["data"]["object"]["id"] for r in receiver.received]
     assert sorted(ids) == sorted(f"rcv_{i}" for i in range(30))
+
+
+async def test_one_undeliverable_webhook_does_not_hold_up_the_batch(
+    client: httpx.AsyncClient, make_platform: Any, receiver: Receiver, db: Any, drain: Any
+) -> None:
+    # A secret that no longer decrypts (SECRET_KEY changed) used to raise out of the batch:
+    # nothing was recorded and every delivery of the batch, of any tenant, came back later.
+    acme, other = await make_platform(), await make_platform("Other")
+    broken = await _register(client, acme.api_key, receiver.url, ["receivable.created"])
+    await _register(client, other.api_key, receiver.url, ["receivable.created"])
+    async with db() as session:
+        await session.execute(
+            update(Webhook)
+            .where(Webhook.public_id == broken["id"])
+            .values(secret_encrypted="not-a-fernet-token")
+        )
+        await session.commit()
+    acme_user = await create_user(client, acme.api_key)
+    other_user = await create_user(client, other.api_key, complete_user("bo@danone.test"))
+    await _receivable(client, acme.api_key, acme_user["id"])
+    await _receivable(client, other.api_key, other_user["id"])
+    await drain()
+    assert len(receiver.received) == 1
+    async with db() as session:
+        rows = (
+            await session.execute(
+                select(Webhook.public_id, WebhookDelivery.status, WebhookDeliveryAttempt)
+                .join(WebhookDelivery, WebhookDelivery.webhook_id == Webhook.id)
+                .join(
+                    WebhookDeliveryAttempt,
+                    WebhookDeliveryAttempt.delivery_id == WebhookDelivery.id,
+                )
+            )
+        ).all()
+    by_hook = {public: (status, attempt) for public, status, attempt in rows}
+    assert len(rows) == 2
+    status, attempt = by_hook[broken["id"]]
+    assert status == "pending"  # retried with backoff like any failed attempt
+    assert not attempt.succeeded
+    assert attempt.status_code is None
+    assert attempt.error.startswith("not sent: InvalidToken")
+    ((good_status, good),) = [v for k, v in by_hook.items() if k != broken["id"]]
+    assert good_status == "succeeded"
+    assert good.succeeded

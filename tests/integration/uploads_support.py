@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from debtgraph.domain.debtors.models import Upload
+from debtgraph.domain.debtors.models import Debtor, Upload
 
 HEADER = "first_name,last_name,iban,amount,city,postcode,address,country,email,custom_field"
 VALID_IBANS = [
@@ -78,4 +78,11 @@ async def set_upload_counts(db: Any, upload_id: int, total: int, processed: int)
                 status="completed",
             )
         )
+        await session.commit()
+
+
+async def set_debtor_status(db: Any, debtor_id: int, status: str) -> None:
+    """Put a debtor where billing would have (e.g. ``processing``) without a gateway round."""
+    async with db() as session:
+        await session.execute(update(Debtor).where(Debtor.id == debtor_id).values(status=status))
         await session.commit()

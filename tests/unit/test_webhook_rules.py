@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -71,3 +72,31 @@ async def test_non_public_addresses_are_refused(url: str) -> None:
 async def test_private_addresses_pass_only_when_allowed() -> None:
     target = await targets.check("http://127.0.0.1:8080/h", allow_private=True)
     assert (target.scheme, target.port, str(target.addresses[0])) == ("http", 8080, "127.0.0.1")
+
+
+async def test_a_non_ascii_host_is_kept_in_punycode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Host header and SNI take ASCII only: a Unicode host would pass registration and then
+    # fail every send. DNS is replaced here because .example names never resolve.
+    assert targets.parse("https://Bücher.example/x?a=1", allow_private=False) == (
+        "https",
+        "xn--bcher-kva.example",
+        443,
+        "/x?a=1",
+    )
+
+    async def resolve(host: str, port: int) -> tuple[object, ...]:
+        assert host == "xn--bcher-kva.example"
+        return (ipaddress.ip_address("93.184.216.34"),)
+
+    monkeypatch.setattr(targets, "_resolve", resolve)
+    target = await targets.check(" https://bücher.example:8443/h ", allow_private=False)
+    assert target.url == "https://xn--bcher-kva.example:8443/h"
+    assert target.host == "xn--bcher-kva.example"
+
+
+def test_a_host_idna_cannot_encode_is_refused() -> None:
+    with pytest.raises(targets.TargetRefused) as refused:
+        targets.parse(f"https://{'ü' * 70}.de/", allow_private=False)
+    (error,) = refused.value.errors
+    assert (error.field, error.code) == ("url", "invalid_url")
+    assert "internationalised" in error.message

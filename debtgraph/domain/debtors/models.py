@@ -181,9 +181,22 @@ def billable_condition() -> ColumnElement[bool]:
     list may have grown since). The upload's ``ready_for_sync`` counts these; billing and the
     pain.008 export claim exactly these.
     """
-    return and_(
+    return and_(Debtor.status == DebtorStatus.PENDING.value, *_chargeable())
+
+
+def still_collectable_condition() -> ColumnElement[bool]:
+    """Debtors in collection a retry may charge again: the billable rule, status ``processing``.
+
+    Checked again at every retry because the blacklist may have grown (and any other part of
+    the rule changed) since the first attempt.
+    """
+    return and_(Debtor.status == DebtorStatus.PROCESSING.value, *_chargeable())
+
+
+def _chargeable() -> tuple[ColumnElement[bool], ...]:
+    # Every part of the billable rule except the collection status: kept here once.
+    return (
         Debtor.validation_status == ValidationStatus.VALID.value,
-        Debtor.status == DebtorStatus.PENDING.value,
         Debtor.risk_class.in_(BILLABLE_RISK_CLASSES),
         Debtor.blacklisted.is_(False),
         Debtor.iban_valid.is_(True),

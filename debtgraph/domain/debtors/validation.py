@@ -35,9 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.base import UTCDateTime
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.concurrency import lock_row
+from debtgraph.domain.core.errors import InvalidTransition
 from debtgraph.domain.debtors.models import (
     BlacklistedIban,
     Debtor,
+    DebtorStatus,
     Upload,
     ValidationStatus,
     billable_condition,
@@ -334,6 +337,27 @@ async def validate_upload_debtors(
                 run.failures.append(RowFailure(row.row_number, outcome.first_error))
         outcomes = evaluating.result()
     return run
+
+
+IN_COLLECTION: Final = "A debtor in collection cannot be changed."
+
+
+async def lock_changeable(session: AsyncSession, debtor_id: int, action: str) -> Debtor | None:
+    """The debtor, write-locked until the transaction ends, if an operator may still change it.
+
+    Only a ``pending`` debtor may be edited or validated again: once billing has claimed it,
+    its retries read its row as it is, so a new IBAN or a cleared flag would be charged
+    unchecked. The lock orders this against billing's claim of the same row. None when there
+    is no such debtor; InvalidTransition when it is in (or past) collection.
+    """
+    if not await lock_row(session, Debtor, debtor_id):
+        return None
+    debtor = await session.get(Debtor, debtor_id, populate_existing=True)
+    if debtor is None:
+        return None
+    if debtor.status != DebtorStatus.PENDING.value:
+        raise InvalidTransition(debtor.status, action, IN_COLLECTION)
+    return debtor
 
 
 async def validate_one(session: AsyncSession, clock: Clock, debtor: Debtor) -> ValidationOutcome:

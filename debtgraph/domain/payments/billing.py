@@ -18,17 +18,18 @@ No debtor is ever charged twice, whoever races whom:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
 from sqlalchemy import ColumnElement, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock, event_time
-from debtgraph.domain.core.concurrency import dialect_of
+from debtgraph.domain.core.concurrency import dialect_of, is_unique_violation
 from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
 from debtgraph.domain.core.outbox import enqueue_after_commit, record_event
 from debtgraph.domain.debtors import validation as debtor_validation
@@ -40,6 +41,7 @@ from debtgraph.domain.debtors.models import (
     Upload,
     ValidationStatus,
     billable_condition,
+    still_collectable_condition,
 )
 from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
 from debtgraph.domain.payments.models import (
@@ -59,6 +61,9 @@ VOID_APPROVED: Final = "An approved billing attempt cannot be voided."
 VOID_SETTLED: Final = "Only a pending billing attempt can be voided."
 VOID_SENT: Final = "This billing attempt was already sent; its answer settles it."
 NOT_RETRYABLE: Final = "This billing attempt cannot be retried."
+# A bank's or gateway's reference (pain.002 AcctSvcrRef): ISO 20022 Max35Text.
+MAX_UNIQUE_ID: Final = 35
+NOT_COLLECTABLE: Final = "The debtor can no longer be charged (blacklisted, or changed)."
 
 AnswerStatus = Literal["approved", "declined", "error"]
 
@@ -420,6 +425,13 @@ async def settle(
                 )
             )
         raise DomainValidationError(errors)
+    applied = {
+        t: a for t, a in by_id.items() if t in found and found[t].status == BillingStatus.PENDING
+    }
+    field = "file" if strict else "unique_id"
+    reference_errors = await _unique_id_errors(session, applied, field)
+    if reference_errors:
+        raise DomainValidationError(reference_errors)
     now = clock.now()
     settled: list[BillingAttempt] = []
     for transaction_id, answer in by_id.items():
@@ -430,11 +442,67 @@ async def settle(
         if mid_reference and attempt.mid_reference is None:
             attempt.mid_reference = mid_reference
         settled.append(attempt)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Two answers racing with one reference: the checks above saw neither.
+        if not is_unique_violation(exc, BillingAttempt.__tablename__, "unique_id"):
+            raise
+        raise DomainValidationError(
+            [FieldError(field, "duplicate_reference", DUPLICATE_REFERENCE)]
+        ) from None
     for attempt in settled:
         _attempt_event(session, clock, attempt, BillingStatus.PENDING.value)
     await _settle_debtors(session, clock, settled)
     return Settlement(settled, unknown, already)
+
+
+DUPLICATE_REFERENCE: Final = "A bank reference (unique_id) names another billing attempt."
+
+
+async def _unique_id_errors(
+    session: AsyncSession, answers: Mapping[str, GatewayAnswer], field: str
+) -> list[FieldError]:
+    """The answers' references that are too long or would name two attempts (none written)."""
+    too_long = sorted(
+        t for t, a in answers.items() if a.unique_id and len(a.unique_id) > MAX_UNIQUE_ID
+    )
+    owners: dict[str, set[str]] = {}
+    for transaction_id, answer in answers.items():
+        if answer.unique_id:
+            owners.setdefault(answer.unique_id, set()).add(transaction_id)
+    if owners:
+        # One query for the set: a reference already kept by an attempt of another transaction.
+        taken = await session.execute(
+            select(BillingAttempt.unique_id, BillingAttempt.transaction_id).where(
+                BillingAttempt.unique_id.in_(list(owners))
+            )
+        )
+        for unique_id, transaction_id in taken.all():
+            owners[str(unique_id)].add(transaction_id)
+    repeated = sorted(u for u, ts in owners.items() if len(ts) > 1)
+    errors: list[FieldError] = []
+    if too_long:
+        errors.append(
+            FieldError(
+                field,
+                "reference_too_long",
+                f"A bank reference (unique_id) must not exceed {MAX_UNIQUE_ID} characters: "
+                + ", ".join(too_long)
+                + ".",
+            )
+        )
+    if repeated:
+        errors.append(
+            FieldError(
+                field,
+                "duplicate_reference",
+                "A bank reference (unique_id) names more than one billing attempt: "
+                + ", ".join(repeated)
+                + ".",
+            )
+        )
+    return errors
 
 
 async def void_attempt(session: AsyncSession, clock: Clock, attempt_id: int) -> BillingAttempt:
@@ -490,9 +558,27 @@ async def retry_attempts(
     due = await lock_attempts(session, *conditions, limit=limit)
     if attempt_id is not None and not due:
         raise InvalidTransition("settled", "retry", NOT_RETRYABLE)
+    # The debtor is checked again: the blacklist may have grown since the first attempt.
+    collectable = set(
+        (
+            await session.scalars(
+                select(Debtor.id).where(
+                    Debtor.id.in_({a.debtor_id for a in due}), still_collectable_condition()
+                )
+            )
+        ).all()
+    )
+    if attempt_id is not None and not collectable:
+        raise InvalidTransition("failed", "retry", NOT_COLLECTABLE)
     for attempt in due:
         attempt.next_retry_at = None
     await session.flush()
+    ended = [a.debtor_id for a in due if a.debtor_id not in collectable]
+    # Their series ends here: no new attempt, the debtor's collection has failed.
+    await _set_debtor_status(
+        session, clock, ended, DebtorStatus.FAILED.value, DebtorStatus.PROCESSING.value
+    )
+    due = [a for a in due if a.debtor_id in collectable]
     attempts = await _insert_attempts(
         session,
         clock,

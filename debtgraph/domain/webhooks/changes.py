@@ -104,13 +104,13 @@ async def create(
     allow_private: bool,
 ) -> CreatedWebhook:
     """Check the URL (https, public addresses only) and register the webhook with a new secret."""
-    await targets.check(draft.url, allow_private=allow_private)
+    target = await targets.check(draft.url, allow_private=allow_private)
     secret = signing.new_secret()
     webhook = Webhook(
         public_id=public_id("wh"),
         platform_id=platform_id,
         user_id=user_id,
-        url=draft.url,
+        url=target.url,
         description=draft.description,
         events=list(draft.events),
         secret_encrypted=encrypt_secret(secret_key, secret),

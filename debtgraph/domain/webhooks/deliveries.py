@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -287,6 +288,9 @@ async def _still_reached(
     return reached
 
 
+log = logging.getLogger("debtgraph.webhooks")
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One attempt's result, to be written."""
@@ -318,9 +322,13 @@ async def _send_all(
     # Everything the requests need is read out before the connection goes back (a rollback
     # expires the rows).
     urls = {w.id: w.url for w in webhooks.values()}
-    signers = {
-        w.id: Signer(changes.signing_secrets(config.secret_key, w, now)) for w in webhooks.values()
-    }
+    signers: dict[int, Signer | Exception] = {}
+    for w in webhooks.values():
+        try:
+            signers[w.id] = Signer(changes.signing_secrets(config.secret_key, w, now))
+        except Exception as exc:  # e.g. InvalidToken after a SECRET_KEY change
+            # Kept per webhook: one secret that no longer decrypts fails only its deliveries.
+            signers[w.id] = exc
     bodies = {e.id: (e.public_id, payload_of(e)) for e in events.values()}
     # Nothing is written until every request is done: give the connection back meanwhile.
     await session.rollback()
@@ -335,23 +343,43 @@ async def _send_all(
             )
         return await checked[webhook_id]
 
+    async def attempt(c: Claimed, started: float) -> AttemptResult:
+        signer = signers[c.webhook_id]
+        if isinstance(signer, Exception):
+            raise signer
+        try:
+            target = await target_of(c.webhook_id)
+        except targets.TargetRefused as refused:
+            message = refused.errors[0].message
+            return AttemptResult(None, _elapsed_ms(started), None, f"not sent: {message}")
+        message_id, body = bodies[c.event_id]
+        # Receivers compare webhook-timestamp with their own clock: the wall clock's.
+        headers = signer.headers(message_id, datetime.now(UTC), body)
+        return await sender.post(target, body, headers)
+
+    logged: set[int] = set()
+
     async def one(c: Claimed) -> Outcome:
         if c.id not in reached:
             return Outcome(c, _OUT_OF_REACH)
         async with gate:
             started = time.perf_counter()
             try:
-                target = await target_of(c.webhook_id)
-            except targets.TargetRefused as refused:
-                elapsed = int((time.perf_counter() - started) * 1000)
-                message = refused.errors[0].message
-                return Outcome(c, AttemptResult(None, elapsed, None, f"not sent: {message}"))
-            message_id, body = bodies[c.event_id]
-            # Receivers compare webhook-timestamp with their own clock: the wall clock's.
-            headers = signers[c.webhook_id].headers(message_id, datetime.now(UTC), body)
-            return Outcome(c, await sender.post(target, body, headers))
+                return Outcome(c, await attempt(c, started))
+            except Exception as exc:  # one bad delivery must not sink the batch
+                # Anything unforeseen (a secret that no longer decrypts, a client error) is a
+                # failed attempt of this delivery only; the trace is logged once per webhook.
+                if c.webhook_id not in logged:
+                    logged.add(c.webhook_id)
+                    log.exception("webhook %s: delivery %s could not be sent", c.webhook_id, c.id)
+                error = f"not sent: {type(exc).__name__}: {exc}"[:500]
+                return Outcome(c, AttemptResult(None, _elapsed_ms(started), None, error))
 
     return list(await asyncio.gather(*(one(c) for c in claimed)))
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcome]) -> None:

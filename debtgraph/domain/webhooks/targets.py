@@ -15,7 +15,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 
@@ -109,7 +109,24 @@ def parse(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
     if parts.query:
         path = f"{path}?{parts.query}"
     default_port = 443 if scheme == "https" else 80
-    return scheme, parts.hostname.lower(), port or default_port, path
+    return scheme, _ascii_host(parts.hostname), port or default_port, path
+
+
+def _ascii_host(hostname: str) -> str:
+    """The host as it goes on the wire: IDNA (punycode) for a non-ASCII name, else refused.
+
+    A Host header and TLS SNI take ASCII only; a name kept in Unicode would resolve at
+    registration (getaddrinfo converts it) and then fail every send.
+    """
+    host = hostname.lower()
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TargetRefused(
+            "invalid_url", "url host is not a valid internationalised domain name."
+        ) from None
 
 
 async def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
@@ -143,4 +160,14 @@ async def check(url: str, *, allow_private: bool) -> Target:
     # Every address, not only the first: a client would happily connect to any of them.
     if not allow_private and any(_forbidden(a) for a in addresses):
         raise TargetRefused("url_private", PRIVATE)
-    return Target(url.strip(), scheme, host, port, path, addresses)
+    return Target(_stored_form(url, host), scheme, host, port, path, addresses)
+
+
+def _stored_form(url: str, host: str) -> str:
+    """The URL as it is kept: unchanged, except a non-ASCII host in its IDNA (punycode) form."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.hostname is None or parts.hostname.isascii():
+        return text
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
