@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock
@@ -20,6 +22,34 @@ from debtgraph.settings import Settings
 
 # Requests read the settings typed; jobs get the same instance (the domain cannot name Settings).
 AppServices: TypeAlias = Services[Settings]
+
+
+_WROTE = "debtgraph.wrote"
+
+
+def _track_writes(session: AsyncSession) -> None:
+    """Mark the session once it runs an INSERT, UPDATE or DELETE (ORM flush or statement)."""
+
+    def on_execute(state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            state.session.info[_WROTE] = True
+
+    def on_flush(flushed: Session, _context: Any) -> None:
+        flushed.info[_WROTE] = True
+
+    event.listen(session.sync_session, "do_orm_execute", on_execute)
+    event.listen(session.sync_session, "after_flush", on_flush)
+
+
+def _has_writes(session: AsyncSession) -> bool:
+    """Whether the open transaction wrote anything (or holds changes not flushed yet)."""
+    return bool(
+        session.info.get(_WROTE)
+        or session.new
+        or session.dirty
+        or session.deleted
+        or outbox.has_pending(session)
+    )
 
 
 class UnitOfWork:
@@ -49,6 +79,7 @@ class UnitOfWork:
                 raise RuntimeError("the request is over: no session after UnitOfWork.end()")
             if self._session is None:
                 self._session = self._services.session_factory()
+                _track_writes(self._session)
             try:
                 yield self._session
             except keep_changes_on:
@@ -56,9 +87,13 @@ class UnitOfWork:
             except Exception:
                 # A use case refused or failed part-way: what it wrote (and the events and jobs
                 # it queued) must not ride on the next commit of this unit of work, such as a
-                # later mutation of the same GraphQL document.
-                outbox.discard_pending(self._session)
-                await self._session.rollback()
+                # later mutation of the same GraphQL document. A read that failed (a NotFound)
+                # rolls nothing back: rolling back expires every loaded row, which sibling
+                # resolvers of the same query may still be reading.
+                if _has_writes(self._session):
+                    outbox.discard_pending(self._session)
+                    await self._session.rollback()
+                    self._session.info.pop(_WROTE, None)
                 raise
 
     async def commit(self) -> None:
@@ -70,6 +105,7 @@ class UnitOfWork:
             await outbox.commit_and_publish(
                 self._session, services.jobs, services.bus, services.clock
             )
+            self._session.info.pop(_WROTE, None)
 
     async def rollback(self) -> None:
         """Drop everything written since the last commit."""
@@ -77,6 +113,7 @@ class UnitOfWork:
             if self._session is not None:
                 outbox.discard_pending(self._session)
                 await self._session.rollback()
+                self._session.info.pop(_WROTE, None)
 
     async def end(self) -> None:
         """Close for good when the request is over.

@@ -6,11 +6,15 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, inspect, select, update
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.outbox import Event
+from debtgraph.domain.creditors.models import User
 from debtgraph.jobs.registry import RetryLater, task
+from debtgraph.resolvers.context import UnitOfWork
+from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 
@@ -193,3 +197,34 @@ async def test_jobs_and_requests_share_one_services_bundle(runtime: Runtime, dra
     assert SEEN[0].settings == ctx.settings
     if runtime.services.settings.redis_url is None:
         assert SEEN[0] is ctx.services
+
+
+async def test_a_refused_write_is_rolled_back_but_a_refused_read_expires_nothing(
+    runtime: Runtime, admin: Any
+) -> None:
+    uow = UnitOfWork(runtime.services)
+    async with uow.session() as session:
+        operator = await session.get(User, admin.id)
+    assert operator is not None
+    # A read refused part-way (a NotFound): the rows siblings already loaded stay readable.
+    with pytest.raises(NotFound):
+        await _refused_inside(uow, None)
+    assert not inspect(operator).expired_attributes
+    assert operator.email == "admin@tether.test"
+    # A write refused part-way: gone, and nothing of it reaches the next commit.
+    change = update(User).where(User.id == admin.id).values(name="Changed Then Refused")
+    with pytest.raises(NotFound):
+        await _refused_inside(uow, change)
+    await uow.commit()
+    await uow.end()
+    async with runtime.services.session_factory() as fresh:
+        name = await fresh.scalar(select(User.name).where(User.id == admin.id))
+    assert name == "Admin User"
+
+
+async def _refused_inside(uow: UnitOfWork, statement: Any) -> None:
+    async with uow.session() as session:
+        if statement is not None:
+            await session.execute(statement)
+        await session.get(User, 987654)
+        raise NotFound("User")

@@ -119,6 +119,11 @@ def enqueue_after_commit(session: AsyncSession, name: str, *args: Any) -> None:
     session.info.setdefault(_JOBS_KEY, []).append((name, args))
 
 
+def has_pending(session: AsyncSession) -> bool:
+    """Whether the transaction queued events or jobs that its commit would send."""
+    return bool(session.info.get(_OUTBOX_KEY) or session.info.get(_JOBS_KEY))
+
+
 def discard_pending(session: AsyncSession) -> None:
     """Forget events and jobs of a transaction that was rolled back."""
     session.info.pop(_OUTBOX_KEY, None)
