@@ -21,8 +21,9 @@ from debtgraph.domain.debtors.models import UploadStatus as DomainUploadStatus
 from debtgraph.domain.debtors.models import ValidationStatus as DomainValidationStatus
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.domain.payments.models import VopLog as VopLogModel
-from debtgraph.resolvers import billing, debtors, uploads
+from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
@@ -180,15 +181,9 @@ class Debtor(relay.Node):
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
-        page = await billing.attempts_page(
-            ctx_of(info),
-            AttemptModel.debtor_id,
-            self.database_id,
-            first=check_first(first),
-            after_id=decode_cursor(after),
-            status=status.value if status is not None else None,
+        return await payment_types.attempts_of(
+            info, AttemptModel.debtor_id, self.database_id, first, after, status
         )
-        return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
     @strawberry.field(description="The debtor's VOP checks, newest first.")
     async def vop_logs(

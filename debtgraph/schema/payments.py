@@ -1,14 +1,18 @@
-"""The payments area's enumerations, exposed once and used on inputs and outputs alike."""
+"""The payments area's enumerations (exposed once, used on inputs and outputs) and shared edges."""
 
 from __future__ import annotations
 
 import enum
-from typing import get_args
+from typing import Any, get_args
 
 import strawberry
+from strawberry.types import Info
 
 from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import BillingStatus as DomainBillingStatus
+from debtgraph.resolvers import billing
+from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema.base import Connection, ctx_of, schema_type, to_connection
 
 BillingStatus = strawberry.enum(
     DomainBillingStatus, name="BillingStatus", description="Gateway state of one debit attempt."
@@ -28,3 +32,27 @@ VopResult = strawberry.enum(
 ScoreLabel = strawberry.enum(
     DomainScoreLabel, name="ScoreLabel", description="The band a VOP score falls in."
 )
+
+
+async def attempts_of(
+    info: Info,
+    parent: Any,
+    parent_id: int,
+    first: int | None,
+    after: str | None,
+    status: DomainBillingStatus | None,
+) -> Connection[Any]:
+    """``Debtor.billingAttempts`` / ``Upload.billingAttempts``: one page of a parent's attempts.
+
+    BillingAttempt is built through the running schema: schema.billing imports the modules
+    whose types call this, so naming it here would be a cycle.
+    """
+    page = await billing.attempts_page(
+        ctx_of(info),
+        parent,
+        parent_id,
+        first=check_first(first),
+        after_id=decode_cursor(after),
+        status=status.value if status is not None else None,
+    )
+    return to_connection(page, schema_type(info, "BillingAttempt").from_model)

@@ -17,9 +17,10 @@ from debtgraph.domain.debtors.models import Upload as UploadModel
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.domain.payments.models import VopLog as VopLogModel
-from debtgraph.resolvers import billing, debtors, uploads
+from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
 from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
@@ -29,7 +30,6 @@ from debtgraph.schema.base import (
     node_key,
     nodes_in_order,
     object_id,
-    schema_type,
     to_connection,
 )
 from debtgraph.schema.debtors import (
@@ -175,15 +175,9 @@ class Upload(relay.Node):
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
-        page = await billing.attempts_page(
-            ctx_of(info),
-            AttemptModel.upload_id,
-            self.database_id,
-            first=check_first(first),
-            after_id=decode_cursor(after),
-            status=status.value if status is not None else None,
+        return await payment_types.attempts_of(
+            info, AttemptModel.upload_id, self.database_id, first, after, status
         )
-        return to_connection(page, schema_type(info, "BillingAttempt").from_model)
 
     @strawberry.field(description="VOP checks of the upload's debtors, newest first.")
     async def vop_logs(
