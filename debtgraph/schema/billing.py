@@ -93,7 +93,7 @@ class BillingAttempt(relay.Node):
 
 @strawberry.input
 class BillingStartInput:
-    upload_id: relay.GlobalID
+    upload_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
 
 
 @strawberry.type
@@ -105,7 +105,7 @@ class BillingStartPayload:
 
 @strawberry.input
 class BillingAttemptInput:
-    billing_attempt_id: relay.GlobalID
+    billing_attempt_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
 
 
 @strawberry.type
@@ -116,7 +116,7 @@ class BillingAttemptPayload:
 
 @strawberry.input
 class SepaPain008ExportInput:
-    upload_id: relay.GlobalID
+    upload_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
 
 
 @strawberry.type

@@ -502,3 +502,26 @@ async def test_a_retry_never_charges_a_debtor_blacklisted_since(
         ).all()
     assert [c["object"]["status"] for c in changes][-1:] == ["failed"], changes
     assert await _retry_cron(runtime) == 0
+
+
+async def test_billing_mutations_take_the_rest_id_as_well_as_the_relay_id(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    started = await gql(
+        client,
+        "mutation($v: BillingStartInput!) { billingStart(input: $v) "
+        "{ started userErrors { code } } }",
+        {"v": {"uploadId": str(upload_id)}},
+        admin_headers,
+    )
+    assert started["data"]["billingStart"] == {"started": 5, "userErrors": []}
+    await drain()
+    declined = next(
+        a for a in await attempts(client, admin_headers, upload_id=upload_id) if a["can_retry"]
+    )
+    retried = await gql(
+        client, RETRY, {"v": {"billingAttemptId": str(declined["id"])}}, admin_headers
+    )
+    assert retried["data"]["billingAttemptRetry"]["userErrors"] == []
+    assert retried["data"]["billingAttemptRetry"]["billingAttempt"]["attemptNumber"] == 2
