@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.integration.live_server_support import free_port
+from tests.integration.live_server_support import serving_in_thread
 
 
 @dataclass
@@ -70,20 +67,5 @@ def _app(bank: Bank) -> Starlette:
 def running_bank(bank: Bank | None = None) -> Iterator[Bank]:
     """Serve a Bank with uvicorn in a thread of its own until the block ends."""
     bank = bank or Bank()
-    bank.port = free_port()
-    config = uvicorn.Config(
-        _app(bank), host="127.0.0.1", port=bank.port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the VOP test server did not start")
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(_app(bank), "VOP") as bank.port:
         yield bank
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from debtgraph.domain.core.errors import DomainValidationError
@@ -15,7 +14,6 @@ from debtgraph.domain.debtors.models import Debtor
 from debtgraph.domain.payments.billing import Debit
 from debtgraph.domain.payments.gateways import (
     SANDBOX_IBAN_CODES,
-    HttpGateway,
     sandbox_answer,
     sign_callback,
     verify_callback,
@@ -187,23 +185,3 @@ def test_hostile_callback_headers_and_bodies_are_refused_not_crashes() -> None:
     headers = {**signed, "webhook-signature": sign_callback("s3cret", "msg_1", stamp, unhashable)}
     with pytest.raises(DomainValidationError):
         verify_callback("s3cret", headers, unhashable, NOW)
-
-
-async def test_http_gateway_posts_the_debits() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(202, json={"accepted": 1})
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        gateway = HttpGateway("https://gateway.test/debits", "key-1", "MID-9", client)
-        assert await gateway.submit([_debit()]) == []
-    (request,) = seen
-    assert request.headers["authorization"] == "Bearer key-1"
-    sent = json.loads(request.content)
-    assert sent["mid_reference"] == "MID-9"
-    assert sent["debits"][0] == {
-        "transaction_id": "TXN-1", "iban": "ES9121000418450200051332", "bic": None,
-        "name": "Ana Garcia", "amount": "150.00", "currency": "EUR", "attempt_number": 1,
-    }  # fmt: skip

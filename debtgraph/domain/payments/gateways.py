@@ -114,31 +114,61 @@ class HttpGateway:
         self._client = client
 
     async def submit(self, debits: Sequence[Debit]) -> list[GatewayAnswer]:
-        """Send the debits in one request; the gateway answers through the callback."""
-        body = {
-            "mid_reference": self.mid_reference,
-            "debits": [
-                {
-                    "transaction_id": d.transaction_id,
-                    "iban": d.iban,
-                    "bic": d.bic,
-                    "name": d.name,
-                    "amount": str(d.amount),
-                    "currency": d.currency,
-                    "attempt_number": d.attempt_number,
-                }
-                for d in debits
-            ],
-        }
-        headers = {"Authorization": f"Bearer {self._api_key}"}
+        """Send the debits; the gateway answers through the callback, except for refused ones.
+
+        A batch the gateway refuses for its content (400, 409, 422) is split in halves and each
+        sent again, so one debit it cannot take costs that debit an ``error`` answer instead of
+        holding back the whole batch on every sweep. Any other refusal (our credentials, the
+        gateway down, a timeout) raises: the job fails and the attempts stay unsent for the sweep.
+        Debits already accepted by then are sent again later; the gateway dedupes them on
+        ``transaction_id``, as it must for a lost answer too.
+        """
+        if not debits:
+            return []
         if self._client is not None:
-            response = await self._client.post(self._url, json=body, headers=headers)
-        else:
-            async with httpx.AsyncClient(timeout=30) as client:
-                response = await client.post(self._url, json=body, headers=headers)
-        # A refusal raises: the job fails and the attempts stay unsent for the sweep to retry.
-        response.raise_for_status()
-        return []
+            return await self._send(self._client, list(debits))
+        async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+            return await self._send(client, list(debits))
+
+    async def _send(self, client: httpx.AsyncClient, debits: list[Debit]) -> list[GatewayAnswer]:
+        response = await client.post(
+            self._url,
+            json={"mid_reference": self.mid_reference, "debits": [_debit_body(d) for d in debits]},
+            headers={"Authorization": f"Bearer {self._api_key}"},
+        )
+        if response.status_code not in _REFUSED_FOR_CONTENT:
+            response.raise_for_status()
+            return []
+        if len(debits) > 1:
+            half = len(debits) // 2
+            return await self._send(client, debits[:half]) + await self._send(client, debits[half:])
+        reason = " ".join(response.text.split())[:_REFUSAL_TEXT]
+        message = f"The gateway refused the debit (HTTP {response.status_code})"
+        return [
+            GatewayAnswer(
+                transaction_id=debits[0].transaction_id,
+                status="error",
+                error_message=f"{message}: {reason}" if reason else message,
+            )
+        ]
+
+
+# Statuses saying the gateway will never take this request's debits as they are; split and resent.
+_REFUSED_FOR_CONTENT: Final = frozenset({400, 409, 422})
+# How much of the gateway's refusal is kept in the attempt's error_message (500 characters).
+_REFUSAL_TEXT: Final = 400
+
+
+def _debit_body(debit: Debit) -> dict[str, Any]:
+    return {
+        "transaction_id": debit.transaction_id,
+        "iban": debit.iban,
+        "bic": debit.bic,
+        "name": debit.name,
+        "amount": str(debit.amount),
+        "currency": debit.currency,
+        "attempt_number": debit.attempt_number,
+    }
 
 
 # Callbacks older (or further in the future) than this are refused as replays.
