@@ -47,7 +47,9 @@ async def submit(ctx: dict[str, Any], attempt_ids: list[int]) -> int:
         answers = await gateway.submit(debits)
         billing.mark_submitted(attempts, gateway.mid_reference, services.clock.now())
         await session.flush()
-        await billing.settle(session, services.clock, answers, strict=False)
+        await billing.settle(
+            session, services.clock, answers, channel=BillingChannel.GATEWAY, strict=False
+        )
         await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
     return len(attempts)
 

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, select
 from debtgraph.domain.debtors.models import Upload, UploadStatus
 from debtgraph.domain.payments import billing as billing_service
 from debtgraph.domain.payments import gateways, sepa
-from debtgraph.domain.payments.models import BillingAttempt, BillingStatus
+from debtgraph.domain.payments.models import BillingAttempt, BillingChannel, BillingStatus
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, PageKey
@@ -250,6 +250,8 @@ async def gateway_callback(ctx: Context, headers: Mapping[str, str], body: bytes
         raise NotFound("Resource")
     answers = gateways.verify_callback(secret, headers, body, ctx.clock.now())
     async with ctx.uow.session() as session:
-        settlement = await billing_service.settle(session, ctx.clock, answers, strict=False)
+        settlement = await billing_service.settle(
+            session, ctx.clock, answers, channel=BillingChannel.GATEWAY, strict=False
+        )
     await ctx.uow.commit()
     return len(settlement.settled)

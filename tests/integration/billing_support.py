@@ -24,6 +24,8 @@ START = """mutation($v: BillingStartInput!) { billingStart(input: $v) {
   started billingAttempts { databaseId status } userErrors { field code message } } }"""
 VOID = """mutation($v: BillingAttemptInput!) { billingAttemptVoid(input: $v) {
   billingAttempt { databaseId status isFinal } userErrors { field code message } } }"""
+# The namespace of the pain.008 files the export writes.
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.10"}
 RETRY = """mutation($v: BillingAttemptInput!) { billingAttemptRetry(input: $v) {
   billingAttempt { databaseId status attemptNumber } userErrors { field code message } } }"""
 
@@ -73,3 +75,27 @@ async def debtors_of(
         "/api/admin/debtors", params={"upload_id": upload_id, "per_page": 100}, headers=headers
     )
     return {d["first_name"]: d for d in response.json()["data"]}
+
+
+def pain002(
+    original_msg_id: str,
+    transactions: list[tuple[str, str, str | None]],
+    refs: list[str] | None = None,
+) -> bytes:
+    """A pain.002.001.10 status report, as a bank writes it (AcctSvcrRef ``refs`` if given)."""
+    txs = "".join(
+        f"""<TxInfAndSts><StsId>STS-{i}</StsId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>
+        <TxSts>{status}</TxSts>"""
+        + (f"<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn></StsRsnInf>" if reason else "")
+        + f"<AcctSvcrRef>{refs[i] if refs else f'BANK-{i}'}</AcctSvcrRef></TxInfAndSts>"
+        for i, (e2e, status, reason) in enumerate(transactions)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10">
+  <CstmrPmtStsRpt>
+    <GrpHdr><MsgId>BANK-RPT-1</MsgId><CreDtTm>2026-11-23T09:00:00</CreDtTm></GrpHdr>
+    <OrgnlGrpInfAndSts><OrgnlMsgId>{original_msg_id}</OrgnlMsgId>
+      <OrgnlMsgNmId>pain.008.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>
+    <OrgnlPmtInfAndSts><OrgnlPmtInfId>PMT-1</OrgnlPmtInfId>{txs}</OrgnlPmtInfAndSts>
+  </CstmrPmtStsRpt>
+</Document>""".encode()

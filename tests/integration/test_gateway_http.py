@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
 
 from debtgraph.domain.payments.billing import Debit, GatewayAnswer
-from debtgraph.domain.payments.gateways import HttpGateway
-from tests.integration.billing_support import attempts, billing_upload, start
+from debtgraph.domain.payments.gateways import HttpGateway, sign_callback
+from tests.integration.billing_support import NS, attempts, billing_upload, pain002, start
 from tests.integration.gateway_support import Gateway, running_gateway
 
 REFUSED_IBAN = "NL91ABNA0417164300"
+SECRET = "whsec_test_billing_callback"
 
 
 @pytest.fixture
@@ -86,6 +90,7 @@ def settings(settings: Any, gateway: Gateway) -> Any:
         billing_gateway_url=gateway.url,
         billing_gateway_api_key="key-1",
         billing_gateway_mid="MID-9",
+        billing_callback_secret=SECRET,
     )
 
 
@@ -109,3 +114,97 @@ async def test_billing_through_the_http_gateway(
     assert refused["error_message"].startswith("The gateway refused the debit (HTTP 422)")
     assert refused["can_retry"] is True
     assert len(gateway.accepted) == 2
+
+
+def _callback(clock: Any, answers: list[dict[str, Any]], message_id: str = "msg_1") -> Any:
+    """A callback body and its signed headers, as the gateway sends them."""
+    body = json.dumps({"answers": answers}).encode()
+    stamp = int(clock.now().timestamp())
+    headers = {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_callback(SECRET, message_id, stamp, body),
+    }
+    return body, headers
+
+
+async def _sent_through_the_gateway(
+    client: httpx.AsyncClient, headers: dict[str, str], drain: Any
+) -> list[dict[str, Any]]:
+    """An upload billed through the loopback gateway: its attempts, sent and awaiting answers."""
+    rows = [
+        ("Ana Garcia", "ES9121000418450200051332", "150.00"),
+        ("Eva Fine", "DE89370400440532013000", "40.00"),
+        ("Ida Later", "FR1420041010050500013M02606", "20.00"),
+    ]
+    upload_id = await billing_upload(client, headers, rows)
+    assert (await start(client, headers, upload_id))["data"]["billingStart"]["userErrors"] == []
+    await drain()
+    listed = await attempts(client, headers, upload_id=upload_id)
+    assert {(a["status"], a["mid_reference"]) for a in listed} == {("pending", "MID-9")}
+    return listed
+
+
+async def test_signed_gateway_callback(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any, drain: Any
+) -> None:
+    sent = await _sent_through_the_gateway(client, admin_headers, drain)
+    answer = {"transaction_id": sent[0]["transaction_id"], "status": "approved"}
+    body, good = _callback(clock, [{**answer, "unique_id": "EMG-XYZ789"}])
+    forged = {**good, "webhook-signature": sign_callback("wrong", "msg_1", 1, body)}
+    refused = await client.post("/api/billing/callback", content=body, headers=forged)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == {"signature": ["The callback signature is invalid."]}
+    stale = {**good, "webhook-timestamp": str(int(time.time()) - 10**6)}
+    assert (
+        await client.post("/api/billing/callback", content=body, headers=stale)
+    ).status_code == 422
+    accepted = await client.post("/api/billing/callback", content=body, headers=good)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"] == {"settled": 1}
+    again = await client.post("/api/billing/callback", content=body, headers=good)
+    assert again.json()["data"] == {"settled": 0}
+    (row,) = await attempts(client, admin_headers, status="approved")
+    assert (row["transaction_id"], row["unique_id"]) == (answer["transaction_id"], "EMG-XYZ789")
+
+    # A reference another attempt keeps, or one over 35 characters, is refused; nothing changes.
+    for n, unique_id in enumerate(("EMG-XYZ789", "R" * 36)):
+        second = {"transaction_id": sent[1]["transaction_id"], "status": "approved"}
+        body, headers = _callback(clock, [{**second, "unique_id": unique_id}], f"msg_ref_{n}")
+        callback = await client.post("/api/billing/callback", content=body, headers=headers)
+        assert callback.status_code == 422, callback.text
+        assert list(callback.json()["errors"]) == ["unique_id"]
+    assert len(await attempts(client, admin_headers, status="pending")) == 2
+
+
+async def test_an_answer_settles_only_attempts_sent_its_way(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any, drain: Any
+) -> None:
+    sent = await _sent_through_the_gateway(client, admin_headers, drain)
+    in_file = await billing_upload(client, admin_headers, [("Ola Filed", REFUSED_IBAN, "9.00")])
+    exported = await client.post(
+        f"/api/admin/uploads/{in_file}/sepa/pain008", headers=admin_headers
+    )
+    assert exported.status_code == 200, exported.text
+    msg_id = ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    (filed,) = await attempts(client, admin_headers, upload_id=in_file)
+
+    # The gateway never received the file's debit: its answer about it settles nothing.
+    body, headers = _callback(
+        clock, [{"transaction_id": filed["transaction_id"], "status": "approved"}]
+    )
+    answered = await client.post("/api/billing/callback", content=body, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["data"] == {"settled": 0}
+    # A bank's status report names the file's transactions, not the gateway's.
+    report = pain002(msg_id, [(sent[0]["transaction_id"], "ACSC", None)])
+    imported = await client.post(
+        "/api/admin/billing/pain002",
+        files={"file": ("status.xml", report, "application/xml")},
+        headers=admin_headers,
+    )
+    assert imported.status_code == 422, imported.text
+    assert imported.json()["errors"]["file"] == [
+        f"The status report names unknown transactions: {sent[0]['transaction_id']}."
+    ]
+    assert {a["status"] for a in await attempts(client, admin_headers)} == {"pending"}

@@ -4,58 +4,30 @@ GraphQL, with status reports written by hand from the ISO 20022 structure."""
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import httpx
-import pytest
 import sepaxml
 import xmlschema
 from sqlalchemy import func, select, update
 
 from debtgraph.domain.debtors.models import Upload
-from debtgraph.domain.payments.gateways import sign_callback
 from debtgraph.domain.payments.models import BillingAttempt
 from tests.conftest import gql
-from tests.integration.billing_support import VOID, attempts, billing_upload, debtors_of, gid
+from tests.integration.billing_support import (
+    NS,
+    VOID,
+    attempts,
+    billing_upload,
+    debtors_of,
+    gid,
+    pain002,
+)
 from tests.integration.uploads_support import UNAUTH, upload
 
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.10"}
 XSD = Path(sepaxml.__file__).with_name("schemas") / "pain.008.001.10.xsd"
-SECRET = "whsec_test_billing_callback"
-
-
-@pytest.fixture
-def settings(settings: Any) -> Any:
-    """The test settings with a gateway callback secret."""
-    return replace(settings, billing_callback_secret=SECRET)
-
-
-def pain002(
-    original_msg_id: str,
-    transactions: list[tuple[str, str, str | None]],
-    refs: list[str] | None = None,
-) -> bytes:
-    """A pain.002.001.10 status report, as a bank writes it (AcctSvcrRef ``refs`` if given)."""
-    txs = "".join(
-        f"""<TxInfAndSts><StsId>STS-{i}</StsId><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>
-        <TxSts>{status}</TxSts>"""
-        + (f"<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn></StsRsnInf>" if reason else "")
-        + f"<AcctSvcrRef>{refs[i] if refs else f'BANK-{i}'}</AcctSvcrRef></TxInfAndSts>"
-        for i, (e2e, status, reason) in enumerate(transactions)
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10">
-  <CstmrPmtStsRpt>
-    <GrpHdr><MsgId>BANK-RPT-1</MsgId><CreDtTm>2026-11-23T09:00:00</CreDtTm></GrpHdr>
-    <OrgnlGrpInfAndSts><OrgnlMsgId>{original_msg_id}</OrgnlMsgId>
-      <OrgnlMsgNmId>pain.008.001.10</OrgnlMsgNmId></OrgnlGrpInfAndSts>
-    <OrgnlPmtInfAndSts><OrgnlPmtInfId>PMT-1</OrgnlPmtInfId>{txs}</OrgnlPmtInfAndSts>
-  </CstmrPmtStsRpt>
-</Document>""".encode()
 
 
 async def _import(
@@ -215,46 +187,6 @@ async def test_graphql_faces_of_the_files(
     assert empty["data"]["sepaPain008Export"]["userErrors"][0]["code"] == "nothing_to_bill"
 
 
-async def test_signed_gateway_callback(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any
-) -> None:
-    upload_id = await billing_upload(client, admin_headers)
-    await client.post(f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers)
-    listed = await attempts(client, admin_headers, upload_id=upload_id)
-    body = json.dumps(
-        {
-            "answers": [
-                {
-                    "transaction_id": listed[0]["transaction_id"],
-                    "status": "approved",
-                    "unique_id": "EMG-XYZ789",
-                }
-            ]
-        }
-    ).encode()
-    stamp = int(clock.now().timestamp())
-    good = {
-        "webhook-id": "msg_1",
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": sign_callback(SECRET, "msg_1", stamp, body),
-    }
-    forged = {**good, "webhook-signature": sign_callback("wrong", "msg_1", stamp, body)}
-    refused = await client.post("/api/billing/callback", content=body, headers=forged)
-    assert refused.status_code == 422
-    assert refused.json()["errors"] == {"signature": ["The callback signature is invalid."]}
-    stale = {**good, "webhook-timestamp": str(int(time.time()) - 10**6)}
-    assert (
-        await client.post("/api/billing/callback", content=body, headers=stale)
-    ).status_code == 422
-    accepted = await client.post("/api/billing/callback", content=body, headers=good)
-    assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["data"] == {"settled": 1}
-    again = await client.post("/api/billing/callback", content=body, headers=good)
-    assert again.json()["data"] == {"settled": 0}
-    row = (await attempts(client, admin_headers, status="approved"))[0]
-    assert row["unique_id"] == "EMG-XYZ789"
-
-
 async def test_who_may_use_the_files(
     client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any, db: Any
 ) -> None:
@@ -315,7 +247,7 @@ async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
 
 
 async def test_bank_references_too_long_or_repeated_are_refused_with_nothing_changed(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], clock: Any
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     upload_id = await billing_upload(client, admin_headers)
     exported = await client.post(
@@ -371,20 +303,6 @@ async def test_bank_references_too_long_or_repeated_are_refused_with_nothing_cha
     assert again.json()["errors"] == {
         "file": ["A bank reference (unique_id) names more than one billing attempt: R-1."]
     }
-    # The gateway callback: the same reference, or one over 35 characters, is refused.
-    stamp = int(clock.now().timestamp())
-    for n, unique_id in enumerate(("R-1", long_ref)):
-        body = json.dumps(
-            {"answers": [{"transaction_id": cid, "status": "approved", "unique_id": unique_id}]}
-        ).encode()
-        headers = {
-            "webhook-id": f"msg_ref_{n}",
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_callback(SECRET, f"msg_ref_{n}", stamp, body),
-        }
-        callback = await client.post("/api/billing/callback", content=body, headers=headers)
-        assert callback.status_code == 422, callback.text
-        assert list(callback.json()["errors"]) == ["unique_id"]
     rows = {a["transaction_id"]: a for a in await attempts(client, admin_headers)}
     assert (rows[ana]["status"], rows[ana]["unique_id"]) == ("approved", "R-1")
     assert (rows[ben]["status"], rows[ben]["unique_id"]) == ("pending", None)

@@ -381,10 +381,14 @@ async def settle(
     clock: Clock,
     answers: Sequence[GatewayAnswer],
     *,
+    channel: BillingChannel,
     strict: bool,
     mid_reference: str | None = None,
 ) -> Settlement:
-    """Apply answers to the pending attempts they name, and move their debtors.
+    """Apply answers to the pending attempts of ``channel`` they name, and move their debtors.
+
+    An answer names only attempts sent its way: a gateway answers debits it was sent, a bank's
+    status report the transactions of a pain.008 file; another channel's attempt is unknown.
 
     ``strict`` (a bank file an operator imports): an unknown or already settled transaction, or
     one named twice, refuses the whole set before anything changes. Otherwise (gateway answers,
@@ -398,7 +402,11 @@ async def settle(
         by_id[answer.transaction_id] = answer
     if not by_id:
         return Settlement([], [], [])
-    locked = await lock_attempts(session, BillingAttempt.transaction_id.in_(list(by_id)))
+    locked = await lock_attempts(
+        session,
+        BillingAttempt.transaction_id.in_(list(by_id)),
+        BillingAttempt.channel == channel.value,
+    )
     found = {a.transaction_id: a for a in locked}
     unknown = sorted(set(by_id) - set(found))
     already = sorted(

@@ -372,7 +372,11 @@ async def import_status_report(
     named = [a.transaction_id for a in answers] + pending
     known = {
         a.transaction_id: a
-        for a in await billing.lock_attempts(session, BillingAttempt.transaction_id.in_(named))
+        for a in await billing.lock_attempts(
+            session,
+            BillingAttempt.transaction_id.in_(named),
+            BillingAttempt.channel == BillingChannel.SEPA_FILE.value,
+        )
     }
     unknown_pending = sorted(t for t in pending if t not in known)
     if unknown_pending:
@@ -380,5 +384,7 @@ async def import_status_report(
             "unknown_transactions",
             "The status report names unknown transactions: " + ", ".join(unknown_pending) + ".",
         )
-    settlement = await billing.settle(session, clock, answers, strict=True)
+    settlement = await billing.settle(
+        session, clock, answers, channel=BillingChannel.SEPA_FILE, strict=True
+    )
     return ImportResult(report, settlement.settled, pending)
