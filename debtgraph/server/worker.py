@@ -114,10 +114,15 @@ async def serve_workers(settings: Settings) -> None:
         Worker(**worker_settings(settings), handle_signals=False),
         Worker(**worker_settings(settings, lane=True), handle_signals=False),
     ]
+
+    def stop(signum: signal.Signals) -> None:
+        # arq's own handler, for both: running jobs are cancelled and run again by arq.
+        for worker in workers:
+            worker.handle_sig(signum)
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        # arq's own handler, for both: running jobs are cancelled and run again by arq.
-        loop.add_signal_handler(signum, lambda s=signum: [w.handle_sig(s) for w in workers])
+        loop.add_signal_handler(signum, stop, signum)
     try:
         await asyncio.gather(*(w.async_run() for w in workers), return_exceptions=True)
     finally:

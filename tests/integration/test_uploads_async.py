@@ -15,7 +15,7 @@ from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.jobs import uploads as upload_jobs
 from debtgraph.jobs.registry import TASKS, RetryLater
-from tests.integration.uploads_support import csv_text, upload
+from tests.integration.uploads_support import csv_text, queued_upload, upload
 
 
 async def _events(db: Any) -> list[str]:
@@ -73,22 +73,7 @@ async def test_large_upload_is_queued_then_ingested_in_chunks(
 
 
 async def _arrange_upload(db: Any, clock: Any, tmp_path: Path, rows: int) -> int:
-    path = tmp_path / "stored.csv"
-    path.write_text(csv_text(rows, bad_every=10))
-    async with db() as session:
-        row = await ingestion.create_upload(
-            session,
-            clock,
-            filename="x.csv",
-            original_filename="x.csv",
-            mime_type="text/csv",
-            file_size=path.stat().st_size,
-            storage_path=str(path),
-            total_records=rows,
-            created_by=None,
-        )
-        await session.commit()
-        return row.id
+    return await queued_upload(db, clock, tmp_path / "stored.csv", rows, 10**6, ranged=False)
 
 
 async def _debtor_rows(db: Any, upload_id: int) -> tuple[int, int]:
