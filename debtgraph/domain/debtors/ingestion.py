@@ -173,17 +173,23 @@ def store_and_inspect(
             # The line each range's first row starts on, noted while the rows are counted.
             starts: list[int] = []
             next_start = FIRST_DATA_ROW + range_rows
-            total = 0
             for row in reader:
-                total += 1
-                if total <= sync_limit:
-                    head.append(row)
+                head.append(row)
                 if row.row_number == next_start:
                     starts.append(reader.record_index)
                     next_start += range_rows
-            if total <= sync_limit:
-                return FileSummary(size, total, head, unknown)
+                if len(head) > sync_limit:
+                    break
+            if len(head) <= sync_limit:
+                return FileSummary(size, len(head), head, unknown)
+            total = len(head)
             del head
+            # The rest is only counted: no row's data is built.
+            for number in reader.skim():
+                total += 1
+                if number == next_start:
+                    starts.append(reader.record_index)
+                    next_start += range_rows
             if starts and lines.one_record_per_line(reader.records_read):
                 spans = boundaries(total, range_rows)
                 offsets = [None, *lines.offsets(destination, starts)]
