@@ -57,7 +57,7 @@ from debtgraph.domain.core.clock import SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import open_csv
-from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload, UploadRange
 from debtgraph.domain.debtors.validation import validate_upload_debtors
 from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.domain.payments import verification
@@ -426,6 +426,17 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                         )
                     if not waiting:
                         scored = time.perf_counter() - t0
+        async with factory() as session:
+            lanes_used = await session.scalar(
+                select(func.count(func.distinct(UploadRange.claim_token))).where(
+                    UploadRange.upload_id == upload_id
+                )
+            )
+            range_count = await session.scalar(
+                select(func.count())
+                .select_from(UploadRange)
+                .where(UploadRange.upload_id == upload_id)
+            )
         processes = [("server", server.pid)]
         if worker is not None:
             children = _children(worker.pid)
@@ -448,6 +459,7 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
     print(f"database           {backend}; {lanes}; {status['processed_records']} valid, "
           f"{status['failed_records']} invalid")  # fmt: skip
     print(f"upload request     {request_done:6.2f} s  (stored to disk, inspected, ranges cut)")
+    print(f"ranges             {range_count} ingested by {lanes_used} lane(s) (distinct claims)")
     print(f"job picked up      {picked:6.2f} s  from the request (0.25 s polling)")
     print(f"stored + validated {stored:6.2f} s  {rows / stored:10,.0f} rows/s "
           "(completed, pending: 0; enriched and VOP-checked per chunk)")  # fmt: skip

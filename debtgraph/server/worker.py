@@ -22,7 +22,7 @@ from arq.worker import func
 from debtgraph.domain.core.clock import Clock
 from debtgraph.jobs.queue import deserialize, redis_settings, serialize
 from debtgraph.jobs.registry import LANE_QUEUE, LANE_TASKS, PERIODIC, TASKS, RetryLater, TaskFn
-from debtgraph.server.app import build_runtime, start_runtime, stop_runtime
+from debtgraph.server.app import Runtime, build_runtime, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
 
@@ -46,20 +46,28 @@ def _arq_task(fn: TaskFn) -> WorkerCoroutine:
 
 
 def worker_settings(
-    settings: Settings, clock: Clock | None = None, *, lane: bool = False
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    lane: bool = False,
+    runtime: Runtime | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``: the main worker, or with ``lane`` the
-    lane worker (lane tasks only, one at a time)."""
+    lane worker (lane tasks only, one at a time). Given a ``runtime`` (started and stopped by
+    the caller, shared by the workers of a process) it uses that one, else its own."""
     if not settings.redis_url:
         raise SystemExit("debtgraph worker needs REDIS_URL (without it jobs run in the API).")
-    runtime = build_runtime(settings, clock)
+    shared = runtime is not None
+    own = runtime if runtime is not None else build_runtime(settings, clock)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        await start_runtime(runtime, periodic=False)
-        ctx["services"] = runtime.services
+        if not shared:
+            await start_runtime(own, periodic=False)
+        ctx["services"] = own.services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        await stop_runtime(runtime)
+        if not shared:
+            await stop_runtime(own)
 
     if lane:
         return {
@@ -110,9 +118,11 @@ async def serve_workers(settings: Settings) -> None:
     """Run the main and the lane worker of one process until SIGINT or SIGTERM."""
     from arq.worker import Worker
 
+    runtime = build_runtime(settings)
+    await start_runtime(runtime, periodic=False)
     workers = [
-        Worker(**worker_settings(settings), handle_signals=False),
-        Worker(**worker_settings(settings, lane=True), handle_signals=False),
+        Worker(**worker_settings(settings, runtime=runtime), handle_signals=False),
+        Worker(**worker_settings(settings, lane=True, runtime=runtime), handle_signals=False),
     ]
 
     def stop(signum: signal.Signals) -> None:
@@ -128,6 +138,7 @@ async def serve_workers(settings: Settings) -> None:
     finally:
         for worker in workers:
             await worker.close()
+        await stop_runtime(runtime)
 
 
 def _serve_one(settings: Settings) -> None:

@@ -25,7 +25,7 @@ ROWS = 24_000
 RANGE_ROWS = 12_000
 
 
-def _worker(database_url: str) -> subprocess.Popen[str]:
+def _worker(database_url: str, *options: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -34,7 +34,7 @@ def _worker(database_url: str) -> subprocess.Popen[str]:
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "debtgraph.server.cli", "worker"],
+        [sys.executable, "-m", "debtgraph.server.cli", "worker", *options],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -133,6 +133,69 @@ async def test_a_worker_killed_mid_range_is_taken_over_without_duplicates(
         client = aioredis.Redis.from_url(REDIS_URL or "")
         await client.flushdb()  # the killed worker's job is still queued in arq
         await client.aclose()
+        async with factory() as session:
+            await session.execute(delete(Upload).where(Upload.id == upload_id))
+            await session.commit()
+        await engine.dispose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _worker_children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in found
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
+    migrated: str, tmp_path: Path
+) -> None:
+    engine = create_engine(migrated)
+    factory = session_factory(engine)
+    upload_id = await queued_upload(factory, SystemClock(), tmp_path / "s.csv", 1200, 300)
+    supervisor = _worker(migrated, "--processes", "2")
+    queue = ArqJobQueue(REDIS_URL or "")
+    try:
+        children: list[int] = []
+        for _ in range(600):
+            children = _worker_children(supervisor.pid)
+            if len(children) == 2:
+                break
+            assert supervisor.poll() is None
+            await asyncio.sleep(0.1)
+        assert len(children) == 2
+        await queue.enqueue("uploads.ingest", upload_id)
+        done = None
+        for _ in range(1200):
+            async with factory() as session:
+                done = await session.get(Upload, upload_id)
+            if done is not None and done.status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert done is not None
+        assert (done.status, done.processed_records, done.failed_records) == (
+            "completed",
+            1080,
+            120,
+        )
+        supervisor.terminate()
+        assert supervisor.wait(timeout=60) == 0
+        # SIGTERM reached every worker process: none is left behind.
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=30)
+        await queue.close()
         async with factory() as session:
             await session.execute(delete(Upload).where(Upload.id == upload_id))
             await session.commit()
