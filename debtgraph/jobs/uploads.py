@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from contextlib import aclosing
 from datetime import timedelta
@@ -41,6 +42,10 @@ CHUNK_ROWS = ingestion.CHUNK_ROWS
 # A live job touches its upload once per chunk; one untouched this long has lost its job.
 STALE_AFTER = timedelta(minutes=10)
 UNREADABLE = "The stored file could not be read: {reason}"
+# A lane job goes on to claim further ranges only within this time: well inside arq's
+# job_timeout (600 s), which would cancel it mid-range; the jobs still queued (one per
+# range) carry on with the rest.
+LANE_BUDGET_SECONDS = 120.0
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
@@ -144,8 +149,9 @@ async def _run_lane(services: Services[Any], upload_id: int, position: int, toke
     lease = _lease(services)
     outcome = "skipped"
     wanted: int | None = position
+    deadline = time.monotonic() + LANE_BUDGET_SECONDS
     async with services.session_factory() as session:
-        while True:
+        while time.monotonic() < deadline:
             claimed = await ranges.claim(session, clock, upload_id, token, lease, wanted)
             if claimed is None and wanted is not None:
                 wanted = None
@@ -160,6 +166,7 @@ async def _run_lane(services: Services[Any], upload_id: int, position: int, toke
             if result == "last":
                 return await complete_upload(services, upload_id)
             outcome = "ingested"
+    return outcome
 
 
 async def _ingest_claimed(
