@@ -171,7 +171,10 @@ def drain(runtime: Runtime) -> Callable[[], Any]:
             except TimeoutError:
                 # Name what never finished: a hung job, or one that keeps coming due.
                 now_ms = time.time() * 1000
-                queued = await client.zrange("arq:queue", 0, 20, withscores=True)
+                queued = [
+                    *await client.zrange("arq:queue", 0, 20, withscores=True),
+                    *await client.zrange(LANE_QUEUE, 0, 20, withscores=True),
+                ]
                 due = [(k.decode(), round(score - now_ms)) for k, score in queued]
                 raise AssertionError(f"jobs not done after {timeout}s: {due}") from None
         finally:

@@ -118,3 +118,18 @@ def test_line_index_counts_a_crlf_cut_by_a_block_boundary() -> None:
     lone = LineIndex()
     lone.feed(b"a,b\rc,d\n")
     assert not lone.one_record_per_line(2)
+
+
+def test_a_crlf_cut_by_the_readers_buffer_is_one_line_break(tmp_path: Path) -> None:
+    # Rows of one length L and a header padded 0..L-1 characters: for one of the paddings the
+    # reader's first 64 KiB read ends between a CR and its LF.
+    row = "Ana;Ruiz;ES9121000418450200051332;10,50;Madrid;n{:05d}\r\n"
+    width = len(row.format(0))
+    for pad in range(width):
+        header = "first_name;last_name;iban;amount;city;note" + " " * pad
+        text = header + "\r\n" + "".join(row.format(i) for i in range(1200))
+        path = tmp_path / f"f{pad}.csv"
+        summary = _inspect(path, text.encode(), range_rows=400)
+        assert [(s.first_row, s.last_row) for s in summary.ranges] == boundaries(1200, 400)
+        assert len([s for s in summary.ranges if s.byte_offset]) == 2
+        assert _by_ranges(path, summary) == _whole(path)

@@ -281,7 +281,10 @@ class _RecordSplitter:
         self._delimiter = delimiter
         record = _record_pattern(delimiter)
         d = re.escape(delimiter)
-        self._bulk = re.compile(f"(?:{record}(?:\\r\\n|\\n|\\r))*+")
+        # A CR ending the text read so far may be the first half of a CRLF: the record it
+        # ends is left to ``_single``, which reads on, so no CRLF is ever cut in two (which
+        # would read as a record and an empty line).
+        self._bulk = re.compile(f"(?:{record}(?:\\r\\n|\\n|\\r(?!\\Z)))*+")
         self._single = re.compile(f"{record}(?P<blank>(?:{d}[ \\t]*+)++(?=[\\r\\n]|\\Z))?")
         self._buffer = ""
         self._position = 0
