@@ -10,6 +10,7 @@ another sits idle: N processes ingest N ranges of an upload at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -137,7 +138,9 @@ async def serve_workers(settings: Settings) -> None:
         await asyncio.gather(*(w.async_run() for w in workers), return_exceptions=True)
     finally:
         for worker in workers:
-            await worker.close()
+            # A job cancelled by the signal re-raises its cancellation here; arq runs it again.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
         await stop_runtime(runtime)
 
 
