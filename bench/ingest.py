@@ -335,6 +335,24 @@ def _children(pid: int) -> list[int]:
     ]
 
 
+async def _wait_for_workers(redis_url: str, pid: int, processes: int) -> None:
+    """Until the worker processes are up and both arq queues have been polled."""
+    from redis import asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for _ in range(1200):
+            up = len(_children(pid)) if processes > 1 else 1
+            keys = [await client.exists(f"{q}:health-check") for q in ("arq:queue", "arq:lanes")]
+            if up >= processes and all(keys):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
+    # The health key is shared: give the last process to start the time to poll too.
+    await asyncio.sleep(3)
+
+
 def _free_port() -> int:
     import socket
 
@@ -395,7 +413,8 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(2 if worker else 0)  # the workers' own start-up
+            if worker is not None and redis_url:
+                await _wait_for_workers(redis_url, worker.pid, workers)
             login = await client.post(
                 "/api/login", json={"email": "bench@tether.test", "password": "bench-password"}
             )
