@@ -158,7 +158,8 @@ async def _run_lane(services: Services[Any], upload_id: int, position: int, toke
                 claimed = await ranges.claim(session, clock, upload_id, token, lease)
             await session.commit()
             if claimed is None:
-                return outcome
+                # A retry of the job that closed the last range may find its completion undone.
+                return await _complete_if_closed(services, upload_id) or outcome
             wanted = None
             result = await _ingest_claimed(session, services, claimed, token)
             if result in ("failed", "skipped"):
@@ -224,6 +225,18 @@ async def _ingest_claimed(
     await session.commit()
     done, total = closed
     return "last" if done >= total else "done"
+
+
+async def _complete_if_closed(services: Services[Any], upload_id: int) -> str | None:
+    async with services.session_factory() as session:
+        upload = await session.get(Upload, upload_id)
+        closed = (
+            upload is not None
+            and not upload.is_complete
+            and upload.ranges_total > 0
+            and upload.ranges_done >= upload.ranges_total
+        )
+    return await complete_upload(services, upload_id) if closed else None
 
 
 async def complete_upload(services: Services[Any], upload_id: int) -> str:
