@@ -60,6 +60,12 @@ class Settings:
     login_max_attempts_per_email: int = 20
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
+    # Large uploads are ingested in ranges of this many rows, several at once (one per worker
+    # process); a range whose job stopped renewing its claim for the lease is taken over.
+    upload_range_rows: int = 20_000
+    upload_range_lease_seconds: float = 120.0
+    # Processes `debtgraph worker` runs (each with its own ingestion lane); 0 = one per CPU.
+    worker_processes: int = 1
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 30.0
@@ -105,6 +111,10 @@ class Settings:
             raise ConfigError("VOP_PROVIDER must be sandbox or http.")
         if self.vop_provider == "http" and not self.vop_provider_url:
             raise ConfigError("VOP_PROVIDER=http needs VOP_PROVIDER_URL.")
+        if self.upload_range_rows < 1:
+            raise ConfigError("UPLOAD_RANGE_ROWS must be at least 1.")
+        if self.worker_processes < 0:
+            raise ConfigError("WORKER_PROCESSES must be 0 (one per CPU) or more.")
         if self.vop_provider_batch < 1:
             raise ConfigError("VOP_PROVIDER_BATCH must be at least 1.")
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
@@ -174,4 +184,7 @@ class Settings:
             vop_provider_url=env.get("VOP_PROVIDER_URL") or None,
             vop_provider_timeout_seconds=float(env.get("VOP_PROVIDER_TIMEOUT") or 10),
             vop_provider_batch=int(env.get("VOP_PROVIDER_BATCH") or 500),
+            upload_range_rows=int(env.get("UPLOAD_RANGE_ROWS") or 20_000),
+            upload_range_lease_seconds=float(env.get("UPLOAD_RANGE_LEASE_SECONDS") or 120),
+            worker_processes=int(env.get("WORKER_PROCESSES") or 1),
         )

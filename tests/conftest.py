@@ -29,6 +29,7 @@ from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.domain.models import Base
 from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.jobs.queue import InProcessJobQueue
+from debtgraph.jobs.registry import LANE_QUEUE
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
@@ -110,19 +111,21 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Any]:
         await client.flushdb()
         await client.aclose()
     await start_runtime(runtime, periodic=False)
-    worker_task = None
-    worker = None
+    workers: list[tuple[Any, asyncio.Task[Any]]] = []
     if REDIS_URL:
         from arq.worker import Worker
 
         from debtgraph.server.worker import worker_settings
 
-        worker = Worker(**worker_settings(settings, clock=clock), poll_delay=0.05)
-        worker_task = asyncio.create_task(worker.async_run())
+        # As in a `debtgraph worker` process: the main worker and the lane worker.
+        for lane in (False, True):
+            options = worker_settings(settings, clock=clock, lane=lane) | {"poll_delay": 0.05}
+            worker = Worker(**options)
+            workers.append((worker, asyncio.create_task(worker.async_run())))
     try:
         yield application
     finally:
-        if worker is not None and worker_task is not None:
+        for worker, worker_task in workers:
             worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker_task
@@ -168,7 +171,10 @@ def drain(runtime: Runtime) -> Callable[[], Any]:
             except TimeoutError:
                 # Name what never finished: a hung job, or one that keeps coming due.
                 now_ms = time.time() * 1000
-                queued = await client.zrange("arq:queue", 0, 20, withscores=True)
+                queued = [
+                    *await client.zrange("arq:queue", 0, 20, withscores=True),
+                    *await client.zrange(LANE_QUEUE, 0, 20, withscores=True),
+                ]
                 due = [(k.decode(), round(score - now_ms)) for k, score in queued]
                 raise AssertionError(f"jobs not done after {timeout}s: {due}") from None
         finally:
@@ -185,7 +191,10 @@ def drain(runtime: Runtime) -> Callable[[], Any]:
                 # to the millisecond, so a job queued this very millisecond may score one ahead
                 # of a truncated now: a second of slack keeps it counted.
                 due_ms = int(time.time() * 1000) + 1000
-                if not await client.zcount("arq:queue", "-inf", due_ms):
+                waiting = 0
+                for queue in ("arq:queue", LANE_QUEUE):
+                    waiting += await client.zcount(queue, "-inf", due_ms)
+                if not waiting:
                     return
                 await asyncio.sleep(0.05)
 

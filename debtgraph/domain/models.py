@@ -4,7 +4,7 @@ from debtgraph.domain.core.base import Base
 from debtgraph.domain.core.idempotency import IdempotencyKey
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.creditors.models import AccessToken, User
-from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload, UploadRange
 from debtgraph.domain.extraction.models import ExtractionResult
 from debtgraph.domain.oauth.models import (
     ApiKey,
@@ -46,6 +46,7 @@ __all__ = [
     "Receivable",
     "ReceivableEvent",
     "Upload",
+    "UploadRange",
     "User",
     "VopLog",
     "Webhook",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 import msgpack
 
 from debtgraph.domain.core.services import Services
-from debtgraph.jobs.registry import PERIODIC, TASKS, RetryLater
+from debtgraph.jobs.registry import LANE_QUEUE, LANE_TASKS, PERIODIC, TASKS, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class InProcessJobQueue:
         self._running: set[asyncio.Task[Any]] = set()
         self._periodic: list[asyncio.Task[Any]] = []
         self._max_tries = max_tries
+        # Lane tasks take turns, as one arq lane worker would run them (SQLite has one writer).
+        self._lane = asyncio.Lock()
 
     def bind(self, services: Services[Any]) -> None:
         """Attach the services tasks run with (they include this queue)."""
@@ -49,10 +52,19 @@ class InProcessJobQueue:
         job.add_done_callback(self._running.discard)
 
     async def _run(self, name: str, args: tuple[Any, ...]) -> Any:
+        if name in LANE_TASKS:
+            async with self._lane:
+                return await self._attempts(name, args)
+        return await self._attempts(name, args)
+
+    async def _attempts(self, name: str, args: tuple[Any, ...]) -> Any:
         assert self.services is not None, "InProcessJobQueue used before bind()"
+        # One id for every try of this job, as arq keeps its job id across retries.
+        job_id = uuid.uuid4().hex
         for attempt in range(1, self._max_tries + 1):
             try:
-                return await TASKS[name]({"services": self.services, "job_try": attempt}, *args)
+                ctx = {"services": self.services, "job_try": attempt, "job_id": job_id}
+                return await TASKS[name](ctx, *args)
             except RetryLater as retry:
                 if attempt == self._max_tries:
                     log.error("job %s gave up after %d tries", name, attempt)
@@ -114,6 +126,9 @@ class ArqJobQueue:
             raise KeyError(f"unknown task {name!r}")
         if self._pool is None:
             await self.start()
+        if name in LANE_TASKS:
+            await self._pool.enqueue_job(name, *args, _queue_name=LANE_QUEUE)
+            return
         await self._pool.enqueue_job(name, *args)
 
     async def close(self) -> None:

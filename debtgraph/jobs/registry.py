@@ -15,6 +15,11 @@ TaskFn = Callable[..., Awaitable[Any]]
 TASKS: dict[str, TaskFn] = {}
 # (task name, period in seconds): what the cron re-runs so nothing stays pending forever.
 PERIODIC: list[tuple[str, int]] = []
+# Tasks that run one at a time per process (the ingestion lanes): under arq they have a queue
+# of their own, taken by a worker with max_jobs=1 in every worker process, so N processes
+# run N of them at once and one process never hoards them; in-process they run in turn.
+LANE_QUEUE = "arq:lanes"
+LANE_TASKS: set[str] = set()
 
 
 class RetryLater(Exception):
@@ -29,8 +34,9 @@ class RetryLater(Exception):
         self.defer = defer
 
 
-def task(name: str, *, every: int | None = None) -> Callable[[TaskFn], TaskFn]:
-    """Register a task under ``name``; ``every`` seconds makes it periodic too."""
+def task(name: str, *, every: int | None = None, lane: bool = False) -> Callable[[TaskFn], TaskFn]:
+    """Register a task under ``name``; ``every`` seconds makes it periodic too, ``lane`` puts
+    it on the lane queue (one at a time per process)."""
 
     def register(fn: TaskFn) -> TaskFn:
         if name in TASKS:
@@ -38,6 +44,8 @@ def task(name: str, *, every: int | None = None) -> Callable[[TaskFn], TaskFn]:
         TASKS[name] = fn
         if every is not None:
             PERIODIC.append((name, every))
+        if lane:
+            LANE_TASKS.add(name)
         return fn
 
     return register

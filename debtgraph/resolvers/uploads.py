@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.core.events import UPLOAD_EVENTS
 from debtgraph.domain.core.outbox import enqueue_after_commit
-from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import ingestion, ranges
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError, ParsedRow
 from debtgraph.domain.debtors.models import Debtor, Upload, UploadStatus
@@ -102,6 +102,7 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
             max_bytes=settings.max_upload_bytes,
             max_mb=settings.max_upload_mb,
             sync_limit=settings.sync_upload_max_rows,
+            range_rows=settings.upload_range_rows,
         )
     except ingestion.FileTooLarge:
         raise too_large(ctx) from None
@@ -136,6 +137,7 @@ async def _register(
             created_by=user_id,
         )
         if summary.rows is None:
+            ranges.add_ranges(session, upload, summary.ranges)
             enqueue_after_commit(session, "uploads.ingest", upload.id)
             result = UploadCreated(
                 upload=upload, queued=True, unrecognized_columns=summary.unrecognized_columns

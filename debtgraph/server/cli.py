@@ -91,17 +91,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(_: argparse.Namespace) -> int:
-    """Run an arq worker for the background tasks."""
-    from arq.worker import run_worker
-
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run arq worker processes for the background tasks."""
     from debtgraph.server.logging import configure_logging
-    from debtgraph.server.worker import worker_settings
+    from debtgraph.server.worker import run_processes
 
     settings = _settings()
     configure_logging(settings.log_level)
-    run_worker(worker_settings(settings))  # type: ignore[arg-type]
-    return 0
+    processes = settings.worker_processes if args.processes is None else args.processes
+    return run_processes(settings, processes)
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
@@ -154,9 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true")
     serve.set_defaults(fn=cmd_serve)
 
-    sub.add_parser("worker", help="run background jobs (needs REDIS_URL)").set_defaults(
-        fn=cmd_worker
+    worker = sub.add_parser("worker", help="run background jobs (needs REDIS_URL)")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="worker processes, each ingesting one range at a time "
+        "(default WORKER_PROCESSES, 1; 0 = one per CPU)",
     )
+    worker.set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
 
     admin = sub.add_parser("create-admin", help="create an operator")

@@ -1,7 +1,19 @@
-"""arq worker settings: the same task functions the API runs in-process without Redis."""
+"""arq workers: the same task functions the API runs in-process without Redis.
+
+Every worker process runs two arq workers on one event loop: the main one (every task but the
+lanes, up to 20 at once, and the crons) and a lane worker (the lane queue, one job at a time).
+A lane job is CPU-bound (parsing, deriving and judging rows), so one per process is all a
+process can run at full speed, and a queue of their own keeps a process from taking two while
+another sits idle: N processes ingest N ranges of an upload at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
 from typing import Any
 
 from arq import Retry, cron
@@ -10,8 +22,8 @@ from arq.worker import func
 
 from debtgraph.domain.core.clock import Clock
 from debtgraph.jobs.queue import deserialize, redis_settings, serialize
-from debtgraph.jobs.registry import PERIODIC, TASKS, RetryLater, TaskFn
-from debtgraph.server.app import build_runtime, start_runtime, stop_runtime
+from debtgraph.jobs.registry import LANE_QUEUE, LANE_TASKS, PERIODIC, TASKS, RetryLater, TaskFn
+from debtgraph.server.app import Runtime, build_runtime, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
 
@@ -34,19 +46,49 @@ def _arq_task(fn: TaskFn) -> WorkerCoroutine:
     return run
 
 
-def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``arq.worker.Worker`` / ``run_worker``."""
+def worker_settings(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    lane: bool = False,
+    runtime: Runtime | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker``: the main worker, or with ``lane`` the
+    lane worker (lane tasks only, one at a time). Given a ``runtime`` (started and stopped by
+    the caller, shared by the workers of a process) it uses that one, else its own."""
     if not settings.redis_url:
         raise SystemExit("debtgraph worker needs REDIS_URL (without it jobs run in the API).")
-    runtime = build_runtime(settings, clock)
+    shared = runtime is not None
+    own = runtime if runtime is not None else build_runtime(settings, clock)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        await start_runtime(runtime, periodic=False)
-        ctx["services"] = runtime.services
+        if not shared:
+            await start_runtime(own, periodic=False)
+        ctx["services"] = own.services
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        await stop_runtime(runtime)
+        if not shared:
+            await stop_runtime(own)
 
+    if lane:
+        return {
+            "functions": [
+                func(_arq_task(fn), name=name, max_tries=8)
+                for name, fn in TASKS.items()
+                if name in LANE_TASKS
+            ],
+            "queue_name": LANE_QUEUE,
+            "on_startup": on_startup,
+            "on_shutdown": on_shutdown,
+            "redis_settings": redis_settings(settings.redis_url),
+            "job_serializer": serialize,
+            "job_deserializer": deserialize,
+            "max_jobs": 1,
+            # A lane picks its next range as soon as it is free.
+            "poll_delay": 0.1,
+            "job_timeout": 600,
+            "keep_result": 3600,
+        }
     crons = []
     for name, every in PERIODIC:
 
@@ -56,7 +98,11 @@ def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str,
         periodic_job.__qualname__ = f"cron:{name}"
         crons.append(cron(periodic_job, name=f"cron:{name}", minute=_minutes(every), second=0))
     return {
-        "functions": [func(_arq_task(fn), name=name, max_tries=8) for name, fn in TASKS.items()],
+        "functions": [
+            func(_arq_task(fn), name=name, max_tries=8)
+            for name, fn in TASKS.items()
+            if name not in LANE_TASKS
+        ],
         "cron_jobs": crons,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
@@ -67,3 +113,65 @@ def worker_settings(settings: Settings, clock: Clock | None = None) -> dict[str,
         "job_timeout": 600,
         "keep_result": 3600,
     }
+
+
+async def serve_workers(settings: Settings) -> None:
+    """Run the main and the lane worker of one process until SIGINT or SIGTERM."""
+    from arq.worker import Worker
+
+    runtime = build_runtime(settings)
+    await start_runtime(runtime, periodic=False)
+    workers = [
+        Worker(**worker_settings(settings, runtime=runtime), handle_signals=False),
+        Worker(**worker_settings(settings, lane=True, runtime=runtime), handle_signals=False),
+    ]
+
+    def stop(signum: signal.Signals) -> None:
+        # arq's own handler, for both: running jobs are cancelled and run again by arq.
+        for worker in workers:
+            worker.handle_sig(signum)
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await asyncio.gather(*(w.async_run() for w in workers), return_exceptions=True)
+    finally:
+        for worker in workers:
+            # A job cancelled by the signal re-raises its cancellation here; arq runs it again.
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker.close()
+        await stop_runtime(runtime)
+
+
+def _serve_one(settings: Settings) -> None:
+    from debtgraph.server.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    asyncio.run(serve_workers(settings))
+
+
+def run_processes(settings: Settings, processes: int) -> int:
+    """Run ``processes`` worker processes (0: one per CPU); one runs in this process itself."""
+    count = processes or os.cpu_count() or 1
+    if count == 1:
+        _serve_one(settings)
+        return 0
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_serve_one, args=(settings,), name=f"debtgraph-worker-{n}")
+        for n in range(count)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+    return max((child.exitcode or 0) for child in children)

@@ -86,3 +86,38 @@ async def set_debtor_status(db: Any, debtor_id: int, status: str) -> None:
     async with db() as session:
         await session.execute(update(Debtor).where(Debtor.id == debtor_id).values(status=status))
         await session.commit()
+
+
+async def queued_upload(
+    db: Any, clock: Any, path: Any, rows: int, range_rows: int, *, ranged: bool = True
+) -> int:
+    """A large upload stored and cut into ranges, as the upload request leaves it (queued);
+    without ``ranged`` it has no ranges yet (the job then reads it as one)."""
+    import io
+
+    from debtgraph.domain.debtors import ingestion, ranges
+
+    summary = ingestion.store_and_inspect(
+        io.BytesIO(csv_text(rows, bad_every=10).encode()),
+        path,
+        max_bytes=10**8,
+        max_mb=100,
+        sync_limit=100,
+        range_rows=range_rows,
+    )
+    async with db() as session:
+        row = await ingestion.create_upload(
+            session,
+            clock,
+            filename="x.csv",
+            original_filename="x.csv",
+            mime_type="text/csv",
+            file_size=summary.size,
+            storage_path=str(path),
+            total_records=summary.total_rows,
+            created_by=None,
+        )
+        if ranged:
+            ranges.add_ranges(session, row, summary.ranges)
+        await session.commit()
+        return int(row.id)

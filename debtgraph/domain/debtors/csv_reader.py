@@ -89,6 +89,15 @@ class _RecordTooLong(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class CsvLayout:
+    """How a file was read: what a reader started mid-file must read it with."""
+
+    encoding: str
+    delimiter: str
+    headers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedRow:
     """One data record: its record number in the file (header = 1) and every column's value."""
 
@@ -272,7 +281,10 @@ class _RecordSplitter:
         self._delimiter = delimiter
         record = _record_pattern(delimiter)
         d = re.escape(delimiter)
-        self._bulk = re.compile(f"(?:{record}(?:\\r\\n|\\n|\\r))*+")
+        # A CR ending the text read so far may be the first half of a CRLF: the record it
+        # ends is left to ``_single``, which reads on, so no CRLF is ever cut in two (which
+        # would read as a record and an empty line).
+        self._bulk = re.compile(f"(?:{record}(?:\\r\\n|\\n|\\r(?!\\Z)))*+")
         self._single = re.compile(f"{record}(?P<blank>(?:{d}[ \\t]*+)++(?=[\\r\\n]|\\Z))?")
         self._buffer = ""
         self._position = 0
@@ -321,7 +333,16 @@ class _RecordSplitter:
 
 
 class CsvReader:
-    """An opened CSV upload: its headers, encoding and delimiter; iterate once for its rows."""
+    """An opened CSV upload: its headers, encoding and delimiter; iterate once for its rows.
+
+    ``records_read`` counts the CSV records read so far, header and blank ones included, and
+    ``record_index`` is the 0-based index of the record the last row returned came from: where
+    every record is one line (no quoted line break), that is the row's line in the file.
+    """
+
+    records_read: int = 0
+    record_index: int = 0
+    _row_index: int = 0
 
     def __init__(self, stream: ByteStream) -> None:
         sample, at_eof = _read_sample(stream)
@@ -351,8 +372,41 @@ class CsvReader:
         self.headers: list[str] = _header_keys(header)
         self._record_number = 1
         self._pending: ParsedRow | None = self._next_row()
+        self._pending_index = self._row_index
         if self._pending is None:
             raise CsvFormatError(NO_DATA_ROWS)
+
+    @classmethod
+    def resume(cls, stream: ByteStream, layout: CsvLayout, first_row: int) -> CsvReader:
+        """A reader of a file's rows from where ``stream`` stands, a record's first byte.
+
+        The layout is the one the file's own reader found (no sniffing from mid-file); the
+        first record read is row ``first_row``. Decoding from a line start gives the text
+        the whole-file reader saw there: the line break is ASCII in every encoding accepted,
+        never inside a multibyte character, and the decoders keep no state across it.
+        """
+        reader = cls.__new__(cls)
+        reader.encoding = layout.encoding
+        reader.delimiter = layout.delimiter
+        errors = _FALLBACK_ERRORS if layout.encoding == "utf-8" else "replace"
+        buffered = io.BufferedReader(_PrefixedRaw(b"", stream), buffer_size=READ_CHUNK_SIZE)
+        reader._text = io.TextIOWrapper(
+            buffered, encoding=layout.encoding, errors=errors, newline=""
+        )
+        reader._records = csv.reader(
+            _RecordSplitter(reader._text, layout.delimiter), delimiter=layout.delimiter
+        )
+        reader.headers = list(layout.headers)
+        reader._record_number = first_row - 1
+        reader.records_read = 0
+        reader._pending = reader._next_row()
+        reader._pending_index = reader._row_index
+        return reader
+
+    @property
+    def layout(self) -> CsvLayout:
+        """The encoding, delimiter and headers found, for readers started mid-file."""
+        return CsvLayout(self.encoding, self.delimiter, tuple(self.headers))
 
     def _next_record(self) -> list[str] | None:
         """Read the next record, or None at the end of the file."""
@@ -372,6 +426,7 @@ class CsvReader:
             raise CsvFormatError(
                 f"The file could not be read after row {self._record_number}: {error}."
             ) from error
+        self.records_read += 1
         return record
 
     def _next_row(self) -> ParsedRow | None:
@@ -383,6 +438,7 @@ class CsvReader:
             if _is_blank(record):
                 continue
             self._record_number += 1
+            self._row_index = self.records_read - 1
             return ParsedRow(self._record_number, self._row_data(record))
 
     def _row_data(self, record: list[str]) -> dict[str, str]:
@@ -398,6 +454,21 @@ class CsvReader:
             data[f"_extra_{index}"] = value
         return data
 
+    def skim(self) -> Iterator[int]:
+        """The row numbers of the rows not read yet, without their data; ``record_index``
+        follows as when iterating. Reading a file to count its rows costs a third less so,
+        and refuses it for the same reasons (the limits are on records)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.record_index = self._pending_index
+            yield pending.row_number
+        while (record := self._next_record()) is not None:
+            if _is_blank(record):
+                continue
+            self._record_number += 1
+            self.record_index = self.records_read - 1
+            yield self._record_number
+
     def __iter__(self) -> Iterator[ParsedRow]:
         """Return the reader itself: rows can be read only once."""
         return self
@@ -405,7 +476,12 @@ class CsvReader:
     def __next__(self) -> ParsedRow:
         """Return the next data row."""
         pending, self._pending = self._pending, None
-        row = pending if pending is not None else self._next_row()
+        if pending is not None:
+            row: ParsedRow | None = pending
+            self.record_index = self._pending_index
+        else:
+            row = self._next_row()
+            self.record_index = self._row_index
         if row is None:
             raise StopIteration
         return row
@@ -414,3 +490,8 @@ class CsvReader:
 def open_csv(stream: ByteStream) -> CsvReader:
     """Open a binary CSV stream, raising CsvFormatError if it is empty, binary or has no rows."""
     return CsvReader(stream)
+
+
+def open_csv_at(stream: ByteStream, layout: CsvLayout, first_row: int) -> CsvReader:
+    """Read a file's rows from a record boundary ``stream`` was moved to (see ``resume``)."""
+    return CsvReader.resume(stream, layout, first_row)

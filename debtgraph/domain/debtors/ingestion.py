@@ -22,12 +22,19 @@ from typing import Any, Final, Protocol
 import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from debtgraph.domain.banking.iban import enrich_iban
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.outbox import record_event
-from debtgraph.domain.debtors.csv_reader import ByteStream, CsvFormatError, ParsedRow, open_csv
+from debtgraph.domain.debtors.csv_reader import (
+    ByteStream,
+    CsvFormatError,
+    ParsedRow,
+    open_csv,
+    open_csv_at,
+)
 from debtgraph.domain.debtors.fields import (
     DebtorFields,
     FieldMap,
@@ -44,6 +51,15 @@ from debtgraph.domain.debtors.models import (
     UploadStatus,
     ValidationStatus,
 )
+from debtgraph.domain.debtors.ranges import (
+    FIRST_DATA_ROW,
+    RANGE_ROWS,
+    LineIndex,
+    RangeBoundary,
+    boundaries,
+    whole_file,
+)
+from debtgraph.domain.debtors.ranges import fail_all as fail_all_ranges
 from debtgraph.domain.debtors.validation import (
     ValidationRun,
     apply_outcome,
@@ -87,6 +103,8 @@ class FileSummary:
     total_rows: int
     rows: list[ParsedRow] | None
     unrecognized_columns: list[str] = field(default_factory=list)
+    # The ranges a queued upload is ingested in (none for one handled within the request).
+    ranges: list[RangeBoundary] = field(default_factory=list)
 
 
 def _string_limits() -> dict[str, int]:
@@ -116,7 +134,13 @@ _DERIVED_LIMITS: Final = tuple(
 
 
 def store_and_inspect(
-    stream: ByteStream, destination: Path, *, max_bytes: int, max_mb: int, sync_limit: int
+    stream: ByteStream,
+    destination: Path,
+    *,
+    max_bytes: int,
+    max_mb: int,
+    sync_limit: int,
+    range_rows: int = RANGE_ROWS,
 ) -> FileSummary:
     """Copy an uploaded stream to ``destination`` in bounded reads, then read it as CSV.
 
@@ -124,16 +148,18 @@ def store_and_inspect(
     CsvFormatError and removes the copy on any failure: the whole file is read here, so a row
     over the CSV limits or a header naming no debtor column refuses it before anything is
     stored, large files included. Rows are kept only when there are at most ``sync_limit``;
-    otherwise they are only counted, one at a time.
+    otherwise they are only counted, one at a time, and cut into ranges of ``range_rows``.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     size = 0
+    lines = LineIndex()
     try:
         with destination.open("wb") as out:
             while chunk := stream.read(COPY_BUFFER):
                 size += len(chunk)
                 check_size(size, max_bytes=max_bytes, max_mb=max_mb)
                 out.write(chunk)
+                lines.feed(chunk)
         with destination.open("rb") as source:
             reader = open_csv(source)
             named = [h for h in reader.headers if not h.startswith("_column_")]
@@ -143,11 +169,34 @@ def store_and_inspect(
             if not describes_debtors(reader.headers):
                 raise CsvFormatError(columns_not_recognised(reader.headers), "unrecognized_columns")
             unknown = unrecognized_columns(reader.headers)
-            head = list(itertools.islice(reader, sync_limit + 1))
+            head: list[ParsedRow] = []
+            # The line each range's first row starts on, noted while the rows are counted.
+            starts: list[int] = []
+            next_start = FIRST_DATA_ROW + range_rows
+            for row in reader:
+                head.append(row)
+                if row.row_number == next_start:
+                    starts.append(reader.record_index)
+                    next_start += range_rows
+                if len(head) > sync_limit:
+                    break
             if len(head) <= sync_limit:
                 return FileSummary(size, len(head), head, unknown)
-            total = len(head) + sum(1 for _ in reader)
-            return FileSummary(size, total, None, unknown)
+            total = len(head)
+            del head
+            # The rest is only counted: no row's data is built.
+            for number in reader.skim():
+                total += 1
+                if number == next_start:
+                    starts.append(reader.record_index)
+                    next_start += range_rows
+            if starts and lines.one_record_per_line(reader.records_read):
+                spans = boundaries(total, range_rows)
+                offsets = [None, *lines.offsets(destination, starts)]
+                cut = [RangeBoundary(a, b, o) for (a, b), o in zip(spans, offsets, strict=True)]
+            else:
+                cut = whole_file(total)
+            return FileSummary(size, total, None, unknown, cut)
     except BaseException:
         destination.unlink(missing_ok=True)
         raise
@@ -342,20 +391,34 @@ async def start_processing(session: AsyncSession, clock: Clock, upload: Upload) 
     await session.flush()
 
 
-async def finish(session: AsyncSession, clock: Clock, upload: Upload) -> None:
-    """Mark an upload as completed."""
-    now = clock.now()
-    upload.status = UploadStatus.COMPLETED.value
-    upload.processing_started_at = upload.processing_started_at or now
-    upload.processing_completed_at = now
-    upload.error_message = None
-    upload.updated_at = now
+async def finish(session: AsyncSession, clock: Clock, upload: Upload) -> bool:
+    """Mark a processing upload as completed; False when it was not processing any more.
+
+    A conditional UPDATE, so of two jobs finishing one upload only one completes it (and
+    raises its ``upload.completed``).
+    """
     await session.flush()
+    now = clock.now()
+    result = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.status == UploadStatus.PROCESSING.value)
+        .values(
+            status=UploadStatus.COMPLETED.value,
+            processing_started_at=func.coalesce(Upload.processing_started_at, now),
+            processing_completed_at=now,
+            error_message=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(upload)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def fail(session: AsyncSession, clock: Clock, upload: Upload, message: str) -> None:
     """Mark an upload as failed and drop the rows stored so far: no partial upload remains."""
     now = clock.now()
+    await fail_all_ranges(session, upload.id)
     await session.execute(delete(Debtor).where(Debtor.upload_id == upload.id))
     upload.status = UploadStatus.FAILED.value
     upload.error_message = message[:1000]
@@ -385,6 +448,31 @@ def read_rows_after(path: str, after_row: int) -> tuple[Any, Iterator[ParsedRow]
         handle.close()
         raise
     return handle, (row for row in reader if row.row_number > after_row)
+
+
+def read_range(
+    path: str, byte_offset: int | None, first_row: int, after_row: int, last_row: int
+) -> tuple[Any, Iterator[ParsedRow]]:
+    """Open a stored upload at a range and give its rows after ``after_row``; (file, rows).
+
+    A range with a byte offset is read from there with the layout the file's header gives;
+    one without is read from the start. Raises CsvFormatError or OSError; the caller closes
+    the file.
+    """
+    if byte_offset is None:
+        handle, rows = read_rows_after(path, after_row)
+    else:
+        with Path(path).open("rb") as head:
+            layout = open_csv(head).layout
+        handle = Path(path).open("rb")  # noqa: SIM115  (closed by the caller)
+        try:
+            handle.seek(byte_offset)
+            reader = open_csv_at(handle, layout, first_row)
+        except (CsvFormatError, OSError):
+            handle.close()
+            raise
+        rows = (row for row in reader if row.row_number > after_row)
+    return handle, itertools.takewhile(lambda row: row.row_number <= last_row, rows)
 
 
 def upload_summary(upload: Upload) -> dict[str, Any]:
@@ -475,11 +563,37 @@ async def ingest_chunk(
     await insert_debtors(session, records)
     if step is not None:
         await step.after_insert(session, upload.id, records)
-    upload.processed_records += run.valid
-    upload.failed_records += run.invalid
-    upload.updated_at = clock.now()
-    await session.flush()
+    await add_counts(session, clock, upload, run.valid, run.invalid)
     return run
+
+
+async def add_counts(
+    session: AsyncSession, clock: Clock, upload: Upload, processed: int, failed: int
+) -> None:
+    """Add a chunk's rows to the upload's counters, in the database, and read them back.
+
+    Jobs ingesting ranges of one upload at once each add their own chunks: an increment in
+    the UPDATE, not a value computed from what this session last read, loses none of them.
+    The last statement of a chunk's transaction, so the upload row stays locked briefly.
+    """
+    await session.flush()
+    row = (
+        await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id)
+            .values(
+                processed_records=Upload.processed_records + processed,
+                failed_records=Upload.failed_records + failed,
+                updated_at=clock.now(),
+            )
+            .returning(Upload.processed_records, Upload.failed_records, Upload.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+    # The values just written, set as the row's state (not as changes to flush again).
+    set_committed_value(upload, "processed_records", row[0])
+    set_committed_value(upload, "failed_records", row[1])
+    set_committed_value(upload, "updated_at", row[2])
 
 
 async def stale_uploads(session: AsyncSession, clock: Clock, idle: timedelta) -> list[int]:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     ForeignKey,
@@ -92,6 +93,10 @@ class Upload(Base):
     )
     processing_started_at: Mapped[datetime | None] = mapped_column(default=None)
     processing_completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Ranges a queued upload is ingested in, and how many are done: the job that brings
+    # ranges_done to ranges_total completes the upload (debtors/ranges.py).
+    ranges_total: Mapped[int] = mapped_column(Integer, default=0)
+    ranges_done: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -109,6 +114,35 @@ class Upload(Base):
     def is_complete(self) -> bool:
         """Whether ingestion has ended, well or badly."""
         return self.status in FINISHED_UPLOAD_STATUSES
+
+
+class RangeStatus(enum.StrEnum):
+    """Ingestion state of one range of an upload."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class UploadRange(Base):
+    """Rows ``first_row``..``last_row`` of a queued upload, ingested by one job at a time."""
+
+    __tablename__ = "upload_ranges"
+    __table_args__ = (UniqueConstraint("upload_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    first_row: Mapped[int] = mapped_column(Integer)
+    last_row: Mapped[int] = mapped_column(Integer)
+    # Where first_row's line starts; None: read from the start of the file.
+    byte_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    status: Mapped[str] = mapped_column(String(20), default=RangeStatus.PENDING.value)
+    # The job holding the range (its job id); renewed with every chunk stored.
+    claim_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Debtor(Base):

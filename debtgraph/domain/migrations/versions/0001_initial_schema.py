@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 12:52:29.189764
+Create Date: 2026-12-01 15:00:28.567267
 """
 
 from collections.abc import Sequence
@@ -298,6 +298,8 @@ def upgrade() -> None:
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('processing_started_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('processing_completed_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ranges_total', sa.Integer(), nullable=False),
+    sa.Column('ranges_done', sa.Integer(), nullable=False),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_uploads_created_by_users'), ondelete='SET NULL'),
@@ -433,6 +435,21 @@ def upgrade() -> None:
     with op.batch_alter_table('receivable_events', schema=None) as batch_op:
         batch_op.create_index('ix_receivable_events_receivable_id_id', ['receivable_id', 'id'], unique=False)
 
+    op.create_table('upload_ranges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('upload_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('first_row', sa.Integer(), nullable=False),
+    sa.Column('last_row', sa.Integer(), nullable=False),
+    sa.Column('byte_offset', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('claim_token', sa.String(length=64), nullable=True),
+    sa.Column('heartbeat_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['upload_id'], ['uploads.id'], name=op.f('fk_upload_ranges_upload_id_uploads'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upload_ranges')),
+    sa.UniqueConstraint('upload_id', 'position', name=op.f('uq_upload_ranges_upload_id_position'))
+    )
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('public_id', sa.String(length=40), nullable=False),
@@ -571,6 +588,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_event_id'))
 
     op.drop_table('webhook_deliveries')
+    op.drop_table('upload_ranges')
     with op.batch_alter_table('receivable_events', schema=None) as batch_op:
         batch_op.drop_index('ix_receivable_events_receivable_id_id')
 
