@@ -36,15 +36,58 @@ class Page(Generic[T]):
     items: list[T]
     has_next: bool
     total: int
+    has_previous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which rows of a list a page holds, by row id (Relay's four arguments).
+
+    Lists are newest first (``oldest_first`` for the one REST shows oldest first). Forward
+    (``first``/``after``): the ``size`` rows that follow ``after``. Backward (``last``/
+    ``before``): the ``size`` rows that precede ``before``, still shown in the list's order.
+    ``after`` and ``before`` together bound the rows on both sides.
+    """
+
+    size: int
+    after: int | None = None
+    before: int | None = None
+    backward: bool = False
+    oldest_first: bool = False
+
+    def bounds(self, id_col: Any) -> list[ColumnElement[bool]]:
+        """The cursor conditions on ``id_col``."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.after is not None:
+            conditions.append(id_col > self.after if self.oldest_first else id_col < self.after)
+        if self.before is not None:
+            conditions.append(id_col < self.before if self.oldest_first else id_col > self.before)
+        return conditions
+
+    def order(self, id_col: Any) -> Any:
+        """The order rows are fetched in: away from the cursor the page starts at."""
+        return id_col.asc() if self.backward != self.oldest_first else id_col.desc()
+
+    def page(self, rows: Sequence[T], total: int) -> Page[T]:
+        """The page of ``rows`` fetched in :meth:`order` (at most ``size + 1`` of them).
+
+        The extra row says whether more lie beyond the page's far end; a cursor on the near end
+        means rows lie before it (the row it names, at least).
+        """
+        more = len(rows) > self.size
+        items = list(rows[: self.size])
+        if self.backward:
+            items.reverse()
+            return Page(items, has_next=self.before is not None, total=total, has_previous=more)
+        return Page(items, has_next=more, total=total, has_previous=self.after is not None)
 
 
 @dataclass(frozen=True, slots=True)
 class PageKey:
-    """What one parent's page request is: parent id, size, cursor and filter values."""
+    """What one parent's page request is: parent id, window and filter values."""
 
     parent_id: Any
-    first: int
-    after: int | None = None
+    window: Window
     filters: tuple[tuple[str, Hashable], ...] = ()
 
 
@@ -110,7 +153,7 @@ class Loaders:
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
-        Keys are ``PageKey``; parents asking for the same size, cursor and filters share one
+        Keys are ``PageKey``; parents asking for the same window and filters share one
         statement (ROW_NUMBER over the parent) and one count.
         """
         model = attr.class_
@@ -119,23 +162,26 @@ class Loaders:
         async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
             groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
             for key in keys:
-                groups[(key.first, key.after, key.filters)].append(key)
+                groups[(key.window, key.filters)].append(key)
             results: dict[PageKey, Page[Any]] = {}
-            for (first, after, filters), group in groups.items():
+            for (window, filters), group in groups.items():
                 parents = {k.parent_id for k in group}
                 conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
                 if filter_builder is not None:
                     conditions += filter_builder(dict(filters))
                 counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                if after is not None:
-                    conditions.append(id_col < after)
-                rn = func.row_number().over(partition_by=attr, order_by=id_col.desc()).label("rn")
+                conditions += window.bounds(id_col)
+                rn = (
+                    func.row_number()
+                    .over(partition_by=attr, order_by=window.order(id_col))
+                    .label("rn")
+                )
                 inner = select(model, rn).where(*conditions).subquery()
                 aliased_model = aliased(model, inner)
                 stmt: Select[Any] = (
                     select(aliased_model)
-                    .where(inner.c.rn <= first + 1)
-                    .order_by(inner.c[attr.key], inner.c.id.desc())
+                    .where(inner.c.rn <= window.size + 1)
+                    .order_by(inner.c[attr.key], inner.c.rn)
                 )
                 async with self._uow.session() as session:
                     rows = (await session.scalars(stmt)).all()
@@ -146,11 +192,8 @@ class Loaders:
                 for row in rows:
                     grouped[getattr(row, attr.key)].append(row)
                 for key in group:
-                    items = grouped.get(key.parent_id, [])
-                    results[key] = Page(
-                        items=items[:first],
-                        has_next=len(items) > first,
-                        total=int(counts.get(key.parent_id, 0)),
+                    results[key] = window.page(
+                        grouped.get(key.parent_id, []), int(counts.get(key.parent_id, 0))
                     )
             return [results[k] for k in keys]
 

@@ -605,8 +605,8 @@ OPERATIONS: dict[str, Operation] = {
         ("GET", "/v1/webhooks"),
         "Query.webhooks",
         lambda b: [_webhook(w) for w in b],
-        lambda ws: [_webhook(w) for w in ws],
-        "{ webhooks { url events description } }",
+        lambda ws: [_webhook(w) for w in ws["nodes"]],
+        "{ webhooks { nodes { url events description } } }",
         ("webhooks",),
     ),
     "webhook.delete": Operation(
