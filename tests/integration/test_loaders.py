@@ -63,7 +63,9 @@ async def test_pages_loader_is_one_windowed_query_per_request_shape(
             assert ids == sorted(ids, reverse=True)  # newest first
 
         last = pages[0].items[-1].id
-        nxt = await ctx.loaders.pages(Debtor.upload_id).load(PageKey(upload_ids[0], Window(10, last)))
+        nxt = await ctx.loaders.pages(Debtor.upload_id).load(
+            PageKey(upload_ids[0], Window(10, last))
+        )
         assert len(nxt.items) == 4
         assert nxt.has_next is False
         assert all(d.id < last for d in nxt.items)
