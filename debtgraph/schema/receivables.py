@@ -220,6 +220,7 @@ class Receivable(relay.Node):
     indemnity_due: Decimal
     commission: Commission
     cancel_reason: CancelReason | None
+    cancel_notes: str | None
     created_at: datetime
     updated_at: datetime
     model: strawberry.Private[ReceivableModel]
@@ -250,6 +251,7 @@ class Receivable(relay.Node):
                 rate=commission.rate, amount=commission.amount, net=commission.net
             ),
             cancel_reason=CancelReason(m.cancel_reason) if m.cancel_reason else None,
+            cancel_notes=m.cancel_notes,
             created_at=m.created_at,
             updated_at=m.updated_at,
             model=m,
