@@ -3,6 +3,7 @@ page info says what lies beyond, and bad paging arguments are refused with the f
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -174,3 +175,72 @@ async def test_new_nodes_resolve_for_operators_only(
     assert refused["data"]["nodes"] == [None, None]
     # A platform asking for an operator type: the refusal every operator read gives it.
     assert {e["extensions"]["code"] for e in refused["errors"]} == {"UNAUTHENTICATED"}
+
+
+# Where one object of each node type is found in the world, as the operator sees it.
+ONE_OF_EACH = """{
+  uploads(first: 1) { nodes { id debtors(first: 1) { nodes { id
+    vopLogs(first: 1) { nodes { id } } billingAttempts(first: 1) { nodes { id } } } } } }
+  blacklistedIbans(first: 1) { nodes { id } }
+  receivables(first: 1) { nodes { id user { id extractionResults(first: 1) { nodes { id } } }
+    contacts(first: 1) { nodes { id } } events(first: 1) { nodes { id } }
+    evidence(first: 1) { nodes { id } } } }
+  webhooks(first: 1) { nodes { id deliveries(first: 1) { nodes { id } } } }
+}"""
+NODE_TYPES = """{ __schema { types { name interfaces { name } } } }"""
+# Who may read each node type besides the operator (PRODUCT.md §1).
+PLATFORM_TYPES = {
+    "User",
+    "Receivable",
+    "Contact",
+    "ReceivableEvent",
+    "Evidence",
+    "ExtractionResult",
+    "Webhook",
+    "WebhookDelivery",
+}
+
+
+def _ids_by_type(value: Any, found: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "id":
+                type_name = base64.b64decode(child).decode().split(":", 1)[0]
+                found.setdefault(type_name, child)
+            else:
+                _ids_by_type(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _ids_by_type(child, found)
+
+
+async def test_node_and_nodes_resolve_every_node_type_within_reach(
+    client: httpx.AsyncClient, world: GraphWorld
+) -> None:
+    schema = (await gql(client, NODE_TYPES, headers=world.operator))["data"]["__schema"]
+    node_types = {t["name"] for t in schema["types"] if {"name": "Node"} in (t["interfaces"] or [])}
+    found: dict[str, str] = {}
+    _ids_by_type((await gql(client, ONE_OF_EACH, headers=world.operator))["data"], found)
+    assert set(found) == node_types, "add the new node type to ONE_OF_EACH"
+    assert node_types > PLATFORM_TYPES
+
+    ids = [found[t] for t in sorted(node_types)]
+    fetch = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+    as_operator = await gql(client, fetch, {"ids": ids}, world.operator)
+    assert "errors" not in as_operator
+    assert [n["id"] for n in as_operator["data"]["nodes"]] == ids
+    for global_id in ids:
+        one = await gql(
+            client, "query($id: ID!) { node(id: $id) { id } }", {"id": global_id}, world.operator
+        )
+        assert one["data"]["node"] == {"id": global_id}
+
+    as_platform = await gql(client, fetch, {"ids": ids}, world.platform)
+    seen = {
+        t for t, node in zip(sorted(node_types), as_platform["data"]["nodes"], strict=True) if node
+    }
+    assert seen == PLATFORM_TYPES
+
+    anonymous = await gql(client, fetch, {"ids": ids})
+    assert anonymous["data"]["nodes"] == [None] * len(ids)
+    assert {e["extensions"]["code"] for e in anonymous["errors"]} == {"UNAUTHENTICATED"}
