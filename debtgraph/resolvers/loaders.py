@@ -154,10 +154,9 @@ class Loaders:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
         Keys are ``PageKey``; parents asking for the same window and filters share one
-        statement (ROW_NUMBER over the parent) and one count.
+        statement (COUNT and ROW_NUMBER over the parent).
         """
         model = attr.class_
-        id_col = model.id
 
         async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
             groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
@@ -169,31 +168,45 @@ class Loaders:
                 conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
                 if filter_builder is not None:
                     conditions += filter_builder(dict(filters))
-                counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                conditions += window.bounds(id_col)
-                rn = (
-                    func.row_number()
-                    .over(partition_by=attr, order_by=window.order(id_col))
-                    .label("rn")
+                # One statement: each parent's total over its filtered children, then the
+                # window's rows ranked per parent from the cursor, the first size + 1 kept.
+                counted = (
+                    select(model, func.count().over(partition_by=attr).label("total"))
+                    .where(*conditions)
+                    .subquery()
                 )
-                inner = select(model, rn).where(*conditions).subquery()
-                aliased_model = aliased(model, inner)
+                parent_col, row_id = counted.c[attr.key], counted.c.id
+                rank = func.row_number().over(
+                    partition_by=parent_col, order_by=window.order(row_id)
+                )
+                ranked = select(counted, rank.label("rn")).where(*window.bounds(row_id)).subquery()
                 stmt: Select[Any] = (
-                    select(aliased_model)
-                    .where(inner.c.rn <= window.size + 1)
-                    .order_by(inner.c[attr.key], inner.c.rn)
+                    select(aliased(model, ranked), ranked.c.total)
+                    .where(ranked.c.rn <= window.size + 1)
+                    .order_by(ranked.c[attr.key], ranked.c.rn)
                 )
                 async with self._uow.session() as session:
-                    rows = (await session.scalars(stmt)).all()
-                    counts: dict[Any, int] = {
-                        parent: n for parent, n in (await session.execute(counts_stmt)).all()
-                    }
+                    found = (await session.execute(stmt)).all()
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                for row in rows:
+                totals: dict[Any, int] = {}
+                for row, total in found:
                     grouped[getattr(row, attr.key)].append(row)
+                    totals[getattr(row, attr.key)] = int(total)
+                # A parent with no row in the window has no total yet: none at all when the
+                # window is the whole list, else counted (a cursor past a parent's last child).
+                bounded = window.after is not None or window.before is not None
+                uncounted = parents - totals.keys() if bounded else set()
+                if uncounted:
+                    counts_stmt = (
+                        select(attr, func.count())
+                        .where(*conditions, attr.in_(uncounted))
+                        .group_by(attr)
+                    )
+                    async with self._uow.session() as session:
+                        totals.update((p, int(n)) for p, n in (await session.execute(counts_stmt)))
                 for key in group:
                     results[key] = window.page(
-                        grouped.get(key.parent_id, []), int(counts.get(key.parent_id, 0))
+                        grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)
                     )
             return [results[k] for k in keys]
 

@@ -100,6 +100,27 @@ async def test_nested_connections_page_backwards_per_parent(
         assert upload["tail"]["pageInfo"]["hasNextPage"] is False
 
 
+async def test_a_parent_past_its_last_child_keeps_its_total(
+    client: httpx.AsyncClient, world: GraphWorld
+) -> None:
+    """A cursor beyond one parent's children: an empty page, and still the parent's total."""
+    listed = await gql(
+        client,
+        "{ uploads(first: 2) { nodes { vopLogs(first: 100) { pageInfo { endCursor } } } } }",
+        headers=world.operator,
+    )
+    newest = listed["data"]["uploads"]["nodes"][0]
+    cursor = newest["vopLogs"]["pageInfo"]["endCursor"]
+    query = """query($after: String) { uploads(first: 2) { nodes {
+      vopLogs(first: 100, after: $after) { totalCount nodes { id } } } } }"""
+    body = await gql(client, query, {"after": cursor}, world.operator)
+    first, second = body["data"]["uploads"]["nodes"]
+    assert first["vopLogs"] == {"totalCount": 4, "nodes": []}
+    # Ids run across uploads: every log of the older upload lies past the newer one's cursor.
+    assert second["vopLogs"]["totalCount"] == 4
+    assert len(second["vopLogs"]["nodes"]) == 4
+
+
 @pytest.mark.parametrize(
     ("args", "field", "code"),
     [
