@@ -189,9 +189,13 @@ class Loaders:
                     found = (await session.execute(stmt)).all()
                 grouped: dict[Any, list[Any]] = defaultdict(list)
                 totals: dict[Any, int] = {}
+                # The children are loaded now: their own edges back (VopLog.debtor, …) and any
+                # later look-up by id in this request read them from here, not from SQL.
+                by_id = self.by(model.id)
                 for row, total in found:
                     grouped[getattr(row, attr.key)].append(row)
                     totals[getattr(row, attr.key)] = int(total)
+                    by_id.prime(row.id, row)
                 # A parent with no row in the window has no total yet: none at all when the
                 # window is the whole list, else counted (a cursor past a parent's last child).
                 bounded = window.after is not None or window.before is not None
