@@ -16,7 +16,7 @@ from debtgraph.domain.payments import gateways, sepa
 from debtgraph.domain.payments.models import BillingAttempt, BillingChannel, BillingStatus
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
-from debtgraph.resolvers.loaders import Page, PageKey
+from debtgraph.resolvers.loaders import Page, PageKey, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -93,15 +93,14 @@ async def find_attempts(
     *,
     keys: Callable[[], tuple[int | None, int | None]],
     status: str | None,
-    first: int,
-    after_id: int | None,
+    window: Window,
 ) -> Page[BillingAttempt]:
     """``billingAttempts`` (GraphQL): operators only, asked before the ids are read."""
     require_operator(ctx)
     upload_key, debtor_key = keys()
     filters = check_filters(upload_id=upload_key, debtor_id=debtor_key, status=status)
     async with ctx.uow.session() as session:
-        return await keyset_page(session, _statement(filters), BillingAttempt.id, first, after_id)
+        return await keyset_page(session, _statement(filters), BillingAttempt.id, window)
 
 
 async def attempts_page(
@@ -109,13 +108,12 @@ async def attempts_page(
     parent: Any,
     parent_id: int,
     *,
-    first: int,
-    after_id: int | None,
+    window: Window,
     status: str | None = None,
 ) -> Page[BillingAttempt]:
     """A debtor's or an upload's attempts (``parent`` is the column), batched across parents."""
     filters = check_filters(status=status)
-    key = PageKey(parent_id, first, after_id, filters.as_key())
+    key = PageKey(parent_id, window, filters.as_key())
     loader = ctx.loaders.pages(parent, filter_conditions, name="billing_attempts")
     page: Page[BillingAttempt] = await loader.load(key)
     return page

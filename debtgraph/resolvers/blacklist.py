@@ -11,13 +11,13 @@ from debtgraph.domain.debtors import blacklist
 from debtgraph.domain.debtors.models import BlacklistedIban
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
-from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import keyset_page
 from debtgraph.resolvers.permissions import require_operator
 
 
 async def list_entries(
-    ctx: Context, *, search: str | None, first: int, after_id: int | None
+    ctx: Context, *, search: str | None, window: Window
 ) -> Page[BlacklistedIban]:
     """A keyset page of blacklisted IBANs, newest first; ``search`` matches part of an IBAN."""
     require_operator(ctx)
@@ -27,7 +27,15 @@ async def list_entries(
         escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(BlacklistedIban.iban.like(f"%{escaped}%", escape="\\"))
     async with ctx.uow.session() as session:
-        return await keyset_page(session, stmt, BlacklistedIban.id, first, after_id)
+        return await keyset_page(session, stmt, BlacklistedIban.id, window)
+
+
+async def entries_by_ids(ctx: Context, ids: list[int]) -> dict[int, BlacklistedIban]:
+    """Blacklist entries among ids (operators only; others see none)."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        return {}
+    rows = await ctx.loaders.by(BlacklistedIban.id).load_many(ids)
+    return {row.id: row for row in rows if row is not None}
 
 
 async def add(ctx: Context, iban: Any, reason: str | None) -> BlacklistedIban:

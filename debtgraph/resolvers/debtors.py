@@ -26,7 +26,7 @@ from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import events, vop_logs
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
-from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -175,26 +175,25 @@ async def upload_debtors(
 
 
 async def debtor_connection(
-    ctx: Context, filters: DebtorFilters, *, first: int, after_id: int | None
+    ctx: Context, filters: DebtorFilters, *, window: Window
 ) -> Page[Debtor]:
     """A keyset page of debtors, newest first (GraphQL)."""
     require_operator(ctx)
     async with ctx.uow.session() as session:
-        return await keyset_page(session, _statement(filters), Debtor.id, first, after_id)
+        return await keyset_page(session, _statement(filters), Debtor.id, window)
 
 
 async def find_debtors(
     ctx: Context,
     *,
     upload_key: Callable[[], int | None],
-    first: int,
-    after_id: int | None,
+    window: Window,
     **filters: Any,
 ) -> Page[Debtor]:
     """``debtors`` (GraphQL): operators only, asked before the upload key and filters are read."""
     require_operator(ctx)
     checked = check_filters(upload_id=upload_key(), **filters)
-    return await debtor_connection(ctx, checked, first=first, after_id=after_id)
+    return await debtor_connection(ctx, checked, window=window)
 
 
 async def get_debtor(ctx: Context, debtor_id: Any) -> Debtor:

@@ -15,6 +15,7 @@ from debtgraph.domain.extraction.runner import Limits, extract_pdf
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import get_user, require_scope, user_visible_condition
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
+from debtgraph.resolvers.loaders import Page, PageKey, Window
 from debtgraph.resolvers.permissions import RECEIVABLES_READ, RECEIVABLES_WRITE
 
 # Extracting stores a draft for a receivable: it is a receivable write (PRODUCT-DECISIONS).
@@ -108,6 +109,21 @@ async def results_by_public_id(ctx: Context, ids: Sequence[str]) -> dict[str, Ex
             )
         ).all()
     return {row.public_id: row for row in rows}
+
+
+async def results_of_user(ctx: Context, user_id: int, window: Window) -> Page[ExtractionResult]:
+    """A creditor's stored extractions, newest first, within ``receivables:read`` reach."""
+    principal = require_scope(ctx, RECEIVABLES_READ)
+    visible_users = select(User.id).where(
+        user_visible_condition(principal, RECEIVABLES_READ, ctx.clock.now())
+    )
+    loader = ctx.loaders.pages(
+        ExtractionResult.user_id,
+        lambda _: [ExtractionResult.user_id.in_(visible_users)],
+        name="user.extraction_results",
+    )
+    page: Page[ExtractionResult] = await loader.load(PageKey(user_id, window))
+    return page
 
 
 async def get_result(ctx: Context, extraction_id: str) -> ExtractionResult:

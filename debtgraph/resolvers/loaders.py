@@ -36,15 +36,58 @@ class Page(Generic[T]):
     items: list[T]
     has_next: bool
     total: int
+    has_previous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which rows of a list a page holds, by row id (Relay's four arguments).
+
+    Lists are newest first (``oldest_first`` for the one REST shows oldest first). Forward
+    (``first``/``after``): the ``size`` rows that follow ``after``. Backward (``last``/
+    ``before``): the ``size`` rows that precede ``before``, still shown in the list's order.
+    ``after`` and ``before`` together bound the rows on both sides.
+    """
+
+    size: int
+    after: int | None = None
+    before: int | None = None
+    backward: bool = False
+    oldest_first: bool = False
+
+    def bounds(self, id_col: Any) -> list[ColumnElement[bool]]:
+        """The cursor conditions on ``id_col``."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.after is not None:
+            conditions.append(id_col > self.after if self.oldest_first else id_col < self.after)
+        if self.before is not None:
+            conditions.append(id_col < self.before if self.oldest_first else id_col > self.before)
+        return conditions
+
+    def order(self, id_col: Any) -> Any:
+        """The order rows are fetched in: away from the cursor the page starts at."""
+        return id_col.asc() if self.backward != self.oldest_first else id_col.desc()
+
+    def page(self, rows: Sequence[T], total: int) -> Page[T]:
+        """The page of ``rows`` fetched in :meth:`order` (at most ``size + 1`` of them).
+
+        The extra row says whether more lie beyond the page's far end; a cursor on the near end
+        means rows lie before it (the row it names, at least).
+        """
+        more = len(rows) > self.size
+        items = list(rows[: self.size])
+        if self.backward:
+            items.reverse()
+            return Page(items, has_next=self.before is not None, total=total, has_previous=more)
+        return Page(items, has_next=more, total=total, has_previous=self.after is not None)
 
 
 @dataclass(frozen=True, slots=True)
 class PageKey:
-    """What one parent's page request is: parent id, size, cursor and filter values."""
+    """What one parent's page request is: parent id, window and filter values."""
 
     parent_id: Any
-    first: int
-    after: int | None = None
+    window: Window
     filters: tuple[tuple[str, Hashable], ...] = ()
 
 
@@ -110,47 +153,64 @@ class Loaders:
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
-        Keys are ``PageKey``; parents asking for the same size, cursor and filters share one
-        statement (ROW_NUMBER over the parent) and one count.
+        Keys are ``PageKey``; parents asking for the same window and filters share one
+        statement (COUNT and ROW_NUMBER over the parent).
         """
         model = attr.class_
-        id_col = model.id
 
         async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
             groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
             for key in keys:
-                groups[(key.first, key.after, key.filters)].append(key)
+                groups[(key.window, key.filters)].append(key)
             results: dict[PageKey, Page[Any]] = {}
-            for (first, after, filters), group in groups.items():
+            for (window, filters), group in groups.items():
                 parents = {k.parent_id for k in group}
                 conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
                 if filter_builder is not None:
                     conditions += filter_builder(dict(filters))
-                counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                if after is not None:
-                    conditions.append(id_col < after)
-                rn = func.row_number().over(partition_by=attr, order_by=id_col.desc()).label("rn")
-                inner = select(model, rn).where(*conditions).subquery()
-                aliased_model = aliased(model, inner)
+                # One statement: each parent's total over its filtered children, then the
+                # window's rows ranked per parent from the cursor, the first size + 1 kept.
+                counted = (
+                    select(model, func.count().over(partition_by=attr).label("total"))
+                    .where(*conditions)
+                    .subquery()
+                )
+                parent_col, row_id = counted.c[attr.key], counted.c.id
+                rank = func.row_number().over(
+                    partition_by=parent_col, order_by=window.order(row_id)
+                )
+                ranked = select(counted, rank.label("rn")).where(*window.bounds(row_id)).subquery()
                 stmt: Select[Any] = (
-                    select(aliased_model)
-                    .where(inner.c.rn <= first + 1)
-                    .order_by(inner.c[attr.key], inner.c.id.desc())
+                    select(aliased(model, ranked), ranked.c.total)
+                    .where(ranked.c.rn <= window.size + 1)
+                    .order_by(ranked.c[attr.key], ranked.c.rn)
                 )
                 async with self._uow.session() as session:
-                    rows = (await session.scalars(stmt)).all()
-                    counts: dict[Any, int] = {
-                        parent: n for parent, n in (await session.execute(counts_stmt)).all()
-                    }
+                    found = (await session.execute(stmt)).all()
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                for row in rows:
+                totals: dict[Any, int] = {}
+                # The children are loaded now: their own edges back (VopLog.debtor, …) and any
+                # later look-up by id in this request read them from here, not from SQL.
+                by_id = self.by(model.id)
+                for row, total in found:
                     grouped[getattr(row, attr.key)].append(row)
+                    totals[getattr(row, attr.key)] = int(total)
+                    by_id.prime(row.id, row)
+                # A parent with no row in the window has no total yet: none at all when the
+                # window is the whole list, else counted (a cursor past a parent's last child).
+                bounded = window.after is not None or window.before is not None
+                uncounted = parents - totals.keys() if bounded else set()
+                if uncounted:
+                    counts_stmt = (
+                        select(attr, func.count())
+                        .where(*conditions, attr.in_(uncounted))
+                        .group_by(attr)
+                    )
+                    async with self._uow.session() as session:
+                        totals.update((p, int(n)) for p, n in (await session.execute(counts_stmt)))
                 for key in group:
-                    items = grouped.get(key.parent_id, [])
-                    results[key] = Page(
-                        items=items[:first],
-                        has_next=len(items) > first,
-                        total=int(counts.get(key.parent_id, 0)),
+                    results[key] = window.page(
+                        grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)
                     )
             return [results[k] for k in keys]
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.resolvers.errors import InputError, NotFound
-from debtgraph.resolvers.loaders import MAX_PAGE, Page
+from debtgraph.resolvers.loaders import MAX_PAGE, Page, Window
 
 # Ids are INTEGER columns: PostgreSQL refuses a larger parameter outright (a 500, not a miss).
 MAX_ID = 2**31 - 1
@@ -93,15 +93,36 @@ def check_first(first: int | None, default: int = 20, field: str = "first") -> i
     return first
 
 
+def check_window(
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    *,
+    oldest_first: bool = False,
+) -> Window:
+    """Relay's ``first``/``after``/``last``/``before`` read into a window (input errors named).
+
+    ``first`` and ``last`` together would ask for two pages at once: refused, as GitHub does.
+    """
+    if first is not None and last is not None:
+        raise InputError([FieldError("last", "invalid", "Pass first or last, not both.")])
+    after_id = decode_cursor(after, "after")
+    before_id = decode_cursor(before, "before")
+    if last is not None:
+        size = check_first(last, field="last")
+        return Window(size, after_id, before_id, backward=True, oldest_first=oldest_first)
+    return Window(check_first(first), after_id, before_id, oldest_first=oldest_first)
+
+
 async def keyset_page(
-    session: AsyncSession, stmt: Select[Any], id_col: Any, first: int, after_id: int | None
+    session: AsyncSession, stmt: Select[Any], id_col: Any, window: Window
 ) -> Page[Any]:
-    """Newest-first page of ``stmt`` after a row id, with the filtered total."""
+    """Newest-first page of ``stmt`` in a window of row ids, with the filtered total."""
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if after_id is not None:
-        stmt = stmt.where(id_col < after_id)
-    rows = list((await session.scalars(stmt.order_by(id_col.desc()).limit(first + 1))).all())
-    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total or 0))
+    stmt = stmt.where(*window.bounds(id_col)).order_by(window.order(id_col)).limit(window.size + 1)
+    rows = list((await session.scalars(stmt)).all())
+    return window.page(rows, int(total or 0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,8 @@ NODE_SCOPES: dict[str, str | None] = {
     "Upload": None,
     "Debtor": None,
     "BillingAttempt": None,
+    "VopLog": None,
+    "BlacklistEntry": None,
     "Webhook": WEBHOOKS_READ,
     "WebhookDelivery": WEBHOOKS_READ,
 }

@@ -36,7 +36,7 @@ from debtgraph.resolvers.errors import (
     InputError,
     NotFound,
 )
-from debtgraph.resolvers.loaders import Page, PageKey
+from debtgraph.resolvers.loaders import Page, PageKey, Window
 from debtgraph.resolvers.pagination import check_first, keyset_page, query_int
 from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
@@ -157,6 +157,27 @@ async def visible_children(
     return {row.public_id: row for row in rows}  # type: ignore[attr-defined]
 
 
+async def readable_receivable(ctx: Context, receivable_id: int) -> Receivable | None:
+    """A receivable by database id if the caller may read it, batched per request.
+
+    The parent edge of contacts, evidence and history entries: MissingScope without
+    ``receivables:read``, None when the receivable is out of its reach.
+    """
+    principal = require_scope(ctx, READ)
+    now = ctx.clock.now()
+
+    async def batch(keys: Sequence[int]) -> list[Receivable | None]:
+        condition = receivable_visible_condition(principal, READ, now)
+        async with ctx.uow.session() as session:
+            rows = (
+                await session.scalars(select(Receivable).where(Receivable.id.in_(keys), condition))
+            ).all()
+        found = {r.id: r for r in rows}
+        return [found.get(k) for k in keys]
+
+    return await ctx.loaders.custom("readable_receivables", batch).load(receivable_id)  # type: ignore[no-any-return]
+
+
 async def create(ctx: Context, payload: Any) -> Receivable:
     """``POST /v1/receivables``: hard rules (400, every error), user reach, then soft rules."""
     principal = require_scope(ctx, WRITE)
@@ -227,9 +248,12 @@ async def list_receivables(
     status: str | None = None,
     limit: int = 20,
     starting_after: str | None = None,
-    after_id: int | None = None,
+    window: Window | None = None,
 ) -> Page[Receivable]:
-    """Newest first, filtered; ``starting_after`` must be a receivable the caller can see."""
+    """Newest first, filtered; ``starting_after`` must be a receivable the caller can see.
+
+    REST pages by ``limit``/``starting_after``; GraphQL passes its cursor ``window`` instead.
+    """
     principal = require_scope(ctx, READ)
     check_first(limit, field="limit")
     statuses = [s.value for s in ReceivableStatus]
@@ -248,6 +272,7 @@ async def list_receivables(
     if user_id is not None:
         conditions.append(Receivable.user_id.in_(select(User.id).where(User.public_id == user_id)))
     async with ctx.uow.session() as session:
+        after_id = None
         if starting_after is not None:
             after_id = await session.scalar(
                 select(Receivable.id).where(Receivable.public_id == starting_after, visible)
@@ -263,12 +288,15 @@ async def list_receivables(
                     ]
                 )
         return await keyset_page(
-            session, select(Receivable).where(*conditions), Receivable.id, limit, after_id
+            session,
+            select(Receivable).where(*conditions),
+            Receivable.id,
+            window or Window(limit, after_id),
         )
 
 
 async def receivables_of_user(
-    ctx: Context, user_id: int, first: int, after_id: int | None, status: str | None
+    ctx: Context, user_id: int, window: Window, status: str | None
 ) -> Page[Receivable]:
     """A creditor's receivables, newest first, those within the caller's read reach (batched)."""
     principal = require_scope(ctx, READ)
@@ -281,7 +309,7 @@ async def receivables_of_user(
 
     filters = (("status", status),) if status else ()
     loader = ctx.loaders.pages(Receivable.user_id, conditions, name="visible_by_user")
-    return await loader.load(PageKey(user_id, first, after_id, filters))
+    return await loader.load(PageKey(user_id, window, filters))
 
 
 async def contacts_of(ctx: Context, receivables: Sequence[Receivable]) -> list[list[Contact]]:

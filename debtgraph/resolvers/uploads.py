@@ -23,7 +23,7 @@ from debtgraph.domain.debtors.validation import ValidationStats
 from debtgraph.resolvers import events, vop_logs
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
-from debtgraph.resolvers.loaders import Page
+from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page, parse_id
 from debtgraph.resolvers.permissions import require_operator
 
@@ -195,15 +195,13 @@ async def list_uploads(
         return await numbered_page(session, stmt, Upload.id, page, per_page)
 
 
-async def upload_connection(
-    ctx: Context, *, status: str | None, first: int, after_id: int | None
-) -> Page[Upload]:
+async def upload_connection(ctx: Context, *, status: str | None, window: Window) -> Page[Upload]:
     """A keyset page of uploads, newest first (GraphQL)."""
     require_operator(ctx)
     status = check_status_filter(status)
     stmt = select(Upload).where(*_upload_conditions(status))
     async with ctx.uow.session() as session:
-        return await keyset_page(session, stmt, Upload.id, first, after_id)
+        return await keyset_page(session, stmt, Upload.id, window)
 
 
 async def get_upload(ctx: Context, upload_id: Any) -> Upload:

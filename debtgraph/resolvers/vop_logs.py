@@ -16,7 +16,7 @@ from debtgraph.domain.payments.models import VopLog
 from debtgraph.domain.payments.vop import VopResult
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
-from debtgraph.resolvers.loaders import Page, PageKey
+from debtgraph.resolvers.loaders import Page, PageKey, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -90,8 +90,7 @@ async def find_vop_logs(
     ctx: Context,
     *,
     keys: Callable[[], tuple[int | None, int | None]],
-    first: int,
-    after_id: int | None,
+    window: Window,
     result: str | None = None,
 ) -> Page[VopLog]:
     """``vopLogs`` (GraphQL): operators only, asked before the node keys and filters are read."""
@@ -99,7 +98,7 @@ async def find_vop_logs(
     upload_id, debtor_id = keys()
     checked = check_filters(upload_id=upload_id, debtor_id=debtor_id, result=result)
     async with ctx.uow.session() as session:
-        return await keyset_page(session, _statement(checked), VopLog.id, first, after_id)
+        return await keyset_page(session, _statement(checked), VopLog.id, window)
 
 
 async def logs_of(
@@ -107,14 +106,13 @@ async def logs_of(
     parent: Any,
     parent_id: int,
     *,
-    first: int,
-    after_id: int | None,
+    window: Window,
     result: str | None = None,
 ) -> Page[VopLog]:
     """A debtor's or an upload's logs (``parent`` is the VopLog column), one query per request."""
     require_operator(ctx)
     filters = check_filters(result=result)
-    key = PageKey(parent_id, first, after_id, filters.as_key())
+    key = PageKey(parent_id, window, filters.as_key())
     loader = ctx.loaders.pages(parent, filter_conditions, name=f"vop_logs.{parent.key}")
     page: Page[VopLog] = await loader.load(key)
     return page

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.concurrency import lock_row
@@ -15,6 +15,8 @@ from debtgraph.domain.webhooks import deliveries
 from debtgraph.domain.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
+from debtgraph.resolvers.loaders import Page, PageKey, Window
+from debtgraph.resolvers.pagination import keyset_page
 from debtgraph.resolvers.permissions import (
     WEBHOOKS_READ,
     WEBHOOKS_WRITE,
@@ -22,8 +24,7 @@ from debtgraph.resolvers.permissions import (
     webhook_owner,
     webhook_reach,
 )
-
-MAX_DELIVERIES_PAGE = 100
+from debtgraph.resolvers.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +60,31 @@ async def list_webhooks(ctx: Context) -> list[Webhook]:
     principal = require_scope(ctx, WEBHOOKS_READ)
     async with ctx.uow.session() as session:
         rows = await session.scalars(
-            select(Webhook)
-            .where(webhook_reach(principal, WEBHOOKS_READ), Webhook.deleted_at.is_(None))
-            .order_by(Webhook.id)
+            select(Webhook).where(*_live_in_reach(principal)).order_by(Webhook.id)
         )
         return list(rows.all())
+
+
+def _live_in_reach(principal: Principal) -> list[ColumnElement[bool]]:
+    return [webhook_reach(principal, WEBHOOKS_READ), Webhook.deleted_at.is_(None)]
+
+
+async def webhook_page(ctx: Context, window: Window) -> Page[Webhook]:
+    """A page of the caller's live webhooks, oldest first as REST lists them (``webhooks:read``)."""
+    principal = require_scope(ctx, WEBHOOKS_READ)
+    stmt = select(Webhook).where(*_live_in_reach(principal))
+    async with ctx.uow.session() as session:
+        return await keyset_page(session, stmt, Webhook.id, window)
+
+
+async def webhooks_of_user(ctx: Context, user_id: int, window: Window) -> Page[Webhook]:
+    """The live webhooks a creditor registered that the caller may read, batched across users."""
+    principal = require_scope(ctx, WEBHOOKS_READ)
+    loader = ctx.loaders.pages(
+        Webhook.user_id, lambda _: _live_in_reach(principal), name="user.webhooks"
+    )
+    page: Page[Webhook] = await loader.load(PageKey(user_id, window))
+    return page
 
 
 async def _owned(ctx: Context, public_id: str, scope: str, *, lock: bool = False) -> Webhook:
@@ -139,42 +160,14 @@ async def deliveries_by_public_id(
         return {d.public_id: d for d in rows.all()}
 
 
-async def deliveries_of(
-    ctx: Context, webhook_ids: Sequence[int], first: int
-) -> dict[int, list[WebhookDelivery]]:
-    """The newest ``first`` deliveries of each webhook, in one statement per request batch.
+async def deliveries_page(ctx: Context, webhook_id: int, window: Window) -> Page[WebhookDelivery]:
+    """A page of a webhook's deliveries, newest first, one windowed query per request batch.
 
-    The webhooks were read within reach already (they are fields of a Webhook node).
+    The webhook was read within reach already (this is a field of a Webhook node).
     """
-    first = max(1, min(first, MAX_DELIVERIES_PAGE))
-
-    async def batch(keys: Sequence[int]) -> list[list[WebhookDelivery]]:
-        # The newest ``first`` per webhook, ranked in SQL: never the whole history.
-        rank = (
-            func.row_number()
-            .over(partition_by=WebhookDelivery.webhook_id, order_by=WebhookDelivery.id.desc())
-            .label("rank")
-        )
-        ranked = (
-            select(WebhookDelivery.id, rank).where(WebhookDelivery.webhook_id.in_(keys)).subquery()
-        )
-        async with ctx.uow.session() as session:
-            rows = (
-                await session.scalars(
-                    select(WebhookDelivery)
-                    .join(ranked, ranked.c.id == WebhookDelivery.id)
-                    .where(ranked.c.rank <= first)
-                    .order_by(WebhookDelivery.id.desc())
-                )
-            ).all()
-        grouped: dict[int, list[WebhookDelivery]] = {k: [] for k in keys}
-        for row in rows:
-            grouped[row.webhook_id].append(row)
-        return [grouped[k] for k in keys]
-
-    loader = ctx.loaders.custom(f"webhook_deliveries:{first}", batch)
-    results = [await loader.load(k) for k in webhook_ids]
-    return dict(zip(webhook_ids, results, strict=True))
+    loader = ctx.loaders.pages(WebhookDelivery.webhook_id, name="webhook.deliveries")
+    page: Page[WebhookDelivery] = await loader.load(PageKey(webhook_id, window))
+    return page
 
 
 async def attempts_of(ctx: Context, delivery_id: int) -> list[WebhookDeliveryAttempt]:

@@ -274,7 +274,7 @@ class Edge(Generic[T]):
     node: T
 
 
-@strawberry.type(description="A newest-first page of nodes (at most 100 per page).")
+@strawberry.type(description="A page of nodes in the list's order (at most 100 per page).")
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     nodes: list[T]
@@ -282,9 +282,7 @@ class Connection(Generic[T]):
     total_count: int
 
 
-def to_connection(
-    page: Page[Any], convert: Callable[[Any], T], has_previous: bool = False
-) -> Connection[T]:
+def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
     """Shape a resolver page into a Relay connection."""
     nodes = [convert(item) for item in page.items]
     edges = [
@@ -296,7 +294,7 @@ def to_connection(
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=page.has_next,
-            has_previous_page=has_previous,
+            has_previous_page=page.has_previous,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),

@@ -13,8 +13,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
-from debtgraph.resolvers import billing
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers import billing, debtors, uploads
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -24,8 +24,9 @@ from debtgraph.schema.base import (
     nodes_in_order,
     to_connection,
 )
+from debtgraph.schema.debtors import Debtor
 from debtgraph.schema.payments import BillingStatus
-from debtgraph.schema.uploads import FileUpload
+from debtgraph.schema.uploads import FileUpload, Upload
 
 
 @strawberry.type(name="BillingAttempt", description="One SEPA direct-debit attempt on a debtor.")
@@ -90,6 +91,16 @@ class BillingAttempt(relay.Node):
             node_ids, lambda ids: billing.attempts_by_ids(ctx, ids), cls.from_model, numeric=True
         )
 
+    @strawberry.field(description="The debtor debited.")
+    async def debtor(self, info: Info) -> Debtor | None:
+        model = (await debtors.debtors_by_ids(ctx_of(info), [self.debtor_id])).get(self.debtor_id)
+        return Debtor.from_model(model) if model else None
+
+    @strawberry.field(description="The upload the debtor came in.")
+    async def upload(self, info: Info) -> Upload | None:
+        model = (await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])).get(self.upload_id)
+        return Upload.from_model(model) if model else None
+
 
 @strawberry.input
 class BillingStartInput:
@@ -152,6 +163,8 @@ class BillingQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         upload_id: strawberry.ID | None = None,
         debtor_id: strawberry.ID | None = None,
         status: BillingStatus | None = None,
@@ -163,8 +176,7 @@ class BillingQuery:
             ctx_of(info),
             keys=keys,
             status=status.value if status is not None else None,
-            first=check_first(first),
-            after_id=decode_cursor(after),
+            window=check_window(first, after, last, before),
         )
         return to_connection(page, BillingAttempt.from_model)
 

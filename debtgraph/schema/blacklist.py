@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from debtgraph.domain.debtors.models import BlacklistedIban
 from debtgraph.resolvers import blacklist
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     UserError,
     attempt,
     ctx_of,
+    nodes_in_order,
     to_connection,
 )
 
 
 @strawberry.type(description="An IBAN operators refuse to debit.")
-class BlacklistEntry:
+class BlacklistEntry(relay.Node):
+    id: relay.NodeID[str]
     database_id: int
     iban: str = strawberry.field(description="Electronic form: no spaces, upper case.")
     reason: str | None
@@ -29,7 +33,18 @@ class BlacklistEntry:
     @classmethod
     def from_model(cls, m: BlacklistedIban) -> BlacklistEntry:
         """Shape a blacklist row."""
-        return cls(database_id=m.id, iban=m.iban, reason=m.reason, created_at=m.created_at)
+        return cls(
+            id=str(m.id), database_id=m.id, iban=m.iban, reason=m.reason, created_at=m.created_at
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[BlacklistEntry | None]:
+        ctx = ctx_of(info)
+        return await nodes_in_order(
+            node_ids, lambda ids: blacklist.entries_by_ids(ctx, ids), cls.from_model, numeric=True
+        )
 
 
 @strawberry.input
@@ -57,10 +72,12 @@ class BlacklistQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         search: str | None = None,
     ) -> Connection[BlacklistEntry]:
         page = await blacklist.list_entries(
-            ctx_of(info), search=search, first=check_first(first), after_id=decode_cursor(after)
+            ctx_of(info), search=search, window=check_window(first, after, last, before)
         )
         return to_connection(page, BlacklistEntry.from_model)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -13,8 +14,9 @@ from strawberry.types import Info
 from debtgraph.domain.creditors import changes as creditor_rules
 from debtgraph.domain.creditors.models import Role
 from debtgraph.domain.creditors.models import User as UserModel
-from debtgraph.resolvers import auth, creditors, receivables
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers import auth, creditors, extraction, receivables, webhooks
+from debtgraph.resolvers.loaders import Window
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -22,6 +24,7 @@ from debtgraph.schema.base import (
     ctx_of,
     nodes_in_order,
     object_id,
+    schema_type,
     to_connection,
 )
 from debtgraph.schema.live import shaped
@@ -84,9 +87,45 @@ class User(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         status: ReceivableStatus | None = None,
     ) -> Connection[Receivable]:
-        return await receivables_of(info, self.model, first, after, status)
+        return await receivables_of(
+            info, self.model, check_window(first, after, last, before), status
+        )
+
+    # Webhook and ExtractionResult are named lazily and built through the schema: their modules
+    # import this one (Webhook.user, ExtractionResult.user).
+    @strawberry.field(
+        description="Creditors: the webhooks their OAuth tokens registered, oldest first."
+    )
+    async def webhooks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Annotated[Webhook, strawberry.lazy("debtgraph.schema.webhooks")]]:  # noqa: F821
+        window = check_window(first, after, last, before, oldest_first=True)
+        page = await webhooks.webhooks_of_user(ctx_of(info), self.model.id, window)
+        return to_connection(page, schema_type(info, "Webhook").from_model)
+
+    @strawberry.field(description="Creditors: invoices read for them from PDFs, newest first.")
+    async def extraction_results(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[
+        Annotated[ExtractionResult, strawberry.lazy("debtgraph.schema.extraction")]  # noqa: F821
+    ]:
+        window = check_window(first, after, last, before)
+        page = await extraction.results_of_user(ctx_of(info), self.model.id, window)
+        return to_connection(page, schema_type(info, "ExtractionResult").from_model)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -184,16 +223,14 @@ def requirements_of(info: Info, model: UserModel) -> Requirements | None:
 async def receivables_of(
     info: Info,
     model: UserModel,
-    first: int | None,
-    after: str | None,
+    window: Window,
     status: ReceivableStatus | None,
 ) -> Connection[Receivable]:
     """A creditor's receivables within the caller's ``receivables:read`` reach, newest first."""
     page = await receivables.receivables_of_user(
         ctx_of(info),
         model.id,
-        check_first(first),
-        decode_cursor(after),
+        window,
         status.value if status else None,
     )
     return to_connection(page, Receivable.from_model)

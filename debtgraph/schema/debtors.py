@@ -22,7 +22,7 @@ from debtgraph.domain.debtors.models import ValidationStatus as DomainValidation
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import debtors, uploads
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
@@ -176,13 +176,19 @@ class Debtor(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         status: BillingStatus | None = None,
     ) -> Connection[
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
         return await payment_types.attempts_of(
-            info, AttemptModel.debtor_id, self.database_id, first, after, status
+            info,
+            AttemptModel.debtor_id,
+            self.database_id,
+            check_window(first, after, last, before),
+            status,
         )
 
     @strawberry.field(description="The debtor's VOP checks, newest first.")
@@ -191,10 +197,16 @@ class Debtor(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         result: VopResult | None = None,
     ) -> Connection[VopLog]:
         return await vop_log_types.logs_of(
-            info, VopLogModel.debtor_id, self.database_id, first, after, result
+            info,
+            VopLogModel.debtor_id,
+            self.database_id,
+            check_window(first, after, last, before),
+            result,
         )
 
 
@@ -223,6 +235,8 @@ class DebtorQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         upload_id: strawberry.ID | None = None,
         status: DebtorStatus | None = None,
         country: str | None = None,
@@ -233,8 +247,7 @@ class DebtorQuery:
         page = await debtors.find_debtors(
             ctx_of(info),
             upload_key=functools.partial(node_key, upload_id, "Upload"),
-            first=check_first(first),
-            after_id=decode_cursor(after),
+            window=check_window(first, after, last, before),
             status=status.value if status else None,
             country=country,
             risk_class=risk_class.value if risk_class else None,

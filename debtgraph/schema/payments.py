@@ -11,7 +11,7 @@ from strawberry.types import Info
 from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import BillingStatus as DomainBillingStatus
 from debtgraph.resolvers import billing
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.loaders import Window
 from debtgraph.schema.base import Connection, ctx_of, schema_type, to_connection
 
 BillingStatus = strawberry.enum(
@@ -38,8 +38,7 @@ async def attempts_of(
     info: Info,
     parent: Any,
     parent_id: int,
-    first: int | None,
-    after: str | None,
+    window: Window,
     status: DomainBillingStatus | None,
 ) -> Connection[Any]:
     """``Debtor.billingAttempts`` / ``Upload.billingAttempts``: one page of a parent's attempts.
@@ -51,8 +50,7 @@ async def attempts_of(
         ctx_of(info),
         parent,
         parent_id,
-        first=check_first(first),
-        after_id=decode_cursor(after),
+        window=window,
         status=status.value if status is not None else None,
     )
     return to_connection(page, schema_type(info, "BillingAttempt").from_model)

@@ -26,7 +26,7 @@ from debtgraph.domain.receivables.status_machine import (
 from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers import creditors, receivables
 from debtgraph.resolvers.loaders import PageKey
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -56,6 +56,7 @@ class Contact(relay.Node):
     job_title: str | None
     level: int
     created_at: datetime
+    receivable_id: strawberry.Private[int]
 
     @classmethod
     def from_model(cls, m: ContactModel) -> Contact:
@@ -69,6 +70,7 @@ class Contact(relay.Node):
             job_title=m.job_title,
             level=m.level,
             created_at=m.created_at,
+            receivable_id=m.receivable_id,
         )
 
     @classmethod
@@ -82,6 +84,11 @@ class Contact(relay.Node):
             cls.from_model,
         )
 
+    @strawberry.field(description="The receivable it belongs to.")
+    async def receivable(self, info: Info) -> Receivable | None:
+        model = await receivables.readable_receivable(ctx_of(info), self.receivable_id)
+        return Receivable.from_model(model) if model else None
+
 
 @strawberry.type(description="One entry of a receivable's history, with actor, reason and time.")
 class ReceivableEvent(relay.Node):
@@ -94,6 +101,7 @@ class ReceivableEvent(relay.Node):
     reason: str | None
     data: JSON
     created_at: datetime
+    receivable_id: strawberry.Private[int]
 
     @classmethod
     def from_model(cls, m: ReceivableEventModel) -> ReceivableEvent:
@@ -108,6 +116,7 @@ class ReceivableEvent(relay.Node):
             reason=m.reason,
             data=m.data,
             created_at=m.created_at,
+            receivable_id=m.receivable_id,
         )
 
     @classmethod
@@ -121,6 +130,11 @@ class ReceivableEvent(relay.Node):
             cls.from_model,
         )
 
+    @strawberry.field(description="The receivable it belongs to.")
+    async def receivable(self, info: Info) -> Receivable | None:
+        model = await receivables.readable_receivable(ctx_of(info), self.receivable_id)
+        return Receivable.from_model(model) if model else None
+
 
 @strawberry.type(description="Documents and a statement submitted against a dispute.")
 class Evidence(relay.Node):
@@ -129,6 +143,7 @@ class Evidence(relay.Node):
     documents: JSON
     submitted_by: str | None
     created_at: datetime
+    receivable_id: strawberry.Private[int]
 
     @classmethod
     def from_model(cls, m: EvidenceModel) -> Evidence:
@@ -139,6 +154,7 @@ class Evidence(relay.Node):
             documents=m.documents,
             submitted_by=m.submitted_by,
             created_at=m.created_at,
+            receivable_id=m.receivable_id,
         )
 
     @classmethod
@@ -151,6 +167,11 @@ class Evidence(relay.Node):
             lambda ids: receivables.visible_children(ctx, EvidenceModel, ids),
             cls.from_model,
         )
+
+    @strawberry.field(description="The receivable it belongs to.")
+    async def receivable(self, info: Info) -> Receivable | None:
+        model = await receivables.readable_receivable(ctx_of(info), self.receivable_id)
+        return Receivable.from_model(model) if model else None
 
 
 @strawberry.type(description="How far recovery has got.")
@@ -172,8 +193,10 @@ class Commission:
     net: Decimal
 
 
-def _page_key(parent_id: int, first: int | None, after: str | None) -> PageKey:
-    return PageKey(parent_id, check_first(first), decode_cursor(after))
+def _page_key(
+    parent_id: int, first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageKey:
+    return PageKey(parent_id, check_window(first, after, last, before))
 
 
 @strawberry.type(description="An overdue invoice (or group of invoices) under recovery.")
@@ -197,6 +220,7 @@ class Receivable(relay.Node):
     indemnity_due: Decimal
     commission: Commission
     cancel_reason: CancelReason | None
+    cancel_notes: str | None
     created_at: datetime
     updated_at: datetime
     model: strawberry.Private[ReceivableModel]
@@ -227,6 +251,7 @@ class Receivable(relay.Node):
                 rate=commission.rate, amount=commission.amount, net=commission.net
             ),
             cancel_reason=CancelReason(m.cancel_reason) if m.cancel_reason else None,
+            cancel_notes=m.cancel_notes,
             created_at=m.created_at,
             updated_at=m.updated_at,
             model=m,
@@ -272,34 +297,49 @@ class Receivable(relay.Node):
 
     @strawberry.field(description="Debtor contacts, newest first.")
     async def contacts(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Contact]:
         page = (
             await ctx_of(info)
             .loaders.pages(ContactModel.receivable_id)
-            .load(_page_key(self.model.id, first, after))
+            .load(_page_key(self.model.id, first, after, last, before))
         )
         return to_connection(page, Contact.from_model)
 
     @strawberry.field(description="History: every transition and action, newest first.")
     async def events(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[ReceivableEvent]:
         page = (
             await ctx_of(info)
             .loaders.pages(ReceivableEventModel.receivable_id)
-            .load(_page_key(self.model.id, first, after))
+            .load(_page_key(self.model.id, first, after, last, before))
         )
         return to_connection(page, ReceivableEvent.from_model)
 
     @strawberry.field(description="Evidence submitted against disputes, newest first.")
     async def evidence(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Evidence]:
         page = (
             await ctx_of(info)
             .loaders.pages(EvidenceModel.receivable_id)
-            .load(_page_key(self.model.id, first, after))
+            .load(_page_key(self.model.id, first, after, last, before))
         )
         return to_connection(page, Evidence.from_model)
 
@@ -458,6 +498,8 @@ class ReceivableQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         status: ReceivableStatus | None = None,
         user_id: strawberry.ID | None = None,
     ) -> Connection[Receivable]:
@@ -465,8 +507,7 @@ class ReceivableQuery:
             ctx_of(info),
             user_id=object_id(user_id, "User") if user_id else None,
             status=status.value if status else None,
-            limit=check_first(first),
-            after_id=decode_cursor(after),
+            window=check_window(first, after, last, before),
         )
         return to_connection(page, Receivable.from_model)
 

@@ -19,7 +19,7 @@ from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import debtors, uploads
 from debtgraph.resolvers.loaders import PageKey
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
@@ -145,6 +145,8 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         validation_status: ValidationStatus | None = None,
         status: DebtorStatus | None = None,
         country: str | None = None,
@@ -158,7 +160,7 @@ class Upload(relay.Node):
             validation_status=validation_status.value if validation_status else None,
             search=search,
         )
-        key = PageKey(self.database_id, check_first(first), decode_cursor(after), filters.as_key())
+        key = PageKey(self.database_id, check_window(first, after, last, before), filters.as_key())
         loader = ctx_of(info).loaders.pages(
             DebtorModel.upload_id, debtors.filter_conditions, name="upload.debtors"
         )
@@ -170,13 +172,19 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         status: BillingStatus | None = None,
     ) -> Connection[
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
         return await payment_types.attempts_of(
-            info, AttemptModel.upload_id, self.database_id, first, after, status
+            info,
+            AttemptModel.upload_id,
+            self.database_id,
+            check_window(first, after, last, before),
+            status,
         )
 
     @strawberry.field(description="VOP checks of the upload's debtors, newest first.")
@@ -185,10 +193,16 @@ class Upload(relay.Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         result: VopResult | None = None,
     ) -> Connection[VopLog]:
         return await vop_log_types.logs_of(
-            info, VopLogModel.upload_id, self.database_id, first, after, result
+            info,
+            VopLogModel.upload_id,
+            self.database_id,
+            check_window(first, after, last, before),
+            result,
         )
 
 
@@ -239,13 +253,14 @@ class UploadQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         status: UploadStatus | None = None,
     ) -> Connection[Upload]:
         page = await uploads.upload_connection(
             ctx_of(info),
             status=status.value if status else None,
-            first=check_first(first),
-            after_id=decode_cursor(after),
+            window=check_window(first, after, last, before),
         )
         return to_connection(page, Upload.from_model)
 

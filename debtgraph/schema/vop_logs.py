@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import debtors, uploads, vop_logs
-from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import check_first, decode_cursor
+from debtgraph.resolvers.loaders import Page, Window
+from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     ctx_of,
@@ -117,8 +117,7 @@ async def logs_of(
     info: Info,
     parent: object,
     parent_id: int,
-    first: int | None,
-    after: str | None,
+    window: Window,
     result: VopResult | None,
 ) -> Connection[VopLog]:
     """``Debtor.vopLogs`` / ``Upload.vopLogs``: one windowed query for all parents asked."""
@@ -126,8 +125,7 @@ async def logs_of(
         ctx_of(info),
         parent,
         parent_id,
-        first=check_first(first),
-        after_id=decode_cursor(after),
+        window=window,
         result=result.value if result is not None else None,
     )
     return connection_of(page)
@@ -150,6 +148,8 @@ class VopLogQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         upload_id: strawberry.ID | None = None,
         debtor_id: strawberry.ID | None = None,
         result: VopResult | None = None,
@@ -157,8 +157,7 @@ class VopLogQuery:
         page = await vop_logs.find_vop_logs(
             ctx_of(info),
             keys=functools.partial(_keys, upload_id, debtor_id),
-            first=check_first(first),
-            after_id=decode_cursor(after),
+            window=check_window(first, after, last, before),
             result=result.value if result is not None else None,
         )
         return connection_of(page)

@@ -12,10 +12,18 @@ from strawberry.types import Info
 from debtgraph.domain.webhooks.models import Webhook as WebhookModel
 from debtgraph.domain.webhooks.models import WebhookDelivery as DeliveryModel
 from debtgraph.domain.webhooks.models import WebhookDeliveryAttempt as AttemptModel
-from debtgraph.resolvers import webhooks
-from debtgraph.schema.base import UserError, attempt, ctx_of, nodes_in_order, object_id
-
-DEFAULT_DELIVERIES = 20
+from debtgraph.resolvers import creditors, webhooks
+from debtgraph.resolvers.pagination import check_window
+from debtgraph.schema.base import (
+    Connection,
+    UserError,
+    attempt,
+    ctx_of,
+    nodes_in_order,
+    object_id,
+    to_connection,
+)
+from debtgraph.schema.creditors import User
 
 
 @strawberry.type(description="One HTTP attempt of a delivery.")
@@ -80,12 +88,28 @@ class Webhook(relay.Node):
             node_ids, lambda ids: webhooks.webhooks_by_public_id(ctx, ids), cls.from_model
         )
 
-    @strawberry.field(description="The newest deliveries, newest first (at most 100).")
+    @strawberry.field(description="Its deliveries, newest first.")
     async def deliveries(
-        self, info: Info, first: int = DEFAULT_DELIVERIES
-    ) -> list[WebhookDelivery]:
-        found = await webhooks.deliveries_of(ctx_of(info), [self.model.id], first)
-        return [WebhookDelivery.from_model(d) for d in found[self.model.id]]
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[WebhookDelivery]:
+        window = check_window(first, after, last, before)
+        page = await webhooks.deliveries_page(ctx_of(info), self.model.id, window)
+        return to_connection(page, WebhookDelivery.from_model)
+
+    @strawberry.field(
+        description="The creditor whose OAuth token registered it; null for a platform's own."
+    )
+    async def user(self, info: Info) -> User | None:
+        if self.model.user_id is None:
+            return None
+        # users:read over this creditor, as Receivable.user asks (PRODUCT.md §1).
+        model = await creditors.readable_user(ctx_of(info), self.model.user_id)
+        return User.from_model(model) if model else None
 
 
 @strawberry.type(name="WebhookDelivery", description="One event sent (or being sent) to a webhook.")
@@ -180,8 +204,16 @@ class WebhookDeliveryReplayPayload:
 @strawberry.type
 class WebhookQuery:
     @strawberry.field(description="The caller's webhooks, oldest first (GET /v1/webhooks).")
-    async def webhooks(self, info: Info) -> list[Webhook]:
-        return [Webhook.from_model(w) for w in await webhooks.list_webhooks(ctx_of(info))]
+    async def webhooks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Webhook]:
+        window = check_window(first, after, last, before, oldest_first=True)
+        return to_connection(await webhooks.webhook_page(ctx_of(info), window), Webhook.from_model)
 
 
 @strawberry.type

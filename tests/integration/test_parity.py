@@ -605,8 +605,8 @@ OPERATIONS: dict[str, Operation] = {
         ("GET", "/v1/webhooks"),
         "Query.webhooks",
         lambda b: [_webhook(w) for w in b],
-        lambda ws: [_webhook(w) for w in ws],
-        "{ webhooks { url events description } }",
+        lambda ws: [_webhook(w) for w in ws["nodes"]],
+        "{ webhooks { nodes { url events description } } }",
         ("webhooks",),
     ),
     "webhook.delete": Operation(
@@ -2406,3 +2406,418 @@ def test_every_operation_has_a_valid_and_a_refused_case() -> None:
         name: {"ok", "refused"} - seen for name, seen in kinds.items() if seen != {"ok", "refused"}
     }
     assert not missing, missing
+
+
+# --- Reads: every documented GET, the whole REST object against the graph's ---------------------
+#
+# Each row of ``READS`` is one documented REST read and the GraphQL query that asks the graph for
+# the same data. Both answers are flattened into ``{path: value}`` (GraphQL paths in snake_case,
+# ``nodes`` wrappers dropped, Relay ids read back to the REST key) and normalised (decimals,
+# times, enum spellings); then every path of the REST answer must carry the same value in the
+# GraphQL one, after the row's ``renames`` (where the seed nests what the graph keeps flat). A
+# REST field the graph does not show fails the row until it is given a reason in ``rest_only``.
+
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?$")
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+ENUM_MEMBER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def normalised(value: Any) -> Any:
+    """A leaf value as both faces' spellings of it compare equal."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        if ISO_TIME.match(value):
+            from datetime import datetime
+
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if NUMBER.match(value):
+            return Decimal(value)
+        if ENUM_MEMBER.match(value):
+            # GraphQL shows enum members (COMPLETED, LIKELY_VERIFIED), REST their values.
+            return value.lower()
+    return value
+
+
+def _relay_key(value: Any) -> Any:
+    """The REST key inside a Relay id (``Upload:5`` → ``5``); other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except ValueError:
+        return value
+    type_name, sep, key = decoded.partition(":")
+    return key if sep and type_name[:1].isupper() and type_name.isalnum() else value
+
+
+def flattened(value: Any, prefix: str = "", *, graphql: bool = False) -> dict[str, Any]:
+    """``{"a.b[0].c": leaf}`` of a JSON answer; GraphQL's paths in REST's spelling."""
+    if isinstance(value, dict):
+        found: dict[str, Any] = {}
+        for key, child in value.items():
+            if graphql and key == "nodes":
+                found.update(flattened(child, prefix, graphql=True))
+                continue
+            name = _snake(key) if graphql else key
+            found.update(flattened(child, f"{prefix}.{name}" if prefix else name, graphql=graphql))
+        return found
+    if isinstance(value, list):
+        found = {}
+        for i, child in enumerate(value):
+            found.update(flattened(child, f"{prefix}[{i}]", graphql=graphql))
+        return found
+    if graphql and (prefix == "id" or prefix.endswith(".id")):
+        value = _relay_key(value)
+    return {prefix: normalised(value)}
+
+
+def _renamed(path: str, renames: tuple[tuple[str, str], ...]) -> str:
+    """REST's path in the graph: the first matching rename, within each item of a list."""
+    item, _, inner = path.partition("].") if path.startswith("[") else ("", "", path)
+    head = f"{item}]." if item else ""
+    for rest_prefix, graph_prefix in renames:
+        if inner.startswith(rest_prefix):
+            return head + graph_prefix + inner[len(rest_prefix) :]
+    return path
+
+
+@dataclass(frozen=True)
+class Read:
+    """One documented GET and the GraphQL query for the same data."""
+
+    route: tuple[str, str]
+    who: str
+    url: Callable[[World], str]
+    document: str
+    variables: Callable[[World], dict[str, Any]]
+    rest_data: Callable[[Any], Any]
+    gql_path: tuple[str, ...]
+    renames: tuple[tuple[str, str], ...] = ()
+    # REST fields the graph does not show, and why.
+    rest_only: tuple[str, ...] = ()
+    # Lists REST and the graph order differently, compared by id.
+    by_id: tuple[str, ...] = ()
+
+
+UPLOAD_ALL = """id filename originalFilename fileSize mimeType status totalRecords processedRecords
+  failedRecords successRate progress isComplete errorMessage processingStartedAt
+  processingCompletedAt createdAt updatedAt debtorsCount"""
+DEBTOR_ALL = """id uploadId ibanMasked bankName bankCode bic firstName lastName fullName email phone
+  primaryPhone nationalId birthDate street streetNumber floor door apartment postcode city
+  province country fullAddress amount currency sepaType status riskClass ibanValid nameMatched
+  externalReference validationStatus validationErrors validatedAt rawData createdAt updatedAt"""
+VOP_LOG_ALL = """id debtorId uploadId ibanMasked ibanValid bankIdentified bankName bic country
+  vopScore scoreLabel result epcCode providerName nameRatio isPositive isNegative createdAt"""
+ATTEMPT_ALL = """id debtorId uploadId transactionId uniqueId amount currency status attemptNumber
+  midReference errorCode errorMessage isApproved isFinal canRetry channel nextRetryAt
+  processedAt createdAt updatedAt"""
+CONTACT_ALL = "id firstName lastName email phone jobTitle level"
+RECEIVABLE_ALL = f"""id user {{ id }} status amount currency invoiceNumbers issueDate dueDate
+  serviceDescription amountBeforeTax taxAmount debtorCompanyName debtorCompanyType debtorSiret
+  debtorVatNumber debtorAddress metadata cancelReason cancelNotes indemnityDue createdAt
+  commission {{ rate amount net }}
+  recoveryProgress {{ amountRecovered amountRemaining phase lastAction nextActionAt actionsCount
+    awaitingDecision warnings }}
+  contacts(first: 100) {{ nodes {{ {CONTACT_ALL} }} }}"""
+# The seed nests the invoice and the debtor; the graph keeps a receivable's fields flat.
+RECEIVABLE_RENAMES = (
+    ("user_id", "user.id"),
+    ("invoice.numbers", "invoice_numbers"),
+    ("invoice.", ""),
+    ("debtor.contacts", "contacts"),
+    ("debtor.", "debtor_"),
+    ("cancellation.reason", "cancel_reason"),
+    ("cancellation.notes", "cancel_notes"),
+    ("cancellation", "cancel_reason"),  # null when not cancelled
+)
+USER_ALL = """id email status createdAt kybStatus stripeAccountStatus
+  capabilities { sendReceivables receivePayments }
+  requirements { currentlyDue eventuallyDue pastDue }"""
+WEBHOOK_ALL = "id url events description active disabledAt createdAt"
+
+
+def _gql_root(field: str, selection: str, args: str = "") -> str:
+    return f"{{ {field}{args} {{ {selection} }} }}"
+
+
+async def _billed(client: httpx.AsyncClient, w: World) -> None:
+    """Bill the world's upload, so billing attempts exist to read."""
+    body = (
+        await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($id: ID!) { billingStart(input: {uploadId: $id}) "
+                "{ started userErrors { code } } }",
+                "variables": {"id": str(w.upload)},
+            },
+            headers=w.headers["operator"],
+        )
+    ).json()
+    assert body["data"]["billingStart"]["userErrors"] == [], body
+
+
+READS: dict[str, Read] = {
+    "auth.me": Read(
+        ("GET", "/api/user"),
+        "operator",
+        lambda w: "/api/user",
+        "{ me { databaseId email name } }",
+        lambda w: {},
+        lambda b: b,
+        ("me",),
+        # The operator API shows the numeric id; the graph's User.id is the Relay id.
+        renames=(("id", "database_id"),),
+    ),
+    "dashboard": Read(
+        ("GET", "/api/admin/dashboard"),
+        "operator",
+        lambda w: "/api/admin/dashboard",
+        f"""{{ dashboard {{ uploads {{ total pending processing completed failed }}
+          debtors {{ total byStatus {{ pending processing recovered failed }} }}
+          latestUploads {{ {UPLOAD_ALL} }} latestDebtors {{ {DEBTOR_ALL} }} }} }}""",
+        lambda w: {},
+        lambda b: {k: v for k, v in b["data"].items()},
+        ("dashboard",),
+        renames=(
+            ("recent_activity.latest_uploads", "latest_uploads"),
+            ("recent_activity.latest_debtors", "latest_debtors"),
+        ),
+        # by_country is a map keyed by country in the seed, a list of {country, count} in the
+        # graph: the "dashboard" operation above compares the two shapes.
+        rest_only=("debtors.by_country.",),
+    ),
+    "upload.list": Read(
+        ("GET", "/api/admin/uploads"),
+        "operator",
+        lambda w: "/api/admin/uploads",
+        _gql_root("uploads", f"nodes {{ {UPLOAD_ALL} }}"),
+        lambda w: {},
+        lambda b: b["data"],
+        ("uploads",),
+    ),
+    "upload.get": Read(
+        ("GET", "/api/admin/uploads/{id}"),
+        "operator",
+        lambda w: f"/api/admin/uploads/{w.upload}",
+        f"query($id: ID!) {{ upload(id: $id) {{ {UPLOAD_ALL} }} }}",
+        lambda w: {"id": str(w.upload)},
+        lambda b: b["data"],
+        ("upload",),
+    ),
+    "upload.status": Read(
+        ("GET", "/api/admin/uploads/{id}/status"),
+        "operator",
+        lambda w: f"/api/admin/uploads/{w.upload}/status",
+        f"query($id: ID!) {{ node(id: $id) {{ ... on Upload {{ {UPLOAD_ALL} }} }} }}",
+        lambda w: {"id": gid("Upload", w.upload)},
+        lambda b: b["data"],
+        ("node",),
+    ),
+    "upload.debtors": Read(
+        ("GET", "/api/admin/uploads/{id}/debtors"),
+        "operator",
+        lambda w: f"/api/admin/uploads/{w.upload}/debtors",
+        "query($id: ID!) { node(id: $id) { ... on Upload { debtors(first: 50) "
+        f"{{ nodes {{ {DEBTOR_ALL} }} }} }} }} }}",
+        lambda w: {"id": gid("Upload", w.upload)},
+        lambda b: b["data"],
+        ("node", "debtors"),
+    ),
+    "upload.validation_stats": Read(
+        ("GET", "/api/admin/uploads/{id}/validation-stats"),
+        "operator",
+        lambda w: f"/api/admin/uploads/{w.upload}/validation-stats",
+        "query($id: ID!) { node(id: $id) { ... on Upload { validationStats { "
+        + " ".join(camel(k) for k in STATS)
+        + " } } } }",
+        lambda w: {"id": gid("Upload", w.upload)},
+        lambda b: b["data"],
+        ("node", "validationStats"),
+    ),
+    "debtor.list": Read(
+        ("GET", "/api/admin/debtors"),
+        "operator",
+        lambda w: "/api/admin/debtors",
+        _gql_root("debtors", f"nodes {{ {DEBTOR_ALL} }}"),
+        lambda w: {},
+        lambda b: b["data"],
+        ("debtors",),
+    ),
+    "debtor.get": Read(
+        ("GET", "/api/admin/debtors/{id}"),
+        "operator",
+        lambda w: f"/api/admin/debtors/{w.debtor}",
+        f"""query($id: ID!) {{ debtor(id: $id) {{ {DEBTOR_ALL} upload {{ {UPLOAD_ALL} }}
+          vopLogs(first: 100) {{ nodes {{ {VOP_LOG_ALL} }} }}
+          billingAttempts(first: 100) {{ nodes {{ {ATTEMPT_ALL} }} }} }} }}""",
+        lambda w: {"id": str(w.debtor)},
+        lambda b: b["data"],
+        ("debtor",),
+        renames=(("vopLogs", "vop_logs"), ("billingAttempts", "billing_attempts")),
+        by_id=("vopLogs", "billingAttempts", "vop_logs", "billing_attempts"),
+    ),
+    "vop_log.list": Read(
+        ("GET", "/api/admin/vop-logs"),
+        "operator",
+        lambda w: "/api/admin/vop-logs",
+        _gql_root("vopLogs", f"nodes {{ {VOP_LOG_ALL} }}"),
+        lambda w: {},
+        lambda b: b["data"],
+        ("vopLogs",),
+    ),
+    "billing.list": Read(
+        ("GET", "/api/admin/billing-attempts"),
+        "operator",
+        lambda w: "/api/admin/billing-attempts",
+        _gql_root("billingAttempts", f"nodes {{ {ATTEMPT_ALL} }}"),
+        lambda w: {},
+        lambda b: b["data"],
+        ("billingAttempts",),
+    ),
+    "user.get": Read(
+        ("GET", "/v1/users/{id}"),
+        "platform",
+        lambda w: f"/v1/users/{w.user}",
+        f"query($id: ID!) {{ user(id: $id) {{ {USER_ALL} }} }}",
+        lambda w: {"id": w.user},
+        lambda b: b,
+        ("user",),
+    ),
+    "user.onboarding_status": Read(
+        ("GET", "/v1/users/{id}/onboarding-status"),
+        "platform",
+        lambda w: f"/v1/users/{w.user}/onboarding-status",
+        f"query($id: ID!) {{ user(id: $id) {{ {USER_ALL} }} }}",
+        lambda w: {"id": w.user},
+        lambda b: b,
+        ("user",),
+        renames=(("user_id", "id"), ("requirements", "requirements.currently_due")),
+    ),
+    "user.requirements": Read(
+        ("GET", "/v1/users/{id}/requirements"),
+        "platform",
+        lambda w: f"/v1/users/{w.user}/requirements",
+        f"query($id: ID!) {{ user(id: $id) {{ {USER_ALL} }} }}",
+        lambda w: {"id": w.user},
+        lambda b: b,
+        ("user", "requirements"),
+    ),
+    "receivable.list": Read(
+        ("GET", "/v1/receivables"),
+        "platform",
+        lambda w: "/v1/receivables",
+        _gql_root("receivables", f"nodes {{ {RECEIVABLE_ALL} }}"),
+        lambda w: {},
+        lambda b: b["data"],
+        ("receivables",),
+        renames=RECEIVABLE_RENAMES,
+    ),
+    "receivable.get": Read(
+        ("GET", "/v1/receivables/{id}"),
+        "platform",
+        lambda w: f"/v1/receivables/{w.receivable}",
+        f"query($id: ID!) {{ receivable(id: $id) {{ {RECEIVABLE_ALL} }} }}",
+        lambda w: {"id": w.receivable},
+        lambda b: b,
+        ("receivable",),
+        renames=RECEIVABLE_RENAMES,
+    ),
+    "webhook.list": Read(
+        ("GET", "/v1/webhooks"),
+        "platform",
+        lambda w: "/v1/webhooks",
+        _gql_root("webhooks", f"nodes {{ {WEBHOOK_ALL} }}"),
+        lambda w: {},
+        lambda b: b,
+        ("webhooks",),
+    ),
+    "reports.stats": Read(
+        ("GET", "/v1/reports/stats"),
+        "platform",
+        lambda w: "/v1/reports/stats?period=all_time",
+        "{ recoveryStats(period: ALL_TIME) { totalSent totalRecovered totalAmountSent "
+        "totalAmountRecovered avgDaysToRecovery withPhoneSuccessRate withoutPhoneSuccessRate } }",
+        lambda w: {},
+        lambda b: b,
+        ("recoveryStats",),
+    ),
+    "commission.rates": Read(
+        ("GET", "/v1/commission/rates"),
+        "platform",
+        lambda w: "/v1/commission/rates",
+        "{ commissionRates { minDays maxDays rate } }",
+        lambda w: {},
+        lambda b: b["data"],
+        ("commissionRates",),
+    ),
+}
+
+
+def _by_id(data: Any, keys: tuple[str, ...]) -> Any:
+    """``data`` with the lists under ``keys`` sorted by their ids (the GraphQL Relay ids too)."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in keys:
+                items = value["nodes"] if isinstance(value, dict) else value
+                value = sorted(items, key=lambda item: int(_relay_key(item["id"])))
+            out[key] = _by_id(value, keys)
+        return out
+    return data
+
+
+@pytest.mark.parametrize("name", list(READS))
+async def test_reads_agree(
+    client: httpx.AsyncClient,
+    worlds: Callable[[str], Awaitable[World]],
+    drain: Callable[[], Awaitable[None]],
+    name: str,
+) -> None:
+    read = READS[name]
+    w = await worlds("r")
+    await _billed(client, w)
+    # A cancelled receivable shows its cancellation (reason and notes) on both faces.
+    cancelled = await client.post(
+        f"/v1/receivables/{w.receivable}/cancel",
+        json={"reason": "business_decision", "notes": "Settled in person"},
+        headers=w.headers["platform"],
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    await drain()  # the gateway's answers settle before either face reads
+    headers = w.headers[read.who]
+    response = await client.get(read.url(w), headers=headers)
+    assert response.status_code == 200, response.text
+    rest = flattened(_by_id(read.rest_data(response.json()), read.by_id))
+    body = (
+        await client.post(
+            "/graphql",
+            json={"query": read.document, "variables": read.variables(w)},
+            headers=headers,
+        )
+    ).json()
+    assert "errors" not in body, body["errors"]
+    data = body["data"]
+    for key in read.gql_path:
+        data = data[key]
+    graph = flattened(_by_id(data, read.by_id), graphql=True)
+    assert rest, "the REST answer is empty: the row proves nothing"
+    missing, different = [], []
+    for path, value in rest.items():
+        if any(path.startswith(p) for p in read.rest_only):
+            continue
+        target = _renamed(path, read.renames)
+        if target not in graph:
+            missing.append(path)
+        elif graph[target] != value:
+            different.append(f"{path}: REST {value!r}, GraphQL {graph[target]!r}")
+    assert not missing, f"REST fields the graph does not show (rename or rest_only): {missing}"
+    assert not different, "\n".join(different)
+
+
+def test_every_documented_read_is_in_the_read_table() -> None:
+    reads = {op.rest_route for op in OPERATIONS.values() if op.rest_route[0] == "GET"}
+    documented = reads - set(REST_ONLY)
+    assert documented - {r.route for r in READS.values()} == set(), "add these to READS"

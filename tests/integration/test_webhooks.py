@@ -470,14 +470,15 @@ async def test_graphql_nodes_attempts_and_replay(
     await _receivable(client, acme.api_key, user["id"])
     await _receivable(client, acme.api_key, user["id"])
     await drain()
-    query = """{ webhooks { id deliveries { id status eventType attempts { attemptNumber
-      statusCode succeeded } webhook { webhookId } } } }"""
+    query = """{ webhooks { nodes { id deliveries { totalCount nodes { id status eventType
+      attempts { attemptNumber statusCode succeeded } webhook { webhookId } } } } } }"""
     with sql_counter:
         body = await gql(client, query, headers=headers)
     statements = sql_counter.count
-    (hook,) = body["data"]["webhooks"]
-    assert [d["status"] for d in hook["deliveries"]] == ["succeeded", "succeeded"]
-    assert hook["deliveries"][0]["attempts"] == [
+    (hook,) = body["data"]["webhooks"]["nodes"]
+    assert hook["deliveries"]["totalCount"] == 2
+    assert [d["status"] for d in hook["deliveries"]["nodes"]] == ["succeeded", "succeeded"]
+    assert hook["deliveries"]["nodes"][0]["attempts"] == [
         {"attemptNumber": 1, "statusCode": 200, "succeeded": True}
     ]
     # Statements do not grow with the deliveries listed (auth + webhooks + 3 batched loads).
@@ -486,7 +487,7 @@ async def test_graphql_nodes_attempts_and_replay(
     with sql_counter:
         await gql(client, query, headers=headers)
     assert sql_counter.count == statements
-    delivery_id = hook["deliveries"][0]["id"]
+    delivery_id = hook["deliveries"]["nodes"][0]["id"]
     replayed = await gql(
         client,
         "mutation($id: ID!) { webhookDeliveryReplay(input: {id: $id}) "
