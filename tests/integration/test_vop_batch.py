@@ -5,14 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+import httpx
+import pytest
+from sqlalchemy import func, select
 
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import ParsedRow
 from debtgraph.domain.debtors.fields import full_name
-from debtgraph.domain.debtors.models import Debtor
+from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.domain.payments import verification, vop
-from debtgraph.domain.payments.models import BillingAttempt
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.jobs import uploads as upload_jobs
+from tests.integration.uploads_support import csv_text, upload
 
 DECLINED = "DE89370400440532013000"
 ROWS = [
@@ -125,3 +129,41 @@ async def test_batched_checks_equal_one_by_one(db: Any, clock: Any) -> None:
         assert expected[-1][-1] == "high"
         assert expected[-1][2] == "verified"
         assert expected[8][-1] == "medium"  # over 1000
+
+
+async def test_a_completed_upload_is_stored_validated_enriched_and_scored(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Any,
+    drain: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 40)
+    response = await upload(client, admin_headers, csv_text(130, bad_every=6))
+    assert response.status_code == 202, response.text
+    upload_id = response.json()["data"]["id"]
+    await drain()
+    async with db() as session:
+        status = await session.scalar(select(Upload.status).where(Upload.id == upload_id))
+        unfinished = await session.scalar(
+            select(func.count())
+            .select_from(Debtor)
+            .where(
+                Debtor.upload_id == upload_id,
+                (Debtor.validation_status == "pending")
+                | Debtor.iban_masked.is_(None)
+                | Debtor.risk_class.is_(None),
+            )
+        )
+        logs = (
+            await session.execute(
+                select(VopLog.debtor_id, func.count())
+                .where(VopLog.upload_id == upload_id)
+                .group_by(VopLog.debtor_id)
+            )
+        ).all()
+    assert status == "completed"
+    # Every row with its verdict, its IBAN enrichment and its risk class, and one log each.
+    assert unfinished == 0
+    assert len(logs) == 130
+    assert {count for _, count in logs} == {1}
