@@ -119,6 +119,56 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def _server_cpu(session) -> tuple[float, bool]:  # type: ignore[no-untyped-def]
+    """CPU seconds the database has spent for this session's connection so far.
+
+    PostgreSQL: its backend process (same machine), from /proc; SQLite: aiosqlite's worker
+    thread, where SQLite runs (then True: that CPU is also this process's). Under a loaded
+    machine wall time mostly measures waiting; CPU per row is what the code costs.
+    """
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    if hasattr(raw, "get_server_pid"):
+        stat = Path(f"/proc/{raw.get_server_pid()}/stat").read_text()  # noqa: ASYNC240  (procfs)
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), False
+    thread = getattr(raw, "_thread", None)
+    if thread is None or thread.ident is None:
+        return 0.0, True
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident)), True
+
+
+class Cpu:
+    """Client (this process) and database CPU spent between ``start`` and ``stop``."""
+
+    def __init__(self, *, main_thread: bool = False) -> None:
+        # The main thread only: a step that runs while the next chunk is derived in a worker.
+        self._clock = time.thread_time if main_thread else time.process_time
+        self._main_thread = main_thread
+        self.client = 0.0
+        self.server = 0.0
+
+    async def start(self, session) -> None:  # type: ignore[no-untyped-def]
+        self._client = self._clock()
+        self._server = (await _server_cpu(session))[0]
+
+    async def stop(self, session) -> None:  # type: ignore[no-untyped-def]
+        client = self._clock() - self._client
+        now, in_process = await _server_cpu(session)
+        server = now - self._server
+        self.client += client - server if in_process and not self._main_thread else client
+        self.server += server
+
+    @property
+    def total(self) -> float:
+        """Client and database CPU seconds."""
+        return self.client + self.server
+
+    def per_row(self, rows: int) -> str:
+        """The figure printed: µs of CPU per row, client + database."""
+        client, server = self.client / rows * 1e6, self.server / rows * 1e6
+        return f"cpu {client:5.1f} + {server:5.1f} db = {client + server:5.1f} us/row"
+
+
 async def _new_upload(factory, clock, path: Path, rows: int) -> int:  # type: ignore[no-untyped-def]
     size = os.path.getsize(path)  # noqa: ASYNC240  (one stat call in a benchmark)
     async with factory() as session:
@@ -173,7 +223,7 @@ async def run(rows: int, url: str) -> None:
     # with the upload's counters kept. The VOP step's own time is measured apart.
     provider = SandboxVopProvider()
 
-    async def job_run(step: ingestion.ChunkStep | None) -> tuple[int, float]:
+    async def job_run(step: ingestion.ChunkStep | None, cpu: Cpu) -> tuple[int, float]:
         target = await _new_upload(factory, clock, csv_path, rows)
         started = time.perf_counter()
         with csv_path.open("rb") as source:
@@ -182,34 +232,46 @@ async def run(rows: int, url: str) -> None:
                 factory() as session,
                 aclosing(ingestion.record_chunks(reader, target, clock, judge=True)) as chunks,
             ):
+                await cpu.start(session)
                 upload = await session.get(Upload, target)
                 assert upload is not None
                 async for records in chunks:
                     await ingestion.ingest_chunk(session, clock, upload, records, step)
                     await session.commit()
+                await cpu.stop(session)
         return target, time.perf_counter() - started
 
     class TimedStep:
-        """The VOP step with its own time kept: the difference of two whole runs is noisy."""
+        """The VOP step with its own time kept: the difference of two whole runs is noisy.
+
+        Its CPU is the main thread's while the step runs (the next chunk is derived in a worker
+        thread meanwhile) and the database's.
+        """
 
         def __init__(self, step: verification.RecordChecks) -> None:
             self.step = step
             self.seconds = 0.0
+            self.cpu = Cpu(main_thread=True)
 
         async def before_insert(self, session, upload_id, records) -> None:  # type: ignore[no-untyped-def]
+            await self.cpu.start(session)
             started = time.perf_counter()
             await self.step.before_insert(session, upload_id, records)
             self.seconds += time.perf_counter() - started
+            await self.cpu.stop(session)
 
         async def after_insert(self, session, upload_id, records) -> None:  # type: ignore[no-untyped-def]
+            await self.cpu.start(session)
             started = time.perf_counter()
             await self.step.after_insert(session, upload_id, records)
             self.seconds += time.perf_counter() - started
+            await self.cpu.stop(session)
 
-    _, job = await job_run(None)
+    job_cpu, job_vop_cpu = Cpu(), Cpu()
+    _, job = await job_run(None, job_cpu)
     checks = verification.RecordChecks(clock, provider)
     timed = TimedStep(checks)
-    job_upload, job_with_vop = await job_run(timed)  # type: ignore[arg-type]
+    job_upload, job_with_vop = await job_run(timed, job_vop_cpu)  # type: ignore[arg-type]
 
     # The VOP phase over stored rows (vop.check_upload's path) on stage A + B's upload, whose
     # debtors are validated and not yet checked.
@@ -240,21 +302,26 @@ async def run(rows: int, url: str) -> None:
         )
         assert template is not None
         log_row = {key: getattr(template, key) for key in verification.LOG_COLUMNS}
+    floor_cpu = Cpu()
     started = time.perf_counter()
     async with factory() as session:
+        await floor_cpu.start(session)
         for start in range(0, checked, ingestion.CHUNK_ROWS):
             count = min(ingestion.CHUNK_ROWS, checked - start)
             await verification.insert_logs(session, [log_row] * count)
             await session.commit()
+        await floor_cpu.stop(session)
     vop_floor = time.perf_counter() - started
 
     bare_upload = await _new_upload(factory, clock, csv_path, rows)
+    bare_cpu = Cpu()
     now = datetime.now(UTC)
     started = time.perf_counter()
     with csv_path.open(newline="", encoding="utf-8") as source:
         parsed = csv.reader(source, delimiter=";")
         header = next(parsed)
         async with factory() as session:
+            await bare_cpu.start(session)
             number = 1
             while True:
                 batch = []
@@ -272,6 +339,7 @@ async def run(rows: int, url: str) -> None:
                     break
                 await ingestion.insert_debtors(session, batch)
                 await session.commit()
+            await bare_cpu.stop(session)
     bare = time.perf_counter() - started
 
     async with engine.connect() as conn:
@@ -283,22 +351,24 @@ async def run(rows: int, url: str) -> None:
     print(f"stage A (store)    {stage_a:6.2f} s  {rows / stage_a:10,.0f} rows/s")
     print(f"stage B (validate) {stage_b:6.2f} s  {rows / stage_b:10,.0f} rows/s")
     print(f"stage A then B     {total:6.2f} s  {rows / total:10,.0f} rows/s (separate passes)")
-    print(f"ingestion job A+B  {job:6.2f} s  {rows / job:10,.0f} rows/s "
-          "(uploads.ingest's path without its VOP step)")  # fmt: skip
-    print(f"job A+B+VOP        {job_with_vop:6.2f} s  {rows / job_with_vop:10,.0f} rows/s "
-          "(uploads.ingest's path)")  # fmt: skip
-    print(f"bare limit         {bare:6.2f} s  {rows / bare:10,.0f} rows/s (parse + bulk insert)")
-    print(f"ratio job / bare   {job / bare:6.1f} x")
+    print(f"ingestion job A+B  {job:6.2f} s  {rows / job:10,.0f} rows/s  "
+          f"{job_cpu.per_row(rows)} (uploads.ingest's path without its VOP step)")  # fmt: skip
+    print(f"job A+B+VOP        {job_with_vop:6.2f} s  {rows / job_with_vop:10,.0f} rows/s  "
+          f"{job_vop_cpu.per_row(rows)} (uploads.ingest's path)")  # fmt: skip
+    print(f"bare limit         {bare:6.2f} s  {rows / bare:10,.0f} rows/s  "
+          f"{bare_cpu.per_row(rows)} (parse + bulk insert)")  # fmt: skip
+    print(f"ratio job / bare   {job / bare:6.1f} x  (cpu {job_cpu.total / bare_cpu.total:.1f} x)")
     print(f"VOP phase          {vop_phase:6.2f} s  {checked / vop_phase:10,.0f} rows/s "
           f"({checked} checks, {valid_rows} valid rows; job with it - without)")  # fmt: skip
-    print(f"VOP step, timed    {timed.seconds:6.2f} s  {checked / timed.seconds:10,.0f} rows/s "
-          "(the same run's VOP step alone: judge + log COPY per chunk)")  # fmt: skip
+    print(f"VOP step, timed    {timed.seconds:6.2f} s  {checked / timed.seconds:10,.0f} rows/s  "
+          f"{timed.cpu.per_row(checked)} (the VOP step alone: judge + log COPY)")  # fmt: skip
     print(f"VOP, stored rows   {vop_stored:6.2f} s  {stored_checked / vop_stored:10,.0f} rows/s "
           "(vop.check_upload's path: SELECT, UPDATE, COPY per batch)")  # fmt: skip
-    print(f"VOP floor          {vop_floor:6.2f} s  {checked / vop_floor:10,.0f} rows/s "
-          "(bulk insert of as many log rows alone)")  # fmt: skip
+    print(f"VOP floor          {vop_floor:6.2f} s  {checked / vop_floor:10,.0f} rows/s  "
+          f"{floor_cpu.per_row(checked)} (bulk insert of as many log rows alone)")  # fmt: skip
     print(f"ratio VOP / floor  {vop_phase / vop_floor:6.1f} x (timed step: "
-          f"{timed.seconds / vop_floor:.1f} x)")  # fmt: skip
+          f"{timed.seconds / vop_floor:.1f} x, its cpu "
+          f"{timed.cpu.total / floor_cpu.total:.1f} x)")  # fmt: skip
     print(f"peak RSS           {peak_rss_mb():6.0f} MB")
 
 
