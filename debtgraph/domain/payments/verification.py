@@ -33,7 +33,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    insert,
     select,
     text,
     update,
@@ -42,6 +41,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.database import insert_rows
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import (
@@ -310,20 +310,8 @@ async def insert_logs(session: AsyncSession, logs: Sequence[Mapping[str, Any]]) 
 
 async def insert_log_rows(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert log rows in ``LOG_COLUMNS`` order: COPY on PostgreSQL, one executemany elsewhere."""
-    if not rows:
-        return
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(
-            VopLog.__tablename__, records=rows, columns=list(LOG_COLUMNS)
-        )
-        return
-    # The Core table: one executemany (the ORM splits rows whose None values differ).
-    values = [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows]
-    await session.execute(insert(_VOP_LOGS), values)
+    if rows:
+        await insert_rows(session, _VOP_LOGS, LOG_COLUMNS, rows)
 
 
 async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
