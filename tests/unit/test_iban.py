@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import random
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from schwifty import IBAN, registry
+
+from debtgraph.domain.banking import iban as iban_module
 from debtgraph.domain.banking.iban import (
     IbanInfo,
     enrich_iban,
@@ -83,3 +89,37 @@ def test_enrich_invalid_iban_never_raises() -> None:
         False, "DE89****3001", None, None, None, None
     )
     assert enrich_iban(None) == IbanInfo(False, None, None, None, None, None)
+
+
+def _fresh(iban: str) -> IbanInfo:
+    """Enrichment straight from schwifty, with no cache or fast path of ours."""
+    parsed = IBAN(iban)
+    return IbanInfo(
+        valid=True,
+        masked=f"{iban[:4]}****{iban[-4:]}",
+        country=parsed.country_code,
+        bank_code=parsed.bank_code or None,
+        bank_name=iban_module._bank_details(parsed)[0],
+        bic=iban_module._bank_details(parsed)[1],
+    )
+
+
+@pytest.mark.parametrize("country", sorted(registry.get_countries()))
+def test_enrichment_cut_from_the_iban_equals_schwifty(country: str) -> None:
+    rng = random.Random(country)
+    ibans = [str(IBAN.random(country, random=rng)) for _ in range(3)]
+    for iban in ibans:
+        iban_module._BANKS.clear()
+        assert enrich_iban(iban) == _fresh(iban)
+        assert enrich_iban(iban) == _fresh(iban)  # from the caches
+
+
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"(IBAN|IB)?[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}", fullmatch=True),
+    )
+)
+def test_normalize_fast_path_equals_the_full_rules(raw: str) -> None:
+    full = iban_module._PREFIX.sub("", iban_module._GROUPING.sub("", raw).upper())
+    assert normalize_iban(raw) == full

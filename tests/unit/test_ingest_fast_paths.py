@@ -361,15 +361,13 @@ def test_copy_rows_follow_the_copy_columns() -> None:
     record["validation_errors"] = ["IBAN is invalid"]
     row = ingestion._copy_row(record)
     by_column = dict(zip(ingestion.COPY_COLUMNS, row, strict=True))
-    assert by_column["raw_data"] == '{"nombre":"María","apellidos":"Núñez","iban":"es91 2100 ' + (
-        '0418 4502 0005 1332","importe":"1.234,56","ciudad":"Madrid","cp":"28001",'
-        '"dirección":"Calle\\nMayor 1","pais":"es","email":"m@example.com","referencia":"ORDER-1"}'
-    )
-    assert by_column["validation_errors"] == '["IBAN is invalid"]'
+    # JSON columns go as they are: ``database.insert_rows`` renders them for each backend.
+    assert by_column["raw_data"] == dict(ROWS[0])
+    assert by_column["validation_errors"] == ["IBAN is invalid"]
     assert by_column["street"] == "Calle Mayor 1"
     assert by_column["upload_id"] == 3
     # Columns a record leaves out go as NULL.
-    assert ingestion._copy_row({"upload_id": 1})[1:] == tuple([None] * (len(row) - 1))
+    assert ingestion._copy_row({"upload_id": 1})[1:] == [None] * (len(row) - 1)
 
 
 IBANS = [

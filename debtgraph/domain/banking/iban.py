@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from schwifty import IBAN
@@ -14,6 +15,11 @@ from schwifty.exceptions import SchwiftyException
 _GROUPING: Final = re.compile(r"[\s\-.\u00a0\u2007\u2009\u202f]+")
 _PREFIX: Final = re.compile(r"^IBAN:?")
 _BANK_CACHE_SIZE: Final = 4096
+# The last IBANs parsed: derivation validates a row's IBAN, then enrichment parses it again.
+_PARSE_CACHE_SIZE: Final = 256
+_Range = tuple[int, int]
+# Country -> where its BBAN holds the bank code, and the components the bank is looked up by.
+_RANGES: dict[str, tuple[_Range, tuple[_Range, ...]]] = {}
 # (country, bank lookup components...) -> (bank name, BIC) from the registry.
 _BANKS: dict[tuple[str, ...], tuple[str | None, str | None]] = {}
 
@@ -39,14 +45,15 @@ def normalize_iban(raw: str | None) -> str:
     """Return the IBAN in electronic form: no spaces or hyphens, upper case, no "IBAN" prefix."""
     if raw is None:
         return ""
+    if raw.isascii() and raw.isalnum() and raw.isupper() and not raw.startswith("IB"):
+        # Already electronic (every stored IBAN, and the second look at a derived one).
+        return raw
     compact = _GROUPING.sub("", raw).upper()
     # No country has the code "IB", so a leading "IBAN" is always a label someone typed along.
     return _PREFIX.sub("", compact)
 
 
-def mask_iban(iban: str | None) -> str | None:
-    """Mask an IBAN as its first 4 and last 4 characters around ``****``; None when blank."""
-    compact = normalize_iban(iban)
+def _mask(compact: str) -> str | None:
     if not compact:
         return None
     if len(compact) <= 8:
@@ -55,15 +62,24 @@ def mask_iban(iban: str | None) -> str | None:
     return f"{compact[:4]}****{compact[-4:]}"
 
 
-def _parse(iban: str | None) -> IBAN | None:
-    """Parse a normalised IBAN with schwifty, or None when it is invalid."""
-    compact = normalize_iban(iban)
-    if not compact:
-        return None
+def mask_iban(iban: str | None) -> str | None:
+    """Mask an IBAN as its first 4 and last 4 characters around ``****``; None when blank."""
+    return _mask(normalize_iban(iban))
+
+
+@lru_cache(maxsize=_PARSE_CACHE_SIZE)
+def _parse_compact(compact: str) -> IBAN | None:
+    """Parse an electronic-form IBAN; a row's IBAN is looked at by derivation, then enrichment."""
     try:
         return IBAN(compact)
     except (SchwiftyException, ValueError):
         return None
+
+
+def _parse(iban: str | None) -> IBAN | None:
+    """Parse a normalised IBAN with schwifty, or None when it is invalid."""
+    compact = normalize_iban(iban)
+    return _parse_compact(compact) if compact else None
 
 
 def is_valid_iban(iban: str | None) -> bool:
@@ -93,16 +109,49 @@ def _bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
     return _optional("bank_name", parsed), _full_bic(_optional("bic", parsed))
 
 
+def _ranges(country: str, parsed: IBAN) -> tuple[_Range, tuple[_Range, ...]]:
+    """Where a country's BBAN holds the bank code and the bank lookup components (per country)."""
+    ranges = _RANGES.get(country)
+    if ranges is None:
+        spec = parsed.bban.spec
+        components = spec.bic_lookup_components or [Component.BANK_CODE]
+
+        def at(component: Component) -> _Range:
+            position = spec.positions.get(component)
+            return (position.start, position.end) if position is not None else (0, 0)
+
+        ranges = _RANGES[country] = (at(Component.BANK_CODE), tuple(map(at, components)))
+    return ranges
+
+
+def _slice(bban: str, where: _Range) -> str:
+    """A BBAN component as schwifty cuts it (empty when the BBAN is too short for it)."""
+    start, end = where
+    return bban[start:end] if start < len(bban) and end <= len(bban) else ""
+
+
 def _cached_bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
     """The bank name and BIC, looked up once per bank: the debtors of a file share few banks."""
     try:
-        # schwifty finds the bank by the BBAN components its country's spec names (the bank
-        # code, in some countries with the branch code); the same components, the same bank.
-        bban = parsed.bban
-        components = bban.spec.bic_lookup_components or [Component.BANK_CODE]
-        key = (parsed.country_code, *(str(getattr(bban, c.value)) for c in components))
+        key = _bank_key(str(parsed), parsed)[1]
     except (SchwiftyException, ValueError, KeyError, AttributeError):
         return _bank_details(parsed)
+    return _details(key, parsed)
+
+
+def _bank_key(compact: str, parsed: IBAN) -> tuple[str, tuple[str, ...]]:
+    """The IBAN's bank code and its bank's cache key, cut from the IBAN with its country's ranges.
+
+    schwifty finds the bank by the BBAN components its country's spec names (the bank code, in
+    some countries with the branch code); the same components, the same bank.
+    """
+    country = compact[:2]
+    bank_range, lookup = _ranges(country, parsed)
+    bban = compact[4:]
+    return _slice(bban, bank_range), (country, *(_slice(bban, where) for where in lookup))
+
+
+def _details(key: tuple[str, ...], parsed: IBAN) -> tuple[str | None, str | None]:
     details = _BANKS.get(key)
     if details is None:
         if len(_BANKS) >= _BANK_CACHE_SIZE:
@@ -113,16 +162,24 @@ def _cached_bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
 
 def enrich_iban(iban: str | None) -> IbanInfo:
     """Describe an IBAN: validity, mask, country, bank code, bank name and BIC; never raises."""
-    parsed = _parse(iban)
-    masked = mask_iban(iban)
+    compact = normalize_iban(iban)
+    masked = _mask(compact)
+    parsed = _parse_compact(compact) if compact else None
     if parsed is None:
         return IbanInfo(False, masked, None, None, None, None)
-    bank_name, bic = _cached_bank_details(parsed)
+    try:
+        bank_code, key = _bank_key(compact, parsed)
+    except (SchwiftyException, ValueError, KeyError, AttributeError):
+        bank_name, bic = _bank_details(parsed)
+        bank = _optional("bank_code", parsed)
+    else:
+        bank_name, bic = _details(key, parsed)
+        bank = bank_code or None
     return IbanInfo(
         valid=True,
         masked=masked,
-        country=parsed.country_code,
-        bank_code=_optional("bank_code", parsed),
+        country=compact[:2],
+        bank_code=bank,
         bank_name=bank_name,
         bic=bic,
     )

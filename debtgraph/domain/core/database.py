@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
+import orjson
+from sqlalchemy import JSON, Table, event, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import (
@@ -113,3 +115,55 @@ def create_engine(
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (no hidden refresh queries)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def insert_rows(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert rows given as values in ``columns`` order, in bulk, in the caller's transaction.
+
+    PostgreSQL: binary COPY on the asyncpg connection (JSON values go as text). Elsewhere: one
+    executemany of a plain INSERT, each value converted by its column's own bind processor, so
+    the stored values are what a Core insert stores, without its per-row bookkeeping; None is
+    SQL NULL in every column, JSON ones included (as COPY stores it).
+    """
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        json_at = [at for at, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+
+        def copy_values(row: Sequence[Any]) -> Sequence[Any]:
+            values = list(row)
+            for at in json_at:
+                if values[at] is not None:
+                    values[at] = orjson.dumps(values[at]).decode()
+            return values
+
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            table.name,
+            records=map(copy_values, rows) if json_at else rows,
+            columns=list(columns),
+        )
+        return
+    processors = [
+        (at, process)
+        for at, name in enumerate(columns)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+
+    statement = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    # The compiled statement's parameters, by position, as indexes into ``columns``.
+    order = [columns.index(name) for name in statement.positiontup or ()]
+
+    def converted(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for at, process in processors:
+            if values[at] is not None:
+                values[at] = process(values[at])
+        return tuple(values[at] for at in order)
+
+    params = list(map(converted, rows))
+    if params:
+        await connection.exec_driver_sql(str(statement), params)

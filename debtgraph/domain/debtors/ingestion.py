@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
-import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from debtgraph.domain.banking.iban import enrich_iban
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.database import insert_rows
 from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.csv_reader import (
@@ -120,10 +120,7 @@ def _string_limits() -> dict[str, int]:
 _LIMITS: Final = _string_limits()
 # COPY needs every column in a fixed order; the id comes from the sequence.
 COPY_COLUMNS: Final = tuple(c.key for c in Debtor.__table__.columns if c.key != "id")
-_JSON_COLUMNS: Final = frozenset({"raw_data", "validation_errors"})
-_COPY_JSON_POSITIONS: Final = tuple(
-    position for position, key in enumerate(COPY_COLUMNS) if key in _JSON_COLUMNS
-)
+_DEBTORS: Final = cast("Table", Debtor.__table__)
 _IBAN_COLUMNS: Final = ("iban_valid", "iban_masked", "bank_name", "bank_code", "bic")
 # The text columns derivation fills, with their lengths.
 _DERIVED_LIMITS: Final = tuple(
@@ -314,31 +311,15 @@ async def record_chunks(
             pending.exception()  # an abandoned chunk's error is not this caller's to raise
 
 
-def _copy_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A record's values in COPY_COLUMNS order, as asyncpg's COPY codecs want them."""
-    values = list(map(record.get, COPY_COLUMNS))
-    for position in _COPY_JSON_POSITIONS:
-        value = values[position]
-        if value is not None:
-            # JSON columns go as text.
-            values[position] = orjson.dumps(value).decode()
-    return tuple(values)
+def _copy_row(record: Mapping[str, Any]) -> list[Any]:
+    """A record's values in COPY_COLUMNS order (a missing key is None)."""
+    return list(map(record.get, COPY_COLUMNS))
 
 
 async def insert_debtors(session: AsyncSession, records: Sequence[Mapping[str, Any]]) -> None:
     """Insert debtor records in bulk: COPY on PostgreSQL, one executemany INSERT elsewhere."""
-    if not records:
-        return
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(
-            Debtor.__tablename__, records=map(_copy_row, records), columns=list(COPY_COLUMNS)
-        )
-        return
-    await session.execute(insert(Debtor), list(records))
+    if records:
+        await insert_rows(session, _DEBTORS, COPY_COLUMNS, map(_copy_row, records))
 
 
 async def last_stored_row(session: AsyncSession, upload_id: int) -> int:

@@ -20,16 +20,28 @@ is ``debtors.models.billable_condition``, which the upload stats and billing bot
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Final, cast
+from operator import attrgetter, itemgetter
+from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Table, and_, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.database import insert_rows
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import (
@@ -46,7 +58,27 @@ BATCH: Final = 5000
 # The Core table: UPDATE … RETURNING by ids, not the ORM's bulk-by-primary-key path.
 _DEBTORS: Final = cast("Table", Debtor.__table__)
 _VOP_LOGS: Final = cast("Table", VopLog.__table__)
-LOG_COLUMNS: Final = tuple(c.key for c in VopLog.__table__.columns if c.key != "id")
+# Every column but the id, in the order the judging loop builds a log row (a test holds it to
+# the table's columns).
+LOG_COLUMNS: Final = (
+    "debtor_id",
+    "upload_id",
+    "iban_masked",
+    "iban_valid",
+    "bank_identified",
+    "bank_name",
+    "bic",
+    "country",
+    "vop_score",
+    "score_label",
+    "result",
+    "epc_code",
+    "provider_name",
+    "name_ratio",
+    "created_at",
+)
+# A log row's values from column values (the key order a Check's log follows).
+_log_row: Final = itemgetter(*LOG_COLUMNS)
 
 _UPDATE_PG: Final = text(
     "UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.name_matched,"
@@ -82,15 +114,22 @@ _CANDIDATE_COLUMNS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One debtor's check: the log row to write and the debtor's new VOP fields."""
+class Check(NamedTuple):
+    """One debtor's check: the log row to write and the debtor's new VOP fields.
+
+    ``log`` holds the log's values in ``LOG_COLUMNS`` order (a tuple: what COPY takes, and a
+    whole upload's checks are built without one dict per row); ``log_values`` names them.
+    """
 
     debtor_id: int
-    log: dict[str, Any]
+    log: tuple[Any, ...]
     iban_valid: bool
     name_matched: bool
     risk_class: str
+
+    def log_values(self) -> dict[str, Any]:
+        """The log row as column values."""
+        return dict(zip(LOG_COLUMNS, self.log, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +149,40 @@ async def _declined_ibans(session: AsyncSession, ibans: Iterable[str]) -> set[st
     wanted = sorted(set(ibans))
     if not wanted:
         return set()
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # One array parameter: a batch's IN list of thousands of IBANs cost more to compile and
+        # plan than the lookup itself.
+        matching = Debtor.iban == func.any(bindparam("ibans", type_=ARRAY(String)))
+        params: dict[str, Any] = {"ibans": wanted}
+    else:
+        matching, params = Debtor.iban.in_(wanted), {}
     rows = await session.scalars(
         select(Debtor.iban)
         .join(BillingAttempt, BillingAttempt.debtor_id == Debtor.id)
-        .where(Debtor.iban.in_(wanted), BillingAttempt.error_code.in_(sorted(FINAL_DECLINE_CODES)))
-        .distinct()
+        .where(matching, BillingAttempt.error_code.in_(sorted(FINAL_DECLINE_CODES)))
+        .distinct(),
+        params,
     )
     return {iban for iban in rows.all() if iban}
+
+
+# A candidate as the judging loop reads it: its key (the debtor id, or the row number of a record
+# not stored yet), then these fields.
+_ENTRY_FIELDS: Final = (
+    "upload_id",
+    "iban",
+    "iban_valid",
+    "iban_masked",
+    "bank_name",
+    "bic",
+    "first_name",
+    "last_name",
+    "country",
+    "amount",
+)
+_row_entry: Final = attrgetter("id", *_ENTRY_FIELDS)
+_record_entry: Final = itemgetter("row_number", *_ENTRY_FIELDS)
 
 
 async def judge(
@@ -129,44 +195,79 @@ async def judge(
 
     Raises ``providers.VopUnavailable`` (nothing written) when the provider fails.
     """
-    names = {row.id: full_name(row.first_name, row.last_name) or "" for row in rows}
-    asked = [row for row in rows if row.iban_valid]
-    answers = await provider.check_many([vop.VopRequest(row.iban, names[row.id]) for row in asked])
-    by_id = {row.id: answer for row, answer in zip(asked, answers, strict=True)}
-    declined = await _declined_ibans(session, (row.iban for row in asked))
+    return await _judge_entries(session, clock, provider, list(map(_row_entry, rows)))
+
+
+async def judge_records(
+    session: AsyncSession,
+    clock: Clock,
+    provider: vop.VopProvider,
+    records: Iterable[Mapping[str, Any]],
+) -> list[Check]:
+    """``judge`` for debtor records not stored yet, keyed by their row numbers."""
+    return await _judge_entries(session, clock, provider, list(map(_record_entry, records)))
+
+
+async def _judge_entries(
+    session: AsyncSession,
+    clock: Clock,
+    provider: vop.VopProvider,
+    entries: list[tuple[Any, ...]],
+) -> list[Check]:
+    """Judge a batch set-wise: names, requests, verdicts and logs built in a few passes."""
+    names = [full_name(entry[7], entry[8]) or "" for entry in entries]
+    asked = [index for index, entry in enumerate(entries) if entry[3]]
+    answers = await provider.check_many(
+        [vop.VopRequest(entries[index][2], names[index]) for index in asked]
+    )
+    by_index: list[vop.VopAnswer | None] = [None] * len(entries)
+    for index, answer in zip(asked, answers, strict=True):
+        by_index[index] = answer
+    declined = await _declined_ibans(session, (entries[index][2] for index in asked))
     now = clock.now()
-    checks: list[Check] = []
-    for row in rows:
-        valid = bool(row.iban_valid)
-        iban_country = _iban_country(row.iban, valid)
-        bank_identified = valid and row.bank_name is not None
-        verdict = vop.evaluate(
-            names[row.id],
-            iban_valid=valid,
-            bank_identified=bank_identified,
-            country_is_consistent=vop.country_consistent(row.country, iban_country),
-            answer=by_id.get(row.id),
+    facts: list[vop.VopFacts] = []
+    countries: list[str | None] = []
+    for entry, name, reply in zip(entries, names, by_index, strict=True):
+        iban, valid, country = entry[2], bool(entry[3]), entry[9]
+        iban_country = iban[:2].upper() if valid and iban and iban[:2].isalpha() else None
+        countries.append(iban_country)
+        facts.append(
+            (
+                name,
+                valid,
+                valid and entry[5] is not None,
+                vop.country_consistent(country, iban_country),
+                reply,
+            )
         )
-        amount: Decimal | None = row.amount
-        risk = vop.risk_class(verdict.score, amount, row.iban in declined)
-        log = {
-            "debtor_id": row.id,
-            "upload_id": row.upload_id,
-            "iban_masked": row.iban_masked,
-            "iban_valid": valid,
-            "bank_identified": bank_identified,
-            "bank_name": row.bank_name if valid else None,
-            "bic": row.bic if valid else None,
-            "country": iban_country or row.country,
-            "vop_score": verdict.score,
-            "score_label": verdict.label,
-            "result": verdict.result,
-            "epc_code": verdict.epc_code,
-            "provider_name": verdict.holder_name[:200] if verdict.holder_name else None,
-            "name_ratio": round(verdict.name_match.ratio),
-            "created_at": now,
-        }
-        checks.append(Check(row.id, log, valid, verdict.name_matched, risk))
+    checks: list[Check] = []
+    append = checks.append
+    risk_class = vop.risk_class
+    for entry, fact, verdict, iban_country in zip(
+        entries, facts, vop.evaluate_many(facts), countries, strict=True
+    ):
+        key, upload_id, iban, _, masked, bank_name, bic, _, _, country, amount = entry
+        valid = fact[1]
+        holder = verdict.holder_name
+        log = (
+            key,
+            upload_id,
+            masked,
+            valid,
+            fact[2],
+            bank_name if valid else None,
+            bic if valid else None,
+            iban_country or country,
+            verdict.score,
+            verdict.label,
+            verdict.result,
+            verdict.epc_code,
+            holder[:200] if holder else None,
+            round(verdict.name_match.ratio),
+            now,
+        )
+        risk = risk_class(verdict.score, amount, iban in declined)
+        append(Check(key, log, valid, verdict.name_matched, risk))
     return checks
 
 
@@ -202,23 +303,15 @@ async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[C
     return taken
 
 
-async def insert_logs(session: AsyncSession, logs: Sequence[dict[str, Any]]) -> None:
-    """Insert log rows in bulk: COPY on PostgreSQL, one executemany INSERT elsewhere."""
-    if not logs:
-        return
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(
-            VopLog.__tablename__,
-            records=[tuple(log[key] for key in LOG_COLUMNS) for log in logs],
-            columns=list(LOG_COLUMNS),
-        )
-        return
-    # The Core table: one executemany (the ORM splits rows whose None values differ).
-    await session.execute(insert(_VOP_LOGS), list(logs))
+async def insert_logs(session: AsyncSession, logs: Sequence[Mapping[str, Any]]) -> None:
+    """Insert log rows given as column values in bulk (see ``insert_log_rows``)."""
+    await insert_log_rows(session, list(map(_log_row, logs)))
+
+
+async def insert_log_rows(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert log rows in ``LOG_COLUMNS`` order: COPY on PostgreSQL, one executemany elsewhere."""
+    if rows:
+        await insert_rows(session, _VOP_LOGS, LOG_COLUMNS, rows)
 
 
 async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
@@ -227,7 +320,7 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
         return []
     taken = await _mark_debtors(session, clock.now(), checks)
     fresh = [c for c in checks if c.debtor_id in taken]
-    await insert_logs(session, [c.log for c in fresh])
+    await insert_log_rows(session, [c.log for c in fresh])
     return fresh
 
 
@@ -255,37 +348,6 @@ async def check_batch(
     return BatchResult(fresh, rows[-1].id)
 
 
-class _Record:
-    """A record about to be stored, seen as a candidate row (its row number as the key)."""
-
-    __slots__ = (
-        "amount",
-        "bank_name",
-        "bic",
-        "country",
-        "first_name",
-        "iban",
-        "iban_masked",
-        "iban_valid",
-        "id",
-        "last_name",
-        "upload_id",
-    )
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.id = record["row_number"]
-        self.upload_id = record["upload_id"]
-        self.iban = record["iban"]
-        self.iban_valid = record["iban_valid"]
-        self.iban_masked = record["iban_masked"]
-        self.bank_name = record["bank_name"]
-        self.bic = record["bic"]
-        self.first_name = record["first_name"]
-        self.last_name = record["last_name"]
-        self.country = record["country"]
-        self.amount = record["amount"]
-
-
 class RecordChecks:
     """The VOP phase fused into ingestion (an ``ingestion.ChunkStep``).
 
@@ -308,26 +370,23 @@ class RecordChecks:
     ) -> None:
         """Check the chunk's validated records with an IBAN and mark them."""
         self._pending = []
+        pending = ValidationStatus.PENDING.value
         candidates = [
-            _Record(record)
+            record
             for record in records
-            if record["iban"] is not None
-            and record["validation_status"] != ValidationStatus.PENDING.value
+            if record["iban"] is not None and record["validation_status"] != pending
         ]
         if not candidates:
             return
         try:
-            checks = await judge(session, self.clock, self.provider, candidates)
+            checks = await judge_records(session, self.clock, self.provider, candidates)
         except VopUnavailable:
             self.failed = True
             return
-        by_row = {check.debtor_id: check for check in checks}
-        for record in records:
-            check = by_row.get(record["row_number"])
-            if check is not None:
-                record["iban_valid"] = check.iban_valid
-                record["name_matched"] = check.name_matched
-                record["risk_class"] = check.risk_class
+        for record, check in zip(candidates, checks, strict=True):
+            record["iban_valid"] = check.iban_valid
+            record["name_matched"] = check.name_matched
+            record["risk_class"] = check.risk_class
         self._pending = checks
 
     async def after_insert(
@@ -347,11 +406,8 @@ class RecordChecks:
                 )
             ).all()
         )
-        logs = []
-        for check in self._pending:
-            check.log["debtor_id"] = ids[check.debtor_id]
-            logs.append(check.log)
-        await insert_logs(session, logs)
+        logs = [(ids[check.debtor_id], *check.log[1:]) for check in self._pending]
+        await insert_log_rows(session, logs)
         self.checked += len(logs)
         self._pending = []
 
@@ -413,7 +469,7 @@ async def check_debtor(
     checks = await judge(session, clock, provider, [debtor])
     now = clock.now()
     check = checks[0]
-    log = VopLog(**check.log)
+    log = VopLog(**check.log_values())
     session.add(log)
     debtor.iban_valid = check.iban_valid
     debtor.name_matched = check.name_matched

@@ -36,11 +36,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from rapidfuzz import fuzz
 
@@ -116,6 +116,8 @@ _TRANSLITERATION: Final = str.maketrans(
     }
 )
 _APOSTROPHES: Final = re.compile("['`\u2019\u00b4]")
+# Distinct names whose words are kept: bounded memory, and a file's names repeat within a batch.
+_NAME_CACHE_SIZE: Final = 8192
 _NON_WORD: Final = re.compile(r"[\W_]+")
 
 
@@ -178,12 +180,18 @@ class VopProvider(Protocol):
         ...
 
 
-def _name_tokens(name: str) -> list[str]:
-    """Split a name into lower-case, accent-free words without punctuation."""
+@functools.lru_cache(maxsize=_NAME_CACHE_SIZE)
+def _tokens(name: str) -> tuple[str, ...]:
+    """The words of a name, worked out once per distinct name (a batch repeats its names)."""
     text = unicodedata.normalize("NFKD", name.translate(_TRANSLITERATION))
     text = "".join(char for char in text if not unicodedata.combining(char))
     text = _APOSTROPHES.sub("", text.lower())
-    return _NON_WORD.sub(" ", text).split()
+    return tuple(_NON_WORD.sub(" ", text).split())
+
+
+def _name_tokens(name: str) -> list[str]:
+    """Split a name into lower-case, accent-free words without punctuation."""
+    return list(_tokens(name))
 
 
 def normalize_name(name: str) -> str:
@@ -330,6 +338,56 @@ def evaluate(
         is_positive=positive,
         is_negative=negative,
     )
+
+
+VopFacts = tuple[str, bool, bool, bool, "VopAnswer | None"]
+"""What ``evaluate`` takes, positionally: expected name, IBAN valid, bank identified, country
+consistent, the provider's answer (None when not asked)."""
+
+_UNASKED: Final = VopAnswer("unknown_bank", None)
+
+
+def evaluate_many(checks: Iterable[VopFacts]) -> list[VopVerdict]:
+    """``evaluate`` for a whole batch, equal to it check by check.
+
+    Each distinct (expected name, holder name) pair is compared once and each distinct
+    combination of facts graded once, and checks with the same outcome share one verdict
+    object (verdicts are frozen), so the per-check cost is a few dictionary lookups.
+    """
+    matches: dict[tuple[str, str | None], NameMatch] = {}
+    verdicts: dict[tuple[Any, ...], VopVerdict] = {}
+    out: list[VopVerdict] = []
+    append = out.append
+    for expected, iban_valid, bank_identified, consistent, answer in checks:
+        if answer is None or not iban_valid:
+            answer = _UNASKED
+        status = answer.account_status
+        holder = answer.holder_name
+        if status == "open":
+            pair = (expected, holder)
+            matched = matches.get(pair)
+            if matched is None:
+                matched = matches[pair] = name_match(expected, holder)
+        else:
+            matched = _NOT_POSSIBLE
+        key = (iban_valid, bank_identified, consistent, status, matched, holder)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            value, label, result, code, positive, negative = _grade(
+                iban_valid, bank_identified, matched.outcome, consistent, status
+            )
+            verdict = verdicts[key] = VopVerdict(
+                score=value,
+                label=label,
+                result=result,
+                epc_code=code,
+                name_match=matched,
+                holder_name=holder,
+                is_positive=positive,
+                is_negative=negative,
+            )
+        append(verdict)
+    return out
 
 
 @functools.cache

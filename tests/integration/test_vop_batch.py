@@ -1,0 +1,169 @@
+"""The VOP phase judged set-wise equals judging each debtor alone, stored rows and records alike."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors.csv_reader import ParsedRow
+from debtgraph.domain.debtors.fields import full_name
+from debtgraph.domain.debtors.models import Debtor, Upload
+from debtgraph.domain.payments import verification, vop
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.jobs import uploads as upload_jobs
+from tests.integration.uploads_support import csv_text, upload
+
+DECLINED = "DE89370400440532013000"
+ROWS = [
+    # name, iban, amount, country: an ordinary match, each sandbox outcome, an invalid IBAN,
+    # an inconsistent country, an amount over 1000, a twin name, an IBAN with a final decline.
+    ("Maria", "Rodriguez", "ES9121000418450200051332", "150.00", ""),
+    ("Ana", "Núñez", "ES8001822370440201234567", "20.00", "ES"),
+    ("Jürgen", "Groß", "ES1600491500040511111111", "20.00", ""),
+    ("Daan", "de Vries", "ES1600810200220000000123", "20.00", ""),
+    ("Émile", "Lefèvre", "FR7630004000000000000000151", "20.00", ""),
+    ("Giulia", "Rossi", "ES8099990001450000000001", "20.00", ""),
+    ("Bad", "Iban", "ES00INVALID", "20.00", ""),
+    ("Anke", "Schäfer", "NL91ABNA0417164300", "20.00", "DE"),
+    ("Lucía", "García", "IT60X0542811101000000123456", "1500.00", ""),
+    ("Maria", "Rodriguez", "FR1420041010050500013M02606", "150.00", ""),
+    ("Hans", "Declined", DECLINED, "99.00", ""),
+]
+
+
+def _parsed() -> list[ParsedRow]:
+    keys = ("first_name", "last_name", "iban", "amount", "country")
+    return [
+        ParsedRow(number + 2, {**dict(zip(keys, row, strict=True)), "city": "Madrid"})
+        for number, row in enumerate(ROWS)
+    ]
+
+
+def _reference(row: Any, declined: set[str]) -> tuple[Any, ...]:
+    """What one debtor's check gives with the per-check functions, one at a time."""
+    name = full_name(row.first_name, row.last_name) or ""
+    valid = bool(row.iban_valid)
+    answer = vop.SandboxVopProvider().answer(row.iban, name) if valid else None
+    iban_country = row.iban[:2] if valid else None
+    verdict = vop.evaluate(
+        name,
+        iban_valid=valid,
+        bank_identified=valid and row.bank_name is not None,
+        country_is_consistent=vop.country_consistent(row.country, iban_country),
+        answer=answer,
+    )
+    risk = vop.risk_class(verdict.score, row.amount, row.iban in declined)
+    return (
+        verdict.score,
+        verdict.label,
+        verdict.result,
+        verdict.epc_code,
+        verdict.holder_name,
+        round(verdict.name_match.ratio),
+        iban_country or row.country,
+        valid and row.bank_name is not None,
+        verdict.name_matched,
+        risk,
+    )
+
+
+def _seen(check: verification.Check) -> tuple[Any, ...]:
+    log = check.log_values()
+    return (
+        log["vop_score"],
+        log["score_label"],
+        log["result"],
+        log["epc_code"],
+        log["provider_name"],
+        log["name_ratio"],
+        log["country"],
+        log["bank_identified"],
+        check.name_matched,
+        check.risk_class,
+    )
+
+
+async def test_batched_checks_equal_one_by_one(db: Any, clock: Any) -> None:
+    provider = vop.SandboxVopProvider()
+    async with db() as session:
+        upload = await ingestion.create_upload(
+            session, clock, filename="v.csv", original_filename="v.csv", mime_type="text/csv",
+            file_size=1, storage_path="/nonexistent", total_records=len(ROWS), created_by=None,
+        )  # fmt: skip
+        records = ingestion.debtor_records(upload.id, _parsed(), clock.now(), judge=True)
+        await ingestion.insert_debtors(session, records)
+        declined_id = await session.scalar(select(Debtor.id).where(Debtor.iban == DECLINED))
+        session.add(
+            BillingAttempt(
+                debtor_id=declined_id, upload_id=upload.id, transaction_id="TXN-DECLINED",
+                amount=Decimal("99.00"), status="declined", error_code="MD01",
+                created_at=clock.now(), updated_at=clock.now(),
+            )
+        )  # fmt: skip
+        await session.flush()
+        stored = (
+            await session.execute(
+                select(*verification._CANDIDATE_COLUMNS)
+                .where(Debtor.upload_id == upload.id)
+                .order_by(Debtor.row_number)
+            )
+        ).all()
+
+        from_rows = await verification.judge(session, clock, provider, stored)
+        from_records = await verification.judge_records(session, clock, provider, records)
+
+        expected = [_reference(row, {DECLINED}) for row in stored]
+        assert [_seen(check) for check in from_rows] == expected
+        assert [_seen(check) for check in from_records] == expected
+        assert [c.debtor_id for c in from_rows] == [row.id for row in stored]
+        assert [c.debtor_id for c in from_records] == [r["row_number"] for r in records]
+        # Every outcome the sandbox documents is among them, and the decline made one high.
+        assert {e[2] for e in expected} == {
+            "verified", "likely_verified", "inconclusive", "mismatch", "rejected",
+        }  # fmt: skip
+        assert expected[-1][-1] == "high"
+        assert expected[-1][2] == "verified"
+        assert expected[8][-1] == "medium"  # over 1000
+
+
+async def test_a_completed_upload_is_stored_validated_enriched_and_scored(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Any,
+    drain: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 40)
+    response = await upload(client, admin_headers, csv_text(130, bad_every=6))
+    assert response.status_code == 202, response.text
+    upload_id = response.json()["data"]["id"]
+    await drain()
+    async with db() as session:
+        status = await session.scalar(select(Upload.status).where(Upload.id == upload_id))
+        unfinished = await session.scalar(
+            select(func.count())
+            .select_from(Debtor)
+            .where(
+                Debtor.upload_id == upload_id,
+                (Debtor.validation_status == "pending")
+                | Debtor.iban_masked.is_(None)
+                | Debtor.risk_class.is_(None),
+            )
+        )
+        logs = (
+            await session.execute(
+                select(VopLog.debtor_id, func.count())
+                .where(VopLog.upload_id == upload_id)
+                .group_by(VopLog.debtor_id)
+            )
+        ).all()
+    assert status == "completed"
+    # Every row with its verdict, its IBAN enrichment and its risk class, and one log each.
+    assert unfinished == 0
+    assert len(logs) == 130
+    assert {count for _, count in logs} == {1}
