@@ -53,6 +53,7 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
+from strawberry import relay
 
 from debtgraph.schema.live import SharedEventExecutor
 
@@ -83,6 +84,7 @@ class FieldPlan:
         "field_def",
         "key",
         "name",
+        "node_type",
         "nodes",
         "parent_type",
         "resolve",
@@ -101,6 +103,8 @@ class FieldPlan:
         self.resolve: Callable[..., Any] | None = None
         self.args = False
         self.complete: Completion | None = None
+        # The Node class whose default ``id`` resolver this field is (see _relay_node).
+        self.node_type: type[relay.Node] | None = None
 
 
 # A completion: ("leaf", type), ("nonnull", inner), ("list", inner), ("object", type, plans).
@@ -164,6 +168,7 @@ def _compile_fields(
             plan.attr = strawberry_field.python_name
         elif resolve is not None:
             plan.resolve = resolve
+            plan.node_type = _relay_node(parent_type, strawberry_field)
         else:
             return None  # graphql-core's default resolver: not a Strawberry field
         completion = _compile_type(executor, field_def.type, details)
@@ -172,6 +177,36 @@ def _compile_fields(
         plan.complete = completion
         plans.append(plan)
     return plans
+
+
+def _relay_node(parent_type: GraphQLObjectType, strawberry_field: Any) -> type[relay.Node] | None:
+    """The Node class when the field is its Relay ``id`` through Strawberry's own resolver.
+
+    That resolver answers ``GlobalID(info.path.typename, str(getattr(root, id_attr)))`` for a
+    root of the class; with resolve_id and resolve_typename not overridden the compiled path
+    builds the same value without the resolver's wrapping (info, argument conversion).
+    """
+    if strawberry_field is None or strawberry_field.python_name != "_id":
+        return None
+    resolver = strawberry_field.base_resolver
+    if resolver is None or strawberry_field.extensions:
+        return None
+    definition = parent_type.extensions.get(_BACKREF) if parent_type.extensions else None
+    origin = getattr(definition, "origin", None)
+    if not (isinstance(origin, type) and issubclass(origin, relay.Node)):
+        return None
+    if (
+        getattr(resolver.wrapped_func, "__func__", None) is not _NODE_ID
+        or origin.resolve_id.__func__ is not _NODE_RESOLVE_ID  # type: ignore[attr-defined]
+        or origin.resolve_typename.__func__ is not _NODE_RESOLVE_TYPENAME  # type: ignore[attr-defined]
+    ):
+        return None
+    return origin
+
+
+_NODE_ID = relay.Node._id.__func__  # type: ignore[attr-defined]
+_NODE_RESOLVE_ID = relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
+_NODE_RESOLVE_TYPENAME = relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
 
 
 def _compile_type(
@@ -346,6 +381,9 @@ class _Run:
         try:
             if attr is not None:
                 value = getattr(source, attr)
+            elif plan.node_type is not None and type(source) is plan.node_type:
+                node_id = getattr(source, plan.node_type.resolve_id_attr())
+                value = relay.GlobalID(type_name=plan.parent_type.name, node_id=str(node_id))
             else:
                 info = self.ex.build_resolve_info(
                     plan.field_def, plan.nodes, plan.parent_type, path
