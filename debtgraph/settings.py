@@ -44,6 +44,10 @@ class Settings:
     graphql_max_cost: int = 10_000
     graphql_max_aliases: int = 100
     graphql_max_nodes: int = 100
+    # Queries run through the compiled executor (schema/compiled.py); off: graphql-core's alone.
+    graphql_compiled: bool = True
+    # Every query run through both executors, differences recorded (the test suite's proof).
+    graphql_check_compiled: bool = False
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
     operator_token_ttl_seconds: int = 60 * 60 * 24 * 7
@@ -155,6 +159,8 @@ class Settings:
             graphql_max_cost=int(env.get("GRAPHQL_MAX_COST") or 10_000),
             graphql_max_aliases=int(env.get("GRAPHQL_MAX_ALIASES") or 100),
             graphql_max_nodes=int(env.get("GRAPHQL_MAX_NODES") or 100),
+            graphql_compiled=_bool(env.get("GRAPHQL_COMPILED"), default=True),
+            graphql_check_compiled=_bool(env.get("GRAPHQL_CHECK_COMPILED")),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),

@@ -30,6 +30,7 @@ from debtgraph.domain.models import Base
 from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.jobs.queue import InProcessJobQueue
 from debtgraph.jobs.registry import LANE_QUEUE
+from debtgraph.schema import compiled
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
@@ -95,7 +96,19 @@ def settings(migrated: str, tmp_path: Path) -> Settings:
         allow_private_webhook_urls=True,
         upload_dir=str(tmp_path / "uploads"),
         public_base_url="http://testserver",
+        # Every query of the suite runs through the compiled and the standard executor.
+        graphql_check_compiled=True,
     )
+
+
+@pytest.fixture(autouse=True)
+def compiled_matches_standard() -> Any:
+    """Fail any test during which a query answered differently through the two executors."""
+    compiled.MISMATCHES.clear()
+    yield
+    mismatches = list(compiled.MISMATCHES)
+    compiled.MISMATCHES.clear()
+    assert not mismatches, "\n\n".join(mismatches)
 
 
 @pytest.fixture
@@ -260,6 +273,8 @@ def sql_counter(runtime: Runtime) -> Any:
     sync_engine = runtime.services.engine.sync_engine
 
     def _on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if compiled.SHADOW_RUN.get():
+            return  # the check's second run of a query, not the request's own statements
         if counter.active and not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT")):
             counter.statements.append(statement)
 

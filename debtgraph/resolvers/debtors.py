@@ -29,9 +29,11 @@ from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
+    Record,
     id_filter,
     keyset_page,
     numbered_page,
+    numbered_rows,
     parse_id,
 )
 from debtgraph.resolvers.permissions import require_operator
@@ -155,13 +157,25 @@ def _statement(filters: DebtorFilters) -> Select[Any]:
     return select(Debtor).where(*filter_conditions(values))
 
 
+# What a list page of debtors shows: every column but the raw CSV row and the full IBAN.
+LIST_COLUMNS = [
+    attr.class_attribute.label(key)
+    for key, attr in Debtor.__mapper__.column_attrs.items()
+    if key not in ("raw_data", "iban")
+]
+
+
 async def list_debtors(
     ctx: Context, filters: DebtorFilters, *, page: int, per_page: int
-) -> NumberedPage[Debtor]:
-    """A numbered page of debtors, newest first."""
+) -> NumberedPage[Record]:
+    """A numbered page of debtors, newest first, as Records of LIST_COLUMNS (read like the
+    model, by its attribute names)."""
     require_operator(ctx)
+    values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
     async with ctx.uow.session() as session:
-        return await numbered_page(session, _statement(filters), Debtor.id, page, per_page)
+        return await numbered_rows(
+            session, LIST_COLUMNS, filter_conditions(values), Debtor.id, page, per_page
+        )
 
 
 async def upload_debtors(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
@@ -160,6 +161,54 @@ async def numbered_page(
         )
     ).all()
     return NumberedPage(list(rows), page, per_page, int(total or 0))
+
+
+class Record:
+    """One row of :func:`numbered_rows`: its columns as attributes, by the labels selected.
+
+    Reads like the model it came from; reading an attribute is a dict lookup, where
+    SQLAlchemy's Row answers attribute access through a slower fallback (~3 µs per column).
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__ = values
+
+
+async def numbered_rows(
+    session: AsyncSession,
+    columns: Sequence[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    id_col: Any,
+    page: int,
+    per_page: int,
+) -> NumberedPage[Any]:
+    """Newest-first numbered page of ``columns`` as Records, the total in the same statement.
+
+    For list pages that only show columns: no ORM objects are built, and the count rides on
+    the page as a window (``count(*) OVER ()`` counts the filtered rows before LIMIT); only a
+    page past the end, which has no row to carry it, costs a second statement.
+    """
+    stmt = (
+        select(*columns, func.count().over().label(_TOTAL))
+        .where(*conditions)
+        .order_by(id_col.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    result = await session.execute(stmt)
+    keys = list(result.keys())[:-1]
+    rows = result.all()
+    if rows:
+        total = rows[0][-1]
+    else:
+        count = select(func.count()).select_from(id_col.class_).where(*conditions)
+        total = await session.scalar(count)
+    # zip stops at the last column: the total is not a field of the records.
+    records = [Record(dict(zip(keys, row, strict=False))) for row in rows]
+    return NumberedPage(records, page, per_page, int(total or 0))
+
+
+_TOTAL = "_page_total"
 
 
 def query_int(raw: str | None) -> int | None:

@@ -12,13 +12,16 @@ from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import dashboard, debtors, uploads
-from debtgraph.resolvers.pagination import parse_page_params
+from debtgraph.resolvers.pagination import Record, parse_page_params
 from debtgraph.rest_compat.common import JSONResponse, iso, json_body, operator_context
 from debtgraph.rest_compat.tether_uploads import upload_json, uploads_json
 
 
-def debtor_json(debtor: Debtor) -> dict[str, Any]:
-    """The seed's debtor object, plus its validation state."""
+def debtor_json(debtor: Debtor | Record) -> dict[str, Any]:
+    """The seed's debtor object, plus its validation state, from a model or a list row.
+
+    Datetimes are left to JSONResponse: orjson writes them as ``iso()`` does, in C.
+    """
     return {
         "id": debtor.id,
         "upload_id": debtor.upload_id,
@@ -64,9 +67,9 @@ def debtor_json(debtor: Debtor) -> dict[str, Any]:
         "external_reference": debtor.external_reference,
         "validation_status": debtor.validation_status,
         "validation_errors": debtor.validation_errors or None,
-        "validated_at": iso(debtor.validated_at),
-        "created_at": iso(debtor.created_at),
-        "updated_at": iso(debtor.updated_at),
+        "validated_at": debtor.validated_at,
+        "created_at": debtor.created_at,
+        "updated_at": debtor.updated_at,
     }
 
 

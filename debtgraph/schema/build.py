@@ -28,6 +28,8 @@ from debtgraph.schema.base import (
 )
 from debtgraph.schema.billing import BillingMutation, BillingQuery
 from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
+from debtgraph.schema.caches import CleanValidationCache, ParsedDocuments
+from debtgraph.schema.compiled import CompiledExecutor
 from debtgraph.schema.creditors import (
     CreditorMutation,
     UserMutation,
@@ -39,7 +41,6 @@ from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscrip
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.extraction import ExtractionMutation
 from debtgraph.schema.limits import GraphQLLimits
-from debtgraph.schema.live import SharedEventExecutor
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -184,11 +185,13 @@ def build_schema() -> strawberry.Schema:
         mutation=mutation,
         subscription=subscription,
         config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
-        execution_context_class=SharedEventExecutor,
+        execution_context_class=CompiledExecutor,
         extensions=[
             DebtgraphMaskErrors,
             GraphQLLimits,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            ParsedDocuments,
+            CleanValidationCache,
         ],
     )
     register_input_names(schema)

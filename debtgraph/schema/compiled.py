@@ -1,0 +1,639 @@
+"""Compiled execution of validated query documents.
+
+graphql-core walks every field of every object through the same general machinery: it
+collects the selection again, builds a resolve info, checks for arguments, calls Strawberry's
+wrapper around ``getattr`` and dispatches on the return type, for each of the 40 fields of
+each of 100 debtors. Here a validated query document is compiled once into a tree of field
+plans (the fields grouped by graphql-core's own ``collect_fields``, each with its completion
+chosen from its type), and each request walks that tree:
+
+- a plain attribute field (a Strawberry field without resolver or field extension) is a
+  ``getattr`` and a leaf coercion, with no resolve info built;
+- a field with a resolver is called exactly as graphql-core calls it: the same resolve info
+  (Strawberry's), the same arguments (graphql-core's ``get_argument_values``, computed once
+  per field of the document instead of once per object), concurrently with its siblings (so
+  dataloaders batch as before);
+- errors are located, masked and propagated to the nearest nullable field by the executor's
+  own ``handle_field_error`` and collected errors.
+
+Anything else runs graphql-core's executor unchanged: mutations and subscriptions, documents
+with directives (``@skip``/``@include``), fragment variables, abstract types (``node``,
+``nodes``, unions), introspection, resolver middleware, and at run time any value the tree
+was not built for (an async iterable, awaitable list items, an awaitable ``is_type_of``).
+
+``GRAPHQL_CHECK_COMPILED`` (on in the tests) runs every query through both and records any
+difference in data or errors in :data:`MISMATCHES`: the whole test suite proves the two equal.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    OperationType,
+    Undefined,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, collect_fields, collect_subfields
+from graphql.execution.values import get_argument_values
+from graphql.language import Visitor, visit
+from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
+from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
+from strawberry import relay
+
+from debtgraph.schema.live import SharedEventExecutor
+
+log = logging.getLogger("debtgraph.graphql")
+
+# Set while the standard executor re-runs a query to check the compiled path: the statements it
+# runs are the check's, not the request's (tests pin statement counts of requests).
+SHADOW_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("graphql_shadow", default=False)
+# Differences found by the check, for the tests to fail on (tests/conftest.py).
+MISMATCHES: list[str] = []
+
+_BACKREF = "strawberry-definition"
+_MAX_INT = 2**31
+
+
+class _Unsupported(Exception):
+    """A value the compiled tree was not built for: the standard executor takes the request."""
+
+
+class FieldPlan:
+    """One response key of a selection: how to get its value and how to complete it."""
+
+    __slots__ = (
+        "args",
+        "attr",
+        "complete",
+        "details",
+        "field_def",
+        "key",
+        "name",
+        "node_type",
+        "nodes",
+        "parent_type",
+        "resolve",
+        "return_type",
+        "typename",
+    )
+
+    def __init__(self, key: str, parent_type: GraphQLObjectType, details: FieldDetailsList) -> None:
+        self.key = key
+        self.parent_type = parent_type
+        self.details = details
+        self.nodes = [d.node for d in details]
+        self.name = self.nodes[0].name.value
+        self.typename: str | None = None
+        self.attr: str | None = None
+        self.resolve: Callable[..., Any] | None = None
+        self.args = False
+        self.complete: Completion | None = None
+        # The Node class whose default ``id`` resolver this field is (see _relay_node).
+        self.node_type: type[relay.Node] | None = None
+
+
+# A completion: ("leaf", type), ("nonnull", inner), ("list", inner), ("object", type, plans).
+Completion = tuple[Any, ...]
+
+
+class Plan:
+    """A compiled query: the root fields."""
+
+    __slots__ = ("fields", "root_type")
+
+    def __init__(self, root_type: GraphQLObjectType, fields: list[FieldPlan]) -> None:
+        self.root_type = root_type
+        self.fields = fields
+
+
+class _HasDirective(Visitor):
+    found = False
+
+    def enter_directive(self, *_: Any) -> None:
+        self.found = True
+
+
+def _has_directives(executor: Any) -> bool:
+    finder = _HasDirective()
+    visit(executor.operation, finder)
+    for fragment in executor.fragment_definitions.values():
+        visit(fragment, finder)
+    return finder.found
+
+
+def _compile_fields(
+    executor: Any, parent_type: GraphQLObjectType, grouped: dict[str, FieldDetailsList]
+) -> list[FieldPlan] | None:
+    schema = executor.schema
+    plans: list[FieldPlan] = []
+    for key, details in grouped.items():
+        if any(d.fragment_variable_values is not None or d.defer_usage for d in details):
+            return None
+        plan = FieldPlan(key, parent_type, details)
+        if plan.name == "__typename":
+            plan.typename = parent_type.name
+            plans.append(plan)
+            continue
+        if plan.name.startswith("__"):
+            return None  # introspection
+        field_def = schema.get_field(parent_type, plan.name)
+        if field_def is None:
+            return None
+        plan.field_def = field_def
+        plan.return_type = field_def.type
+        plan.args = bool(field_def.args or plan.nodes[0].arguments)
+        resolve = field_def.resolve
+        strawberry_field = (field_def.extensions or {}).get(_BACKREF)
+        if (
+            resolve is not None
+            and getattr(resolve, "_is_default", False)
+            and strawberry_field is not None
+            and strawberry_field.default_resolver is getattr
+        ):
+            plan.attr = strawberry_field.python_name
+        elif resolve is not None:
+            plan.resolve = resolve
+            plan.node_type = _relay_node(parent_type, strawberry_field)
+        else:
+            return None  # graphql-core's default resolver: not a Strawberry field
+        completion = _compile_type(executor, field_def.type, details)
+        if completion is None:
+            return None
+        plan.complete = completion
+        plans.append(plan)
+    return plans
+
+
+def _relay_node(parent_type: GraphQLObjectType, strawberry_field: Any) -> type[relay.Node] | None:
+    """The Node class when the field is its Relay ``id`` through Strawberry's own resolver.
+
+    That resolver answers ``GlobalID(info.path.typename, str(getattr(root, id_attr)))`` for a
+    root of the class; with resolve_id and resolve_typename not overridden the compiled path
+    builds the same value without the resolver's wrapping (info, argument conversion).
+    """
+    if strawberry_field is None or strawberry_field.python_name != "_id":
+        return None
+    resolver = strawberry_field.base_resolver
+    if resolver is None or strawberry_field.extensions:
+        return None
+    definition = parent_type.extensions.get(_BACKREF) if parent_type.extensions else None
+    origin = getattr(definition, "origin", None)
+    if not (isinstance(origin, type) and issubclass(origin, relay.Node)):
+        return None
+    if (
+        getattr(resolver.wrapped_func, "__func__", None) is not _NODE_ID
+        or origin.resolve_id.__func__ is not _NODE_RESOLVE_ID  # type: ignore[attr-defined]
+        or origin.resolve_typename.__func__ is not _NODE_RESOLVE_TYPENAME  # type: ignore[attr-defined]
+    ):
+        return None
+    return origin
+
+
+_NODE_ID = relay.Node._id.__func__  # type: ignore[attr-defined]
+_NODE_RESOLVE_ID = relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
+_NODE_RESOLVE_TYPENAME = relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
+
+
+def _compile_type(
+    executor: Any, return_type: GraphQLOutputType, details: FieldDetailsList
+) -> Completion | None:
+    if is_non_null_type(return_type):
+        inner = _compile_type(executor, return_type.of_type, details)  # type: ignore[attr-defined]
+        return None if inner is None else ("nonnull", inner)
+    if is_list_type(return_type):
+        inner = _compile_type(executor, return_type.of_type, details)  # type: ignore[attr-defined]
+        return None if inner is None else ("list", inner)
+    if is_leaf_type(return_type):
+        return ("leaf", return_type)
+    if is_abstract_type(return_type) or not is_object_type(return_type):
+        return None
+    assert isinstance(return_type, GraphQLObjectType)
+    grouped, _defers, forbidden = collect_subfields(
+        executor.schema,
+        executor.fragments,
+        executor.variable_values,
+        executor.operation,
+        return_type,
+        details,
+        executor.hide_suggestions,
+    )
+    if forbidden:
+        return None
+    fields = _compile_fields(executor, return_type, grouped)
+    return None if fields is None else ("object", return_type, fields)
+
+
+def compile_plan(executor: Any) -> Plan | None:
+    """The compiled tree of the executor's operation, or None when it is not covered."""
+    operation = executor.operation
+    if operation.operation is not OperationType.QUERY or _has_directives(executor):
+        return None
+    root_type = executor.schema.get_root_type(operation.operation)
+    if root_type is None:
+        return None
+    grouped, _defers, forbidden = collect_fields(
+        executor.schema,
+        executor.fragments,
+        executor.variable_values,
+        root_type,
+        operation,
+        executor.hide_suggestions,
+    )
+    if forbidden:
+        return None
+    fields = _compile_fields(executor, root_type, grouped)
+    return None if fields is None else Plan(root_type, fields)
+
+
+_PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
+_MAX_PLANS = 256
+
+
+def plan_for(executor: Any) -> Plan | None:
+    """The cached plan of this document and operation (compiled on first use)."""
+    operation = executor.operation
+    if operation.loc is None:
+        return compile_plan(executor)
+    key = (
+        id(executor.schema),
+        operation.loc.source.body,
+        operation.name.value if operation.name else None,
+    )
+    try:
+        plan = _PLANS[key]
+    except KeyError:
+        plan = compile_plan(executor)
+        _PLANS[key] = plan
+        if len(_PLANS) > _MAX_PLANS:
+            _PLANS.popitem(last=False)
+        return plan
+    _PLANS.move_to_end(key)
+    return plan
+
+
+def _leaf(return_type: Any, value: Any) -> Any:
+    # The built-in scalars' coercion is the identity on values of their own type.
+    kind = type(value)
+    if kind is str and (return_type is GraphQLString or return_type is GraphQLID):
+        return value
+    if kind is bool and return_type is GraphQLBoolean:
+        return value
+    if kind is int and return_type is GraphQLInt and -_MAX_INT <= value < _MAX_INT:
+        return value
+    coerced = return_type.coerce_output_value(value)
+    if coerced is Undefined or coerced is None:
+        raise TypeError(
+            f"Expected `{inspect(return_type)}.coerce_output_value({inspect(value)})` to return"
+            f" non-nullable value, returned: {inspect(coerced)}"
+        )
+    return coerced
+
+
+class _Run:
+    """One execution of a plan on (a copy of) graphql-core's executor."""
+
+    def __init__(self, executor: Any) -> None:
+        self.ex = executor
+        self.is_awaitable = executor.is_awaitable
+        self.args: dict[int, Any] = {}
+
+    def arguments(self, plan: FieldPlan) -> dict[str, Any]:
+        # The arguments do not depend on the object: coerced once per field of the document.
+        cached = self.args.get(id(plan))
+        if cached is None:
+            details = plan.details[0]
+            try:
+                cached = get_argument_values(
+                    plan.field_def,
+                    details.node,
+                    self.ex.variable_values,
+                    details.fragment_variable_values,
+                    self.ex.hide_suggestions,
+                )
+            except Exception as exc:
+                cached = exc
+            self.args[id(plan)] = cached
+        if isinstance(cached, Exception):
+            raise cached
+        return cached  # type: ignore[no-any-return]
+
+    def execute_fields(self, plans: list[FieldPlan], source: Any, path: Path | None) -> Any:
+        results: dict[str, Any] = {}
+        pending: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for plan in plans:
+                value = self.execute_field(plan, source, path)
+                results[plan.key] = value
+                if is_awaitable(value):
+                    pending.append(plan.key)
+        except Exception:
+            if pending:
+                self.ex.settle_in_background([results[key] for key in pending])
+            raise
+        if not pending:
+            return results
+
+        async def gather() -> dict[str, Any]:
+            if len(pending) == 1:
+                key = pending[0]
+                results[key] = await results[key]
+            else:
+                values = await gather_with_cancel(*(results[key] for key in pending))
+                results.update(zip(pending, values, strict=True))
+            return results
+
+        return gather()
+
+    def execute_field(self, plan: FieldPlan, source: Any, parent: Path | None) -> Any:
+        if plan.typename is not None:
+            return plan.typename
+        attr = plan.attr
+        if attr is not None and plan.complete[0] == "leaf":  # type: ignore[index]
+            # The commonest field: an attribute of a scalar type; its path is built on error.
+            try:
+                value = getattr(source, attr)
+                if value is None:
+                    return None
+                if isinstance(value, Exception):
+                    raise value
+                return _leaf(plan.complete[1], value)  # type: ignore[index]
+            except Exception as raw:
+                path = Path(parent, plan.key, plan.parent_type.name)
+                self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+                return None
+        path = Path(parent, plan.key, plan.parent_type.name)
+        try:
+            if attr is not None:
+                value = getattr(source, attr)
+            elif plan.node_type is not None and type(source) is plan.node_type:
+                node_id = getattr(source, plan.node_type.resolve_id_attr())
+                value = relay.GlobalID(type_name=plan.parent_type.name, node_id=str(node_id))
+            else:
+                info = self.ex.build_resolve_info(
+                    plan.field_def, plan.nodes, plan.parent_type, path
+                )
+                args = self.arguments(plan) if plan.args else {}
+                value = plan.resolve(source, info, **args)  # type: ignore[misc]
+                if self.is_awaitable(value):
+                    return self.await_field(plan, value, path)
+            completed = self.complete(plan, plan.complete, value, path)  # type: ignore[arg-type]
+            if self.is_awaitable(completed):
+                return self.await_completed(plan, completed, path)
+        except _Unsupported:
+            raise
+        except Exception as raw:
+            self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+            return None
+        return completed
+
+    async def await_field(self, plan: FieldPlan, awaitable: Awaitable[Any], path: Path) -> Any:
+        try:
+            value = await awaitable
+            completed = self.complete(plan, plan.complete, value, path)  # type: ignore[arg-type]
+            if self.is_awaitable(completed):
+                completed = await completed
+        except _Unsupported:
+            raise
+        except Exception as raw:
+            self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+            return None
+        return completed
+
+    async def await_completed(self, plan: FieldPlan, completed: Awaitable[Any], path: Path) -> Any:
+        try:
+            return await completed
+        except _Unsupported:
+            raise
+        except Exception as raw:
+            self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+            return None
+
+    def complete(self, plan: FieldPlan, completion: Completion, value: Any, path: Path) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        kind = completion[0]
+        if kind == "nonnull":
+            completed = self.complete(plan, completion[1], value, path)
+            if completed is None:
+                raise TypeError(
+                    f"Cannot return null for non-nullable field {plan.parent_type}.{plan.name}."
+                )
+            return completed
+        if value is None or value is Undefined:
+            return None
+        if kind == "leaf":
+            return _leaf(completion[1], value)
+        if kind == "list":
+            return self.complete_list(plan, completion[1], value, path)
+        return self.complete_object(plan, completion, value, path)
+
+    def complete_list(self, plan: FieldPlan, item: Completion, value: Any, path: Path) -> Any:
+        if self.ex.is_async_iterable(value):
+            raise _Unsupported("async iterable")
+        if not is_iterable(value):
+            raise GraphQLError(
+                "Expected Iterable, but did not find one for field"
+                f" '{plan.parent_type}.{plan.name}'."
+            )
+        item_type = _type_of(item)
+        results: list[Any] = []
+        pending: list[int] = []
+        is_awaitable = self.is_awaitable
+        for index, element in enumerate(value):
+            item_path = path.add_key(index, None)
+            if is_awaitable(element):
+                raise _Unsupported("awaitable list item")
+            try:
+                completed = self.complete(plan, item, element, item_path)
+                if is_awaitable(completed):
+                    pending.append(index)
+                    completed = self.await_item(plan, item_type, completed, item_path)
+                results.append(completed)
+            except _Unsupported:
+                raise
+            except Exception as raw:
+                self.ex.handle_field_error(raw, item_type, plan.details, item_path)
+                results.append(None)
+        if not pending:
+            return results
+
+        async def gather() -> list[Any]:
+            if len(pending) == 1:
+                index = pending[0]
+                results[index] = await results[index]
+            else:
+                values = await gather_with_cancel(*(results[i] for i in pending))
+                for index, completed in zip(pending, values, strict=True):
+                    results[index] = completed
+            return results
+
+        return gather()
+
+    async def await_item(
+        self, plan: FieldPlan, item_type: Any, completed: Awaitable[Any], path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except _Unsupported:
+            raise
+        except Exception as raw:
+            self.ex.handle_field_error(raw, item_type, plan.details, path)
+            return None
+
+    def complete_object(
+        self, plan: FieldPlan, completion: Completion, value: Any, path: Path
+    ) -> Any:
+        object_type: GraphQLObjectType = completion[1]
+        if object_type.is_type_of:
+            info = self.ex.build_resolve_info(plan.field_def, plan.nodes, plan.parent_type, path)
+            matches = object_type.is_type_of(value, info)
+            if self.is_awaitable(matches):
+                matches.close()  # type: ignore[union-attr]
+                raise _Unsupported("awaitable is_type_of")
+            if not matches:
+                raise GraphQLError(
+                    f"Expected value of type '{object_type}' but got: {inspect(value)}.",
+                    plan.nodes,
+                )
+        return self.execute_fields(completion[2], value, path)
+
+
+def _type_of(completion: Completion) -> Any:
+    """The GraphQL type a completion completes (for error propagation)."""
+    kind = completion[0]
+    if kind == "nonnull":
+        return GraphQLNonNull(_type_of(completion[1]))
+    if kind == "list":
+        return GraphQLList(_type_of(completion[1]))
+    return completion[1]
+
+
+def run_compiled(executor: Any, plan: Plan) -> Any:
+    """Execute ``plan`` on ``executor`` as graphql-core's execute_operation would."""
+    run = _Run(executor)
+    try:
+        data = run.execute_fields(plan.fields, executor.root_value, None)
+    except _Unsupported:
+        raise
+    except GraphQLError as error:
+        executor.collected_errors.add(error, None)
+        return executor.finish(executor.build_response(None))
+    if not executor.is_awaitable(data):
+        return executor.finish(executor.build_response(data))
+
+    async def await_data() -> Any:
+        try:
+            awaited = await data
+        except _Unsupported:
+            raise
+        except GraphQLError as error:
+            executor.collected_errors.add(error, None)
+            return executor.build_response(None)
+        return executor.build_response(awaited)
+
+    return await_data()
+
+
+def _fresh_copy(executor: Any) -> Any:
+    twin = copy.copy(executor)
+    twin.collected_errors = type(executor.collected_errors)()
+    twin.background_futures = set()
+    twin.pending_incremental_futures = set()
+    return twin
+
+
+def _describe(result: Any) -> tuple[str, list[tuple[Any, ...]]]:
+    errors = sorted(
+        (
+            (
+                e.message,
+                repr(e.path),
+                repr(e.locations),
+                repr(e.extensions),
+                type(e.original_error).__name__,
+            )
+            for e in (result.errors or [])
+        ),
+    )
+    return repr(result.data), errors
+
+
+class CompiledExecutor(SharedEventExecutor):
+    """The schema's executor: compiled plans for queries, graphql-core for the rest."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        settings = getattr(self.context_value, "settings", None)
+        if (
+            self.operation.operation is not OperationType.QUERY
+            or not getattr(settings, "graphql_compiled", True)
+            or self.abort_signal is not None
+            or (self.middleware_manager is not None and self.middleware_manager.middlewares)
+            or SHADOW_RUN.get()
+        ):
+            return super().execute_operation(serially)
+        plan = plan_for(self)
+        if plan is None:
+            return super().execute_operation(serially)
+        if getattr(settings, "graphql_check_compiled", False):
+            return self._checked(plan, serially)
+        return self._compiled_or_standard(plan, serially)
+
+    def _compiled_or_standard(self, plan: Plan, serially: bool | None) -> Any:
+        twin = _fresh_copy(self)
+        try:
+            result = run_compiled(twin, plan)
+        except _Unsupported:
+            return super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            return result
+
+        async def settle() -> Any:
+            try:
+                return await result
+            except _Unsupported:
+                return await _maybe_await(self, super(CompiledExecutor, self).execute_operation())
+
+        return settle()
+
+    async def _checked(self, plan: Plan, serially: bool | None) -> Any:
+        """Both paths; the compiled answer, any difference recorded in MISMATCHES."""
+        compiled = await _maybe_await(self, self._compiled_or_standard(plan, serially))
+        token = SHADOW_RUN.set(True)
+        try:
+            twin = _fresh_copy(self)
+            standard = await _maybe_await(
+                self, SharedEventExecutor.execute_operation(twin, serially)
+            )
+        finally:
+            SHADOW_RUN.reset(token)
+        if _describe(compiled) != _describe(standard):
+            body = self.operation.loc.source.body if self.operation.loc else "?"
+            message = (
+                f"compiled execution differs from graphql-core's for {body!r}:\n"
+                f"compiled: {_describe(compiled)}\nstandard: {_describe(standard)}"
+            )
+            log.error(message)
+            MISMATCHES.append(message)
+        return compiled
+
+
+async def _maybe_await(executor: Any, value: Any) -> Any:
+    if executor.is_awaitable(value):
+        return await value
+    return value
