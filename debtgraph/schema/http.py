@@ -198,6 +198,12 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             }
             return JSONResponse(body, status_code=exc.status_code)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Not for a GET that names a persisted query by hash (it has no ``query``)."""
+        return super().should_render_graphql_ide(request) and not request.query_params.get(
+            "extensions"
+        )
+
     def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
         """Strawberry's hook for a JSON array body: refused whatever its length, before any of
         its operations is looked at (PRODUCT.md §12)."""

@@ -1,4 +1,5 @@
-"""The ``debtgraph`` command: serve, worker, migrate, create-admin, create-platform, demo."""
+"""The ``debtgraph`` command: serve, worker, migrate, create-admin, create-platform, demo,
+persisted-queries."""
 
 from __future__ import annotations
 
@@ -139,6 +140,29 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_persisted_queries(args: argparse.Namespace) -> int:
+    """Write the manifest of GRAPHQL_PERSISTED_QUERIES=enforced from a folder of documents."""
+    from debtgraph.schema import schema
+    from debtgraph.schema.persisted import build_manifest
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise SystemExit(f"debtgraph: {folder} is not a folder")
+    manifest, problems = build_manifest(folder, schema._schema)
+    for problem in problems:
+        print(f"debtgraph: {problem}", file=sys.stderr)
+    if problems:
+        print("debtgraph: no manifest written: fix the documents above", file=sys.stderr)
+        return 1
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"{len(manifest)} documents written to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
     parser = argparse.ArgumentParser(
@@ -175,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     platform.set_defaults(fn=cmd_create_platform)
 
     sub.add_parser("demo", help="load demo data").set_defaults(fn=cmd_demo)
+
+    persisted = sub.add_parser(
+        "persisted-queries",
+        help="build the manifest of registered GraphQL documents (for enforced mode)",
+        description="Every *.graphql file under FOLDER is one document, hashed as it is sent "
+        "(SHA-256 of its UTF-8 text). Documents that do not validate against the schema are "
+        "listed and nothing is written.",
+    )
+    persisted.add_argument("folder")
+    persisted.add_argument("--output", "-o", default="-", help="the JSON file (default: stdout)")
+    persisted.set_defaults(fn=cmd_persisted_queries)
     return parser
 
 
