@@ -67,20 +67,37 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Migrate, then serve HTTP and WebSocket."""
+    """Migrate once, then serve HTTP and WebSocket from ``--workers`` processes on one port."""
     import uvicorn
 
     from debtgraph.domain.migrations.runner import upgrade_blocking
     from debtgraph.server.logging import configure_logging
 
     settings = _settings()
+    workers = args.workers
+    if workers < 1:
+        raise SystemExit("debtgraph: --workers must be at least 1")
+    if workers > 1 and not settings.redis_url:
+        # Without Redis every process has its own event bus, job runner and sign-in throttle:
+        # a subscriber on one process would never hear an event raised on another.
+        raise SystemExit(
+            f"debtgraph: --workers {workers} needs REDIS_URL: the API processes share events "
+            "(subscriptions), background jobs and sign-in throttles through Redis. "
+            "Set REDIS_URL and run `debtgraph worker`, or serve with --workers 1."
+        )
+    if workers > 1 and args.reload:
+        raise SystemExit("debtgraph: --reload serves one process; drop --workers or --reload")
+    # Before any process starts: N processes must not race to migrate the same database.
     upgrade_blocking(settings.database_url)
     configure_logging(settings.log_level)
     uvicorn.run(
-        "debtgraph.server.asgi:app",
+        # A factory by import string: each worker process builds its own app (and pools).
+        "debtgraph.server.asgi:served_app",
+        factory=True,
         host=args.host,
         port=args.port,
         reload=args.reload,
+        workers=workers,
         log_config=None,
         # The app logs one access line per request itself, with its request id and duration.
         access_log=False,
@@ -176,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        help="API processes behind the one port (default: WEB_CONCURRENCY or 1; "
+        "more than 1 needs REDIS_URL)",
+    )
     serve.set_defaults(fn=cmd_serve)
 
     sub.add_parser("worker", help="run background jobs (needs REDIS_URL)").set_defaults(

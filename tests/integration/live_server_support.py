@@ -7,7 +7,7 @@ import contextlib
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -37,8 +37,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings, **env: str) -> AsyncIterator[LiveServer]:
-    """Run ``debtgraph serve --port N`` (PUBLIC_BASE_URL unset) until the block ends."""
+async def live_server(
+    settings: Settings, args: Sequence[str] = (), **env: str
+) -> AsyncIterator[LiveServer]:
+    """Run ``debtgraph serve --port N [args]`` (PUBLIC_BASE_URL unset) until the block ends."""
     port = free_port()
     environ = {
         k: v
@@ -56,7 +58,7 @@ async def live_server(settings: Settings, **env: str) -> AsyncIterator[LiveServe
     }
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "debtgraph.server.cli", "serve"],
-        *["--host", "127.0.0.1", "--port", str(port)],
+        *["--host", "127.0.0.1", "--port", str(port), *args],
         env=environ,
         stdin=asyncio.subprocess.DEVNULL,
     )
