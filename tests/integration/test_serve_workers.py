@@ -9,9 +9,6 @@ on two processes, and an event raised by a request on either reaches both.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +18,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from debtgraph.settings import Settings
 from tests.conftest import REDIS_URL
 from tests.integration.live_server_support import live_server
-from tests.integration.test_fanout import _login, _operator_token
+from tests.integration.test_cli import run
+from tests.integration.test_fanout import _login, operator_server_settings
 from tests.integration.uploads_support import csv_text, upload
 
 EVENTS = 'subscription { events(types: ["upload.completed"]) { type objectId } }'
@@ -32,29 +29,14 @@ EVENTS = 'subscription { events(types: ["upload.completed"]) { type objectId } }
 
 def test_more_than_one_worker_without_redis_is_refused_before_migrating(tmp_path: Path) -> None:
     database = tmp_path / "workers.db"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ENV", "WEB_CONCURRENCY")}
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
-    refused = subprocess.run(
-        [sys.executable, "-m", "debtgraph.server.cli", "serve", "--workers", "2", "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    url = f"sqlite+aiosqlite:///{database}"
+    refused = run(url, "serve", "--workers", "2", "--port", "1", WEB_CONCURRENCY="")
     assert refused.returncode == 1
     assert "--workers 2 needs REDIS_URL" in refused.stderr
     assert "--workers 1" in refused.stderr
     assert not database.exists()
     # WEB_CONCURRENCY is the default for --workers, held to the same rule.
-    concurrency = subprocess.run(
-        [sys.executable, "-m", "debtgraph.server.cli", "serve", "--port", "1"],
-        env={**env, "WEB_CONCURRENCY": "3"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    concurrency = run(url, "serve", "--port", "1", WEB_CONCURRENCY="3")
     assert concurrency.returncode == 1
     assert "--workers 3 needs REDIS_URL" in concurrency.stderr
 
@@ -79,10 +61,7 @@ async def _subscribe(port: int, token: str) -> Any | None:
 async def test_two_workers_share_one_port_and_their_subscribers_hear_each_others_events(
     migrated: str, tmp_path: Any
 ) -> None:
-    await _operator_token(migrated)
-    settings = Settings(
-        database_url=migrated, redis_url=REDIS_URL, upload_dir=str(tmp_path), secret_key="x" * 40
-    )
+    settings = await operator_server_settings(migrated, tmp_path)
     async with live_server(
         settings, ["--workers", "2"], WS_MAX_CONNECTIONS_PER_PRINCIPAL="1"
     ) as server:
