@@ -464,3 +464,45 @@ async def test_persisted_queries_off_tells_clients_to_send_documents(
             200,
             {"data": {"__typename": "Query"}},
         )
+
+
+async def test_the_older_graphql_ws_protocol_uses_persisted_queries_too(
+    app: Any, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    async with (
+        served(app) as port,
+        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"]) as ws,  # type: ignore[list-item]
+    ):
+        init = {
+            "type": "connection_init",
+            "payload": {"Authorization": admin_headers["Authorization"]},
+        }
+        await send(ws, init)
+
+        async def receive() -> dict[str, Any]:
+            while True:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] != "ka":
+                    return message  # type: ignore[no-any-return]
+
+        assert (await receive())["type"] == "connection_ack"
+        hash_only = {"extensions": persisted(EVENTS)}
+        await send(ws, {"id": "1", "type": "start", "payload": hash_only})
+        assert await receive() == {
+            "type": "error",
+            "id": "1",
+            "payload": {
+                "message": "PersistedQueryNotFound",
+                "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+            },
+        }
+        await send(ws, {"id": "2", "type": "start", "payload": {"query": EVENTS, **hash_only}})
+        await send(ws, {"id": "3", "type": "start", "payload": hash_only})
+        for _ in range(500):
+            if subscriber_count(runtime.services) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await emit(runtime, "receivable.status_changed", "rcv_2")
+        got = [await receive() for _ in range(2)]
+        assert sorted(m["id"] for m in got) == ["2", "3"]
+        assert {m["payload"]["data"]["events"]["objectId"] for m in got} == {"rcv_2"}
