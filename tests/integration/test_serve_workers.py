@@ -96,6 +96,16 @@ async def test_two_workers_share_one_port_and_their_subscribers_hear_each_others
                     heard.append(message["payload"]["data"]["events"])
                 assert {h["type"] for h in heard} == {"upload.completed"}
                 assert sorted(h["objectId"] for h in heard) == sorted(uploaded)
+            # The sign-in throttle is Redis's, not a process's: five attempts in all, not per
+            # process, however the connections are spread.
+            statuses = []
+            for _ in range(8):
+                async with httpx.AsyncClient(base_url=server.url) as fresh:
+                    attempt = await fresh.post(
+                        "/api/login", json={"email": "nobody@tether.test", "password": "wrong"}
+                    )
+                    statuses.append(attempt.status_code)
+            assert statuses == [422] * 5 + [429] * 3  # 422: the operator API's failed login
         finally:
             for ws in sockets:
                 await ws.close()
