@@ -25,6 +25,16 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
+def _introspection(value: str | None) -> str:
+    """GRAPHQL_INTROSPECTION as true, false or operators (1/yes/on, 0/no/off as booleans)."""
+    text = (value or "").strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return "true"
+    if text in {"0", "false", "no", "off"}:
+        return "false"
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with."""
@@ -48,6 +58,18 @@ class Settings:
     graphql_compiled: bool = True
     # Every query run through both executors, differences recorded (the test suite's proof).
     graphql_check_compiled: bool = False
+    # The text of one GraphQL document (queries are written by people; variables are not counted).
+    graphql_max_document_kb: int = 64
+    # "true", "false" or "operators"; empty: false when ENV=production, else true.
+    graphql_introspection: str = ""
+    # "off", "automatic" (APQ: any valid document may be registered by its hash) or "enforced"
+    # (only the documents of GRAPHQL_PERSISTED_QUERIES_MANIFEST run).
+    graphql_persisted_queries: str = "automatic"
+    graphql_persisted_queries_manifest: str | None = None
+    # The automatic store (Redis when configured, else per process): at most this many documents,
+    # each forgotten this long after it was last used.
+    graphql_apq_max_entries: int = 1000
+    graphql_apq_ttl_seconds: int = 86_400
     access_token_ttl_seconds: int = 3600
     refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
     operator_token_ttl_seconds: int = 60 * 60 * 24 * 7
@@ -100,6 +122,18 @@ class Settings:
         return self.env == "production"
 
     @property
+    def introspection(self) -> str:
+        """Who may introspect the schema: "true" (anyone), "operators" or "false" (nobody)."""
+        if self.graphql_introspection:
+            return self.graphql_introspection
+        return "false" if self.is_production else "true"
+
+    @property
+    def max_document_bytes(self) -> int:
+        """The size limit of one GraphQL document, in bytes of UTF-8."""
+        return self.graphql_max_document_kb * 1024
+
+    @property
     def max_body_bytes(self) -> int:
         """The size limit of a request body that is not a multipart upload, in bytes."""
         return self.max_body_kb * 1024
@@ -121,6 +155,22 @@ class Settings:
             raise ConfigError("WORKER_PROCESSES must be 0 (one per CPU) or more.")
         if self.vop_provider_batch < 1:
             raise ConfigError("VOP_PROVIDER_BATCH must be at least 1.")
+        if self.graphql_introspection not in ("", "true", "false", "operators"):
+            raise ConfigError("GRAPHQL_INTROSPECTION must be true, false or operators.")
+        if self.graphql_persisted_queries not in ("off", "automatic", "enforced"):
+            raise ConfigError("GRAPHQL_PERSISTED_QUERIES must be off, automatic or enforced.")
+        if (
+            self.graphql_persisted_queries == "enforced"
+            and not self.graphql_persisted_queries_manifest
+        ):
+            raise ConfigError(
+                "GRAPHQL_PERSISTED_QUERIES=enforced needs GRAPHQL_PERSISTED_QUERIES_MANIFEST "
+                "(the JSON file of the documents allowed to run)."
+            )
+        if self.graphql_max_document_kb < 1 or self.graphql_apq_max_entries < 1:
+            raise ConfigError(
+                "GRAPHQL_MAX_DOCUMENT_KB and GRAPHQL_APQ_MAX_ENTRIES must be at least 1."
+            )
         if self.is_production and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise ConfigError(
                 "SECRET_KEY must be set to a random value of at least 32 characters when "
@@ -161,6 +211,16 @@ class Settings:
             graphql_max_nodes=int(env.get("GRAPHQL_MAX_NODES") or 100),
             graphql_compiled=_bool(env.get("GRAPHQL_COMPILED"), default=True),
             graphql_check_compiled=_bool(env.get("GRAPHQL_CHECK_COMPILED")),
+            graphql_max_document_kb=int(env.get("GRAPHQL_MAX_DOCUMENT_KB") or 64),
+            graphql_introspection=_introspection(env.get("GRAPHQL_INTROSPECTION")),
+            graphql_persisted_queries=(
+                (env.get("GRAPHQL_PERSISTED_QUERIES") or "automatic").strip().lower()
+            ),
+            graphql_persisted_queries_manifest=(
+                env.get("GRAPHQL_PERSISTED_QUERIES_MANIFEST") or None
+            ),
+            graphql_apq_max_entries=int(env.get("GRAPHQL_APQ_MAX_ENTRIES") or 1000),
+            graphql_apq_ttl_seconds=int(env.get("GRAPHQL_APQ_TTL") or 86_400),
             access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
             refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
             operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),

@@ -83,14 +83,17 @@ def decode_cursor(cursor: str | None, field: str = "after") -> int | None:
         raise InputError([FieldError(field, "invalid_cursor", "The cursor is invalid.")]) from None
 
 
+def page_size_error(field: str = "first") -> FieldError:
+    """The refusal of a page size outside 1..MAX_PAGE (the GraphQL limits check it early too)."""
+    return FieldError(field, "out_of_range", f"{field} must be between 1 and {MAX_PAGE}.")
+
+
 def check_first(first: int | None, default: int = 20, field: str = "first") -> int:
     """Page size, refusing values outside 1..100 rather than silently clamping them."""
     if first is None:
         return default
     if first < 1 or first > MAX_PAGE:
-        raise InputError(
-            [FieldError(field, "out_of_range", f"{field} must be between 1 and {MAX_PAGE}.")]
-        )
+        raise InputError([page_size_error(field)])
     return first
 
 

@@ -40,7 +40,7 @@ from debtgraph.schema.dashboard import DashboardQuery, DashboardSubscription
 from debtgraph.schema.debtors import DebtorMutation, DebtorQuery, DebtorSubscription
 from debtgraph.schema.events import EventSubscription
 from debtgraph.schema.extraction import ExtractionMutation
-from debtgraph.schema.limits import GraphQLLimits
+from debtgraph.schema.limits import MAX_TOKENS, GraphQLLimits
 from debtgraph.schema.receivables import ReceivableMutation, ReceivableQuery, ReceivableSubscription
 from debtgraph.schema.reports import ReportQuery
 from debtgraph.schema.uploads import (
@@ -161,9 +161,6 @@ SUBSCRIPTIONS: list[type] = [
     DebtorSubscription,
     DashboardSubscription,
 ]
-
-# Bounds the parser's work; depth, aliases, cost and nodes ids are limits.GraphQLLimits'.
-MAX_TOKENS = 5000
 
 
 class DebtgraphSchema(strawberry.Schema):

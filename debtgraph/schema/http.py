@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,14 +22,22 @@ from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from debtgraph.domain.core.hashstore import MemoryHashStore
 from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.schema.persisted import DocumentRefused, PersistedQueries
 from debtgraph.settings import Settings
 
 log = logging.getLogger("debtgraph.graphql")
@@ -63,12 +73,70 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, reason)
 
 
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws, resolving persisted-query hashes and the document size limit."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        def error(found: dict[str, Any]) -> Any:
+            return {"id": message["id"], "type": "error", "payload": [found]}
+
+        resolved = await _with_document(self, message, error)
+        if resolved is not None:
+            await super().handle_subscribe(resolved)
+
+
+class _WSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """graphql-ws (the older protocol), likewise."""
+
+    async def handle_start(self, message: StartMessage) -> None:
+        def error(found: dict[str, Any]) -> Any:
+            return {"type": "error", "id": message["id"], "payload": found}
+
+        resolved = await _with_document(self, message, error)
+        if resolved is not None:
+            await super().handle_start(resolved)
+
+
+async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, Any]], Any]) -> Any:
+    """The message with the document its payload names, or None once its refusal is sent."""
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not handler.connection_acknowledged:
+        return message  # Strawberry refuses it
+    query = payload.get("query")
+    extensions = payload.get("extensions")
+    variables = payload.get("variables")
+    if not isinstance(query, str | None) or not isinstance(extensions, dict | None):
+        return message
+    try:
+        query = await handler.view.documents.document(
+            query,
+            extensions,
+            variables if isinstance(variables, dict) else None,
+            handler.context,
+            schema._schema,
+        )
+    except DocumentRefused as refused:
+        await handler.send_message(error(refused.error))
+        return None
+    if query is None:
+        return message  # no document: Strawberry's own refusal
+    return {**message, "payload": {**payload, "query": query}}
+
+
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
     websocket_adapter_class = _WebSocketAdapter
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _WSHandler
 
-    def __init__(self, *, graphiql: bool, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        graphiql: bool,
+        settings: Settings | None = None,
+        documents: PersistedQueries | None = None,
+    ) -> None:
         settings = settings or Settings()
         super().__init__(
             schema,
@@ -80,6 +148,11 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         )
         self.max_connections = settings.ws_max_connections_per_principal
+        self.documents = documents or PersistedQueries.from_settings(
+            settings,
+            schema._schema,
+            MemoryHashStore(settings.graphql_apq_max_entries, settings.graphql_apq_ttl_seconds),
+        )
         # Open sockets per caller in this process (one event loop: no lock needed).
         self.connections: Counter[str] = Counter()
 
@@ -109,6 +182,8 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 self._release(request)
         try:
             return await super().run(request, context, root_value)
+        except DocumentRefused as refused:
+            return JSONResponse({"data": None, "errors": [refused.error]}, refused.status)
         except HTTPException as exc:
             if isinstance(request, WebSocket):
                 raise
@@ -122,6 +197,41 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 ],
             }
             return JSONResponse(body, status_code=exc.status_code)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Not for a GET that names a persisted query by hash (it has no ``query``)."""
+        return super().should_render_graphql_ide(request) and not request.query_params.get(
+            "extensions"
+        )
+
+    def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
+        """Strawberry's hook for a JSON array body: refused whatever its length, before any of
+        its operations is looked at (PRODUCT.md §12)."""
+        raise HTTPException(400, BATCHES_REFUSED)
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        """Strawberry's, on the document the request names: its text or its persisted-query
+        hash (schema/persisted.py), held to the document size limit before it is parsed."""
+        if isinstance(request_data, GraphQLRequestData):
+            query = await self.documents.document(
+                request_data.query,
+                request_data.extensions,
+                request_data.variables,
+                context,
+                schema._schema,
+            )
+            request_data = dataclasses.replace(request_data, query=query)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
 
     async def execute_single(
         self,
@@ -170,9 +280,7 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         if isinstance(files_map, bytes | str):
             files_map = self.parse_json(files_map)
         if not isinstance(operations, dict):
-            raise HTTPException(
-                400, "The operations field must be a JSON object (batches are not accepted)."
-            )
+            raise HTTPException(400, BATCHES_REFUSED)
         if not isinstance(files_map, dict) or not all(
             isinstance(paths, list) and all(isinstance(p, str) for p in paths)
             for paths in files_map.values()
@@ -245,6 +353,10 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         return None
 
 
+BATCHES_REFUSED = (
+    "Batches are not accepted: send one operation per request "
+    "(the body, or a multipart operations field, must be a JSON object)."
+)
 SUBSCRIPTIONS_OVER_WEBSOCKET = (
     "Subscriptions are served over WebSocket at /graphql "
     "(protocols graphql-transport-ws and graphql-ws), not over HTTP."

@@ -53,6 +53,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.relay.utils import from_base64
 
 from debtgraph.domain.core.errors import INVALID_CHARACTER
+from debtgraph.resolvers.loaders import MAX_PAGE
+from debtgraph.resolvers.pagination import page_size_error
 
 # Fields, inline fragments and fragment spreads together: deep enough for any real query at the
 # default depth, shallow enough that graphql-core's recursive rules stay far from the stack limit.
@@ -60,6 +62,8 @@ MAX_NESTING = 64
 # What a connection returns when neither first nor last is given (resolvers' check_first default).
 DEFAULT_PAGE_SIZE = 20
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# Bounds the parser's work (Strawberry's MaxTokensLimiter, installed by build.py).
+MAX_TOKENS = 5000
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 
 
@@ -72,6 +76,8 @@ class Limits:
     max_cost: int = 10_000
     max_nodes: int = 100
     allow_introspection: bool = True
+    # Why introspection is refused, when it is (GRAPHQL_INTROSPECTION, or signing in).
+    introspection_refusal: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,7 @@ class _Walk:
         self.too_nested = False
         self.introspection = False
         self.nodes_ids = 0  # the largest nodes(ids:) of the document
+        self.oversized_pages: list[str] = []  # first/last arguments over MAX_PAGE
         self.nul_fields: list[str] = []
         self.variable_uses: dict[str, str] = {}  # variable -> the argument it is passed to
 
@@ -238,11 +245,15 @@ class _Walk:
             ids = self.argument_length(node, "ids")
             self.nodes_ids = max(self.nodes_ids, ids)
             return ids
-        sizes = [
-            self.int_argument(node, name) for name in ("first", "last") if name in definition.args
-        ]
-        if not sizes:
+        names = [name for name in ("first", "last") if name in definition.args]
+        if not names:
             return None
+        sizes = [self.int_argument(node, name) for name in names]
+        # The resolvers refuse these too, but only once a page is being read; refused here,
+        # first: 100000 is the page-size error it is rather than a cost.
+        self.oversized_pages.extend(
+            name for name, size in zip(names, sizes, strict=True) if (size or 0) > MAX_PAGE
+        )
         given = [size for size in sizes if size is not None]
         return max(0, max(given)) if given else DEFAULT_PAGE_SIZE
 
@@ -393,9 +404,13 @@ def check_document(
     nul_fields = list(dict.fromkeys([*walk.nul_fields, *walk.nul_in_variables()]))
     errors.extend(nul_error(field) for field in nul_fields)
     if walk.introspection and not limits.allow_introspection:
+        errors.append(introspection_error(limits.introspection_refusal))
+    for name in dict.fromkeys(walk.oversized_pages):
+        field_error = page_size_error(name)
         errors.append(
             GraphQLError(
-                "Introspection requires signing in.", extensions={"code": "UNAUTHENTICATED"}
+                field_error.message,
+                extensions={"code": "BAD_USER_INPUT", "errors": [field_error.as_dict()]},
             )
         )
     aliases = sum(measure.aliases for _, measure in measures)
@@ -450,7 +465,12 @@ class GraphQLLimits(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         yield
-        _code(self.execution_context.pre_execution_errors, "GRAPHQL_PARSE_FAILED")
+        errors = self.execution_context.pre_execution_errors
+        for error in errors or ():
+            # graphql-core's own words for MaxTokensLimiter's refusal; it names no limit.
+            if f"more than {MAX_TOKENS} tokens" in error.message and not error.extensions:
+                error.extensions = {"code": TOO_COMPLEX, "limit": "tokens", "max": MAX_TOKENS}
+        _code(errors, "GRAPHQL_PARSE_FAILED")
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -485,16 +505,34 @@ def _code(errors: list[GraphQLError] | None, code: str) -> None:
             error.extensions = {**(error.extensions or {}), "code": code}
 
 
+INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+_INTROSPECTION_REFUSALS = {
+    "false": "Introspection is disabled on this server (GRAPHQL_INTROSPECTION=false); "
+    "the schema is published as schema.graphql.",
+    "operators": "Introspection is open to operators only (GRAPHQL_INTROSPECTION=operators).",
+}
+
+
+def introspection_error(message: str) -> GraphQLError:
+    """A refusal of ``__schema`` or ``__type``."""
+    return GraphQLError(message, extensions={"code": INTROSPECTION_DISABLED})
+
+
 def limits_of(ctx: Any) -> Limits:
     """The limits for this request's settings and caller."""
     settings = getattr(ctx, "settings", None)
     if settings is None:
         return Limits()
-    anonymous = getattr(ctx, "principal", None) is None
+    principal = getattr(ctx, "principal", None)
+    mode = settings.introspection
+    allowed = mode == "true" or (
+        mode == "operators" and principal is not None and principal.is_operator
+    )
     return Limits(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_cost=settings.graphql_max_cost,
         max_nodes=settings.graphql_max_nodes,
-        allow_introspection=not (anonymous and settings.is_production),
+        allow_introspection=allowed,
+        introspection_refusal="" if allowed else _INTROSPECTION_REFUSALS[mode],
     )

@@ -24,6 +24,7 @@ from debtgraph.domain.core.clock import Clock, SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
 from debtgraph.domain.core.errors import ExpectedError
 from debtgraph.domain.core.eventbus import EventBus, InProcessEventBus, RedisEventBus
+from debtgraph.domain.core.hashstore import HashStore, MemoryHashStore, RedisHashStore
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.core.throttle import InMemoryThrottle, RedisThrottle, Throttle
 from debtgraph.domain.payments import providers as vop_providers
@@ -42,7 +43,9 @@ from debtgraph.rest_compat.errors import (
     handle_use_case_error,
 )
 from debtgraph.rest_compat.routes import ROUTES
+from debtgraph.schema import schema
 from debtgraph.schema.http import DebtgraphGraphQL
+from debtgraph.schema.persisted import DOCUMENTS_PORT, PersistedQueries
 from debtgraph.server.limits import RequestGuard
 from debtgraph.server.middleware import ContextMiddleware
 from debtgraph.settings import Settings
@@ -73,14 +76,25 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     bus: EventBus
     throttle: Throttle
     jobs: InProcessJobQueue | ArqJobQueue
+    documents: HashStore
     if settings.redis_url:
         bus = RedisEventBus(settings.redis_url)
+        # Shared, so a document registered through one API process runs by hash on the others.
+        documents = RedisHashStore(
+            settings.redis_url,
+            "debtgraph:apq",
+            settings.graphql_apq_max_entries,
+            settings.graphql_apq_ttl_seconds,
+        )
         jobs = ArqJobQueue(settings.redis_url)
         throttle = RedisThrottle(
             settings.redis_url, settings.login_max_attempts, settings.login_window_seconds
         )
     else:
         bus = InProcessEventBus()
+        documents = MemoryHashStore(
+            settings.graphql_apq_max_entries, settings.graphql_apq_ttl_seconds
+        )
         jobs = InProcessJobQueue()
         throttle = InMemoryThrottle(
             clock, settings.login_max_attempts, settings.login_window_seconds
@@ -88,6 +102,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     # Relaying an event writes its webhook deliveries in the same transaction (DESIGN.md).
     outbox.register_relay_step(webhook_deliveries.fan_out)
     ports: dict[str, Any] = {
+        DOCUMENTS_PORT: documents,
         SENDER_PORT: Sender(),
         GATEWAY_PORT: (
             HttpGateway(
@@ -146,6 +161,7 @@ async def stop_runtime(runtime: Runtime) -> None:
         await sender.close()
     if isinstance(services.throttle, RedisThrottle):
         await services.throttle.close()
+    await services.ports[DOCUMENTS_PORT].close()
     await services.engine.dispose()
 
 
@@ -190,7 +206,12 @@ def create_app(
     settings = settings or Settings.from_env()
     settings.check()
     runtime = build_runtime(settings, clock)
-    graphql = DebtgraphGraphQL(graphiql=not settings.is_production, settings=settings)
+    documents = PersistedQueries.from_settings(
+        settings, schema._schema, runtime.services.ports[DOCUMENTS_PORT]
+    )
+    graphql = DebtgraphGraphQL(
+        graphiql=not settings.is_production, settings=settings, documents=documents
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""The ``debtgraph`` command: serve, worker, migrate, create-admin, create-platform, demo."""
+"""The ``debtgraph`` command: serve, worker, migrate, create-admin, create-platform, demo,
+persisted-queries."""
 
 from __future__ import annotations
 
@@ -66,20 +67,37 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Migrate, then serve HTTP and WebSocket."""
+    """Migrate once, then serve HTTP and WebSocket from ``--workers`` processes on one port."""
     import uvicorn
 
     from debtgraph.domain.migrations.runner import upgrade_blocking
     from debtgraph.server.logging import configure_logging
 
     settings = _settings()
+    workers = args.workers
+    if workers < 1:
+        raise SystemExit("debtgraph: --workers must be at least 1")
+    if workers > 1 and not settings.redis_url:
+        # Without Redis every process has its own event bus, job runner and sign-in throttle:
+        # a subscriber on one process would never hear an event raised on another.
+        raise SystemExit(
+            f"debtgraph: --workers {workers} needs REDIS_URL: the API processes share events "
+            "(subscriptions), background jobs and sign-in throttles through Redis. "
+            "Set REDIS_URL and run `debtgraph worker`, or serve with --workers 1."
+        )
+    if workers > 1 and args.reload:
+        raise SystemExit("debtgraph: --reload serves one process; drop --workers or --reload")
+    # Before any process starts: N processes must not race to migrate the same database.
     upgrade_blocking(settings.database_url)
     configure_logging(settings.log_level)
     uvicorn.run(
-        "debtgraph.server.asgi:app",
+        # A factory by import string: each worker process builds its own app (and pools).
+        "debtgraph.server.asgi:served_app",
+        factory=True,
         host=args.host,
         port=args.port,
         reload=args.reload,
+        workers=workers,
         log_config=None,
         # The app logs one access line per request itself, with its request id and duration.
         access_log=False,
@@ -137,6 +155,29 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_persisted_queries(args: argparse.Namespace) -> int:
+    """Write the manifest of GRAPHQL_PERSISTED_QUERIES=enforced from a folder of documents."""
+    from debtgraph.schema import schema
+    from debtgraph.schema.persisted import build_manifest
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise SystemExit(f"debtgraph: {folder} is not a folder")
+    manifest, problems = build_manifest(folder, schema._schema)
+    for problem in problems:
+        print(f"debtgraph: {problem}", file=sys.stderr)
+    if problems:
+        print("debtgraph: no manifest written: fix the documents above", file=sys.stderr)
+        return 1
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"{len(manifest)} documents written to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser."""
     parser = argparse.ArgumentParser(
@@ -150,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        help="API processes behind the one port (default: WEB_CONCURRENCY or 1; "
+        "more than 1 needs REDIS_URL)",
+    )
     serve.set_defaults(fn=cmd_serve)
 
     worker = sub.add_parser("worker", help="run background jobs (needs REDIS_URL)")
@@ -179,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     platform.set_defaults(fn=cmd_create_platform)
 
     sub.add_parser("demo", help="load demo data").set_defaults(fn=cmd_demo)
+
+    persisted = sub.add_parser(
+        "persisted-queries",
+        help="build the manifest of registered GraphQL documents (for enforced mode)",
+        description="Every *.graphql file under FOLDER is one document, hashed as it is sent "
+        "(SHA-256 of its UTF-8 text). Documents that do not validate against the schema are "
+        "listed and nothing is written.",
+    )
+    persisted.add_argument("folder")
+    persisted.add_argument("--output", "-o", default="-", help="the JSON file (default: stdout)")
+    persisted.set_defaults(fn=cmd_persisted_queries)
     return parser
 
 

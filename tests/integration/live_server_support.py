@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +61,10 @@ def serving_in_thread(app: Any, what: str) -> Iterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings, **env: str) -> AsyncIterator[LiveServer]:
-    """Run ``debtgraph serve --port N`` (PUBLIC_BASE_URL unset) until the block ends."""
+async def live_server(
+    settings: Settings, args: Sequence[str] = (), **env: str
+) -> AsyncIterator[LiveServer]:
+    """Run ``debtgraph serve --port N [args]`` (PUBLIC_BASE_URL unset) until the block ends."""
     port = free_port()
     environ = {
         k: v
@@ -80,7 +82,7 @@ async def live_server(settings: Settings, **env: str) -> AsyncIterator[LiveServe
     }
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "debtgraph.server.cli", "serve"],
-        *["--host", "127.0.0.1", "--port", str(port)],
+        *["--host", "127.0.0.1", "--port", str(port), *args],
         env=environ,
         stdin=asyncio.subprocess.DEVNULL,
     )

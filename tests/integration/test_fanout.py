@@ -498,10 +498,7 @@ class RawClient:
 async def test_a_client_that_never_reads_is_closed_and_the_others_hear_everything(
     migrated: str, tmp_path: Any
 ) -> None:
-    await _operator_token(migrated)
-    settings = Settings(
-        database_url=migrated, redis_url=REDIS_URL, upload_dir=str(tmp_path), secret_key="x" * 40
-    )
+    settings = await operator_server_settings(migrated, tmp_path)
     # Well past what the loopback socket buffers hold, so the server's sends to it block.
     count, size = 300, 50_000
     async with live_server(settings, WS_SUBSCRIBER_QUEUE_SIZE="4") as server:
@@ -535,6 +532,17 @@ async def test_a_client_that_never_reads_is_closed_and_the_others_hear_everythin
 # --- Across processes: raised by a worker, heard on the API process -----------------------------
 
 
+async def operator_server_settings(database_url: str, upload_dir: Any) -> Settings:
+    """Settings for a live server on Redis, with the operator that ``_login`` signs in."""
+    await _operator_token(database_url)
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        upload_dir=str(upload_dir),
+        secret_key="x" * 40,
+    )
+
+
 async def _operator_token(database_url: str) -> str:
     engine = create_engine(database_url)
     async with session_factory(engine)() as session:
@@ -557,10 +565,7 @@ async def _login(url: str) -> str:
 async def test_upload_progress_raised_in_a_worker_process_reaches_the_api_process(
     migrated: str, tmp_path: Any
 ) -> None:
-    await _operator_token(migrated)
-    settings = Settings(
-        database_url=migrated, redis_url=REDIS_URL, upload_dir=str(tmp_path), secret_key="x" * 40
-    )
+    settings = await operator_server_settings(migrated, tmp_path)
     env = {
         **os.environ,
         "DATABASE_URL": migrated,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from debtgraph.server.app import create_app
-from debtgraph.settings import Settings
+from debtgraph.settings import ConfigError, Settings
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, create_user
 from tests.integration.test_receivables import receivable_payload
@@ -137,10 +140,17 @@ async def test_depth_over_and_just_under(client: httpx.AsyncClient, make_platfor
     assert error["extensions"]["max"] == 12
     assert "13 levels" in error["message"]
     assert "GRAPHQL_MAX_DEPTH" in error["message"]
-    # A document nested past the parser's reach is a clean syntax error, not a recursion error.
+    # A document nested past the parser's reach is refused by its size (80 KB) or, within the
+    # size limit, is a clean syntax error: never a recursion error.
     nested = await gql(client, "{" + "receivables { " * 5000 + "id" + " }" * 5001, headers=headers)
+    assert refusal(nested, "GRAPHQL_MAX_DOCUMENT_KB")["extensions"]["max"] == 64
+    nested = await gql(client, "{" + "receivables { " * 3000 + "id" + " }" * 3001, headers=headers)
     assert nested["data"] is None
     assert nested["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    # 6,002 tokens in 12 KB: the parser stops at 5,000 and says which limit.
+    error = refusal(await gql(client, "{ " + "a " * 6000 + "}", headers=headers), "tokens")
+    assert error["extensions"]["max"] == 5000
+    assert "5000 tokens" in error["message"]
 
 
 async def test_the_depth_limit_follows_the_setting(
@@ -194,36 +204,63 @@ async def test_batches_are_refused(client: httpx.AsyncClient) -> None:
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
-@pytest.fixture
-async def production(settings: Settings, clock: Any) -> Any:
-    app = create_app(
-        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
-        clock=clock,
-    )
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings, clock: Any, **changes: Any) -> AsyncIterator[Any]:
+    """A client of an app built with ``changes`` to the test settings."""
+    app = create_app(replace(settings, **changes), clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 
-async def test_introspection_is_closed_to_anonymous_callers_in_production(
-    production: httpx.AsyncClient, make_platform: Any
+PRODUCTION = {"env": "production", "secret_key": "k" * 40, "allow_private_webhook_urls": False}
+INTROSPECT = "{ __schema { queryType { name } } }"
+SCHEMA = {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def introspection_refused(body: dict[str, Any], setting: str) -> None:
+    assert body["data"] is None, body
+    assert body["errors"][0]["extensions"] == {"code": "INTROSPECTION_DISABLED"}
+    assert f"GRAPHQL_INTROSPECTION={setting}" in body["errors"][0]["message"]
+
+
+async def test_introspection_is_off_for_every_caller_in_production(
+    settings: Settings, clock: Any, make_platform: Any, admin_headers: dict[str, str]
 ) -> None:
-    query = "{ __schema { queryType { name } } }"
-    anonymous = await gql(production, query)
-    assert anonymous["data"] is None
-    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    typed = await gql(production, '{ __type(name: "User") { name } }')
-    assert typed["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    # __typename is not introspection of the schema.
-    assert await gql(production, "{ __typename }") == {"data": {"__typename": "Query"}}
     platform = await make_platform()
-    signed_in = await gql(production, query, headers=bearer(platform.api_key))
-    assert signed_in == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    async with app_client(settings, clock, **PRODUCTION) as production:
+        introspection_refused(await gql(production, INTROSPECT), "false")
+        introspection_refused(await gql(production, '{ __type(name: "User") { name } }'), "false")
+        for headers in (bearer(platform.api_key), admin_headers):
+            introspection_refused(await gql(production, INTROSPECT, headers=headers), "false")
+        # __typename is not introspection of the schema.
+        assert await gql(production, "{ __typename }") == {"data": {"__typename": "Query"}}
+
+
+async def test_introspection_follows_its_setting(
+    settings: Settings, clock: Any, make_platform: Any, admin_headers: dict[str, str]
+) -> None:
+    platform = await make_platform()
+    async with app_client(
+        settings, clock, **PRODUCTION, graphql_introspection="operators"
+    ) as operators:
+        assert await gql(operators, INTROSPECT, headers=admin_headers) == SCHEMA
+        introspection_refused(await gql(operators, INTROSPECT), "operators")
+        refused = await gql(operators, INTROSPECT, headers=bearer(platform.api_key))
+        introspection_refused(refused, "operators")
+    async with app_client(settings, clock, **PRODUCTION, graphql_introspection="true") as opened:
+        assert await gql(opened, INTROSPECT) == SCHEMA
+    async with app_client(settings, clock, graphql_introspection="false") as closed:
+        introspection_refused(await gql(closed, INTROSPECT, headers=admin_headers), "false")
+    assert Settings.from_env({"GRAPHQL_INTROSPECTION": "off"}).introspection == "false"
+    assert Settings.from_env({"ENV": "production"}).introspection == "false"
+    assert Settings.from_env({}).introspection == "true"
+    with pytest.raises(ConfigError, match="GRAPHQL_INTROSPECTION"):
+        Settings(graphql_introspection="maybe").check()
 
 
 async def test_introspection_is_open_outside_production(client: httpx.AsyncClient) -> None:
-    body = await gql(client, "{ __schema { queryType { name } } }")
-    assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    assert await gql(client, INTROSPECT) == SCHEMA
 
 
 async def test_operator_only_fields_tell_a_platform_it_is_not_an_operator(
@@ -244,3 +281,96 @@ async def test_operator_only_fields_tell_a_platform_it_is_not_an_operator(
     rest = await client.get("/api/admin/uploads", headers=bearer(platform.api_key))
     assert rest.status_code == 401
     assert rest.json() == {"message": "Unauthenticated.", "status": 401}
+
+
+# --- the issue's bad input: each a clear GraphQL error, none a 500, none executed -----------------
+
+BLACKLIST_ADD = (
+    'mutation { blacklistAdd(input: {iban: "ES9121000418450200051332", reason: "x"}) '
+    "{ entry { iban } } }"
+)
+
+
+async def blacklisted(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    body = await gql(client, "{ blacklistedIbans { totalCount } }", headers=headers)
+    return int(body["data"]["blacklistedIbans"]["totalCount"])
+
+
+async def test_ten_thousand_aliases_are_refused_by_size_and_a_thousand_by_count(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # 10,000 aliases (about 170 KB) beside a mutation that must not run.
+    aliases = " ".join(f"a{i}: __typename" for i in range(10_000))
+    wide = await gql(client, "mutation { " + aliases + BLACKLIST_ADD[10:], headers=admin_headers)
+    assert "GRAPHQL_MAX_DOCUMENT_KB" in refusal(wide, "GRAPHQL_MAX_DOCUMENT_KB")["message"]
+    # A thousand aliases of __typename fit the size and the tokens: the alias limit answers.
+    typenames = "{ " + " ".join(f"a{i}: __typename" for i in range(1000)) + " }"
+    assert refusal(await gql(client, typenames), "GRAPHQL_MAX_ALIASES")["extensions"]["max"] == 100
+    assert await blacklisted(client, admin_headers) == 0
+
+
+async def test_the_document_size_limit_counts_bytes_of_the_document_only(
+    client: httpx.AsyncClient, settings: Settings, clock: Any
+) -> None:
+    head = "{ __typename }\n#"
+    exactly = head + "x" * (64 * 1024 - len(head))
+    assert await gql(client, exactly) == {"data": {"__typename": "Query"}}
+    error = refusal(await gql(client, exactly + "x"), "GRAPHQL_MAX_DOCUMENT_KB")
+    assert error["extensions"]["max"] == 64
+    assert "larger than 64 KB" in error["message"]
+    # UTF-8 bytes, not characters: é is two.
+    refusal(await gql(client, exactly[:-1] + "é"), "GRAPHQL_MAX_DOCUMENT_KB")
+    # Variables are not the document: 600 KB of them stay within MAX_BODY_KB and run.
+    query = "query($n: String!) { __type(name: $n) { name } }"
+    assert await gql(client, query, {"n": "x" * 600_000}) == {"data": {"__type": None}}
+    async with app_client(settings, clock, graphql_max_document_kb=1) as small:
+        refusal(await gql(small, head + "x" * 1024), "GRAPHQL_MAX_DOCUMENT_KB")
+        assert await gql(small, "{ __typename }") == {"data": {"__typename": "Query"}}
+
+
+async def test_first_100000_is_refused_before_anything_is_read(
+    client: httpx.AsyncClient, make_platform: Any, sql_counter: Any
+) -> None:
+    platform = await make_platform()
+    headers = bearer(platform.api_key)
+    with sql_counter:
+        await gql(client, "{ __typename }", headers=headers)
+    baseline = sql_counter.count
+    with sql_counter:
+        body = await gql(client, "{ receivables(first: 100000) { totalCount } }", headers=headers)
+    assert body["data"] is None
+    page = [e for e in body["errors"] if e["extensions"]["code"] == "BAD_USER_INPUT"]
+    assert page[0]["message"] == "first must be between 1 and 100."
+    assert page[0]["extensions"]["errors"] == [
+        {"field": "first", "code": "out_of_range", "message": "first must be between 1 and 100."}
+    ]
+    assert sql_counter.count == baseline
+    # Through a variable, and just over the page size (cost 101 is well within the cost limit).
+    over = await gql(
+        client, "query($n: Int) { receivables(first: $n) { totalCount } }", {"n": 101}, headers
+    )
+    assert over["data"] is None
+    assert over["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    under = await gql(client, "{ receivables(first: 100) { totalCount } }", headers=headers)
+    assert under == {"data": {"receivables": {"totalCount": 0}}}
+
+
+async def test_a_batch_of_1000_operations_runs_none_over_json_or_multipart(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    batch = [{"query": BLACKLIST_ADD}] * 1000
+    response = await client.post("/graphql", json=batch, headers=admin_headers)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
+    assert body["errors"][0]["message"].startswith("Batches are not accepted")
+    multipart = await client.post(
+        "/graphql",
+        headers=admin_headers,
+        data={"operations": orjson.dumps(batch).decode(), "map": "{}"},
+        files={"unused": ("a.csv", b"x", "text/csv")},
+    )
+    assert multipart.status_code == 400
+    assert multipart.json()["errors"][0]["message"] == body["errors"][0]["message"]
+    assert await blacklisted(client, admin_headers) == 0
