@@ -24,7 +24,7 @@ from debtgraph.schema.base import (
     object_id,
     to_connection,
 )
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
@@ -295,7 +295,8 @@ class UserSubscription:
     async def user_updated(
         self, info: Info, user_id: strawberry.ID | None = None
     ) -> AsyncGenerator[User, None]:
-        async for model in creditors.watch_users(
+        source = creditors.watch_users(
             ctx_of(info), user_id=object_id(user_id, "User") if user_id else None
-        ):
-            yield shaped(model, User.from_model)
+        )
+        async for node in nodes(source, User.from_model):
+            yield node

@@ -28,6 +28,7 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.schema.live import DirectLegacyWSHandler, DirectTransportWSHandler
 from debtgraph.settings import Settings
 
 log = logging.getLogger("debtgraph.graphql")
@@ -67,6 +68,9 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
     websocket_adapter_class = _WebSocketAdapter
+    # Subscription events rendered once and written to each socket (schema/live.py).
+    graphql_transport_ws_handler_class = DirectTransportWSHandler
+    graphql_ws_handler_class = DirectLegacyWSHandler
 
     def __init__(self, *, graphiql: bool, settings: Settings | None = None) -> None:
         settings = settings or Settings()
@@ -93,8 +97,8 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         return value
 
     def encode_json(self, data: object) -> str:
-        """orjson (each subscription event is encoded once per subscriber); the standard
-        encoder for anything orjson refuses. Always text: WebSocket protocols send text frames."""
+        """orjson; the standard encoder for anything orjson refuses. Always text: WebSocket
+        protocols send text frames."""
         try:
             return orjson.dumps(data).decode()
         except TypeError:
