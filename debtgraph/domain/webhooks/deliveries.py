@@ -267,13 +267,17 @@ def payload_of(event: Event) -> bytes:
 
 
 async def _still_reached(
-    session: AsyncSession, clock: Clock, claimed: Sequence[Claimed]
+    session: AsyncSession, clock: Clock, claimed: Sequence[Claimed], object_types: set[str]
 ) -> set[int]:
-    """The claimed deliveries whose event the webhook's platform still reaches."""
+    """The claimed deliveries whose event (of these object types) the webhook's platform still
+    reaches."""
     now = clock.now()
     reached: set[int] = set()
     ids = [c.id for c in claimed]
+    # One query per object type the batch holds (usually one), not per type there is.
     for object_type, scope in EVENT_SCOPES.items():
+        if object_type not in object_types:
+            continue
         query = (
             select(WebhookDelivery.id)
             .join(Event, Event.id == WebhookDelivery.event_id)
@@ -317,7 +321,9 @@ async def _send_all(
     events = {
         e.id: e for e in (await session.scalars(select(Event).where(Event.id.in_(event_ids))))
     }
-    reached = await _still_reached(session, clock, claimed)
+    reached = await _still_reached(
+        session, clock, claimed, {e.object_type for e in events.values()}
+    )
     now = clock.now()
     # Everything the requests need is read out before the connection goes back (a rollback
     # expires the rows).
