@@ -86,7 +86,8 @@ class Sink(Protocol):
 
     ``render`` is called by the dispatcher once per event for all subscriptions of one audience
     whose sinks share a ``key``, with a context of that audience; what it returns (None: send
-    nothing) is queued for each of them and handed to their ``send`` in order.
+    nothing) goes to each of them in order: straight to ``write_now`` when nothing of that
+    subscription is waiting, else through its bounded queue to ``send``.
     """
 
     @property
@@ -96,7 +97,13 @@ class Sink(Protocol):
 
     async def render(self, ctx: Context, result: Any) -> Any: ...
 
-    async def send(self, rendered: Any) -> None: ...
+    def write_now(self, rendered: Any) -> bool:
+        """Start writing without waiting; False when an earlier write is still under way."""
+        ...
+
+    async def send(self, rendered: Any) -> None:
+        """Write after any earlier write."""
+        ...
 
 
 # Set by a face in the task that runs a subscription, before its stream starts: that stream's
@@ -111,6 +118,8 @@ class _Subscription:
     queue: asyncio.Queue[Any]
     end_stream: Callable[[int, str], Awaitable[None]] | None
     sink: Sink | None = None
+    # Results queued for the sink and not yet written: while any are, a new one queues too.
+    backlog: int = 0
     # Set once the dispatcher dropped it: (close code, reason).
     ended: tuple[int, str] | None = None
     credential: tuple[object, ...] = field(init=False)
@@ -330,6 +339,11 @@ class Dispatcher:
                     item = rendered[render_key]
                     if item is None:
                         continue
+                    # Written from here when the socket takes it at once: no task wakes up
+                    # per subscriber. Otherwise queued behind what waits, in order.
+                    if sub.backlog == 0 and sub.sink.write_now(item):
+                        continue
+                    sub.backlog += 1
                 try:
                     sub.queue.put_nowait(item)
                 except asyncio.QueueFull:
@@ -414,6 +428,7 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
                 continue
             if sink is not None:
                 await sink.send(item)
+                sub.backlog -= 1
                 continue
             # Fresh loaders for the fields under the node: it must show this event's state.
             ctx.refresh()

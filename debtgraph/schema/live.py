@@ -18,8 +18,9 @@ each distinct selection once per audience and hands later subscribers a copy of 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
@@ -38,6 +39,8 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.permissions import event_audience
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -132,6 +135,8 @@ class _WireSink:
         self._head = head
         self._is_open = is_open
         self._factory: Callable[[Any], Any] | None = None
+        # The task finishing a write that had to wait for the socket (None: none waits).
+        self._writing: asyncio.Future[Any] | None = None
         try:
             variables_key: object = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
         except TypeError:
@@ -162,12 +167,74 @@ class _WireSink:
             payload["extensions"] = executed.extensions
         return self._encode(payload)
 
+    def write_now(self, rendered: str) -> bool:
+        """Start writing the message at once, from the caller's task; False when an earlier
+        write is still waiting for the socket."""
+        if self._writing is not None:
+            return False
+        self._writing = _start_eagerly(self._write(rendered))
+        if self._writing is not None:
+            self._writing.add_done_callback(self._written)
+        return True
+
     async def send(self, rendered: str) -> None:
-        """Write the message; a socket already gone is left to its handler to clean up."""
+        """Write the message after any write under way."""
+        while self._writing is not None:
+            await asyncio.wait({self._writing})
+        self._writing = asyncio.current_task()
+        try:
+            await self._write(rendered)
+        finally:
+            self._writing = None
+
+    def _written(self, task: asyncio.Future[None]) -> None:
+        if self._writing is task:
+            self._writing = None
+
+    async def _write(self, rendered: str) -> None:
+        # A socket already gone is left to its handler to clean up; nothing here may raise
+        # into the dispatcher, which writes to every other subscriber too.
         if not self._is_open():
             return
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        try:
             await self._send_text(f"{self._head}{rendered}}}")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        except Exception:
+            log.exception("writing a subscription event failed")
+
+
+def _start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Future[None] | None:
+    """Run ``coro`` now, in the caller's task, up to its first wait; a task finishes it if it
+    waits (returned), None when it is done already. Writing to a socket that takes the bytes
+    does not wait, so a thousand writes cost no task and no trip through the event loop each.
+    Python 3.12's eager tasks do this; 3.11 has them not, hence the loop of ``_finish``."""
+    if sys.version_info >= (3, 12):
+        task = asyncio.Task(coro, eager_start=True)  # type: ignore[call-arg]
+        return None if task.done() else task
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_finish(coro, waiting))
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Go on with a coroutine started by hand, as a task would: resume it each time the future
+    it yielded is done (a bare yield: on the next turn of the loop)."""
+    try:
+        while True:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait({waiting})
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+    except BaseException:
+        coro.close()
+        raise
 
 
 _WIRE: ContextVar[_WireSink | None] = ContextVar("debtgraph_wire_sink", default=None)
