@@ -268,8 +268,8 @@ class DirectTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 operation.variables,
                 operation.operation_name,
                 f'{{"id":{_id_json(operation.id)},"type":"next","payload":',
-                # No next after the operation's complete or error (the protocol's rule).
-                lambda: not operation.completed,
+                # Nothing after the operation's complete or error, or the client's complete.
+                lambda: not operation.completed and self.operations.get(operation.id) is operation,
             )
         )
         await super().run_operation(operation)
@@ -286,6 +286,7 @@ class DirectLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
         variables: dict[str, object] | None,
     ) -> None:
         """Strawberry's, with the operation's sink set for its stream (this task only)."""
+        task = asyncio.current_task()
         _WIRE.set(
             _WireSink(
                 self,
@@ -293,6 +294,8 @@ class DirectLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
                 variables,
                 operation_name,
                 f'{{"type":"data","id":{_id_json(operation_id)},"payload":',
+                # Nothing after the client's stop (or a start reusing the id).
+                lambda: self.tasks.get(operation_id) is task,
             )
         )
         await super().handle_async_results(operation_id, query, operation_name, variables)
