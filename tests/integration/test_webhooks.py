@@ -639,6 +639,49 @@ async def test_events_of_one_object_arrive_in_order(
     assert types == ["receivable.created", "receivable.status_changed", "receivable.in_process"]
 
 
+async def test_a_claim_takes_only_the_oldest_pending_delivery_of_each_object(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
+    uid = await _user_id(db, user["id"])
+    async with db() as session:
+        events = [
+            outbox.record_event(
+                session,
+                clock,
+                type="receivable.created",
+                object_type="receivable",
+                object_id=object_id,
+                obj={"id": object_id},
+                platform_id=acme.platform.id,
+                user_id=uid,
+            )
+            for object_id in ("rcv_a", "rcv_a", "rcv_b", "rcv_a")
+        ]
+        await session.commit()
+        await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+        first = await deliveries.claim(session, clock, None)
+        # The first of rcv_a and the only one of rcv_b; rcv_a's later two wait behind it.
+        assert sorted(c.event_id for c in first) == sorted([events[0].id, events[2].id])
+        # Still pending under their lease, they hold the others back.
+        assert await deliveries.claim(session, clock, None) == []
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_([c.id for c in first]))
+            .values(status="succeeded", next_attempt_at=None)
+        )
+        await session.commit()
+        second = await deliveries.claim(session, clock, None)
+        assert [c.event_id for c in second] == [events[1].id]
+
+
 async def test_two_workers_never_make_the_same_attempt(
     client: httpx.AsyncClient,
     make_platform: Any,
