@@ -639,6 +639,49 @@ async def test_events_of_one_object_arrive_in_order(
     assert types == ["receivable.created", "receivable.status_changed", "receivable.in_process"]
 
 
+async def test_a_grant_to_one_platform_reaches_no_other_platforms_webhooks(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    """The creditor granted Granted access; Bystander, with a webhook of its own, must not get
+    its events (the grant's platform is the webhook's, not any platform with a webhook)."""
+    owner = await make_platform("Owner")
+    granted, bystander = await make_platform("Granted"), await make_platform("Bystander")
+    uid = await _user_id(db, (await create_user(client, owner.api_key))["id"])
+    await creditor_token(db, clock, granted.platform.id, uid, "receivables:read")
+    hooks = {
+        name: (await _register(client, platform.api_key, receiver.url, ["receivable.created"]))
+        for name, platform in (("granted", granted), ("bystander", bystander))
+    }
+    async with db() as session:
+        event = outbox.record_event(
+            session,
+            clock,
+            type="receivable.created",
+            object_type="receivable",
+            object_id="rcv_x",
+            obj={"id": "rcv_x"},
+            platform_id=owner.platform.id,
+            user_id=uid,
+        )
+        await session.commit()
+        await outbox.relay(session, runtime.services.bus, clock, [event.id])
+        delivered_to = set(
+            (
+                await session.scalars(
+                    select(Webhook.public_id)
+                    .join(WebhookDelivery, WebhookDelivery.webhook_id == Webhook.id)
+                    .where(WebhookDelivery.event_id == event.id)
+                )
+            ).all()
+        )
+    assert delivered_to == {hooks["granted"]["id"]}
+
+
 async def test_a_claim_takes_only_the_oldest_pending_delivery_of_each_object(
     client: httpx.AsyncClient,
     make_platform: Any,
