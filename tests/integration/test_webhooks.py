@@ -515,6 +515,28 @@ async def test_graphql_nodes_attempts_and_replay(
     assert orjson.loads(receiver.received[0].body)["type"] == "receivable.created"
 
 
+async def _relay_created(
+    session: Any, runtime: Any, clock: Any, platform_id: int, uid: int, object_ids: list[str]
+) -> list[outbox.Event]:
+    """Commit a receivable.created event per object id and relay them (deliveries written)."""
+    events = [
+        outbox.record_event(
+            session,
+            clock,
+            type="receivable.created",
+            object_type="receivable",
+            object_id=object_id,
+            obj={"id": object_id},
+            platform_id=platform_id,
+            user_id=uid,
+        )
+        for object_id in object_ids
+    ]
+    await session.commit()
+    await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+    return events
+
+
 async def _user_id(db: Any, public: str) -> int:
     async with db() as session:
         found = await session.scalar(select(User.id).where(User.public_id == public))
@@ -542,18 +564,7 @@ async def test_a_revoked_grant_ends_deliveries_even_those_already_queued(
     assert len(receiver.received) == 1  # within reach through the grant
     # A delivery written while the grant was live, not yet sent when it is revoked.
     async with db() as session:
-        event = outbox.record_event(
-            session,
-            clock,
-            type="receivable.created",
-            object_type="receivable",
-            object_id="rcv_q",
-            obj={"id": "rcv_q"},
-            platform_id=other.platform.id,
-            user_id=uid,
-        )
-        await session.commit()
-        await outbox.relay(session, runtime.services.bus, clock, [event.id])
+        await _relay_created(session, runtime, clock, other.platform.id, uid, ["rcv_q"])
         await session.execute(update(OAuthToken).values(revoked_at=clock.now()))
         await session.commit()
     assert await sweep({"services": runtime.services}) == 1
@@ -658,18 +669,7 @@ async def test_a_grant_to_one_platform_reaches_no_other_platforms_webhooks(
         for name, platform in (("granted", granted), ("bystander", bystander))
     }
     async with db() as session:
-        event = outbox.record_event(
-            session,
-            clock,
-            type="receivable.created",
-            object_type="receivable",
-            object_id="rcv_x",
-            obj={"id": "rcv_x"},
-            platform_id=owner.platform.id,
-            user_id=uid,
-        )
-        await session.commit()
-        await outbox.relay(session, runtime.services.bus, clock, [event.id])
+        (event,) = await _relay_created(session, runtime, clock, owner.platform.id, uid, ["rcv_x"])
         delivered_to = set(
             (
                 await session.scalars(
@@ -695,21 +695,9 @@ async def test_a_claim_takes_only_the_oldest_pending_delivery_of_each_object(
     await _register(client, acme.api_key, receiver.url, ["receivable.created"])
     uid = await _user_id(db, user["id"])
     async with db() as session:
-        events = [
-            outbox.record_event(
-                session,
-                clock,
-                type="receivable.created",
-                object_type="receivable",
-                object_id=object_id,
-                obj={"id": object_id},
-                platform_id=acme.platform.id,
-                user_id=uid,
-            )
-            for object_id in ("rcv_a", "rcv_a", "rcv_b", "rcv_a")
-        ]
-        await session.commit()
-        await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+        events = await _relay_created(
+            session, runtime, clock, acme.platform.id, uid, ["rcv_a", "rcv_a", "rcv_b", "rcv_a"]
+        )
         first = await deliveries.claim(session, clock, None)
         # The first of rcv_a and the only one of rcv_b; rcv_a's later two wait behind it.
         assert sorted(c.event_id for c in first) == sorted([events[0].id, events[2].id])
@@ -738,22 +726,10 @@ async def test_two_workers_never_make_the_same_attempt(
     await _register(client, acme.api_key, receiver.url, ["receivable.created"])
     uid = await _user_id(db, user["id"])
     async with db() as session:
-        events = [
-            outbox.record_event(
-                session,
-                clock,
-                type="receivable.created",
-                object_type="receivable",
-                object_id=f"rcv_{i}",
-                obj={"id": f"rcv_{i}"},
-                platform_id=acme.platform.id,
-                user_id=uid,
-            )
-            for i in range(30)
-        ]
-        await session.commit()
         # Written by the relay, queued to no one: the two "workers" below race for them.
-        await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+        await _relay_created(
+            session, runtime, clock, acme.platform.id, uid, [f"rcv_{i}" for i in range(30)]
+        )
     config = config_of(runtime.services)
 
     async def worker() -> int:
