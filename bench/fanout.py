@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -223,7 +224,7 @@ class Probe:
 async def run_phase(
     name: str,
     pipes: list[Connection],
-    command: tuple[str, ...],
+    command: list[str],
     probe: Probe,
     client: httpx.AsyncClient,
     headers: dict[str, str],
@@ -298,9 +299,12 @@ async def main(args: argparse.Namespace) -> None:
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR", "/tmp/debtgraph-bench-fanout"),
     }
     cli = [sys.executable, "-m", "debtgraph.server.cli"]
+    # cProfile writes its file when uvicorn exits on SIGTERM: where the API process spends it.
+    profiled = ["-m", "cProfile", "-o", args.profile_server] if args.profile_server else []
     # Long-lived children for the whole run, not awaited.
     server = subprocess.Popen(  # noqa: ASYNC220
-        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
+        [sys.executable, *profiled, *cli[1:], "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
     )
     worker = subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     channel = channel_for(redis_url)
@@ -330,25 +334,13 @@ async def main(args: argparse.Namespace) -> None:
             token = f"Bearer {login.json()['token']}"
             headers = {"Authorization": token}
             await probe.start()
+            phases = (
+                [] if args.skip_floor else [("floor", "bare", f"ws://127.0.0.1:{floor_port}", "")]
+            )
+            phases.append(("debtgraph", "graphql", f"ws://127.0.0.1:{port}/graphql", token))
             results = [
-                await run_phase(
-                    "floor",
-                    pipes,
-                    ("bare", f"ws://127.0.0.1:{floor_port}", ""),
-                    probe,
-                    client,
-                    headers,
-                    args,
-                ),
-                await run_phase(
-                    "debtgraph",
-                    pipes,
-                    ("graphql", f"ws://127.0.0.1:{port}/graphql", token),
-                    probe,
-                    client,
-                    headers,
-                    args,
-                ),
+                await run_phase(name, pipes, command, probe, client, headers, args)
+                for name, *command in phases
             ]
     finally:
         await probe.stop()
@@ -361,7 +353,12 @@ async def main(args: argparse.Namespace) -> None:
                 process.terminate()
         floor.terminate()
         for child in (server, worker):
-            child.terminate()
+            # uvicorn re-raises SIGTERM after its shutdown, which kills cProfile before it writes
+            # its file; SIGINT ends as a KeyboardInterrupt, which cProfile outlives.
+            if child is server and args.profile_server:
+                child.send_signal(signal.SIGINT)
+            else:
+                child.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(15)
     print(
@@ -386,4 +383,8 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=300)
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the last event")
+    parser.add_argument("--skip-floor", action="store_true", help="only the debtgraph phase")
+    parser.add_argument(
+        "--profile-server", metavar="PATH", help="write a cProfile of the API process to PATH"
+    )
     asyncio.run(main(parser.parse_args()))

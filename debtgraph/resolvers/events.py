@@ -15,8 +15,16 @@ whose topic wants it (an in-memory test), then, in one unit of work for the even
   subscription whose queue is full (its client stopped reading) is dropped and its socket
   closed with :data:`SLOW_CLOSE_CODE`; the others never wait for it.
 
-Each subscription also re-checks its credentials every ``subscription_recheck_seconds`` while
-idle, so a revoked stream ends even when no event comes.
+A face may take over the last step for a subscription (:class:`Sink`, found in :data:`SINK`
+when the stream starts): the dispatcher then has the face render each result once per
+(selection, audience), into what goes on the wire, and the subscription's own loop only writes
+that out. A thousand identical subscriptions cost one rendering and a thousand writes, not a
+thousand executions.
+
+The dispatcher also re-checks every subscription's credentials every
+``subscription_recheck_seconds`` (once per distinct credential, as for an event), so a revoked
+stream ends even when no event comes. A subscription's own loop only waits on its queue: no
+timer per subscription and event.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.domain.core.eventbus import BusMessage
@@ -72,12 +81,45 @@ class Topic:
     keep: Callable[[Any], bool] = lambda _result: True
 
 
+class Sink(Protocol):
+    """A face's direct line to one subscriber, for results it can render without the stream.
+
+    ``render`` is called by the dispatcher once per event for all subscriptions of one audience
+    whose sinks share a ``key``, with a context of that audience; what it returns (None: send
+    nothing) goes to each of them in order: straight to ``write_now`` when nothing of that
+    subscription is waiting, else through its bounded queue to ``send``.
+    """
+
+    @property
+    def key(self) -> Hashable:
+        """Sinks with equal keys render a result identically for one audience."""
+        ...
+
+    async def render(self, ctx: Context, result: Any) -> Any: ...
+
+    def write_now(self, rendered: Any) -> bool:
+        """Start writing without waiting; False when an earlier write is still under way."""
+        ...
+
+    async def send(self, rendered: Any) -> None:
+        """Write after any earlier write."""
+        ...
+
+
+# Set by a face in the task that runs a subscription, before its stream starts: that stream's
+# results then go to the sink instead of being yielded.
+SINK: ContextVar[Sink | None] = ContextVar("debtgraph_event_sink", default=None)
+
+
 @dataclass(eq=False)
 class _Subscription:
     principal: Principal
     topic: Topic
     queue: asyncio.Queue[Any]
     end_stream: Callable[[int, str], Awaitable[None]] | None
+    sink: Sink | None = None
+    # Results queued for the sink and not yet written: while any are, a new one queues too.
+    backlog: int = 0
     # Set once the dispatcher dropped it: (close code, reason).
     ended: tuple[int, str] | None = None
     credential: tuple[object, ...] = field(init=False)
@@ -142,6 +184,7 @@ class Dispatcher:
         self._by_type: dict[str, set[_Subscription]] = {}
         self._count = 0
         self._task: asyncio.Task[None] | None = None
+        self._rechecking: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
@@ -158,23 +201,29 @@ class Dispatcher:
             # subscribers must not start a second reader.
             first: asyncio.Future[BusMessage] = asyncio.ensure_future(anext(stream))  # type: ignore[arg-type]
             self._task = asyncio.create_task(self._run(stream, first), name="event-dispatcher")
+        if self._rechecking is None or self._rechecking.done():
+            self._rechecking = asyncio.create_task(self._recheck_loop(), name="event-recheck")
         await asyncio.sleep(0)
 
     async def stop(self) -> None:
         """Stop reading the bus."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._rechecking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._rechecking = None
 
-    def add(self, ctx: Context, principal: Principal, topic: Topic) -> _Subscription:
+    def add(
+        self, ctx: Context, principal: Principal, topic: Topic, sink: Sink | None = None
+    ) -> _Subscription:
         """Register a subscription with its bounded queue."""
         sub = _Subscription(
             principal,
             topic,
             asyncio.Queue(max(ctx.settings.ws_subscriber_queue_size, 1)),
             ctx.end_stream,
+            sink,
         )
         for type_ in topic.types:
             self._by_type.setdefault(type_, set()).add(sub)
@@ -208,6 +257,33 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
 
+    async def _recheck_loop(self) -> None:
+        interval = max(self._services.settings.subscription_recheck_seconds, 1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.recheck()
+            except Exception:
+                # A database hiccup must not end the re-checks for good; the next tick retries.
+                log.exception("re-checking subscription credentials failed")
+
+    async def recheck(self) -> None:
+        """End every subscription whose credentials stopped working (one check per credential)."""
+        subs = {sub for group in self._by_type.values() for sub in group}
+        if not subs:
+            return
+        uow = UnitOfWork(self._services)
+        live: dict[tuple[object, ...], bool] = {}
+        try:
+            for sub in subs:
+                if sub.credential not in live:
+                    probe = Context(services=self._services, uow=uow, principal=sub.principal)
+                    live[sub.credential] = await principal_is_live(probe, sub.principal)
+                if not live[sub.credential]:
+                    self._end(sub, REVOKED_CLOSE_CODE, REVOKED_REASON)
+        finally:
+            await uow.end()
+
     async def dispatch(self, message: BusMessage) -> None:
         """Hand one event to every subscription that wants it and may see it."""
         candidates = self._by_type.get(message.type)
@@ -220,6 +296,7 @@ class Dispatcher:
         live: dict[tuple[object, ...], bool] = {}
         contexts: dict[tuple[object, ...], Context] = {}
         results: dict[tuple[object, ...], Any] = {}
+        rendered: dict[tuple[object, ...], Any] = {}
         memos: set[int] = set()
         try:
             for sub in subs:
@@ -248,8 +325,27 @@ class Dispatcher:
                 if id(result) not in memos:
                     memos.add(id(result))
                     _MEMOS.open(result)
+                item = result
+                if sub.sink is not None:
+                    # One rendering per (selection, audience, result): a keep filter may have
+                    # let only some subscriptions of the audience have this result.
+                    render_key = (sub.sink.key, *key, id(result))
+                    if render_key not in rendered:
+                        try:
+                            rendered[render_key] = await sub.sink.render(contexts[audience], result)
+                        except Exception:
+                            log.exception("rendering %s for event %s failed", key, message.id)
+                            rendered[render_key] = None
+                    item = rendered[render_key]
+                    if item is None:
+                        continue
+                    # Written from here when the socket takes it at once: no task wakes up
+                    # per subscriber. Otherwise queued behind what waits, in order.
+                    if sub.backlog == 0 and sub.sink.write_now(item):
+                        continue
+                    sub.backlog += 1
                 try:
-                    sub.queue.put_nowait(result)
+                    sub.queue.put_nowait(item)
                 except asyncio.QueueFull:
                     self._end(sub, SLOW_CLOSE_CODE, SLOW_REASON)
         finally:
@@ -293,12 +389,6 @@ async def stop_dispatcher(services: AppServices) -> None:
         await dispatcher.stop()
 
 
-async def _end_stream(ctx: Context, code: int, reason: str) -> None:
-    if ctx.end_stream is not None:
-        await ctx.end_stream(code, reason)
-    await _ended(ctx, code)
-
-
 async def _ended(ctx: Context, code: int) -> None:
     """End a stream whose socket is being closed with ``code``."""
     await ctx.uow.close()
@@ -317,35 +407,28 @@ class SlowSubscriber(Exception):
 async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
     """The results of ``topic`` for the caller, for each event from now on, in order.
 
-    The caller must already be checked for the topic (scopes, operator) by the use case.
+    The caller must already be checked for the topic (scopes, operator) by the use case. When
+    the face set a :data:`SINK` for this task, the results go to it and nothing is yielded; the
+    stream still re-checks the credentials and ends as any other.
     """
     principal = require_principal(ctx)
-    interval = max(ctx.settings.subscription_recheck_seconds, 1)
+    # Taken once: a later stream run by this task (none today) must not write to this sink.
+    sink = SINK.get()
+    SINK.set(None)
     dispatcher = await dispatcher_for(ctx.services)
     # Hold no connection while waiting: a dashboard may idle for hours.
     await ctx.uow.close()
-    sub = dispatcher.add(ctx, principal, topic)
-    pending: asyncio.Future[Any] | None = None
+    sub = dispatcher.add(ctx, principal, topic, sink)
     try:
         while True:
-            try:
-                item = sub.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                if pending is None:
-                    pending = asyncio.ensure_future(sub.queue.get())
-                # Waiting does not cancel the read, so no event is lost to a re-check.
-                done, _ = await asyncio.wait({pending}, timeout=interval)
-                if not done:
-                    live = await principal_is_live(ctx, principal)
-                    await ctx.uow.close()
-                    if not live:
-                        dispatcher.remove(sub)
-                        await _end_stream(ctx, REVOKED_CLOSE_CODE, REVOKED_REASON)
-                    continue
-                item, pending = pending.result(), None
+            item = await sub.queue.get()
             if sub.ended is not None:
                 await _ended(ctx, sub.ended[0])
             if item is _WAKE:
+                continue
+            if sink is not None:
+                await sink.send(item)
+                sub.backlog -= 1
                 continue
             # Fresh loaders for the fields under the node: it must show this event's state.
             ctx.refresh()
@@ -353,8 +436,6 @@ async def stream(ctx: Context, topic: Topic) -> AsyncIterator[Any]:
             await ctx.uow.close()
     finally:
         dispatcher.remove(sub)
-        if pending is not None:
-            pending.cancel()
 
 
 # --- Topics --------------------------------------------------------------------------------------

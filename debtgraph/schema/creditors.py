@@ -27,7 +27,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 from debtgraph.schema.receivables import (
     AddressInput,
     Receivable,
@@ -332,7 +332,8 @@ class UserSubscription:
     async def user_updated(
         self, info: Info, user_id: strawberry.ID | None = None
     ) -> AsyncGenerator[User, None]:
-        async for model in creditors.watch_users(
+        source = creditors.watch_users(
             ctx_of(info), user_id=object_id(user_id, "User") if user_id else None
-        ):
-            yield shaped(model, User.from_model)
+        )
+        async for node in nodes(source, User.from_model):
+            yield node

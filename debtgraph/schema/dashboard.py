@@ -11,7 +11,7 @@ from debtgraph.domain.debtors.dashboard import DashboardFigures
 from debtgraph.resolvers import dashboard
 from debtgraph.schema.base import ctx_of
 from debtgraph.schema.debtors import Debtor
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 from debtgraph.schema.uploads import Upload
 
 
@@ -94,5 +94,5 @@ class DashboardQuery:
 class DashboardSubscription:
     @strawberry.subscription(description="The dashboard again after each upload or debtor event.")
     async def dashboard_updated(self, info: Info) -> AsyncGenerator[Dashboard, None]:
-        async for figures in dashboard.watch(ctx_of(info)):
-            yield shaped(figures, Dashboard.from_figures)
+        async for node in nodes(dashboard.watch(ctx_of(info)), Dashboard.from_figures):
+            yield node

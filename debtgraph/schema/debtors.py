@@ -36,7 +36,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 from debtgraph.schema.payments import BillingStatus, VopResult
 from debtgraph.schema.vop_logs import VopLog
 
@@ -300,8 +300,8 @@ class DebtorSubscription:
         self, info: Info, upload_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Debtor, None]:
         key = functools.partial(node_key, upload_id, "Upload")
-        async for model in debtors.watch_debtors(ctx_of(info), key):
-            yield shaped(model, Debtor.from_model)
+        async for node in nodes(debtors.watch_debtors(ctx_of(info), key), Debtor.from_model):
+            yield node
 
     @strawberry.subscription(
         description="A billing attempt after it is created or changes status; only those of one "
@@ -318,9 +318,10 @@ class DebtorSubscription:
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
         attempt_type = schema_type(info, "BillingAttempt")
-        async for model in debtors.watch_billing_attempts(
+        source = debtors.watch_billing_attempts(
             ctx_of(info),
             functools.partial(node_key, upload_id, "Upload"),
             functools.partial(node_key, debtor_id, "Debtor"),
-        ):
-            yield shaped(model, attempt_type.from_model)
+        )
+        async for node in nodes(source, attempt_type.from_model):
+            yield node

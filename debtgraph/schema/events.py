@@ -12,7 +12,7 @@ from strawberry.types import Info
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.resolvers import events
 from debtgraph.schema.base import ctx_of
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 
 
 @strawberry.type(description="A committed domain event, as webhooks carry it.")
@@ -45,5 +45,5 @@ class EventSubscription:
     async def events(
         self, info: Info, types: list[str] | None = None
     ) -> AsyncGenerator[DomainEvent, None]:
-        async for message in events.watch(ctx_of(info), types):
-            yield shaped(message, DomainEvent.from_message)
+        async for node in nodes(events.watch(ctx_of(info), types), DomainEvent.from_message):
+            yield node

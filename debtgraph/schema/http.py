@@ -22,11 +22,7 @@ from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -37,6 +33,7 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.schema.live import DirectLegacyWSHandler, DirectTransportWSHandler
 from debtgraph.schema.persisted import DocumentRefused, PersistedQueries
 from debtgraph.settings import Settings
 
@@ -73,7 +70,7 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, reason)
 
 
-class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+class _TransportWSHandler(DirectTransportWSHandler):
     """graphql-transport-ws, resolving persisted-query hashes and the document size limit."""
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
@@ -85,7 +82,7 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await super().handle_subscribe(resolved)
 
 
-class _WSHandler(BaseGraphQLWSHandler[Any, Any]):
+class _WSHandler(DirectLegacyWSHandler):
     """graphql-ws (the older protocol), likewise."""
 
     async def handle_start(self, message: StartMessage) -> None:
@@ -127,6 +124,7 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
     websocket_adapter_class = _WebSocketAdapter
+    # Persisted queries resolved, then events rendered once per socket (schema/live.py).
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _WSHandler
 
@@ -166,8 +164,8 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         return value
 
     def encode_json(self, data: object) -> str:
-        """orjson (each subscription event is encoded once per subscriber); the standard
-        encoder for anything orjson refuses. Always text: WebSocket protocols send text frames."""
+        """orjson; the standard encoder for anything orjson refuses. Always text: WebSocket
+        protocols send text frames."""
         try:
             return orjson.dumps(data).decode()
         except TypeError:

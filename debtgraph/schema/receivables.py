@@ -37,7 +37,7 @@ from debtgraph.schema.base import (
     schema_type,
     to_connection,
 )
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 
 ReceivableStatus = strawberry.enum(DomainReceivableStatus, description="Lifecycle of a receivable.")
 CancelReason = strawberry.enum(DomainCancelReason, description="Why a creditor cancels recovery.")
@@ -642,9 +642,10 @@ class ReceivableSubscription:
         user_id: strawberry.ID | None = None,
         receivable_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[Receivable, None]:
-        async for model in receivables.watch_status_changes(
+        source = receivables.watch_status_changes(
             ctx_of(info),
             receivable_id=_rid(receivable_id) if receivable_id else None,
             user_id=object_id(user_id, "User") if user_id else None,
-        ):
-            yield shaped(model, Receivable.from_model)
+        )
+        async for node in nodes(source, Receivable.from_model):
+            yield node

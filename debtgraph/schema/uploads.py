@@ -39,7 +39,7 @@ from debtgraph.schema.debtors import (
     UploadStatus,
     ValidationStatus,
 )
-from debtgraph.schema.live import shaped
+from debtgraph.schema.live import nodes
 from debtgraph.schema.payments import BillingStatus, VopResult
 from debtgraph.schema.vop_logs import VopLog
 
@@ -336,5 +336,5 @@ class UploadSubscription:
         self, info: Info, upload_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Upload, None]:
         key = functools.partial(node_key, upload_id, "Upload")
-        async for model in uploads.watch_uploads(ctx_of(info), key):
-            yield shaped(model, Upload.from_model)
+        async for node in nodes(uploads.watch_uploads(ctx_of(info), key), Upload.from_model):
+            yield node

@@ -105,6 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # "*" for any): links built from the request must not follow a client's claims.
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        # Events are a few hundred bytes of JSON: compressing each for each socket costs more
+        # CPU (and a zlib state per connection) than the bytes it saves.
+        ws_per_message_deflate=False,
     )
     return 0
 

@@ -36,6 +36,7 @@ from debtgraph.resolvers import auth, events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Unauthenticated
 from debtgraph.resolvers.events import subscriber_count
+from debtgraph.schema import live
 from debtgraph.server.app import Runtime
 from debtgraph.settings import Settings
 from tests.conftest import REDIS_URL
@@ -184,6 +185,59 @@ async def test_identical_subscriptions_share_one_execution_but_not_across_audien
         assert got[0]["payload"]["data"]["userUpdated"]["email"] == user.email
         with pytest.raises(TimeoutError):
             await receive(theirs, timeout=0.5)
+
+
+async def test_one_rendering_per_selection_each_operation_with_its_own_id(
+    app: Any,
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Subscribers of one document share one execution and encoding of each event; every
+    operation still gets its own id, and a completed one gets nothing more."""
+    rendered: list[object] = []
+    render = live._WireSink.render
+
+    async def counted(sink: live._WireSink, ctx: Context, result: Any) -> str:
+        rendered.append(sink.key)
+        return await render(sink, ctx, result)
+
+    monkeypatch.setattr(live._WireSink, "render", counted)
+    upload_id = await _upload_id(client, admin_headers)
+    token = admin_headers["Authorization"]
+    status_only = "subscription { uploadProgress { status } }"
+    async with (
+        served(app) as port,
+        subscriber(port, token, UPLOAD_PROGRESS) as first,
+        subscriber(port, token, UPLOAD_PROGRESS) as second,
+        subscriber(port, token, status_only) as other,
+    ):
+        again = {"query": UPLOAD_PROGRESS, "variables": {}}
+        await first.send(orjson.dumps({"id": "2", "type": "subscribe", "payload": again}).decode())
+        await registered(runtime, 4)
+        await emit(runtime, "upload.progress", str(upload_id))
+        on_first = [await receive(first), await receive(first)]
+        assert sorted(m["id"] for m in on_first) == ["1", "2"]
+        assert (
+            on_first[0]["payload"] == on_first[1]["payload"] == (await receive(second))["payload"]
+        )
+        assert on_first[0]["payload"]["data"]["uploadProgress"]["databaseId"] == upload_id
+        assert (await receive(other))["payload"] == {
+            "data": {"uploadProgress": {"status": "COMPLETED"}}
+        }
+        # Two documents, two renderings: not one per subscriber or operation.
+        assert len(rendered) == 2
+        assert len(set(rendered)) == 2
+        await first.send('{"id":"2","type":"complete"}')
+        for _ in range(500):
+            if subscriber_count(runtime.services) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await emit(runtime, "upload.progress", str(upload_id))
+        assert (await receive(first))["id"] == "1"
+        with pytest.raises(TimeoutError):
+            await receive(first, timeout=0.5)
 
 
 async def emit_user_updated(runtime: Runtime, user: User) -> None:

@@ -516,6 +516,28 @@ async def test_graphql_nodes_attempts_and_replay(
     assert orjson.loads(receiver.received[0].body)["type"] == "receivable.created"
 
 
+async def _relay_created(
+    session: Any, runtime: Any, clock: Any, platform_id: int, uid: int, object_ids: list[str]
+) -> list[outbox.Event]:
+    """Commit a receivable.created event per object id and relay them (deliveries written)."""
+    events = [
+        outbox.record_event(
+            session,
+            clock,
+            type="receivable.created",
+            object_type="receivable",
+            object_id=object_id,
+            obj={"id": object_id},
+            platform_id=platform_id,
+            user_id=uid,
+        )
+        for object_id in object_ids
+    ]
+    await session.commit()
+    await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+    return events
+
+
 async def _user_id(db: Any, public: str) -> int:
     async with db() as session:
         found = await session.scalar(select(User.id).where(User.public_id == public))
@@ -543,18 +565,7 @@ async def test_a_revoked_grant_ends_deliveries_even_those_already_queued(
     assert len(receiver.received) == 1  # within reach through the grant
     # A delivery written while the grant was live, not yet sent when it is revoked.
     async with db() as session:
-        event = outbox.record_event(
-            session,
-            clock,
-            type="receivable.created",
-            object_type="receivable",
-            object_id="rcv_q",
-            obj={"id": "rcv_q"},
-            platform_id=other.platform.id,
-            user_id=uid,
-        )
-        await session.commit()
-        await outbox.relay(session, runtime.services.bus, clock, [event.id])
+        await _relay_created(session, runtime, clock, other.platform.id, uid, ["rcv_q"])
         await session.execute(update(OAuthToken).values(revoked_at=clock.now()))
         await session.commit()
     assert await sweep({"services": runtime.services}) == 1
@@ -640,6 +651,69 @@ async def test_events_of_one_object_arrive_in_order(
     assert types == ["receivable.created", "receivable.status_changed", "receivable.in_process"]
 
 
+async def test_a_grant_to_one_platform_reaches_no_other_platforms_webhooks(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    """The creditor granted Granted access; Bystander, with a webhook of its own, must not get
+    its events (the grant's platform is the webhook's, not any platform with a webhook)."""
+    owner = await make_platform("Owner")
+    granted, bystander = await make_platform("Granted"), await make_platform("Bystander")
+    uid = await _user_id(db, (await create_user(client, owner.api_key))["id"])
+    await creditor_token(db, clock, granted.platform.id, uid, "receivables:read")
+    hooks = {
+        name: (await _register(client, platform.api_key, receiver.url, ["receivable.created"]))
+        for name, platform in (("granted", granted), ("bystander", bystander))
+    }
+    async with db() as session:
+        (event,) = await _relay_created(session, runtime, clock, owner.platform.id, uid, ["rcv_x"])
+        delivered_to = set(
+            (
+                await session.scalars(
+                    select(Webhook.public_id)
+                    .join(WebhookDelivery, WebhookDelivery.webhook_id == Webhook.id)
+                    .where(WebhookDelivery.event_id == event.id)
+                )
+            ).all()
+        )
+    assert delivered_to == {hooks["granted"]["id"]}
+
+
+async def test_a_claim_takes_only_the_oldest_pending_delivery_of_each_object(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
+    uid = await _user_id(db, user["id"])
+    async with db() as session:
+        events = await _relay_created(
+            session, runtime, clock, acme.platform.id, uid, ["rcv_a", "rcv_a", "rcv_b", "rcv_a"]
+        )
+        first = await deliveries.claim(session, clock, None)
+        # The first of rcv_a and the only one of rcv_b; rcv_a's later two wait behind it.
+        assert sorted(c.event_id for c in first) == sorted([events[0].id, events[2].id])
+        # Still pending under their lease, they hold the others back.
+        assert await deliveries.claim(session, clock, None) == []
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_([c.id for c in first]))
+            .values(status="succeeded", next_attempt_at=None)
+        )
+        await session.commit()
+        second = await deliveries.claim(session, clock, None)
+        assert [c.event_id for c in second] == [events[1].id]
+
+
 async def test_two_workers_never_make_the_same_attempt(
     client: httpx.AsyncClient,
     make_platform: Any,
@@ -653,22 +727,10 @@ async def test_two_workers_never_make_the_same_attempt(
     await _register(client, acme.api_key, receiver.url, ["receivable.created"])
     uid = await _user_id(db, user["id"])
     async with db() as session:
-        events = [
-            outbox.record_event(
-                session,
-                clock,
-                type="receivable.created",
-                object_type="receivable",
-                object_id=f"rcv_{i}",
-                obj={"id": f"rcv_{i}"},
-                platform_id=acme.platform.id,
-                user_id=uid,
-            )
-            for i in range(30)
-        ]
-        await session.commit()
         # Written by the relay, queued to no one: the two "workers" below race for them.
-        await outbox.relay(session, runtime.services.bus, clock, [e.id for e in events])
+        await _relay_created(
+            session, runtime, clock, acme.platform.id, uid, [f"rcv_{i}" for i in range(30)]
+        )
     config = config_of(runtime.services)
 
     async def worker() -> int:

@@ -62,12 +62,20 @@ def live_grant_users(platform_id: PlatformRef, scope: str, now: datetime) -> Sel
     """
     live_until = func.coalesce(OAuthToken.refresh_expires_at, OAuthToken.expires_at)
     padded = literal(" ").concat(OAuthToken.scope).concat(" ")
-    return select(OAuthToken.user_id).where(
-        OAuthToken.platform_id == platform_id,
-        OAuthToken.revoked_at.is_(None),
-        live_until > now,
-        # Scopes are stored space-separated; their names hold no LIKE wildcard.
-        padded.like(f"% {scope} %"),
+    return (
+        select(OAuthToken.user_id)
+        .where(
+            OAuthToken.platform_id == platform_id,
+            OAuthToken.revoked_at.is_(None),
+            live_until > now,
+            # Scopes are stored space-separated; their names hold no LIKE wildcard.
+            padded.like(f"% {scope} %"),
+        )
+        # A column ``platform_id`` belongs to a query this one is nested in, maybe two levels
+        # up (webhooks: ``platform_reach`` inside an IN): implicit correlation reaches only
+        # the enclosing SELECT and would join that table afresh here, every platform's grants
+        # then counting for every webhook.
+        .correlate_except(OAuthToken)
     )
 
 

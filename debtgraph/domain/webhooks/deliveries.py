@@ -193,19 +193,32 @@ class Claimed:
     created_at: datetime
 
 
-def _head_of_object() -> ColumnElement[bool]:
-    """No older delivery of the same object to the same webhook is still pending."""
+def _head_of_object(this_event: type[Event]) -> ColumnElement[bool]:
+    """No older delivery of the same object to the same webhook is still pending.
+
+    ``this_event`` is the candidate delivery's event, joined by the caller. The older events of
+    the object are found first, through ``ix_events_object_type_object_id_id``, and only then
+    their deliveries: the other way round SQLite walked every earlier pending delivery of the
+    webhook for each candidate (quadratic in the backlog).
+    """
     earlier = aliased(WebhookDelivery)
     earlier_event = aliased(Event)
-    this_event = aliased(Event)
+    # Correlated explicitly: implicit correlation reaches only the enclosing SELECT, and the
+    # candidate delivery is two levels up.
+    pending_earlier = (
+        exists()
+        .where(
+            earlier.webhook_id == WebhookDelivery.webhook_id,
+            earlier.event_id == earlier_event.id,
+            earlier.status == DeliveryStatus.PENDING.value,
+        )
+        .correlate(WebhookDelivery, earlier_event)
+    )
     return ~exists().where(
-        earlier.webhook_id == WebhookDelivery.webhook_id,
-        earlier.status == DeliveryStatus.PENDING.value,
-        earlier.event_id < WebhookDelivery.event_id,
-        earlier_event.id == earlier.event_id,
-        this_event.id == WebhookDelivery.event_id,
         earlier_event.object_type == this_event.object_type,
         earlier_event.object_id == this_event.object_id,
+        earlier_event.id < this_event.id,
+        pending_earlier,
     )
 
 
@@ -218,10 +231,12 @@ async def claim(
         WebhookDelivery.status == DeliveryStatus.PENDING.value,
         WebhookDelivery.next_attempt_at <= now,
     )
+    this_event = aliased(Event)
     candidates = (
         select(WebhookDelivery.id)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(due, Webhook.active.is_(True), _head_of_object())
+        .join(this_event, this_event.id == WebhookDelivery.event_id)
+        .where(due, Webhook.active.is_(True), _head_of_object(this_event))
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit)
     )
@@ -267,13 +282,17 @@ def payload_of(event: Event) -> bytes:
 
 
 async def _still_reached(
-    session: AsyncSession, clock: Clock, claimed: Sequence[Claimed]
+    session: AsyncSession, clock: Clock, claimed: Sequence[Claimed], object_types: set[str]
 ) -> set[int]:
-    """The claimed deliveries whose event the webhook's platform still reaches."""
+    """The claimed deliveries whose event (of these object types) the webhook's platform still
+    reaches."""
     now = clock.now()
     reached: set[int] = set()
     ids = [c.id for c in claimed]
+    # One query per object type the batch holds (usually one), not per type there is.
     for object_type, scope in EVENT_SCOPES.items():
+        if object_type not in object_types:
+            continue
         query = (
             select(WebhookDelivery.id)
             .join(Event, Event.id == WebhookDelivery.event_id)
@@ -317,7 +336,9 @@ async def _send_all(
     events = {
         e.id: e for e in (await session.scalars(select(Event).where(Event.id.in_(event_ids))))
     }
-    reached = await _still_reached(session, clock, claimed)
+    reached = await _still_reached(
+        session, clock, claimed, {e.object_type for e in events.values()}
+    )
     now = clock.now()
     # Everything the requests need is read out before the connection goes back (a rollback
     # expires the rows).

@@ -6,7 +6,9 @@ land anywhere the check did not see. Redirects are never followed (a 3xx is a fa
 proxy from the environment is used, and only the first bytes of the answer are read.
 
 Connections are pooled per host name (a pool per name, not per address), so a connection whose
-certificate was checked for one name never carries a request for another.
+certificate was checked for one name never carries a request for another; they are kept alive
+between deliveries. The client is aiohttp's: at the delivery loop's concurrency httpx's pool
+spent more CPU per request than the whole rest of a delivery (bench/webhooks.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from debtgraph.domain.webhooks.targets import Target
 
@@ -59,26 +61,27 @@ class Sender:
 
     def __init__(self, timeout: float = TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
-        self._pools: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._pools: OrderedDict[str, aiohttp.ClientSession] = OrderedDict()
 
-    def _pool(self, host: str) -> httpx.AsyncClient:
+    def _pool(self, host: str) -> aiohttp.ClientSession:
         pool = self._pools.get(host)
-        if pool is not None:
+        if pool is not None and not pool.closed:
             self._pools.move_to_end(host)
             return pool
-        pool = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
-            follow_redirects=False,
+        pool = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            # The body is only excerpted, never inflated; no proxy or netrc from the environment.
+            auto_decompress=False,
             trust_env=False,
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-            ),
+            # No cookies carried from one receiver's answer into the next delivery.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         self._pools[host] = pool
         while len(self._pools) > MAX_POOLS:
             _, evicted = self._pools.popitem(last=False)
             # Closing may wait on the network: never make this caller wait for it.
-            task = asyncio.get_running_loop().create_task(evicted.aclose())
+            task = asyncio.get_running_loop().create_task(evicted.close())
             task.add_done_callback(lambda _t: None)
         return pool
 
@@ -87,41 +90,44 @@ class Sender:
         started = time.perf_counter()
         sent = {
             **headers,
+            # Sent as given: the URL names the address, this the host the check passed.
             "Host": _authority(target),
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             # Only the first bytes are read: no compressed answer to inflate past them.
             "Accept-Encoding": "identity",
         }
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         pool = self._pool(target.host)
+        # TLS names (SNI) and checks the certificate of the host, not of the address dialled.
+        server_hostname = target.host if target.scheme == "https" else None
         error = "no address"
         try:
-            # One deadline for the whole attempt: httpx's timeouts are per phase and per read.
+            # One deadline for the whole attempt, every address included.
             async with asyncio.timeout(self.timeout):
                 for index in range(len(target.addresses)):
-                    request = pool.build_request(
-                        "POST",
-                        _address_url(target, index),
-                        content=body,
-                        headers=sent,
-                        extensions=extensions,
-                    )
                     try:
-                        response = await pool.send(request, stream=True)
-                    except httpx.ConnectError as exc:
+                        async with pool.post(
+                            _address_url(target, index),
+                            data=body,
+                            headers=sent,
+                            allow_redirects=False,
+                            server_hostname=server_hostname,
+                        ) as response:
+                            # Leaving the block before the body's end closes the connection
+                            # rather than pooling it with unread bytes.
+                            excerpt = await _excerpt(response)
+                            return AttemptResult(
+                                response.status,
+                                _elapsed(started),
+                                excerpt,
+                                _status_error(response),
+                            )
+                    except aiohttp.ClientConnectorError as exc:
                         error = f"connect error: {exc}"[:500]
                         continue
-                    try:
-                        excerpt = await _excerpt(response)
-                    finally:
-                        await response.aclose()
-                    return AttemptResult(
-                        response.status_code, _elapsed(started), excerpt, _status_error(response)
-                    )
         except TimeoutError:
             return AttemptResult(None, _elapsed(started), None, f"timeout after {self.timeout:g} s")
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             return AttemptResult(
                 None, _elapsed(started), None, f"{type(exc).__name__}: {exc}"[:500]
             )
@@ -131,28 +137,29 @@ class Sender:
         """Close every pool."""
         pools, self._pools = list(self._pools.values()), OrderedDict()
         for pool in pools:
-            await pool.aclose()
+            await pool.close()
 
 
 def _elapsed(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _status_error(response: httpx.Response) -> str | None:
-    if 200 <= response.status_code < 300:
+def _status_error(response: aiohttp.ClientResponse) -> str | None:
+    if 200 <= response.status < 300:
         return None
-    if response.is_redirect:
-        return f"redirect to {response.headers.get('location', '?')[:300]} (not followed)"
-    return f"HTTP {response.status_code}"
+    if 300 <= response.status < 400 and "Location" in response.headers:
+        return f"redirect to {response.headers['Location'][:300]} (not followed)"
+    return f"HTTP {response.status}"
 
 
-async def _excerpt(response: httpx.Response) -> str:
+async def _excerpt(response: aiohttp.ClientResponse) -> str:
     """The first bytes of the answer as text; the rest is never read."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    while size < EXCERPT_BYTES:
+        chunk = await response.content.read(EXCERPT_BYTES - size)
+        if not chunk:
+            break
         chunks.append(chunk)
         size += len(chunk)
-        if size >= EXCERPT_BYTES:
-            break
     return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", errors="replace")
