@@ -66,16 +66,30 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 _CONNECTION_LOST: tuple[type[BaseException], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
+    # The session's connection broke in an earlier statement (a terminated backend during a
+    # flush or the outbox's publish) and the session was used again before its rollback.
+    sa_exc.PendingRollbackError,
     ConnectionError,
     TimeoutError,
     *_driver_errors(),
 )
 
 
-def _connection_lost(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _CONNECTION_LOST)
+# Tries of a lane job whose error is not a recognised lost connection.
+LANE_TRIES_ON_ERROR = 3
+
+
+def _connection_lost(exc: BaseException | None) -> bool:
+    # The error in hand may be the consequence (a driver state error, a failed rollback) of the
+    # lost connection it was raised while handling.
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, _CONNECTION_LOST):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 async def _commit(session: AsyncSession, services: Services[Any]) -> None:
@@ -105,7 +119,9 @@ async def ingest_upload(ctx: dict[str, Any], upload_id: int) -> str:
     services = services_of(ctx)
     clock = services.clock
     async with services.session_factory() as session:
-        upload = await session.get(Upload, upload_id)
+        # Locked: a lane job may be completing (or failing) this upload right now; read without
+        # the lock, its final status would be overwritten with "processing" below.
+        upload = await session.get(Upload, upload_id, with_for_update=True, populate_existing=True)
         if upload is None or upload.is_complete:
             return "skipped"
         if not upload.storage_path:
@@ -135,12 +151,14 @@ async def ingest_range(ctx: dict[str, Any], upload_id: int, position: int) -> st
     try:
         return await _run_lane(services, upload_id, position, token)
     except Exception as exc:
-        if not _connection_lost(exc):
-            raise
         tries = int(ctx.get("job_try") or 1)
-        log.warning(
-            "range %s of upload %s lost its database (%r): retrying", position, upload_id, exc
-        )
+        # A range resumes after its last stored row, so trying again is safe. A lost database
+        # shows as many errors besides the driver's (a session left 'prepared' by a COMMIT cut
+        # off, a pending rollback): any error is tried again a few times, a lost connection
+        # until arq's own limit.
+        if not _connection_lost(exc) and tries >= LANE_TRIES_ON_ERROR:
+            raise
+        log.warning("range %s of upload %s failed (%r): retrying", position, upload_id, exc)
         raise RetryLater(defer=min(2.0**tries, 60.0)) from exc
 
 

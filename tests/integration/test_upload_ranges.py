@@ -203,6 +203,30 @@ async def test_two_jobs_handed_the_same_range_ingest_it_once(
     assert (await _events(db, upload_id)).count("upload.completed") == 1
 
 
+@on_postgres
+async def test_a_dispatch_racing_the_completion_leaves_the_upload_completed(
+    db: Any, clock: Any, tmp_path: Path, runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload_id = await _arranged(db, clock, tmp_path, 100)
+    monkeypatch.setattr(runtime.services.jobs, "enqueue", _ignore)
+    dispatch = {"services": runtime.services, "job_try": 1}
+    assert await TASKS["uploads.ingest"](dispatch, upload_id) == "queued"
+    # A lane job completes the upload; before it commits, the sweep dispatches the upload again.
+    async with db() as finisher:
+        await finisher.execute(
+            text("UPDATE uploads SET status = 'completed' WHERE id = :id"), {"id": upload_id}
+        )
+        again = asyncio.create_task(TASKS["uploads.ingest"](dispatch, upload_id))
+        await asyncio.sleep(0.5)
+        assert not again.done()  # waiting for the finisher's row lock, not reading around it
+        await finisher.commit()
+    assert await again == "skipped"
+    async with db() as session:
+        row = await session.get(Upload, upload_id)
+    assert row is not None
+    assert row.status == "completed"
+
+
 async def _ignore(*_: Any) -> None:
     return None
 
