@@ -20,7 +20,9 @@ class Gateway:
     """What the fake gateway refuses; ``calls`` records every request, ``accepted`` what it took."""
 
     refused_ibans: set[str] = field(default_factory=set)
+    known: set[str] = field(default_factory=set)  # transactions it has: a lone one is a 409
     status: int | None = None  # answer every call with this status instead
+    refusal_size: int = 0  # pad a refusal's body to this many bytes
     calls: list[dict[str, Any]] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
     port: int = 0
@@ -39,7 +41,10 @@ def _app(gateway: Gateway) -> Starlette:
         bad = [d["iban"] for d in body["debits"] if d["iban"] in gateway.refused_ibans]
         if bad:
             # A real gateway refuses the whole request when one debit is unacceptable.
-            return JSONResponse({"error": f"invalid creditor account for {bad[0]}"}, 422)
+            pad = " " * gateway.refusal_size
+            return JSONResponse({"error": f"invalid creditor account for {bad[0]}{pad}"}, 422)
+        if any(d["transaction_id"] in gateway.known for d in body["debits"]):
+            return JSONResponse({"error": "duplicate transaction"}, 409)
         gateway.accepted.extend(d["transaction_id"] for d in body["debits"])
         return JSONResponse({"accepted": len(body["debits"])}, 202)
 

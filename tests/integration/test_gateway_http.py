@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from debtgraph.domain.payments.billing import Debit, GatewayAnswer
-from debtgraph.domain.payments.gateways import HttpGateway, sign_callback
+from debtgraph.domain.payments.gateways import GatewayRefusedBatch, HttpGateway, sign_callback
 from tests.integration.billing_support import NS, attempts, billing_upload, pain002, start
 from tests.integration.gateway_support import Gateway, running_gateway
 
@@ -62,6 +62,26 @@ async def test_one_refused_debit_costs_only_that_debit(gateway: Gateway) -> None
     # Every other debit was accepted exactly once; the split asked O(log n) times, not n.
     assert sorted(gateway.accepted) == sorted(f"TXN-{n}" for n in range(8) if n != 5)
     assert len(gateway.calls) <= 1 + 2 * 3
+
+
+async def test_a_transaction_the_gateway_has_already_counts_as_sent(gateway: Gateway) -> None:
+    # The sweep resending a batch a failed job had partly sent: the gateway answers 409 for
+    # what it has; those are not refusals (an error would be retried as a new transaction).
+    gateway.known.update({"TXN-1", "TXN-2"})
+    assert (
+        await HttpGateway(gateway.url, "key-1", "MID-9").submit([_debit(n) for n in range(4)]) == []
+    )
+    assert sorted(gateway.accepted) == ["TXN-0", "TXN-3"]
+
+
+async def test_a_gateway_refusing_every_debit_refuses_the_batch(gateway: Gateway) -> None:
+    gateway.refused_ibans.add(REFUSED_IBAN)
+    gateway.refusal_size = 1_000_000  # only the opening of a refusal is read
+    debits = [_debit(n, REFUSED_IBAN) for n in range(500)]
+    with pytest.raises(GatewayRefusedBatch, match="more than 10 debits"):
+        await HttpGateway(gateway.url, "key-1", "MID-9").submit(debits)
+    # It stopped at the eleventh refused debit, not after 999 requests.
+    assert len(gateway.calls) < 100
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 429, 500, 503])

@@ -116,47 +116,82 @@ class HttpGateway:
     async def submit(self, debits: Sequence[Debit]) -> list[GatewayAnswer]:
         """Send the debits; the gateway answers through the callback, except for refused ones.
 
-        A batch the gateway refuses for its content (400, 409, 422) is split in halves and each
-        sent again, so one debit it cannot take costs that debit an ``error`` answer instead of
-        holding back the whole batch on every sweep. Any other refusal (our credentials, the
-        gateway down, a timeout) raises: the job fails and the attempts stay unsent for the sweep.
-        Debits already accepted by then are sent again later; the gateway dedupes them on
-        ``transaction_id``, as it must for a lost answer too.
+        A batch the gateway refuses for its content (400, 422) is split in halves and each sent
+        again, so one debit it cannot take costs that debit an ``error`` answer instead of
+        holding back the whole batch on every sweep. A gateway refusing more than
+        ``MAX_REFUSED_DEBITS`` debits of one batch refuses the request, not the debits (a
+        merchant account it does not enable, say): that raises, like any other refusal (our
+        credentials, the gateway down, a timeout), the job fails and the attempts stay unsent
+        for the sweep. Debits already accepted by then are sent again later; the gateway dedupes
+        them on ``transaction_id``, as it must for a lost answer too, and a 409 (it already has
+        that transaction) counts as accepted.
         """
         if not debits:
             return []
+        refused: list[GatewayAnswer] = []
         if self._client is not None:
-            return await self._send(self._client, list(debits))
-        async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
-            return await self._send(client, list(debits))
+            await self._send(self._client, list(debits), refused)
+        else:
+            async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+                await self._send(client, list(debits), refused)
+        return refused
 
-    async def _send(self, client: httpx.AsyncClient, debits: list[Debit]) -> list[GatewayAnswer]:
-        response = await client.post(
-            self._url,
-            json={"mid_reference": self.mid_reference, "debits": [_debit_body(d) for d in debits]},
-            headers={"Authorization": f"Bearer {self._api_key}"},
-        )
-        if response.status_code not in _REFUSED_FOR_CONTENT:
-            response.raise_for_status()
-            return []
+    async def _send(
+        self, client: httpx.AsyncClient, debits: list[Debit], refused: list[GatewayAnswer]
+    ) -> None:
+        body = {"mid_reference": self.mid_reference, "debits": [_debit_body(d) for d in debits]}
+        # Uncompressed, so reading the first bytes of a refusal reads no more than that.
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept-Encoding": "identity"}
+        async with client.stream("POST", self._url, json=body, headers=headers) as response:
+            status = response.status_code
+            if status == httpx.codes.CONFLICT and len(debits) == 1:
+                return  # the gateway has this transaction already
+            if status not in _REFUSED_FOR_CONTENT and status != httpx.codes.CONFLICT:
+                response.raise_for_status()
+                return
+            reason = await _opening(response)
         if len(debits) > 1:
             half = len(debits) // 2
-            return await self._send(client, debits[:half]) + await self._send(client, debits[half:])
-        reason = " ".join(response.text.split())[:_REFUSAL_TEXT]
-        message = f"The gateway refused the debit (HTTP {response.status_code})"
-        return [
+            await self._send(client, debits[:half], refused)
+            await self._send(client, debits[half:], refused)
+            return
+        if len(refused) >= MAX_REFUSED_DEBITS:
+            raise GatewayRefusedBatch(
+                f"The gateway refused more than {MAX_REFUSED_DEBITS} debits of one batch "
+                f"(HTTP {status}): {reason}"
+            )
+        message = f"The gateway refused the debit (HTTP {status})"
+        refused.append(
             GatewayAnswer(
                 transaction_id=debits[0].transaction_id,
                 status="error",
                 error_message=f"{message}: {reason}" if reason else message,
             )
-        ]
+        )
+
+
+class GatewayRefusedBatch(Exception):
+    """The gateway refuses (nearly) every debit of a batch: the request, not the debits."""
 
 
 # Statuses saying the gateway will never take this request's debits as they are; split and resent.
-_REFUSED_FOR_CONTENT: Final = frozenset({400, 409, 422})
-# How much of the gateway's refusal is kept in the attempt's error_message (500 characters).
+_REFUSED_FOR_CONTENT: Final = frozenset({400, 422})
+# Debits of one batch the gateway may refuse one by one before the batch counts as refused.
+MAX_REFUSED_DEBITS: Final = 10
+# How much of the gateway's refusal is read, and kept in the attempt's error_message.
+_REFUSAL_BYTES: Final = 4096
 _REFUSAL_TEXT: Final = 400
+
+
+async def _opening(response: httpx.Response) -> str:
+    """The start of a refusal's body, folded; the rest is never read into memory."""
+    head = b""
+    async for chunk in response.aiter_raw():
+        head += chunk
+        if len(head) >= _REFUSAL_BYTES:
+            break
+    text = head[:_REFUSAL_BYTES].decode("utf-8", "replace")
+    return " ".join(text.split())[:_REFUSAL_TEXT]
 
 
 def _debit_body(debit: Debit) -> dict[str, Any]:
