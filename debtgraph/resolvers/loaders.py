@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -153,8 +153,8 @@ class Loaders:
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
-        Keys are ``PageKey``; parents asking for the same window and filters share one
-        statement (COUNT and ROW_NUMBER over the parent).
+        Keys are ``PageKey``; parents asking for the same window and filters share three
+        statements: the ids ranked per parent (ROW_NUMBER), their rows, and a grouped count.
         """
         model = attr.class_
 
@@ -168,46 +168,35 @@ class Loaders:
                 conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
                 if filter_builder is not None:
                     conditions += filter_builder(dict(filters))
-                # One statement: each parent's total over its filtered children, then the
-                # window's rows ranked per parent from the cursor, the first size + 1 kept.
-                counted = (
-                    select(model, func.count().over(partition_by=attr).label("total"))
-                    .where(*conditions)
+                # The totals apart, narrow and grouped: a window function counting the whole
+                # partition in the page's statement makes the database read every child row
+                # in full (raw_data and all) before it returns the first one.
+                counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
+                # The page ranks ids only, over rows already past the cursor, so the database
+                # never carries full rows through the window; the full rows of the size + 1
+                # kept per parent are then read by primary key. A join instead lets PostgreSQL,
+                # which cannot estimate the rank bound, hash the whole table to find them.
+                rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
+                ranked = (
+                    select(model.id.label("id"), rank.label("rn"))
+                    .where(*conditions, *window.bounds(model.id))
                     .subquery()
                 )
-                parent_col, row_id = counted.c[attr.key], counted.c.id
-                rank = func.row_number().over(
-                    partition_by=parent_col, order_by=window.order(row_id)
-                )
-                ranked = select(counted, rank.label("rn")).where(*window.bounds(row_id)).subquery()
-                stmt: Select[Any] = (
-                    select(aliased(model, ranked), ranked.c.total)
-                    .where(ranked.c.rn <= window.size + 1)
-                    .order_by(ranked.c[attr.key], ranked.c.rn)
-                )
+                kept_stmt = select(ranked.c.id).where(ranked.c.rn <= window.size + 1)
                 async with self._uow.session() as session:
-                    found = (await session.execute(stmt)).all()
+                    kept = list(await session.scalars(kept_stmt))
+                    rows_stmt = (
+                        select(model).where(model.id.in_(kept)).order_by(window.order(model.id))
+                    )
+                    rows = (await session.scalars(rows_stmt)).all()
+                    totals = {p: int(n) for p, n in (await session.execute(counts_stmt)).all()}
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                totals: dict[Any, int] = {}
                 # The children are loaded now: their own edges back (VopLog.debtor, …) and any
                 # later look-up by id in this request read them from here, not from SQL.
                 by_id = self.by(model.id)
-                for row, total in found:
+                for row in rows:
                     grouped[getattr(row, attr.key)].append(row)
-                    totals[getattr(row, attr.key)] = int(total)
                     by_id.prime(row.id, row)
-                # A parent with no row in the window has no total yet: none at all when the
-                # window is the whole list, else counted (a cursor past a parent's last child).
-                bounded = window.after is not None or window.before is not None
-                uncounted = parents - totals.keys() if bounded else set()
-                if uncounted:
-                    counts_stmt = (
-                        select(attr, func.count())
-                        .where(*conditions, attr.in_(uncounted))
-                        .group_by(attr)
-                    )
-                    async with self._uow.session() as session:
-                        totals.update((p, int(n)) for p, n in (await session.execute(counts_stmt)))
                 for key in group:
                     results[key] = window.page(
                         grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)

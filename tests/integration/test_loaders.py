@@ -53,7 +53,7 @@ async def test_pages_loader_is_one_windowed_query_per_request_shape(
         loader = ctx.loaders.pages(Debtor.upload_id)
         with sql_counter:
             pages = [await p for p in [loader.load(PageKey(u, Window(3))) for u in upload_ids]]
-        assert sql_counter.count == 1  # the windowed page, totals and all
+        assert sql_counter.count == 3  # the ranked ids, their rows, the grouped count
         for upload_id, page in zip(upload_ids, pages, strict=True):
             assert page.total == 7
             assert page.has_next is True
@@ -104,5 +104,50 @@ async def test_by_and_many_loaders_batch(
             ]
         assert sql_counter.count == 1
         assert [[d.row_number for d in g] for g in groups] == [[2, 3]] * 4
+    finally:
+        await ctx.uow.close()
+
+
+def _windowed_subquery(statement: str) -> str:
+    """The parenthesised SELECT that computes ROW_NUMBER in ``statement``."""
+    lowered = statement.lower()
+    start = lowered.rindex("(select", 0, lowered.index("row_number()"))
+    depth = 0
+    for end in range(start, len(statement)):
+        depth += {"(": 1, ")": -1}.get(statement[end], 0)
+        if depth == 0:
+            return lowered[start : end + 1]
+    raise AssertionError(f"unbalanced subquery in {statement}")
+
+
+async def test_a_page_ranks_ids_only_past_the_cursor(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    """The windowed subquery reads ids, not full rows, and applies the cursor before ranking.
+
+    Ranking full rows (``debtors.raw_data`` and all) over a parent's whole partition made every
+    nested page read all of the parent's children in full, however deep the cursor.
+    """
+    upload_ids = await _arrange(db, clock, uploads=2, debtors_each=7)
+    ctx = Context.create(runtime.services)
+    try:
+        first = await ctx.loaders.pages(Debtor.upload_id).load(PageKey(upload_ids[0], Window(3)))
+        cursor = first.items[-1].id
+        with sql_counter:
+            page = await ctx.loaders.pages(Debtor.upload_id).load(
+                PageKey(upload_ids[0], Window(3, after=cursor))
+            )
+        assert [d.id for d in page.items] == [cursor - 1, cursor - 2, cursor - 3]
+        assert page.total == 7
+        ranking, rows, count = (s.lower() for s in sql_counter.statements)
+        assert "raw_data" not in ranking, ranking
+        windowed = _windowed_subquery(ranking)
+        assert "debtors.id <" in windowed, windowed  # the cursor bound, inside the ranking
+        # Full rows only for the ranks kept, by primary key.
+        assert "raw_data" in rows, rows
+        assert "debtors.id in" in rows, rows
+        assert " over " not in rows, rows
+        assert "raw_data" not in count, count
+        assert " over " not in count, count
     finally:
         await ctx.uow.close()
