@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextvars
 import copy
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,6 +54,7 @@ from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
 from strawberry import relay
 
+from debtgraph.schema.caches import DOCUMENTS
 from debtgraph.schema.live import SharedEventExecutor
 
 log = logging.getLogger("debtgraph.graphql")
@@ -260,30 +260,23 @@ def compile_plan(executor: Any) -> Plan | None:
     return None if fields is None else Plan(root_type, fields)
 
 
-_PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
-_MAX_PLANS = 256
-
-
 def plan_for(executor: Any) -> Plan | None:
-    """The cached plan of this document and operation (compiled on first use)."""
+    """The plan of this document and operation, kept with the document when it is kept.
+
+    Plans live in the document cache's entry (schema/caches.py) so that one byte budget bounds
+    documents and plans together and evicting a document drops its plans; a document not kept
+    (too long, or run without the extensions) is compiled on each request.
+    """
     operation = executor.operation
-    if operation.loc is None:
+    plans = None if operation.loc is None else DOCUMENTS.plans(operation.loc.source.body, operation)
+    if plans is None:
         return compile_plan(executor)
-    key = (
-        id(executor.schema),
-        operation.loc.source.body,
-        operation.name.value if operation.name else None,
-    )
+    key = (id(executor.schema), operation.name.value if operation.name else None)
     try:
-        plan = _PLANS[key]
+        return plans[key]  # type: ignore[no-any-return]
     except KeyError:
-        plan = compile_plan(executor)
-        _PLANS[key] = plan
-        if len(_PLANS) > _MAX_PLANS:
-            _PLANS.popitem(last=False)
+        plan = plans[key] = compile_plan(executor)
         return plan
-    _PLANS.move_to_end(key)
-    return plan
 
 
 def _leaf(return_type: Any, value: Any) -> Any:
