@@ -159,12 +159,7 @@ def _compile_fields(
         plan.args = bool(field_def.args or plan.nodes[0].arguments)
         resolve = field_def.resolve
         strawberry_field = (field_def.extensions or {}).get(_BACKREF)
-        if (
-            resolve is not None
-            and getattr(resolve, "_is_default", False)
-            and strawberry_field is not None
-            and strawberry_field.default_resolver is getattr
-        ):
+        if strawberry_field is not None and _is_plain_attribute(resolve, strawberry_field):
             plan.attr = strawberry_field.python_name
         elif resolve is not None:
             plan.resolve = resolve
@@ -177,6 +172,26 @@ def _compile_fields(
         plan.complete = completion
         plans.append(plan)
     return plans
+
+
+def _is_plain_attribute(resolve: Any, strawberry_field: Any) -> bool:
+    """Whether Strawberry resolves the field by ``getattr`` alone, with nothing around it.
+
+    Strawberry marks ``_is_default`` every resolver of a field without its own resolver, also
+    one wrapped in field extensions or permission classes (a permission is an extension): the
+    attribute path would skip them. Only its basic resolver (no resolver, no extension, no
+    exception handler) is read as an attribute; anything else, or a Strawberry that names it
+    otherwise, is called as graphql-core calls it.
+    """
+    return (
+        resolve is not None
+        and getattr(resolve, "_is_default", False)
+        and getattr(resolve, "__name__", None) == "_get_basic_result"
+        and strawberry_field is not None
+        and strawberry_field.is_basic_field
+        and not strawberry_field.permission_classes
+        and strawberry_field.default_resolver is getattr
+    )
 
 
 def _relay_node(parent_type: GraphQLObjectType, strawberry_field: Any) -> type[relay.Node] | None:
