@@ -182,6 +182,11 @@ class Settings:
                 "ALLOW_PRIVATE_WEBHOOK_URLS is for tests and local development: it is refused "
                 "when ENV=production (webhooks could then reach internal addresses)."
             )
+        if self.is_production and self.graphql_check_compiled:
+            raise ConfigError(
+                "GRAPHQL_CHECK_COMPILED is for tests: it is refused when ENV=production (every "
+                "query would run twice and each difference found would be kept in memory)."
+            )
         if self.is_production and not self.public_base_url:
             # Without it links follow the request's Host header, which any client can set: an
             # onboarding or consent link could then point at a host of the client's choosing.

@@ -23,6 +23,7 @@ was not built for (an async iterable, awaitable list items, an awaitable ``is_ty
 
 ``GRAPHQL_CHECK_COMPILED`` (on in the tests) runs every query through both and records any
 difference in data or errors in :data:`MISMATCHES`: the whole test suite proves the two equal.
+It doubles the work of every query, so the settings refuse it when ENV=production.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import contextvars
 import copy
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,6 +55,7 @@ from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
 from strawberry import relay
 
+from debtgraph.schema.caches import DOCUMENTS
 from debtgraph.schema.live import SharedEventExecutor
 
 log = logging.getLogger("debtgraph.graphql")
@@ -62,8 +63,10 @@ log = logging.getLogger("debtgraph.graphql")
 # Set while the standard executor re-runs a query to check the compiled path: the statements it
 # runs are the check's, not the request's (tests pin statement counts of requests).
 SHADOW_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("graphql_shadow", default=False)
-# Differences found by the check, for the tests to fail on (tests/conftest.py).
+# Differences found by the check, for the tests to fail on (tests/conftest.py); the first
+# MAX_MISMATCHES only (each is logged), so a long-running check cannot grow it without bound.
 MISMATCHES: list[str] = []
+MAX_MISMATCHES = 100
 
 _BACKREF = "strawberry-definition"
 _MAX_INT = 2**31
@@ -159,12 +162,7 @@ def _compile_fields(
         plan.args = bool(field_def.args or plan.nodes[0].arguments)
         resolve = field_def.resolve
         strawberry_field = (field_def.extensions or {}).get(_BACKREF)
-        if (
-            resolve is not None
-            and getattr(resolve, "_is_default", False)
-            and strawberry_field is not None
-            and strawberry_field.default_resolver is getattr
-        ):
+        if strawberry_field is not None and _is_plain_attribute(resolve, strawberry_field):
             plan.attr = strawberry_field.python_name
         elif resolve is not None:
             plan.resolve = resolve
@@ -177,6 +175,26 @@ def _compile_fields(
         plan.complete = completion
         plans.append(plan)
     return plans
+
+
+def _is_plain_attribute(resolve: Any, strawberry_field: Any) -> bool:
+    """Whether Strawberry resolves the field by ``getattr`` alone, with nothing around it.
+
+    Strawberry marks ``_is_default`` every resolver of a field without its own resolver, also
+    one wrapped in field extensions or permission classes (a permission is an extension): the
+    attribute path would skip them. Only its basic resolver (no resolver, no extension, no
+    exception handler) is read as an attribute; anything else, or a Strawberry that names it
+    otherwise, is called as graphql-core calls it.
+    """
+    return (
+        resolve is not None
+        and getattr(resolve, "_is_default", False)
+        and getattr(resolve, "__name__", None) == "_get_basic_result"
+        and strawberry_field is not None
+        and strawberry_field.is_basic_field
+        and not strawberry_field.permission_classes
+        and strawberry_field.default_resolver is getattr
+    )
 
 
 def _relay_node(parent_type: GraphQLObjectType, strawberry_field: Any) -> type[relay.Node] | None:
@@ -260,30 +278,23 @@ def compile_plan(executor: Any) -> Plan | None:
     return None if fields is None else Plan(root_type, fields)
 
 
-_PLANS: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
-_MAX_PLANS = 256
-
-
 def plan_for(executor: Any) -> Plan | None:
-    """The cached plan of this document and operation (compiled on first use)."""
+    """The plan of this document and operation, kept with the document when it is kept.
+
+    Plans live in the document cache's entry (schema/caches.py) so that one byte budget bounds
+    documents and plans together and evicting a document drops its plans; a document not kept
+    (too long, or run without the extensions) is compiled on each request.
+    """
     operation = executor.operation
-    if operation.loc is None:
+    plans = None if operation.loc is None else DOCUMENTS.plans(operation.loc.source.body, operation)
+    if plans is None:
         return compile_plan(executor)
-    key = (
-        id(executor.schema),
-        operation.loc.source.body,
-        operation.name.value if operation.name else None,
-    )
+    key = (id(executor.schema), operation.name.value if operation.name else None)
     try:
-        plan = _PLANS[key]
+        return plans[key]  # type: ignore[no-any-return]
     except KeyError:
-        plan = compile_plan(executor)
-        _PLANS[key] = plan
-        if len(_PLANS) > _MAX_PLANS:
-            _PLANS.popitem(last=False)
+        plan = plans[key] = compile_plan(executor)
         return plan
-    _PLANS.move_to_end(key)
-    return plan
 
 
 def _leaf(return_type: Any, value: Any) -> Any:
@@ -629,7 +640,8 @@ class CompiledExecutor(SharedEventExecutor):
                 f"compiled: {_describe(compiled)}\nstandard: {_describe(standard)}"
             )
             log.error(message)
-            MISMATCHES.append(message)
+            if len(MISMATCHES) < MAX_MISMATCHES:
+                MISMATCHES.append(message)
         return compiled
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ from starlette.routing import Route
 from debtgraph.server.app import create_app
 from debtgraph.settings import DEV_SECRET_KEY, ConfigError, Settings
 from tests.conftest import gql
+from tests.integration.test_graphql_limits import PRODUCTION
 
 
 async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClient) -> None:
@@ -77,6 +79,26 @@ def test_production_refuses_the_development_secret_key() -> None:
         Settings(env="production", secret_key="x" * 40).check()
     Settings(env="production", secret_key="x" * 40, public_base_url="https://api.example").check()
     Settings(env="development").check()
+
+
+def test_production_refuses_the_compiled_check() -> None:
+    # It runs every query twice and keeps each difference: a test setting only.
+    production = Settings(
+        env="production", secret_key="x" * 40, public_base_url="https://a.example"
+    )
+    with pytest.raises(ConfigError, match="GRAPHQL_CHECK_COMPILED"):
+        replace(production, graphql_check_compiled=True).check()
+    with pytest.raises(ConfigError, match="GRAPHQL_CHECK_COMPILED"):
+        Settings.from_env(
+            {
+                "ENV": "production",
+                "SECRET_KEY": "x" * 40,
+                "PUBLIC_BASE_URL": "https://a.example",
+                "GRAPHQL_CHECK_COMPILED": "true",
+            }
+        ).check()
+    production.check()
+    Settings(graphql_check_compiled=True).check()
 
 
 def test_settings_from_environment() -> None:
@@ -170,7 +192,7 @@ async def test_no_graphiql_in_production(settings: Settings, clock: Any) -> None
     from dataclasses import replace
 
     app = create_app(
-        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
+        replace(settings, **PRODUCTION),
         clock=clock,
     )
     transport = httpx.ASGITransport(app=app)

@@ -12,7 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import parse
+import strawberry
+from graphql import GraphQLObjectType, parse
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission
 
 from debtgraph.schema import compiled, schema
 from debtgraph.server.app import Runtime
@@ -144,3 +147,63 @@ async def test_statements_of_the_check_are_not_the_requests(
     finally:
         services.settings = settings
     assert sql_counter.count == checked
+
+
+class _Deny(BasePermission):
+    message = "denied"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+class _Shout(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return next_(source, info, **kwargs).upper()
+
+
+@strawberry.type
+class _Thing:
+    plain: str = "plain"
+    # No resolver of their own: Strawberry still marks their resolver ``_is_default``.
+    guarded: str | None = strawberry.field(default="secret", permission_classes=[_Deny])
+    shouted: str = strawberry.field(default="quiet", extensions=[_Shout()])
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def thing(self) -> _Thing:
+        return _Thing()
+
+
+async def test_a_field_with_a_permission_or_an_extension_is_not_an_attribute() -> None:
+    tiny = strawberry.Schema(query=_Query, execution_context_class=compiled.CompiledExecutor)
+    query = "{ thing { plain guarded shouted } }"
+    built = compiled.CompiledExecutor.build(tiny._schema, parse(query))
+    assert not isinstance(built, list), built
+    plan = compiled.compile_plan(built)
+    assert plan is not None
+    (thing,) = plan.fields
+    fields = {f.key: f for f in thing.complete[1][2]}  # type: ignore[index]
+    assert fields["plain"].attr == "plain"
+    assert fields["guarded"].attr is None
+    assert fields["guarded"].resolve is not None
+    assert fields["shouted"].attr is None
+    assert fields["shouted"].resolve is not None
+    result = await tiny.execute(query)  # the compiled path: no settings to turn it off
+    assert result.data == {"thing": {"plain": "plain", "guarded": None, "shouted": "QUIET"}}
+    assert [e.message for e in result.errors or []] == ["denied"]
+
+
+def test_the_schemas_plain_fields_still_take_the_attribute_path() -> None:
+    attributes = [
+        (graphql_type.name, name)
+        for graphql_type in schema._schema.type_map.values()
+        if isinstance(graphql_type, GraphQLObjectType) and not graphql_type.name.startswith("__")
+        for name, field_def in graphql_type.fields.items()
+        if compiled._is_plain_attribute(
+            field_def.resolve, (field_def.extensions or {}).get("strawberry-definition")
+        )
+    ]
+    assert ("Debtor", "fullName") in attributes
+    assert len(attributes) > 50

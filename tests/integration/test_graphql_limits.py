@@ -213,7 +213,12 @@ async def app_client(settings: Settings, clock: Any, **changes: Any) -> AsyncIte
         yield c
 
 
-PRODUCTION = {"env": "production", "secret_key": "k" * 40, "allow_private_webhook_urls": False}
+PRODUCTION = {
+    "env": "production",
+    "secret_key": "k" * 40,
+    "allow_private_webhook_urls": False,
+    "graphql_check_compiled": False,  # refused in production
+}
 INTROSPECT = "{ __schema { queryType { name } } }"
 SCHEMA = {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 

@@ -19,6 +19,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.domain.receivables.models import ReceivableEvent
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user
+from tests.integration.test_graphql_limits import PRODUCTION
 from tests.integration.test_oauth import consent_form, creditor
 from tests.integration.test_receivables import receivable_payload
 from tests.integration.test_subscriptions import socket
@@ -266,7 +267,7 @@ async def test_production_hides_suggestions_from_anonymous_callers(
     dev = await gql(client, typo)
     assert "Did you mean" in dev["errors"][0]["message"]  # development keeps the hint
     app = create_app(
-        replace(settings, env="production", secret_key="k" * 40, allow_private_webhook_urls=False),
+        replace(settings, **PRODUCTION),
         clock=clock,
     )
     transport = httpx.ASGITransport(app=app)
