@@ -5,8 +5,9 @@ in arguments. It runs before graphql-core's validation and, when a limit is exce
 some of those rules recurse along fragment spreads (a long chain overflows Python's stack) and
 Strawberry's depth and alias limiters walk a fragment once per path that reaches it (exponential
 in a document whose fragments each spread the next one twice). Here every fragment is measured
-once and its figures reused wherever it is spread, and nesting is capped before anything recurses
-past it.
+once per binding of the variables it reads and its figures reused wherever it is spread, and
+nesting is capped before anything recurses past it. Every operation is measured with its own
+variable definitions, as graphql-core runs it, and the document is refused if any one is over.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from graphql.language import (
     StringValueNode,
     ValueNode,
     VariableNode,
+    print_ast,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.relay.utils import from_base64
@@ -62,6 +64,11 @@ MAX_NESTING = 64
 # What a connection returns when neither first nor last is given (resolvers' check_first default).
 DEFAULT_PAGE_SIZE = 20
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# A fragment is measured once per binding of the variables it reads; operations that each give
+# those variables a different default would otherwise cost operations x fragments (quadratic in
+# the document's tokens). A 5,000-token document has at most about 700 fragments, so an honest one
+# measured under a few bindings stays far below.
+MAX_FRAGMENT_MEASURES = 2000
 # Bounds the parser's work (Strawberry's MaxTokensLimiter, installed by build.py).
 MAX_TOKENS = 5000
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
@@ -116,7 +123,7 @@ def nul_error(field: str) -> GraphQLError:
 
 
 class _Walk:
-    """One pass over a document; each fragment measured once."""
+    """One pass over a document; each fragment measured once per binding of its variables."""
 
     def __init__(
         self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
@@ -129,20 +136,24 @@ class _Walk:
         self.operations = [
             d for d in document.definitions if isinstance(d, OperationDefinitionNode)
         ]
+        # graphql-core runs an operation with its own variable definitions, so each operation is
+        # measured with its own defaults and types (begin), never another operation's.
         self.defaults: dict[str, ValueNode] = {}
+        self.default_keys: dict[str, str] = {}
         self.variable_types: dict[str, Any] = {}
-        for operation in self.operations:
-            for definition in operation.variable_definitions or ():
-                self.variable_types.setdefault(
-                    definition.variable.name.value, type_from_ast(schema, definition.type)
-                )
-                if definition.default_value is not None:
-                    self.defaults.setdefault(
-                        definition.variable.name.value, definition.default_value
-                    )
-        self.measured: dict[str, _Measure] = {}
+        # Every type a variable is declared with, for the NUL check of the request's variables.
+        self.declared_types: dict[str, dict[str, Any]] = {}
+        self.operation_defaults: list[tuple[dict[str, ValueNode], dict[str, Any]]] = []
+        # A fragment's figures depend on the operation only through the variables it reads: they
+        # are cached per fragment and the bindings of those variables, so a fragment is measured
+        # once per distinct binding rather than once per path (fragment_vars is known after the
+        # first measurement; frames collects the variables read while a fragment is measured).
+        self.measured: dict[tuple[str, tuple[tuple[str, str | None], ...]], _Measure] = {}
+        self.fragment_vars: dict[str, tuple[str, ...]] = {}
+        self.frames: list[set[str]] = []
         self.measuring: set[str] = set()
         self.too_nested = False
+        self.too_many_measures = False
         self.introspection = False
         self.nodes_ids = 0  # the largest nodes(ids:) of the document
         self.oversized_pages: list[str] = []  # first/last arguments over MAX_PAGE
@@ -177,24 +188,56 @@ class _Walk:
                 total += _Measure(inner.depth, inner.nesting + 1, inner.aliases, inner.cost)
         return total
 
+    def begin(self, operation: OperationDefinitionNode) -> None:
+        """Measure what follows with this operation's variable defaults and types."""
+        self.defaults = {}
+        self.variable_types = {}
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            type_ = type_from_ast(self.schema, definition.type)
+            self.variable_types.setdefault(name, type_)
+            self.declared_types.setdefault(name, {}).setdefault(str(type_), type_)
+            if definition.default_value is not None:
+                self.defaults.setdefault(name, definition.default_value)
+        self.default_keys = {name: print_ast(value) for name, value in self.defaults.items()}
+        self.operation_defaults.append((self.defaults, self.variable_types))
+
+    def binding(self, variables: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+        # The request's variables are the same for every operation; only defaults differ.
+        return tuple(
+            (name, self.default_keys.get(name)) for name in variables if name not in self.variables
+        )
+
     def fragment(self, name: str, level: int) -> _Measure:
-        if name in self.measured:
-            found = self.measured[name]
-            if level + found.nesting > MAX_NESTING:
-                self.too_nested = True
-            return found
+        used = self.fragment_vars.get(name)
+        if used is not None:
+            found = self.measured.get((name, self.binding(used)))
+            if found is not None:
+                if level + found.nesting > MAX_NESTING:
+                    self.too_nested = True
+                if self.frames:
+                    self.frames[-1].update(used)
+                return found
         definition = self.fragments.get(name)
         if definition is None or name in self.measuring:
             # Unknown fragments and cycles are graphql-core's to report, now that it cannot
             # recurse far.
             return _Measure()
+        if len(self.measured) >= MAX_FRAGMENT_MEASURES:
+            self.too_many_measures = True
+            return _Measure()
         self.measuring.add(name)
+        self.frames.append(set())
         self.directives(definition.directives)
         measure = self.selection_set(
             definition.selection_set, self.type_of(definition.type_condition, None), level
         )
+        read = self.frames.pop()
         self.measuring.discard(name)
-        self.measured[name] = measure
+        if self.frames:
+            self.frames[-1].update(read)
+        self.fragment_vars[name] = tuple(sorted(read))
+        self.measured[(name, self.binding(self.fragment_vars[name]))] = measure
         return measure
 
     def field(self, node: FieldNode, parent: GraphQLNamedType | None, level: int) -> _Measure:
@@ -266,6 +309,8 @@ class _Walk:
             if not isinstance(value, VariableNode):
                 return True, value
             variable = value.name.value
+            if self.frames:
+                self.frames[-1].add(variable)
             if variable in self.variables:
                 return True, self.variables[variable]
             default = self.defaults.get(variable)
@@ -325,15 +370,18 @@ class _Walk:
     def nul_in_variables(self) -> Iterator[str]:
         """Where NUL characters are in the variables, named by the argument they are passed to."""
         found = len(self.nul_fields)
-        for variable, default in self.defaults.items():
-            if variable not in self.variables:
-                path = self.variable_uses.get(variable, f"${variable}")
-                self.value(default, path, self.variable_types.get(variable))
+        for defaults, types in self.operation_defaults:
+            for variable, default in defaults.items():
+                if variable not in self.variables:
+                    path = self.variable_uses.get(variable, f"${variable}")
+                    self.value(default, path, types.get(variable))
         yield from self.nul_fields[found:]
-        # Iterative: variables are JSON of any depth.
+        # Iterative: variables are JSON of any depth. Checked against every type a variable is
+        # declared with: the operation that runs may be any of them.
         stack: list[tuple[Any, str, Any]] = [
-            (value, self.variable_uses.get(name, f"${name}"), self.variable_types.get(name))
+            (value, self.variable_uses.get(name, f"${name}"), type_)
             for name, value in reversed(list(self.variables.items()))
+            for type_ in (list(self.declared_types.get(name, {}).values()) or [None])
         ]
         while stack:
             value, path, type_ = stack.pop()
@@ -388,6 +436,7 @@ def check_document(
         walk.fragment(name, 1)
     measures: list[tuple[str, _Measure]] = []
     for operation in walk.operations:
+        walk.begin(operation)
         walk.directives(operation.directives)
         root = schema.get_root_type(operation.operation)
         name = operation.name.value if operation.name else "anonymous"
@@ -398,6 +447,16 @@ def check_document(
                 f"The document nests selections and fragments more than {MAX_NESTING} levels deep.",
                 "nesting",
                 MAX_NESTING,
+            )
+        ]
+    if walk.too_many_measures:
+        return [
+            limit_error(
+                f"The document's operations give its fragments' variables so many different "
+                f"defaults that it needs more than {MAX_FRAGMENT_MEASURES} fragment measurements; "
+                "give the operations the same defaults or send them as separate documents.",
+                "fragments",
+                MAX_FRAGMENT_MEASURES,
             )
         ]
     errors: list[GraphQLError] = []

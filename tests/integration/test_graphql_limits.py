@@ -333,14 +333,21 @@ async def test_the_document_size_limit_counts_bytes_of_the_document_only(
         assert await gql(small, "{ __typename }") == {"data": {"__typename": "Query"}}
 
 
-async def test_first_100000_is_refused_before_anything_is_read(
+async def authentication_only(
     client: httpx.AsyncClient, make_platform: Any, sql_counter: Any
-) -> None:
+) -> tuple[dict[str, str], int]:
+    """A platform's headers and the statements a request that reads nothing costs."""
     platform = await make_platform()
     headers = bearer(platform.api_key)
     with sql_counter:
         await gql(client, "{ __typename }", headers=headers)
-    baseline = sql_counter.count
+    return headers, sql_counter.count
+
+
+async def test_first_100000_is_refused_before_anything_is_read(
+    client: httpx.AsyncClient, make_platform: Any, sql_counter: Any
+) -> None:
+    headers, baseline = await authentication_only(client, make_platform, sql_counter)
     with sql_counter:
         body = await gql(client, "{ receivables(first: 100000) { totalCount } }", headers=headers)
     assert body["data"] is None
@@ -379,3 +386,113 @@ async def test_a_batch_of_1000_operations_runs_none_over_json_or_multipart(
     assert multipart.status_code == 400
     assert multipart.json()["errors"][0]["message"] == body["errors"][0]["message"]
     assert await blacklisted(client, admin_headers) == 0
+
+
+# graphql-core runs the selected operation with its own variable defaults: each operation is
+# measured with its own, or a cheap operation's default let an expensive one through.
+CHEAP = "query A($n: Int = 1) { receivables(first: $n) { totalCount } } "
+EXPENSIVE = (
+    "query B($n: Int = 100) { receivables(first: $n) { nodes { user { receivables(first: $n) "
+    "{ nodes { contacts(first: $n) { totalCount } } } } } } }"
+)
+SHARED = (
+    "query A($n: Int = 1) { ...R } query B($n: Int = 100) { ...R } "
+    "fragment R on Query { receivables(first: $n) { nodes { user { receivables(first: $n) "
+    "{ nodes { contacts(first: $n) { totalCount } } } } } } }"
+)
+MANY_IDS = "[" + ", ".join(f'"{i}"' for i in range(300)) + "]"
+NODES = f"query A($ids: [ID!]! = []) {{ __typename }} query B($ids: [ID!]! = {MANY_IDS}) " + (
+    "{ nodes(ids: $ids) { id } }"
+)
+NUL_DEFAULT = (
+    'query A($s: String = "a") { __typename } '
+    'query B($s: String = "a\\u0000b") { debtors(search: $s) { totalCount } }'
+)
+
+
+async def run_operation(
+    client: httpx.AsyncClient, query: str, operation: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    body = {"query": query, "variables": {}, "operationName": operation}
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [
+        (CHEAP + EXPENSIVE, "GRAPHQL_MAX_COST"),
+        (EXPENSIVE + CHEAP, "GRAPHQL_MAX_COST"),
+        (SHARED, "GRAPHQL_MAX_COST"),
+        (NODES, "GRAPHQL_MAX_NODES"),
+    ],
+)
+async def test_each_operation_is_measured_with_its_own_variable_defaults(
+    client: httpx.AsyncClient, make_platform: Any, sql_counter: Any, query: str, limit: str
+) -> None:
+    headers, baseline = await authentication_only(client, make_platform, sql_counter)
+    # Every operation of the document is measured, whichever one is selected.
+    for operation in ("B", "A"):
+        with sql_counter:
+            body = await run_operation(client, query, operation, headers)
+        error = refusal(body, limit)
+        assert error["extensions"]["max"] == (10_000 if limit == "GRAPHQL_MAX_COST" else 100)
+        assert sql_counter.count == baseline
+    if limit == "GRAPHQL_MAX_COST":
+        assert "1010100" in refusal(body, limit)["message"]
+    else:
+        assert "300" in refusal(body, limit)["message"]
+
+
+async def test_a_nul_in_another_operations_default_is_refused(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for operation in ("B", "A"):
+        body = await run_operation(client, NUL_DEFAULT, operation, admin_headers)
+        assert body["data"] is None, body
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert body["errors"][0]["extensions"]["errors"][0]["field"] == "search"
+    # A request variable is checked against every type it is declared with: as an ID in B, the
+    # global id hides a NUL that A, declaring it a String, would not see.
+    hidden = base64.b64encode(b"User:usr_\x00").decode()
+    typed = (
+        "query A($u: String) { debtors(search: $u) { totalCount } } "
+        "query B($u: ID) { receivables(userId: $u) { totalCount } }"
+    )
+    response = await client.post(
+        "/graphql",
+        json={"query": typed, "variables": {"u": hidden}, "operationName": "B"},
+        headers=admin_headers,
+    )
+    body = response.json()
+    assert body["data"] is None, body
+    # Named by the first argument the variable is passed to.
+    assert body["errors"][0]["extensions"]["errors"][0]["code"] == "invalid_character"
+
+
+async def test_operations_within_the_limits_share_a_document(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    platform = await make_platform()
+    headers = bearer(platform.api_key)
+    cheap_shared = SHARED.replace("= 100", "= 2")
+    for operation in ("A", "B"):
+        body = await run_operation(client, cheap_shared, operation, headers)
+        assert body == {"data": {"receivables": {"nodes": []}}}, body
+
+
+async def test_operations_that_each_rebind_a_fragment_chain_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    # 250 operations, each with its own default, over 50 fragments that read it: 12,500
+    # measurements (quadratic in the document) rather than 50.
+    fan = " ".join(
+        f"fragment F{i} on Query {{ receivables(first: $n) {{ totalCount }} ...F{i + 1} }}"
+        for i in range(50)
+    )
+    operations = " ".join(f"query Q{i}($n:Int=-{i}){{...F0}}" for i in range(250))
+    query = operations + " " + fan + " fragment F50 on Query { __typename }"
+    response = await client.post("/graphql", json={"query": query, "operationName": "Q1"})
+    error = refusal(response.json(), "fragments")
+    assert error["extensions"]["max"] == 2000

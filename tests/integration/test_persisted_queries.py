@@ -506,3 +506,35 @@ async def test_the_older_graphql_ws_protocol_uses_persisted_queries_too(
         got = [await receive() for _ in range(2)]
         assert sorted(m["id"] for m in got) == ["2", "3"]
         assert {m["payload"]["data"]["events"]["objectId"] for m in got} == {"rcv_2"}
+
+
+async def test_a_document_whose_other_operation_is_over_the_limits_is_not_stored(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # The first operation's default once measured the second: both were stored and runnable.
+    store = runtime.services.ports[DOCUMENTS_PORT]
+    cheap = "query A($n: Int = 1) { receivables(first: $n) { totalCount } } "
+    expensive = (
+        "query B($n: Int = 100) { receivables(first: $n) { nodes { user { receivables(first: $n)"
+        " { nodes { contacts(first: $n) { totalCount } } } } } } }"
+    )
+    ids = "[" + ", ".join(f'"{i}"' for i in range(300)) + "]"
+    for document in (
+        cheap + expensive,
+        f"query A($i: [ID!]! = []) {{ __typename }} query B($i: [ID!]! = {ids}) "
+        "{ nodes(ids: $i) { id } }",
+        'query A($s: String = "a") { __typename } '
+        'query B($s: String = "\\u0000") { debtors(search: $s) { totalCount } }',
+    ):
+        for operation in ("A", "B"):
+            body = {
+                "query": document,
+                "operationName": operation,
+                "extensions": persisted(document),
+            }
+            status, answer = await post(client, body)
+            assert status == 200
+            assert answer["data"] is None, answer
+        assert await store.get(sha(document)) is None, document
+        _, again = await post(client, {"extensions": persisted(document), "operationName": "B"})
+        assert only_error(again)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
