@@ -14,7 +14,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from typing import Any
+from multiprocessing.connection import wait
+from typing import Any, cast
 
 from arq import Retry, cron
 from arq.typing import WorkerCoroutine
@@ -116,7 +117,12 @@ def worker_settings(
 
 
 async def serve_workers(settings: Settings) -> None:
-    """Run the main and the lane worker of one process until SIGINT or SIGTERM."""
+    """Run the main and the lane worker of one process until SIGINT or SIGTERM.
+
+    If either worker ends on its own (Redis gone for good, a bug), the other is stopped too and
+    the error propagates: a process serving half its queues would look alive to its supervisor
+    while lane jobs (or the crons) pile up unserved.
+    """
     from arq.worker import Worker
 
     runtime = build_runtime(settings)
@@ -125,8 +131,10 @@ async def serve_workers(settings: Settings) -> None:
         Worker(**worker_settings(settings, runtime=runtime), handle_signals=False),
         Worker(**worker_settings(settings, lane=True, runtime=runtime), handle_signals=False),
     ]
+    signalled: list[signal.Signals] = []
 
     def stop(signum: signal.Signals) -> None:
+        signalled.append(signum)
         # arq's own handler, for both: running jobs are cancelled and run again by arq.
         for worker in workers:
             worker.handle_sig(signum)
@@ -134,14 +142,29 @@ async def serve_workers(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+    runs = [asyncio.ensure_future(w.async_run()) for w in workers]
     try:
-        await asyncio.gather(*(w.async_run() for w in workers), return_exceptions=True)
+        await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
+        if not signalled:
+            for worker in workers:
+                worker.handle_sig(signal.SIGTERM)
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
     finally:
         for worker in workers:
             # A job cancelled by the signal re-raises its cancellation here; arq runs it again.
             with contextlib.suppress(asyncio.CancelledError):
                 await worker.close()
         await stop_runtime(runtime)
+    if signalled:
+        return
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            raise WorkerEnded("an arq worker of this process failed") from outcome
+    raise WorkerEnded("an arq worker of this process ended without a stop signal")
+
+
+class WorkerEnded(RuntimeError):
+    """One of a process's arq workers stopped on its own: the process exits non-zero."""
 
 
 def _serve_one(settings: Settings) -> None:
@@ -152,7 +175,13 @@ def _serve_one(settings: Settings) -> None:
 
 
 def run_processes(settings: Settings, processes: int) -> int:
-    """Run ``processes`` worker processes (0: one per CPU); one runs in this process itself."""
+    """Run ``processes`` worker processes (0: one per CPU); one runs in this process itself.
+
+    The supervisor lives as long as all of its processes: when one dies on its own (killed,
+    crashed) the others are stopped and it exits non-zero, so the service manager restarts the
+    whole set instead of a half-strength one running on silently. Its ranges are resumed after
+    their lease by whichever worker comes up.
+    """
     count = processes or os.cpu_count() or 1
     if count == 1:
         _serve_one(settings)
@@ -164,14 +193,26 @@ def run_processes(settings: Settings, processes: int) -> int:
     ]
     for child in children:
         child.start()
+    forwarded: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
+        forwarded.append(signum)
         for child in children:
             if child.pid is not None and child.is_alive():
                 os.kill(child.pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for child in children:
-        child.join()
-    return max((child.exitcode or 0) for child in children)
+    running = {child.sentinel: child for child in children}
+    failed = False
+    while running:
+        for sentinel in wait(list(running)):
+            child = running.pop(cast("int", sentinel))
+            child.join()
+            if not forwarded:
+                # Nobody asked it to stop: whatever its code, the set is no longer whole.
+                failed = True
+                forward(signal.SIGTERM, None)
+            elif child.exitcode != 0:
+                failed = True
+    return 1 if failed else 0
