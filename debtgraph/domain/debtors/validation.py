@@ -131,11 +131,13 @@ async def blacklisted_among(session: AsyncSession, ibans: Iterable[str | None]) 
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         # One array parameter: a chunk's 2000-item IN list cost more to compile and plan than
-        # to run.
+        # to run. Joined as a set, not ``= ANY(:ibans)``: once the prepared statement goes to
+        # its generic plan the array is no constant, so PostgreSQL tests every listed IBAN
+        # against the whole array (2000 x the list's size collated comparisons, ~25 ms a
+        # chunk) instead of hashing it.
+        given = select(func.unnest(bindparam("ibans", type_=ARRAY(String)))).scalar_subquery()
         rows = await session.scalars(
-            select(BlacklistedIban.iban).where(
-                BlacklistedIban.iban == func.any(bindparam("ibans", type_=ARRAY(String)))
-            ),
+            select(BlacklistedIban.iban).where(BlacklistedIban.iban.in_(given)),
             {"ibans": list(wanted)},
         )
     else:
