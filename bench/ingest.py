@@ -413,6 +413,32 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used so far (its own threads, not children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backend_cpu(factory, url: str) -> float:  # type: ignore[no-untyped-def]
+    """CPU of the PostgreSQL backends now connected to the benchmark's database but this
+    process's own (the server's and workers' pools; 0 on SQLite, which runs in them)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    async with factory() as session:
+        pids = (
+            await session.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).all()
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
 def _children(pid: int) -> list[int]:
     """The worker processes a supervisor started (not multiprocessing's resource tracker)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -509,6 +535,10 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
             )
             headers = {"Authorization": f"Bearer {login.json()['token']}"}
 
+            # CPU from here on: the processes' start-up (imports, pools) is not the upload's.
+            started_pids = [server.pid] + ([worker.pid, *_children(worker.pid)] if worker else [])
+            app_cpu_before = sum(_cpu_seconds(pid) for pid in started_pids)
+            db_cpu_before = await _backend_cpu(factory, url)
             t0 = time.perf_counter()
             with csv_path.open("rb") as handle:
                 response = await client.post(
@@ -565,6 +595,8 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
             processes.append(("worker (supervisor)" if children else "worker", worker.pid))
             processes += [(f"worker process {n + 1}", pid) for n, pid in enumerate(children)]
         peaks = [(name, pid, _peak_rss_mb(pid)) for name, pid in processes]
+        app_cpu = sum(_cpu_seconds(pid) for _, pid in processes) - app_cpu_before
+        db_cpu = await _backend_cpu(factory, url) - db_cpu_before
     finally:
         for process in (worker, server):
             if process is not None:
@@ -591,6 +623,9 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
           "(csv.reader + bulk insert, same file)")  # fmt: skip
     print(f"ratio              {scored / bare:6.1f} x the floor's time; "
           f"{100 * bare / scored:.0f} % of its rows/s")  # fmt: skip
+    print(f"cpu                {app_cpu / rows * 1e6:6.1f} us/row in the server and workers, "
+          f"{db_cpu / rows * 1e6:.1f} in their database backends (machine load "
+          f"{os.getloadavg()[0]:.1f}: under load wall time measures waiting)")  # fmt: skip
     for name, pid, peak in peaks:
         print(f"peak RSS           {peak:6.0f} MB  {name} (pid {pid})")
 
