@@ -413,6 +413,11 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _as_time(value: datetime | str) -> datetime:
+    """A timestamp as PostgreSQL (datetime) or SQLite (text) returns it."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU a live process has used so far (its own threads, not children)."""
     try:
@@ -584,6 +589,19 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                     UploadRange.upload_id == upload_id
                 )
             )
+            # When each lane stored its first and last chunk: a lane done early idles while
+            # the other runs the tail.
+            spans = (
+                await session.execute(
+                    text(
+                        "SELECT r.claim_token, min(d.created_at), max(d.created_at)"
+                        " FROM upload_ranges r JOIN debtors d ON d.upload_id = r.upload_id"
+                        " AND d.row_number BETWEEN r.first_row AND r.last_row"
+                        " WHERE r.upload_id = :id GROUP BY r.claim_token"
+                    ),
+                    {"id": upload_id},
+                )
+            ).all()
             range_count = await session.scalar(
                 select(func.count())
                 .select_from(UploadRange)
@@ -614,6 +632,10 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
           f"{status['failed_records']} invalid")  # fmt: skip
     print(f"upload request     {request_done:6.2f} s  (stored to disk, inspected, ranges cut)")
     print(f"ranges             {range_count} ingested by {lanes_used} lane(s) (distinct claims)")
+    if len(spans) > 1:
+        end = max(_as_time(last) for _, _, last in spans)
+        idle = ", ".join(f"{(end - _as_time(last)).total_seconds():.2f}" for _, _, last in spans)
+        print(f"lanes              idle at the end: {idle} s (last chunk stored before the end)")
     print(f"job picked up      {picked:6.2f} s  from the request (0.25 s polling)")
     print(f"stored + validated {stored:6.2f} s  {rows / stored:10,.0f} rows/s "
           "(completed, pending: 0; enriched and VOP-checked per chunk)")  # fmt: skip
