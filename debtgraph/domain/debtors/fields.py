@@ -339,7 +339,14 @@ class FieldMap:
         """Map a row with these columns to debtor fields (see ``derive_debtor_fields``)."""
         found: dict[str, str] = {}
         for name, columns in self.present:
-            if (value := _first_value(raw, columns)) is not None:
+            if len(columns) == 1:
+                # The usual case, one column per field, without _first_value's loop.
+                value = raw.get(columns[0])
+                if value:
+                    value = value.strip() if value.isprintable() else fold_whitespace(value)
+                    if value:
+                        found[name] = value
+            elif (value := _first_value(raw, columns)) is not None:
                 found[name] = value
         pick = found.get
         first_name, last_name = pick("first_name"), pick("last_name")
