@@ -157,11 +157,20 @@ async def insert_rows(
     # The compiled statement's parameters, by position, as indexes into ``columns``.
     order = [columns.index(name) for name in statement.positiontup or ()]
 
+    # The value last converted in each column, and what it became: a batch's rows share their
+    # timestamps (one ``now`` object), whose conversion is most of a row's cost here.
+    last: list[tuple[Any, Any]] = [(None, None)] * len(processors)
+
     def converted(row: Sequence[Any]) -> tuple[Any, ...]:
         values = list(row)
-        for at, process in processors:
-            if values[at] is not None:
-                values[at] = process(values[at])
+        for slot, (at, process) in enumerate(processors):
+            value = values[at]
+            if value is not None:
+                seen, result = last[slot]
+                if value is not seen:
+                    result = process(value)
+                    last[slot] = (value, result)
+                values[at] = result
         return tuple(values[at] for at in order)
 
     params = list(map(converted, rows))
