@@ -66,7 +66,7 @@ from debtgraph.domain.debtors.validation import (
     validate_records,
 )
 
-CHUNK_ROWS: Final = 2000
+CHUNK_ROWS: Final = 5000
 COPY_BUFFER: Final = 64 * 1024
 # NUMERIC(12,2) holds at most this; larger amounts are stored capped (still refused by
 # validation, which allows 50000) so one absurd cell cannot make the whole chunk fail.
