@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -157,6 +158,8 @@ async def insert_rows(
     # The compiled statement's parameters, by position, as indexes into ``columns``.
     order = [columns.index(name) for name in statement.positiontup or ()]
 
+    # The parameters in the statement's order, picked in C (one column: still a tuple).
+    pick = operator.itemgetter(*order) if len(order) > 1 else lambda v: tuple(v[at] for at in order)
     # The value last converted in each column, and what it became: a batch's rows share their
     # timestamps (one ``now`` object), whose conversion is most of a row's cost here.
     last: list[tuple[Any, Any]] = [(None, None)] * len(processors)
@@ -171,7 +174,7 @@ async def insert_rows(
                     result = process(value)
                     last[slot] = (value, result)
                 values[at] = result
-        return tuple(values[at] for at in order)
+        return pick(values)
 
     params = list(map(converted, rows))
     if params:
