@@ -229,18 +229,15 @@ async def bare_floor(factory, clock, csv_path: Path, rows: int, cpu: Cpu | None 
 async def run(rows: int, url: str) -> None:
     """Generate, ingest, validate and print the figures."""
     clock = SystemClock()
-    workdir = Path(tempfile.mkdtemp(prefix="debtgraph-bench-"))
-    csv_path = workdir / "debtors.csv"
-    started = time.perf_counter()
-    listed = generate(csv_path, rows)
-    print(f"generated {rows} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in "
-          f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    csv_path, listed = _generated(rows)
 
     engine = create_engine(url)
     await upgrade(engine)
     factory = session_factory(engine)
     async with factory() as session:
-        for iban in set(listed):
+        # The database may hold an earlier run's list (the benchmark leaves its rows behind).
+        known = set((await session.scalars(select(BlacklistedIban.iban))).all())
+        for iban in set(listed) - known:
             session.add(BlacklistedIban(iban=iban, created_at=clock.now()))
         await session.commit()
 
@@ -416,6 +413,37 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _as_time(value: datetime | str) -> datetime:
+    """A timestamp as PostgreSQL (datetime) or SQLite (text) returns it."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used so far (its own threads, not children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backend_cpu(factory, url: str) -> float:  # type: ignore[no-untyped-def]
+    """CPU of the PostgreSQL backends now connected to the benchmark's database but this
+    process's own (the server's and workers' pools; 0 on SQLite, which runs in them)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    async with factory() as session:
+        pids = (
+            await session.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).all()
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
 def _children(pid: int) -> list[int]:
     """The worker processes a supervisor started (not multiprocessing's resource tracker)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -512,6 +540,10 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
             )
             headers = {"Authorization": f"Bearer {login.json()['token']}"}
 
+            # CPU from here on: the processes' start-up (imports, pools) is not the upload's.
+            started_pids = [server.pid] + ([worker.pid, *_children(worker.pid)] if worker else [])
+            app_cpu_before = sum(_cpu_seconds(pid) for pid in started_pids)
+            db_cpu_before = await _backend_cpu(factory, url)
             t0 = time.perf_counter()
             with csv_path.open("rb") as handle:
                 response = await client.post(
@@ -557,6 +589,19 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                     UploadRange.upload_id == upload_id
                 )
             )
+            # When each lane stored its first and last chunk: a lane done early idles while
+            # the other runs the tail.
+            spans = (
+                await session.execute(
+                    text(
+                        "SELECT r.claim_token, min(d.created_at), max(d.created_at)"
+                        " FROM upload_ranges r JOIN debtors d ON d.upload_id = r.upload_id"
+                        " AND d.row_number BETWEEN r.first_row AND r.last_row"
+                        " WHERE r.upload_id = :id GROUP BY r.claim_token"
+                    ),
+                    {"id": upload_id},
+                )
+            ).all()
             range_count = await session.scalar(
                 select(func.count())
                 .select_from(UploadRange)
@@ -568,6 +613,8 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
             processes.append(("worker (supervisor)" if children else "worker", worker.pid))
             processes += [(f"worker process {n + 1}", pid) for n, pid in enumerate(children)]
         peaks = [(name, pid, _peak_rss_mb(pid)) for name, pid in processes]
+        app_cpu = sum(_cpu_seconds(pid) for _, pid in processes) - app_cpu_before
+        db_cpu = await _backend_cpu(factory, url) - db_cpu_before
     finally:
         for process in (worker, server):
             if process is not None:
@@ -585,6 +632,10 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
           f"{status['failed_records']} invalid")  # fmt: skip
     print(f"upload request     {request_done:6.2f} s  (stored to disk, inspected, ranges cut)")
     print(f"ranges             {range_count} ingested by {lanes_used} lane(s) (distinct claims)")
+    if len(spans) > 1:
+        end = max(_as_time(last) for _, _, last in spans)
+        idle = ", ".join(f"{(end - _as_time(last)).total_seconds():.2f}" for _, _, last in spans)
+        print(f"lanes              idle at the end: {idle} s (last chunk stored before the end)")
     print(f"job picked up      {picked:6.2f} s  from the request (0.25 s polling)")
     print(f"stored + validated {stored:6.2f} s  {rows / stored:10,.0f} rows/s "
           "(completed, pending: 0; enriched and VOP-checked per chunk)")  # fmt: skip
@@ -594,6 +645,9 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
           "(csv.reader + bulk insert, same file)")  # fmt: skip
     print(f"ratio              {scored / bare:6.1f} x the floor's time; "
           f"{100 * bare / scored:.0f} % of its rows/s")  # fmt: skip
+    print(f"cpu                {app_cpu / rows * 1e6:6.1f} us/row in the server and workers, "
+          f"{db_cpu / rows * 1e6:.1f} in their database backends (machine load "
+          f"{os.getloadavg()[0]:.1f}: under load wall time measures waiting)")  # fmt: skip
     for name, pid, peak in peaks:
         print(f"peak RSS           {peak:6.0f} MB  {name} (pid {pid})")
 

@@ -88,7 +88,7 @@ class Settings:
     sync_upload_max_rows: int = 100
     # Large uploads are ingested in ranges of this many rows, several at once (one per worker
     # process); a range whose job stopped renewing its claim for the lease is taken over.
-    upload_range_rows: int = 20_000
+    upload_range_rows: int = 10_000
     upload_range_lease_seconds: float = 120.0
     # Processes `debtgraph worker` runs (each with its own ingestion lane); 0 = one per CPU.
     worker_processes: int = 1
@@ -255,7 +255,7 @@ class Settings:
             vop_provider_url=env.get("VOP_PROVIDER_URL") or None,
             vop_provider_timeout_seconds=float(env.get("VOP_PROVIDER_TIMEOUT") or 10),
             vop_provider_batch=int(env.get("VOP_PROVIDER_BATCH") or 500),
-            upload_range_rows=int(env.get("UPLOAD_RANGE_ROWS") or 20_000),
+            upload_range_rows=int(env.get("UPLOAD_RANGE_ROWS") or 10_000),
             upload_range_lease_seconds=float(env.get("UPLOAD_RANGE_LEASE_SECONDS") or 120),
             worker_processes=int(env.get("WORKER_PROCESSES") or 1),
         )

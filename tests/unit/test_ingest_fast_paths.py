@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
 from debtgraph.domain.banking import iban as iban_module
 from debtgraph.domain.core.clock import FrozenClock
@@ -464,3 +466,57 @@ async def test_closing_record_chunks_waits_for_the_worker() -> None:
         assert len(await anext(chunks)) == 3
     # The second chunk was being read ahead; closing waited until the worker was done with it.
     assert read == list(range(6))
+
+
+def _schwifty_valid(compact: str) -> bool:
+    try:
+        IBAN(compact)
+    except (SchwiftyException, ValueError):
+        return False
+    return True
+
+
+def test_the_iban_shortcut_says_yes_only_where_schwifty_does() -> None:
+    rng = random.Random(5)
+    countries = ["DE", "ES", "FR", "NL", "IT", "GB", "AT", "BE", "PT", "SE", "NO", "MT", "LC"]
+    valid = [str(IBAN.random(country, random=rng)) for country in countries for _ in range(30)]
+    candidates = list(valid)
+    for iban in valid:
+        at = rng.randrange(4, len(iban))
+        candidates += [
+            iban[:at] + rng.choice("0123456789AZ") + iban[at + 1 :],
+            iban[:2] + "00" + iban[4:],
+            iban[:2] + "01" + iban[4:],
+            iban[:2] + "99" + iban[4:],
+            iban + "0",
+            iban[:-1],
+            "XX" + iban[2:],
+            iban[:4] + "-" + iban[4:],
+        ]
+    for compact in candidates:
+        schwifty = _schwifty_valid(compact)
+        assert iban_module._accepted(compact) <= schwifty, compact
+        normalised = _schwifty_valid(iban_module.normalize_iban(compact))
+        assert iban_module.is_valid_iban(compact) == normalised, compact
+    # Every valid IBAN takes the shortcut: no schwifty object is built for it.
+    assert all(iban_module._accepted(iban) for iban in valid)
+
+
+@pytest.mark.parametrize(
+    "raw", ["0", "0,00", "000,00", "7", "150,5", "150,50", "150.50", "007,50", "1,234", "1.234",
+            "1234,567", "12,3456", "999999999999999", "1234567890123456", "\u0663,\u0665\u0660"],
+)  # fmt: skip
+def test_plain_amounts_parse_as_the_general_rules_read_them(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from debtgraph.domain.debtors import amounts
+
+    def parse(value: str) -> str:
+        try:
+            return repr(amounts.parse_amount(value))
+        except ValueError:
+            return "refused"
+
+    fast = parse(raw)
+    monkeypatch.setattr(amounts, "_PLAIN", __import__("re").compile("(?!)"))
+    assert fast == parse(raw)

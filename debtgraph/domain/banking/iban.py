@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from schwifty import IBAN
+from schwifty import IBAN, registry
+from schwifty.checksum import ISO7064_mod97_10
 from schwifty.domain import Component
 from schwifty.exceptions import SchwiftyException
 
@@ -76,6 +77,44 @@ def _parse_compact(compact: str) -> IBAN | None:
         return None
 
 
+# schwifty's own structure test, and its check-digit algorithm.
+_STRUCTURE: Final = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]+")
+_CHECK_DIGITS: Final = ISO7064_mod97_10()
+# Country -> (IBAN length, BBAN format) from schwifty's registry; None: no such country.
+_SPECS: dict[str, tuple[int, re.Pattern[str]] | None] = {}
+
+
+def _spec(country: str) -> tuple[int, re.Pattern[str]] | None:
+    if country not in _SPECS:
+        try:
+            spec = registry.get_iban_spec(country)
+        except (SchwiftyException, ValueError, KeyError):
+            _SPECS[country] = None
+        else:
+            _SPECS[country] = (spec.iban_length, spec.regex)
+    return _SPECS[country]
+
+
+def _accepted(compact: str) -> bool:
+    """Tell whether schwifty's ``IBAN(compact)`` would accept an electronic-form IBAN.
+
+    The checks its ``validate`` makes, in its order, with its registry and check-digit
+    algorithm, without building the IBAN and BBAN objects (most of an upload row's cost): the
+    rows' IBANs are all distinct, so none is parsed twice, and the bank is known by its code.
+    """
+    if not _STRUCTURE.fullmatch(compact):
+        return False
+    spec = _spec(compact[:2])
+    if spec is None or spec[0] != len(compact) or not spec[1].match(compact[4:]):
+        return False
+    return _CHECK_DIGITS.validate([compact[4:], compact[:2]], compact[2:4])
+
+
+def _valid_compact(compact: str) -> bool:
+    # Only a yes is taken from the shortcut: a no is schwifty's to give.
+    return _accepted(compact) or _parse_compact(compact) is not None
+
+
 def _parse(iban: str | None) -> IBAN | None:
     """Parse a normalised IBAN with schwifty, or None when it is invalid."""
     compact = normalize_iban(iban)
@@ -84,7 +123,8 @@ def _parse(iban: str | None) -> IBAN | None:
 
 def is_valid_iban(iban: str | None) -> bool:
     """Tell whether an IBAN has a valid country format, length and checksum."""
-    return _parse(iban) is not None
+    compact = normalize_iban(iban)
+    return bool(compact) and _valid_compact(compact)
 
 
 def _optional(getter: str, parsed: IBAN) -> str | None:
@@ -109,10 +149,13 @@ def _bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
     return _optional("bank_name", parsed), _full_bic(_optional("bic", parsed))
 
 
-def _ranges(country: str, parsed: IBAN) -> tuple[_Range, tuple[_Range, ...]]:
+def _ranges(country: str, compact: str) -> tuple[_Range, tuple[_Range, ...]]:
     """Where a country's BBAN holds the bank code and the bank lookup components (per country)."""
     ranges = _RANGES.get(country)
     if ranges is None:
+        parsed = _parse_compact(compact)
+        if parsed is None:
+            raise ValueError(compact)
         spec = parsed.bban.spec
         components = spec.bic_lookup_components or [Component.BANK_CODE]
 
@@ -132,28 +175,32 @@ def _slice(bban: str, where: _Range) -> str:
 
 def _cached_bank_details(parsed: IBAN) -> tuple[str | None, str | None]:
     """The bank name and BIC, looked up once per bank: the debtors of a file share few banks."""
+    compact = str(parsed)
     try:
-        key = _bank_key(str(parsed), parsed)[1]
+        key = _bank_key(compact)[1]
     except (SchwiftyException, ValueError, KeyError, AttributeError):
         return _bank_details(parsed)
-    return _details(key, parsed)
+    return _details(key, compact)
 
 
-def _bank_key(compact: str, parsed: IBAN) -> tuple[str, tuple[str, ...]]:
+def _bank_key(compact: str) -> tuple[str, tuple[str, ...]]:
     """The IBAN's bank code and its bank's cache key, cut from the IBAN with its country's ranges.
 
     schwifty finds the bank by the BBAN components its country's spec names (the bank code, in
     some countries with the branch code); the same components, the same bank.
     """
     country = compact[:2]
-    bank_range, lookup = _ranges(country, parsed)
+    bank_range, lookup = _ranges(country, compact)
     bban = compact[4:]
     return _slice(bban, bank_range), (country, *(_slice(bban, where) for where in lookup))
 
 
-def _details(key: tuple[str, ...], parsed: IBAN) -> tuple[str | None, str | None]:
+def _details(key: tuple[str, ...], compact: str) -> tuple[str | None, str | None]:
     details = _BANKS.get(key)
     if details is None:
+        parsed = _parse_compact(compact)
+        if parsed is None:
+            raise ValueError(compact)
         if len(_BANKS) >= _BANK_CACHE_SIZE:
             _BANKS.clear()  # bounded memory; a refill costs one lookup per bank
         details = _BANKS[key] = _bank_details(parsed)
@@ -164,16 +211,18 @@ def enrich_iban(iban: str | None) -> IbanInfo:
     """Describe an IBAN: validity, mask, country, bank code, bank name and BIC; never raises."""
     compact = normalize_iban(iban)
     masked = _mask(compact)
-    parsed = _parse_compact(compact) if compact else None
-    if parsed is None:
+    if not compact or not _valid_compact(compact):
         return IbanInfo(False, masked, None, None, None, None)
     try:
-        bank_code, key = _bank_key(compact, parsed)
+        # The IBAN object is built only for a bank (or a country) not seen yet.
+        bank_code, key = _bank_key(compact)
+        bank_name, bic = _details(key, compact)
     except (SchwiftyException, ValueError, KeyError, AttributeError):
+        parsed = _parse_compact(compact)
+        assert parsed is not None  # valid, as schwifty itself says
         bank_name, bic = _bank_details(parsed)
         bank = _optional("bank_code", parsed)
     else:
-        bank_name, bic = _details(key, parsed)
         bank = bank_code or None
     return IbanInfo(
         valid=True,

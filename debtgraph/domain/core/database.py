@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -157,12 +158,23 @@ async def insert_rows(
     # The compiled statement's parameters, by position, as indexes into ``columns``.
     order = [columns.index(name) for name in statement.positiontup or ()]
 
+    # The parameters in the statement's order, picked in C (one column: still a tuple).
+    pick = operator.itemgetter(*order) if len(order) > 1 else lambda v: tuple(v[at] for at in order)
+    # The value last converted in each column, and what it became: a batch's rows share their
+    # timestamps (one ``now`` object), whose conversion is most of a row's cost here.
+    last: list[tuple[Any, Any]] = [(None, None)] * len(processors)
+
     def converted(row: Sequence[Any]) -> tuple[Any, ...]:
         values = list(row)
-        for at, process in processors:
-            if values[at] is not None:
-                values[at] = process(values[at])
-        return tuple(values[at] for at in order)
+        for slot, (at, process) in enumerate(processors):
+            value = values[at]
+            if value is not None:
+                seen, result = last[slot]
+                if value is not seen:
+                    result = process(value)
+                    last[slot] = (value, result)
+                values[at] = result
+        return pick(values)
 
     params = list(map(converted, rows))
     if params:

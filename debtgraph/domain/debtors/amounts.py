@@ -60,10 +60,18 @@ def _integer_digits(whole: str) -> str:
     return whole.replace(separators.pop(), "")
 
 
+# How nearly every amount of an upload is written: ASCII digits, then a comma or dot and two
+# decimals, or none; nothing in it that the rules below could read otherwise.
+_PLAIN: Final = re.compile(r"(\d{1,15})(?:[,.](\d\d))?", re.ASCII)
+
+
 def parse_amount(raw: str | None) -> Decimal | None:
     """Parse an amount to a Decimal with two decimals; None when blank, ValueError on garbage."""
     if raw is None:
         return None
+    plain = _PLAIN.fullmatch(raw)
+    if plain is not None:
+        return Decimal(f"{plain[1]}.{plain[2] or '00'}")
     text = _SPACES.sub(" ", raw).strip()
     if not text:
         return None

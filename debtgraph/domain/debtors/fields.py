@@ -311,6 +311,9 @@ class FieldMap:
 
     sources: dict[str, tuple[str, ...]]
     full_name: tuple[str, ...]
+    # The fields some column feeds, with their columns: most fields have none in a given
+    # file, so a row looks only at these.
+    present: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_columns(cls, columns: Iterable[str]) -> FieldMap:
@@ -324,7 +327,8 @@ class FieldMap:
             return tuple(by_bare[alias] for alias in aliases if alias in by_bare)
 
         sources = {name: present(aliases) for name, aliases in _ALIASES.items()}
-        return cls(sources=sources, full_name=present(_FULL_NAME_ALIASES))
+        fed = tuple((name, columns) for name, columns in sources.items() if columns)
+        return cls(sources=sources, full_name=present(_FULL_NAME_ALIASES), present=fed)
 
     def pick(self, raw: Mapping[str, str], field_name: str) -> str | None:
         """Return the field's first non-blank column value in a row, folded and trimmed."""
@@ -334,9 +338,15 @@ class FieldMap:
     def derive(self, raw: Mapping[str, str]) -> DebtorFields:
         """Map a row with these columns to debtor fields (see ``derive_debtor_fields``)."""
         found: dict[str, str] = {}
-        for name, columns in self.sources.items():
-            # Most fields have no column in a given file: only those with one are looked at.
-            if columns and (value := _first_value(raw, columns)) is not None:
+        for name, columns in self.present:
+            if len(columns) == 1:
+                # The usual case, one column per field, without _first_value's loop.
+                value = raw.get(columns[0])
+                if value:
+                    value = value.strip() if value.isprintable() else fold_whitespace(value)
+                    if value:
+                        found[name] = value
+            elif (value := _first_value(raw, columns)) is not None:
                 found[name] = value
         pick = found.get
         first_name, last_name = pick("first_name"), pick("last_name")

@@ -66,7 +66,7 @@ from debtgraph.domain.debtors.validation import (
     validate_records,
 )
 
-CHUNK_ROWS: Final = 2000
+CHUNK_ROWS: Final = 5000
 COPY_BUFFER: Final = 64 * 1024
 # NUMERIC(12,2) holds at most this; larger amounts are stored capped (still refused by
 # validation, which allows 50000) so one absurd cell cannot make the whole chunk fail.
@@ -205,10 +205,13 @@ def remove_stored_file(path: str | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def stored_fields(fields: DebtorFields) -> dict[str, Any]:
-    """Debtor columns for derived fields, IBAN enrichment included; text cut to fit."""
+def stored_fields(fields: DebtorFields, *, in_place: bool = False) -> dict[str, Any]:
+    """Debtor columns for derived fields, IBAN enrichment included; text cut to fit.
+
+    ``in_place``: ``fields`` (a fresh derivation no one else holds) becomes the result.
+    """
     info = enrich_iban(fields["iban"])
-    values: dict[str, Any] = dict(fields)
+    values: dict[str, Any] = cast("dict[str, Any]", fields) if in_place else dict(fields)
     del values["amount_invalid"]
     amount = fields["amount"]
     if amount is not None and abs(amount) > _AMOUNT_LIMIT:
@@ -226,6 +229,18 @@ def stored_fields(fields: DebtorFields) -> dict[str, Any]:
     return values
 
 
+# The columns of a row just read, before validation.
+_PENDING_COLUMNS: Final = {
+    "status": DebtorStatus.PENDING.value,
+    "risk_class": None,
+    "name_matched": None,
+    "validation_status": ValidationStatus.PENDING.value,
+    "validation_errors": None,
+    "blacklisted": False,
+    "validated_at": None,
+}
+
+
 def debtor_fields_from_raw(raw: Mapping[str, str]) -> dict[str, Any]:
     """Debtor columns derived from a row's columns, IBAN enrichment included; cut to fit."""
     return stored_fields(derive_debtor_fields(raw))
@@ -238,22 +253,14 @@ def debtor_record(
 
     ``fields`` is the FieldMap of the row's file; without it the row's columns are resolved.
     """
-    derived = (fields or field_map(row.data)).derive(row.data)
-    return {
-        "upload_id": upload_id,
-        "row_number": row.row_number,
-        "raw_data": dict(row.data),
-        "status": DebtorStatus.PENDING.value,
-        "risk_class": None,
-        "name_matched": None,
-        "validation_status": ValidationStatus.PENDING.value,
-        "validation_errors": None,
-        "blacklisted": False,
-        "validated_at": None,
-        "created_at": now,
-        "updated_at": now,
-        **stored_fields(derived),
-    }
+    # One dict per row: the derived fields, completed with the other columns.
+    record = stored_fields((fields or field_map(row.data)).derive(row.data), in_place=True)
+    record["upload_id"] = upload_id
+    record["row_number"] = row.row_number
+    record["raw_data"] = dict(row.data)
+    record.update(_PENDING_COLUMNS)
+    record["created_at"] = record["updated_at"] = now
+    return record
 
 
 def debtor_records(

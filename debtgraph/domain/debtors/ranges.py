@@ -31,7 +31,7 @@ from debtgraph.domain.debtors.models import Debtor, RangeStatus, Upload, UploadR
 # Rows per range: small enough that two lanes finish an upload close together (the last range
 # is the tail one lane runs alone) and a lost range costs little to redo; large enough that
 # claiming (two statements) and opening the file are noise beside it.
-RANGE_ROWS: Final = 20_000
+RANGE_ROWS: Final = 10_000
 FIRST_DATA_ROW: Final = 2
 
 

@@ -131,11 +131,13 @@ async def blacklisted_among(session: AsyncSession, ibans: Iterable[str | None]) 
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         # One array parameter: a chunk's 2000-item IN list cost more to compile and plan than
-        # to run.
+        # to run. Joined as a set, not ``= ANY(:ibans)``: once the prepared statement goes to
+        # its generic plan the array is no constant, so PostgreSQL tests every listed IBAN
+        # against the whole array (2000 x the list's size collated comparisons, ~25 ms a
+        # chunk) instead of hashing it.
+        given = select(func.unnest(bindparam("ibans", type_=ARRAY(String)))).scalar_subquery()
         rows = await session.scalars(
-            select(BlacklistedIban.iban).where(
-                BlacklistedIban.iban == func.any(bindparam("ibans", type_=ARRAY(String)))
-            ),
+            select(BlacklistedIban.iban).where(BlacklistedIban.iban.in_(given)),
             {"ibans": list(wanted)},
         )
     else:
@@ -145,18 +147,20 @@ async def blacklisted_among(session: AsyncSession, ibans: Iterable[str | None]) 
     return set(rows.all())
 
 
-_RULE_FIELDS: Final = (
-    "iban",
-    "first_name",
-    "last_name",
-    "amount",
-    "city",
-    "postcode",
-    "street",
-    "street_number",
-    "floor",
-    "door",
-    "apartment",
+_RULE_FIELDS: Final = frozenset(
+    (
+        "iban",
+        "first_name",
+        "last_name",
+        "amount",
+        "city",
+        "postcode",
+        "street",
+        "street_number",
+        "floor",
+        "door",
+        "apartment",
+    )
 )
 
 
@@ -191,7 +195,10 @@ def _judge(
 
 def apply_outcome(record: dict[str, Any], blacklisted: bool, now: datetime) -> ValidationOutcome:
     """Validate a not-yet-stored debtor record and write the verdict into it (stage B in memory)."""
-    fields = {key: record.get(key) for key in _RULE_FIELDS}
+    # The record holds every rule field (and none the rules read besides), so it is judged
+    # as it is, without a copy of them.
+    whole = record.keys() >= _RULE_FIELDS
+    fields = record if whole else {key: record.get(key) for key in _RULE_FIELDS}
     outcome = _judge(fields, record.get("raw_data"), record.get("iban_valid"), blacklisted)
     record["validation_status"] = _status_of(outcome)
     record["validation_errors"] = list(outcome.errors) if outcome.errors else None
