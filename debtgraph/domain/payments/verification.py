@@ -19,6 +19,8 @@ is ``debtors.models.billable_condition``, which the upload stats and billing bot
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,14 +83,54 @@ LOG_COLUMNS: Final = (
 # A log row's values from column values (the key order a Check's log follows).
 _log_row: Final = itemgetter(*LOG_COLUMNS)
 
-_UPDATE_PG: Final = text(
-    "UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.name_matched,"
-    " risk_class = v.risk_class, updated_at = :now"
-    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:valid AS BOOLEAN[]),"
-    " CAST(:matched AS BOOLEAN[]), CAST(:risk AS VARCHAR[]))"
-    " AS v(id, iban_valid, name_matched, risk_class)"
-    " WHERE d.id = v.id AND d.risk_class IS NULL RETURNING d.id"
+
+def _pg_array_type(name: str) -> str:
+    """A log column's element type for the arrays below: its own, but text without a length
+    (an explicit cast to VARCHAR(n) would cut a value the column refuses) and the ids (typed
+    by the referenced column) as integers."""
+    column = _VOP_LOGS.c[name]
+    if column.foreign_keys:
+        return "INTEGER"
+    return re.sub(r"\(\d+\)", "", column.type.compile(dialect=postgresql.dialect()))
+
+
+def _pg_unnest(extra: Sequence[tuple[str, str]] = ()) -> str:
+    """The checks as a relation ``v``: one array parameter per log column (named after it; the
+    first, ``debtor_id``, is the check's key, as ``v.key``), then ``extra``, then ``ord``."""
+    names = [(c, _pg_array_type(c)) for c in LOG_COLUMNS] + list(extra)
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in names)
+    aliases = ", ".join(["key", *(name for name, _ in names[1:])])
+    return f"unnest({arrays}) WITH ORDINALITY AS v({aliases}, ord)"
+
+
+_LOG_INSERT: Final = f"INSERT INTO vop_logs ({', '.join(LOG_COLUMNS)})"
+_LOG_VALUES: Final = ", ".join(f"v.{name}" for name in LOG_COLUMNS[1:])
+# A chunk's logs keyed by the row numbers of debtors just stored: the database maps them to
+# the ids in the same statement (no SELECT of the ids, no second round trip). In check order.
+_LOGS_BY_ROW_PG: Final = text(
+    f"{_LOG_INSERT} SELECT d.id, {_LOG_VALUES} FROM {_pg_unnest()}"  # noqa: S608 (constants)
+    " JOIN debtors AS d ON d.upload_id = v.upload_id AND d.row_number = v.key ORDER BY v.ord"
 )
+# A batch of stored debtors marked and logged in one statement: only the debtors still
+# unmarked are updated (the guard against a concurrent or resumed run; a run that waited on
+# another's row locks sees them marked and skips them) and only those get their log. Returns
+# the ids logged.
+_MARKS: Final = (("matched", "BOOLEAN"), ("risk", "VARCHAR"))
+_MARK_AND_LOG_PG: Final = text(
+    f"WITH v AS (SELECT * FROM {_pg_unnest(_MARKS)}),"  # noqa: S608 (column names only)
+    " marked AS (UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.matched,"
+    " risk_class = v.risk, updated_at = CAST(:now AS TIMESTAMP WITH TIME ZONE)"
+    " FROM v WHERE d.id = v.key AND d.risk_class IS NULL RETURNING d.id),"
+    f" logged AS ({_LOG_INSERT} SELECT v.key, {_LOG_VALUES} FROM v"
+    " JOIN marked ON marked.id = v.key ORDER BY v.ord RETURNING debtor_id)"
+    " SELECT array_agg(debtor_id) FROM logged"
+)
+
+
+def _log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """Log rows as one array per column (the parameters of the statements above)."""
+    columns = list(zip(*logs, strict=True)) if logs else [() for _ in LOG_COLUMNS]
+    return dict(zip(LOG_COLUMNS, map(list, columns), strict=True))
 
 
 def awaiting_check() -> ColumnElement[bool]:
@@ -214,17 +257,45 @@ async def _judge_entries(
     provider: vop.VopProvider,
     entries: list[tuple[Any, ...]],
 ) -> list[Check]:
-    """Judge a batch set-wise: names, requests, verdicts and logs built in a few passes."""
-    names = [full_name(entry[7], entry[8]) or "" for entry in entries]
+    """Judge a batch set-wise: names, requests, verdicts and logs built in a few passes.
+
+    The final-decline lookup is sent first and runs in the database while the provider answers
+    and the verdicts are graded (only the risk classes need it), so its round trip overlaps the
+    batch's CPU work instead of adding to it.
+    """
     asked = [index for index, entry in enumerate(entries) if entry[3]]
-    answers = await provider.check_many(
-        [vop.VopRequest(entries[index][2], names[index]) for index in asked]
-    )
+    lookup = asyncio.ensure_future(_declined_ibans(session, [entries[i][2] for i in asked]))
+    try:
+        # One turn of the loop: the lookup is sent before the CPU-bound work below holds it.
+        await asyncio.sleep(0)
+        names = [full_name(entry[7], entry[8]) or "" for entry in entries]
+        answers = await provider.check_many(
+            [vop.VopRequest(entries[index][2], names[index]) for index in asked]
+        )
+        graded = _graded(entries, names, asked, answers, clock.now())
+    finally:
+        # The caller gets its session back only once the lookup is over, whatever happened.
+        if not lookup.done():
+            await asyncio.wait([lookup])
+    declined = lookup.result()
+    risk_class = vop.risk_class
+    return [
+        Check(log[0], log, log[3], matched, risk_class(log[8], entry[10], entry[2] in declined))
+        for entry, (log, matched) in zip(entries, graded, strict=True)
+    ]
+
+
+def _graded(
+    entries: list[tuple[Any, ...]],
+    names: list[str],
+    asked: list[int],
+    answers: Sequence[vop.VopAnswer],
+    now: datetime,
+) -> list[tuple[tuple[Any, ...], bool]]:
+    """Each entry's log row (``LOG_COLUMNS`` order) and whether its name matched."""
     by_index: list[vop.VopAnswer | None] = [None] * len(entries)
     for index, answer in zip(asked, answers, strict=True):
         by_index[index] = answer
-    declined = await _declined_ibans(session, (entries[index][2] for index in asked))
-    now = clock.now()
     facts: list[vop.VopFacts] = []
     countries: list[str | None] = []
     for entry, name, reply in zip(entries, names, by_index, strict=True):
@@ -240,13 +311,12 @@ async def _judge_entries(
                 reply,
             )
         )
-    checks: list[Check] = []
-    append = checks.append
-    risk_class = vop.risk_class
+    graded: list[tuple[tuple[Any, ...], bool]] = []
+    append = graded.append
     for entry, fact, verdict, iban_country in zip(
         entries, facts, vop.evaluate_many(facts), countries, strict=True
     ):
-        key, upload_id, iban, _, masked, bank_name, bic, _, _, country, amount = entry
+        key, upload_id, _, _, masked, bank_name, bic, _, _, country, _ = entry
         valid = fact[1]
         holder = verdict.holder_name
         log = (
@@ -266,28 +336,17 @@ async def _judge_entries(
             round(verdict.name_match.ratio),
             now,
         )
-        risk = risk_class(verdict.score, amount, iban in declined)
-        append(Check(key, log, valid, verdict.name_matched, risk))
-    return checks
+        append((log, verdict.name_matched))
+    return graded
 
 
 async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[Check]) -> set[int]:
-    """Write the debtors' VOP fields where still unmarked; return the ids actually written."""
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        result = await session.execute(
-            _UPDATE_PG,
-            {
-                "now": now,
-                "ids": [c.debtor_id for c in checks],
-                "valid": [c.iban_valid for c in checks],
-                "matched": [c.name_matched for c in checks],
-                "risk": [c.risk_class for c in checks],
-            },
-        )
-        return set(result.scalars().all())
-    # Elsewhere one UPDATE … RETURNING per distinct outcome (a handful per batch): each takes
-    # the database's write lock, so a concurrent run's rows are never taken twice.
+    """Write the debtors' VOP fields where still unmarked; return the ids actually written.
+
+    Not PostgreSQL's path (``_MARK_AND_LOG_PG`` marks and logs in one statement): one UPDATE …
+    RETURNING per distinct outcome (a handful per batch), each taking the database's write
+    lock, so a concurrent run's rows are never taken twice.
+    """
     groups: dict[tuple[bool, bool, str], list[int]] = defaultdict(list)
     for check in checks:
         groups[(check.iban_valid, check.name_matched, check.risk_class)].append(check.debtor_id)
@@ -315,13 +374,27 @@ async def insert_log_rows(session: AsyncSession, rows: Sequence[tuple[Any, ...]]
 
 
 async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
-    """Mark the debtors and insert the logs of the checks no other run wrote first."""
+    """Mark the debtors and insert the logs of the checks no other run wrote first.
+
+    PostgreSQL: one statement does both. Elsewhere: the UPDATEs, then the logs of the debtors
+    they took.
+    """
     if not checks:
         return []
-    taken = await _mark_debtors(session, clock.now(), checks)
-    fresh = [c for c in checks if c.debtor_id in taken]
-    await insert_log_rows(session, [c.log for c in fresh])
-    return fresh
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        params = _log_arrays([c.log for c in checks])
+        params["matched"] = [c.name_matched for c in checks]
+        params["risk"] = [c.risk_class for c in checks]
+        params["now"] = clock.now()
+        logged = (await session.execute(_MARK_AND_LOG_PG, params)).scalar_one() or []
+        if len(logged) == len(checks):
+            return list(checks)
+        taken = set(logged)
+    else:
+        taken = await _mark_debtors(session, clock.now(), checks)
+        await insert_log_rows(session, [c.log for c in checks if c.debtor_id in taken])
+    return [c for c in checks if c.debtor_id in taken]
 
 
 async def check_batch(
@@ -392,24 +465,36 @@ class RecordChecks:
     async def after_insert(
         self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
     ) -> None:
-        """Write the chunk's logs now that its debtors have ids (one SELECT, one COPY)."""
+        """Write the chunk's logs now that its debtors have ids.
+
+        PostgreSQL: one INSERT that finds the ids by row number itself. Elsewhere: one SELECT
+        of the ids, then the bulk insert.
+        """
         if not self._pending:
             return
-        numbers = [check.debtor_id for check in self._pending]
-        ids = dict(
-            (
-                await session.execute(
-                    select(Debtor.row_number, Debtor.id).where(
-                        Debtor.upload_id == upload_id,
-                        Debtor.row_number.between(min(numbers), max(numbers)),
+        pending, self._pending = self._pending, []
+        logs = [check.log for check in pending]
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            result = await session.execute(_LOGS_BY_ROW_PG, _log_arrays(logs))
+            written = result.rowcount  # type: ignore[attr-defined]
+            if written != len(logs):
+                # Every checked record was just stored; a log without its debtor is a bug.
+                raise RuntimeError(f"{written} VOP logs written for {len(logs)} checks")
+        else:
+            numbers = [log[0] for log in logs]
+            ids = dict(
+                (
+                    await session.execute(
+                        select(Debtor.row_number, Debtor.id).where(
+                            Debtor.upload_id == upload_id,
+                            Debtor.row_number.between(min(numbers), max(numbers)),
+                        )
                     )
-                )
-            ).all()
-        )
-        logs = [(ids[check.debtor_id], *check.log[1:]) for check in self._pending]
-        await insert_log_rows(session, logs)
+                ).all()
+            )
+            await insert_log_rows(session, [(ids[log[0]], *log[1:]) for log in logs])
         self.checked += len(logs)
-        self._pending = []
 
 
 def record_progress(
