@@ -23,6 +23,7 @@ import asyncio
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter, itemgetter
@@ -94,22 +95,26 @@ def _pg_array_type(name: str) -> str:
     return re.sub(r"\(\d+\)", "", column.type.compile(dialect=postgresql.dialect()))
 
 
-def _pg_unnest(extra: Sequence[tuple[str, str]] = ()) -> str:
-    """The checks as a relation ``v``: one array parameter per log column (named after it; the
-    first, ``debtor_id``, is the check's key, as ``v.key``), then ``extra``, then ``ord``."""
-    names = [(c, _pg_array_type(c)) for c in LOG_COLUMNS] + list(extra)
+def _pg_unnest(columns: Sequence[str], extra: Sequence[tuple[str, str]] = ()) -> str:
+    """Checks as a relation ``v``: one array parameter per log column of ``columns`` (named
+    after it; the first, ``debtor_id``, is the check's key: ``v.key``), then ``extra``'s
+    (name, type), then ``ord``."""
+    names = [(c, _pg_array_type(c)) for c in columns] + list(extra)
     arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in names)
     aliases = ", ".join(["key", *(name for name, _ in names[1:])])
     return f"unnest({arrays}) WITH ORDINALITY AS v({aliases}, ord)"
 
 
 _LOG_INSERT: Final = f"INSERT INTO vop_logs ({', '.join(LOG_COLUMNS)})"
-_LOG_VALUES: Final = ", ".join(f"v.{name}" for name in LOG_COLUMNS[1:])
+# The columns that differ from log to log within a chunk (not its upload and judging time).
+_ROW_COLUMNS: Final = LOG_COLUMNS[2:-1]
 # A chunk's logs keyed by the row numbers of debtors just stored: the database maps them to
 # the ids in the same statement (no SELECT of the ids, no second round trip). In check order.
 _LOGS_BY_ROW_PG: Final = text(
-    f"{_LOG_INSERT} SELECT d.id, {_LOG_VALUES} FROM {_pg_unnest()}"  # noqa: S608 (constants)
-    " JOIN debtors AS d ON d.upload_id = v.upload_id AND d.row_number = v.key ORDER BY v.ord"
+    f"{_LOG_INSERT} SELECT d.id, d.upload_id, {', '.join(f'v.{c}' for c in _ROW_COLUMNS)},"  # noqa: S608 (constants)
+    " CAST(:created_at AS TIMESTAMP WITH TIME ZONE)"
+    f" FROM {_pg_unnest(('debtor_id', *_ROW_COLUMNS))} JOIN debtors AS d"
+    " ON d.upload_id = CAST(:upload_id AS INTEGER) AND d.row_number = v.key ORDER BY v.ord"
 )
 # A batch of stored debtors marked and logged in one statement: only the debtors still
 # unmarked are updated (the guard against a concurrent or resumed run; a run that waited on
@@ -117,20 +122,29 @@ _LOGS_BY_ROW_PG: Final = text(
 # the ids logged.
 _MARKS: Final = (("matched", "BOOLEAN"), ("risk", "VARCHAR"))
 _MARK_AND_LOG_PG: Final = text(
-    f"WITH v AS (SELECT * FROM {_pg_unnest(_MARKS)}),"  # noqa: S608 (column names only)
+    f"WITH v AS (SELECT * FROM {_pg_unnest(LOG_COLUMNS, _MARKS)}),"  # noqa: S608 (column names only)
     " marked AS (UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.matched,"
     " risk_class = v.risk, updated_at = CAST(:now AS TIMESTAMP WITH TIME ZONE)"
     " FROM v WHERE d.id = v.key AND d.risk_class IS NULL RETURNING d.id),"
-    f" logged AS ({_LOG_INSERT} SELECT v.key, {_LOG_VALUES} FROM v"
-    " JOIN marked ON marked.id = v.key ORDER BY v.ord RETURNING debtor_id)"
+    f" logged AS ({_LOG_INSERT} SELECT v.key, {', '.join(f'v.{c}' for c in LOG_COLUMNS[1:])}"
+    " FROM v JOIN marked ON marked.id = v.key ORDER BY v.ord RETURNING debtor_id)"
     " SELECT array_agg(debtor_id) FROM logged"
 )
 
 
-def _log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+def _log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
     """Log rows as one array per column (the parameters of the statements above)."""
     columns = list(zip(*logs, strict=True)) if logs else [() for _ in LOG_COLUMNS]
     return dict(zip(LOG_COLUMNS, map(list, columns), strict=True))
+
+
+def _chunk_log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """A chunk's log rows (judged at once: one ``created_at``) as ``_LOGS_BY_ROW_PG`` takes
+    them, but for the upload."""
+    arrays: dict[str, Any] = _log_arrays(logs)
+    del arrays["upload_id"]
+    arrays["created_at"] = logs[0][-1] if logs else None
+    return arrays
 
 
 def awaiting_check() -> ColumnElement[bool]:
@@ -187,9 +201,9 @@ def _iban_country(iban: str | None, valid: bool) -> str | None:
     return iban[:2].upper() if valid and iban and iban[:2].isalpha() else None
 
 
-async def _declined_ibans(session: AsyncSession, ibans: Iterable[str]) -> set[str]:
-    """IBANs of the batch that already had a final decline (any upload): one query."""
-    wanted = sorted(set(ibans))
+async def _declined_ibans(session: AsyncSession, wanted: list[str]) -> set[str]:
+    """Which of ``wanted`` (a batch's distinct IBANs, sorted) already had a final decline (any
+    upload): one query."""
     if not wanted:
         return set()
     connection = await session.connection()
@@ -251,6 +265,36 @@ async def judge_records(
     return await _judge_entries(session, clock, provider, list(map(_record_entry, records)))
 
 
+class _Questions(NamedTuple):
+    """What a batch asks: the expected names, which entries have a valid IBAN (the only ones
+    asked), the requests, and the distinct IBANs asked (for the final-decline lookup)."""
+
+    names: list[str]
+    asked: list[int]
+    requests: list[vop.VopRequest]
+    ibans: list[str]
+
+
+def _questions(entries: list[tuple[Any, ...]]) -> _Questions:
+    asked = [index for index, entry in enumerate(entries) if entry[3]]
+    names = [full_name(entry[7], entry[8]) or "" for entry in entries]
+    requests = [vop.VopRequest(entries[index][2], names[index]) for index in asked]
+    return _Questions(names, asked, requests, sorted({request.iban for request in requests}))
+
+
+def _checks(
+    entries: list[tuple[Any, ...]],
+    graded: list[tuple[tuple[Any, ...], bool]],
+    declined: AbstractSet[str],
+) -> list[Check]:
+    """The checks of graded entries, their risk classes knowing which IBANs were declined."""
+    risk_class = vop.risk_class
+    return [
+        Check(log[0], log, log[3], matched, risk_class(log[8], entry[10], entry[2] in declined))
+        for entry, (log, matched) in zip(entries, graded, strict=True)
+    ]
+
+
 async def _judge_entries(
     session: AsyncSession,
     clock: Clock,
@@ -263,26 +307,18 @@ async def _judge_entries(
     and the verdicts are graded (only the risk classes need it), so its round trip overlaps the
     batch's CPU work instead of adding to it.
     """
-    asked = [index for index, entry in enumerate(entries) if entry[3]]
-    lookup = asyncio.ensure_future(_declined_ibans(session, [entries[i][2] for i in asked]))
+    questions = _questions(entries)
+    lookup = asyncio.ensure_future(_declined_ibans(session, questions.ibans))
     try:
         # One turn of the loop: the lookup is sent before the CPU-bound work below holds it.
         await asyncio.sleep(0)
-        names = [full_name(entry[7], entry[8]) or "" for entry in entries]
-        answers = await provider.check_many(
-            [vop.VopRequest(entries[index][2], names[index]) for index in asked]
-        )
-        graded = _graded(entries, names, asked, answers, clock.now())
+        answers = await provider.check_many(questions.requests)
+        graded = _graded(entries, questions.names, questions.asked, answers, clock.now())
     finally:
         # The caller gets its session back only once the lookup is over, whatever happened.
         if not lookup.done():
             await asyncio.wait([lookup])
-    declined = lookup.result()
-    risk_class = vop.risk_class
-    return [
-        Check(log[0], log, log[3], matched, risk_class(log[8], entry[10], entry[2] in declined))
-        for entry, (log, matched) in zip(entries, graded, strict=True)
-    ]
+    return _checks(entries, graded, lookup.result())
 
 
 def _graded(
@@ -383,10 +419,9 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
         return []
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        params = _log_arrays([c.log for c in checks])
+        params: dict[str, Any] = {**_log_arrays([c.log for c in checks]), "now": clock.now()}
         params["matched"] = [c.name_matched for c in checks]
         params["risk"] = [c.risk_class for c in checks]
-        params["now"] = clock.now()
         logged = (await session.execute(_MARK_AND_LOG_PG, params)).scalar_one() or []
         if len(logged) == len(checks):
             return list(checks)
@@ -421,14 +456,42 @@ async def check_batch(
     return BatchResult(fresh, rows[-1].id)
 
 
+def _candidates(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records the VOP step checks: validated, with an IBAN."""
+    pending = ValidationStatus.PENDING.value
+    return [
+        record
+        for record in records
+        if record["iban"] is not None and record["validation_status"] != pending
+    ]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A chunk judged in the worker thread, but for the final declines (see ``prepare``)."""
+
+    records: Sequence[dict[str, Any]]
+    keys: list[int]
+    entries: list[tuple[Any, ...]]
+    ibans: list[str]
+    # The checks as if no IBAN had a final decline; None when the provider failed.
+    checks: list[Check] | None
+    arrays: dict[str, Any] | None
+
+
 class RecordChecks:
     """The VOP phase fused into ingestion (an ``ingestion.ChunkStep``).
 
     Each chunk's validated records are checked before they are stored, so the debtors are
     inserted with ``name_matched`` and ``risk_class`` already set (no UPDATE of freshly written
-    rows), and the chunk's logs are copied in right after, in the chunk's transaction: a
+    rows), and the chunk's logs are written right after, in the chunk's transaction: a
     resumed ingestion job never logs a stored row twice. If the provider fails, the chunk is
     stored unchecked and ``failed`` is set; the VOP job checks those debtors later.
+
+    With a ``vop.LocalVopProvider`` the ingestion also calls ``prepare`` on each chunk in the
+    worker thread that derives it: the answers, verdicts and log rows are worked out there
+    while the event loop waits on the previous chunk's statements, and ``before_insert`` only
+    looks up the final declines and writes the verdicts into the records.
     """
 
     def __init__(self, clock: Clock, provider: vop.VopProvider) -> None:
@@ -437,25 +500,65 @@ class RecordChecks:
         self.checked = 0
         self.failed = False
         self._pending: list[Check] = []
+        self._arrays: dict[str, Any] | None = None
+        # Chunks prepared in the worker thread, by the identity of their records list.
+        self._prepared: dict[int, _Prepared] = {}
+
+    def prepare(self, records: Sequence[dict[str, Any]]) -> None:
+        """Judge a chunk ahead, in the worker thread (CPU only; no database, no event loop).
+
+        The records are as derivation left them, validated but for the blacklist, which can
+        make a valid record invalid but never pending, so the same records are candidates when
+        ``before_insert`` sees them; it checks that they are, and judges afresh otherwise.
+        """
+        provider = self.provider
+        if not isinstance(provider, vop.LocalVopProvider):
+            return
+        entries = list(map(_record_entry, _candidates(records)))
+        if not entries:
+            return
+        questions = _questions(entries)
+        keys = [entry[0] for entry in entries]
+        try:
+            answers = provider.answer_many(questions.requests)
+        except VopUnavailable:
+            self._prepared[id(records)] = _Prepared(records, keys, [], [], None, None)
+            return
+        graded = _graded(entries, questions.names, questions.asked, answers, self.clock.now())
+        checks = _checks(entries, graded, frozenset())
+        arrays = _chunk_log_arrays([check.log for check in checks])
+        self._prepared[id(records)] = _Prepared(
+            records, keys, entries, questions.ibans, checks, arrays
+        )
 
     async def before_insert(
         self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
     ) -> None:
         """Check the chunk's validated records with an IBAN and mark them."""
-        self._pending = []
-        pending = ValidationStatus.PENDING.value
-        candidates = [
-            record
-            for record in records
-            if record["iban"] is not None and record["validation_status"] != pending
-        ]
+        self._pending, self._arrays = [], None
+        prepared = self._prepared.pop(id(records), None)
+        candidates = _candidates(records)
         if not candidates:
             return
-        try:
-            checks = await judge_records(session, self.clock, self.provider, candidates)
-        except VopUnavailable:
-            self.failed = True
-            return
+        if (
+            prepared is not None
+            and prepared.records is records
+            and prepared.keys == [record["row_number"] for record in candidates]
+        ):
+            if prepared.checks is None:
+                self.failed = True
+                return
+            checks = prepared.checks
+            declined = await _declined_ibans(session, prepared.ibans)
+            if declined:
+                checks = _checks_declined(checks, prepared.entries, declined)
+            self._arrays = prepared.arrays
+        else:
+            try:
+                checks = await judge_records(session, self.clock, self.provider, candidates)
+            except VopUnavailable:
+                self.failed = True
+                return
         for record, check in zip(candidates, checks, strict=True):
             record["iban_valid"] = check.iban_valid
             record["name_matched"] = check.name_matched
@@ -473,10 +576,12 @@ class RecordChecks:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        arrays, self._arrays = self._arrays, None
         logs = [check.log for check in pending]
         connection = await session.connection()
         if connection.dialect.name == "postgresql":
-            result = await session.execute(_LOGS_BY_ROW_PG, _log_arrays(logs))
+            params = arrays if arrays is not None else _chunk_log_arrays(logs)
+            result = await session.execute(_LOGS_BY_ROW_PG, {**params, "upload_id": upload_id})
             written = result.rowcount  # type: ignore[attr-defined]
             if written != len(logs):
                 # Every checked record was just stored; a log without its debtor is a bug.
@@ -495,6 +600,20 @@ class RecordChecks:
             )
             await insert_log_rows(session, [(ids[log[0]], *log[1:]) for log in logs])
         self.checked += len(logs)
+
+
+def _checks_declined(
+    checks: list[Check], entries: list[tuple[Any, ...]], declined: AbstractSet[str]
+) -> list[Check]:
+    """Checks judged as if no IBAN were declined, with the risk classes of ``declined`` ones
+    worked out again (``_checks`` with the declines known)."""
+    risk_class = vop.risk_class
+    return [
+        check._replace(risk_class=risk_class(check.log[8], entry[10], True))
+        if entry[2] in declined
+        else check
+        for check, entry in zip(checks, entries, strict=True)
+    ]
 
 
 def record_progress(
