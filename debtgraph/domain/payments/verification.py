@@ -106,14 +106,35 @@ def _pg_unnest(columns: Sequence[str], extra: Sequence[tuple[str, str]] = ()) ->
 
 
 _LOG_INSERT: Final = f"INSERT INTO vop_logs ({', '.join(LOG_COLUMNS)})"
-# The columns that differ from log to log within a chunk (not its upload and judging time).
-_ROW_COLUMNS: Final = LOG_COLUMNS[2:-1]
+# A chunk's logs differ row by row only in these (its upload and judging time are one): the
+# rest, the grade, takes a few dozen distinct values per chunk, so each distinct grade goes
+# once and every row names its own (fewer values to encode and send).
+_ROW_COLUMNS: Final = ("iban_masked", "provider_name")
+_GRADE_COLUMNS: Final = tuple(c for c in LOG_COLUMNS[2:-1] if c not in _ROW_COLUMNS)
+_grade_of: Final = itemgetter(*(LOG_COLUMNS.index(c) for c in _GRADE_COLUMNS))
+_row_values: Final = itemgetter(0, *(LOG_COLUMNS.index(c) for c in _ROW_COLUMNS))
+
+
+def _chunk_select() -> str:
+    """``_LOGS_BY_ROW_PG``'s values, column by column."""
+    chosen = {"debtor_id": "d.id", "upload_id": "d.upload_id"}
+    chosen.update({c: f"v.{c}" for c in _ROW_COLUMNS} | {c: f"g.{c}" for c in _GRADE_COLUMNS})
+    chosen["created_at"] = "CAST(:created_at AS TIMESTAMP WITH TIME ZONE)"
+    return ", ".join(chosen[c] for c in LOG_COLUMNS)
+
+
+_GRADES_UNNEST: Final = (
+    "unnest("
+    + ", ".join(f"CAST(:{c} AS {_pg_array_type(c)}[])" for c in _GRADE_COLUMNS)
+    + f") WITH ORDINALITY AS g({', '.join(_GRADE_COLUMNS)}, ord)"
+)
 # A chunk's logs keyed by the row numbers of debtors just stored: the database maps them to
 # the ids in the same statement (no SELECT of the ids, no second round trip). In check order.
 _LOGS_BY_ROW_PG: Final = text(
-    f"{_LOG_INSERT} SELECT d.id, d.upload_id, {', '.join(f'v.{c}' for c in _ROW_COLUMNS)},"  # noqa: S608 (constants)
-    " CAST(:created_at AS TIMESTAMP WITH TIME ZONE)"
-    f" FROM {_pg_unnest(('debtor_id', *_ROW_COLUMNS))} JOIN debtors AS d"
+    f"{_LOG_INSERT} SELECT {_chunk_select()}"  # noqa: S608 (constants)
+    f" FROM {_pg_unnest(('debtor_id', *_ROW_COLUMNS), [('grade', 'INTEGER')])}"
+    f" JOIN {_GRADES_UNNEST} ON g.ord = v.grade"
+    " JOIN debtors AS d"
     " ON d.upload_id = CAST(:upload_id AS INTEGER) AND d.row_number = v.key ORDER BY v.ord"
 )
 # A batch of stored debtors marked and logged in one statement: only the debtors still
@@ -140,11 +161,17 @@ def _log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
 
 def _chunk_log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
     """A chunk's log rows (judged at once: one ``created_at``) as ``_LOGS_BY_ROW_PG`` takes
-    them, but for the upload."""
-    arrays: dict[str, Any] = _log_arrays(logs)
-    del arrays["upload_id"]
-    arrays["created_at"] = logs[0][-1] if logs else None
-    return arrays
+    them, but for the upload: the rows' own values and grade numbers, and the grades."""
+    grades: dict[tuple[Any, ...], int] = {}
+    # Numbered from 1, as WITH ORDINALITY numbers them.
+    numbers = [grades.setdefault(_grade_of(log), len(grades) + 1) for log in logs]
+    rows = list(zip(*map(_row_values, logs), strict=True)) if logs else [()] * 3
+    params: dict[str, Any] = dict(zip(("debtor_id", *_ROW_COLUMNS), map(list, rows), strict=True))
+    params["grade"] = numbers
+    columns = list(zip(*grades, strict=True)) if grades else [()] * len(_GRADE_COLUMNS)
+    params.update(zip(_GRADE_COLUMNS, map(list, columns), strict=True))
+    params["created_at"] = logs[0][-1] if logs else None
+    return params
 
 
 def awaiting_check() -> ColumnElement[bool]:
