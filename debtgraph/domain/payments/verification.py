@@ -95,82 +95,90 @@ def _pg_array_type(name: str) -> str:
     return re.sub(r"\(\d+\)", "", column.type.compile(dialect=postgresql.dialect()))
 
 
-def _pg_unnest(columns: Sequence[str], extra: Sequence[tuple[str, str]] = ()) -> str:
-    """Checks as a relation ``v``: one array parameter per log column of ``columns`` (named
-    after it; the first, ``debtor_id``, is the check's key: ``v.key``), then ``extra``'s
-    (name, type), then ``ord``."""
-    names = [(c, _pg_array_type(c)) for c in columns] + list(extra)
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in names)
-    aliases = ", ".join(["key", *(name for name, _ in names[1:])])
-    return f"unnest({arrays}) WITH ORDINALITY AS v({aliases}, ord)"
-
-
 _LOG_INSERT: Final = f"INSERT INTO vop_logs ({', '.join(LOG_COLUMNS)})"
-# A chunk's logs differ row by row only in these (its upload and judging time are one): the
-# rest, the grade, takes a few dozen distinct values per chunk, so each distinct grade goes
-# once and every row names its own (fewer values to encode and send).
-_ROW_COLUMNS: Final = ("iban_masked", "provider_name")
-_GRADE_COLUMNS: Final = tuple(c for c in LOG_COLUMNS[2:-1] if c not in _ROW_COLUMNS)
+# Within a batch, logs differ row by row only in these. The rest of a check, its grade (the
+# verdict, the bank, the upload, the time, and for stored debtors their new marks), takes a
+# few dozen distinct values, so each distinct grade is sent once and each row names its own:
+# a fraction of the values to encode and send.
+_ROW_COLUMNS: Final = ("debtor_id", "iban_masked", "provider_name")
+_GRADE_COLUMNS: Final = tuple(c for c in LOG_COLUMNS if c not in _ROW_COLUMNS)
+_MARKS: Final = (("matched", "BOOLEAN"), ("risk", "VARCHAR"))
+_row_values: Final = itemgetter(*(LOG_COLUMNS.index(c) for c in _ROW_COLUMNS))
 _grade_of: Final = itemgetter(*(LOG_COLUMNS.index(c) for c in _GRADE_COLUMNS))
-_row_values: Final = itemgetter(0, *(LOG_COLUMNS.index(c) for c in _ROW_COLUMNS))
 
 
-def _chunk_select() -> str:
-    """``_LOGS_BY_ROW_PG``'s values, column by column."""
-    chosen = {"debtor_id": "d.id", "upload_id": "d.upload_id"}
-    chosen.update({c: f"v.{c}" for c in _ROW_COLUMNS} | {c: f"g.{c}" for c in _GRADE_COLUMNS})
-    chosen["created_at"] = "CAST(:created_at AS TIMESTAMP WITH TIME ZONE)"
-    return ", ".join(chosen[c] for c in LOG_COLUMNS)
+def _checks_relation(marks: Sequence[tuple[str, str]] = ()) -> str:
+    """A batch's checks as ``v`` (the rows: ``key``, then their own columns, in check order
+    ``ord``) joined to ``g`` (the grades, then ``marks``' (name, type))."""
+    rows = [(c, _pg_array_type(c)) for c in _ROW_COLUMNS] + [("grade", "INTEGER")]
+    grades = [(c, _pg_array_type(c)) for c in _GRADE_COLUMNS] + list(marks)
+
+    def unnest(columns: list[tuple[str, str]], alias: str, names: list[str]) -> str:
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+        return f"unnest({arrays}) WITH ORDINALITY AS {alias}({', '.join(names)}, ord)"
+
+    return (
+        unnest(rows, "v", ["key", *(name for name, _ in rows[1:])])
+        + " JOIN "
+        + unnest(grades, "g", [name for name, _ in grades])
+        + " ON g.ord = v.grade"
+    )
 
 
-_GRADES_UNNEST: Final = (
-    "unnest("
-    + ", ".join(f"CAST(:{c} AS {_pg_array_type(c)}[])" for c in _GRADE_COLUMNS)
-    + f") WITH ORDINALITY AS g({', '.join(_GRADE_COLUMNS)}, ord)"
-)
+def _log_values(key: str) -> str:
+    """A log's values from ``_checks_relation``, ``key`` for its debtor id."""
+    return ", ".join(
+        key if c == "debtor_id" else f"v.{c}" if c in _ROW_COLUMNS else f"g.{c}"
+        for c in LOG_COLUMNS
+    )
+
+
 # A chunk's logs keyed by the row numbers of debtors just stored: the database maps them to
 # the ids in the same statement (no SELECT of the ids, no second round trip). In check order.
 _LOGS_BY_ROW_PG: Final = text(
-    f"{_LOG_INSERT} SELECT {_chunk_select()}"  # noqa: S608 (constants)
-    f" FROM {_pg_unnest(('debtor_id', *_ROW_COLUMNS), [('grade', 'INTEGER')])}"
-    f" JOIN {_GRADES_UNNEST} ON g.ord = v.grade"
-    " JOIN debtors AS d"
-    " ON d.upload_id = CAST(:upload_id AS INTEGER) AND d.row_number = v.key ORDER BY v.ord"
+    f"{_LOG_INSERT} SELECT {_log_values('d.id')} FROM {_checks_relation()}"  # noqa: S608 (constants)
+    " JOIN debtors AS d ON d.upload_id = g.upload_id AND d.row_number = v.key ORDER BY v.ord"
 )
 # A batch of stored debtors marked and logged in one statement: only the debtors still
 # unmarked are updated (the guard against a concurrent or resumed run; a run that waited on
 # another's row locks sees them marked and skips them) and only those get their log. Returns
-# the ids logged.
-_MARKS: Final = (("matched", "BOOLEAN"), ("risk", "VARCHAR"))
+# the ids logged. The guard is written ``num_nulls(…) = 1``, not ``IS NULL``, so that the
+# rows are found by primary key: statistics not analysed since an upload was stored (few NULL
+# risk classes) made the planner read every unchecked debtor of every upload through the
+# risk_class index to join them.
 _MARK_AND_LOG_PG: Final = text(
-    f"WITH v AS (SELECT * FROM {_pg_unnest(LOG_COLUMNS, _MARKS)}),"  # noqa: S608 (column names only)
-    " marked AS (UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.matched,"
-    " risk_class = v.risk, updated_at = CAST(:now AS TIMESTAMP WITH TIME ZONE)"
-    " FROM v WHERE d.id = v.key AND d.risk_class IS NULL RETURNING d.id),"
-    f" logged AS ({_LOG_INSERT} SELECT v.key, {', '.join(f'v.{c}' for c in LOG_COLUMNS[1:])}"
-    " FROM v JOIN marked ON marked.id = v.key ORDER BY v.ord RETURNING debtor_id)"
+    f"WITH c AS (SELECT v.ord, {_log_values('v.key AS debtor_id')}, g.matched, g.risk"  # noqa: S608 (constants)
+    f" FROM {_checks_relation(_MARKS)}),"
+    " marked AS (UPDATE debtors AS d SET iban_valid = c.iban_valid, name_matched = c.matched,"
+    " risk_class = c.risk, updated_at = CAST(:now AS TIMESTAMP WITH TIME ZONE)"
+    " FROM c WHERE d.id = c.debtor_id AND num_nulls(d.risk_class) = 1 RETURNING d.id),"
+    f" logged AS ({_LOG_INSERT} SELECT {', '.join(f'c.{name}' for name in LOG_COLUMNS)}"
+    " FROM c JOIN marked ON marked.id = c.debtor_id ORDER BY c.ord RETURNING debtor_id)"
     " SELECT array_agg(debtor_id) FROM logged"
 )
 
 
-def _log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    """Log rows as one array per column (the parameters of the statements above)."""
-    columns = list(zip(*logs, strict=True)) if logs else [() for _ in LOG_COLUMNS]
-    return dict(zip(LOG_COLUMNS, map(list, columns), strict=True))
+def _columns(names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Rows of values as one list per name."""
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
+    return dict(zip(names, map(list, columns), strict=True))
 
 
-def _chunk_log_arrays(logs: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
-    """A chunk's log rows (judged at once: one ``created_at``) as ``_LOGS_BY_ROW_PG`` takes
-    them, but for the upload: the rows' own values and grade numbers, and the grades."""
+def _batch_params(
+    logs: Sequence[tuple[Any, ...]], marks: Sequence[tuple[bool, str]] | None = None
+) -> dict[str, Any]:
+    """A batch's log rows (and with ``marks``, its debtors' ``name_matched`` and ``risk_class``)
+    as ``_checks_relation`` takes them."""
     grades: dict[tuple[Any, ...], int] = {}
+    keys: Iterable[tuple[Any, ...]] = map(_grade_of, logs)
+    names = _GRADE_COLUMNS
+    if marks is not None:
+        keys = (grade + mark for grade, mark in zip(keys, marks, strict=True))
+        names = (*names, *(name for name, _ in _MARKS))
     # Numbered from 1, as WITH ORDINALITY numbers them.
-    numbers = [grades.setdefault(_grade_of(log), len(grades) + 1) for log in logs]
-    rows = list(zip(*map(_row_values, logs), strict=True)) if logs else [()] * 3
-    params: dict[str, Any] = dict(zip(("debtor_id", *_ROW_COLUMNS), map(list, rows), strict=True))
-    params["grade"] = numbers
-    columns = list(zip(*grades, strict=True)) if grades else [()] * len(_GRADE_COLUMNS)
-    params.update(zip(_GRADE_COLUMNS, map(list, columns), strict=True))
-    params["created_at"] = logs[0][-1] if logs else None
+    params: dict[str, Any] = {"grade": [grades.setdefault(k, len(grades) + 1) for k in keys]}
+    params.update(_columns(_ROW_COLUMNS, map(_row_values, logs)))
+    params.update(_columns(names, grades))
     return params
 
 
@@ -446,9 +454,8 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
         return []
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        params: dict[str, Any] = {**_log_arrays([c.log for c in checks]), "now": clock.now()}
-        params["matched"] = [c.name_matched for c in checks]
-        params["risk"] = [c.risk_class for c in checks]
+        marks = [(c.name_matched, c.risk_class) for c in checks]
+        params = {**_batch_params([c.log for c in checks], marks), "now": clock.now()}
         logged = (await session.execute(_MARK_AND_LOG_PG, params)).scalar_one() or []
         if len(logged) == len(checks):
             return list(checks)
@@ -553,7 +560,7 @@ class RecordChecks:
             return
         graded = _graded(entries, questions.names, questions.asked, answers, self.clock.now())
         checks = _checks(entries, graded, frozenset())
-        arrays = _chunk_log_arrays([check.log for check in checks])
+        arrays = _batch_params([check.log for check in checks])
         self._prepared[id(records)] = _Prepared(
             records, keys, entries, questions.ibans, checks, arrays
         )
@@ -607,8 +614,8 @@ class RecordChecks:
         logs = [check.log for check in pending]
         connection = await session.connection()
         if connection.dialect.name == "postgresql":
-            params = arrays if arrays is not None else _chunk_log_arrays(logs)
-            result = await session.execute(_LOGS_BY_ROW_PG, {**params, "upload_id": upload_id})
+            params = arrays if arrays is not None else _batch_params(logs)
+            result = await session.execute(_LOGS_BY_ROW_PG, params)
             written = result.rowcount  # type: ignore[attr-defined]
             if written != len(logs):
                 # Every checked record was just stored; a log without its debtor is a bug.
