@@ -31,6 +31,7 @@ from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     Table,
     and_,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -466,6 +468,36 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
     return [c for c in checks if c.debtor_id in taken]
 
 
+# The statuses of validated debtors (``awaiting_check``'s ``!= pending``), one by one.
+_VALIDATED: Final = tuple(s.value for s in ValidationStatus if s is not ValidationStatus.PENDING)
+
+
+def _next_batch(upload_id: int, after_id: int, size: int, postgres: bool) -> Select[Any]:
+    """The next ``size`` debtors of an upload awaiting a check, in id order after ``after_id``.
+
+    ``awaiting_check`` as one ordered range of (upload, validation status, id) per validated
+    status, merged: each batch reads about its own rows. One query over the upload read every
+    debtor of it still unchecked, each batch, to sort them; and the risk class is tested as
+    ``num_nulls`` on PostgreSQL for the reason ``_MARK_AND_LOG_PG`` gives.
+    """
+    ranges = [
+        select(*_CANDIDATE_COLUMNS)
+        .where(
+            Debtor.upload_id == upload_id,
+            Debtor.validation_status == status,
+            Debtor.id > after_id,
+            Debtor.iban.is_not(None),
+            func.num_nulls(Debtor.risk_class) == 1 if postgres else Debtor.risk_class.is_(None),
+        )
+        .order_by(Debtor.id)
+        .limit(size)
+        .subquery()
+        for status in _VALIDATED
+    ]
+    merged = union_all(*(select(part) for part in ranges)).subquery()
+    return select(merged).order_by(merged.c.id).limit(size)
+
+
 async def check_batch(
     session: AsyncSession,
     clock: Clock,
@@ -475,14 +507,8 @@ async def check_batch(
     size: int = BATCH,
 ) -> BatchResult:
     """Check the next ``size`` debtors of an upload awaiting a check, ids above ``after_id``."""
-    rows = (
-        await session.execute(
-            select(*_CANDIDATE_COLUMNS)
-            .where(Debtor.upload_id == upload_id, Debtor.id > after_id, awaiting_check())
-            .order_by(Debtor.id)
-            .limit(size)
-        )
-    ).all()
+    postgres = (await session.connection()).dialect.name == "postgresql"
+    rows = (await session.execute(_next_batch(upload_id, after_id, size, postgres))).all()
     if not rows:
         return BatchResult([], None)
     checks = await judge(session, clock, provider, rows)
