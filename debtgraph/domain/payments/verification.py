@@ -319,19 +319,6 @@ def _questions(entries: list[tuple[Any, ...]]) -> _Questions:
     return _Questions(names, asked, requests, sorted({request.iban for request in requests}))
 
 
-def _checks(
-    entries: list[tuple[Any, ...]],
-    graded: list[tuple[tuple[Any, ...], bool]],
-    declined: AbstractSet[str],
-) -> list[Check]:
-    """The checks of graded entries, their risk classes knowing which IBANs were declined."""
-    risk_class = vop.risk_class
-    return [
-        Check(log[0], log, log[3], matched, risk_class(log[8], entry[10], entry[2] in declined))
-        for entry, (log, matched) in zip(entries, graded, strict=True)
-    ]
-
-
 async def _judge_entries(
     session: AsyncSession,
     clock: Clock,
@@ -350,12 +337,13 @@ async def _judge_entries(
         # One turn of the loop: the lookup is sent before the CPU-bound work below holds it.
         await asyncio.sleep(0)
         answers = await provider.check_many(questions.requests)
-        graded = _graded(entries, questions.names, questions.asked, answers, clock.now())
+        checks = _graded(entries, questions.names, questions.asked, answers, clock.now())
     finally:
         # The caller gets its session back only once the lookup is over, whatever happened.
         if not lookup.done():
             await asyncio.wait([lookup])
-    return _checks(entries, graded, lookup.result())
+    declined = lookup.result()
+    return _checks_declined(checks, entries, declined) if declined else checks
 
 
 def _graded(
@@ -364,8 +352,9 @@ def _graded(
     asked: list[int],
     answers: Sequence[vop.VopAnswer],
     now: datetime,
-) -> list[tuple[tuple[Any, ...], bool]]:
-    """Each entry's log row (``LOG_COLUMNS`` order) and whether its name matched."""
+) -> list[Check]:
+    """Each entry's check, its risk class as if its IBAN had no final decline (see
+    ``_checks_declined``)."""
     by_index: list[vop.VopAnswer | None] = [None] * len(entries)
     for index, answer in zip(asked, answers, strict=True):
         by_index[index] = answer
@@ -384,12 +373,13 @@ def _graded(
                 reply,
             )
         )
-    graded: list[tuple[tuple[Any, ...], bool]] = []
-    append = graded.append
+    checks: list[Check] = []
+    append = checks.append
+    risk_class = vop.risk_class
     for entry, fact, verdict, iban_country in zip(
         entries, facts, vop.evaluate_many(facts), countries, strict=True
     ):
-        key, upload_id, _, _, masked, bank_name, bic, _, _, country, _ = entry
+        key, upload_id, _, _, masked, bank_name, bic, _, _, country, amount = entry
         valid = fact[1]
         holder = verdict.holder_name
         log = (
@@ -409,8 +399,9 @@ def _graded(
             round(verdict.name_match.ratio),
             now,
         )
-        append((log, verdict.name_matched))
-    return graded
+        risk = risk_class(verdict.score, amount, False)
+        append(Check(key, log, valid, verdict.name_matched, risk))
+    return checks
 
 
 async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[Check]) -> set[int]:
@@ -584,8 +575,7 @@ class RecordChecks:
         except VopUnavailable:
             self._prepared[id(records)] = _Prepared(records, keys, [], [], None, None)
             return
-        graded = _graded(entries, questions.names, questions.asked, answers, self.clock.now())
-        checks = _checks(entries, graded, frozenset())
+        checks = _graded(entries, questions.names, questions.asked, answers, self.clock.now())
         arrays = _batch_params([check.log for check in checks])
         self._prepared[id(records)] = _Prepared(
             records, keys, entries, questions.ibans, checks, arrays
@@ -666,7 +656,7 @@ def _checks_declined(
     checks: list[Check], entries: list[tuple[Any, ...]], declined: AbstractSet[str]
 ) -> list[Check]:
     """Checks judged as if no IBAN were declined, with the risk classes of ``declined`` ones
-    worked out again (``_checks`` with the declines known)."""
+    worked out again."""
     risk_class = vop.risk_class
     return [
         check._replace(risk_class=risk_class(check.log[8], entry[10], True))
