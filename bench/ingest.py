@@ -26,9 +26,9 @@ set) it then, by default, runs the product end to end:
 * the bare limit: csv parsing alone plus the bulk insert of the same rows with no derivation,
   and the ratio of the job's A + B to it;
 * the VOP phase over the job's upload: what ``vop.check_upload`` runs with the sandbox
-  provider — per batch one SELECT, the provider's answers, the final-decline lookup, one UPDATE
-  of the debtors and the COPY of the logs, committed per batch — beside its floor, the bare
-  bulk insert of as many log rows.
+  provider — per batch one SELECT, the provider's answers, the final-decline lookup, and the
+  debtors' UPDATE with the logs' INSERT (one statement on PostgreSQL), committed per batch —
+  beside its floor, the bare bulk insert of as many log rows.
 
 Prints figures only; never part of the test run.
 """
@@ -386,9 +386,9 @@ async def run(rows: int, url: str) -> None:
     print(f"VOP phase          {vop_phase:6.2f} s  {checked / vop_phase:10,.0f} rows/s "
           f"({checked} checks, {valid_rows} valid rows; job with it - without)")  # fmt: skip
     print(f"VOP step, timed    {timed.seconds:6.2f} s  {checked / timed.seconds:10,.0f} rows/s  "
-          f"{timed.cpu.per_row(checked)} (the VOP step alone: judge + log COPY)")  # fmt: skip
+          f"{timed.cpu.per_row(checked)} (the step on the event loop)")  # fmt: skip
     print(f"VOP, stored rows   {vop_stored:6.2f} s  {stored_checked / vop_stored:10,.0f} rows/s "
-          "(vop.check_upload's path: SELECT, UPDATE, COPY per batch)")  # fmt: skip
+          "(vop.check_upload's path: SELECT, mark + log per batch)")  # fmt: skip
     print(f"VOP floor          {vop_floor:6.2f} s  {checked / vop_floor:10,.0f} rows/s  "
           f"{floor_cpu.per_row(checked)} (bulk insert of as many log rows alone)")  # fmt: skip
     print(f"ratio VOP / floor  {vop_phase / vop_floor:6.1f} x (timed step: "

@@ -4,11 +4,16 @@ A debtor awaits a check when it has been validated (stage B), has an IBAN and ha
 ``risk_class`` yet: the risk class is the processed marker. Checks run in batches: one SELECT
 of the batch, one provider call (``check_many``) for the batch's valid IBANs (an invalid IBAN
 never reaches the provider: its log is ``rejected``), one query for previous final declines on
-the batch's IBANs, one UPDATE of the debtors and one bulk insert of the logs (COPY on
-PostgreSQL). The UPDATE only takes debtors still unmarked (``risk_class IS NULL``) and returns
-their ids, and logs are written only for those, in the same transaction: a run that dies leaves
-whole batches behind, and two runs over the same upload (a retried job, a second worker) never
+the batch's IBANs (sent before the answers are graded, so that its round trip overlaps them),
+then the debtors' UPDATE and the logs' INSERT: one statement on PostgreSQL, elsewhere UPDATEs
+and one bulk insert. The UPDATE only takes debtors still unmarked (``risk_class IS NULL``),
+and logs are written only for those, in the same transaction: a run that dies leaves whole
+batches behind, and two runs over the same upload (a retried job, a second worker) never
 write two logs for one check.
+
+During ingestion the same checks ride along each chunk (``RecordChecks``): judged before the
+chunk is stored (in the ingestion's worker thread when the provider answers in-process), its
+logs written by one INSERT once the debtors have ids.
 
 Bank data comes from the IBAN enrichment stored with the debtor (schwifty lookups memoised per
 bank in ``banking.iban``), so a batch makes no lookup of its own.
