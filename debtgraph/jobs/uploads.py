@@ -217,7 +217,9 @@ async def _ingest_claimed(
     checks = verification.RecordChecks(clock, providers.provider_in(services.ports))
     try:
         async with aclosing(
-            ingestion.record_chunks(rows, upload_id, clock, CHUNK_ROWS, judge=True)
+            ingestion.record_chunks(
+                rows, upload_id, clock, CHUNK_ROWS, judge=True, prepare=checks.prepare
+            )
         ) as chunks:
             while True:
                 try:

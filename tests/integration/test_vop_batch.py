@@ -15,6 +15,7 @@ from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.domain.payments import verification, vop
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.domain.payments.providers import VopUnavailable
 from debtgraph.jobs import uploads as upload_jobs
 from tests.integration.uploads_support import csv_text, upload
 
@@ -129,6 +130,84 @@ async def test_batched_checks_equal_one_by_one(db: Any, clock: Any) -> None:
         assert expected[-1][-1] == "high"
         assert expected[-1][2] == "verified"
         assert expected[8][-1] == "medium"  # over 1000
+
+        # Judged ahead in the ingestion's worker thread (a local provider), the same checks:
+        # the final decline is looked up when the chunk is about to be stored.
+        fresh = ingestion.debtor_records(upload.id, _parsed(), clock.now(), judge=True)
+        step = verification.RecordChecks(clock, provider)
+        step.prepare(fresh)
+        assert step._prepared
+        await step.before_insert(session, upload.id, fresh)
+        assert not step._prepared
+        assert [_seen(check) for check in step._pending] == expected
+        assert [r["risk_class"] for r in fresh] == [e[-1] for e in expected]
+        await session.rollback()
+
+
+class _LocalOutage:
+    """A local provider that fails."""
+
+    async def check(self, iban: str, name: str) -> vop.VopAnswer:
+        raise VopUnavailable("down")
+
+    async def check_many(self, requests: Any) -> list[vop.VopAnswer]:
+        raise VopUnavailable("down")
+
+    def answer_many(self, requests: Any) -> list[vop.VopAnswer]:
+        raise VopUnavailable("down")
+
+
+async def test_a_failed_local_provider_leaves_the_chunk_unchecked(db: Any, clock: Any) -> None:
+    async with db() as session:
+        upload = await ingestion.create_upload(
+            session, clock, filename="v.csv", original_filename="v.csv", mime_type="text/csv",
+            file_size=1, storage_path="/nonexistent", total_records=len(ROWS), created_by=None,
+        )  # fmt: skip
+        records = ingestion.debtor_records(upload.id, _parsed(), clock.now(), judge=True)
+        step = verification.RecordChecks(clock, _LocalOutage())
+        step.prepare(records)
+        await ingestion.ingest_chunk(session, clock, upload, records, step)
+        await session.commit()
+        logs = await session.scalar(select(func.count()).select_from(VopLog))
+        marked = await session.scalar(
+            select(func.count())
+            .select_from(Debtor)
+            .where(Debtor.upload_id == upload.id, Debtor.risk_class.is_not(None))
+        )
+    assert step.failed
+    assert (logs, marked, step.checked) == (0, 0, 0)
+
+
+async def test_a_chunk_is_checked_in_a_fixed_number_of_statements(
+    db: Any, clock: Any, sql_counter: Any
+) -> None:
+    provider = vop.SandboxVopProvider()
+    counts = []
+    for copies in (1, 8):
+        async with db() as session:
+            upload = await ingestion.create_upload(
+                session, clock, filename="v.csv", original_filename="v.csv",
+                mime_type="text/csv", file_size=1, storage_path="/nonexistent",
+                total_records=len(ROWS) * copies, created_by=None,
+            )  # fmt: skip
+            await session.commit()
+            upload_id = upload.id
+            rows = [ParsedRow(n + 2, row.data) for n, row in enumerate(_parsed() * copies)]
+            for ahead in (False, True):
+                records = ingestion.debtor_records(upload_id, rows, clock.now(), judge=True)
+                step = verification.RecordChecks(clock, provider)
+                if ahead:
+                    step.prepare(records)
+                with sql_counter:
+                    await step.before_insert(session, upload_id, records)
+                    await ingestion.insert_debtors(session, records)
+                    await step.after_insert(session, upload_id, records)
+                counts.append((ahead, sql_counter.count))
+                assert step.checked == len(rows)
+                await session.rollback()
+    # The decline lookup and the logs (plus the ids on SQLite), whatever the chunk's size.
+    assert counts[0] == counts[2]
+    assert counts[1] == counts[3]
 
 
 async def test_a_completed_upload_is_stored_validated_enriched_and_scored(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -293,17 +293,23 @@ async def record_chunks(
     size: int = CHUNK_ROWS,
     *,
     judge: bool = False,
+    prepare: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> AsyncGenerator[list[dict[str, Any]], None]:
     """Yield the debtor records of ``rows`` chunk by chunk, read and derived in a worker thread.
 
     The next chunk is derived while the caller stores the one it was given, so the CPU work
-    overlaps the database round trips; at most two chunks are in memory. Errors reading the
-    file (CsvFormatError) are raised where the chunk would have been yielded. Close the
-    generator (``contextlib.aclosing``) before closing the file: it waits for the worker.
+    overlaps the database round trips; at most two chunks are in memory. ``prepare`` (CPU
+    only) is called on each chunk in the worker thread too: the VOP step judges it there.
+    Errors reading the file (CsvFormatError) are raised where the chunk would have been
+    yielded. Close the generator (``contextlib.aclosing``) before closing the file: it waits
+    for the worker.
     """
 
     def derive(now: datetime) -> list[dict[str, Any]]:
-        return debtor_records(upload_id, itertools.islice(rows, size), now, judge=judge)
+        records = debtor_records(upload_id, itertools.islice(rows, size), now, judge=judge)
+        if prepare is not None and records:
+            prepare(records)
+        return records
 
     pending = asyncio.ensure_future(asyncio.to_thread(derive, clock.now()))
     try:

@@ -4,11 +4,16 @@ A debtor awaits a check when it has been validated (stage B), has an IBAN and ha
 ``risk_class`` yet: the risk class is the processed marker. Checks run in batches: one SELECT
 of the batch, one provider call (``check_many``) for the batch's valid IBANs (an invalid IBAN
 never reaches the provider: its log is ``rejected``), one query for previous final declines on
-the batch's IBANs, one UPDATE of the debtors and one bulk insert of the logs (COPY on
-PostgreSQL). The UPDATE only takes debtors still unmarked (``risk_class IS NULL``) and returns
-their ids, and logs are written only for those, in the same transaction: a run that dies leaves
-whole batches behind, and two runs over the same upload (a retried job, a second worker) never
+the batch's IBANs (sent before the answers are graded, so that its round trip overlaps them),
+then the debtors' UPDATE and the logs' INSERT: one statement on PostgreSQL, elsewhere UPDATEs
+and one bulk insert. The UPDATE only takes debtors still unmarked (``risk_class IS NULL``),
+and logs are written only for those, in the same transaction: a run that dies leaves whole
+batches behind, and two runs over the same upload (a retried job, a second worker) never
 write two logs for one check.
+
+During ingestion the same checks ride along each chunk (``RecordChecks``): judged before the
+chunk is stored (in the ingestion's worker thread when the provider answers in-process), its
+logs written by one INSERT once the debtors have ids.
 
 Bank data comes from the IBAN enrichment stored with the debtor (schwifty lookups memoised per
 bank in ``banking.iban``), so a batch makes no lookup of its own.
@@ -19,8 +24,11 @@ is ``debtors.models.billable_condition``, which the upload stats and billing bot
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter, itemgetter
@@ -28,6 +36,7 @@ from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     String,
     Table,
     and_,
@@ -35,8 +44,10 @@ from sqlalchemy import (
     func,
     select,
     text,
+    union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,14 +91,102 @@ LOG_COLUMNS: Final = (
 # A log row's values from column values (the key order a Check's log follows).
 _log_row: Final = itemgetter(*LOG_COLUMNS)
 
-_UPDATE_PG: Final = text(
-    "UPDATE debtors AS d SET iban_valid = v.iban_valid, name_matched = v.name_matched,"
-    " risk_class = v.risk_class, updated_at = :now"
-    " FROM unnest(CAST(:ids AS INTEGER[]), CAST(:valid AS BOOLEAN[]),"
-    " CAST(:matched AS BOOLEAN[]), CAST(:risk AS VARCHAR[]))"
-    " AS v(id, iban_valid, name_matched, risk_class)"
-    " WHERE d.id = v.id AND d.risk_class IS NULL RETURNING d.id"
+
+def _pg_array_type(name: str) -> str:
+    """A log column's element type for the arrays below: its own, but text without a length
+    (an explicit cast to VARCHAR(n) would cut a value the column refuses) and the ids (typed
+    by the referenced column) as integers."""
+    column = _VOP_LOGS.c[name]
+    if column.foreign_keys:
+        return "INTEGER"
+    return re.sub(r"\(\d+\)", "", column.type.compile(dialect=postgresql.dialect()))
+
+
+_LOG_INSERT: Final = f"INSERT INTO vop_logs ({', '.join(LOG_COLUMNS)})"
+# Within a batch, logs differ row by row only in these. The rest of a check, its grade (the
+# verdict, the bank, the upload, the time, and for stored debtors their new marks), takes a
+# few dozen distinct values, so each distinct grade is sent once and each row names its own:
+# a fraction of the values to encode and send.
+_ROW_COLUMNS: Final = ("debtor_id", "iban_masked", "provider_name")
+_GRADE_COLUMNS: Final = tuple(c for c in LOG_COLUMNS if c not in _ROW_COLUMNS)
+_MARKS: Final = (("matched", "BOOLEAN"), ("risk", "VARCHAR"))
+_row_values: Final = itemgetter(*(LOG_COLUMNS.index(c) for c in _ROW_COLUMNS))
+_grade_of: Final = itemgetter(*(LOG_COLUMNS.index(c) for c in _GRADE_COLUMNS))
+
+
+def _checks_relation(marks: Sequence[tuple[str, str]] = ()) -> str:
+    """A batch's checks as ``v`` (the rows: ``key``, then their own columns, in check order
+    ``ord``) joined to ``g`` (the grades, then ``marks``' (name, type))."""
+    rows = [(c, _pg_array_type(c)) for c in _ROW_COLUMNS] + [("grade", "INTEGER")]
+    grades = [(c, _pg_array_type(c)) for c in _GRADE_COLUMNS] + list(marks)
+
+    def unnest(columns: list[tuple[str, str]], alias: str, names: list[str]) -> str:
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+        return f"unnest({arrays}) WITH ORDINALITY AS {alias}({', '.join(names)}, ord)"
+
+    return (
+        unnest(rows, "v", ["key", *(name for name, _ in rows[1:])])
+        + " JOIN "
+        + unnest(grades, "g", [name for name, _ in grades])
+        + " ON g.ord = v.grade"
+    )
+
+
+def _log_values(key: str) -> str:
+    """A log's values from ``_checks_relation``, ``key`` for its debtor id."""
+    return ", ".join(
+        key if c == "debtor_id" else f"v.{c}" if c in _ROW_COLUMNS else f"g.{c}"
+        for c in LOG_COLUMNS
+    )
+
+
+# A chunk's logs keyed by the row numbers of debtors just stored: the database maps them to
+# the ids in the same statement (no SELECT of the ids, no second round trip). In check order.
+_LOGS_BY_ROW_PG: Final = text(
+    f"{_LOG_INSERT} SELECT {_log_values('d.id')} FROM {_checks_relation()}"  # noqa: S608 (constants)
+    " JOIN debtors AS d ON d.upload_id = g.upload_id AND d.row_number = v.key ORDER BY v.ord"
 )
+# A batch of stored debtors marked and logged in one statement: only the debtors still
+# unmarked are updated (the guard against a concurrent or resumed run; a run that waited on
+# another's row locks sees them marked and skips them) and only those get their log. Returns
+# the ids logged. The guard is written ``num_nulls(…) = 1``, not ``IS NULL``, so that the
+# rows are found by primary key: statistics not analysed since an upload was stored (few NULL
+# risk classes) made the planner read every unchecked debtor of every upload through the
+# risk_class index to join them.
+_MARK_AND_LOG_PG: Final = text(
+    f"WITH c AS (SELECT v.ord, {_log_values('v.key AS debtor_id')}, g.matched, g.risk"  # noqa: S608 (constants)
+    f" FROM {_checks_relation(_MARKS)}),"
+    " marked AS (UPDATE debtors AS d SET iban_valid = c.iban_valid, name_matched = c.matched,"
+    " risk_class = c.risk, updated_at = CAST(:now AS TIMESTAMP WITH TIME ZONE)"
+    " FROM c WHERE d.id = c.debtor_id AND num_nulls(d.risk_class) = 1 RETURNING d.id),"
+    f" logged AS ({_LOG_INSERT} SELECT {', '.join(f'c.{name}' for name in LOG_COLUMNS)}"
+    " FROM c JOIN marked ON marked.id = c.debtor_id ORDER BY c.ord RETURNING debtor_id)"
+    " SELECT array_agg(debtor_id) FROM logged"
+)
+
+
+def _columns(names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Rows of values as one list per name."""
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
+    return dict(zip(names, map(list, columns), strict=True))
+
+
+def _batch_params(
+    logs: Sequence[tuple[Any, ...]], marks: Sequence[tuple[bool, str]] | None = None
+) -> dict[str, Any]:
+    """A batch's log rows (and with ``marks``, its debtors' ``name_matched`` and ``risk_class``)
+    as ``_checks_relation`` takes them."""
+    grades: dict[tuple[Any, ...], int] = {}
+    keys: Iterable[tuple[Any, ...]] = map(_grade_of, logs)
+    names = _GRADE_COLUMNS
+    if marks is not None:
+        keys = (grade + mark for grade, mark in zip(keys, marks, strict=True))
+        names = (*names, *(name for name, _ in _MARKS))
+    # Numbered from 1, as WITH ORDINALITY numbers them.
+    params: dict[str, Any] = {"grade": [grades.setdefault(k, len(grades) + 1) for k in keys]}
+    params.update(_columns(_ROW_COLUMNS, map(_row_values, logs)))
+    params.update(_columns(names, grades))
+    return params
 
 
 def awaiting_check() -> ColumnElement[bool]:
@@ -144,9 +243,9 @@ def _iban_country(iban: str | None, valid: bool) -> str | None:
     return iban[:2].upper() if valid and iban and iban[:2].isalpha() else None
 
 
-async def _declined_ibans(session: AsyncSession, ibans: Iterable[str]) -> set[str]:
-    """IBANs of the batch that already had a final decline (any upload): one query."""
-    wanted = sorted(set(ibans))
+async def _declined_ibans(session: AsyncSession, wanted: list[str]) -> set[str]:
+    """Which of ``wanted`` (a batch's distinct IBANs, sorted) already had a final decline (any
+    upload): one query."""
     if not wanted:
         return set()
     connection = await session.connection()
@@ -208,23 +307,62 @@ async def judge_records(
     return await _judge_entries(session, clock, provider, list(map(_record_entry, records)))
 
 
+class _Questions(NamedTuple):
+    """What a batch asks: the expected names, which entries have a valid IBAN (the only ones
+    asked), the requests, and the distinct IBANs asked (for the final-decline lookup)."""
+
+    names: list[str]
+    asked: list[int]
+    requests: list[vop.VopRequest]
+    ibans: list[str]
+
+
+def _questions(entries: list[tuple[Any, ...]]) -> _Questions:
+    asked = [index for index, entry in enumerate(entries) if entry[3]]
+    names = [full_name(entry[7], entry[8]) or "" for entry in entries]
+    requests = [vop.VopRequest(entries[index][2], names[index]) for index in asked]
+    return _Questions(names, asked, requests, sorted({request.iban for request in requests}))
+
+
 async def _judge_entries(
     session: AsyncSession,
     clock: Clock,
     provider: vop.VopProvider,
     entries: list[tuple[Any, ...]],
 ) -> list[Check]:
-    """Judge a batch set-wise: names, requests, verdicts and logs built in a few passes."""
-    names = [full_name(entry[7], entry[8]) or "" for entry in entries]
-    asked = [index for index, entry in enumerate(entries) if entry[3]]
-    answers = await provider.check_many(
-        [vop.VopRequest(entries[index][2], names[index]) for index in asked]
-    )
+    """Judge a batch set-wise: names, requests, verdicts and logs built in a few passes.
+
+    The final-decline lookup is sent first and runs in the database while the provider answers
+    and the verdicts are graded (only the risk classes need it), so its round trip overlaps the
+    batch's CPU work instead of adding to it.
+    """
+    questions = _questions(entries)
+    lookup = asyncio.ensure_future(_declined_ibans(session, questions.ibans))
+    try:
+        # One turn of the loop: the lookup is sent before the CPU-bound work below holds it.
+        await asyncio.sleep(0)
+        answers = await provider.check_many(questions.requests)
+        checks = _graded(entries, questions.names, questions.asked, answers, clock.now())
+    finally:
+        # The caller gets its session back only once the lookup is over, whatever happened.
+        if not lookup.done():
+            await asyncio.wait([lookup])
+    declined = lookup.result()
+    return _checks_declined(checks, entries, declined) if declined else checks
+
+
+def _graded(
+    entries: list[tuple[Any, ...]],
+    names: list[str],
+    asked: list[int],
+    answers: Sequence[vop.VopAnswer],
+    now: datetime,
+) -> list[Check]:
+    """Each entry's check, its risk class as if its IBAN had no final decline (see
+    ``_checks_declined``)."""
     by_index: list[vop.VopAnswer | None] = [None] * len(entries)
     for index, answer in zip(asked, answers, strict=True):
         by_index[index] = answer
-    declined = await _declined_ibans(session, (entries[index][2] for index in asked))
-    now = clock.now()
     facts: list[vop.VopFacts] = []
     countries: list[str | None] = []
     for entry, name, reply in zip(entries, names, by_index, strict=True):
@@ -246,7 +384,7 @@ async def _judge_entries(
     for entry, fact, verdict, iban_country in zip(
         entries, facts, vop.evaluate_many(facts), countries, strict=True
     ):
-        key, upload_id, iban, _, masked, bank_name, bic, _, _, country, amount = entry
+        key, upload_id, _, _, masked, bank_name, bic, _, _, country, amount = entry
         valid = fact[1]
         holder = verdict.holder_name
         log = (
@@ -266,28 +404,18 @@ async def _judge_entries(
             round(verdict.name_match.ratio),
             now,
         )
-        risk = risk_class(verdict.score, amount, iban in declined)
+        risk = risk_class(verdict.score, amount, False)
         append(Check(key, log, valid, verdict.name_matched, risk))
     return checks
 
 
 async def _mark_debtors(session: AsyncSession, now: datetime, checks: Sequence[Check]) -> set[int]:
-    """Write the debtors' VOP fields where still unmarked; return the ids actually written."""
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        result = await session.execute(
-            _UPDATE_PG,
-            {
-                "now": now,
-                "ids": [c.debtor_id for c in checks],
-                "valid": [c.iban_valid for c in checks],
-                "matched": [c.name_matched for c in checks],
-                "risk": [c.risk_class for c in checks],
-            },
-        )
-        return set(result.scalars().all())
-    # Elsewhere one UPDATE … RETURNING per distinct outcome (a handful per batch): each takes
-    # the database's write lock, so a concurrent run's rows are never taken twice.
+    """Write the debtors' VOP fields where still unmarked; return the ids actually written.
+
+    Not PostgreSQL's path (``_MARK_AND_LOG_PG`` marks and logs in one statement): one UPDATE …
+    RETURNING per distinct outcome (a handful per batch), each taking the database's write
+    lock, so a concurrent run's rows are never taken twice.
+    """
     groups: dict[tuple[bool, bool, str], list[int]] = defaultdict(list)
     for check in checks:
         groups[(check.iban_valid, check.name_matched, check.risk_class)].append(check.debtor_id)
@@ -315,13 +443,55 @@ async def insert_log_rows(session: AsyncSession, rows: Sequence[tuple[Any, ...]]
 
 
 async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Check]) -> list[Check]:
-    """Mark the debtors and insert the logs of the checks no other run wrote first."""
+    """Mark the debtors and insert the logs of the checks no other run wrote first.
+
+    PostgreSQL: one statement does both. Elsewhere: the UPDATEs, then the logs of the debtors
+    they took.
+    """
     if not checks:
         return []
-    taken = await _mark_debtors(session, clock.now(), checks)
-    fresh = [c for c in checks if c.debtor_id in taken]
-    await insert_log_rows(session, [c.log for c in fresh])
-    return fresh
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        marks = [(c.name_matched, c.risk_class) for c in checks]
+        params = {**_batch_params([c.log for c in checks], marks), "now": clock.now()}
+        logged = (await session.execute(_MARK_AND_LOG_PG, params)).scalar_one() or []
+        if len(logged) == len(checks):
+            return list(checks)
+        taken = set(logged)
+    else:
+        taken = await _mark_debtors(session, clock.now(), checks)
+        await insert_log_rows(session, [c.log for c in checks if c.debtor_id in taken])
+    return [c for c in checks if c.debtor_id in taken]
+
+
+# The statuses of validated debtors (``awaiting_check``'s ``!= pending``), one by one.
+_VALIDATED: Final = tuple(s.value for s in ValidationStatus if s is not ValidationStatus.PENDING)
+
+
+def _next_batch(upload_id: int, after_id: int, size: int, postgres: bool) -> Select[Any]:
+    """The next ``size`` debtors of an upload awaiting a check, in id order after ``after_id``.
+
+    ``awaiting_check`` as one ordered range of (upload, validation status, id) per validated
+    status, merged: each batch reads about its own rows. One query over the upload read every
+    debtor of it still unchecked, each batch, to sort them; and the risk class is tested as
+    ``num_nulls`` on PostgreSQL for the reason ``_MARK_AND_LOG_PG`` gives.
+    """
+    ranges = [
+        select(*_CANDIDATE_COLUMNS)
+        .where(
+            Debtor.upload_id == upload_id,
+            Debtor.validation_status == status,
+            Debtor.id > after_id,
+            Debtor.iban.is_not(None),
+            func.num_nulls(Debtor.risk_class) == 1 if postgres else Debtor.risk_class.is_(None),
+        )
+        .order_by(Debtor.id)
+        .limit(size)
+        .subquery()
+        for status in _VALIDATED
+    ]
+    merged = union_all(*(select(part) for part in ranges)).subquery()
+    return select(merged).order_by(merged.c.id).limit(size)
 
 
 async def check_batch(
@@ -333,14 +503,8 @@ async def check_batch(
     size: int = BATCH,
 ) -> BatchResult:
     """Check the next ``size`` debtors of an upload awaiting a check, ids above ``after_id``."""
-    rows = (
-        await session.execute(
-            select(*_CANDIDATE_COLUMNS)
-            .where(Debtor.upload_id == upload_id, Debtor.id > after_id, awaiting_check())
-            .order_by(Debtor.id)
-            .limit(size)
-        )
-    ).all()
+    postgres = (await session.connection()).dialect.name == "postgresql"
+    rows = (await session.execute(_next_batch(upload_id, after_id, size, postgres))).all()
     if not rows:
         return BatchResult([], None)
     checks = await judge(session, clock, provider, rows)
@@ -348,14 +512,42 @@ async def check_batch(
     return BatchResult(fresh, rows[-1].id)
 
 
+def _candidates(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records the VOP step checks: validated, with an IBAN."""
+    pending = ValidationStatus.PENDING.value
+    return [
+        record
+        for record in records
+        if record["iban"] is not None and record["validation_status"] != pending
+    ]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A chunk judged in the worker thread, but for the final declines (see ``prepare``)."""
+
+    records: Sequence[dict[str, Any]]
+    keys: list[int]
+    entries: list[tuple[Any, ...]]
+    ibans: list[str]
+    # The checks as if no IBAN had a final decline; None when the provider failed.
+    checks: list[Check] | None
+    arrays: dict[str, Any] | None
+
+
 class RecordChecks:
     """The VOP phase fused into ingestion (an ``ingestion.ChunkStep``).
 
     Each chunk's validated records are checked before they are stored, so the debtors are
     inserted with ``name_matched`` and ``risk_class`` already set (no UPDATE of freshly written
-    rows), and the chunk's logs are copied in right after, in the chunk's transaction: a
+    rows), and the chunk's logs are written right after, in the chunk's transaction: a
     resumed ingestion job never logs a stored row twice. If the provider fails, the chunk is
     stored unchecked and ``failed`` is set; the VOP job checks those debtors later.
+
+    With a ``vop.LocalVopProvider`` the ingestion also calls ``prepare`` on each chunk in the
+    worker thread that derives it: the answers, verdicts and log rows are worked out there
+    while the event loop waits on the previous chunk's statements, and ``before_insert`` only
+    looks up the final declines and writes the verdicts into the records.
     """
 
     def __init__(self, clock: Clock, provider: vop.VopProvider) -> None:
@@ -364,25 +556,64 @@ class RecordChecks:
         self.checked = 0
         self.failed = False
         self._pending: list[Check] = []
+        self._arrays: dict[str, Any] | None = None
+        # Chunks prepared in the worker thread, by the identity of their records list.
+        self._prepared: dict[int, _Prepared] = {}
+
+    def prepare(self, records: Sequence[dict[str, Any]]) -> None:
+        """Judge a chunk ahead, in the worker thread (CPU only; no database, no event loop).
+
+        The records are as derivation left them, validated but for the blacklist, which can
+        make a valid record invalid but never pending, so the same records are candidates when
+        ``before_insert`` sees them; it checks that they are, and judges afresh otherwise.
+        """
+        provider = self.provider
+        if not isinstance(provider, vop.LocalVopProvider):
+            return
+        entries = list(map(_record_entry, _candidates(records)))
+        if not entries:
+            return
+        questions = _questions(entries)
+        keys = [entry[0] for entry in entries]
+        try:
+            answers = provider.answer_many(questions.requests)
+        except VopUnavailable:
+            self._prepared[id(records)] = _Prepared(records, keys, [], [], None, None)
+            return
+        checks = _graded(entries, questions.names, questions.asked, answers, self.clock.now())
+        arrays = _batch_params([check.log for check in checks])
+        self._prepared[id(records)] = _Prepared(
+            records, keys, entries, questions.ibans, checks, arrays
+        )
 
     async def before_insert(
         self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
     ) -> None:
         """Check the chunk's validated records with an IBAN and mark them."""
-        self._pending = []
-        pending = ValidationStatus.PENDING.value
-        candidates = [
-            record
-            for record in records
-            if record["iban"] is not None and record["validation_status"] != pending
-        ]
+        self._pending, self._arrays = [], None
+        prepared = self._prepared.pop(id(records), None)
+        candidates = _candidates(records)
         if not candidates:
             return
-        try:
-            checks = await judge_records(session, self.clock, self.provider, candidates)
-        except VopUnavailable:
-            self.failed = True
-            return
+        if (
+            prepared is not None
+            and prepared.records is records
+            and prepared.keys == [record["row_number"] for record in candidates]
+        ):
+            if prepared.checks is None:
+                self.failed = True
+                return
+            checks = prepared.checks
+            declined = await _declined_ibans(session, prepared.ibans)
+            if declined:
+                checks = _checks_declined(checks, prepared.entries, declined)
+            self._arrays = prepared.arrays
+        else:
+            try:
+                checks = await judge_records(session, self.clock, self.provider, candidates)
+            except VopUnavailable:
+                self.failed = True
+                return
         for record, check in zip(candidates, checks, strict=True):
             record["iban_valid"] = check.iban_valid
             record["name_matched"] = check.name_matched
@@ -392,24 +623,52 @@ class RecordChecks:
     async def after_insert(
         self, session: AsyncSession, upload_id: int, records: Sequence[dict[str, Any]]
     ) -> None:
-        """Write the chunk's logs now that its debtors have ids (one SELECT, one COPY)."""
+        """Write the chunk's logs now that its debtors have ids.
+
+        PostgreSQL: one INSERT that finds the ids by row number itself. Elsewhere: one SELECT
+        of the ids, then the bulk insert.
+        """
         if not self._pending:
             return
-        numbers = [check.debtor_id for check in self._pending]
-        ids = dict(
-            (
-                await session.execute(
-                    select(Debtor.row_number, Debtor.id).where(
-                        Debtor.upload_id == upload_id,
-                        Debtor.row_number.between(min(numbers), max(numbers)),
+        pending, self._pending = self._pending, []
+        arrays, self._arrays = self._arrays, None
+        logs = [check.log for check in pending]
+        connection = await session.connection()
+        if connection.dialect.name == "postgresql":
+            params = arrays if arrays is not None else _batch_params(logs)
+            result = await session.execute(_LOGS_BY_ROW_PG, params)
+            written = result.rowcount  # type: ignore[attr-defined]
+            if written != len(logs):
+                # Every checked record was just stored; a log without its debtor is a bug.
+                raise RuntimeError(f"{written} VOP logs written for {len(logs)} checks")
+        else:
+            numbers = [log[0] for log in logs]
+            ids = dict(
+                (
+                    await session.execute(
+                        select(Debtor.row_number, Debtor.id).where(
+                            Debtor.upload_id == upload_id,
+                            Debtor.row_number.between(min(numbers), max(numbers)),
+                        )
                     )
-                )
-            ).all()
-        )
-        logs = [(ids[check.debtor_id], *check.log[1:]) for check in self._pending]
-        await insert_log_rows(session, logs)
+                ).all()
+            )
+            await insert_log_rows(session, [(ids[log[0]], *log[1:]) for log in logs])
         self.checked += len(logs)
-        self._pending = []
+
+
+def _checks_declined(
+    checks: list[Check], entries: list[tuple[Any, ...]], declined: AbstractSet[str]
+) -> list[Check]:
+    """Checks judged as if no IBAN were declined, with the risk classes of ``declined`` ones
+    worked out again."""
+    risk_class = vop.risk_class
+    return [
+        check._replace(risk_class=risk_class(check.log[8], entry[10], True))
+        if entry[2] in declined
+        else check
+        for check, entry in zip(checks, entries, strict=True)
+    ]
 
 
 def record_progress(

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol, runtime_checkable
 
 from rapidfuzz import fuzz
 
@@ -133,9 +133,12 @@ _MATCH: Final = NameMatch(100.0, "match")
 _NOT_POSSIBLE: Final = NameMatch(0.0, "not_possible")
 
 
-@dataclass(frozen=True, slots=True)
-class VopAnswer:
-    """A provider's answer: the account's status and the holder name it reports, if any."""
+class VopAnswer(NamedTuple):
+    """A provider's answer: the account's status and the holder name it reports, if any.
+
+    A named tuple rather than a frozen dataclass: as immutable, and a batch builds one per
+    check at a fraction of the cost.
+    """
 
     account_status: AccountStatus
     holder_name: str | None
@@ -160,9 +163,9 @@ class VopVerdict:
         return self.name_match.outcome in {"match", "close_match"}
 
 
-@dataclass(frozen=True, slots=True)
-class VopRequest:
-    """One question to a provider: does ``name`` hold the account ``iban``?"""
+class VopRequest(NamedTuple):
+    """One question to a provider: does ``name`` hold the account ``iban``? (A named tuple,
+    like ``VopAnswer``.)"""
 
     iban: str
     name: str
@@ -177,6 +180,20 @@ class VopProvider(Protocol):
 
     async def check_many(self, requests: Sequence[VopRequest]) -> list[VopAnswer]:
         """Answer every request, in order (one round trip per batch for remote services)."""
+        ...
+
+
+@runtime_checkable
+class LocalVopProvider(Protocol):
+    """A provider that answers in-process, without I/O (the sandbox).
+
+    ``answer_many`` is ``check_many`` run synchronously: the ingestion asks it from the worker
+    thread that derives the chunks, so the answers and verdicts are worked out off the event
+    loop while it waits on the database.
+    """
+
+    def answer_many(self, requests: Sequence[VopRequest]) -> list[VopAnswer]:
+        """Answer every request, in order, synchronously; safe to call from any thread."""
         ...
 
 
@@ -451,8 +468,23 @@ def _checksum_ok(compact: str) -> bool:
     """
     if len(compact) < 15 or not compact.isalnum() or not compact.isascii():
         return False
-    digits = (compact[4:] + compact[:4]).upper().translate(_LETTER_DIGITS)
+    # Most account numbers and all valid check digits are digits only: then only the country
+    # code needs translating, and there are few of those.
+    account, check = compact[4:], compact[2:4]
+    if not account.isdigit():
+        account = _as_digits(account)
+    if not check.isdigit():
+        check = _as_digits(check)
+    digits = account + _country_digits(compact[:2]) + check
     return digits.isdigit() and int(digits) % 97 == 1
+
+
+def _as_digits(text: str) -> str:
+    return text.upper().translate(_LETTER_DIGITS)
+
+
+# Two alphanumeric characters: at most 36² entries.
+_country_digits: Final = functools.lru_cache(maxsize=36 * 36)(_as_digits)
 
 
 class SandboxVopProvider:
@@ -464,7 +496,12 @@ class SandboxVopProvider:
 
     async def check_many(self, requests: Sequence[VopRequest]) -> list[VopAnswer]:
         """Answer a batch (CPU only: no round trip)."""
-        return [self.answer(request.iban, request.name) for request in requests]
+        return self.answer_many(requests)
+
+    def answer_many(self, requests: Sequence[VopRequest]) -> list[VopAnswer]:
+        """Answer a batch synchronously (``LocalVopProvider``)."""
+        answer = self.answer
+        return [answer(iban, name) for iban, name in requests]
 
     def answer(self, iban: str, name: str) -> VopAnswer:
         """The sandbox's answer for one account, computed synchronously."""
