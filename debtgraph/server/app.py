@@ -55,6 +55,22 @@ log = logging.getLogger("debtgraph")
 GC_THRESHOLD = 50_000
 
 
+def tune_collector() -> None:
+    """Freeze what the started process holds and space out young-generation collections.
+
+    What exists once a process has started (modules, the schema, the mappers, schwifty's
+    registry) lives as long as it: out of the collector's sight, a full collection walks only
+    what the work allocates. A page of a hundred debtors, or a 5,000-row ingestion chunk, nets
+    tens of thousands of objects freed by reference counting when done: at the default
+    threshold (700) the collector would walk them dozens of times per request or chunk
+    (bench/graphql.py, bench/ingest.py). Called once per process (a second freeze would only
+    move what the first left); the API's lifespan and each worker process call it.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
 @dataclass
 class Runtime:
     """Everything the app wired, kept on ``app.state.runtime`` (tests reach in through it)."""
@@ -216,13 +232,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await start_runtime(runtime, periodic=periodic)
-        # What exists now (modules, the schema, the mappers) lives as long as the process: out
-        # of the collector's sight, a full collection walks only what requests allocate. A
-        # page of a hundred debtors nets tens of thousands of objects, freed by reference
-        # counting when it is sent: at the default threshold (700) the collector would walk
-        # the page's live objects dozens of times per request (bench/graphql.py).
-        gc.freeze()
-        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        tune_collector()
         try:
             yield
         finally:

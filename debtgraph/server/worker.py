@@ -24,7 +24,13 @@ from arq.worker import func
 from debtgraph.domain.core.clock import Clock
 from debtgraph.jobs.queue import deserialize, redis_settings, serialize
 from debtgraph.jobs.registry import LANE_QUEUE, LANE_TASKS, PERIODIC, TASKS, RetryLater, TaskFn
-from debtgraph.server.app import Runtime, build_runtime, start_runtime, stop_runtime
+from debtgraph.server.app import (
+    Runtime,
+    build_runtime,
+    start_runtime,
+    stop_runtime,
+    tune_collector,
+)
 from debtgraph.settings import Settings
 
 
@@ -130,6 +136,7 @@ async def serve_workers(settings: Settings) -> None:
 
     runtime = build_runtime(settings)
     await start_runtime(runtime, periodic=False)
+    tune_collector()
     workers = [
         Worker(**worker_settings(settings, runtime=runtime), handle_signals=False),
         Worker(**worker_settings(settings, lane=True, runtime=runtime), handle_signals=False),
