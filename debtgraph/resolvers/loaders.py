@@ -6,6 +6,7 @@ never outlive the unit of work that loaded them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -89,6 +90,18 @@ class PageKey:
     parent_id: Any
     window: Window
     filters: tuple[tuple[str, Hashable], ...] = ()
+
+
+async def load_each(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+    """Each key's value, or the exception its own load failed with, in the keys' order.
+
+    ``load_many`` fails every key with the first failure; a parent's field fails alone.
+    """
+    answers = await asyncio.gather(*(loader.load(key) for key in keys), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+            raise answer  # cancelled, or an interpreter exit: not a field's failure
+    return answers
 
 
 class Loaders:

@@ -302,6 +302,29 @@ def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]
     )
 
 
+# The metadata key of a field's resolver for many parents (see ``batched``).
+BATCH = "debtgraph.batch"
+
+
+def batched(many: Callable[..., Awaitable[list[Any]]]) -> dict[str, Any]:
+    """The metadata of a field whose resolver also answers for many parents in one call.
+
+    ``many(info, parents, **arguments)`` answers, in the parents' order, each parent's value or
+    the exception that parent's field fails with. The field's own resolver must be ``many`` for
+    one parent (so the rule stays in one place); the compiled executor calls ``many`` once for
+    all the objects of a list (schema/compiled.py) instead of the resolver once per object.
+    """
+    return {BATCH: many}
+
+
+async def one_of(answers: Awaitable[list[T | Exception]]) -> T:
+    """The one answer of a ``batched`` resolver called for one parent."""
+    (answer,) = await answers
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
 def object_id(value: str | relay.GlobalID, type_name: str) -> str:
     """The REST id of a ``type_name`` object named by its Relay global id or its REST id.
 
