@@ -678,6 +678,11 @@ class _Run:
         target = item[1] if item[0] == "nonnull" else item
         if target[0] == "object" and target[3]:
             return self.complete_objects(plan, item, list(value), path)
+        if target[0] == "object" and target[4] is not None:
+            value = list(value)
+            read = _read_all(target, value)
+            if read is not None:
+                return read
         item_type = _type_of(item)
         results: list[Any] = []
         pending: list[int] = []
@@ -930,6 +935,28 @@ def _ignores_info(is_type_of: Any) -> bool:
         getattr(is_type_of, "__module__", None),
         getattr(is_type_of, "__qualname__", None),
     ) == _STRAWBERRY_IS_TYPE_OF
+
+
+def _read_all(completion: Completion, elements: list[Any]) -> list[Any] | None:
+    """Every object of a list by its reader, when each is of its type and reads clean.
+
+    Else None, and the list goes object by object (the reads and Strawberry's is_type_of read
+    plain attributes only, so going again answers the same and locates any error).
+    """
+    object_type: GraphQLObjectType = completion[1]
+    reader = completion[4]
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and not _ignores_info(is_type_of):
+        return None
+    results: list[Any] = []
+    for element in elements:
+        if element is None or (is_type_of is not None and is_type_of(element, None) is not True):
+            return None
+        read = reader(element)
+        if read is None:
+            return None
+        results.append(read)
+    return results
 
 
 async def _guard(awaitable: Awaitable[Any]) -> Any:
