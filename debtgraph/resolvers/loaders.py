@@ -209,9 +209,10 @@ class Loaders:
                         select(model).where(model.id.in_(kept)).order_by(window.order(model.id))
                     )
                     rows = (await session.scalars(rows_stmt)).all()
+                    counted: Sequence[tuple[Any, Any]]
                     if bounds:
                         counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                        counted = (await session.execute(counts_stmt)).all()
+                        counted = [(p, n) for p, n in (await session.execute(counts_stmt)).all()]
                     else:
                         counted = [(row[2], row[3]) for row in kept_rows]
                     totals = {p: int(n) for p, n in counted}
