@@ -270,7 +270,11 @@ def _batch_of(executor: Any, strawberry_field: Any) -> Callable[..., Awaitable[l
     Only a field with nothing around its resolver: no extension or permission (a permission is
     an extension), no exception handler of the schema. Strawberry would run those per parent.
     """
-    if strawberry_field is None or strawberry_field.extensions:
+    if (
+        strawberry_field is None
+        or strawberry_field.extensions
+        or strawberry_field.permission_classes
+    ):
         return None
     many = (strawberry_field.metadata or {}).get(BATCH)
     strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)

@@ -340,6 +340,11 @@ class _Item:
     async def strict(self, info: strawberry.Info) -> int:
         return await one_of(_strict(info, [self]))
 
+    # Batched, but a permission runs per parent: never called set-wise.
+    @strawberry.field(metadata=batched(_labels), permission_classes=[_Deny])
+    async def guarded(self, info: strawberry.Info) -> str | None:
+        return await one_of(_labels(info, [self]))
+
 
 def _items() -> list[_Item]:
     return [
@@ -383,6 +388,7 @@ async def _both(query: str) -> tuple[Any, Any]:
         "{ maybeItems { n strict label } }",
         "{ items { n tags maybe } }",
         "{ maybeItems { strict } }",
+        "{ items { n guarded label } }",
     ],
 )
 async def test_batched_fields_and_readers_answer_as_graphql_core(query: str) -> None:
@@ -404,3 +410,14 @@ async def test_the_tiny_schema_takes_the_batched_path(monkeypatch: pytest.Monkey
     assert calls == [4]  # once for the four items, the null one left out
     assert fast.data == standard.data
     assert [e.path for e in fast.errors] == [["maybeItems", 1, "label"]]
+
+
+def test_a_guarded_field_is_not_batched() -> None:
+    built = compiled.CompiledExecutor.build(_TINY._schema, parse("{ items { guarded label } }"))
+    assert not isinstance(built, list), built
+    plan = compiled.compile_plan(built)
+    assert plan is not None
+    (items,) = plan.fields
+    fields = {f.key: f for f in items.complete[1][1][1][2]}  # type: ignore[index]
+    assert fields["guarded"].batch is None
+    assert fields["label"].batch is not None
