@@ -115,6 +115,8 @@ class FieldPlan:
         self.nodes = [d.node for d in details]
         self.name = self.nodes[0].name.value
         self.typename: str | None = None
+        self.field_def: Any = None  # set with return_type for every field but __typename
+        self.return_type: Any = None
         self.attr: str | None = None
         self.resolve: Callable[..., Any] | None = None
         self.args = False
@@ -751,7 +753,7 @@ class _Run:
         if not is_type_of:
             return
         # Strawberry's own is_type_of reads only the value: no resolve info for it.
-        info = (
+        info: Any = (
             None
             if _ignores_info(is_type_of)
             else self.ex.build_resolve_info(plan.field_def, plan.nodes, plan.parent_type, path)
@@ -954,7 +956,7 @@ def _read_all(completion: Completion, elements: list[Any]) -> list[Any] | None:
         return None
     results: list[Any] = []
     for element in elements:
-        if element is None or (is_type_of is not None and is_type_of(element, None) is not True):
+        if element is None or (is_type_of is not None and is_type_of(element, None) is not True):  # type: ignore[arg-type]
             return None
         read = reader(element)
         if read is None:
