@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from debtgraph.domain.payments import gateways, sepa
 from debtgraph.domain.payments.models import BillingAttempt, BillingChannel, BillingStatus
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
-from debtgraph.resolvers.loaders import Page, PageKey, Window
+from debtgraph.resolvers.loaders import Page, PageKey, Window, load_each
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -112,11 +112,25 @@ async def attempts_page(
     status: str | None = None,
 ) -> Page[BillingAttempt]:
     """A debtor's or an upload's attempts (``parent`` is the column), batched across parents."""
-    filters = check_filters(status=status)
-    key = PageKey(parent_id, window, filters.as_key())
-    loader = ctx.loaders.pages(parent, filter_conditions, name="billing_attempts")
-    page: Page[BillingAttempt] = await loader.load(key)
+    (page,) = await attempts_pages(ctx, parent, [parent_id], window=window, status=status)
+    if isinstance(page, Exception):
+        raise page
     return page
+
+
+async def attempts_pages(
+    ctx: Context,
+    parent: Any,
+    parent_ids: Sequence[int],
+    *,
+    window: Window,
+    status: str | None = None,
+) -> list[Page[BillingAttempt] | Exception]:
+    """``attempts_page`` for many parents at once: each one's page, or the error it failed with."""
+    filters = check_filters(status=status)
+    keys = [PageKey(parent_id, window, filters.as_key()) for parent_id in parent_ids]
+    loader = ctx.loaders.pages(parent, filter_conditions, name="billing_attempts")
+    return await load_each(loader, keys)
 
 
 async def attempts_by_ids(ctx: Context, ids: list[int]) -> dict[int, BillingAttempt]:

@@ -6,6 +6,7 @@ never outlive the unit of work that loaded them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -91,6 +92,18 @@ class PageKey:
     filters: tuple[tuple[str, Hashable], ...] = ()
 
 
+async def load_each(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
+    """Each key's value, or the exception its own load failed with, in the keys' order.
+
+    ``load_many`` fails every key with the first failure; a parent's field fails alone.
+    """
+    answers = await asyncio.gather(*(loader.load(key) for key in keys), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+            raise answer  # cancelled, or an interpreter exit: not a field's failure
+    return answers
+
+
 class Loaders:
     """Factory and cache of the request's dataloaders."""
 
@@ -153,8 +166,9 @@ class Loaders:
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
-        Keys are ``PageKey``; parents asking for the same window and filters share three
-        statements: the ids ranked per parent (ROW_NUMBER), their rows, and a grouped count.
+        Keys are ``PageKey``; parents asking for the same window and filters share the ids
+        ranked per parent (ROW_NUMBER) and their rows, two statements, and past a cursor a
+        third, a grouped count (without one the ranked window counts the children itself).
         """
         model = attr.class_
 
@@ -171,25 +185,37 @@ class Loaders:
                 # The totals apart, narrow and grouped: a window function counting the whole
                 # partition in the page's statement makes the database read every child row
                 # in full (raw_data and all) before it returns the first one.
-                counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
                 # The page ranks ids only, over rows already past the cursor, so the database
                 # never carries full rows through the window; the full rows of the size + 1
                 # kept per parent are then read by primary key. A join instead lets PostgreSQL,
                 # which cannot estimate the rank bound, hash the whole table to find them.
                 rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
-                ranked = (
-                    select(model.id.label("id"), rank.label("rn"))
-                    .where(*conditions, *window.bounds(model.id))
-                    .subquery()
-                )
-                kept_stmt = select(ranked.c.id).where(ranked.c.rn <= window.size + 1)
+                bounds = window.bounds(model.id)
+                columns = [model.id.label("id"), rank.label("rn")]
+                if not bounds:
+                    # Without a cursor the ranked ids are all the parent's children: their
+                    # count over the same narrow window is the total, with no statement apart
+                    # (a parent without children is absent, and its total 0).
+                    columns += [
+                        attr.label("parent"),
+                        func.count().over(partition_by=attr).label("total"),
+                    ]
+                ranked = select(*columns).where(*conditions, *bounds).subquery()
+                kept_stmt = select(*ranked.c).where(ranked.c.rn <= window.size + 1)
                 async with self._uow.session() as session:
-                    kept = list(await session.scalars(kept_stmt))
+                    kept_rows = (await session.execute(kept_stmt)).all()
+                    kept = [row[0] for row in kept_rows]
                     rows_stmt = (
                         select(model).where(model.id.in_(kept)).order_by(window.order(model.id))
                     )
                     rows = (await session.scalars(rows_stmt)).all()
-                    totals = {p: int(n) for p, n in (await session.execute(counts_stmt)).all()}
+                    counted: Sequence[tuple[Any, Any]]
+                    if bounds:
+                        counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
+                        counted = [(p, n) for p, n in (await session.execute(counts_stmt)).all()]
+                    else:
+                        counted = [(row[2], row[3]) for row in kept_rows]
+                    totals = {p: int(n) for p, n in counted}
                 grouped: dict[Any, list[Any]] = defaultdict(list)
                 # The children are loaded now: their own edges back (VopLog.debtor, …) and any
                 # later look-up by id in this request read them from here, not from SQL.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -16,7 +16,7 @@ from debtgraph.domain.payments.models import VopLog
 from debtgraph.domain.payments.vop import VopResult
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
-from debtgraph.resolvers.loaders import Page, PageKey, Window
+from debtgraph.resolvers.loaders import Page, PageKey, Window, load_each
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -110,12 +110,26 @@ async def logs_of(
     result: str | None = None,
 ) -> Page[VopLog]:
     """A debtor's or an upload's logs (``parent`` is the VopLog column), one query per request."""
+    (page,) = await logs_of_many(ctx, parent, [parent_id], window=window, result=result)
+    if isinstance(page, Exception):
+        raise page
+    return page
+
+
+async def logs_of_many(
+    ctx: Context,
+    parent: Any,
+    parent_ids: Sequence[int],
+    *,
+    window: Window,
+    result: str | None = None,
+) -> list[Page[VopLog] | Exception]:
+    """``logs_of`` for many parents at once: each one's page, or the error its page failed with."""
     require_operator(ctx)
     filters = check_filters(result=result)
-    key = PageKey(parent_id, window, filters.as_key())
+    keys = [PageKey(parent_id, window, filters.as_key()) for parent_id in parent_ids]
     loader = ctx.loaders.pages(parent, filter_conditions, name=f"vop_logs.{parent.key}")
-    page: Page[VopLog] = await loader.load(key)
-    return page
+    return await load_each(loader, keys)
 
 
 async def logs_by_ids(ctx: Context, ids: list[int]) -> dict[int, VopLog]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 import strawberry
 from graphql.error import GraphQLError
@@ -282,24 +282,82 @@ class Connection(Generic[T]):
     total_count: int
 
 
+class _Edges(Sequence[Edge[T]]):
+    """A connection's edges, built when first read: most pages are asked for their nodes only,
+    and a nested page of 100 parents would otherwise encode a cursor per child it never shows."""
+
+    __slots__ = ("_built", "_items", "_nodes")
+
+    def __init__(self, items: list[Any], nodes: list[T]) -> None:
+        self._items = items
+        self._nodes = nodes
+        self._built: list[Edge[T]] | None = None
+
+    def _edges(self) -> list[Edge[T]]:
+        if self._built is None:
+            self._built = [
+                Edge(cursor=encode_cursor(item.id), node=node)
+                for item, node in zip(self._items, self._nodes, strict=True)
+            ]
+        return self._built
+
+    @overload
+    def __getitem__(self, index: int) -> Edge[T]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Edge[T]]: ...
+
+    def __getitem__(self, index: int | slice) -> Edge[T] | list[Edge[T]]:
+        return self._edges()[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Edge[T]]:
+        return iter(self._edges())
+
+    def __repr__(self) -> str:
+        return repr(self._edges())
+
+
 def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
     """Shape a resolver page into a Relay connection."""
-    nodes = [convert(item) for item in page.items]
-    edges = [
-        Edge(cursor=encode_cursor(item.id), node=node)
-        for item, node in zip(page.items, nodes, strict=True)
-    ]
+    items = page.items
+    nodes = [convert(item) for item in items]
     return Connection(
-        edges=edges,
+        edges=_Edges(items, nodes),  # type: ignore[arg-type]
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=encode_cursor(items[0].id) if items else None,
+            end_cursor=encode_cursor(items[-1].id) if items else None,
         ),
         total_count=page.total,
     )
+
+
+# The metadata key of a field's resolver for many parents (see ``batched``).
+BATCH = "debtgraph.batch"
+
+
+def batched(many: Callable[..., Awaitable[list[Any]]]) -> dict[str, Any]:
+    """The metadata of a field whose resolver also answers for many parents in one call.
+
+    ``many(info, parents, **arguments)`` answers, in the parents' order, each parent's value or
+    the exception that parent's field fails with. The field's own resolver must be ``many`` for
+    one parent (so the rule stays in one place); the compiled executor calls ``many`` once for
+    all the objects of a list (schema/compiled.py) instead of the resolver once per object.
+    """
+    return {BATCH: many}
+
+
+async def one_of(answers: Awaitable[list[T | Exception]]) -> T:
+    """The one answer of a ``batched`` resolver called for one parent."""
+    (answer,) = await answers
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def object_id(value: str | relay.GlobalID, type_name: str) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import keyword
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,7 +55,9 @@ from graphql.language import Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
 from strawberry import relay
+from strawberry.types.arguments import convert_arguments
 
+from debtgraph.schema.base import BATCH
 from debtgraph.schema.caches import DOCUMENTS
 from debtgraph.schema.live import SharedEventExecutor
 
@@ -70,6 +73,9 @@ MAX_MISMATCHES = 100
 
 _BACKREF = "strawberry-definition"
 _MAX_INT = 2**31
+# Never an attribute's value: an attribute that is missing goes the way that raises its error.
+_MISSING = object()
+_IDENTITY: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 class _Unsupported(Exception):
@@ -82,16 +88,23 @@ class FieldPlan:
     __slots__ = (
         "args",
         "attr",
+        "batch",
         "complete",
         "details",
         "field_def",
+        "identity",
+        "int_leaf",
         "key",
+        "leaf",
         "name",
         "node_type",
         "nodes",
+        "nullable",
         "parent_type",
+        "readable",
         "resolve",
         "return_type",
+        "strawberry_field",
         "typename",
     )
 
@@ -102,15 +115,38 @@ class FieldPlan:
         self.nodes = [d.node for d in details]
         self.name = self.nodes[0].name.value
         self.typename: str | None = None
+        self.field_def: Any = None  # set with return_type for every field but __typename
+        self.return_type: Any = None
         self.attr: str | None = None
         self.resolve: Callable[..., Any] | None = None
         self.args = False
         self.complete: Completion | None = None
         # The Node class whose default ``id`` resolver this field is (see _relay_node).
         self.node_type: type[relay.Node] | None = None
+        # A plain attribute of a scalar type; values of type ``identity`` are answered as they
+        # are (the built-in scalars' coercion is the identity on them, see _leaf).
+        self.leaf: str | None = None
+        self.identity: type | None = None
+        self.int_leaf = False
+        self.nullable = True
+        # Read by the object's reader, when it has one (see _reader).
+        self.readable = False
+        # The field's resolver for many parents at once (see _batch_of).
+        self.batch: Callable[..., Awaitable[list[Any]]] | None = None
+        self.strawberry_field: Any = None
 
 
-# A completion: ("leaf", type), ("nonnull", inner), ("list", inner), ("object", type, plans).
+class _Failed:
+    """An object of a list that failed: its error, raised where graphql-core raises it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+# A completion: ("leaf", type), ("nonnull", inner), ("list", inner), or ("object", type, plans,
+# batched): batched when one of the plans resolves many parents at once (see _batch_of).
 Completion = tuple[Any, ...]
 
 
@@ -167,12 +203,20 @@ def _compile_fields(
         elif resolve is not None:
             plan.resolve = resolve
             plan.node_type = _relay_node(parent_type, strawberry_field)
+            plan.strawberry_field = strawberry_field
+            plan.batch = _batch_of(executor, strawberry_field)
         else:
             return None  # graphql-core's default resolver: not a Strawberry field
         completion = _compile_type(executor, field_def.type, details)
         if completion is None:
             return None
         plan.complete = completion
+        leaf = completion[1] if completion[0] == "nonnull" else completion
+        if plan.attr is not None and leaf[0] == "leaf":
+            plan.leaf = plan.attr
+            plan.nullable = completion[0] != "nonnull"
+            plan.identity = _IDENTITY.get(leaf[1])
+            plan.int_leaf = leaf[1] is GraphQLInt
         plans.append(plan)
     return plans
 
@@ -222,6 +266,27 @@ def _relay_node(parent_type: GraphQLObjectType, strawberry_field: Any) -> type[r
     return origin
 
 
+def _batch_of(executor: Any, strawberry_field: Any) -> Callable[..., Awaitable[list[Any]]] | None:
+    """The field's resolver for many parents (``schema.base.batched``), when it may replace it.
+
+    Only a field with nothing around its resolver: no extension or permission (a permission is
+    an extension), no exception handler of the schema. Strawberry would run those per parent.
+    """
+    if (
+        strawberry_field is None
+        or strawberry_field.extensions
+        or strawberry_field.permission_classes
+    ):
+        return None
+    many = (strawberry_field.metadata or {}).get(BATCH)
+    strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
+    if many is None or strawberry_schema is None:
+        return None
+    if strawberry_schema.schema_converter.exception_handlers:
+        return None
+    return many  # type: ignore[no-any-return]
+
+
 _NODE_ID = relay.Node._id.__func__  # type: ignore[attr-defined]
 _NODE_RESOLVE_ID = relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
 _NODE_RESOLVE_TYPENAME = relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
@@ -253,7 +318,131 @@ def _compile_type(
     if forbidden:
         return None
     fields = _compile_fields(executor, return_type, grouped)
-    return None if fields is None else ("object", return_type, fields)
+    if fields is None:
+        return None
+    batched = any(f.batch is not None for f in fields)
+    reader = None if batched else _reader(fields)
+    leaves = _reader(fields, partial=True) if batched else None
+    if leaves is not None:
+        for field in fields:
+            field.readable = _readable(field)
+    return ("object", return_type, fields, batched, reader, leaves)
+
+
+class _Slow(Exception):
+    """A value a reader does not answer as it is: the field by field path answers it."""
+
+
+def _readable(plan: FieldPlan) -> bool:
+    if plan.typename is not None:
+        return True
+    completion = plan.complete
+    assert completion is not None
+    leaf = completion[1] if completion[0] == "nonnull" else completion
+    if leaf[0] == "list" and plan.attr is not None:
+        return _identity_list(completion) is not None and _attribute_name(plan.attr)
+    if leaf[0] != "leaf":
+        return False
+    if plan.attr is not None:
+        return _attribute_name(plan.attr)
+    return plan.node_type is not None
+
+
+def _attribute_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _identity_list(completion: Completion) -> type | None:
+    """The item type of a (non-null) list of built-in strings or booleans, else None."""
+    listed = completion[1] if completion[0] == "nonnull" else completion
+    if listed[0] != "list":
+        return None
+    item = listed[1][1] if listed[1][0] == "nonnull" else listed[1]
+    return _IDENTITY.get(item[1]) if item[0] == "leaf" else None
+
+
+def _reader(
+    plans: list[FieldPlan], *, partial: bool = False
+) -> Callable[[Any], dict[str, Any] | None] | None:
+    """One function reading every field of an object whose fields are all scalar reads.
+
+    Generated once per object selection of the document: each field is read and checked in
+    line, without a call per field; ``partial``, only the fields it can read, the others given
+    their place in the answer (None) for the caller to fill. It answers exactly what
+    execute_fields answers when no field fails; any value it does not take as it is (of another
+    type, null where non-null, a failed coercion, an exception) makes it answer None, and the
+    object goes field by field, which reads the same values (reads of plain attributes, no side
+    effect) and locates the errors.
+    """
+    readable = [_readable(plan) for plan in plans]
+    if not any(readable) or not (partial or all(readable)):
+        return None
+    env: dict[str, Any] = {
+        "_Slow": _Slow,
+        "Undefined": Undefined,
+        "GlobalID": relay.GlobalID,
+        "M": _MAX_INT,
+    }
+    lines = ["def read(s):", " try:"]
+    items: list[str] = []
+    for n, plan in enumerate(plans):
+        if not readable[n]:
+            items.append(f"{plan.key!r}: None")  # a place kept for a field read otherwise
+            continue
+        if plan.typename is not None:
+            items.append(f"{plan.key!r}: {plan.typename!r}")
+            continue
+        completion = plan.complete
+        assert completion is not None
+        nonnull = completion[0] == "nonnull"
+        leaf_type = (completion[1] if nonnull else completion)[1]
+        v = f"v{n}"
+        listed = _identity_list(completion)
+        if listed is not None:
+            # A list of strings (or booleans) answered as a new list of the same items.
+            env[f"I{n}"] = listed
+            lines.append(f"    {v} = s.{plan.attr}")
+            if nonnull:
+                lines.append(f"    if {v} is None: raise _Slow")
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        if type({v}) is not list: raise _Slow")
+            lines.append(f"        for x in {v}:")
+            lines.append(f"            if type(x) is not I{n}: raise _Slow")
+            lines.append(f"        {v} = list({v})")
+            items.append(f"{plan.key!r}: {v}")
+            continue
+        if plan.attr is not None:
+            lines.append(f"    {v} = s.{plan.attr}")
+        else:
+            assert plan.node_type is not None
+            env[f"T{n}"] = plan.node_type
+            env[f"A{n}"] = plan.node_type.resolve_id_attr()
+            env[f"N{n}"] = plan.parent_type.name
+            lines.append(f"    if type(s) is not T{n}: raise _Slow")
+            lines.append(f"    {v} = GlobalID(type_name=N{n}, node_id=str(getattr(s, A{n})))")
+        if nonnull:
+            lines.append(f"    if {v} is None: raise _Slow")
+        identity = _IDENTITY.get(leaf_type)
+        if identity is not None and plan.attr is not None:
+            env[f"I{n}"] = identity
+            lines.append(f"    if {v} is not None and type({v}) is not I{n}: raise _Slow")
+        elif leaf_type is GraphQLInt and plan.attr is not None:
+            lines.append(
+                f"    if {v} is not None and (type({v}) is not int or not -M <= {v} < M):"
+                " raise _Slow"
+            )
+        else:
+            env[f"C{n}"] = leaf_type.coerce_output_value
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        if isinstance({v}, Exception): raise _Slow")
+            lines.append(f"        {v} = C{n}({v})")
+            lines.append(f"        if {v} is None or {v} is Undefined: raise _Slow")
+        items.append(f"{plan.key!r}: {v}")
+    lines.append(" except Exception:")
+    lines.append("    return None")
+    lines.append(" return {" + ", ".join(items) + "}")
+    exec("\n".join(lines), env)  # noqa: S102 - generated from the schema's own names only
+    return env["read"]  # type: ignore[no-any-return]
 
 
 def compile_plan(executor: Any) -> Plan | None:
@@ -349,6 +538,24 @@ class _Run:
         is_awaitable = self.is_awaitable
         try:
             for plan in plans:
+                leaf = plan.leaf
+                if leaf is not None:
+                    # The commonest field, inline: an attribute already of its scalar's type.
+                    try:
+                        value = getattr(source, leaf)
+                    except Exception:
+                        value = _MISSING  # execute_field reads it again and handles its error
+                    kind = type(value)
+                    if (
+                        kind is plan.identity
+                        or (value is None and plan.nullable)
+                        or (kind is int and plan.int_leaf and -_MAX_INT <= value < _MAX_INT)
+                    ):
+                        results[plan.key] = value
+                        continue
+                    if value is not _MISSING:
+                        results[plan.key] = self.leaf_value(plan, value, path)
+                        continue
                 value = self.execute_field(plan, source, path)
                 results[plan.key] = value
                 if is_awaitable(value):
@@ -375,15 +582,21 @@ class _Run:
         if plan.typename is not None:
             return plan.typename
         attr = plan.attr
-        if attr is not None and plan.complete[0] == "leaf":  # type: ignore[index]
-            # The commonest field: an attribute of a scalar type; its path is built on error.
+        if plan.leaf is not None:
             try:
-                value = getattr(source, attr)
-                if value is None:
-                    return None
-                if isinstance(value, Exception):
-                    raise value
-                return _leaf(plan.complete[1], value)  # type: ignore[index]
+                value = getattr(source, plan.leaf)
+            except Exception as raw:
+                path = Path(parent, plan.key, plan.parent_type.name)
+                self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+                return None
+            return self.leaf_value(plan, value, parent)
+        node_type = plan.node_type
+        if node_type is not None and type(source) is node_type:
+            # The Relay id of a Node: a leaf, its path built on error only.
+            try:
+                node_id = getattr(source, node_type.resolve_id_attr())
+                value = relay.GlobalID(type_name=plan.parent_type.name, node_id=str(node_id))
+                return self.complete(plan, plan.complete, value, parent)  # type: ignore[arg-type]
             except Exception as raw:
                 path = Path(parent, plan.key, plan.parent_type.name)
                 self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
@@ -392,9 +605,6 @@ class _Run:
         try:
             if attr is not None:
                 value = getattr(source, attr)
-            elif plan.node_type is not None and type(source) is plan.node_type:
-                node_id = getattr(source, plan.node_type.resolve_id_attr())
-                value = relay.GlobalID(type_name=plan.parent_type.name, node_id=str(node_id))
             else:
                 info = self.ex.build_resolve_info(
                     plan.field_def, plan.nodes, plan.parent_type, path
@@ -412,6 +622,15 @@ class _Run:
             self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
             return None
         return completed
+
+    def leaf_value(self, plan: FieldPlan, value: Any, parent: Path | None) -> Any:
+        """An attribute of a scalar type, read: its path is built on error only."""
+        try:
+            return self.complete(plan, plan.complete, value, parent)  # type: ignore[arg-type]
+        except Exception as raw:
+            path = Path(parent, plan.key, plan.parent_type.name)
+            self.ex.handle_field_error(raw, plan.return_type, plan.details, path)
+            return None
 
     async def await_field(self, plan: FieldPlan, awaitable: Awaitable[Any], path: Path) -> Any:
         try:
@@ -462,6 +681,14 @@ class _Run:
                 "Expected Iterable, but did not find one for field"
                 f" '{plan.parent_type}.{plan.name}'."
             )
+        target = item[1] if item[0] == "nonnull" else item
+        if target[0] == "object" and target[3]:
+            return self.complete_objects(plan, item, list(value), path)
+        if target[0] == "object" and target[4] is not None:
+            value = list(value)
+            read = _read_all(target, value)
+            if read is not None:
+                return read
         item_type = _type_of(item)
         results: list[Any] = []
         pending: list[int] = []
@@ -510,19 +737,242 @@ class _Run:
     def complete_object(
         self, plan: FieldPlan, completion: Completion, value: Any, path: Path
     ) -> Any:
-        object_type: GraphQLObjectType = completion[1]
-        if object_type.is_type_of:
-            info = self.ex.build_resolve_info(plan.field_def, plan.nodes, plan.parent_type, path)
-            matches = object_type.is_type_of(value, info)
-            if self.is_awaitable(matches):
-                matches.close()  # type: ignore[union-attr]
-                raise _Unsupported("awaitable is_type_of")
-            if not matches:
-                raise GraphQLError(
-                    f"Expected value of type '{object_type}' but got: {inspect(value)}.",
-                    plan.nodes,
-                )
+        self.check_type(plan, completion[1], value, path)
+        reader = completion[4]
+        if reader is not None:
+            read = reader(value)
+            if read is not None:
+                return read
+        # Field by field, which answers the same or locates the error.
         return self.execute_fields(completion[2], value, path)
+
+    def check_type(
+        self, plan: FieldPlan, object_type: GraphQLObjectType, value: Any, path: Path
+    ) -> None:
+        is_type_of = object_type.is_type_of
+        if not is_type_of:
+            return
+        # Strawberry's own is_type_of reads only the value: no resolve info for it.
+        info: Any = (
+            None
+            if _ignores_info(is_type_of)
+            else self.ex.build_resolve_info(plan.field_def, plan.nodes, plan.parent_type, path)
+        )
+        matches = is_type_of(value, info)
+        if self.is_awaitable(matches):
+            matches.close()  # type: ignore[union-attr]
+            raise _Unsupported("awaitable is_type_of")
+        if not matches:
+            raise GraphQLError(
+                f"Expected value of type '{object_type}' but got: {inspect(value)}.",
+                plan.nodes,
+            )
+
+    def complete_objects(
+        self, plan: FieldPlan, item: Completion, elements: list[Any], path: Path
+    ) -> Any:
+        """A list of objects with a batched field: each batched field resolved once for all.
+
+        complete_list and execute_fields object by object, in their order, with the batched
+        fields left out: graphql-core only creates their coroutines there, and runs them once
+        the list is complete, for the objects still standing. Those are then resolved in one
+        call per field (resolve_batch), each value completed and its errors handled at its own
+        object's path, and each failed object nulled or its error raised as complete_list does.
+        """
+        nonnull = item[0] == "nonnull"
+        completion = item[1] if nonnull else item
+        object_type: GraphQLObjectType = completion[1]
+        plans: list[FieldPlan] = completion[2]
+        leaf_reader = completion[5]
+        item_type = _type_of(item)
+        is_awaitable = self.is_awaitable
+        results: list[Any] = [None] * len(elements)
+        paths = [path.add_key(index, None) for index in range(len(elements))]
+        standing: list[int] = []
+        pending: list[tuple[int, str]] = []
+        for index, element in enumerate(elements):
+            item_path = paths[index]
+            if is_awaitable(element):
+                raise _Unsupported("awaitable list item")
+            awaited: list[str] = []
+            fields: dict[str, Any] | None = None
+            try:
+                if isinstance(element, Exception):
+                    raise element
+                if element is None or element is Undefined:
+                    if nonnull:
+                        raise TypeError(
+                            "Cannot return null for non-nullable field"
+                            f" {plan.parent_type}.{plan.name}."
+                        )
+                    continue
+                self.check_type(plan, object_type, element, item_path)
+                # Every key in place first, so the answer keeps the fields' order.
+                fields = leaf_reader(element) if leaf_reader is not None else None
+                read = fields is not None
+                if fields is None:
+                    fields = dict.fromkeys(field.key for field in plans)
+                for field in plans:
+                    if field.batch is not None or (read and field.readable):
+                        continue
+                    value = self.execute_field(field, element, item_path)
+                    fields[field.key] = value
+                    if is_awaitable(value):
+                        awaited.append(field.key)
+            except _Unsupported:
+                raise
+            except Exception as raw:
+                if awaited and fields is not None:
+                    self.ex.settle_in_background([fields[key] for key in awaited])
+                self.ex.handle_field_error(raw, item_type, plan.details, item_path)
+                continue
+            results[index] = fields
+            standing.append(index)
+            pending.extend((index, key) for key in awaited)
+        batches = [
+            (
+                field,
+                self.resolve_batch(
+                    field, [elements[i] for i in standing], [paths[i] for i in standing]
+                ),
+            )
+            for field in plans
+            if field.batch is not None and standing
+        ]
+        if not batches and not pending:
+            return results
+
+        async def gather() -> list[Any]:
+            awaitables = [_guard(results[i][key]) for i, key in pending]
+            awaitables += [awaited for _field, awaited in batches]
+            values = await gather_with_cancel(*awaitables)
+            failed: dict[int, _Failed] = {}
+            for (index, key), value in zip(pending, values, strict=False):
+                if isinstance(value, _Failed):
+                    failed.setdefault(index, value)
+                else:
+                    results[index][key] = value
+            for (field, _awaited), completed in zip(batches, values[len(pending) :], strict=True):
+                for index, value in zip(standing, completed, strict=True):
+                    if isinstance(value, _Failed):
+                        failed.setdefault(index, value)
+                    else:
+                        results[index][field.key] = value
+            for index in sorted(failed):
+                self.ex.handle_field_error(
+                    failed[index].error, item_type, plan.details, paths[index]
+                )
+                results[index] = None
+            return results
+
+        return gather()
+
+    async def resolve_batch(
+        self, field: FieldPlan, sources: list[Any], paths: list[Path]
+    ) -> list[Any]:
+        """A batched field of many objects: each its completed value or a _Failed.
+
+        The resolver is called once with the arguments Strawberry gives it per object, and its
+        answer for each object (a value, or an exception for that object alone) is completed and
+        its errors handled at that object's path, as execute_field does for one object.
+        """
+        field_paths = [Path(p, field.key, field.parent_type.name) for p in paths]
+        values: list[Any]
+        try:
+            info = self.ex.build_resolve_info(
+                field.field_def, field.nodes, field.parent_type, field_paths[0]
+            )
+            strawberry_info = self.strawberry_info(field, info)
+            kwargs = self.strawberry_arguments(field, strawberry_info)
+            values = await field.batch(strawberry_info, sources, **kwargs)  # type: ignore[misc]
+        except _Unsupported:
+            raise
+        except Exception as raw:
+            values = [raw] * len(sources)
+        results: list[Any] = []
+        pending: list[int] = []
+        for index, (value, field_path) in enumerate(zip(values, field_paths, strict=True)):
+            try:
+                completed = self.complete(field, field.complete, value, field_path)  # type: ignore[arg-type]
+                if self.is_awaitable(completed):
+                    completed = self.await_completed(field, completed, field_path)
+                    pending.append(index)
+            except _Unsupported:
+                raise
+            except Exception as raw:
+                try:
+                    completed = self.ex.handle_field_error(
+                        raw, field.return_type, field.details, field_path
+                    )
+                except Exception as error:
+                    completed = _Failed(error)
+            results.append(completed)
+        if pending:
+            values = await gather_with_cancel(*(_guard(results[i]) for i in pending))
+            for index, value in zip(pending, values, strict=True):
+                results[index] = value
+        return results
+
+    def strawberry_info(self, field: FieldPlan, info: Any) -> Any:
+        schema = self.ex.schema._strawberry_schema
+        return schema.config.info_class(_raw_info=info, _field=field.strawberry_field)
+
+    def strawberry_arguments(self, field: FieldPlan, info: Any) -> dict[str, Any]:
+        """The resolver's keyword arguments, converted as Strawberry converts them."""
+        raw = self.arguments(field) if field.args else {}
+        converter = self.ex.schema._strawberry_schema.schema_converter
+        return convert_arguments(  # type: ignore[no-any-return]
+            raw,
+            field.strawberry_field.arguments,
+            scalar_registry=converter.scalar_registry,
+            config=converter.config,
+            info=info,
+        )
+
+
+_STRAWBERRY_IS_TYPE_OF = (
+    "strawberry.schema.schema_converter",
+    "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of",
+)
+
+
+def _ignores_info(is_type_of: Any) -> bool:
+    return (
+        getattr(is_type_of, "__module__", None),
+        getattr(is_type_of, "__qualname__", None),
+    ) == _STRAWBERRY_IS_TYPE_OF
+
+
+def _read_all(completion: Completion, elements: list[Any]) -> list[Any] | None:
+    """Every object of a list by its reader, when each is of its type and reads clean.
+
+    Else None, and the list goes object by object (the reads and Strawberry's is_type_of read
+    plain attributes only, so going again answers the same and locates any error).
+    """
+    object_type: GraphQLObjectType = completion[1]
+    reader = completion[4]
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and not _ignores_info(is_type_of):
+        return None
+    results: list[Any] = []
+    for element in elements:
+        if element is None or (is_type_of is not None and is_type_of(element, None) is not True):  # type: ignore[arg-type]
+            return None
+        read = reader(element)
+        if read is None:
+            return None
+        results.append(read)
+    return results
+
+
+async def _guard(awaitable: Awaitable[Any]) -> Any:
+    """The awaited value, or a _Failed for an error that propagates past its field."""
+    try:
+        return await awaitable
+    except _Unsupported:
+        raise
+    except Exception as error:
+        return _Failed(error)
 
 
 def _type_of(completion: Completion) -> Any:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -29,10 +29,12 @@ from debtgraph.schema.base import (
     Connection,
     UserError,
     attempt,
+    batched,
     ctx_of,
     node_key,
     nodes_in_order,
     object_id,
+    one_of,
     schema_type,
     to_connection,
 )
@@ -49,6 +51,53 @@ ValidationStatus = strawberry.enum(
 RiskClass = strawberry.enum(
     DomainRiskClass, description="How risky collecting from a debtor looks."
 )
+
+
+# The resolvers of Debtor's edges for many debtors at once (schema.base.batched): the fields call
+# them for one, the compiled executor once for a whole list of debtors.
+
+
+async def _uploads(info: Info, parents: Sequence[Debtor]) -> list[Any]:
+    found = await uploads.uploads_by_ids(ctx_of(info), {p.upload_id for p in parents})
+    upload_type = schema_type(info, "Upload")
+    built = {key: upload_type.from_model(model) for key, model in found.items() if model}
+    return [built.get(p.upload_id) for p in parents]
+
+
+async def _billing_attempts(
+    info: Info,
+    parents: Sequence[Debtor],
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    status: BillingStatus | None = None,
+) -> list[Connection[Any] | Exception]:
+    return await payment_types.attempts_of_many(
+        info,
+        AttemptModel.debtor_id,
+        [p.database_id for p in parents],
+        check_window(first, after, last, before),
+        status,
+    )
+
+
+async def _vop_logs(
+    info: Info,
+    parents: Sequence[Debtor],
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    result: VopResult | None = None,
+) -> list[Connection[VopLog] | Exception]:
+    return await vop_log_types.logs_of_many(
+        info,
+        VopLogModel.debtor_id,
+        [p.database_id for p in parents],
+        check_window(first, after, last, before),
+        result,
+    )
 
 
 @strawberry.type(name="Debtor", description="A consumer to collect from by SEPA direct debit.")
@@ -161,16 +210,17 @@ class Debtor(relay.Node):
             node_ids, lambda ids: debtors.debtors_by_ids(ctx, ids), cls.from_model, numeric=True
         )
 
-    @strawberry.field(description="The upload the debtor came in.")
+    @strawberry.field(description="The upload the debtor came in.", metadata=batched(_uploads))
     async def upload(
         self, info: Info
     ) -> Annotated[Upload, strawberry.lazy("debtgraph.schema.uploads")] | None:  # noqa: F821
         # Upload is named lazily and built through the schema: schema.uploads imports this module.
-        found = await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])
-        model = found.get(self.upload_id)
-        return schema_type(info, "Upload").from_model(model) if model else None
+        return await one_of(_uploads(info, [self]))
 
-    @strawberry.field(description="The debtor's billing attempts, newest first.")
+    @strawberry.field(
+        description="The debtor's billing attempts, newest first.",
+        metadata=batched(_billing_attempts),
+    )
     async def billing_attempts(
         self,
         info: Info,
@@ -183,15 +233,15 @@ class Debtor(relay.Node):
         Annotated[BillingAttempt, strawberry.lazy("debtgraph.schema.billing")]  # noqa: F821
     ]:
         # BillingAttempt is named lazily: schema.billing imports this module's neighbours.
-        return await payment_types.attempts_of(
-            info,
-            AttemptModel.debtor_id,
-            self.database_id,
-            check_window(first, after, last, before),
-            status,
+        return await one_of(
+            _billing_attempts(
+                info, [self], first=first, after=after, last=last, before=before, status=status
+            )
         )
 
-    @strawberry.field(description="The debtor's VOP checks, newest first.")
+    @strawberry.field(
+        description="The debtor's VOP checks, newest first.", metadata=batched(_vop_logs)
+    )
     async def vop_logs(
         self,
         info: Info,
@@ -201,12 +251,10 @@ class Debtor(relay.Node):
         before: str | None = None,
         result: VopResult | None = None,
     ) -> Connection[VopLog]:
-        return await vop_log_types.logs_of(
-            info,
-            VopLogModel.debtor_id,
-            self.database_id,
-            check_window(first, after, last, before),
-            result,
+        return await one_of(
+            _vop_logs(
+                info, [self], first=first, after=after, last=last, before=before, result=result
+            )
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any, get_args
 
 import strawberry
@@ -12,7 +13,7 @@ from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import BillingStatus as DomainBillingStatus
 from debtgraph.resolvers import billing
 from debtgraph.resolvers.loaders import Window
-from debtgraph.schema.base import Connection, ctx_of, schema_type, to_connection
+from debtgraph.schema.base import Connection, ctx_of, one_of, schema_type, to_connection
 
 BillingStatus = strawberry.enum(
     DomainBillingStatus, name="BillingStatus", description="Gateway state of one debit attempt."
@@ -46,11 +47,23 @@ async def attempts_of(
     BillingAttempt is built through the running schema: schema.billing imports the modules
     whose types call this, so naming it here would be a cycle.
     """
-    page = await billing.attempts_page(
+    return await one_of(attempts_of_many(info, parent, [parent_id], window, status))
+
+
+async def attempts_of_many(
+    info: Info,
+    parent: Any,
+    parent_ids: Sequence[int],
+    window: Window,
+    status: DomainBillingStatus | None,
+) -> list[Connection[Any] | Exception]:
+    """``attempts_of`` for many parents: each one's connection, or the error it failed with."""
+    pages = await billing.attempts_pages(
         ctx_of(info),
         parent,
-        parent_id,
+        parent_ids,
         window=window,
         status=status.value if status is not None else None,
     )
-    return to_connection(page, schema_type(info, "BillingAttempt").from_model)
+    convert = schema_type(info, "BillingAttempt").from_model
+    return [page if isinstance(page, Exception) else to_connection(page, convert) for page in pages]

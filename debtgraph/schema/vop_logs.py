@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -20,6 +20,7 @@ from debtgraph.schema.base import (
     ctx_of,
     node_key,
     nodes_in_order,
+    one_of,
     schema_type,
     to_connection,
 )
@@ -121,14 +122,25 @@ async def logs_of(
     result: VopResult | None,
 ) -> Connection[VopLog]:
     """``Debtor.vopLogs`` / ``Upload.vopLogs``: one windowed query for all parents asked."""
-    page = await vop_logs.logs_of(
+    return await one_of(logs_of_many(info, parent, [parent_id], window, result))
+
+
+async def logs_of_many(
+    info: Info,
+    parent: object,
+    parent_ids: Sequence[int],
+    window: Window,
+    result: VopResult | None,
+) -> list[Connection[VopLog] | Exception]:
+    """``logs_of`` for many parents: each one's connection, or the error its page failed with."""
+    pages = await vop_logs.logs_of_many(
         ctx_of(info),
         parent,
-        parent_id,
+        parent_ids,
         window=window,
         result=result.value if result is not None else None,
     )
-    return connection_of(page)
+    return [page if isinstance(page, Exception) else connection_of(page) for page in pages]
 
 
 def _keys(
