@@ -152,6 +152,18 @@ async def serve_workers(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop, signum)
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None:
+        # A supervisor killed outright (SIGKILL, the OOM killer) forwards no signal: its
+        # processes would go on serving the queues unsupervised, with the code they started
+        # with, taking jobs from whatever set replaces it. Its sentinel is ready once it is gone.
+        sentinel = supervisor.sentinel
+
+        def orphaned() -> None:
+            loop.remove_reader(sentinel)
+            stop(signal.SIGTERM)
+
+        loop.add_reader(sentinel, orphaned)
     runs = [asyncio.ensure_future(w.async_run()) for w in workers]
     try:
         await asyncio.wait(runs, return_when=asyncio.FIRST_COMPLETED)
@@ -190,7 +202,8 @@ def run_processes(settings: Settings, processes: int) -> int:
     The supervisor lives as long as all of its processes: when one dies on its own (killed,
     crashed) the others are stopped and it exits non-zero, so the service manager restarts the
     whole set instead of a half-strength one running on silently. Its ranges are resumed after
-    their lease by whichever worker comes up.
+    their lease by whichever worker comes up. When the supervisor itself is killed, its
+    processes stop as if sent SIGTERM (serve_workers watches it).
     """
     count = processes or os.cpu_count() or 1
     if count == 1:

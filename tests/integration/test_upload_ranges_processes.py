@@ -88,6 +88,18 @@ async def test_a_worker_killed_mid_range_is_taken_over_without_duplicates(
         # Killed in the middle of its first range: some chunks stored, the range not closed.
         assert held.status == "running"
         assert 0 < int(at_kill or 0) < RANGE_ROWS
+        # Nothing may store rows or renew the claim now: if something does, the range is held
+        # by another worker serving this Redis db (one left over by an earlier run), and what
+        # follows would test that worker, not the takeover.
+        await asyncio.sleep(1.0)
+        async with factory() as session:
+            renewed = await session.scalar(
+                select(UploadRange.heartbeat_at).where(UploadRange.id == held.id)
+            )
+            later = await session.scalar(
+                select(func.count()).select_from(Debtor).where(Debtor.upload_id == upload_id)
+            )
+        assert (renewed, later) == (held.heartbeat_at, at_kill), "another worker holds the range"
 
         second = _worker(migrated)
         done = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +43,48 @@ async def test_a_worker_process_killed_stops_the_set_and_the_supervisor_fails(
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait(timeout=30)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _kill_worker_process(pid: int) -> None:
+    """SIGKILL ``pid`` if it is still a running worker process (not a reused pid)."""
+    with contextlib.suppress(OSError):
+        if _running(pid) and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_the_worker_processes_of_a_killed_supervisor_stop(migrated: str) -> None:
+    supervisor = _worker(migrated, "--processes", "2")
+    children: list[int] = []
+    try:
+        for _ in range(600):
+            children = _worker_children(supervisor.pid)
+            if len(children) == 2:
+                break
+            assert supervisor.poll() is None
+            await asyncio.sleep(0.1)
+        assert len(children) == 2
+        # Killed outright, it forwards no signal: left running, its processes would serve the
+        # queues unsupervised (and with stale code) beside whatever set replaces it.
+        supervisor.kill()
+        supervisor.wait(timeout=30)
+        for _ in range(600):
+            if not any(_running(pid) for pid in children):
+                break
+            await asyncio.sleep(0.1)
+        assert [pid for pid in children if _running(pid)] == []
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=30)
+        for pid in children:
+            # Never leave one behind: it would take the jobs of every later test on this Redis.
+            _kill_worker_process(pid)
