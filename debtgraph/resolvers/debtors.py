@@ -29,7 +29,6 @@ from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
-    Record,
     id_filter,
     keyset_page,
     numbered_page,
@@ -157,19 +156,19 @@ def _statement(filters: DebtorFilters) -> Select[Any]:
     return select(Debtor).where(*filter_conditions(values))
 
 
-# What a list page of debtors shows: every column but the raw CSV row and the full IBAN.
+# What a list page of debtors shows: every column but the raw CSV row, the full IBAN and the
+# bookkeeping no face shows on a list (the row's number in its file, the blacklist mark).
 LIST_COLUMNS = [
     attr.class_attribute.label(key)
     for key, attr in Debtor.__mapper__.column_attrs.items()
-    if key not in ("raw_data", "iban")
+    if key not in ("raw_data", "iban", "row_number", "blacklisted")
 ]
 
 
 async def list_debtors(
     ctx: Context, filters: DebtorFilters, *, page: int, per_page: int
-) -> NumberedPage[Record]:
-    """A numbered page of debtors, newest first, as Records of LIST_COLUMNS (read like the
-    model, by its attribute names)."""
+) -> NumberedPage[dict[str, Any]]:
+    """A numbered page of debtors, newest first, each a dict of LIST_COLUMNS by attribute name."""
     require_operator(ctx)
     values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
     async with ctx.uow.session() as session:

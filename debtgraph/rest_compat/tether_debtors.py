@@ -12,13 +12,13 @@ from debtgraph.domain.debtors.fields import full_address, full_name
 from debtgraph.domain.debtors.models import Debtor
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.resolvers import dashboard, debtors, uploads
-from debtgraph.resolvers.pagination import Record, parse_page_params
+from debtgraph.resolvers.pagination import parse_page_params
 from debtgraph.rest_compat.common import JSONResponse, iso, json_body, operator_context
 from debtgraph.rest_compat.tether_uploads import upload_json, uploads_json
 
 
-def debtor_json(debtor: Debtor | Record) -> dict[str, Any]:
-    """The seed's debtor object, plus its validation state, from a model or a list row.
+def debtor_json(debtor: Debtor) -> dict[str, Any]:
+    """The seed's debtor object, plus its validation state.
 
     Datetimes are left to JSONResponse: orjson writes them as ``iso()`` does, in C.
     """
@@ -117,6 +117,29 @@ def billing_attempt_json(attempt: BillingAttempt) -> dict[str, Any]:
     }
 
 
+def list_row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`debtor_json` from a list row (``debtors.LIST_COLUMNS`` by name), shaped in place.
+
+    The row already holds every stored field under its JSON name; only the derived ones are
+    added (after the others: JSON objects are unordered), so a page builds one dict per row.
+    """
+    row["full_name"] = full_name(row["first_name"], row["last_name"])
+    row["primary_phone"] = row["phone"]
+    row["full_address"] = full_address(
+        street=row["street"],
+        street_number=row["street_number"],
+        floor=row["floor"],
+        door=row["door"],
+        apartment=row["apartment"],
+        postcode=row["postcode"],
+        city=row["city"],
+        province=row["province"],
+        country=row["country"],
+    )
+    row["validation_errors"] = row["validation_errors"] or None
+    return row
+
+
 async def list_debtors(request: Request) -> Response:
     """``GET /api/admin/debtors``."""
     ctx = operator_context(request)
@@ -129,7 +152,7 @@ async def list_debtors(request: Request) -> Response:
         risk_class=query.get("risk_class"),
     )
     result = await debtors.list_debtors(ctx, filters, page=page, per_page=per_page)
-    return JSONResponse({"data": [debtor_json(d) for d in result.items], "meta": result.meta()})
+    return JSONResponse({"data": [list_row_json(d) for d in result.items], "meta": result.meta()})
 
 
 async def get_debtor(request: Request) -> Response:
