@@ -92,8 +92,6 @@ def create_engine(
     if is_sqlite(url):
         # Concurrent requests and in-process jobs share the file: wait for locks, don't fail.
         kwargs["connect_args"] = {"timeout": 30}
-    else:
-        kwargs["pool_pre_ping"] = True
     if make_url(url).database not in (None, "", ":memory:"):
         # A file or server database is pooled (an in-memory SQLite one is a single connection).
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
@@ -108,6 +106,18 @@ def create_engine(
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+    else:
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            # A connection the server closed (a restart, pg_terminate_backend, an idle timeout)
+            # is known closed as soon as the event loop has read the end of its socket: the pool
+            # then discards it and hands out another. This replaces pool_pre_ping, whose ping
+            # costs three round trips on asyncpg (BEGIN, ";", ROLLBACK) on every checkout, i.e.
+            # twice per request (the caller's token, then the request's own unit of work).
+            if dbapi_conn.driver_connection.is_closed():
+                raise sa_exc.DisconnectionError("the server closed this connection")
 
     return engine
 
