@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from debtgraph.domain.core.database import read_connection
 from debtgraph.domain.core.secrets import (
     hash_token,
     random_string,
@@ -49,17 +50,13 @@ async def authenticate(ctx: Context, authorization: str | None) -> Principal | N
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    engine = ctx.services.engine
-    async with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            # Only reads, each one statement: outside a transaction they save the BEGIN and
-            # ROLLBACK round trips every request would pay (SQLite begins none for reads).
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+    # Only reads of one statement each: no transaction around them (every request pays this).
+    async with read_connection(ctx.services.engine) as conn:
+        if "|" in token and not token.startswith(("sk_live_", "sk_test_")):
+            return await _operator_token(ctx, conn, token)
         async with ctx.services.session_factory(bind=conn) as session:
             if token.startswith(("sk_live_", "sk_test_")):
                 return await _platform_key(session, token)
-            if "|" in token:
-                return await _operator_token(ctx, session, token)
             return await _oauth_token(ctx, session, token)
 
 
@@ -80,12 +77,12 @@ _OPERATOR_TOKEN = (
 )
 
 
-async def _operator_token(ctx: Context, session: AsyncSession, token: str) -> Principal | None:
+async def _operator_token(ctx: Context, conn: AsyncConnection, token: str) -> Principal | None:
     token_id, _, secret = token.partition("|")
     key = db_id(token_id)
     if key is None or not secret:
         return None
-    row = (await session.execute(_OPERATOR_TOKEN, {"key": key})).first()
+    row = (await conn.execute(_OPERATOR_TOKEN, {"key": key})).first()
     if row is None or not row.is_active or not tokens_equal(row.token_hash, hash_token(secret)):
         return None
     if row.revoked_at is not None or operator_token_expired(ctx, row.created_at):

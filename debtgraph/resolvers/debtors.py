@@ -171,9 +171,9 @@ async def list_debtors(
     """A numbered page of debtors, newest first, each a dict of LIST_COLUMNS by attribute name."""
     require_operator(ctx)
     values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
-    async with ctx.uow.session() as session:
+    async with ctx.uow.reading() as conn:
         return await numbered_rows(
-            session, LIST_COLUMNS, filter_conditions(values), Debtor.id, page, per_page
+            conn, LIST_COLUMNS, filter_conditions(values), Debtor.id, page, per_page
         )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.resolvers.errors import InputError, NotFound
@@ -167,7 +167,7 @@ async def numbered_page(
 
 
 async def numbered_rows(
-    session: AsyncSession,
+    conn: AsyncConnection,
     columns: Sequence[Any],
     conditions: Sequence[ColumnElement[bool]],
     id_col: Any,
@@ -177,11 +177,10 @@ async def numbered_rows(
     """Newest-first numbered page of ``columns``, each row a dict by the labels selected, the
     total in the same statement.
 
-    For list pages that only show columns: the statement runs on the session's connection (Core,
-    so no ORM result machinery is set up around a read that builds no objects), each row becomes
-    the one dict a face may shape in place, and the count rides on the page as a window
-    (``count(*) OVER ()`` counts the filtered rows before LIMIT); only a page past the end, which
-    has no row to carry it, costs a second statement.
+    For list pages that only show columns: a Core read (no ORM result machinery around a read
+    that builds no objects), each row the one dict a face may shape in place, and the count
+    riding on the page as a window (``count(*) OVER ()`` counts the filtered rows before
+    LIMIT); only a page past the end, which has no row to carry it, costs a second statement.
     """
     stmt = (
         select(*columns, func.count().over().label(_TOTAL))
@@ -190,15 +189,14 @@ async def numbered_rows(
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    connection = await session.connection()
-    result = await connection.execute(stmt)
+    result = await conn.execute(stmt)
     keys = list(result.keys())[:-1]
     rows = result.all()
     if rows:
         total = rows[0][-1]
     else:
         count = select(func.count()).select_from(id_col.class_).where(*conditions)
-        total = await connection.scalar(count)
+        total = await conn.scalar(count)
     # zip stops at the last column: the total is not a field of the rows.
     records = [dict(zip(keys, row, strict=False)) for row in rows]
     return NumberedPage(records, page, per_page, int(total or 0))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from sqlalchemy import JSON, Table, event, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -120,6 +122,19 @@ def create_engine(
                 raise sa_exc.DisconnectionError("the server closed this connection")
 
     return engine
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection outside any transaction, for reads of one statement each.
+
+    One statement is its own snapshot, so it needs no transaction around it; on PostgreSQL that
+    saves the BEGIN and ROLLBACK round trips a session pays (SQLite begins none for reads).
+    """
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
