@@ -33,6 +33,7 @@ from debtgraph.resolvers.pagination import (
     keyset_page,
     numbered_page,
     numbered_rows,
+    page_select,
     parse_id,
 )
 from debtgraph.resolvers.permissions import require_operator
@@ -163,6 +164,7 @@ LIST_COLUMNS = [
     for key, attr in Debtor.__mapper__.column_attrs.items()
     if key not in ("raw_data", "iban", "row_number", "blacklisted")
 ]
+_LIST_PAGE = page_select(LIST_COLUMNS)
 
 
 async def list_debtors(
@@ -173,7 +175,7 @@ async def list_debtors(
     values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
     async with ctx.uow.reading() as conn:
         return await numbered_rows(
-            conn, LIST_COLUMNS, filter_conditions(values), Debtor.id, page, per_page
+            conn, _LIST_PAGE, filter_conditions(values), Debtor.id, page, per_page
         )
 
 

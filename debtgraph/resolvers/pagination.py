@@ -166,16 +166,25 @@ async def numbered_page(
     return NumberedPage(list(rows), page, per_page, int(total or 0))
 
 
+def page_select(columns: Sequence[Any]) -> Select[Any]:
+    """The statement :func:`numbered_rows` pages: ``columns`` and the filtered total.
+
+    Built once per list (at import): selecting some forty labelled columns anew for every
+    request would coerce each of them again.
+    """
+    return select(*columns, func.count().over().label(_TOTAL))
+
+
 async def numbered_rows(
     conn: AsyncConnection,
-    columns: Sequence[Any],
+    columns: Select[Any],
     conditions: Sequence[ColumnElement[bool]],
     id_col: Any,
     page: int,
     per_page: int,
 ) -> NumberedPage[dict[str, Any]]:
-    """Newest-first numbered page of ``columns``, each row a dict by the labels selected, the
-    total in the same statement.
+    """Newest-first numbered page of a :func:`page_select`, each row a dict by the labels
+    selected, the total in the same statement.
 
     For list pages that only show columns: a Core read (no ORM result machinery around a read
     that builds no objects), each row the one dict a face may shape in place, and the count
@@ -183,8 +192,7 @@ async def numbered_rows(
     LIMIT); only a page past the end, which has no row to carry it, costs a second statement.
     """
     stmt = (
-        select(*columns, func.count().over().label(_TOTAL))
-        .where(*conditions)
+        columns.where(*conditions)
         .order_by(id_col.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
