@@ -91,9 +91,12 @@ def create_engine(
 ) -> AsyncEngine:
     """An async engine tuned for the backend, its connection pool sized by the arguments."""
     kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": json_loads}
+    asyncpg_url = make_url(url).get_driver_name() == "asyncpg"
     if is_sqlite(url):
         # Concurrent requests and in-process jobs share the file: wait for locks, don't fail.
         kwargs["connect_args"] = {"timeout": 30}
+    elif not asyncpg_url:
+        kwargs["pool_pre_ping"] = True
     if make_url(url).database not in (None, "", ":memory:"):
         # A file or server database is pooled (an in-memory SQLite one is a single connection).
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
@@ -109,7 +112,7 @@ def create_engine(
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-    else:
+    elif asyncpg_url:
 
         @event.listens_for(engine.sync_engine, "checkout")
         def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
