@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock
+from debtgraph.domain.core.database import read_connection
 from debtgraph.domain.core.services import Services
 from debtgraph.resolvers.loaders import Loaders
 from debtgraph.resolvers.principal import Principal
@@ -95,6 +96,23 @@ class UnitOfWork:
                     await self._session.rollback()
                     self._session.info.pop(_WROTE, None)
                 raise
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads of one statement each (Core, no ORM objects).
+
+        Inside the transaction when this unit of work has one open (the read then sees what it
+        wrote); otherwise a connection of its own outside any transaction, released at the end
+        of the block, which saves a read-only request its BEGIN and ROLLBACK round trips.
+        """
+        async with self._lock:
+            if self._ended:
+                raise RuntimeError("the request is over: no session after UnitOfWork.end()")
+            if self._session is not None and self._session.in_transaction():
+                yield await self._session.connection()
+                return
+            async with read_connection(self._services.engine) as conn:
+                yield conn
 
     async def commit(self) -> None:
         """Commit once, then queue jobs and publish the transaction's events."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 
 from debtgraph.domain.banking.iban import normalize_iban
 from debtgraph.domain.core.eventbus import BusMessage
@@ -29,11 +30,13 @@ from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import (
     NumberedPage,
-    Record,
+    NumberedStatements,
     id_filter,
     keyset_page,
     numbered_page,
     numbered_rows,
+    numbered_statements,
+    page_select,
     parse_id,
 )
 from debtgraph.resolvers.permissions import require_operator
@@ -157,25 +160,39 @@ def _statement(filters: DebtorFilters) -> Select[Any]:
     return select(Debtor).where(*filter_conditions(values))
 
 
-# What a list page of debtors shows: every column but the raw CSV row and the full IBAN.
+# What a list page of debtors shows: every column but the raw CSV row, the full IBAN and the
+# bookkeeping no face shows on a list (the row's number in its file, the blacklist mark).
 LIST_COLUMNS = [
     attr.class_attribute.label(key)
     for key, attr in Debtor.__mapper__.column_attrs.items()
-    if key not in ("raw_data", "iban")
+    if key not in ("raw_data", "iban", "row_number", "blacklisted")
 ]
+_LIST_PAGE = page_select(LIST_COLUMNS)
+# The filters compared to a value as they are; a search is rewritten into patterns first.
+_PLAIN_FILTERS = ("upload_id", "status", "country", "risk_class", "validation_status")
+
+
+@functools.lru_cache(maxsize=2 ** len(_PLAIN_FILTERS))  # one per subset of them
+def _list_statements(names: tuple[str, ...]) -> NumberedStatements:
+    """The list's statements for one set of plain filters, their values bound by name."""
+    conditions = filter_conditions({name: bindparam(name) for name in names})
+    return numbered_statements(_LIST_PAGE, conditions, Debtor.id)
 
 
 async def list_debtors(
     ctx: Context, filters: DebtorFilters, *, page: int, per_page: int
-) -> NumberedPage[Record]:
-    """A numbered page of debtors, newest first, as Records of LIST_COLUMNS (read like the
-    model, by its attribute names)."""
+) -> NumberedPage[dict[str, Any]]:
+    """A numbered page of debtors, newest first, each a dict of LIST_COLUMNS by attribute name."""
     require_operator(ctx)
     values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
-    async with ctx.uow.session() as session:
-        return await numbered_rows(
-            session, LIST_COLUMNS, filter_conditions(values), Debtor.id, page, per_page
-        )
+    if filters.search is None:
+        params = {name: values[name] for name in _PLAIN_FILTERS if values.get(name) is not None}
+        statements = _list_statements(tuple(params))
+    else:
+        params = {}
+        statements = numbered_statements(_LIST_PAGE, filter_conditions(values), Debtor.id)
+    async with ctx.uow.reading() as conn:
+        return await numbered_rows(conn, statements, params, page, per_page)
 
 
 async def upload_debtors(

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.resolvers.errors import InputError, NotFound
@@ -166,48 +166,66 @@ async def numbered_page(
     return NumberedPage(list(rows), page, per_page, int(total or 0))
 
 
-class Record:
-    """One row of :func:`numbered_rows`: its columns as attributes, by the labels selected.
+def page_select(columns: Sequence[Any]) -> Select[Any]:
+    """What :func:`numbered_statements` pages: ``columns`` and the filtered total.
 
-    Reads like the model it came from; reading an attribute is a dict lookup, where
-    SQLAlchemy's Row answers attribute access through a slower fallback (~3 µs per column).
+    Built once per list (at import): selecting some forty labelled columns anew for every
+    request would coerce each of them again.
+    """
+    return select(*columns, func.count().over().label(_TOTAL))
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedStatements:
+    """A list's page and its count (for a page past the end), taking ``_offset`` and ``_limit``.
+
+    Statements whose values are all bound parameters can be built once and run again with new
+    values: SQLAlchemy then keeps the cache key it computed for them, a walk of every column.
     """
 
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__ = values
+    page: Select[Any]
+    count: Select[Any]
+
+
+def numbered_statements(
+    columns: Select[Any], conditions: Sequence[ColumnElement[bool]], id_col: Any
+) -> NumberedStatements:
+    """The newest-first statements of a :func:`page_select` filtered by ``conditions``."""
+    return NumberedStatements(
+        page=columns.where(*conditions)
+        .order_by(id_col.desc())
+        .offset(bindparam("_offset"))
+        .limit(bindparam("_limit")),
+        count=select(func.count()).select_from(id_col.class_).where(*conditions),
+    )
 
 
 async def numbered_rows(
-    session: AsyncSession,
-    columns: Sequence[Any],
-    conditions: Sequence[ColumnElement[bool]],
-    id_col: Any,
+    conn: AsyncConnection,
+    statements: NumberedStatements,
+    params: dict[str, Any],
     page: int,
     per_page: int,
-) -> NumberedPage[Any]:
-    """Newest-first numbered page of ``columns`` as Records, the total in the same statement.
+) -> NumberedPage[dict[str, Any]]:
+    """One page of :func:`numbered_statements` with ``params``, each row a dict by the labels
+    selected, the total in the same statement.
 
-    For list pages that only show columns: no ORM objects are built, and the count rides on
-    the page as a window (``count(*) OVER ()`` counts the filtered rows before LIMIT); only a
-    page past the end, which has no row to carry it, costs a second statement.
+    For list pages that only show columns: a Core read (no ORM result machinery around a read
+    that builds no objects), each row the one dict a face may shape in place, and the count
+    riding on the page as a window (``count(*) OVER ()`` counts the filtered rows before
+    LIMIT); only a page past the end, which has no row to carry it, costs a second statement.
     """
-    stmt = (
-        select(*columns, func.count().over().label(_TOTAL))
-        .where(*conditions)
-        .order_by(id_col.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+    result = await conn.execute(
+        statements.page, {**params, "_offset": (page - 1) * per_page, "_limit": per_page}
     )
-    result = await session.execute(stmt)
     keys = list(result.keys())[:-1]
     rows = result.all()
     if rows:
         total = rows[0][-1]
     else:
-        count = select(func.count()).select_from(id_col.class_).where(*conditions)
-        total = await session.scalar(count)
-    # zip stops at the last column: the total is not a field of the records.
-    records = [Record(dict(zip(keys, row, strict=False))) for row in rows]
+        total = await conn.scalar(statements.count, params)
+    # zip stops at the last column: the total is not a field of the rows.
+    records = [dict(zip(keys, row, strict=False)) for row in rows]
     return NumberedPage(records, page, per_page, int(total or 0))
 
 

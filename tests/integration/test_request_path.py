@@ -385,7 +385,7 @@ def test_pool_and_body_limits_come_from_the_environment(settings: Settings) -> N
     assert (configured.db_pool_size, configured.db_max_overflow) == (3, 1)
     assert (configured.db_pool_timeout, configured.max_body_bytes) == (2.5, 64 * 1024)
     defaults = Settings.from_env({})
-    assert (defaults.db_pool_size, defaults.db_max_overflow, defaults.max_body_kb) == (10, 10, 1024)
+    assert (defaults.db_pool_size, defaults.db_max_overflow, defaults.max_body_kb) == (20, 0, 1024)
     app = create_app(
         dataclasses.replace(settings, db_pool_size=3, db_max_overflow=1), periodic=False
     )

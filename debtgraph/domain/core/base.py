@@ -21,6 +21,10 @@ NAMING_CONVENTION = {
 }
 
 
+# PostgreSQL's type oid of ``timestamp with time zone``, as asyncpg describes result columns.
+_TIMESTAMPTZ_OID = 1184
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on every backend (SQLite drops the offset otherwise)."""
 
@@ -36,6 +40,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         # SQLite compares timestamps as text, so a stored offset would break ordering.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """No per-value call where the driver already gives aware UTC datetimes."""
+        if (
+            dialect.driver == "asyncpg"
+            and coltype == _TIMESTAMPTZ_OID
+            and self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype) is None
+        ):
+            # asyncpg decodes every timestamptz to a datetime in UTC: converting each would be
+            # a no-op that a page of a hundred rows pays hundreds of times.
+            return None
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Give back an aware UTC datetime."""
