@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -118,62 +117,24 @@ def billing_attempt_json(attempt: BillingAttempt) -> dict[str, Any]:
     }
 
 
-# Entries of each memo below: a few MB at most, strings included.
-DERIVED_MEMO_SIZE = 4096
-
-
-# The derived fields are pure functions of stored strings, and list pages are read again and
-# again (an operator paging through an upload and back, a list refreshed while it validates):
-# remembered by their inputs, a row costs one lookup instead of a dozen string passes, which
-# made the derivations the largest part of a list page's time (bench/graphql.py).
-@functools.lru_cache(maxsize=DERIVED_MEMO_SIZE)
-def _full_name(first_name: str | None, last_name: str | None) -> str | None:
-    return full_name(first_name, last_name)
-
-
-@functools.lru_cache(maxsize=DERIVED_MEMO_SIZE)
-def _full_address(
-    street: str | None,
-    street_number: str | None,
-    floor: str | None,
-    door: str | None,
-    apartment: str | None,
-    postcode: str | None,
-    city: str | None,
-    province: str | None,
-    country: str | None,
-) -> str | None:
-    return full_address(
-        street=street,
-        street_number=street_number,
-        floor=floor,
-        door=door,
-        apartment=apartment,
-        postcode=postcode,
-        city=city,
-        province=province,
-        country=country,
-    )
-
-
 def list_row_json(row: dict[str, Any]) -> dict[str, Any]:
     """:func:`debtor_json` from a list row (``debtors.LIST_COLUMNS`` by name), shaped in place.
 
     The row already holds every stored field under its JSON name; only the derived ones are
     added (after the others: JSON objects are unordered), so a page builds one dict per row.
     """
-    row["full_name"] = _full_name(row["first_name"], row["last_name"])
+    row["full_name"] = full_name(row["first_name"], row["last_name"])
     row["primary_phone"] = row["phone"]
-    row["full_address"] = _full_address(
-        row["street"],
-        row["street_number"],
-        row["floor"],
-        row["door"],
-        row["apartment"],
-        row["postcode"],
-        row["city"],
-        row["province"],
-        row["country"],
+    row["full_address"] = full_address(
+        street=row["street"],
+        street_number=row["street_number"],
+        floor=row["floor"],
+        door=row["door"],
+        apartment=row["apartment"],
+        postcode=row["postcode"],
+        city=row["city"],
+        province=row["province"],
+        country=row["country"],
     )
     row["validation_errors"] = row["validation_errors"] or None
     return row
