@@ -20,17 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder leads sys.path and bench/graphql.py would shadow graphql-core.
+if str(ROOT / "bench") in sys.path:
+    sys.path.remove(str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
-from debtgraph.domain.core.clock import SystemClock
-from debtgraph.domain.creditors.operators import upsert_operator
-from debtgraph.domain.migrations.runner import upgrade
-from debtgraph.domain.oauth.platforms import register_platform
-from debtgraph.server.app import create_app, start_runtime, stop_runtime
-from debtgraph.server.demo import COMPANY
-from debtgraph.settings import Settings
+from bench.common import StatementCounter  # noqa: E402
+from debtgraph.domain.core.clock import SystemClock  # noqa: E402
+from debtgraph.domain.creditors.operators import upsert_operator  # noqa: E402
+from debtgraph.domain.migrations.runner import upgrade  # noqa: E402
+from debtgraph.domain.oauth.platforms import register_platform  # noqa: E402
+from debtgraph.server.app import create_app, start_runtime, stop_runtime  # noqa: E402
+from debtgraph.server.demo import COMPANY  # noqa: E402
+from debtgraph.settings import Settings  # noqa: E402
 
 HEADER = "first_name,last_name,iban,amount,city,postcode,address,country"
 ROW = "Maria{i},Rodriguez,DE89370400440532013000,{amount},Berlin,10115,Hauptstrasse {i},DE"
@@ -44,20 +48,13 @@ GRAPHQL_RECEIVABLES = """{ receivables(first: 100) { totalCount nodes { id statu
   events(first: 10) { totalCount nodes { action } } } } }"""
 
 
-class Counter:
-    """Counts statements on the app's engine while active."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.active = False
-
-    def __call__(self, *args: Any) -> None:
-        if self.active:
-            self.count += 1
-
-
 async def measure(
-    client: httpx.AsyncClient, counter: Counter, method: str, url: str, requests: int, **kw: Any
+    client: httpx.AsyncClient,
+    counter: StatementCounter,
+    method: str,
+    url: str,
+    requests: int,
+    **kw: Any,
 ) -> tuple[int, float]:
     """Statements of one request, and sequential requests per second."""
     counter.count, counter.active = 0, True
@@ -130,8 +127,7 @@ async def run(args: argparse.Namespace) -> None:
         await upsert_operator(session, clock, "bench@tether.test", "password", "Bench")
         platform = await register_platform(session, clock, "Bench", ["https://bench.test/cb"])
         await session.commit()
-    counter = Counter()
-    event.listen(runtime.services.engine.sync_engine, "before_cursor_execute", counter)
+    counter = StatementCounter().listen(runtime.services.engine)
     await start_runtime(runtime, periodic=False)
     try:
         transport = httpx.ASGITransport(app=app)

@@ -40,6 +40,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import free_port
 from debtgraph.domain.core.clock import SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
 from debtgraph.domain.core.eventbus import channel_for
@@ -52,15 +53,6 @@ SUBSCRIPTION = (
     "subscription { uploadProgress { id databaseId status processedRecords progress isComplete } }"
 )
 TYPES = ("upload.progress", "upload.completed", "upload.failed")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- The bare broadcaster (the floor) -----------------------------------------------------------

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder leads sys.path and this file would shadow graphql-core.
 if str(ROOT / "bench") in sys.path:
     sys.path.remove(str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+
+from bench.common import StatementCounter, free_port  # noqa: E402
 
 HEADER = "first_name,last_name,iban,amount,city,postcode,address,country"
 # Sandbox IBANs (domain/payments/gateways.py): approved, final decline, retryable decline.
@@ -60,24 +61,6 @@ BILLING_START = """mutation($v: BillingStartInput!) { billingStart(input: $v) {
   started userErrors { code message } } }"""
 
 
-class StatementCounter:
-    """Counts statements on the app's engine while active."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.active = False
-
-    def __call__(self, *args: Any) -> None:
-        if self.active:
-            self.count += 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def seed(url: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Seed through an in-process app; return the scenarios and their SQL statements."""
     # Imported here, once sys.path no longer leads with bench/ (see ROOT).
@@ -98,8 +81,7 @@ async def seed(url: str) -> tuple[dict[str, Any], dict[str, int]]:
     async with runtime.services.session_factory() as session:
         await upsert_operator(session, SystemClock(), "bench@tether.test", "password", "Bench")
         await session.commit()
-    counter = StatementCounter()
-    event.listen(runtime.services.engine.sync_engine, "before_cursor_execute", counter)
+    counter = StatementCounter().listen(runtime.services.engine)
     await start_runtime(runtime, periodic=False)
     try:
         transport = httpx.ASGITransport(app=app)
