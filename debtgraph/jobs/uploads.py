@@ -32,13 +32,31 @@ from debtgraph.domain.debtors import ingestion, ranges
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import CsvFormatError
 from debtgraph.domain.debtors.models import Upload, UploadRange
-from debtgraph.domain.payments import providers, verification
+from debtgraph.domain.payments import providers, verification, vop
 from debtgraph.jobs.registry import RetryLater, services_of, task
 from debtgraph.jobs.vop import check_upload_in_batches
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = ingestion.CHUNK_ROWS
+
+
+def chunk_rows(provider: vop.VopProvider) -> int:
+    """Rows per ingestion chunk with this VOP provider.
+
+    A chunk asks the provider inside its transaction, between two renewals of the range's
+    claim. The sandbox answers in-process, so chunks are ``CHUNK_ROWS``; a remote service is
+    asked ``batch_size`` IBANs per call, each call with its own timeout, so a chunk holds two
+    calls at most: the worst case (two timeouts, 20 s by default) stays far inside the lease
+    (120 s), where a 5,000-row chunk was ten calls and could outlive it, letting another lane
+    take the range over mid-chunk.
+    """
+    if isinstance(provider, vop.LocalVopProvider):
+        return CHUNK_ROWS
+    batch = getattr(provider, "batch_size", providers.DEFAULT_BATCH)
+    return max(1, min(CHUNK_ROWS, 2 * int(batch)))
+
+
 # A live job touches its upload once per chunk; one untouched this long has lost its job.
 STALE_AFTER = timedelta(minutes=10)
 UNREADABLE = "The stored file could not be read: {reason}"
@@ -214,11 +232,12 @@ async def _ingest_claimed(
         reason = exc.message if isinstance(exc, CsvFormatError) else type(exc).__name__
         return await _fail(session, services, upload_id, UNREADABLE.format(reason=reason))
     # The VOP phase rides along: each chunk is checked before it is stored.
-    checks = verification.RecordChecks(clock, providers.provider_in(services.ports))
+    provider = providers.provider_in(services.ports)
+    checks = verification.RecordChecks(clock, provider)
     try:
         async with aclosing(
             ingestion.record_chunks(
-                rows, upload_id, clock, CHUNK_ROWS, judge=True, prepare=checks.prepare
+                rows, upload_id, clock, chunk_rows(provider), judge=True, prepare=checks.prepare
             )
         ) as chunks:
             while True:

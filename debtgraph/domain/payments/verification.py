@@ -345,10 +345,30 @@ async def _judge_entries(
         checks = _graded(entries, questions.names, questions.asked, answers, clock.now())
     finally:
         # The caller gets its session back only once the lookup is over, whatever happened.
-        if not lookup.done():
-            await asyncio.wait([lookup])
+        await settle(lookup)
     declined = lookup.result()
     return _checks_declined(checks, entries, declined) if declined else checks
+
+
+async def settle(task: asyncio.Future[Any]) -> None:
+    """Wait until ``task`` is over, even if the caller is cancelled meanwhile (re-raised after).
+
+    The decline lookup runs on the caller's session: left running while a cancellation (arq
+    stopping a job) unwinds the caller, it would still hold the connection when the caller
+    rolls back ("another operation is in progress"), and the connection would be thrown away.
+    A failure of the lookup, when the caller is already failing, is marked retrieved (asyncio
+    would log it as never retrieved); the caller's own error is the one that propagates.
+    """
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if not task.cancelled():
+        task.exception()
+    if cancelled is not None:
+        raise cancelled
 
 
 def _graded(
