@@ -7,7 +7,9 @@ of the texts it keeps, not by a count: a parsed document costs some hundred time
 64 KB text of 5000 ``__typename`` is ~3.4 MB of nodes), so a count of 512 let anonymous
 callers grow one process by gigabytes with whitespace variants of refused documents. A text
 is kept only after it passed the limits and validated, so a refused document is never kept,
-and never one over :data:`MAX_TEXT_BYTES`.
+and never one over :data:`MAX_TEXT_BYTES`. A compiled plan is charged to its text's entry by
+its weight in text bytes' worth (``compiled.plan_weight``): an alias-heavy text's plans weigh
+hundreds of times the text, and uncharged they would pin memory the budget does not see.
 
 Strawberry's ParserCache is not used: it caches every text that parses, before any limit, and
 raises a syntax error from its hook, outside Strawberry's own handling (the error then loses
@@ -54,7 +56,8 @@ class DocumentCache:
     def __init__(self, max_bytes: int = MAX_CACHED_BYTES, max_text: int = MAX_TEXT_BYTES) -> None:
         self.max_bytes = max_bytes
         self.max_text = max_text
-        self.bytes = 0  # the UTF-8 length of the kept texts
+        # The UTF-8 length of the kept texts plus their compiled plans' weight (``charge``).
+        self.bytes = 0
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
@@ -104,6 +107,20 @@ class DocumentCache:
         if entry is None or all(d is not operation for d in entry.document.definitions):
             return None
         return entry.plans
+
+    def charge(self, text: str, weight: int) -> None:
+        """Add a compiled plan's weight to the kept text's entry, evicting to stay in budget.
+
+        The entry itself may be evicted (a plan heavier than the budget allows): its plan is
+        then compiled again on the next request, like a text that is not kept.
+        """
+        entry = self._entries.get(text)
+        if entry is None or weight <= 0:
+            return
+        entry.size += weight
+        self.bytes += weight
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
 
     def clear(self) -> None:
         self._entries.clear()

@@ -10,6 +10,7 @@ import pytest
 from graphql import parse
 
 from debtgraph.schema.caches import DOCUMENTS, MAX_CACHED_BYTES, MAX_TEXT_BYTES, DocumentCache
+from debtgraph.schema.compiled import FIELD_PLAN_WEIGHT
 from debtgraph.schema.limits import MAX_TOKENS
 from tests.conftest import gql
 
@@ -44,7 +45,8 @@ async def test_large_distinct_documents_stay_within_the_byte_budget(
         body = await gql(client, text)
         assert body == {"data": {"__typename": "Query"}}, body
         assert DOCUMENTS.bytes <= MAX_CACHED_BYTES
-    assert DOCUMENTS.bytes == sum(len(t) for t in texts if t in DOCUMENTS)
+    # Each text is charged with its plan too (one field: ``__typename``).
+    assert DOCUMENTS.bytes == sum(len(t) + FIELD_PLAN_WEIGHT for t in texts if t in DOCUMENTS)
     assert 0 < len(DOCUMENTS) <= MAX_CACHED_BYTES // 15_000
     assert texts[-1] in DOCUMENTS
     assert texts[0] not in DOCUMENTS
@@ -114,3 +116,26 @@ def test_eviction_drops_the_document_with_its_validation_and_plans() -> None:
     cache.remember("{ " + "d" * 30 + " }", OPTIONS, parse("{ d }"), key)  # over max_text
     assert len(cache) == 2
     assert cache.plans(second, parse(second).definitions[0]) is None
+
+
+async def test_a_documents_compiled_plan_is_charged_to_the_budget(
+    client: httpx.AsyncClient,
+) -> None:
+    # Aliases weigh little as text but each is a field plan: the entry pays for its plan.
+    text = "{" + " ".join(f"a{n}: __typename" for n in range(90)) + "}"
+    assert await gql(client, text) == {"data": {f"a{n}": "Query" for n in range(90)}}
+    assert text in DOCUMENTS
+    assert DOCUMENTS.bytes == len(text) + 90 * FIELD_PLAN_WEIGHT
+
+
+def test_a_charge_past_the_budget_evicts_the_oldest_entries() -> None:
+    cache = DocumentCache(max_bytes=100, max_text=50)
+    first, second = "{ a }", "{ b }"
+    for text in (first, second):
+        cache.remember(text, (), parse(text), (0, ()))
+    cache.charge(second, 95)
+    assert first not in cache
+    assert second in cache
+    assert cache.bytes == len(second) + 95
+    cache.charge("{ never kept }", 1000)  # nothing to charge: no entry
+    assert cache.bytes == len(second) + 95
