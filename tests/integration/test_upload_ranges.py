@@ -271,11 +271,18 @@ async def test_a_range_whose_database_connection_is_killed_is_retried_to_the_end
             await session.commit()
             await asyncio.sleep(0.05)
     assert killed
-    await drain(timeout=120)
+    # drain waits for the jobs due now; a lane job retried after a kill is deferred (2, 4, 8 s
+    # … by its tries), so wait for the upload itself to complete, draining as retries come due.
+    row = None
+    for _ in range(120):
+        await drain(timeout=120)
+        async with db() as session:
+            row = await session.get(Upload, upload_id)
+        if row is not None and row.status == "completed":
+            break
+        await asyncio.sleep(1)
     total, distinct, _ = await _rows(db, upload_id)
     assert (total, distinct) == (400, 400)
-    async with db() as session:
-        row = await session.get(Upload, upload_id)
     assert row is not None
     assert (row.status, row.processed_records, row.failed_records) == ("completed", 300, 100)
     # The range in hand was claimed again by the retry of the same job.
