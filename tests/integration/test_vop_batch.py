@@ -246,3 +246,59 @@ async def test_a_completed_upload_is_stored_validated_enriched_and_scored(
     assert unfinished == 0
     assert len(logs) == 130
     assert {count for _, count in logs} == {1}
+
+
+async def test_every_log_carries_its_debtors_upload(
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    db: Any,
+    drain: Any,
+    clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A log's upload id has no foreign key of its own (see the model): each of the three
+    writers (the ingestion's chunks, a stored batch, one debtor's check) copies its debtor's."""
+    monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 40)
+    first = await upload(client, admin_headers, csv_text(90))
+    second = await upload(client, admin_headers, csv_text(50))
+    assert {first.status_code, second.status_code} <= {201, 202}
+    await drain()
+    upload_id = first.json()["data"]["id"]
+    async with db() as session:
+        # Half the first upload's debtors unchecked again, for the stored-batch writer.
+        await session.execute(
+            VopLog.__table__.delete().where(
+                VopLog.debtor_id.in_(
+                    select(Debtor.id).where(Debtor.upload_id == upload_id, Debtor.id % 2 == 0)
+                )
+            )
+        )
+        await session.execute(
+            Debtor.__table__.update()
+            .where(Debtor.upload_id == upload_id, Debtor.id % 2 == 0)
+            .values(risk_class=None)
+        )
+        stored = await verification.check_upload(
+            session, clock, vop.SandboxVopProvider(), upload_id, size=7
+        )
+        await session.commit()
+        one = await session.scalar(select(Debtor.id).where(Debtor.upload_id == upload_id))
+    assert stored == 45
+    validated = await client.post(f"/api/admin/debtors/{one}/validate", headers=admin_headers)
+    assert validated.status_code == 200
+    async with db() as session:
+        per_upload = dict(
+            (
+                await session.execute(
+                    select(VopLog.upload_id, func.count()).group_by(VopLog.upload_id)
+                )
+            ).all()
+        )
+        astray = await session.scalar(
+            select(func.count())
+            .select_from(VopLog)
+            .outerjoin(Debtor, Debtor.id == VopLog.debtor_id)
+            .where((Debtor.id.is_(None)) | (Debtor.upload_id != VopLog.upload_id))
+        )
+    assert per_upload == {upload_id: 91, second.json()["data"]["id"]: 50}
+    assert astray == 0

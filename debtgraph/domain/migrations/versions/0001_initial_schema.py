@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 15:00:28.567267
+Create Date: 2026-12-01 21:33:58.038540
 """
 
 from collections.abc import Sequence
@@ -532,7 +532,6 @@ def upgrade() -> None:
     sa.Column('name_ratio', sa.Integer(), nullable=True),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['debtor_id'], ['debtors.id'], name=op.f('fk_vop_logs_debtor_id_debtors'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['upload_id'], ['uploads.id'], name=op.f('fk_vop_logs_upload_id_uploads'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vop_logs'))
     )
     with op.batch_alter_table('vop_logs', schema=None) as batch_op:
