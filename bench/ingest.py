@@ -51,7 +51,12 @@ from pathlib import Path
 from schwifty import IBAN
 from sqlalchemy import func, select, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder leads sys.path and bench/graphql.py would shadow graphql-core
+# (imported with the app, for the worker's collector settings).
+if str(ROOT / "bench") in sys.path:
+    sys.path.remove(str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
 from debtgraph.domain.core.clock import SystemClock
 from debtgraph.domain.core.database import create_engine, session_factory
@@ -63,6 +68,7 @@ from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.domain.payments import verification
 from debtgraph.domain.payments.models import VopLog
 from debtgraph.domain.payments.vop import SandboxVopProvider
+from debtgraph.server.app import tune_collector
 
 # (bank code, branch code) as schwifty's IBAN.generate takes them: it computes the national
 # check digits, so every generated IBAN is valid and the rows do not collapse onto a fallback.
@@ -670,6 +676,9 @@ def main() -> None:
     default = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='debtgraph-bench-db-')}/bench.db"
     url = os.environ.get("DATABASE_URL") or default
     if args.in_process:
+        # The collector as a worker process has it (server/worker.py): the phases are timed as
+        # the job runs there, not with the default threshold walking each chunk's records.
+        tune_collector()
         asyncio.run(run(args.rows, url))
         return
     redis_url = os.environ.get("REDIS_URL") or None
