@@ -312,8 +312,9 @@ class FieldMap:
     sources: dict[str, tuple[str, ...]]
     full_name: tuple[str, ...]
     # The fields some column feeds, with their columns: most fields have none in a given
-    # file, so a row looks only at these.
-    present: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # file, so a row looks only at these. No default: a map built without it would derive
+    # nothing from any row (``from_columns`` computes it from ``sources``).
+    present: tuple[tuple[str, tuple[str, ...]], ...]
 
     @classmethod
     def from_columns(cls, columns: Iterable[str]) -> FieldMap:
