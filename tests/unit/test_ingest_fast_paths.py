@@ -520,3 +520,34 @@ def test_plain_amounts_parse_as_the_general_rules_read_them(
     fast = parse(raw)
     monkeypatch.setattr(amounts, "_PLAIN", __import__("re").compile("(?!)"))
     assert fast == parse(raw)
+
+
+def test_the_check_digits_equal_schwiftys_including_their_97_aliases() -> None:
+    """The remainder test alone also takes check digits 97 away from the right ones (00 for
+    97, 01 for 98, 99 for 02): each must be refused as schwifty refuses it."""
+    rng = random.Random(11)
+    aliases = {97: "00", 98: "01", 2: "99"}
+    found: dict[int, list[str]] = {key: [] for key in aliases}
+    checked = 0
+    while any(len(ibans) < 3 for ibans in found.values()):
+        iban = str(IBAN.random(rng.choice(["DE", "ES", "FR", "NL", "IT", "GB"]), random=rng))
+        checked += 1
+        assert iban_module.check_digits_ok(iban), iban
+        check = int(iban[2:4])
+        if check in aliases and len(found[check]) < 3:
+            found[check].append(iban)
+        # Every other pair of digits is wrong, for both.
+        wrong = f"{(check + rng.randrange(1, 97)) % 100:02d}"
+        assert not iban_module.check_digits_ok(iban[:2] + wrong + iban[4:])
+        assert not _schwifty_valid(iban[:2] + wrong + iban[4:])
+    for check, ibans in found.items():
+        for iban in ibans:
+            alias = iban[:2] + aliases[check] + iban[4:]
+            assert not _schwifty_valid(alias), alias
+            assert not iban_module.check_digits_ok(alias), alias
+            assert not iban_module._accepted(alias), alias
+    assert checked > 100
+    # Letters count as 10 to 35 (GB account numbers start with the bank's four letters), and
+    # only ASCII digits are digits.
+    assert iban_module.check_digits_ok("GB82WEST12345698765432")
+    assert not iban_module.check_digits_ok("GB82WEST1234569876543\u0662")

@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, NamedTuple, Protocol, runtime_checkable
 
 from rapidfuzz import fuzz
 
-from debtgraph.domain.banking.iban import normalize_iban
+from debtgraph.domain.banking.iban import check_digits_ok, normalize_iban
 
 NameOutcome = Literal["match", "close_match", "no_match", "not_possible"]
 AccountStatus = Literal["open", "closed", "unknown_bank"]
@@ -456,35 +456,15 @@ def unrelated_name(name: str) -> str:
     return _UNRELATED_NAMES[0]
 
 
-# ISO 13616: A=10 … Z=35.
-_LETTER_DIGITS: Final = str.maketrans({chr(65 + n): str(10 + n) for n in range(26)})
-
-
 def _checksum_ok(compact: str) -> bool:
     """ISO 13616 mod-97 check: what a bank's directory refuses before any lookup.
 
     The full registry check (``is_valid_iban``) runs before a request is made; the sandbox only
-    needs what a real service would refuse on sight, and this costs a microsecond per IBAN.
+    needs what a real service would refuse on sight.
     """
     if len(compact) < 15 or not compact.isalnum() or not compact.isascii():
         return False
-    # Most account numbers and all valid check digits are digits only: then only the country
-    # code needs translating, and there are few of those.
-    account, check = compact[4:], compact[2:4]
-    if not account.isdigit():
-        account = _as_digits(account)
-    if not check.isdigit():
-        check = _as_digits(check)
-    digits = account + _country_digits(compact[:2]) + check
-    return digits.isdigit() and int(digits) % 97 == 1
-
-
-def _as_digits(text: str) -> str:
-    return text.upper().translate(_LETTER_DIGITS)
-
-
-# Two alphanumeric characters: at most 36² entries.
-_country_digits: Final = functools.lru_cache(maxsize=36 * 36)(_as_digits)
+    return check_digits_ok(compact)
 
 
 class SandboxVopProvider:
