@@ -170,6 +170,19 @@ def _worker_children(pid: int) -> list[int]:
     ]
 
 
+async def _started_children(supervisor: subprocess.Popen[str], count: int = 2) -> list[int]:
+    """The supervisor's worker processes once ``count`` have started (it must stay up)."""
+    children: list[int] = []
+    for _ in range(600):
+        children = _worker_children(supervisor.pid)
+        if len(children) == count:
+            break
+        assert supervisor.poll() is None
+        await asyncio.sleep(0.1)
+    assert len(children) == count
+    return children
+
+
 async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
     migrated: str, tmp_path: Path
 ) -> None:
@@ -179,14 +192,7 @@ async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
     supervisor = _worker(migrated, "--processes", "2")
     queue = ArqJobQueue(REDIS_URL or "")
     try:
-        children: list[int] = []
-        for _ in range(600):
-            children = _worker_children(supervisor.pid)
-            if len(children) == 2:
-                break
-            assert supervisor.poll() is None
-            await asyncio.sleep(0.1)
-        assert len(children) == 2
+        children = await _started_children(supervisor)
         await queue.enqueue("uploads.ingest", upload_id)
         done = None
         for _ in range(1200):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.integration.test_upload_ranges_processes import _alive, _worker, _worker_children
+from tests.integration.test_upload_ranges_processes import _alive, _started_children, _worker
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="worker processes need REDIS_URL")
 
@@ -21,14 +21,7 @@ async def test_a_worker_process_killed_stops_the_set_and_the_supervisor_fails(
 ) -> None:
     supervisor = _worker(migrated, "--processes", "2")
     try:
-        children: list[int] = []
-        for _ in range(600):
-            children = _worker_children(supervisor.pid)
-            if len(children) == 2:
-                break
-            assert supervisor.poll() is None
-            await asyncio.sleep(0.1)
-        assert len(children) == 2
+        children = await _started_children(supervisor)
         victim, survivor = children
         os.kill(victim, signal.SIGKILL)
         for _ in range(600):
@@ -65,13 +58,7 @@ async def test_the_worker_processes_of_a_killed_supervisor_stop(migrated: str) -
     supervisor = _worker(migrated, "--processes", "2")
     children: list[int] = []
     try:
-        for _ in range(600):
-            children = _worker_children(supervisor.pid)
-            if len(children) == 2:
-                break
-            assert supervisor.poll() is None
-            await asyncio.sleep(0.1)
-        assert len(children) == 2
+        children = await _started_children(supervisor)
         # Killed outright, it forwards no signal: left running, its processes would serve the
         # queues unsupervised (and with stale code) beside whatever set replaces it.
         supervisor.kill()
