@@ -587,6 +587,9 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                     if stats["pending"] == 0:
                         stored = now
                 if stored is not None:
+                    # Done when the count's snapshot (taken as it starts) shows no debtor
+                    # waiting: its own time (0.5 s over a 1M-row upload) is the bench's.
+                    checked_at = time.perf_counter() - t0
                     async with factory() as session:
                         waiting = await session.scalar(
                             select(func.count())
@@ -594,7 +597,7 @@ async def run_end_to_end(rows: int, url: str, redis_url: str | None, workers: in
                             .where(Debtor.upload_id == upload_id, awaiting_check())
                         )
                     if not waiting:
-                        scored = time.perf_counter() - t0
+                        scored = checked_at
         async with factory() as session:
             lanes_used = await session.scalar(
                 select(func.count(func.distinct(UploadRange.claim_token))).where(
