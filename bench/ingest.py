@@ -58,17 +58,17 @@ if str(ROOT / "bench") in sys.path:
     sys.path.remove(str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from debtgraph.domain.core.clock import SystemClock
-from debtgraph.domain.core.database import create_engine, session_factory
-from debtgraph.domain.debtors import ingestion
-from debtgraph.domain.debtors.csv_reader import open_csv
-from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload, UploadRange
-from debtgraph.domain.debtors.validation import validate_upload_debtors
-from debtgraph.domain.migrations.runner import upgrade
-from debtgraph.domain.payments import verification
-from debtgraph.domain.payments.models import VopLog
-from debtgraph.domain.payments.vop import SandboxVopProvider
-from debtgraph.server.app import tune_collector
+from debtgraph.domain.core.clock import SystemClock  # noqa: E402
+from debtgraph.domain.core.database import create_engine, session_factory  # noqa: E402
+from debtgraph.domain.debtors import ingestion  # noqa: E402
+from debtgraph.domain.debtors.csv_reader import open_csv  # noqa: E402
+from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload, UploadRange  # noqa: E402
+from debtgraph.domain.debtors.validation import validate_upload_debtors  # noqa: E402
+from debtgraph.domain.migrations.runner import upgrade  # noqa: E402
+from debtgraph.domain.payments import verification  # noqa: E402
+from debtgraph.domain.payments.models import VopLog  # noqa: E402
+from debtgraph.domain.payments.vop import SandboxVopProvider  # noqa: E402
+from debtgraph.server.app import tune_collector  # noqa: E402
 
 # (bank code, branch code) as schwifty's IBAN.generate takes them: it computes the national
 # check digits, so every generated IBAN is valid and the rows do not collapse onto a fallback.
