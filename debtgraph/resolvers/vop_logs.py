@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.outbox import enqueue_after_commit
@@ -63,7 +63,10 @@ def filter_conditions(values: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     if values.get("debtor_id") is not None:
         conditions.append(VopLog.debtor_id == values["debtor_id"])
     if values.get("result") is not None:
-        conditions.append(VopLog.result == values["result"])
+        # A literal, not a parameter: the result index leaves the common result out, and only
+        # a known value lets the planner prove the index covers it (one of RESULTS, checked by
+        # check_filters; SQLAlchemy quotes it).
+        conditions.append(VopLog.result == literal(values["result"], String, literal_execute=True))
     return conditions
 
 

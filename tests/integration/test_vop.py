@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.debtors.models import Debtor
@@ -126,6 +126,8 @@ async def test_vop_log_list_matches_the_seed_and_filters(
     assert await total(f"upload_id={upload_id}") == len(ROWS)
     assert await total(f"upload_id={other}&result=rejected") == 3
     assert await total("result=likely_verified") == 2
+    # The common result, which the result index leaves out, is listed all the same.
+    assert await total("result=verified") == 6
     assert await total("upload_id=999999") == 0
     debtor_id = (await _debtors(db))["Nomatch"].id
     one = await client.get(f"/api/admin/vop-logs?debtor_id={debtor_id}", headers=admin_headers)
@@ -136,6 +138,33 @@ async def test_vop_log_list_matches_the_seed_and_filters(
     assert item["iban_masked"] == "ES16****1111"
     page = await client.get("/api/admin/vop-logs?per_page=5&page=2", headers=admin_headers)
     assert page.json()["meta"] == {"current_page": 2, "per_page": 5, "total": 18, "last_page": 4}
+
+
+async def test_the_result_filter_names_its_value_for_the_partial_index(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, sql_counter: Any
+) -> None:
+    """``ix_vop_logs_result_id`` leaves "verified" out: only a statement that names the result
+    lets PostgreSQL prove the index holds its rows, a generic plan over a parameter would not."""
+    await _uploaded(client, admin_headers)
+    with sql_counter:
+        listed = await client.get("/api/admin/vop-logs?result=mismatch", headers=admin_headers)
+        graph = await gql(
+            client,
+            "{ vopLogs(first: 5, result: MISMATCH) { totalCount nodes { result } } }",
+            headers=admin_headers,
+        )
+    assert listed.json()["meta"]["total"] == 1
+    assert graph["data"]["vopLogs"]["totalCount"] == 1
+    on_logs = [sql for sql in sql_counter.statements if "FROM vop_logs" in sql]
+    # The page and its count, on each face.
+    assert len(on_logs) == 4
+    assert all("vop_logs.result = 'mismatch'" in sql for sql in on_logs), on_logs
+    async with db() as session:
+        if session.bind.dialect.name != "postgresql":
+            return
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await session.execute(text(f"EXPLAIN {on_logs[0]}"))).scalars().all())
+    assert "ix_vop_logs_result_id" in plan, plan
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 21:33:58.038540
+Create Date: 2026-12-01 21:56:56.631394
 """
 
 from collections.abc import Sequence
@@ -536,7 +536,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('vop_logs', schema=None) as batch_op:
         batch_op.create_index('ix_vop_logs_debtor_id_id', ['debtor_id', 'id'], unique=False)
-        batch_op.create_index('ix_vop_logs_result', ['result'], unique=False)
+        batch_op.create_index('ix_vop_logs_result_id', ['result', 'id'], unique=False, postgresql_where=sa.text("result <> 'verified'"), sqlite_where=sa.text("result <> 'verified'"))
         batch_op.create_index('ix_vop_logs_upload_id_id', ['upload_id', 'id'], unique=False)
 
     op.create_table('webhook_delivery_attempts',
@@ -567,7 +567,7 @@ def downgrade() -> None:
     op.drop_table('webhook_delivery_attempts')
     with op.batch_alter_table('vop_logs', schema=None) as batch_op:
         batch_op.drop_index('ix_vop_logs_upload_id_id')
-        batch_op.drop_index('ix_vop_logs_result')
+        batch_op.drop_index('ix_vop_logs_result_id', postgresql_where=sa.text("result <> 'verified'"), sqlite_where=sa.text("result <> 'verified'"))
         batch_op.drop_index('ix_vop_logs_debtor_id_id')
 
     op.drop_table('vop_logs')
