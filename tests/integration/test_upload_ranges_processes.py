@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -170,17 +171,35 @@ def _worker_children(pid: int) -> list[int]:
     ]
 
 
-async def _started_children(supervisor: subprocess.Popen[str], count: int = 2) -> list[int]:
-    """The supervisor's worker processes once ``count`` have started (it must stay up)."""
-    children: list[int] = []
+def _running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _kill_worker_process(pid: int) -> None:
+    """SIGKILL ``pid`` if it is still a running worker process (not a reused pid)."""
+    with contextlib.suppress(OSError):
+        if _running(pid) and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+
+
+async def _started_children(
+    supervisor: subprocess.Popen[str], children: list[int], count: int = 2
+) -> None:
+    """Wait until the supervisor has ``count`` worker processes (it must stay up), keeping in
+    ``children`` those seen so far: a caller that fails here still kills every one it saw."""
     for _ in range(600):
-        children = _worker_children(supervisor.pid)
-        if len(children) == count:
+        seen = _worker_children(supervisor.pid)
+        children.extend(pid for pid in seen if pid not in children)
+        if len(seen) == count:
             break
         assert supervisor.poll() is None
         await asyncio.sleep(0.1)
-    assert len(children) == count
-    return children
+    assert len(_worker_children(supervisor.pid)) == count
 
 
 async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
@@ -191,8 +210,9 @@ async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
     upload_id = await queued_upload(factory, SystemClock(), tmp_path / "s.csv", 1200, 300)
     supervisor = _worker(migrated, "--processes", "2")
     queue = ArqJobQueue(REDIS_URL or "")
+    children: list[int] = []
     try:
-        children = await _started_children(supervisor)
+        await _started_children(supervisor, children)
         await queue.enqueue("uploads.ingest", upload_id)
         done = None
         for _ in range(1200):
@@ -215,6 +235,8 @@ async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait(timeout=30)
+        for pid in children:
+            _kill_worker_process(pid)
         await queue.close()
         async with factory() as session:
             await session.execute(delete(Upload).where(Upload.id == upload_id))

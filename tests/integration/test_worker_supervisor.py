@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.integration.test_upload_ranges_processes import _alive, _started_children, _worker
+from tests.integration.test_upload_ranges_processes import (
+    _alive,
+    _kill_worker_process,
+    _running,
+    _started_children,
+    _worker,
+)
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="worker processes need REDIS_URL")
 
@@ -20,8 +24,9 @@ async def test_a_worker_process_killed_stops_the_set_and_the_supervisor_fails(
     migrated: str,
 ) -> None:
     supervisor = _worker(migrated, "--processes", "2")
+    children: list[int] = []
     try:
-        children = await _started_children(supervisor)
+        await _started_children(supervisor, children)
         victim, survivor = children
         os.kill(victim, signal.SIGKILL)
         for _ in range(600):
@@ -36,29 +41,15 @@ async def test_a_worker_process_killed_stops_the_set_and_the_supervisor_fails(
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait(timeout=30)
-
-
-def _running(pid: int) -> bool:
-    """Whether a process exists and is not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _kill_worker_process(pid: int) -> None:
-    """SIGKILL ``pid`` if it is still a running worker process (not a reused pid)."""
-    with contextlib.suppress(OSError):
-        if _running(pid) and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            _kill_worker_process(pid)
 
 
 async def test_the_worker_processes_of_a_killed_supervisor_stop(migrated: str) -> None:
     supervisor = _worker(migrated, "--processes", "2")
     children: list[int] = []
     try:
-        children = await _started_children(supervisor)
+        await _started_children(supervisor, children)
         # Killed outright, it forwards no signal: left running, its processes would serve the
         # queues unsupervised (and with stale code) beside whatever set replaces it.
         supervisor.kill()
