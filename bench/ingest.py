@@ -678,10 +678,11 @@ def main() -> None:
     args = parser.parse_args()
     default = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='debtgraph-bench-db-')}/bench.db"
     url = os.environ.get("DATABASE_URL") or default
+    # The collector as the API and worker processes have it (server/app.py), in this process
+    # too: it runs the in-process phases and, in both modes, the bare floor, each timed as the
+    # product's own processes would run it.
+    tune_collector()
     if args.in_process:
-        # The collector as a worker process has it (server/worker.py): the phases are timed as
-        # the job runs there, not with the default threshold walking each chunk's records.
-        tune_collector()
         asyncio.run(run(args.rows, url))
         return
     redis_url = os.environ.get("REDIS_URL") or None

@@ -126,7 +126,7 @@ def check_digits_ok(compact: str) -> bool:
     read from BBAN, country and check digits, letters as 10 to 35, leaves 1 modulo 97 exactly
     when the check digits are those, or differ from them by 97 — which only 00, 01 and 99
     could, so they are refused first. schwifty's version builds the number a character at a
-    time, a third of a debtor row's derivation; the unit tests hold the two equal.
+    time (a sixth of a row's enrichment); the unit tests hold the two equal.
     """
     return bool(_STRUCTURE.fullmatch(compact)) and _check_digits_match(compact)
 

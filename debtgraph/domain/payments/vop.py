@@ -485,8 +485,9 @@ class SandboxVopProvider:
 
     def answer(self, iban: str, name: str) -> VopAnswer:
         """The sandbox's answer for one account, computed synchronously."""
-        # Stored IBANs are already compact and upper case; only other input needs normalising.
-        compact = iban if iban.isalnum() and iban.isupper() else normalize_iban(iban)
+        # normalize_iban returns a stored (electronic-form) IBAN as it is; an "IBAN" label typed
+        # along is taken off, as validation takes it off.
+        compact = normalize_iban(iban)
         if not _checksum_ok(compact):
             return VopAnswer("unknown_bank", None)
         behaviour = SANDBOX_TEST_IBANS.get(compact)
