@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import ParsedRow
@@ -302,3 +302,31 @@ async def test_every_log_carries_its_debtors_upload(
         )
     assert per_upload == {upload_id: 91, second.json()["data"]["id"]: 50}
     assert astray == 0
+
+
+async def test_debtors_awaiting_a_check_are_read_through_their_partial_index(
+    db: Any, clock: Any
+) -> None:
+    """The batches after an upload completes, and the sweep, read only the debtors awaiting a
+    check: the statement names the rule's literal, so PostgreSQL can prove the index holds
+    them (a parameter for the status would not let it)."""
+    async with db() as session:
+        upload = await ingestion.create_upload(
+            session, clock, filename="v.csv", original_filename="v.csv", mime_type="text/csv",
+            file_size=1, storage_path="/nonexistent", total_records=len(ROWS), created_by=None,
+        )  # fmt: skip
+        records = ingestion.debtor_records(upload.id, _parsed(), clock.now(), judge=True)
+        await ingestion.insert_debtors(session, records)
+        statement = verification._next_batch(upload.id, 0, 100)
+        sql = str(statement.compile(session.bind, compile_kwargs={"render_postcompile": True}))
+        assert "validation_status != 'pending'" in sql, sql
+        # All stored validated and unchecked: each is a candidate, in id order.
+        rows = (await session.execute(statement)).all()
+        assert [row.id for row in rows] == sorted(row.id for row in rows)
+        assert len(rows) == sum(1 for r in records if r["iban"] is not None)
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            compiled = statement.compile(session.bind, compile_kwargs={"literal_binds": True})
+            plan = "\n".join((await session.execute(text(f"EXPLAIN {compiled}"))).scalars())
+            assert "ix_debtors_awaiting_check" in plan, plan
+        await session.rollback()

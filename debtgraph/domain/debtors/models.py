@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     exists,
+    literal,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -225,6 +226,33 @@ def still_collectable_condition() -> ColumnElement[bool]:
     the rule changed) since the first attempt.
     """
     return and_(Debtor.status == DebtorStatus.PROCESSING.value, *_chargeable())
+
+
+def awaiting_check_condition() -> ColumnElement[bool]:
+    """Debtors validated, with an IBAN, whose VOP check has not been written yet (the risk class
+    is the processed marker): the one rule, which ``ix_debtors_awaiting_check`` indexes.
+
+    The status is compared with a literal: PostgreSQL uses a partial index only where it can
+    prove the query's condition implies the index's, which a parameter never allows.
+    """
+    return and_(
+        Debtor.validation_status
+        != literal(ValidationStatus.PENDING.value, String, literal_execute=True),
+        Debtor.iban.is_not(None),
+        Debtor.risk_class.is_(None),
+    )
+
+
+# The debtors still to check, by upload: ingestion stores rows checked already, so this index
+# holds only what a failed provider or a stored upload's validation left (none, mostly), and
+# the checks after an upload completes, and the sweep, read it instead of every debtor.
+Index(
+    "ix_debtors_awaiting_check",
+    Debtor.upload_id,
+    Debtor.id,
+    postgresql_where=awaiting_check_condition(),
+    sqlite_where=awaiting_check_condition(),
+)
 
 
 def _chargeable() -> tuple[ColumnElement[bool], ...]:

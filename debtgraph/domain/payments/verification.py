@@ -39,12 +39,10 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     bindparam,
     func,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -60,6 +58,7 @@ from debtgraph.domain.debtors.models import (
     Upload,
     UploadStatus,
     ValidationStatus,
+    awaiting_check_condition,
 )
 from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import FINAL_DECLINE_CODES, BillingAttempt, VopLog
@@ -198,12 +197,9 @@ def _batch_params(
 
 
 def awaiting_check() -> ColumnElement[bool]:
-    """Debtors validated, with an IBAN, whose VOP check has not been written yet."""
-    return and_(
-        Debtor.validation_status != ValidationStatus.PENDING.value,
-        Debtor.iban.is_not(None),
-        Debtor.risk_class.is_(None),
-    )
+    """Debtors validated, with an IBAN, whose VOP check has not been written yet (the rule
+    ``ix_debtors_awaiting_check`` indexes)."""
+    return awaiting_check_condition()
 
 
 _CANDIDATE_COLUMNS: Final = (
@@ -495,34 +491,18 @@ async def write_checks(session: AsyncSession, clock: Clock, checks: Sequence[Che
     return [c for c in checks if c.debtor_id in taken]
 
 
-# The statuses of validated debtors (``awaiting_check``'s ``!= pending``), one by one.
-_VALIDATED: Final = tuple(s.value for s in ValidationStatus if s is not ValidationStatus.PENDING)
-
-
-def _next_batch(upload_id: int, after_id: int, size: int, postgres: bool) -> Select[Any]:
+def _next_batch(upload_id: int, after_id: int, size: int) -> Select[Any]:
     """The next ``size`` debtors of an upload awaiting a check, in id order after ``after_id``.
 
-    ``awaiting_check`` as one ordered range of (upload, validation status, id) per validated
-    status, merged: each batch reads about its own rows. One query over the upload read every
-    debtor of it still unchecked, each batch, to sort them; and the risk class is tested as
-    ``num_nulls`` on PostgreSQL for the reason ``_MARK_AND_LOG_PG`` gives.
+    Read through ``ix_debtors_awaiting_check``, which holds only debtors awaiting a check: the
+    upload's other debtors (all of them, once ingestion checked each chunk) are never read.
     """
-    ranges = [
+    return (
         select(*_CANDIDATE_COLUMNS)
-        .where(
-            Debtor.upload_id == upload_id,
-            Debtor.validation_status == status,
-            Debtor.id > after_id,
-            Debtor.iban.is_not(None),
-            func.num_nulls(Debtor.risk_class) == 1 if postgres else Debtor.risk_class.is_(None),
-        )
+        .where(Debtor.upload_id == upload_id, Debtor.id > after_id, awaiting_check())
         .order_by(Debtor.id)
         .limit(size)
-        .subquery()
-        for status in _VALIDATED
-    ]
-    merged = union_all(*(select(part) for part in ranges)).subquery()
-    return select(merged).order_by(merged.c.id).limit(size)
+    )
 
 
 async def check_batch(
@@ -534,8 +514,7 @@ async def check_batch(
     size: int = BATCH,
 ) -> BatchResult:
     """Check the next ``size`` debtors of an upload awaiting a check, ids above ``after_id``."""
-    postgres = (await session.connection()).dialect.name == "postgresql"
-    rows = (await session.execute(_next_batch(upload_id, after_id, size, postgres))).all()
+    rows = (await session.execute(_next_batch(upload_id, after_id, size))).all()
     if not rows:
         return BatchResult([], None)
     checks = await judge(session, clock, provider, rows)

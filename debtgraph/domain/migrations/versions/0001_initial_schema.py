@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 21:56:56.631394
+Create Date: 2026-12-01 22:14:17.973634
 """
 
 from collections.abc import Sequence
@@ -395,6 +395,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('upload_id', 'row_number', name=op.f('uq_debtors_upload_id_row_number'))
     )
     with op.batch_alter_table('debtors', schema=None) as batch_op:
+        batch_op.create_index('ix_debtors_awaiting_check', ['upload_id', 'id'], unique=False, postgresql_where=sa.text("validation_status != 'pending' AND iban IS NOT NULL AND risk_class IS NULL"), sqlite_where=sa.text("validation_status != 'pending' AND iban IS NOT NULL AND risk_class IS NULL"))
         batch_op.create_index('ix_debtors_country', ['country'], unique=False)
         batch_op.create_index('ix_debtors_iban', ['iban'], unique=False)
         batch_op.create_index('ix_debtors_risk_class', ['risk_class'], unique=False)
@@ -602,6 +603,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_debtors_risk_class')
         batch_op.drop_index('ix_debtors_iban')
         batch_op.drop_index('ix_debtors_country')
+        batch_op.drop_index('ix_debtors_awaiting_check', postgresql_where=sa.text("validation_status != 'pending' AND iban IS NOT NULL AND risk_class IS NULL"), sqlite_where=sa.text("validation_status != 'pending' AND iban IS NOT NULL AND risk_class IS NULL"))
 
     op.drop_table('debtors')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
