@@ -497,12 +497,13 @@ def _next_batch(upload_id: int, after_id: int, size: int) -> Select[Any]:
     Read through ``ix_debtors_awaiting_check``, which holds only debtors awaiting a check: the
     upload's other debtors (all of them, once ingestion checked each chunk) are never read.
     """
-    return (
+    statement = (
         select(*_CANDIDATE_COLUMNS)
         .where(Debtor.upload_id == upload_id, Debtor.id > after_id, awaiting_check())
         .order_by(Debtor.id)
         .limit(size)
     )
+    return cast("Select[Any]", statement)
 
 
 async def check_batch(
