@@ -237,3 +237,33 @@ def test_a_late_row_over_the_limits_still_refuses_the_upload(tmp_path: Path) -> 
     assert refused.value.code == "too_many_columns"
     assert "Row 3002 " in refused.value.message
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "Ana;" + "x" * 200_000,  # a field over the parser's size limit
+        'Ana;"open quote;x;1',  # a quote left open: the record runs past the limit
+        'Ana;"a ""quoted"" cell";x;1',  # quoted, not wrong
+    ],
+)
+def test_the_reader_counting_the_rest_refuses_as_reading_every_row_does(
+    tmp_path: Path, odd: str
+) -> None:
+    rows = [ROW.format(i) for i in range(3000)]
+    rows[2500] = odd
+    content = ("\n".join([HEADER, *rows]) + "\n" + "x;y\n" * 300_000).encode()
+    try:
+        whole = sum(1 for _ in open_csv(io.BytesIO(content)))
+    except CsvFormatError as error:
+        expected: CsvFormatError | None = error
+    else:
+        expected = None
+    path = tmp_path / "f.csv"
+    if expected is None:
+        assert _inspect(content, path, range_rows=40).total_rows == whole
+        return
+    with pytest.raises(CsvFormatError) as refused:
+        _inspect(content, path, range_rows=40)
+    assert (refused.value.code, refused.value.message) == (expected.code, expected.message)
+    assert not path.exists()

@@ -195,14 +195,13 @@ def store_and_inspect(
                     offsets = [offset for _, offset in counted.marks]
             else:
                 # The rest is only counted: no row's data is built.
-                for number in reader.skim():
-                    total += 1
-                    if number == next_start:
-                        starts.append(reader.record_index)
-                        next_start += range_rows
-                lines = LineIndex.of_file(destination)
-                if starts and lines.one_record_per_line(reader.records_read):
-                    offsets = lines.offsets(destination, starts)
+                rest, marks = reader.skim(next_start, range_rows)
+                total += rest
+                starts += marks
+                if starts:
+                    lines = LineIndex.of_file(destination)
+                    if lines.one_record_per_line(reader.records_read):
+                        offsets = lines.offsets(destination, starts)
             if offsets is None:
                 return FileSummary(size, total, None, unknown, whole_file(total))
             spans = boundaries(total, range_rows)
