@@ -568,14 +568,14 @@ def count_rows(
 
     ``stream`` is at the start of the file ``layout`` was found for (by ``open_csv``); rows
     ``first``, ``first + every``, … are marked; the file is read ``block_size`` bytes at a
-    time. The reader's per-record work is what counting
-    a large file costs; here whole blocks are looked at by a few byte searches instead. That
-    needs a file with no quote, no NUL byte, no CR but in a CRLF, no line of the field size
-    limit's length and none with MAX_COLUMNS delimiters: each line is then one record, its
-    fields the line split at the delimiter, within every limit, read by the reader without an
-    error. Such a line is a blank record only if it holds nothing but spaces, delimiters and
-    non-ASCII bytes; only those lines are decoded and judged one by one. Returns None as soon
-    as the file proves not to be such a file: the reader must count it.
+    time. The reader's per-record work is what counting a large file costs; here whole blocks
+    are looked at by a few byte searches instead. That needs a file with no quote, no NUL
+    byte, no CR but in a CRLF, no line of the field size limit's length and none with
+    MAX_COLUMNS delimiters: each line is then one record, its fields the line split at the
+    delimiter, within every limit, read by the reader without an error. Such a line is a blank
+    record only if it holds nothing but spaces, delimiters and non-ASCII bytes; only those
+    lines are decoded and judged one by one. Returns None as soon as the file proves not to be
+    such a file: the reader must count it.
     """
     delimiter = layout.delimiter.encode("ascii")
     too_wide = delimiter * MAX_COLUMNS
