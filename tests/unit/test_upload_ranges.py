@@ -42,7 +42,7 @@ def _whole(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def _by_ranges(path: Path, summary: ingestion.FileSummary) -> list[tuple[int, dict[str, str]]]:
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
     for span in summary.ranges:
         handle, read = ingestion.read_range(
             str(path), span.byte_offset, span.first_row, span.first_row - 1, span.last_row
@@ -54,6 +54,8 @@ def _by_ranges(path: Path, summary: ingestion.FileSummary) -> list[tuple[int, di
     return rows
 
 
+# Unquoted, the file is counted from its bytes (``count_rows``); quoted, by the reader.
+@pytest.mark.parametrize("quoted_every", [7, 0])
 @pytest.mark.parametrize(
     ("newline", "bom", "final_newline", "encoding"),
     [
@@ -64,9 +66,9 @@ def _by_ranges(path: Path, summary: ingestion.FileSummary) -> list[tuple[int, di
     ],
 )
 def test_ranges_read_from_their_offsets_give_the_whole_files_rows(
-    tmp_path: Path, newline: str, bom: bool, final_newline: bool, encoding: str
+    tmp_path: Path, newline: str, bom: bool, final_newline: bool, encoding: str, quoted_every: int
 ) -> None:
-    lines = [HEADER, *_rows(203, quoted_every=7, blank_every=11)]
+    lines = [HEADER, *_rows(203, quoted_every=quoted_every, blank_every=11)]
     lines[5] = lines[5].replace("Ana", "Añá")  # non-ASCII before a cut, in either encoding
     text = newline.join(lines) + (newline if final_newline else "")
     content = (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)

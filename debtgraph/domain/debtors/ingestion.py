@@ -32,6 +32,7 @@ from debtgraph.domain.debtors.csv_reader import (
     ByteStream,
     CsvFormatError,
     ParsedRow,
+    count_rows,
     open_csv,
     open_csv_at,
 )
@@ -67,7 +68,8 @@ from debtgraph.domain.debtors.validation import (
 )
 
 CHUNK_ROWS: Final = 5000
-COPY_BUFFER: Final = 64 * 1024
+# Large reads: the copy costs a few system calls per megabyte, not per row.
+COPY_BUFFER: Final = 1024 * 1024
 # NUMERIC(12,2) holds at most this; larger amounts are stored capped (still refused by
 # validation, which allows 50000) so one absurd cell cannot make the whole chunk fail.
 _AMOUNT_LIMIT: Final = Decimal("9999999999.99")
@@ -145,18 +147,18 @@ def store_and_inspect(
     CsvFormatError and removes the copy on any failure: the whole file is read here, so a row
     over the CSV limits or a header naming no debtor column refuses it before anything is
     stored, large files included. Rows are kept only when there are at most ``sync_limit``;
-    otherwise they are only counted, one at a time, and cut into ranges of ``range_rows``.
+    otherwise they are only counted and cut into ranges of ``range_rows``: from the file's
+    bytes when every record is plainly a line (``count_rows``), else by the reader, one at a
+    time.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     size = 0
-    lines = LineIndex()
     try:
         with destination.open("wb") as out:
             while chunk := stream.read(COPY_BUFFER):
                 size += len(chunk)
                 check_size(size, max_bytes=max_bytes, max_mb=max_mb)
                 out.write(chunk)
-                lines.feed(chunk)
         with destination.open("rb") as source:
             reader = open_csv(source)
             named = [h for h in reader.headers if not h.startswith("_column_")]
@@ -167,7 +169,7 @@ def store_and_inspect(
                 raise CsvFormatError(columns_not_recognised(reader.headers), "unrecognized_columns")
             unknown = unrecognized_columns(reader.headers)
             head: list[ParsedRow] = []
-            # The line each range's first row starts on, noted while the rows are counted.
+            # The record each range's first row starts on, noted while the rows are counted.
             starts: list[int] = []
             next_start = FIRST_DATA_ROW + range_rows
             for row in reader:
@@ -181,18 +183,31 @@ def store_and_inspect(
                 return FileSummary(size, len(head), head, unknown)
             total = len(head)
             del head
-            # The rest is only counted: no row's data is built.
-            for number in reader.skim():
-                total += 1
-                if number == next_start:
-                    starts.append(reader.record_index)
-                    next_start += range_rows
-            if starts and lines.one_record_per_line(reader.records_read):
-                spans = boundaries(total, range_rows)
-                offsets = [None, *lines.offsets(destination, starts)]
-                cut = [RangeBoundary(a, b, o) for (a, b), o in zip(spans, offsets, strict=True)]
+            with destination.open("rb") as again:
+                counted = count_rows(
+                    again, reader.layout, first=FIRST_DATA_ROW + range_rows, every=range_rows
+                )
+            offsets: list[int] | None = None
+            if counted is not None:
+                total = counted.rows
+                if counted.marks:
+                    # Each record is one line there: the offsets read are the lines'.
+                    offsets = [offset for _, offset in counted.marks]
             else:
-                cut = whole_file(total)
+                # The rest is only counted: no row's data is built.
+                rest, marks = reader.skim(next_start, range_rows)
+                total += rest
+                starts += marks
+                if starts:
+                    lines = LineIndex.of_file(destination)
+                    if lines.one_record_per_line(reader.records_read):
+                        offsets = lines.offsets(destination, starts)
+            if offsets is None:
+                return FileSummary(size, total, None, unknown, whole_file(total))
+            spans = boundaries(total, range_rows)
+            cut = [
+                RangeBoundary(a, b, o) for (a, b), o in zip(spans, [None, *offsets], strict=True)
+            ]
             return FileSummary(size, total, None, unknown, cut)
     except BaseException:
         destination.unlink(missing_ok=True)

@@ -1,8 +1,9 @@
 """Ranges of a large upload: row spans that several jobs ingest at once, each on its own.
 
 A range is rows ``first_row``..``last_row`` of the file and the byte offset of its first row's
-line, found while the request stores and inspects the file (``LineIndex`` counts line breaks
-as the bytes are copied; the reader says on which line each range's first row starts). Byte
+line, found while the request stores and inspects the file (``count_rows`` finds both from the
+bytes of a file whose every record is plainly a line; for any other file ``LineIndex`` counts
+its line breaks and the reader says on which line each range's first row starts). Byte
 offsets are only trusted when every CSV record of the file is exactly one line (no quoted
 field holds a line break, no lone CR): then the n-th record starts after the n-th line break.
 Any other file is one range read from its start.
@@ -59,6 +60,15 @@ class LineIndex:
         self._cr = 0
         self._crlf = 0
         self._last = b""
+
+    @classmethod
+    def of_file(cls, path: Path, block: int = 64 * 1024) -> LineIndex:
+        """The line breaks of a stored file, read in blocks of ``block`` bytes."""
+        index = cls()
+        with path.open("rb") as source:
+            while chunk := source.read(block):
+                index.feed(chunk)
+        return index
 
     def feed(self, block: bytes) -> None:
         """Count the line breaks of the next block of the file."""
