@@ -13,7 +13,7 @@ from debtgraph.domain.oauth.models import (
     Platform,
     PlatformConnection,
 )
-from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.domain.payments.models import BillingAttempt, FinalDecline, VopLog
 from debtgraph.domain.receivables.models import (
     Contact,
     Evidence,
@@ -39,6 +39,7 @@ __all__ = [
     "Event",
     "Evidence",
     "ExtractionResult",
+    "FinalDecline",
     "IdempotencyKey",
     "OAuthToken",
     "Platform",

@@ -13,11 +13,12 @@ from sqlalchemy import func, select, update
 
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, billable_condition
-from debtgraph.domain.payments.models import BillingAttempt
+from debtgraph.domain.payments.models import BillingAttempt, FinalDecline
 from debtgraph.jobs.registry import TASKS
 from tests.conftest import gql
 from tests.integration.billing_support import (
     RETRY,
+    ROWS,
     VOID,
     attempts,
     billing_upload,
@@ -526,3 +527,29 @@ async def test_billing_mutations_take_the_rest_id_as_well_as_the_relay_id(
     )
     assert retried["data"]["billingAttemptRetry"]["userErrors"] == []
     assert retried["data"]["billingAttemptRetry"]["billingAttempt"]["attemptNumber"] == 2
+
+
+async def test_a_final_decline_notes_its_iban_and_makes_it_high_risk_next_time(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    async with db() as session:
+        noted = (await session.execute(select(FinalDecline.attempt_id, FinalDecline.iban))).all()
+        ben = await session.scalar(
+            select(BillingAttempt.id).where(BillingAttempt.error_code == "AC04")
+        )
+    # Ben's AC04 only: the retryable declines (AM04) and the gateway error are not final.
+    assert noted == [(ben, ROWS[1][1])]
+    # The same IBANs in a later upload: Ben's is high risk, Dan's (retryable) is not.
+    later = await billing_upload(client, admin_headers, [ROWS[1], ROWS[3]])
+    await drain()
+    debtors = await debtors_of(client, admin_headers, later)
+    assert debtors["Ben"]["risk_class"] == "high"
+    assert debtors["Dan"]["risk_class"] != "high"
+    # Gone with its attempt, as the attempt's own decline would be.
+    async with db() as session:
+        await session.execute(BillingAttempt.__table__.delete().where(BillingAttempt.id == ben))
+        await session.commit()
+        assert await session.scalar(select(func.count()).select_from(FinalDecline)) == 0

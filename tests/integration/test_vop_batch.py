@@ -14,7 +14,7 @@ from debtgraph.domain.debtors.csv_reader import ParsedRow
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.domain.payments import verification, vop
-from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.domain.payments.models import BillingAttempt, FinalDecline, VopLog
 from debtgraph.domain.payments.providers import VopUnavailable
 from debtgraph.jobs import uploads as upload_jobs
 from tests.integration.uploads_support import csv_text, upload
@@ -106,6 +106,12 @@ async def test_batched_checks_equal_one_by_one(db: Any, clock: Any) -> None:
                 created_at=clock.now(), updated_at=clock.now(),
             )
         )  # fmt: skip
+        await session.flush()
+        # The decline as billing.settle notes it (tests/integration/test_billing.py).
+        attempt_id = await session.scalar(
+            select(BillingAttempt.id).where(BillingAttempt.transaction_id == "TXN-DECLINED")
+        )
+        session.add(FinalDecline(attempt_id=attempt_id, iban=DECLINED, created_at=clock.now()))
         await session.flush()
         stored = (
             await session.execute(

@@ -24,10 +24,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 
-from sqlalchemy import ColumnElement, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from debtgraph.domain.core.base import UTCDateTime
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import dialect_of, is_unique_violation
 from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
@@ -45,11 +46,13 @@ from debtgraph.domain.debtors.models import (
 )
 from debtgraph.domain.debtors.rules import IBAN_BLACKLISTED
 from debtgraph.domain.payments.models import (
+    FINAL_DECLINE_CODES,
     RETRY_INTERVAL,
     SEPA_REASONS,
     BillingAttempt,
     BillingChannel,
     BillingStatus,
+    FinalDecline,
     retryable_condition,
 )
 
@@ -461,8 +464,30 @@ async def settle(
         ) from None
     for attempt in settled:
         _attempt_event(session, clock, attempt, BillingStatus.PENDING.value)
+    await _record_final_declines(session, now, settled)
     await _settle_debtors(session, clock, settled)
     return Settlement(settled, unknown, already)
+
+
+async def _record_final_declines(
+    session: AsyncSession, now: datetime, settled: Sequence[BillingAttempt]
+) -> None:
+    """Note the IBAN each final decline debited (``FinalDecline``), in one statement.
+
+    The debtor's IBAN is the one the attempt debited: it cannot change once billing has claimed
+    the debtor (``validation.lock_changeable``).
+    """
+    declined = [a.id for a in settled if a.error_code in FINAL_DECLINE_CODES]
+    if not declined:
+        return
+    await session.execute(
+        insert(FinalDecline).from_select(
+            ["attempt_id", "iban", "created_at"],
+            select(BillingAttempt.id, Debtor.iban, literal(now, UTCDateTime()))
+            .join(Debtor, Debtor.id == BillingAttempt.debtor_id)
+            .where(BillingAttempt.id.in_(declined), Debtor.iban.is_not(None)),
+        )
+    )
 
 
 DUPLICATE_REFERENCE: Final = "A bank reference (unique_id) names another billing attempt."

@@ -186,6 +186,26 @@ class BillingAttempt(Base):
         return self.status in _RETRYABLE_STATUSES and not self._ends_the_series
 
 
+class FinalDecline(Base):
+    """A billing attempt answered with a final decline code, and the IBAN it debited.
+
+    What a later check of the same IBAN asks (PRODUCT.md §7: high risk after a previous final
+    decline), kept apart so that asking costs a lookup in this small table, not one in the
+    debtors' IBAN index for each IBAN of a 5,000-row chunk: that index cost every ingested row
+    (a random key in a large index) and was read only here. Written by ``billing.settle`` in the
+    attempt's own transaction; gone with the attempt.
+    """
+
+    __tablename__ = "final_declines"
+    __table_args__ = (Index("ix_final_declines_iban", "iban"),)
+
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    iban: Mapped[str] = mapped_column(String(34))
+    created_at: Mapped[datetime]
+
+
 def retryable_condition() -> ColumnElement[bool]:
     """SQL twin of :attr:`BillingAttempt.can_retry`, for set-wise selection (same constants)."""
     return and_(

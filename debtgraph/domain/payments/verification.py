@@ -61,7 +61,7 @@ from debtgraph.domain.debtors.models import (
     awaiting_check_condition,
 )
 from debtgraph.domain.payments import vop
-from debtgraph.domain.payments.models import FINAL_DECLINE_CODES, BillingAttempt, VopLog
+from debtgraph.domain.payments.models import FinalDecline, VopLog
 from debtgraph.domain.payments.providers import VopUnavailable
 
 BATCH: Final = 5000
@@ -249,28 +249,21 @@ def _iban_country(iban: str | None, valid: bool) -> str | None:
 
 async def _declined_ibans(session: AsyncSession, wanted: list[str]) -> set[str]:
     """Which of ``wanted`` (a batch's distinct IBANs, sorted) already had a final decline (any
-    upload): one query."""
+    upload): one query on ``FinalDecline``."""
     if not wanted:
         return set()
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        # One array parameter: a batch's IN list of thousands of IBANs cost more to compile and
-        # plan than the lookup itself. Joined as a set, as ``validation.blacklisted_among``
-        # does and for its reason: ``= ANY(:ibans)`` under the generic plan tested each final
-        # decline's IBAN against the whole array (1 ms per declined attempt, each batch).
+        # One array parameter, joined as a set (as ``validation.blacklisted_among`` does): a
+        # batch's IN list of thousands of IBANs cost more to compile and plan than the lookup,
+        # and ``= ANY(:ibans)`` under a generic plan compares each row with the whole array.
         given = select(func.unnest(bindparam("ibans", type_=ARRAY(String)))).scalar_subquery()
-        matching = Debtor.iban.in_(given)
+        matching = FinalDecline.iban.in_(given)
         params: dict[str, Any] = {"ibans": wanted}
     else:
-        matching, params = Debtor.iban.in_(wanted), {}
-    rows = await session.scalars(
-        select(Debtor.iban)
-        .join(BillingAttempt, BillingAttempt.debtor_id == Debtor.id)
-        .where(matching, BillingAttempt.error_code.in_(sorted(FINAL_DECLINE_CODES)))
-        .distinct(),
-        params,
-    )
-    return {iban for iban in rows.all() if iban}
+        matching, params = FinalDecline.iban.in_(wanted), {}
+    rows = await session.scalars(select(FinalDecline.iban).where(matching).distinct(), params)
+    return set(rows.all())
 
 
 # A candidate as the judging loop reads it: its key (the debtor id, or the row number of a record
