@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
@@ -27,6 +27,10 @@ class SessionSource(Protocol):
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """Exclusive use of the request's session."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for Core reads (the session's while it has a transaction open)."""
         ...
 
 
@@ -163,14 +167,52 @@ class Loaders:
         attr: InstrumentedAttribute[Any],
         filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None = None,
         name: str = "",
+        columns: Sequence[ColumnElement[Any]] | None = None,
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
         Keys are ``PageKey``; parents asking for the same window and filters share the ids
         ranked per parent (ROW_NUMBER) and their rows, two statements, and past a cursor a
         third, a grouped count (without one the ranked window counts the children itself).
+
+        The children are the model's entities, or with ``columns`` (labelled by attribute name,
+        the parent's column among them) Core rows of those columns only: a nested page asks
+        for a page under each of 100 parents, and entities cost their identity map, state and
+        instrumented reads for rows that are only shown. Such a loader's statements are also
+        built once per window and filters and kept (see _page_statements), so its
+        ``filter_builder`` must answer the same conditions for the same values (no clock).
         """
         model = attr.class_
+        row_columns = tuple(columns) if columns is not None else None
+        as_rows = row_columns is not None
+
+        def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
+            if row_columns is None:
+                return _page_statements(attr, filter_builder, window, filters, select(model))
+            key = (model, attr.key, name, window, filters)
+            found = _KEPT_STATEMENTS.get(key)
+            if found is None:
+                found = _page_statements(
+                    attr, filter_builder, window, filters, select(*row_columns)
+                )
+                _KEPT_STATEMENTS[key] = found
+                if len(_KEPT_STATEMENTS) > _MAX_KEPT_STATEMENTS:
+                    del _KEPT_STATEMENTS[next(iter(_KEPT_STATEMENTS))]
+            return found
+
+        async def read(
+            execute: Callable[..., Awaitable[Any]], stmts: _Statements, parents: list[Any]
+        ) -> tuple[Sequence[Any], dict[Any, int]]:
+            """The kept rows of the parents' pages, and each parent's total."""
+            kept_rows = (await execute(stmts.kept, {"parents": parents})).all()
+            result = await execute(stmts.rows, {"kept": [row[0] for row in kept_rows]})
+            rows = result.all() if as_rows else result.scalars().all()
+            counted: Sequence[tuple[Any, Any]]
+            if stmts.counts is not None:
+                counted = [(p, n) for p, n in (await execute(stmts.counts, {"parents": parents}))]
+            else:
+                counted = [(row[2], row[3]) for row in kept_rows]
+            return rows, {p: int(n) for p, n in counted}
 
         async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
             groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
@@ -178,55 +220,86 @@ class Loaders:
                 groups[(key.window, key.filters)].append(key)
             results: dict[PageKey, Page[Any]] = {}
             for (window, filters), group in groups.items():
-                parents = {k.parent_id for k in group}
-                conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
-                if filter_builder is not None:
-                    conditions += filter_builder(dict(filters))
-                # The totals apart, narrow and grouped: a window function counting the whole
-                # partition in the page's statement makes the database read every child row
-                # in full (raw_data and all) before it returns the first one.
-                # The page ranks ids only, over rows already past the cursor, so the database
-                # never carries full rows through the window; the full rows of the size + 1
-                # kept per parent are then read by primary key. A join instead lets PostgreSQL,
-                # which cannot estimate the rank bound, hash the whole table to find them.
-                rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
-                bounds = window.bounds(model.id)
-                columns = [model.id.label("id"), rank.label("rn")]
-                if not bounds:
-                    # Without a cursor the ranked ids are all the parent's children: their
-                    # count over the same narrow window is the total, with no statement apart
-                    # (a parent without children is absent, and its total 0).
-                    columns += [
-                        attr.label("parent"),
-                        func.count().over(partition_by=attr).label("total"),
-                    ]
-                ranked = select(*columns).where(*conditions, *bounds).subquery()
-                kept_stmt = select(*ranked.c).where(ranked.c.rn <= window.size + 1)
-                async with self._uow.session() as session:
-                    kept_rows = (await session.execute(kept_stmt)).all()
-                    kept = [row[0] for row in kept_rows]
-                    rows_stmt = (
-                        select(model).where(model.id.in_(kept)).order_by(window.order(model.id))
-                    )
-                    rows = (await session.scalars(rows_stmt)).all()
-                    counted: Sequence[tuple[Any, Any]]
-                    if bounds:
-                        counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                        counted = [(p, n) for p, n in (await session.execute(counts_stmt)).all()]
-                    else:
-                        counted = [(row[2], row[3]) for row in kept_rows]
-                    totals = {p: int(n) for p, n in counted}
+                parents = list({k.parent_id for k in group})
+                stmts = statements(window, filters)
+                if as_rows:
+                    # Rows are no entities of the session: read on the request's connection
+                    # for reads (its transaction's when it has one open, so a mutation's
+                    # payload sees what it wrote), without a transaction begun for them.
+                    async with self._uow.reading() as conn:
+                        rows, totals = await read(conn.execute, stmts, parents)
+                else:
+                    async with self._uow.session() as session:
+                        rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                # The children are loaded now: their own edges back (VopLog.debtor, …) and any
-                # later look-up by id in this request read them from here, not from SQL.
-                by_id = self.by(model.id)
+                parent_key = attr.key
                 for row in rows:
-                    grouped[getattr(row, attr.key)].append(row)
-                    by_id.prime(row.id, row)
+                    grouped[getattr(row, parent_key)].append(row)
+                if not as_rows:
+                    # The children are loaded now: their own edges back (VopLog.debtor, …) and
+                    # any later look-up by id in this request read them from here, not from SQL
+                    # (rows are not entities: the loader by id answers entities only).
+                    by_id = self.by(model.id)
+                    for row in rows:
+                        by_id.prime(row.id, row)
                 for key in group:
                     results[key] = window.page(
                         grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)
                     )
             return [results[k] for k in keys]
 
-        return self._get(("pages", model, attr.key, name), lambda: DataLoader(batch))
+        return self._get(("pages", model, attr.key, name, as_rows), lambda: DataLoader(batch))
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """A page loader's statements for one window and filters, the parents and the ids kept
+    bound by name (``parents``, ``kept``): the same statements serve any parents."""
+
+    kept: Select[Any]
+    rows: Select[Any]
+    counts: Select[Any] | None
+
+
+# The statements of row loaders (Loaders.pages with columns), by model, parent, loader name,
+# window and filters. Building them is a good part of a nested page's cost (the ranked subquery
+# and its columns are coerced anew, then walked for SQLAlchemy's cache key); the most recent
+# are kept, oldest dropped first.
+_KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
+_MAX_KEPT_STATEMENTS = 512
+
+
+def _page_statements(
+    attr: InstrumentedAttribute[Any],
+    filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None,
+    window: Window,
+    filters: tuple[tuple[str, Hashable], ...],
+    selected: Select[Any],
+) -> _Statements:
+    model = attr.class_
+    conditions: list[ColumnElement[bool]] = [attr.in_(bindparam("parents", expanding=True))]
+    if filter_builder is not None:
+        conditions += filter_builder(dict(filters))
+    # The totals apart, narrow and grouped: a window function counting the whole partition in
+    # the page's statement makes the database read every child row in full (raw_data and all)
+    # before it returns the first one.
+    # The page ranks ids only, over rows already past the cursor, so the database never
+    # carries full rows through the window; the full rows of the size + 1 kept per parent are
+    # then read by primary key. A join instead lets PostgreSQL, which cannot estimate the rank
+    # bound, hash the whole table to find them.
+    rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
+    bounds = window.bounds(model.id)
+    columns = [model.id.label("id"), rank.label("rn")]
+    if not bounds:
+        # Without a cursor the ranked ids are all the parent's children: their count over the
+        # same narrow window is the total, with no statement apart (a parent without children
+        # is absent, and its total 0).
+        columns += [attr.label("parent"), func.count().over(partition_by=attr).label("total")]
+    ranked = select(*columns).where(*conditions, *bounds).subquery()
+    return _Statements(
+        kept=select(*ranked.c).where(ranked.c.rn <= window.size + 1),
+        rows=selected.where(model.id.in_(bindparam("kept", expanding=True))).order_by(
+            window.order(model.id)
+        ),
+        counts=(select(attr, func.count()).where(*conditions).group_by(attr) if bounds else None),
+    )
