@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.visitors import InternalTraversal
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -188,12 +191,14 @@ class Loaders:
 
         def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
             if row_columns is None:
-                return _page_statements(attr, filter_builder, window, filters, select(model))
+                return _page_statements(
+                    attr, filter_builder, window, filters, select(model), _among_expanded
+                )
             key = (model, attr.key, name, window, filters)
             found = _KEPT_STATEMENTS.get(key)
             if found is None:
                 found = _page_statements(
-                    attr, filter_builder, window, filters, select(*row_columns)
+                    attr, filter_builder, window, filters, select(*row_columns), _AmongBound
                 )
                 _KEPT_STATEMENTS[key] = found
                 if len(_KEPT_STATEMENTS) > _MAX_KEPT_STATEMENTS:
@@ -269,15 +274,52 @@ _KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
 _MAX_KEPT_STATEMENTS = 512
 
 
+class _AmongBound(ColumnElement[bool]):
+    """``column IN (:name)`` of a list bound at execution; on PostgreSQL ``column = ANY(:name)``,
+    the list one array parameter: SQLAlchemy renders a list's parameters one by one on every
+    execution (a cast each), some hundreds of them for a nested page."""
+
+    inherit_cache = True
+    type = Boolean()
+    # A condition as it is: no "= 1" appended where it stands alone (SQLite).
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: InstrumentedAttribute[Any], name: str) -> None:
+        self.column = column.__clause_element__()
+        self.name = name
+
+
+@compiles(_AmongBound)
+def _among_in(element: _AmongBound, compiler: Any, **kw: Any) -> str:
+    return compiler.process(  # type: ignore[no-any-return]
+        element.column.in_(bindparam(element.name, expanding=True)), **kw
+    )
+
+
+@compiles(_AmongBound, "postgresql")
+def _among_any(element: _AmongBound, compiler: Any, **kw: Any) -> str:
+    array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)  # type: ignore[no-any-return]
+
+
+def _among_expanded(column: InstrumentedAttribute[Any], name: str) -> ColumnElement[bool]:
+    return column.in_(bindparam(name, expanding=True))
+
+
 def _page_statements(
     attr: InstrumentedAttribute[Any],
     filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None,
     window: Window,
     filters: tuple[tuple[str, Hashable], ...],
     selected: Select[Any],
+    among: Callable[[InstrumentedAttribute[Any], str], ColumnElement[bool]],
 ) -> _Statements:
     model = attr.class_
-    conditions: list[ColumnElement[bool]] = [attr.in_(bindparam("parents", expanding=True))]
+    conditions: list[ColumnElement[bool]] = [among(attr, "parents")]
     if filter_builder is not None:
         conditions += filter_builder(dict(filters))
     # The totals apart, narrow and grouped: a window function counting the whole partition in
@@ -298,8 +340,6 @@ def _page_statements(
     ranked = select(*columns).where(*conditions, *bounds).subquery()
     return _Statements(
         kept=select(*ranked.c).where(ranked.c.rn <= window.size + 1),
-        rows=selected.where(model.id.in_(bindparam("kept", expanding=True))).order_by(
-            window.order(model.id)
-        ),
+        rows=selected.where(among(model.id, "kept")).order_by(window.order(model.id)),
         counts=(select(attr, func.count()).where(*conditions).group_by(attr) if bounds else None),
     )

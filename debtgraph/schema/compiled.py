@@ -370,7 +370,8 @@ def _readable(plan: FieldPlan) -> bool:
     assert completion is not None
     leaf = completion[1] if completion[0] == "nonnull" else completion
     if leaf[0] == "list" and plan.attr is not None:
-        return _identity_list(completion) is not None and _attribute_name(plan.attr)
+        listed = _identity_list(completion) is not None or _read_list(completion) is not None
+        return listed and _attribute_name(plan.attr)
     if leaf[0] != "leaf":
         return False
     if plan.attr is not None:
@@ -380,6 +381,20 @@ def _readable(plan: FieldPlan) -> bool:
 
 def _attribute_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _read_list(completion: Completion) -> Completion | None:
+    """The object completion of a (non-null) list of objects that _read_all reads (a reader
+    of their own, no batched field, an is_type_of that reads the object only), else None:
+    a connection's nodes."""
+    listed = completion[1] if completion[0] == "nonnull" else completion
+    if listed[0] != "list":
+        return None
+    item = listed[1][1] if listed[1][0] == "nonnull" else listed[1]
+    if item[0] != "object" or item[3] or item[4] is None:
+        return None
+    is_type_of = item[1].is_type_of
+    return item if is_type_of is None or _ignores_info(is_type_of) else None
 
 
 def _identity_list(completion: Completion) -> type | None:
@@ -439,6 +454,21 @@ def _reader(
             lines.append(f"        for x in {v}:")
             lines.append(f"            if type(x) is not I{n}: raise _Slow")
             lines.append(f"        {v} = list({v})")
+            items.append(f"{plan.key!r}: {v}")
+            continue
+        objects = _read_list(completion)
+        if objects is not None:
+            # A list of objects, each by its own reader (what complete_list answers when they
+            # all read clean; else the field goes the field by field way).
+            env["R"] = _read_all
+            env[f"O{n}"] = objects
+            lines.append(f"    {v} = s.{plan.attr}")
+            if nonnull:
+                lines.append(f"    if {v} is None: raise _Slow")
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        if type({v}) is not list: raise _Slow")
+            lines.append(f"        {v} = R(O{n}, {v})")
+            lines.append(f"        if {v} is None: raise _Slow")
             items.append(f"{plan.key!r}: {v}")
             continue
         if plan.attr is not None:
