@@ -130,17 +130,40 @@ class Loaders:
         """A request-scoped loader with its own batch function (aggregates, counts, …)."""
         return self._get(("custom", name), lambda: DataLoader(batch))
 
-    def by(self, attr: InstrumentedAttribute[Any]) -> DataLoader:
-        """Load one row per key by a unique column (``Model.id``, ``Model.public_id``)."""
-        model = attr.class_
+    def by(
+        self,
+        attr: InstrumentedAttribute[Any],
+        columns: Sequence[ColumnElement[Any]] | None = None,
+    ) -> DataLoader:
+        """Load one row per key by a unique column (``Model.id``, ``Model.public_id``).
 
-        async def batch(keys: Sequence[Any]) -> list[Any]:
-            async with self._uow.session() as session:
-                rows = (await session.scalars(select(model).where(attr.in_(set(keys))))).all()
+        The model's entities, or with ``columns`` (labelled by attribute name, ``attr`` among
+        them) Core rows of those columns, read as Loaders.pages reads its rows.
+        """
+        model = attr.class_
+        if columns is None:
+
+            async def batch(keys: Sequence[Any]) -> list[Any]:
+                async with self._uow.session() as session:
+                    stmt = select(model).where(attr.in_(set(keys)))
+                    rows = (await session.scalars(stmt)).all()
+                found = {getattr(row, attr.key): row for row in rows}
+                return [found.get(k) for k in keys]
+
+            return self._get(
+                ("by", model, attr.key), lambda: DataLoader(batch, max_batch_size=1000)
+            )
+        stmt = select(*columns).where(_AmongBound(attr, "keys"))
+
+        async def batch_rows(keys: Sequence[Any]) -> list[Any]:
+            async with self._uow.reading() as conn:
+                rows = (await conn.execute(stmt, {"keys": list(set(keys))})).all()
             found = {getattr(row, attr.key): row for row in rows}
             return [found.get(k) for k in keys]
 
-        return self._get(("by", model, attr.key), lambda: DataLoader(batch, max_batch_size=1000))
+        return self._get(
+            ("by", model, attr.key, "rows"), lambda: DataLoader(batch_rows, max_batch_size=1000)
+        )
 
     def many(
         self,

@@ -59,9 +59,9 @@ RiskClass = strawberry.enum(
 
 
 async def _uploads(info: Info, parents: Sequence[Debtor]) -> list[Any]:
-    found = await uploads.uploads_by_ids(ctx_of(info), {p.upload_id for p in parents})
+    found = await uploads.upload_rows_by_ids(ctx_of(info), {p.upload_id for p in parents})
     upload_type = schema_type(info, "Upload")
-    built = {key: upload_type.from_model(model) for key, model in found.items() if model}
+    built = {key: upload_type.from_row(row._mapping) for key, row in found.items()}
     return [built.get(p.upload_id) for p in parents]
 
 
