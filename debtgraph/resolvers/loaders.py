@@ -291,8 +291,8 @@ class _Statements:
 
 # The statements of row loaders (Loaders.pages with columns), by model, parent, loader name,
 # window and filters. Building them is a good part of a nested page's cost (the ranked subquery
-# and its columns are coerced anew, then walked for SQLAlchemy's cache key); the most recent
-# are kept, oldest dropped first.
+# and its columns are coerced anew, then walked for SQLAlchemy's cache key). At most
+# _MAX_KEPT_STATEMENTS, the first built dropped first (a cursor's window is its own entry).
 _KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
 _MAX_KEPT_STATEMENTS = 512
 
