@@ -409,7 +409,8 @@ def _identity_list(completion: Completion) -> type | None:
 def _reader(
     plans: list[FieldPlan], *, partial: bool = False
 ) -> Callable[[Any], dict[str, Any] | None] | None:
-    """One function reading every field of an object whose fields are all scalar reads.
+    """One function reading every field of an object whose fields are all scalar reads (or
+    lists of objects that have a reader themselves: a connection and its nodes).
 
     Generated once per object selection of the document: each field is read and checked in
     line, without a call per field; ``partial``, only the fields it can read, the others given
