@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.loaders import PageKey, Window
@@ -164,7 +166,7 @@ async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
     totals, has_next) in the same statements as the entity loaders, cursor and filter included,
     the id lists bound whole (one array parameter on PostgreSQL)."""
     upload_ids = await _arrange(db, clock, uploads=3, debtors_each=7)
-    columns = [
+    columns: list[ColumnElement[Any]] = [
         Debtor.id.label("id"),
         Debtor.upload_id.label("upload_id"),
         Debtor.validation_status.label("validation_status"),
