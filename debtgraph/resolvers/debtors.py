@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select
 
 from debtgraph.domain.banking.iban import normalize_iban
 from debtgraph.domain.core.eventbus import BusMessage
@@ -29,10 +29,12 @@ from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import (
+    KeysetStatements,
     NumberedPage,
     NumberedStatements,
     id_filter,
-    keyset_page,
+    keyset_rows,
+    keyset_statements,
     numbered_page,
     numbered_rows,
     numbered_statements,
@@ -238,13 +240,43 @@ async def upload_debtors(
         return await numbered_page(session, stmt, Debtor.id, page, per_page)
 
 
+# What a debtor node of the graph's lists shows: the list's fields, and the raw CSV row, row
+# number and blacklist mark the graph shows on every debtor. Read as Core rows of these columns
+# (no entity is built for a row that is only shown).
+NODE_FIELDS = (*LIST_FIELDS, "row_number", "raw_data", "blacklisted")
+_NODE_SELECT = select(*(getattr(Debtor, key).label(key) for key in NODE_FIELDS))
+
+
+@functools.lru_cache(maxsize=2 ** (len(_PLAIN_FILTERS) + 4))  # by filters and window shape
+def _node_statements(names: tuple[str, ...], shape: Window) -> KeysetStatements:
+    """The graph's list statements for one set of plain filters and one window shape, the
+    filters' values bound by name."""
+    conditions = filter_conditions({name: bindparam(name) for name in names})
+    return keyset_statements(_NODE_SELECT, conditions, Debtor.id, shape)
+
+
 async def debtor_connection(
     ctx: Context, filters: DebtorFilters, *, window: Window
-) -> Page[Debtor]:
-    """A keyset page of debtors, newest first (GraphQL)."""
+) -> Page[Row[Any]]:
+    """A keyset page of debtors, newest first (GraphQL), each a row of NODE_FIELDS."""
     require_operator(ctx)
-    async with ctx.uow.session() as session:
-        return await keyset_page(session, _statement(filters), Debtor.id, window)
+    values = {"upload_id": filters.upload_id, **dict(filters.as_key())}
+    if filters.search is None:
+        params = {name: values[name] for name in _PLAIN_FILTERS if values.get(name) is not None}
+        # The window's shape only (its direction, which cursors): their values are bound.
+        shape = Window(
+            0,
+            after=0 if window.after is not None else None,
+            before=0 if window.before is not None else None,
+            backward=window.backward,
+            oldest_first=window.oldest_first,
+        )
+        statements = _node_statements(tuple(params), shape)
+    else:
+        params = {}
+        statements = keyset_statements(_NODE_SELECT, filter_conditions(values), Debtor.id, window)
+    async with ctx.uow.reading() as conn:
+        return await keyset_rows(conn, statements, params, window)
 
 
 async def find_debtors(
@@ -253,7 +285,7 @@ async def find_debtors(
     upload_key: Callable[[], int | None],
     window: Window,
     **filters: Any,
-) -> Page[Debtor]:
+) -> Page[Row[Any]]:
     """``debtors`` (GraphQL): operators only, asked before the upload key and filters are read."""
     require_operator(ctx)
     checked = check_filters(upload_id=upload_key(), **filters)

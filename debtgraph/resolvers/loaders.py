@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.visitors import InternalTraversal
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -27,6 +30,10 @@ class SessionSource(Protocol):
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """Exclusive use of the request's session."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for Core reads (the session's while it has a transaction open)."""
         ...
 
 
@@ -123,17 +130,40 @@ class Loaders:
         """A request-scoped loader with its own batch function (aggregates, counts, …)."""
         return self._get(("custom", name), lambda: DataLoader(batch))
 
-    def by(self, attr: InstrumentedAttribute[Any]) -> DataLoader:
-        """Load one row per key by a unique column (``Model.id``, ``Model.public_id``)."""
-        model = attr.class_
+    def by(
+        self,
+        attr: InstrumentedAttribute[Any],
+        columns: Sequence[ColumnElement[Any]] | None = None,
+    ) -> DataLoader:
+        """Load one row per key by a unique column (``Model.id``, ``Model.public_id``).
 
-        async def batch(keys: Sequence[Any]) -> list[Any]:
-            async with self._uow.session() as session:
-                rows = (await session.scalars(select(model).where(attr.in_(set(keys))))).all()
+        The model's entities, or with ``columns`` (labelled by attribute name, ``attr`` among
+        them) Core rows of those columns, read as Loaders.pages reads its rows.
+        """
+        model = attr.class_
+        if columns is None:
+
+            async def batch(keys: Sequence[Any]) -> list[Any]:
+                async with self._uow.session() as session:
+                    stmt = select(model).where(attr.in_(set(keys)))
+                    rows = (await session.scalars(stmt)).all()
+                found = {getattr(row, attr.key): row for row in rows}
+                return [found.get(k) for k in keys]
+
+            return self._get(
+                ("by", model, attr.key), lambda: DataLoader(batch, max_batch_size=1000)
+            )
+        stmt = select(*columns).where(_AmongBound(attr, "keys"))
+
+        async def batch_rows(keys: Sequence[Any]) -> list[Any]:
+            async with self._uow.reading() as conn:
+                rows = (await conn.execute(stmt, {"keys": list(set(keys))})).all()
             found = {getattr(row, attr.key): row for row in rows}
             return [found.get(k) for k in keys]
 
-        return self._get(("by", model, attr.key), lambda: DataLoader(batch, max_batch_size=1000))
+        return self._get(
+            ("by", model, attr.key, "rows"), lambda: DataLoader(batch_rows, max_batch_size=1000)
+        )
 
     def many(
         self,
@@ -163,14 +193,54 @@ class Loaders:
         attr: InstrumentedAttribute[Any],
         filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None = None,
         name: str = "",
+        columns: Sequence[ColumnElement[Any]] | None = None,
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
         Keys are ``PageKey``; parents asking for the same window and filters share the ids
         ranked per parent (ROW_NUMBER) and their rows, two statements, and past a cursor a
         third, a grouped count (without one the ranked window counts the children itself).
+
+        The children are the model's entities, or with ``columns`` (labelled by attribute name,
+        the parent's column among them) Core rows of those columns only: a nested page asks
+        for a page under each of 100 parents, and entities cost their identity map, state and
+        instrumented reads for rows that are only shown. Such a loader's statements are also
+        built once per window and filters and kept (see _page_statements), so its
+        ``filter_builder`` must answer the same conditions for the same values (no clock).
         """
         model = attr.class_
+        row_columns = tuple(columns) if columns is not None else None
+        as_rows = row_columns is not None
+
+        def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
+            if row_columns is None:
+                return _page_statements(
+                    attr, filter_builder, window, filters, select(model), _among_expanded
+                )
+            key = (model, attr.key, name, window, filters)
+            found = _KEPT_STATEMENTS.get(key)
+            if found is None:
+                found = _page_statements(
+                    attr, filter_builder, window, filters, select(*row_columns), _AmongBound
+                )
+                _KEPT_STATEMENTS[key] = found
+                if len(_KEPT_STATEMENTS) > _MAX_KEPT_STATEMENTS:
+                    del _KEPT_STATEMENTS[next(iter(_KEPT_STATEMENTS))]
+            return found
+
+        async def read(
+            execute: Callable[..., Awaitable[Any]], stmts: _Statements, parents: list[Any]
+        ) -> tuple[Sequence[Any], dict[Any, int]]:
+            """The kept rows of the parents' pages, and each parent's total."""
+            kept_rows = (await execute(stmts.kept, {"parents": parents})).all()
+            result = await execute(stmts.rows, {"kept": [row[0] for row in kept_rows]})
+            rows = result.all() if as_rows else result.scalars().all()
+            counted: Sequence[tuple[Any, Any]]
+            if stmts.counts is not None:
+                counted = [(p, n) for p, n in (await execute(stmts.counts, {"parents": parents}))]
+            else:
+                counted = [(row[2], row[3]) for row in kept_rows]
+            return rows, {p: int(n) for p, n in counted}
 
         async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
             groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
@@ -178,55 +248,121 @@ class Loaders:
                 groups[(key.window, key.filters)].append(key)
             results: dict[PageKey, Page[Any]] = {}
             for (window, filters), group in groups.items():
-                parents = {k.parent_id for k in group}
-                conditions: list[ColumnElement[bool]] = [attr.in_(parents)]
-                if filter_builder is not None:
-                    conditions += filter_builder(dict(filters))
-                # The totals apart, narrow and grouped: a window function counting the whole
-                # partition in the page's statement makes the database read every child row
-                # in full (raw_data and all) before it returns the first one.
-                # The page ranks ids only, over rows already past the cursor, so the database
-                # never carries full rows through the window; the full rows of the size + 1
-                # kept per parent are then read by primary key. A join instead lets PostgreSQL,
-                # which cannot estimate the rank bound, hash the whole table to find them.
-                rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
-                bounds = window.bounds(model.id)
-                columns = [model.id.label("id"), rank.label("rn")]
-                if not bounds:
-                    # Without a cursor the ranked ids are all the parent's children: their
-                    # count over the same narrow window is the total, with no statement apart
-                    # (a parent without children is absent, and its total 0).
-                    columns += [
-                        attr.label("parent"),
-                        func.count().over(partition_by=attr).label("total"),
-                    ]
-                ranked = select(*columns).where(*conditions, *bounds).subquery()
-                kept_stmt = select(*ranked.c).where(ranked.c.rn <= window.size + 1)
-                async with self._uow.session() as session:
-                    kept_rows = (await session.execute(kept_stmt)).all()
-                    kept = [row[0] for row in kept_rows]
-                    rows_stmt = (
-                        select(model).where(model.id.in_(kept)).order_by(window.order(model.id))
-                    )
-                    rows = (await session.scalars(rows_stmt)).all()
-                    counted: Sequence[tuple[Any, Any]]
-                    if bounds:
-                        counts_stmt = select(attr, func.count()).where(*conditions).group_by(attr)
-                        counted = [(p, n) for p, n in (await session.execute(counts_stmt)).all()]
-                    else:
-                        counted = [(row[2], row[3]) for row in kept_rows]
-                    totals = {p: int(n) for p, n in counted}
+                parents = list({k.parent_id for k in group})
+                stmts = statements(window, filters)
+                if as_rows:
+                    # Rows are no entities of the session: read on the request's connection
+                    # for reads (its transaction's when it has one open, so a mutation's
+                    # payload sees what it wrote), without a transaction begun for them.
+                    async with self._uow.reading() as conn:
+                        rows, totals = await read(conn.execute, stmts, parents)
+                else:
+                    async with self._uow.session() as session:
+                        rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                # The children are loaded now: their own edges back (VopLog.debtor, …) and any
-                # later look-up by id in this request read them from here, not from SQL.
-                by_id = self.by(model.id)
+                parent_key = attr.key
                 for row in rows:
-                    grouped[getattr(row, attr.key)].append(row)
-                    by_id.prime(row.id, row)
+                    grouped[getattr(row, parent_key)].append(row)
+                if not as_rows:
+                    # The children are loaded now: their own edges back (VopLog.debtor, …) and
+                    # any later look-up by id in this request read them from here, not from SQL
+                    # (rows are not entities: the loader by id answers entities only).
+                    by_id = self.by(model.id)
+                    for row in rows:
+                        by_id.prime(row.id, row)
                 for key in group:
                     results[key] = window.page(
                         grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)
                     )
             return [results[k] for k in keys]
 
-        return self._get(("pages", model, attr.key, name), lambda: DataLoader(batch))
+        return self._get(("pages", model, attr.key, name, as_rows), lambda: DataLoader(batch))
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """A page loader's statements for one window and filters, the parents and the ids kept
+    bound by name (``parents``, ``kept``): the same statements serve any parents."""
+
+    kept: Select[Any]
+    rows: Select[Any]
+    counts: Select[Any] | None
+
+
+# The statements of row loaders (Loaders.pages with columns), by model, parent, loader name,
+# window and filters. Building them is a good part of a nested page's cost (the ranked subquery
+# and its columns are coerced anew, then walked for SQLAlchemy's cache key). At most
+# _MAX_KEPT_STATEMENTS, the first built dropped first (a cursor's window is its own entry).
+_KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
+_MAX_KEPT_STATEMENTS = 512
+
+
+class _AmongBound(ColumnElement[bool]):
+    """``column IN (:name)`` of a list bound at execution; on PostgreSQL ``column = ANY(:name)``,
+    the list one array parameter: SQLAlchemy renders a list's parameters one by one on every
+    execution (a cast each), some hundreds of them for a nested page."""
+
+    inherit_cache = True
+    type = Boolean()
+    # A condition as it is: no "= 1" appended where it stands alone (SQLite).
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: InstrumentedAttribute[Any], name: str) -> None:
+        self.column = column.__clause_element__()
+        self.name = name
+
+
+@compiles(_AmongBound)
+def _among_in(element: _AmongBound, compiler: Any, **kw: Any) -> str:
+    return compiler.process(  # type: ignore[no-any-return]
+        element.column.in_(bindparam(element.name, expanding=True)), **kw
+    )
+
+
+@compiles(_AmongBound, "postgresql")
+def _among_any(element: _AmongBound, compiler: Any, **kw: Any) -> str:
+    array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)  # type: ignore[no-any-return]
+
+
+def _among_expanded(column: InstrumentedAttribute[Any], name: str) -> ColumnElement[bool]:
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _page_statements(
+    attr: InstrumentedAttribute[Any],
+    filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None,
+    window: Window,
+    filters: tuple[tuple[str, Hashable], ...],
+    selected: Select[Any],
+    among: Callable[[InstrumentedAttribute[Any], str], ColumnElement[bool]],
+) -> _Statements:
+    model = attr.class_
+    conditions: list[ColumnElement[bool]] = [among(attr, "parents")]
+    if filter_builder is not None:
+        conditions += filter_builder(dict(filters))
+    # The totals apart, narrow and grouped: a window function counting the whole partition in
+    # the page's statement makes the database read every child row in full (raw_data and all)
+    # before it returns the first one.
+    # The page ranks ids only, over rows already past the cursor, so the database never
+    # carries full rows through the window; the full rows of the size + 1 kept per parent are
+    # then read by primary key. A join instead lets PostgreSQL, which cannot estimate the rank
+    # bound, hash the whole table to find them.
+    rank = func.row_number().over(partition_by=attr, order_by=window.order(model.id))
+    bounds = window.bounds(model.id)
+    columns = [model.id.label("id"), rank.label("rn")]
+    if not bounds:
+        # Without a cursor the ranked ids are all the parent's children: their count over the
+        # same narrow window is the total, with no statement apart (a parent without children
+        # is absent, and its total 0).
+        columns += [attr.label("parent"), func.count().over(partition_by=attr).label("total")]
+    ranked = select(*columns).where(*conditions, *bounds).subquery()
+    return _Statements(
+        kept=select(*ranked.c).where(ranked.c.rn <= window.size + 1),
+        rows=selected.where(among(model.id, "kept")).order_by(window.order(model.id)),
+        counts=(select(attr, func.count()).where(*conditions).group_by(attr) if bounds else None),
+    )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from debtgraph.domain.core.errors import FieldError
@@ -126,6 +126,59 @@ async def keyset_page(
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     stmt = stmt.where(*window.bounds(id_col)).order_by(window.order(id_col)).limit(window.size + 1)
     rows = list((await session.scalars(stmt)).all())
+    return window.page(rows, int(total or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetStatements:
+    """A keyset list's page and its filtered total, for one shape of window: the cursors and
+    the page size bound by name (``_after``, ``_before``, ``_limit``; see keyset_params)."""
+
+    page: Select[Any]
+    count: Select[Any]
+
+
+def keyset_statements(
+    columns: Select[Any], conditions: Sequence[ColumnElement[bool]], id_col: Any, window: Window
+) -> KeysetStatements:
+    """The statements of :func:`keyset_rows` for windows shaped as ``window`` (the same
+    direction and cursors given), whatever their values: built once, they run again with new
+    values (SQLAlchemy keeps the cache key it computed for them, a walk of every column)."""
+    shape = Window(
+        0,
+        after=bindparam("_after") if window.after is not None else None,  # type: ignore[arg-type]
+        before=bindparam("_before") if window.before is not None else None,  # type: ignore[arg-type]
+        backward=window.backward,
+        oldest_first=window.oldest_first,
+    )
+    return KeysetStatements(
+        page=columns.where(*conditions, *shape.bounds(id_col))
+        .order_by(shape.order(id_col))
+        .limit(bindparam("_limit")),
+        count=select(func.count()).select_from(id_col.class_).where(*conditions),
+    )
+
+
+def keyset_params(window: Window) -> dict[str, Any]:
+    """The values :func:`keyset_statements` binds for ``window``."""
+    params: dict[str, Any] = {"_limit": window.size + 1}
+    if window.after is not None:
+        params["_after"] = window.after
+    if window.before is not None:
+        params["_before"] = window.before
+    return params
+
+
+async def keyset_rows(
+    conn: AsyncConnection,
+    statements: KeysetStatements,
+    params: dict[str, Any],
+    window: Window,
+) -> Page[Row[Any]]:
+    """:func:`keyset_page` for lists that only show columns: the same two statements, of
+    :func:`keyset_statements` (with the filters' ``params``), Core rows for entities."""
+    total = await conn.scalar(statements.count, params)
+    rows = list((await conn.execute(statements.page, {**params, **keyset_params(window)})).all())
     return window.page(rows, int(total or 0))
 
 

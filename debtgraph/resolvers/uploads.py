@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.core.events import UPLOAD_EVENTS
@@ -211,6 +211,35 @@ async def get_upload(ctx: Context, upload_id: Any) -> Upload:
     if upload is None:
         raise NotFound("Upload")
     return upload
+
+
+# What an upload reached from a debtor shows, named one by one and read as a Core row of these
+# columns (Loaders.by): a column added to the table later reaches it only when written here.
+NODE_FIELDS = (
+    "id",
+    "filename",
+    "original_filename",
+    "file_size",
+    "mime_type",
+    "status",
+    "total_records",
+    "processed_records",
+    "failed_records",
+    "error_message",
+    "processing_started_at",
+    "processing_completed_at",
+    "created_at",
+    "updated_at",
+)
+NODE_COLUMNS = [getattr(Upload, key).label(key) for key in NODE_FIELDS]
+
+
+async def upload_rows_by_ids(ctx: Context, ids: Collection[int]) -> dict[int, Row[Any]]:
+    """Uploads among ids as rows of NODE_COLUMNS (operators only; others see none)."""
+    if ctx.principal is None or not ctx.principal.is_operator:
+        return {}
+    rows = await ctx.loaders.by(Upload.id, NODE_COLUMNS).load_many(list(ids))
+    return {row.id: row for row in rows if row is not None}
 
 
 async def uploads_by_ids(ctx: Context, ids: Collection[int]) -> dict[int, Upload]:

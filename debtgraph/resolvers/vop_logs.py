@@ -27,6 +27,29 @@ from debtgraph.resolvers.permissions import require_operator
 
 RESULTS: tuple[str, ...] = get_args(VopResult)
 
+# What a VOP log of a nested page shows, named one by one and read as a Core row of these
+# columns (see Loaders.pages): a column added to the table later reaches it only when written
+# here.
+NODE_FIELDS = (
+    "id",
+    "debtor_id",
+    "upload_id",
+    "iban_masked",
+    "iban_valid",
+    "bank_identified",
+    "bank_name",
+    "bic",
+    "country",
+    "vop_score",
+    "score_label",
+    "result",
+    "epc_code",
+    "provider_name",
+    "name_ratio",
+    "created_at",
+)
+NODE_COLUMNS = [getattr(VopLog, key).label(key) for key in NODE_FIELDS]
+
 
 @dataclass(frozen=True, slots=True)
 class VopLogFilters:
@@ -111,7 +134,7 @@ async def logs_of(
     *,
     window: Window,
     result: str | None = None,
-) -> Page[VopLog]:
+) -> Page[Any]:
     """A debtor's or an upload's logs (``parent`` is the VopLog column), one query per request."""
     (page,) = await logs_of_many(ctx, parent, [parent_id], window=window, result=result)
     if isinstance(page, Exception):
@@ -126,12 +149,16 @@ async def logs_of_many(
     *,
     window: Window,
     result: str | None = None,
-) -> list[Page[VopLog] | Exception]:
-    """``logs_of`` for many parents at once: each one's page, or the error its page failed with."""
+) -> list[Page[Any] | Exception]:
+    """``logs_of`` for many parents at once: each one's page, or the error its page failed with.
+
+    The logs are rows of NODE_COLUMNS, not entities."""
     require_operator(ctx)
     filters = check_filters(result=result)
     keys = [PageKey(parent_id, window, filters.as_key()) for parent_id in parent_ids]
-    loader = ctx.loaders.pages(parent, filter_conditions, name=f"vop_logs.{parent.key}")
+    loader = ctx.loaders.pages(
+        parent, filter_conditions, name=f"vop_logs.{parent.key}", columns=NODE_COLUMNS
+    )
     return await load_each(loader, keys)
 
 

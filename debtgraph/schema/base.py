@@ -320,6 +320,30 @@ class _Edges(Sequence[Edge[T]]):
         return repr(self._edges())
 
 
+class _PageInfo(PageInfo):
+    """A page's PageInfo whose cursors are encoded when read, as its edges' are (_Edges): a
+    nested page of 100 parents builds a connection per parent, and few queries ask for them.
+
+    The cursors are properties, so both executors read them with the ``getattr`` they read any
+    other field with, and see the same values."""
+
+    def __init__(self, page: Page[Any]) -> None:
+        # Not PageInfo's own fields: the page, whose cursors are encoded when read.
+        self.has_next_page = page.has_next
+        self.has_previous_page = page.has_previous
+        self._items = page.items
+
+    @property
+    def start_cursor(self) -> str | None:  # type: ignore[override]
+        items = self._items
+        return encode_cursor(items[0].id) if items else None
+
+    @property
+    def end_cursor(self) -> str | None:  # type: ignore[override]
+        items = self._items
+        return encode_cursor(items[-1].id) if items else None
+
+
 def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
     """Shape a resolver page into a Relay connection."""
     items = page.items
@@ -327,14 +351,31 @@ def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]
     return Connection(
         edges=_Edges(items, nodes),  # type: ignore[arg-type]
         nodes=nodes,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=encode_cursor(items[0].id) if items else None,
-            end_cursor=encode_cursor(items[-1].id) if items else None,
-        ),
+        page_info=_PageInfo(page),
         total_count=page.total,
     )
+
+
+class EntityFields(Mapping[str, Any]):
+    """An entity as the mapping of its attributes by name, the shape of a row of named columns
+    (``Row._mapping``): a node type's ``from_row`` is the one rule that shapes both."""
+
+    __slots__ = ("_entity",)
+
+    def __init__(self, entity: object) -> None:
+        self._entity = entity
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self._entity, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("an entity's attributes are read by name only")
+
+    def __len__(self) -> int:
+        raise TypeError("an entity's attributes are read by name only")
 
 
 # The metadata key of a field's resolver for many parents (see ``batched``).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,10 +13,16 @@ from strawberry import relay
 from strawberry.types import Info
 
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
+from debtgraph.domain.payments.models import (
+    attempt_can_retry,
+    attempt_is_approved,
+    attempt_is_final,
+)
 from debtgraph.resolvers import billing, debtors, uploads
 from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
+    EntityFields,
     UserError,
     attempt,
     ctx_of,
@@ -57,29 +63,36 @@ class BillingAttempt(relay.Node):
 
     @classmethod
     def from_model(cls, m: AttemptModel) -> BillingAttempt:
-        """Shape an attempt row."""
+        """Shape an attempt entity."""
+        return cls.from_row(EntityFields(m))
+
+    @classmethod
+    def from_row(cls, m: Mapping[str, Any]) -> BillingAttempt:
+        """Shape an attempt: a row of the resolver's NODE_FIELDS by name, or an entity's
+        attributes (EntityFields); its flags derived by the rules the model's own properties
+        answer by."""
         return cls(
-            id=str(m.id),
-            database_id=m.id,
-            debtor_id=m.debtor_id,
-            upload_id=m.upload_id,
-            transaction_id=m.transaction_id,
-            unique_id=m.unique_id,
-            amount=m.amount,
-            currency=m.currency,
-            status=BillingStatus(m.status),
-            attempt_number=m.attempt_number,
-            mid_reference=m.mid_reference,
-            error_code=m.error_code,
-            error_message=m.error_message,
-            is_approved=m.is_approved,
-            is_final=m.is_final,
-            can_retry=m.can_retry,
-            channel=m.channel,
-            next_retry_at=m.next_retry_at,
-            processed_at=m.processed_at,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
+            id=str(m["id"]),
+            database_id=m["id"],
+            debtor_id=m["debtor_id"],
+            upload_id=m["upload_id"],
+            transaction_id=m["transaction_id"],
+            unique_id=m["unique_id"],
+            amount=m["amount"],
+            currency=m["currency"],
+            status=BillingStatus(m["status"]),
+            attempt_number=m["attempt_number"],
+            mid_reference=m["mid_reference"],
+            error_code=m["error_code"],
+            error_message=m["error_message"],
+            is_approved=attempt_is_approved(m["status"]),
+            is_final=attempt_is_final(m["status"], m["error_code"], m["attempt_number"]),
+            can_retry=attempt_can_retry(m["status"], m["error_code"], m["attempt_number"]),
+            channel=m["channel"],
+            next_retry_at=m["next_retry_at"],
+            processed_at=m["processed_at"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
         )
 
     @classmethod

@@ -54,7 +54,9 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 from graphql.type import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
+from graphql.type.scalars import serialize_id
 from strawberry import relay
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.types.arguments import convert_arguments
 
 from debtgraph.schema.base import BATCH
@@ -315,6 +317,7 @@ def _batch_of(executor: Any, strawberry_field: Any) -> Callable[..., Awaitable[l
 
 
 _NODE_ID = relay.Node._id.__func__  # type: ignore[attr-defined]
+_GLOBAL_ID_STR = relay.GlobalID.__str__
 _NODE_RESOLVE_ID = relay.Node.resolve_id.__func__  # type: ignore[attr-defined]
 _NODE_RESOLVE_TYPENAME = relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
 
@@ -367,7 +370,8 @@ def _readable(plan: FieldPlan) -> bool:
     assert completion is not None
     leaf = completion[1] if completion[0] == "nonnull" else completion
     if leaf[0] == "list" and plan.attr is not None:
-        return _identity_list(completion) is not None and _attribute_name(plan.attr)
+        listed = _identity_list(completion) is not None or _read_list(completion) is not None
+        return listed and _attribute_name(plan.attr)
     if leaf[0] != "leaf":
         return False
     if plan.attr is not None:
@@ -377,6 +381,20 @@ def _readable(plan: FieldPlan) -> bool:
 
 def _attribute_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _read_list(completion: Completion) -> Completion | None:
+    """The object completion of a (non-null) list of objects that _read_all reads (a reader
+    of their own, no batched field, an is_type_of that reads the object only), else None:
+    a connection's nodes."""
+    listed = completion[1] if completion[0] == "nonnull" else completion
+    if listed[0] != "list":
+        return None
+    item = listed[1][1] if listed[1][0] == "nonnull" else listed[1]
+    if item[0] != "object" or item[3] or item[4] is None:
+        return None
+    is_type_of = item[1].is_type_of
+    return item if is_type_of is None or _ignores_info(is_type_of) else None
 
 
 def _identity_list(completion: Completion) -> type | None:
@@ -391,7 +409,8 @@ def _identity_list(completion: Completion) -> type | None:
 def _reader(
     plans: list[FieldPlan], *, partial: bool = False
 ) -> Callable[[Any], dict[str, Any] | None] | None:
-    """One function reading every field of an object whose fields are all scalar reads.
+    """One function reading every field of an object whose fields are all scalar reads (or
+    lists of objects that have a reader themselves: a connection and its nodes).
 
     Generated once per object selection of the document: each field is read and checked in
     line, without a call per field; ``partial``, only the fields it can read, the others given
@@ -438,6 +457,21 @@ def _reader(
             lines.append(f"        {v} = list({v})")
             items.append(f"{plan.key!r}: {v}")
             continue
+        objects = _read_list(completion)
+        if objects is not None:
+            # A list of objects, each by its own reader (what complete_list answers when they
+            # all read clean; else the field goes the field by field way).
+            env["R"] = _read_all
+            env[f"O{n}"] = objects
+            lines.append(f"    {v} = s.{plan.attr}")
+            if nonnull:
+                lines.append(f"    if {v} is None: raise _Slow")
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        if type({v}) is not list: raise _Slow")
+            lines.append(f"        {v} = R(O{n}, {v})")
+            lines.append(f"        if {v} is None: raise _Slow")
+            items.append(f"{plan.key!r}: {v}")
+            continue
         if plan.attr is not None:
             lines.append(f"    {v} = s.{plan.attr}")
         else:
@@ -446,11 +480,31 @@ def _reader(
             env[f"A{n}"] = plan.node_type.resolve_id_attr()
             env[f"N{n}"] = plan.parent_type.name
             lines.append(f"    if type(s) is not T{n}: raise _Slow")
+            if _plain_id(leaf_type):
+                # What ID's coercion answers for that GlobalID (its str, the base64 of both
+                # parts), without the GlobalID: the id of every node of a page.
+                env["B"] = _global_id_text
+                lines.append(f"    {v} = B(N{n}, str(getattr(s, A{n})))")
+                items.append(f"{plan.key!r}: {v}")
+                continue
             lines.append(f"    {v} = GlobalID(type_name=N{n}, node_id=str(getattr(s, A{n})))")
         if nonnull:
             lines.append(f"    if {v} is None: raise _Slow")
         identity = _IDENTITY.get(leaf_type)
-        if identity is not None and plan.attr is not None:
+        names = _enum_names(leaf_type) if plan.attr is not None else None
+        if names is not None:
+            # Strawberry's enum coercion of a member of its enum, looked up: the name its
+            # coercion finds for each member, found once (any other value is coerced).
+            env[f"W{n}"] = leaf_type.wrapped_cls
+            env[f"E{n}"] = names
+            env[f"C{n}"] = leaf_type.coerce_output_value
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        if type({v}) is W{n}: {v} = E{n}[{v}]")
+            lines.append("        else:")
+            lines.append(f"            if isinstance({v}, Exception): raise _Slow")
+            lines.append(f"            {v} = C{n}({v})")
+            lines.append(f"            if {v} is None or {v} is Undefined: raise _Slow")
+        elif identity is not None and plan.attr is not None:
             env[f"I{n}"] = identity
             lines.append(f"    if {v} is not None and type({v}) is not I{n}: raise _Slow")
         elif leaf_type is GraphQLInt and plan.attr is not None:
@@ -470,6 +524,36 @@ def _reader(
     lines.append(" return {" + ", ".join(items) + "}")
     exec("\n".join(lines), env)  # noqa: S102 - generated from the schema's own names only
     return env["read"]  # type: ignore[no-any-return]
+
+
+def _global_id_text(type_name: str, node_id: str) -> str:
+    """``str(GlobalID(type_name, node_id))``: Strawberry's own rule for it."""
+    return relay.to_base64(type_name, node_id)
+
+
+def _plain_id(leaf_type: Any) -> bool:
+    """Whether a Relay id of this type is answered as graphql-core's ID answers a GlobalID:
+    its ``str`` (serialize_id), which is Strawberry's base64 of its two parts."""
+    return (
+        leaf_type is GraphQLID
+        and GraphQLID.coerce_output_value is serialize_id
+        and relay.GlobalID.__str__ is _GLOBAL_ID_STR
+    )
+
+
+def _enum_names(leaf_type: Any) -> dict[Any, str] | None:
+    """For Strawberry's enum type, the name its output coercion answers for each member of its
+    Python enum (by the same search, once); None for any other type."""
+    if type(leaf_type) is not CustomGraphQLEnumType:
+        return None
+    names: dict[Any, str] = {}
+    member: Any
+    for member in leaf_type.wrapped_cls:
+        for name, value in leaf_type.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+    return names
 
 
 def compile_plan(executor: Any) -> Plan | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -27,6 +27,7 @@ from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
+    EntityFields,
     UserError,
     attempt,
     batched,
@@ -58,9 +59,9 @@ RiskClass = strawberry.enum(
 
 
 async def _uploads(info: Info, parents: Sequence[Debtor]) -> list[Any]:
-    found = await uploads.uploads_by_ids(ctx_of(info), {p.upload_id for p in parents})
+    found = await uploads.upload_rows_by_ids(ctx_of(info), {p.upload_id for p in parents})
     upload_type = schema_type(info, "Upload")
-    built = {key: upload_type.from_model(model) for key, model in found.items() if model}
+    built = {key: upload_type.from_row(row._mapping) for key, row in found.items()}
     return [built.get(p.upload_id) for p in parents]
 
 
@@ -146,59 +147,65 @@ class Debtor(relay.Node):
 
     @classmethod
     def from_model(cls, m: DebtorModel) -> Debtor:
-        """Shape a debtor row."""
+        """Shape a debtor entity."""
+        return cls.from_row(EntityFields(m))
+
+    @classmethod
+    def from_row(cls, m: Mapping[str, Any]) -> Debtor:
+        """Shape a debtor: a row of the resolver's NODE_FIELDS by name, or an entity's
+        attributes (EntityFields)."""
         return cls(
-            id=str(m.id),
-            database_id=m.id,
-            upload_id=m.upload_id,
-            row_number=m.row_number,
-            iban_masked=m.iban_masked,
-            iban_valid=m.iban_valid,
-            bank_name=m.bank_name,
-            bank_code=m.bank_code,
-            bic=m.bic,
-            first_name=m.first_name,
-            last_name=m.last_name,
-            full_name=full_name(m.first_name, m.last_name),
-            email=m.email,
-            phone=m.phone,
-            primary_phone=m.phone,
-            national_id=m.national_id,
-            birth_date=m.birth_date,
-            street=m.street,
-            street_number=m.street_number,
-            floor=m.floor,
-            door=m.door,
-            apartment=m.apartment,
-            postcode=m.postcode,
-            city=m.city,
-            province=m.province,
-            country=m.country,
+            id=str(m["id"]),
+            database_id=m["id"],
+            upload_id=m["upload_id"],
+            row_number=m["row_number"],
+            iban_masked=m["iban_masked"],
+            iban_valid=m["iban_valid"],
+            bank_name=m["bank_name"],
+            bank_code=m["bank_code"],
+            bic=m["bic"],
+            first_name=m["first_name"],
+            last_name=m["last_name"],
+            full_name=full_name(m["first_name"], m["last_name"]),
+            email=m["email"],
+            phone=m["phone"],
+            primary_phone=m["phone"],
+            national_id=m["national_id"],
+            birth_date=m["birth_date"],
+            street=m["street"],
+            street_number=m["street_number"],
+            floor=m["floor"],
+            door=m["door"],
+            apartment=m["apartment"],
+            postcode=m["postcode"],
+            city=m["city"],
+            province=m["province"],
+            country=m["country"],
             full_address=full_address(
-                street=m.street,
-                street_number=m.street_number,
-                floor=m.floor,
-                door=m.door,
-                apartment=m.apartment,
-                postcode=m.postcode,
-                city=m.city,
-                province=m.province,
-                country=m.country,
+                street=m["street"],
+                street_number=m["street_number"],
+                floor=m["floor"],
+                door=m["door"],
+                apartment=m["apartment"],
+                postcode=m["postcode"],
+                city=m["city"],
+                province=m["province"],
+                country=m["country"],
             ),
-            amount=m.amount,
-            currency=m.currency,
-            sepa_type=m.sepa_type,
-            status=DebtorStatus(m.status),
-            risk_class=RiskClass(m.risk_class) if m.risk_class else None,
-            name_matched=m.name_matched,
-            external_reference=m.external_reference,
-            validation_status=ValidationStatus(m.validation_status),
-            validation_errors=m.validation_errors or None,
-            blacklisted=m.blacklisted,
-            validated_at=m.validated_at,
-            raw_data=m.raw_data,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
+            amount=m["amount"],
+            currency=m["currency"],
+            sepa_type=m["sepa_type"],
+            status=DebtorStatus(m["status"]),
+            risk_class=RiskClass(m["risk_class"]) if m["risk_class"] else None,
+            name_matched=m["name_matched"],
+            external_reference=m["external_reference"],
+            validation_status=ValidationStatus(m["validation_status"]),
+            validation_errors=m["validation_errors"] or None,
+            blacklisted=m["blacklisted"],
+            validated_at=m["validated_at"],
+            raw_data=m["raw_data"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
         )
 
     @classmethod
@@ -302,7 +309,7 @@ class DebtorQuery:
             validation_status=validation_status.value if validation_status else None,
             search=search,
         )
-        return to_connection(page, Debtor.from_model)
+        return to_connection(page, lambda row: Debtor.from_row(row._mapping))
 
     @strawberry.field(
         description="One debtor by its id or REST id (GET /api/admin/debtors/{id}; operators)."

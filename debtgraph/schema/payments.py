@@ -65,5 +65,9 @@ async def attempts_of_many(
         window=window,
         status=status.value if status is not None else None,
     )
-    convert = schema_type(info, "BillingAttempt").from_model
+    shape = schema_type(info, "BillingAttempt").from_row
+
+    def convert(row: Any) -> Any:  # a row of the resolver's NODE_COLUMNS
+        return shape(row._mapping)
+
     return [page if isinstance(page, Exception) else to_connection(page, convert) for page in pages]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, NewType
 
@@ -14,6 +14,11 @@ from strawberry.types import Info
 
 from debtgraph.domain.debtors.models import Debtor as DebtorModel
 from debtgraph.domain.debtors.models import Upload as UploadModel
+from debtgraph.domain.debtors.models import (
+    upload_is_complete,
+    upload_progress,
+    upload_success_rate,
+)
 from debtgraph.domain.debtors.validation import ValidationStats as StatsModel
 from debtgraph.domain.payments.models import BillingAttempt as AttemptModel
 from debtgraph.domain.payments.models import VopLog as VopLogModel
@@ -24,6 +29,7 @@ from debtgraph.schema import payments as payment_types
 from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
+    EntityFields,
     UserError,
     attempt,
     ctx_of,
@@ -99,26 +105,34 @@ class Upload(relay.Node):
 
     @classmethod
     def from_model(cls, model: UploadModel) -> Upload:
-        """Shape an upload row."""
+        """Shape an upload entity."""
+        return cls.from_row(EntityFields(model))
+
+    @classmethod
+    def from_row(cls, m: Mapping[str, Any]) -> Upload:
+        """Shape an upload: a row of the resolver's NODE_FIELDS by name, or an entity's
+        attributes (EntityFields); its figures derived by the rules the model's own properties
+        answer by."""
+        processed, failed, total = m["processed_records"], m["failed_records"], m["total_records"]
         return cls(
-            id=str(model.id),
-            database_id=model.id,
-            filename=model.filename,
-            original_filename=model.original_filename,
-            file_size=model.file_size,
-            mime_type=model.mime_type,
-            status=UploadStatus(model.status),
-            total_records=model.total_records,
-            processed_records=model.processed_records,
-            failed_records=model.failed_records,
-            success_rate=float(model.success_rate),
-            progress=float(model.progress),
-            is_complete=model.is_complete,
-            error_message=model.error_message,
-            processing_started_at=model.processing_started_at,
-            processing_completed_at=model.processing_completed_at,
-            created_at=model.created_at,
-            updated_at=model.updated_at,
+            id=str(m["id"]),
+            database_id=m["id"],
+            filename=m["filename"],
+            original_filename=m["original_filename"],
+            file_size=m["file_size"],
+            mime_type=m["mime_type"],
+            status=UploadStatus(m["status"]),
+            total_records=total,
+            processed_records=processed,
+            failed_records=failed,
+            success_rate=float(upload_success_rate(processed, total)),
+            progress=float(upload_progress(processed, failed, total)),
+            is_complete=upload_is_complete(m["status"]),
+            error_message=m["error_message"],
+            processing_started_at=m["processing_started_at"],
+            processing_completed_at=m["processing_completed_at"],
+            created_at=m["created_at"],
+            updated_at=m["updated_at"],
         )
 
     @classmethod

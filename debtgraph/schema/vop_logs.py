@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from sqlalchemy import Row
 from strawberry import relay
 from strawberry.types import Info
 
+from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import VopLog as VopLogModel
 from debtgraph.resolvers import debtors, uploads, vop_logs
 from debtgraph.resolvers.loaders import Page, Window
 from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
+    EntityFields,
     ctx_of,
     node_key,
     nodes_in_order,
@@ -59,27 +62,34 @@ class VopLog(relay.Node):
 
     @classmethod
     def from_model(cls, m: VopLogModel) -> VopLog:
-        """Shape a VOP log row."""
+        """Shape a VOP log entity."""
+        return cls.from_row(EntityFields(m))
+
+    @classmethod
+    def from_row(cls, m: Mapping[str, Any]) -> VopLog:
+        """Shape a VOP log: a row of the resolver's NODE_FIELDS by name, or an entity's
+        attributes (EntityFields); its figures derived by the rules the model's own properties
+        answer by."""
         return cls(
-            id=str(m.id),
-            database_id=m.id,
-            debtor_id=m.debtor_id,
-            upload_id=m.upload_id,
-            iban_masked=m.iban_masked,
-            iban_valid=m.iban_valid,
-            bank_identified=m.bank_identified,
-            bank_name=m.bank_name,
-            bic=m.bic,
-            country=m.country,
-            vop_score=m.vop_score,
-            score_label=ScoreLabel(m.score_label),
-            result=VopResult(m.result),
-            epc_code=m.epc_code,
-            provider_name=m.provider_name,
-            name_ratio=m.name_ratio,
-            is_positive=m.is_positive,
-            is_negative=m.is_negative,
-            created_at=m.created_at,
+            id=str(m["id"]),
+            database_id=m["id"],
+            debtor_id=m["debtor_id"],
+            upload_id=m["upload_id"],
+            iban_masked=m["iban_masked"],
+            iban_valid=m["iban_valid"],
+            bank_identified=m["bank_identified"],
+            bank_name=m["bank_name"],
+            bic=m["bic"],
+            country=m["country"],
+            vop_score=m["vop_score"],
+            score_label=ScoreLabel(m["score_label"]),
+            result=VopResult(m["result"]),
+            epc_code=m["epc_code"],
+            provider_name=m["provider_name"],
+            name_ratio=m["name_ratio"],
+            is_positive=vop.is_positive(m["vop_score"]),
+            is_negative=vop.is_negative(m["vop_score"]),
+            created_at=m["created_at"],
         )
 
     @classmethod
@@ -114,6 +124,11 @@ def connection_of(page: Page[VopLogModel]) -> Connection[VopLog]:
     return to_connection(page, VopLog.from_model)
 
 
+def rows_connection_of(page: Page[Row[Any]]) -> Connection[VopLog]:
+    """A page of logs read as rows of the resolver's NODE_COLUMNS as a connection."""
+    return to_connection(page, lambda row: VopLog.from_row(row._mapping))
+
+
 async def logs_of(
     info: Info,
     parent: object,
@@ -140,7 +155,7 @@ async def logs_of_many(
         window=window,
         result=result.value if result is not None else None,
     )
-    return [page if isinstance(page, Exception) else connection_of(page) for page in pages]
+    return [page if isinstance(page, Exception) else rows_connection_of(page) for page in pages]
 
 
 def _keys(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.loaders import PageKey, Window
@@ -153,5 +155,67 @@ async def test_a_page_ranks_ids_only_past_the_cursor(
         assert " over " not in rows, rows
         assert "raw_data" not in count, count
         assert " over " not in count, count
+    finally:
+        await ctx.uow.close()
+
+
+async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    """Loaders with ``columns`` read Core rows of those columns: the same pages (items, order,
+    totals, has_next) in the same statements as the entity loaders, cursor and filter included,
+    the id lists bound whole (one array parameter on PostgreSQL)."""
+    upload_ids = await _arrange(db, clock, uploads=3, debtors_each=7)
+    columns: list[ColumnElement[Any]] = [
+        Debtor.id.label("id"),
+        Debtor.upload_id.label("upload_id"),
+        Debtor.validation_status.label("validation_status"),
+    ]
+
+    def only(filters: dict[str, Any]) -> list[Any]:
+        return [Debtor.validation_status == filters["status"]] if filters else []
+
+    def shape(page: Any) -> tuple[Any, ...]:
+        return (
+            [(d.id, d.upload_id, d.validation_status) for d in page.items],
+            page.total,
+            page.has_next,
+            page.has_previous,
+        )
+
+    ctx = Context.create(runtime.services)
+    try:
+        entities = ctx.loaders.pages(Debtor.upload_id, only, name="e")
+        rows = ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns)
+        first = await entities.load(PageKey(upload_ids[0], Window(3)))
+        cursor = first.items[-1].id
+        windows = [
+            (Window(3), ()),
+            (Window(3, after=cursor), ()),
+            (Window(2, backward=True), ()),
+            (Window(100), (("status", "valid"),)),
+        ]
+        for window, filters in windows:
+            keys = [PageKey(u, window, filters) for u in [*upload_ids, 10_000]]
+            expected = [shape(await entities.load(k)) for k in keys]
+            with sql_counter:
+                got = [await p for p in [rows.load(k) for k in keys]]
+            assert [shape(p) for p in got] == expected, window
+            assert sql_counter.count == (3 if window.after is not None else 2), window
+            assert all(type(d) is not Debtor for p in got for d in p.items)  # rows, not entities
+        # The same statements again, built once: other parents, the same answers.
+        again = await ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns).load(
+            PageKey(upload_ids[1], Window(3))
+        )
+        assert shape(again) == shape(await entities.load(PageKey(upload_ids[1], Window(3))))
+
+        by_rows = ctx.loaders.by(Upload.id, [Upload.id.label("id"), Upload.filename.label("f")])
+        with sql_counter:
+            found = [await f for f in [by_rows.load(i) for i in [*upload_ids, 10_000]]]
+        assert sql_counter.count == 1
+        assert [(r.id, r.f) for r in found[:-1]] == [
+            (u, f"{n}.csv") for n, u in enumerate(upload_ids)
+        ]
+        assert found[-1] is None
     finally:
         await ctx.uow.close()

@@ -104,17 +104,36 @@ class Upload(Base):
     @property
     def progress(self) -> Decimal:
         """(processed + failed) / total x 100, two decimals half-even (PRODUCT.md §6)."""
-        return percent(self.processed_records + self.failed_records, self.total_records)
+        return upload_progress(self.processed_records, self.failed_records, self.total_records)
 
     @property
     def success_rate(self) -> Decimal:
         """processed / total x 100, two decimals half-even (PRODUCT.md §6)."""
-        return percent(self.processed_records, self.total_records)
+        return upload_success_rate(self.processed_records, self.total_records)
 
     @property
     def is_complete(self) -> bool:
         """Whether ingestion has ended, well or badly."""
-        return self.status in FINISHED_UPLOAD_STATUSES
+        return upload_is_complete(self.status)
+
+
+# An upload's figures on its column values: the model's properties above and a face reading
+# uploads as plain rows of columns (schema/uploads.py) answer by the same rule.
+
+
+def upload_progress(processed: int, failed: int, total: int) -> Decimal:
+    """(processed + failed) / total x 100, two decimals half-even (PRODUCT.md §6)."""
+    return percent(processed + failed, total)
+
+
+def upload_success_rate(processed: int, total: int) -> Decimal:
+    """processed / total x 100, two decimals half-even (PRODUCT.md §6)."""
+    return percent(processed, total)
+
+
+def upload_is_complete(status: str) -> bool:
+    """Whether ingestion has ended, well or badly."""
+    return status in FINISHED_UPLOAD_STATUSES
 
 
 class RangeStatus(enum.StrEnum):

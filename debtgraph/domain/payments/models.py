@@ -163,27 +163,48 @@ class BillingAttempt(Base):
     @property
     def is_approved(self) -> bool:
         """Whether the gateway took the money."""
-        return self.status == BillingStatus.APPROVED
-
-    @property
-    def _ends_the_series(self) -> bool:
-        # Approved, voided, a final decline code or the last allowed attempt: no retry follows.
-        return (
-            self.is_approved
-            or self.status == BillingStatus.VOIDED
-            or self.error_code in FINAL_DECLINE_CODES
-            or self.attempt_number >= MAX_ATTEMPTS
-        )
+        return attempt_is_approved(self.status)
 
     @property
     def is_final(self) -> bool:
         """Whether this attempt is the debtor's last: answered and nothing may follow it."""
-        return self._ends_the_series and self.status != BillingStatus.PENDING
+        return attempt_is_final(self.status, self.error_code, self.attempt_number)
 
     @property
     def can_retry(self) -> bool:
         """Whether a failed attempt may be followed by another."""
-        return self.status in _RETRYABLE_STATUSES and not self._ends_the_series
+        return attempt_can_retry(self.status, self.error_code, self.attempt_number)
+
+
+# The rules of an attempt's state, on its column values: the model's properties above and a
+# face reading attempts as plain rows of columns (schema/billing.py) answer by the same rule.
+
+
+def attempt_is_approved(status: str) -> bool:
+    """Whether the gateway took the money."""
+    return status == BillingStatus.APPROVED
+
+
+def _ends_the_series(status: str, error_code: str | None, attempt_number: int) -> bool:
+    # Approved, voided, a final decline code or the last allowed attempt: no retry follows.
+    return (
+        attempt_is_approved(status)
+        or status == BillingStatus.VOIDED
+        or error_code in FINAL_DECLINE_CODES
+        or attempt_number >= MAX_ATTEMPTS
+    )
+
+
+def attempt_is_final(status: str, error_code: str | None, attempt_number: int) -> bool:
+    """Whether the attempt is the debtor's last: answered and nothing may follow it."""
+    return _ends_the_series(status, error_code, attempt_number) and status != BillingStatus.PENDING
+
+
+def attempt_can_retry(status: str, error_code: str | None, attempt_number: int) -> bool:
+    """Whether a failed attempt may be followed by another."""
+    return status in _RETRYABLE_STATUSES and not _ends_the_series(
+        status, error_code, attempt_number
+    )
 
 
 class FinalDecline(Base):
