@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from debtgraph.domain.debtors import ingestion
+from debtgraph.domain.debtors import csv_reader, ingestion
 from debtgraph.domain.debtors.csv_reader import (
     MAX_COLUMNS,
     CsvFormatError,
@@ -184,6 +184,24 @@ def test_a_file_not_plain_to_its_end_is_left_to_the_reader(odd: str) -> None:
     content = ("\n".join([*_lines(rows=2000), odd, ROW.format(1)]) + "\n").encode()
     assert _count(content, first=2, every=100, block_size=4096) is None
     _check_against_reader(content, first=2, every=100, block_size=4096)
+
+
+def test_a_file_of_many_blank_looking_lines_is_left_to_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged one at a time, such lines cost more than the reader's records: past a budget
+    the file is the reader's, which then counts it alone (a hostile file's lines are not
+    judged twice, in full, by both)."""
+    monkeypatch.setattr(csv_reader, "MAX_JUDGED_LINES", 20)
+    few = _lines(*(["", " ;", "\xa0"] * 6), ROW.format(7))
+    many = _lines(*(["", " ;", "\xa0"] * 7), ROW.format(7))
+    assert _count(("\n".join(few) + "\n").encode(), first=2, every=10, block_size=64)
+    content = ("\n".join(many) + "\n").encode()
+    assert _count(content, first=2, every=10, block_size=64) is None
+    fast = _inspect(content, tmp_path / "fast.csv", range_rows=10)
+    with _reader_only(monkeypatch):
+        slow = _inspect(content, tmp_path / "slow.csv", range_rows=10)
+    assert fast == slow
 
 
 def test_a_file_ending_in_a_lone_cr_is_left_to_the_reader() -> None:

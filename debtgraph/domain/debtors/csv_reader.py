@@ -561,6 +561,11 @@ def _line_tests(delimiter: bytes) -> tuple[bytes, re.Pattern[bytes]]:
     return others, re.compile(b"\\n([" + candidates + b"\\x80-\\xff]*+)(?=\\n)")
 
 
+# Lines that may be blank ``count_rows`` judges one at a time before it leaves the file to the
+# reader: a real export holds a few; a file of them is cheaper to read record by record.
+MAX_JUDGED_LINES: Final = 10_000
+
+
 def count_rows(
     stream: ByteStream, layout: CsvLayout, *, first: int, every: int, block_size: int = SCAN_BLOCK
 ) -> RowCount | None:
@@ -585,6 +590,7 @@ def count_rows(
     longest = min(csv.field_size_limit(), MAX_RECORD_CHARS)
     marks: list[tuple[int, int]] = []
     wanted = first
+    judged = 0  # lines that may be blank, judged one by one
     rows = 0  # non-blank lines so far, the header's included: the last row number
     lines = 0  # lines before the block's first one
     # Every block starts with the line break before its first line: the file is read as if
@@ -627,9 +633,18 @@ def count_rows(
         blanks: list[int] = []
         seen, at = 0, 0
         for match in candidate.finditer(block, 0, end):
+            judged += 1
+            if judged > MAX_JUDGED_LINES:
+                # A file of blank (or blank-looking) lines costs more here, a line at a time,
+                # than in the reader: it counts them, and only its own work is spent.
+                return None
             seen += block.count(b"\n", at, match.start())
             at = match.start()
-            if _is_blank(match[1].decode(layout.encoding, errors).split(layout.delimiter)):
+            text = match[1]
+            # Spaces and delimiters alone are a blank record; only non-ASCII text is decoded.
+            if text.isascii() or _is_blank(
+                text.decode(layout.encoding, errors).split(layout.delimiter)
+            ):
                 blanks.append(seen)
         while wanted <= rows + count - len(blanks):
             line = wanted - rows - 1
