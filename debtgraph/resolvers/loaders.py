@@ -161,8 +161,11 @@ class Loaders:
             found = {getattr(row, attr.key): row for row in rows}
             return [found.get(k) for k in keys]
 
+        # Keyed by its columns too: two callers reading different columns of the same model
+        # by the same attribute must not share a loader (review).
         return self._get(
-            ("by", model, attr.key, "rows"), lambda: DataLoader(batch_rows, max_batch_size=1000)
+            ("by", model, attr.key, "rows", _shape(columns)),
+            lambda: DataLoader(batch_rows, max_batch_size=1000),
         )
 
     def many(
@@ -211,13 +214,17 @@ class Loaders:
         model = attr.class_
         row_columns = tuple(columns) if columns is not None else None
         as_rows = row_columns is not None
+        shape = _shape(row_columns) if row_columns is not None else None
 
         def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
             if row_columns is None:
                 return _page_statements(
                     attr, filter_builder, window, filters, select(model), _among_expanded
                 )
-            key = (model, attr.key, name, window, filters)
+            # Everything the statements are built from: a name shared by two callers with other
+            # columns or conditions must not hand one the other's statements (the kept
+            # statements outlive the request).
+            key = (model, attr.key, name, shape, filter_builder, window, filters)
             found = _KEPT_STATEMENTS.get(key)
             if found is None:
                 found = _page_statements(
@@ -293,6 +300,11 @@ class _Statements:
 # window and filters. Building them is a good part of a nested page's cost (the ranked subquery
 # and its columns are coerced anew, then walked for SQLAlchemy's cache key). At most
 # _MAX_KEPT_STATEMENTS, the first built dropped first (a cursor's window is its own entry).
+def _shape(columns: Sequence[ColumnElement[Any]]) -> tuple[str, ...]:
+    """What a row loader's columns are, for its keys: their labels and what each reads."""
+    return tuple(f"{getattr(column, 'key', '')}={column}" for column in columns)
+
+
 _KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
 _MAX_KEPT_STATEMENTS = 512
 

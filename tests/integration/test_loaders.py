@@ -219,3 +219,36 @@ async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
         assert found[-1] is None
     finally:
         await ctx.uow.close()
+
+
+def _nobody(values: dict[str, Any]) -> list[ColumnElement[bool]]:
+    return [Debtor.validation_status == "nope"]
+
+
+async def test_row_loaders_of_one_name_never_share_statements_or_loaders(
+    runtime: Runtime, db: Any, clock: Any
+) -> None:
+    """The kept page statements outlive the request: two callers naming their loader alike but
+    reading other columns, or under other conditions, each get their own (review)."""
+    (upload_id,) = await _arrange(db, clock, uploads=1, debtors_each=3)
+    narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
+    wide = [*narrow, Debtor.first_name.label("first_name")]
+    first = Context.create(runtime.services)
+    try:
+        loader = first.loaders.pages(Debtor.upload_id, _nobody, name="shared", columns=narrow)
+        none = await loader.load(PageKey(upload_id, Window(5)))
+    finally:
+        await first.uow.close()
+    second = Context.create(runtime.services)
+    try:
+        loader = second.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide)
+        page = await loader.load(PageKey(upload_id, Window(5)))
+        one = await second.loaders.by(Debtor.id, narrow).load(page.items[0].id)
+        other = await second.loaders.by(Debtor.id, wide).load(page.items[0].id)
+    finally:
+        await second.uow.close()
+    assert (none.items, none.total) == ([], 0)
+    assert page.total == 3
+    assert sorted(row.first_name for row in page.items) == ["d0-0", "d0-1", "d0-2"]
+    assert "first_name" not in one._fields
+    assert other.first_name == page.items[0].first_name
