@@ -127,21 +127,6 @@ async def find_attempts(
         return await keyset_page(session, _statement(filters), BillingAttempt.id, window)
 
 
-async def attempts_page(
-    ctx: Context,
-    parent: Any,
-    parent_id: int,
-    *,
-    window: Window,
-    status: str | None = None,
-) -> Page[Any]:
-    """A debtor's or an upload's attempts (``parent`` is the column), batched across parents."""
-    (page,) = await attempts_pages(ctx, parent, [parent_id], window=window, status=status)
-    if isinstance(page, Exception):
-        raise page
-    return page
-
-
 async def attempts_pages(
     ctx: Context,
     parent: Any,
@@ -150,7 +135,8 @@ async def attempts_pages(
     window: Window,
     status: str | None = None,
 ) -> list[Page[Any] | Exception]:
-    """``attempts_page`` for many parents at once: each one's page, or the error it failed with.
+    """A debtor's or an upload's attempts (``parent`` is the column), for many parents at once:
+    each one's page, or the error it failed with (one windowed query per request shape).
 
     The attempts are rows of NODE_COLUMNS, not entities. Operators only, asked here as the VOP
     logs' edge asks it, not left to whoever reached the parent."""

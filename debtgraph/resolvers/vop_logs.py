@@ -127,21 +127,6 @@ async def find_vop_logs(
         return await keyset_page(session, _statement(checked), VopLog.id, window)
 
 
-async def logs_of(
-    ctx: Context,
-    parent: Any,
-    parent_id: int,
-    *,
-    window: Window,
-    result: str | None = None,
-) -> Page[Any]:
-    """A debtor's or an upload's logs (``parent`` is the VopLog column), one query per request."""
-    (page,) = await logs_of_many(ctx, parent, [parent_id], window=window, result=result)
-    if isinstance(page, Exception):
-        raise page
-    return page
-
-
 async def logs_of_many(
     ctx: Context,
     parent: Any,
@@ -150,7 +135,8 @@ async def logs_of_many(
     window: Window,
     result: str | None = None,
 ) -> list[Page[Any] | Exception]:
-    """``logs_of`` for many parents at once: each one's page, or the error its page failed with.
+    """A debtor's or an upload's logs (``parent`` is the VopLog column), for many parents at
+    once: each one's page, or the error its page failed with (one windowed query).
 
     The logs are rows of NODE_COLUMNS, not entities."""
     require_operator(ctx)
