@@ -18,7 +18,6 @@ from typing import Any, Final
 
 import orjson
 from sqlalchemy import (
-    String,
     Text,
     bindparam,
     case,
@@ -30,12 +29,12 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.base import UTCDateTime
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.concurrency import lock_row
+from debtgraph.domain.core.database import among_texts
 from debtgraph.domain.core.errors import InvalidTransition
 from debtgraph.domain.debtors.models import (
     BlacklistedIban,
@@ -128,22 +127,8 @@ async def blacklisted_among(session: AsyncSession, ibans: Iterable[str | None]) 
     wanted = {iban for iban in ibans if iban}
     if not wanted:
         return set()
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # One array parameter: a chunk's 2000-item IN list cost more to compile and plan than
-        # to run. Joined as a set, not ``= ANY(:ibans)``: once the prepared statement goes to
-        # its generic plan the array is no constant, so PostgreSQL tests every listed IBAN
-        # against the whole array (2000 x the list's size collated comparisons, ~25 ms a
-        # chunk) instead of hashing it.
-        given = select(func.unnest(bindparam("ibans", type_=ARRAY(String)))).scalar_subquery()
-        rows = await session.scalars(
-            select(BlacklistedIban.iban).where(BlacklistedIban.iban.in_(given)),
-            {"ibans": list(wanted)},
-        )
-    else:
-        rows = await session.scalars(
-            select(BlacklistedIban.iban).where(BlacklistedIban.iban.in_(wanted))
-        )
+    matching, params = await among_texts(session, BlacklistedIban.iban, list(wanted), "ibans")
+    rows = await session.scalars(select(BlacklistedIban.iban).where(matching), params)
     return set(rows.all())
 
 

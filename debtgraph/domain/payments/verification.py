@@ -37,20 +37,16 @@ from typing import Any, Final, NamedTuple, cast
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     Table,
-    bindparam,
-    func,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.database import insert_rows
+from debtgraph.domain.core.database import among_texts, insert_rows
 from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import (
@@ -252,16 +248,7 @@ async def _declined_ibans(session: AsyncSession, wanted: list[str]) -> set[str]:
     upload): one query on ``FinalDecline``."""
     if not wanted:
         return set()
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # One array parameter, joined as a set (as ``validation.blacklisted_among`` does): a
-        # batch's IN list of thousands of IBANs cost more to compile and plan than the lookup,
-        # and ``= ANY(:ibans)`` under a generic plan compares each row with the whole array.
-        given = select(func.unnest(bindparam("ibans", type_=ARRAY(String)))).scalar_subquery()
-        matching = FinalDecline.iban.in_(given)
-        params: dict[str, Any] = {"ibans": wanted}
-    else:
-        matching, params = FinalDecline.iban.in_(wanted), {}
+    matching, params = await among_texts(session, FinalDecline.iban, wanted, "ibans")
     rows = await session.scalars(select(FinalDecline.iban).where(matching).distinct(), params)
     return set(rows.all())
 
