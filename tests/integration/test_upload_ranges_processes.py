@@ -187,6 +187,16 @@ def _kill_worker_process(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _stop_set(supervisor: subprocess.Popen[str], children: list[int]) -> None:
+    """Leave no worker process behind: one left running would take the jobs of every later
+    test on this Redis (a SIGKILLed supervisor forwards nothing to its children)."""
+    if supervisor.poll() is None:
+        supervisor.kill()
+        supervisor.wait(timeout=30)
+    for pid in children:
+        _kill_worker_process(pid)
+
+
 async def _started_children(
     supervisor: subprocess.Popen[str], children: list[int], count: int = 2
 ) -> None:
@@ -232,11 +242,7 @@ async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
         # SIGTERM reached every worker process: none is left behind.
         assert not [pid for pid in children if _alive(pid)]
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=30)
-        for pid in children:
-            _kill_worker_process(pid)
+        _stop_set(supervisor, children)
         await queue.close()
         async with factory() as session:
             await session.execute(delete(Upload).where(Upload.id == upload_id))

@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import REDIS_URL
 from tests.integration.test_upload_ranges_processes import (
     _alive,
-    _kill_worker_process,
     _running,
     _started_children,
+    _stop_set,
     _worker,
 )
 
@@ -38,11 +38,7 @@ async def test_a_worker_process_killed_stops_the_set_and_the_supervisor_fails(
         assert supervisor.returncode == 1
         assert not _alive(survivor)
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=30)
-        for pid in children:
-            _kill_worker_process(pid)
+        _stop_set(supervisor, children)
 
 
 async def test_the_worker_processes_of_a_killed_supervisor_stop(migrated: str) -> None:
@@ -60,9 +56,4 @@ async def test_the_worker_processes_of_a_killed_supervisor_stop(migrated: str) -
             await asyncio.sleep(0.1)
         assert [pid for pid in children if _running(pid)] == []
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=30)
-        for pid in children:
-            # Never leave one behind: it would take the jobs of every later test on this Redis.
-            _kill_worker_process(pid)
+        _stop_set(supervisor, children)
