@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -346,14 +348,138 @@ class _PageInfo(PageInfo):
 
 def to_connection(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
     """Shape a resolver page into a Relay connection."""
-    items = page.items
-    nodes = [convert(item) for item in items]
-    return Connection(
-        edges=_Edges(items, nodes),  # type: ignore[arg-type]
+    return _connection(page, [convert(item) for item in page.items])
+
+
+def _connection(page: Page[Any], nodes: list[T]) -> Connection[T]:
+    # Its four fields set at once: a nested page builds a connection per parent, and the
+    # dataclass's keyword __init__ costs more than the rest of it (its __init__ only assigns
+    # them; tests/unit/test_row_shapes.py holds the two equal).
+    connection: Connection[T] = object.__new__(Connection)
+    connection.__dict__.update(
+        edges=_Edges(page.items, nodes),
         nodes=nodes,
         page_info=_PageInfo(page),
         total_count=page.total,
     )
+    return connection
+
+
+# A field of a RowShape: the column it shows as it is, or a function and the columns it is
+# applied to, in order.
+ShapeField = str | tuple[Any, ...]
+
+
+class RowShape(Generic[T]):
+    """How a node type is built from the named columns of a row: each field the column it shows
+    (the column of its own name unless the shape says another) or a function of columns. The one
+    rule that builds the type, from a page of Core rows (by position, see :meth:`build_all`) and
+    from an entity (its attributes by name, EntityFields).
+
+    The constructors are generated once, as code reading each column once and calling each
+    function once: a nested page builds some hundreds of nodes per request, and a hand-written
+    ``cls(**…)`` of mapping look-ups and enum calls costs several times what the rows do. An
+    enumeration is looked up in its members by value (what calling it answers, without the
+    call); a value that is no member goes through the call, which raises as it did.
+    """
+
+    def __init__(self, node: type[T], fields: Mapping[str, ShapeField]) -> None:
+        self.node = node
+        declared = [f.name for f in dataclasses.fields(node) if f.init]  # type: ignore[arg-type]
+        unknown = sorted(set(fields) - set(declared))
+        if unknown:
+            raise TypeError(f"{node.__name__}'s row shape names {unknown}, none of its fields")
+        # A field the shape does not name shows the column of its own name.
+        self.fields: dict[str, ShapeField] = {name: fields.get(name, name) for name in declared}
+        self.columns = tuple(
+            dict.fromkeys(
+                column
+                for spec in self.fields.values()
+                for column in ((spec,) if isinstance(spec, str) else spec[1:])
+            )
+        )
+        self.from_mapping: Callable[[Mapping[str, Any]], T] = self._generate(
+            lambda column: f"m[{column!r}]", "m"
+        )
+        self._by_position: dict[tuple[str, ...], Callable[[Any], T]] = {}
+        # The last result's metadata (a sentinel first) and its constructor (see build_all).
+        self._last: tuple[object, Callable[[Any], T]] = (object(), self.from_mapping)
+        _SHAPES[node] = self
+
+    def _generate(self, read: Callable[[str], str], arg: str) -> Callable[[Any], T]:
+        env: dict[str, Any] = {"new": object.__new__, "node": self.node}
+        lines = [f"def build({arg}):"]
+        # Each column read once, into a local (several fields derive from the same columns).
+        local = {column: f"c{n}" for n, column in enumerate(self.columns)}
+        lines += [f"    {local[column]} = {read(column)}" for column in self.columns]
+        items = []
+        for n, (name, spec) in enumerate(self.fields.items()):
+            if isinstance(spec, str):
+                items.append(f"{name!r}: {local[spec]}")
+                continue
+            function, *columns = spec
+            env[f"f{n}"] = function
+            call = f"f{n}({', '.join(local[c] for c in columns)})"
+            if isinstance(function, type) and issubclass(function, enum.Enum) and len(columns) == 1:
+                env[f"e{n}"] = function._value2member_map_
+                lines.append(f"    v{n} = e{n}.get({local[columns[0]]})")
+                lines.append(f"    if v{n} is None: v{n} = {call}")
+                items.append(f"{name!r}: v{n}")
+            else:
+                items.append(f"{name!r}: {call}")
+        # The dataclass's __init__ only assigns these fields (every one given): the instance's
+        # __dict__ is set at once instead (tests/unit/test_row_shapes.py holds both equal).
+        lines.append("    o = new(node)")
+        lines.append("    o.__dict__.update({" + ", ".join(items) + "})")
+        lines.append("    return o")
+        exec("\n".join(lines), env)  # noqa: S102 - generated from the shape's own names only
+        return env["build"]  # type: ignore[no-any-return]
+
+    def build_all(self, rows: Sequence[Any]) -> list[T]:
+        """The nodes of rows of one result (Core rows: their columns by position)."""
+        if not rows:
+            return []
+        # The rows of one result share its metadata: a nested page builds a connection per
+        # parent from one result, and asking a row its fields builds their list anew each time.
+        # (``_parent`` is SQLAlchemy's, absent from other rows: their fields are asked.)
+        metadata = getattr(rows[0], "_parent", None)
+        last = self._last
+        if metadata is not None and last[0] is metadata:
+            return [last[1](row) for row in rows]
+        fields = rows[0]._fields
+        found = self._by_position.get(fields)
+        if found is not None:
+            build = found
+        else:
+            positions = {name: index for index, name in enumerate(fields)}
+            missing = [column for column in self.columns if column not in positions]
+            if missing:
+                raise KeyError(f"{self.node.__name__} rows lack {missing}")
+            build = self._generate(lambda column: f"r[{positions[column]}]", "r")
+            if len(self._by_position) < 16:  # a statement's columns: a handful per type
+                self._by_position[fields] = build
+        if metadata is not None:
+            self._last = (metadata, build)
+        return [build(row) for row in rows]
+
+
+# Each node type's shape, for the modules that name the type through the schema (schema_type).
+_SHAPES: dict[type, RowShape[Any]] = {}
+
+
+def shape_of(node: type[T]) -> RowShape[T]:
+    """The row shape of a node type."""
+    return _SHAPES[node]
+
+
+def none_if_empty(value: Any) -> Any:
+    """An empty list (or string) shown as null, as the REST faces show it."""
+    return value or None
+
+
+def rows_connection(page: Page[Any], shape: RowShape[T]) -> Connection[T]:
+    """A page of Core rows as a Relay connection of the shape's nodes."""
+    return _connection(page, shape.build_all(page.items))
 
 
 class EntityFields(Mapping[str, Any]):

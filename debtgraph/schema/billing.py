@@ -23,6 +23,7 @@ from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     EntityFields,
+    RowShape,
     UserError,
     attempt,
     ctx_of,
@@ -71,29 +72,7 @@ class BillingAttempt(relay.Node):
         """Shape an attempt: a row of the resolver's NODE_FIELDS by name, or an entity's
         attributes (EntityFields); its flags derived by the rules the model's own properties
         answer by."""
-        return cls(
-            id=str(m["id"]),
-            database_id=m["id"],
-            debtor_id=m["debtor_id"],
-            upload_id=m["upload_id"],
-            transaction_id=m["transaction_id"],
-            unique_id=m["unique_id"],
-            amount=m["amount"],
-            currency=m["currency"],
-            status=BillingStatus(m["status"]),
-            attempt_number=m["attempt_number"],
-            mid_reference=m["mid_reference"],
-            error_code=m["error_code"],
-            error_message=m["error_message"],
-            is_approved=attempt_is_approved(m["status"]),
-            is_final=attempt_is_final(m["status"], m["error_code"], m["attempt_number"]),
-            can_retry=attempt_can_retry(m["status"], m["error_code"], m["attempt_number"]),
-            channel=m["channel"],
-            next_retry_at=m["next_retry_at"],
-            processed_at=m["processed_at"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return ATTEMPT_ROWS.from_mapping(m)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -113,6 +92,19 @@ class BillingAttempt(relay.Node):
     async def upload(self, info: Info) -> Upload | None:
         model = (await uploads.uploads_by_ids(ctx_of(info), [self.upload_id])).get(self.upload_id)
         return Upload.from_model(model) if model else None
+
+
+ATTEMPT_ROWS = RowShape(
+    BillingAttempt,
+    {
+        "id": (str, "id"),
+        "database_id": "id",
+        "status": (BillingStatus, "status"),
+        "is_approved": (attempt_is_approved, "status"),
+        "is_final": (attempt_is_final, "status", "error_code", "attempt_number"),
+        "can_retry": (attempt_can_retry, "status", "error_code", "attempt_number"),
+    },
+)
 
 
 @strawberry.input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,16 +29,19 @@ from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
     EntityFields,
+    RowShape,
     UserError,
     attempt,
     batched,
     ctx_of,
     node_key,
     nodes_in_order,
+    none_if_empty,
     object_id,
     one_of,
+    rows_connection,
     schema_type,
-    to_connection,
+    shape_of,
 )
 from debtgraph.schema.live import nodes
 from debtgraph.schema.payments import BillingStatus, VopResult
@@ -60,8 +64,12 @@ RiskClass = strawberry.enum(
 
 async def _uploads(info: Info, parents: Sequence[Debtor]) -> list[Any]:
     found = await uploads.upload_rows_by_ids(ctx_of(info), {p.upload_id for p in parents})
-    upload_type = schema_type(info, "Upload")
-    built = {key: upload_type.from_row(row._mapping) for key, row in found.items()}
+    keys = list(found)
+    built = dict(
+        zip(
+            keys, shape_of(schema_type(info, "Upload")).build_all(list(found.values())), strict=True
+        )
+    )
     return [built.get(p.upload_id) for p in parents]
 
 
@@ -154,59 +162,7 @@ class Debtor(relay.Node):
     def from_row(cls, m: Mapping[str, Any]) -> Debtor:
         """Shape a debtor: a row of the resolver's NODE_FIELDS by name, or an entity's
         attributes (EntityFields)."""
-        return cls(
-            id=str(m["id"]),
-            database_id=m["id"],
-            upload_id=m["upload_id"],
-            row_number=m["row_number"],
-            iban_masked=m["iban_masked"],
-            iban_valid=m["iban_valid"],
-            bank_name=m["bank_name"],
-            bank_code=m["bank_code"],
-            bic=m["bic"],
-            first_name=m["first_name"],
-            last_name=m["last_name"],
-            full_name=full_name(m["first_name"], m["last_name"]),
-            email=m["email"],
-            phone=m["phone"],
-            primary_phone=m["phone"],
-            national_id=m["national_id"],
-            birth_date=m["birth_date"],
-            street=m["street"],
-            street_number=m["street_number"],
-            floor=m["floor"],
-            door=m["door"],
-            apartment=m["apartment"],
-            postcode=m["postcode"],
-            city=m["city"],
-            province=m["province"],
-            country=m["country"],
-            full_address=full_address(
-                street=m["street"],
-                street_number=m["street_number"],
-                floor=m["floor"],
-                door=m["door"],
-                apartment=m["apartment"],
-                postcode=m["postcode"],
-                city=m["city"],
-                province=m["province"],
-                country=m["country"],
-            ),
-            amount=m["amount"],
-            currency=m["currency"],
-            sepa_type=m["sepa_type"],
-            status=DebtorStatus(m["status"]),
-            risk_class=RiskClass(m["risk_class"]) if m["risk_class"] else None,
-            name_matched=m["name_matched"],
-            external_reference=m["external_reference"],
-            validation_status=ValidationStatus(m["validation_status"]),
-            validation_errors=m["validation_errors"] or None,
-            blacklisted=m["blacklisted"],
-            validated_at=m["validated_at"],
-            raw_data=m["raw_data"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return DEBTOR_ROWS.from_mapping(m)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -265,6 +221,34 @@ class Debtor(relay.Node):
         )
 
 
+def _risk_class(value: str | None) -> RiskClass | None:
+    return RiskClass(value) if value else None
+
+
+# full_address's parts in the order of its keyword arguments.
+ADDRESS_PARTS = tuple(inspect.signature(full_address).parameters)
+
+
+def _address(*parts: str | None) -> str | None:
+    return full_address(**dict(zip(ADDRESS_PARTS, parts, strict=True)))
+
+
+DEBTOR_ROWS = RowShape(
+    Debtor,
+    {
+        "id": (str, "id"),
+        "database_id": "id",
+        "full_name": (full_name, "first_name", "last_name"),
+        "primary_phone": "phone",
+        "full_address": (_address, *ADDRESS_PARTS),
+        "status": (DebtorStatus, "status"),
+        "risk_class": (_risk_class, "risk_class"),
+        "validation_status": (ValidationStatus, "validation_status"),
+        "validation_errors": (none_if_empty, "validation_errors"),
+    },
+)
+
+
 @strawberry.input
 class DebtorValidateInput:
     debtor_id: strawberry.ID = strawberry.field(description="The Relay id or the REST id.")
@@ -309,7 +293,7 @@ class DebtorQuery:
             validation_status=validation_status.value if validation_status else None,
             search=search,
         )
-        return to_connection(page, lambda row: Debtor.from_row(row._mapping))
+        return rows_connection(page, DEBTOR_ROWS)
 
     @strawberry.field(
         description="One debtor by its id or REST id (GET /api/admin/debtors/{id}; operators)."

@@ -13,7 +13,7 @@ from debtgraph.domain.payments import vop
 from debtgraph.domain.payments.models import BillingStatus as DomainBillingStatus
 from debtgraph.resolvers import billing
 from debtgraph.resolvers.loaders import Window
-from debtgraph.schema.base import Connection, ctx_of, one_of, schema_type, to_connection
+from debtgraph.schema.base import Connection, ctx_of, one_of, rows_connection, schema_type, shape_of
 
 BillingStatus = strawberry.enum(
     DomainBillingStatus, name="BillingStatus", description="Gateway state of one debit attempt."
@@ -65,9 +65,6 @@ async def attempts_of_many(
         window=window,
         status=status.value if status is not None else None,
     )
-    shape = schema_type(info, "BillingAttempt").from_row
-
-    def convert(row: Any) -> Any:  # a row of the resolver's NODE_COLUMNS
-        return shape(row._mapping)
-
-    return [page if isinstance(page, Exception) else to_connection(page, convert) for page in pages]
+    # Rows of the resolver's NODE_COLUMNS, in the running schema's BillingAttempt's shape.
+    shape = shape_of(schema_type(info, "BillingAttempt"))
+    return [page if isinstance(page, Exception) else rows_connection(page, shape) for page in pages]

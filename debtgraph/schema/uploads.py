@@ -30,6 +30,7 @@ from debtgraph.schema import vop_logs as vop_log_types
 from debtgraph.schema.base import (
     Connection,
     EntityFields,
+    RowShape,
     UserError,
     attempt,
     ctx_of,
@@ -113,27 +114,7 @@ class Upload(relay.Node):
         """Shape an upload: a row of the resolver's NODE_FIELDS by name, or an entity's
         attributes (EntityFields); its figures derived by the rules the model's own properties
         answer by."""
-        processed, failed, total = m["processed_records"], m["failed_records"], m["total_records"]
-        return cls(
-            id=str(m["id"]),
-            database_id=m["id"],
-            filename=m["filename"],
-            original_filename=m["original_filename"],
-            file_size=m["file_size"],
-            mime_type=m["mime_type"],
-            status=UploadStatus(m["status"]),
-            total_records=total,
-            processed_records=processed,
-            failed_records=failed,
-            success_rate=float(upload_success_rate(processed, total)),
-            progress=float(upload_progress(processed, failed, total)),
-            is_complete=upload_is_complete(m["status"]),
-            error_message=m["error_message"],
-            processing_started_at=m["processing_started_at"],
-            processing_completed_at=m["processing_completed_at"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
+        return UPLOAD_ROWS.from_mapping(m)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -218,6 +199,27 @@ class Upload(relay.Node):
             check_window(first, after, last, before),
             result,
         )
+
+
+def _success_rate(processed: int, total: int) -> float:
+    return float(upload_success_rate(processed, total))
+
+
+def _progress(processed: int, failed: int, total: int) -> float:
+    return float(upload_progress(processed, failed, total))
+
+
+UPLOAD_ROWS = RowShape(
+    Upload,
+    {
+        "id": (str, "id"),
+        "database_id": "id",
+        "status": (UploadStatus, "status"),
+        "success_rate": (_success_rate, "processed_records", "total_records"),
+        "progress": (_progress, "processed_records", "failed_records", "total_records"),
+        "is_complete": (upload_is_complete, "status"),
+    },
+)
 
 
 @strawberry.input

@@ -20,10 +20,12 @@ from debtgraph.resolvers.pagination import check_window
 from debtgraph.schema.base import (
     Connection,
     EntityFields,
+    RowShape,
     ctx_of,
     node_key,
     nodes_in_order,
     one_of,
+    rows_connection,
     schema_type,
     to_connection,
 )
@@ -70,27 +72,7 @@ class VopLog(relay.Node):
         """Shape a VOP log: a row of the resolver's NODE_FIELDS by name, or an entity's
         attributes (EntityFields); its figures derived by the rules the model's own properties
         answer by."""
-        return cls(
-            id=str(m["id"]),
-            database_id=m["id"],
-            debtor_id=m["debtor_id"],
-            upload_id=m["upload_id"],
-            iban_masked=m["iban_masked"],
-            iban_valid=m["iban_valid"],
-            bank_identified=m["bank_identified"],
-            bank_name=m["bank_name"],
-            bic=m["bic"],
-            country=m["country"],
-            vop_score=m["vop_score"],
-            score_label=ScoreLabel(m["score_label"]),
-            result=VopResult(m["result"]),
-            epc_code=m["epc_code"],
-            provider_name=m["provider_name"],
-            name_ratio=m["name_ratio"],
-            is_positive=vop.is_positive(m["vop_score"]),
-            is_negative=vop.is_negative(m["vop_score"]),
-            created_at=m["created_at"],
-        )
+        return VOP_LOG_ROWS.from_mapping(m)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -119,6 +101,19 @@ class VopLog(relay.Node):
         return schema_type(info, "Upload").from_model(model) if model else None
 
 
+VOP_LOG_ROWS = RowShape(
+    VopLog,
+    {
+        "id": (str, "id"),
+        "database_id": "id",
+        "score_label": (ScoreLabel, "score_label"),
+        "result": (VopResult, "result"),
+        "is_positive": (vop.is_positive, "vop_score"),
+        "is_negative": (vop.is_negative, "vop_score"),
+    },
+)
+
+
 def connection_of(page: Page[VopLogModel]) -> Connection[VopLog]:
     """A page of logs as a connection."""
     return to_connection(page, VopLog.from_model)
@@ -126,7 +121,7 @@ def connection_of(page: Page[VopLogModel]) -> Connection[VopLog]:
 
 def rows_connection_of(page: Page[Row[Any]]) -> Connection[VopLog]:
     """A page of logs read as rows of the resolver's NODE_COLUMNS as a connection."""
-    return to_connection(page, lambda row: VopLog.from_row(row._mapping))
+    return rows_connection(page, VOP_LOG_ROWS)
 
 
 async def logs_of(
