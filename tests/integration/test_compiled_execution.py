@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -313,6 +314,9 @@ def test_the_schemas_plain_fields_still_take_the_attribute_path() -> None:
 # one parent, values a reader does not take as they are.
 
 
+_ODD = timezone(timedelta(hours=5, minutes=30, seconds=15))
+
+
 class _Wrong(Exception):
     pass
 
@@ -331,6 +335,7 @@ class _Item:
     name: str
     tags: list[str] | None
     maybe: str | None
+    when: datetime | None = None
 
     @strawberry.field(metadata=batched(_labels))
     async def label(self, info: strawberry.Info, suffix: str = "") -> str | None:
@@ -348,10 +353,11 @@ class _Item:
 
 def _items() -> list[_Item]:
     return [
-        _Item(n=1, name="one", tags=["a"], maybe=None),
+        _Item(n=1, name="one", tags=["a"], maybe=None, when=datetime(2026, 1, 2, tzinfo=UTC)),
         _Item(n=2, name=22, tags=["b", 3], maybe="x"),  # type: ignore[arg-type,list-item]
-        _Item(n=3, name="three", tags=None, maybe=None),
-        _Item(n=4, name=None, tags=[], maybe="y"),  # type: ignore[arg-type]
+        # Datetimes a reader's UTC shortcut does not take: another offset (with seconds), none.
+        _Item(n=3, name="three", tags=None, maybe=None, when=datetime(2026, 1, 2, tzinfo=_ODD)),
+        _Item(n=4, name=None, tags=[], maybe="y", when=datetime(2026, 1, 2, 3, 4, 5, 6)),  # type: ignore[arg-type]
     ]
 
 
@@ -387,6 +393,8 @@ async def _both(query: str) -> tuple[Any, Any]:
         "{ maybeItems { n name } }",
         "{ maybeItems { n strict label } }",
         "{ items { n tags maybe } }",
+        "{ items { n when } }",
+        "{ maybeItems { n when label } }",
         "{ maybeItems { strict } }",
         "{ items { n guarded label } }",
     ],
