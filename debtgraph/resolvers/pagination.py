@@ -151,11 +151,15 @@ def keyset_statements(
         backward=window.backward,
         oldest_first=window.oldest_first,
     )
+    count = select(func.count()).select_from(id_col.class_).where(*conditions)
     return KeysetStatements(
-        page=columns.where(*conditions, *shape.bounds(id_col))
+        # The filtered total rides on the page's rows, last: an uncorrelated subquery, which
+        # the database counts once (PostgreSQL's InitPlan), in the page's round trip.
+        page=columns.add_columns(count.scalar_subquery().label(_TOTAL))
+        .where(*conditions, *shape.bounds(id_col))
         .order_by(shape.order(id_col))
         .limit(bindparam("_limit")),
-        count=select(func.count()).select_from(id_col.class_).where(*conditions),
+        count=count,
     )
 
 
@@ -175,10 +179,18 @@ async def keyset_rows(
     params: dict[str, Any],
     window: Window,
 ) -> Page[Row[Any]]:
-    """:func:`keyset_page` for lists that only show columns: the same two statements, of
-    :func:`keyset_statements` (with the filters' ``params``), Core rows for entities."""
-    total = await conn.scalar(statements.count, params)
+    """:func:`keyset_page` for lists that only show columns, in one statement of
+    :func:`keyset_statements` (with the filters' ``params``): Core rows for entities, each
+    carrying the filtered total as its last column (``_page_total``; rows are read by name).
+    Only an empty page past a cursor, which has no row to carry the total, costs a second
+    statement; an empty page without one is an empty list."""
     rows = list((await conn.execute(statements.page, {**params, **keyset_params(window)})).all())
+    if rows:
+        total = rows[0][-1]
+    elif window.after is None and window.before is None:
+        total = 0
+    else:
+        total = await conn.scalar(statements.count, params)
     return window.page(rows, int(total or 0))
 
 

@@ -265,3 +265,29 @@ async def test_node_and_nodes_resolve_every_node_type_within_reach(
     anonymous = await gql(client, fetch, {"ids": ids})
     assert anonymous["data"]["nodes"] == [None] * len(ids)
     assert {e["extensions"]["code"] for e in anonymous["errors"]} == {"UNAUTHENTICATED"}
+
+
+async def test_the_debtors_page_and_its_total_are_one_statement(
+    client: httpx.AsyncClient, world: GraphWorld, sql_counter: Any
+) -> None:
+    headers = world.operator
+    first = await _page(client, headers, "debtors", "first: 2")
+    with sql_counter:
+        page = await _page(client, headers, "debtors", "first: 2")
+    debtor_reads = [s for s in sql_counter.statements if "FROM debtors" in s]
+    assert len(debtor_reads) == 1, debtor_reads
+    assert page == first
+    assert page["totalCount"] >= 5
+    # Past the last row there is no row to carry the total: it is counted apart.
+    everything = await _page(client, headers, "debtors", f"first: {page['totalCount']}")
+    last = everything["pageInfo"]["endCursor"]
+    with sql_counter:
+        past = await _page(client, headers, "debtors", f'first: 2, after: "{last}"')
+    assert past["nodes"] == []
+    assert past["totalCount"] == page["totalCount"]
+    assert len([s for s in sql_counter.statements if "FROM debtors" in s]) == 2
+    # No row matches at all: the total is 0 without counting.
+    with sql_counter:
+        none = await _page(client, headers, "debtors", 'first: 2, search: "no such debtor"')
+    assert (none["nodes"], none["totalCount"]) == ([], 0)
+    assert len([s for s in sql_counter.statements if "FROM debtors" in s]) == 1
