@@ -171,6 +171,22 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         except TypeError:
             return json.dumps(data, separators=(",", ":"))
 
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """Strawberry's response, its body orjson's bytes as they are: a page of a hundred
+        nodes is some hundred kilobytes that text would decode and the response encode again."""
+        try:
+            body = orjson.dumps(response_data)
+        except TypeError:
+            body = self.encode_json(response_data).encode()
+        # What Strawberry's create_response does with the body it encodes.
+        response = Response(body, status_code=200, media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Strawberry's view, its plain-text refusals (batches, bad bodies) as GraphQL errors."""
         if isinstance(request, WebSocket):
