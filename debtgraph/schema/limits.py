@@ -702,10 +702,10 @@ class GraphQLLimits(SchemaExtension):
                 # Strawberry skips validation when errors are already set, and stops there.
                 context.pre_execution_errors = errors
         yield
-        if walked is not None and text is not None:
+        if walked is not None and text is not None and document is not None:
             # After validation: a document seen for the first time is kept by then (when it
             # passed), so its second request is not walked either.
-            kept = DOCUMENTS.verdicts(text, document)  # type: ignore[arg-type]
+            kept = DOCUMENTS.verdicts(text, document)
             if kept is not None:
                 _keep_verdict(text, kept, context.schema._schema, walked, walked.key(variables))
         _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
