@@ -2,14 +2,16 @@
 
 One owner, :data:`DOCUMENTS`, keeps the documents that passed the request's limits and
 validated clean, by their text, with what was learnt about each (the rules it validated clean
-under, its compiled plans); evicting a text drops all of it at once. It is bounded by the bytes
+under, its compiled plans, the limits' verdicts on it); evicting a text drops all of it at
+once. It is bounded by the bytes
 of the texts it keeps, not by a count: a parsed document costs some hundred times its text (a
 64 KB text of 5000 ``__typename`` is ~3.4 MB of nodes), so a count of 512 let anonymous
 callers grow one process by gigabytes with whitespace variants of refused documents. A text
 is kept only after it passed the limits and validated, so a refused document is never kept,
 and never one over :data:`MAX_TEXT_BYTES`. A compiled plan is charged to its text's entry by
 its weight in text bytes' worth (``compiled.plan_weight``): an alias-heavy text's plans weigh
-hundreds of times the text, and uncharged they would pin memory the budget does not see.
+hundreds of times the text, and uncharged they would pin memory the budget does not see. A
+verdict of the limits (schema/limits.py) is charged the same way.
 
 Strawberry's ParserCache is not used: it caches every text that parses, before any limit, and
 raises a syntax error from its hook, outside Strawberry's own handling (the error then loses
@@ -38,7 +40,7 @@ MAX_CACHED_BYTES = 1024 * 1024
 
 
 class _Entry:
-    __slots__ = ("document", "options", "plans", "size", "valid")
+    __slots__ = ("document", "options", "plans", "size", "valid", "verdicts")
 
     def __init__(self, document: DocumentNode, options: tuple[Any, ...], size: int) -> None:
         self.document = document
@@ -48,6 +50,8 @@ class _Entry:
         self.valid: set[tuple[int, tuple[Any, ...]]] = set()
         # (id of the schema, operation name) → its compiled plan or None (schema/compiled.py).
         self.plans: dict[tuple[int, str | None], Any] = {}
+        # The walks of the limits on it, by what they depend on (schema/limits.py).
+        self.verdicts: dict[Any, Any] = {}
 
 
 class DocumentCache:
@@ -108,6 +112,13 @@ class DocumentCache:
             return None
         return entry.plans
 
+    def verdicts(self, text: str, document: DocumentNode) -> dict[Any, Any] | None:
+        """The limits' verdicts kept with this very document, else None (not kept)."""
+        entry = self._entries.get(text)
+        if entry is None or entry.document is not document:
+            return None
+        return entry.verdicts
+
     def charge(self, text: str, weight: int) -> None:
         """Add a compiled plan's weight to the kept text's entry, evicting to stay in budget.
 
@@ -153,8 +164,9 @@ class CleanValidationCache(SchemaExtension):
     """Skip validating a document (the same parsed object) that validated clean before.
 
     Must come after GraphQLLimits: the limits depend on the caller and the variables, so they
-    run on every request, before this and before execution; a document they refuse arrives
-    here with errors and is neither validated nor kept.
+    are applied on every request (to a verdict kept with the document when the variables read
+    the same), before this and before execution; a document they refuse arrives here with
+    errors and is neither validated nor kept.
     """
 
     def on_validate(self) -> Iterator[None]:

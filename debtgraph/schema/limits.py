@@ -8,11 +8,16 @@ in a document whose fragments each spread the next one twice). Here every fragme
 once per binding of the variables it reads and its figures reused wherever it is spread, and
 nesting is capped before anything recurses past it. Every operation is measured with its own
 variable definitions, as graphql-core runs it, and the document is refused if any one is over.
+
+What a walk finds (a :class:`Verdict`) depends on the document, the schema and, of the request's
+variables, only on the page sizes and ``nodes`` ids it read: it is kept with a document the
+cache keeps (schema/caches.py), by those readings, and a request that reads the same is not
+walked again. The limits and the NUL check of the variables are applied to it per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +62,7 @@ from strawberry.relay.utils import from_base64
 from debtgraph.domain.core.errors import INVALID_CHARACTER
 from debtgraph.resolvers.loaders import MAX_PAGE
 from debtgraph.resolvers.pagination import page_size_error
+from debtgraph.schema.caches import DOCUMENTS
 
 # Fields, inline fragments and fragment spreads together: deep enough for any real query at the
 # default depth, shallow enough that graphql-core's recursive rules stay far from the stack limit.
@@ -72,6 +78,14 @@ MAX_FRAGMENT_MEASURES = 2000
 # Bounds the parser's work (Strawberry's MaxTokensLimiter, installed by build.py).
 MAX_TOKENS = 5000
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+# Verdicts kept per cached document: a dashboard's few page sizes, not one per value an
+# attacker can send (the rest are walked, as a document the cache does not keep).
+MAX_VERDICTS = 16
+# What a kept verdict costs the document cache, in text bytes' worth (its budget's unit, see
+# compiled.FIELD_PLAN_WEIGHT). Measured: ~0.7 KB, and ~0.6 KB more for each operation or
+# declared variable (their figures, defaults and types); charged at 50 bytes a text byte.
+VERDICT_WEIGHT = 16
+PART_WEIGHT = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +173,9 @@ class _Walk:
         self.oversized_pages: list[str] = []  # first/last arguments over MAX_PAGE
         self.nul_fields: list[str] = []
         self.variable_uses: dict[str, str] = {}  # variable -> the argument it is passed to
+        # Every variable the walk read and how (_READINGS): with the document, all a verdict
+        # depends on.
+        self.reads: dict[str, set[str]] = {}
 
     # --- selections ------------------------------------------------------------------------
 
@@ -300,7 +317,7 @@ class _Walk:
         given = [size for size in sizes if size is not None]
         return max(0, max(given)) if given else DEFAULT_PAGE_SIZE
 
-    def argument_value(self, node: FieldNode, name: str) -> tuple[bool, Any]:
+    def argument_value(self, node: FieldNode, name: str, reading: str) -> tuple[bool, Any]:
         """The argument as the client gave it: a literal, a variable's value or its default."""
         for argument in node.arguments or ():
             if argument.name.value != name:
@@ -311,6 +328,7 @@ class _Walk:
             variable = value.name.value
             if self.frames:
                 self.frames[-1].add(variable)
+            self.reads.setdefault(variable, set()).add(reading)
             if variable in self.variables:
                 return True, self.variables[variable]
             default = self.defaults.get(variable)
@@ -318,24 +336,10 @@ class _Walk:
         return False, None
 
     def int_argument(self, node: FieldNode, name: str) -> int | None:
-        found, value = self.argument_value(node, name)
-        if isinstance(value, IntValueNode):
-            return int(value.value)
-        if found and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if found and isinstance(value, float) and value.is_integer():
-            return int(value)  # graphql-core reads 100.0 as the Int 100
-        return None
+        return _as_int(*self.argument_value(node, name, "int"))
 
     def argument_length(self, node: FieldNode, name: str) -> int:
-        found, value = self.argument_value(node, name)
-        if not found or value is None:
-            return 0
-        if isinstance(value, ListValueNode):
-            return len(value.values)
-        if isinstance(value, list):
-            return len(value)
-        return 1  # a single value is coerced to a list of one
+        return _as_length(*self.argument_value(node, name, "length"))
 
     # --- NUL characters ----------------------------------------------------------------------
 
@@ -353,34 +357,105 @@ class _Walk:
             self.value(argument.value, name, known.type if known is not None else None)
 
     def value(self, node: ValueNode, path: str, type_: GraphQLInputType | None) -> None:
-        # Literal values nest no deeper than the parser allows, far from the stack limit.
-        if isinstance(node, StringValueNode):
-            if _has_nul(node.value, type_):
-                self.nul_fields.append(path)
-        elif isinstance(node, VariableNode):
-            self.variable_uses.setdefault(node.name.value, path)
-        elif isinstance(node, ListValueNode):
-            for item in node.values:
-                self.value(item, path, _item_type(type_))
-        elif isinstance(node, ObjectValueNode):
-            for entry in node.fields:
-                name = entry.name.value
-                self.value(entry.value, f"{path}.{name}", _field_type(type_, name))
+        _literal_nuls(node, path, type_, self.nul_fields, self.variable_uses)
 
-    def nul_in_variables(self) -> Iterator[str]:
-        """Where NUL characters are in the variables, named by the argument they are passed to."""
-        found = len(self.nul_fields)
+    def verdict(self, measures: tuple[tuple[str, _Measure], ...]) -> Verdict:
+        refusal = "nesting" if self.too_nested else None
+        if refusal is None and self.too_many_measures:
+            refusal = "fragments"
+        return Verdict(
+            refusal=refusal,
+            measures=measures,
+            introspection=self.introspection,
+            nodes_ids=self.nodes_ids,
+            oversized_pages=tuple(dict.fromkeys(self.oversized_pages)),
+            nuls=_Nuls(
+                literal=tuple(self.nul_fields),
+                operation_defaults=tuple(self.operation_defaults),
+                variable_uses=self.variable_uses,
+                declared_types=self.declared_types,
+            ),
+            readings=tuple(sorted((name, tuple(sorted(how))) for name, how in self.reads.items())),
+        )
+
+
+def _as_int(found: bool, value: Any) -> int | None:
+    """A page size as the walk reads it (None: not an Int, the resolvers' default applies)."""
+    if isinstance(value, IntValueNode):
+        return int(value.value)
+    if found and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if found and isinstance(value, float) and value.is_integer():
+        return int(value)  # graphql-core reads 100.0 as the Int 100
+    return None
+
+
+def _as_length(found: bool, value: Any) -> int:
+    """How many ids a ``nodes(ids:)`` argument gives."""
+    if not found or value is None:
+        return 0
+    if isinstance(value, ListValueNode):
+        return len(value.values)
+    if isinstance(value, list):
+        return len(value)
+    return 1  # a single value is coerced to a list of one
+
+
+# How the walk reads a variable's value: all a verdict knows of it.
+_READINGS: dict[str, Callable[[bool, Any], int | None]] = {"int": _as_int, "length": _as_length}
+
+
+def _literal_nuls(
+    node: ValueNode,
+    path: str,
+    type_: GraphQLInputType | None,
+    found: list[str],
+    uses: dict[str, str] | None = None,
+) -> None:
+    # Literal values nest no deeper than the parser allows, far from the stack limit.
+    if isinstance(node, StringValueNode):
+        if _has_nul(node.value, type_):
+            found.append(path)
+    elif isinstance(node, VariableNode):
+        if uses is not None:
+            uses.setdefault(node.name.value, path)
+    elif isinstance(node, ListValueNode):
+        for item in node.values:
+            _literal_nuls(item, path, _item_type(type_), found, uses)
+    elif isinstance(node, ObjectValueNode):
+        for entry in node.fields:
+            name = entry.name.value
+            _literal_nuls(entry.value, f"{path}.{name}", _field_type(type_, name), found, uses)
+
+
+@dataclass(frozen=True, slots=True)
+class _Nuls:
+    """What the NUL check needs of a document: its literals' NULs, found once, and how the
+    request's variables reach arguments (the variables themselves are checked per request)."""
+
+    literal: tuple[str, ...]
+    operation_defaults: tuple[tuple[dict[str, ValueNode], dict[str, Any]], ...]
+    variable_uses: Mapping[str, str]
+    declared_types: Mapping[str, Mapping[str, Any]]
+
+    def fields(self, variables: Mapping[str, Any]) -> list[str]:
+        """The arguments given a NUL character, each named once, in the document's order."""
+        found = [*self.literal]
         for defaults, types in self.operation_defaults:
             for variable, default in defaults.items():
-                if variable not in self.variables:
+                if variable not in variables:
                     path = self.variable_uses.get(variable, f"${variable}")
-                    self.value(default, path, types.get(variable))
-        yield from self.nul_fields[found:]
+                    _literal_nuls(default, path, types.get(variable), found)
+        found.extend(self._in_variables(variables))
+        return list(dict.fromkeys(found))
+
+    def _in_variables(self, variables: Mapping[str, Any]) -> Iterator[str]:
+        """Where NUL characters are in the variables, named by the argument they are passed to."""
         # Iterative: variables are JSON of any depth. Checked against every type a variable is
         # declared with: the operation that runs may be any of them.
         stack: list[tuple[Any, str, Any]] = [
             (value, self.variable_uses.get(name, f"${name}"), type_)
-            for name, value in reversed(list(self.variables.items()))
+            for name, value in reversed(list(variables.items()))
             for type_ in (list(self.declared_types.get(name, {}).values()) or [None])
         ]
         while stack:
@@ -424,13 +499,10 @@ def _field_type(type_: GraphQLInputType | None, name: str) -> GraphQLInputType |
     return None
 
 
-def check_document(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    variables: Mapping[str, Any] | None,
-    limits: Limits,
-) -> list[GraphQLError]:
-    """The limits the document exceeds (empty when it may run)."""
+def judge(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None
+) -> Verdict:
+    """Walk the document once: what the limits are then held against."""
     walk = _Walk(schema, document, variables or {})
     for name in walk.fragments:
         walk.fragment(name, 1)
@@ -441,78 +513,160 @@ def check_document(
         root = schema.get_root_type(operation.operation)
         name = operation.name.value if operation.name else "anonymous"
         measures.append((name, walk.selection_set(operation.selection_set, root, 1)))
-    if walk.too_nested:
-        return [
-            limit_error(
-                f"The document nests selections and fragments more than {MAX_NESTING} levels deep.",
-                "nesting",
-                MAX_NESTING,
-            )
-        ]
-    if walk.too_many_measures:
-        return [
-            limit_error(
-                f"The document's operations give its fragments' variables so many different "
-                f"defaults that it needs more than {MAX_FRAGMENT_MEASURES} fragment measurements; "
-                "give the operations the same defaults or send them as separate documents.",
-                "fragments",
-                MAX_FRAGMENT_MEASURES,
-            )
-        ]
-    errors: list[GraphQLError] = []
-    nul_fields = list(dict.fromkeys([*walk.nul_fields, *walk.nul_in_variables()]))
-    errors.extend(nul_error(field) for field in nul_fields)
-    if walk.introspection and not limits.allow_introspection:
-        errors.append(introspection_error(limits.introspection_refusal))
-    for name in dict.fromkeys(walk.oversized_pages):
-        field_error = page_size_error(name)
-        errors.append(
-            GraphQLError(
-                field_error.message,
-                extensions={"code": "BAD_USER_INPUT", "errors": [field_error.as_dict()]},
-            )
-        )
-    aliases = sum(measure.aliases for _, measure in measures)
-    if aliases > limits.max_aliases:
-        errors.append(
-            limit_error(
-                f"The document uses {aliases} aliases; at most {limits.max_aliases} are allowed "
-                "(GRAPHQL_MAX_ALIASES).",
-                "GRAPHQL_MAX_ALIASES",
-                limits.max_aliases,
-            )
-        )
-    if walk.nodes_ids > limits.max_nodes:
-        errors.append(
-            limit_error(
-                f"nodes accepts at most {limits.max_nodes} ids (GRAPHQL_MAX_NODES); "
-                f"{walk.nodes_ids} were given.",
-                "GRAPHQL_MAX_NODES",
-                limits.max_nodes,
-            )
-        )
-    for name, measure in measures:
-        if measure.depth > limits.max_depth:
-            errors.append(
+    return walk.verdict(tuple(measures))
+
+
+Readings = tuple[tuple[str, tuple[str, ...]], ...]  # variables, each with how it was read
+
+
+def _key(readings: Readings, variables: Mapping[str, Any]) -> tuple[Any, ...]:
+    # None: the variable is absent (the walk then read its default, and fragments measured
+    # under it are keyed by that).
+    return tuple(
+        tuple(_READINGS[how](True, variables[name]) for how in ways) if name in variables else None
+        for name, ways in readings
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one walk of a document found, the limits not yet applied (they are per caller).
+
+    Depends on the variables only through :attr:`readings` (:meth:`key`): another request of
+    the same document whose variables read the same gets the same verdict. Holds no error
+    object: each request is given its own (graphql-core and the extensions edit them).
+    """
+
+    refusal: str | None  # "nesting" or "fragments": refused before anything else is looked at
+    measures: tuple[tuple[str, _Measure], ...]  # each operation's name and figures
+    introspection: bool
+    nodes_ids: int  # the largest nodes(ids:)
+    oversized_pages: tuple[str, ...]  # first/last arguments over MAX_PAGE, each once
+    nuls: _Nuls
+    # The variables the walk read, each with how it read them (_READINGS).
+    readings: Readings
+
+    def key(self, variables: Mapping[str, Any]) -> tuple[Any, ...]:
+        """What these variables read where the walk read its own (equal: the same verdict).
+
+        The walk's only use of a variable's value is what _READINGS make of it, and its only
+        other look at the variables is whether one is given: a request agreeing on both at
+        every variable the walk read takes the walk along the same path to the same figures.
+        """
+        return _key(self.readings, variables)
+
+    def weight(self) -> int:
+        """Its cost to the document cache, in text bytes' worth."""
+        return VERDICT_WEIGHT + PART_WEIGHT * (len(self.measures) + len(self.nuls.declared_types))
+
+    def errors(self, limits: Limits, variables: Mapping[str, Any] | None) -> list[GraphQLError]:
+        """The limits the document exceeds with these variables (empty when it may run)."""
+        if self.refusal == "nesting":
+            return [
                 limit_error(
-                    f"'{name}' is {measure.depth} levels deep: it exceeds the maximum operation "
-                    f"depth of {limits.max_depth} (GRAPHQL_MAX_DEPTH).",
-                    "GRAPHQL_MAX_DEPTH",
-                    limits.max_depth,
+                    f"The document nests selections and fragments more than {MAX_NESTING} "
+                    "levels deep.",
+                    "nesting",
+                    MAX_NESTING,
+                )
+            ]
+        if self.refusal == "fragments":
+            return [
+                limit_error(
+                    f"The document's operations give its fragments' variables so many different "
+                    f"defaults that it needs more than {MAX_FRAGMENT_MEASURES} fragment "
+                    "measurements; give the operations the same defaults or send them as "
+                    "separate documents.",
+                    "fragments",
+                    MAX_FRAGMENT_MEASURES,
+                )
+            ]
+        errors = [nul_error(field) for field in self.nuls.fields(variables or {})]
+        if self.introspection and not limits.allow_introspection:
+            errors.append(introspection_error(limits.introspection_refusal))
+        for name in self.oversized_pages:
+            field_error = page_size_error(name)
+            errors.append(
+                GraphQLError(
+                    field_error.message,
+                    extensions={"code": "BAD_USER_INPUT", "errors": [field_error.as_dict()]},
                 )
             )
-        if measure.cost > limits.max_cost:
+        aliases = sum(measure.aliases for _, measure in self.measures)
+        if aliases > limits.max_aliases:
             errors.append(
                 limit_error(
-                    f"'{name}' costs {measure.cost}: it exceeds the maximum cost of "
-                    f"{limits.max_cost} (GRAPHQL_MAX_COST; each connection counts its first or "
-                    f"last, {DEFAULT_PAGE_SIZE} when absent, and nodes its ids, multiplied down "
-                    "the path).",
-                    "GRAPHQL_MAX_COST",
-                    limits.max_cost,
+                    f"The document uses {aliases} aliases; at most {limits.max_aliases} are "
+                    "allowed (GRAPHQL_MAX_ALIASES).",
+                    "GRAPHQL_MAX_ALIASES",
+                    limits.max_aliases,
                 )
             )
-    return errors
+        if self.nodes_ids > limits.max_nodes:
+            errors.append(
+                limit_error(
+                    f"nodes accepts at most {limits.max_nodes} ids (GRAPHQL_MAX_NODES); "
+                    f"{self.nodes_ids} were given.",
+                    "GRAPHQL_MAX_NODES",
+                    limits.max_nodes,
+                )
+            )
+        for name, measure in self.measures:
+            if measure.depth > limits.max_depth:
+                errors.append(
+                    limit_error(
+                        f"'{name}' is {measure.depth} levels deep: it exceeds the maximum "
+                        f"operation depth of {limits.max_depth} (GRAPHQL_MAX_DEPTH).",
+                        "GRAPHQL_MAX_DEPTH",
+                        limits.max_depth,
+                    )
+                )
+            if measure.cost > limits.max_cost:
+                errors.append(
+                    limit_error(
+                        f"'{name}' costs {measure.cost}: it exceeds the maximum cost of "
+                        f"{limits.max_cost} (GRAPHQL_MAX_COST; each connection counts its first "
+                        f"or last, {DEFAULT_PAGE_SIZE} when absent, and nodes its ids, "
+                        "multiplied down the path).",
+                        "GRAPHQL_MAX_COST",
+                        limits.max_cost,
+                    )
+                )
+        return errors
+
+
+def check_document(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> list[GraphQLError]:
+    """The limits the document exceeds (empty when it may run)."""
+    return judge(schema, document, variables).errors(limits, variables)
+
+
+def _kept_verdict(
+    kept: dict[Any, Any], schema: GraphQLSchema, variables: Mapping[str, Any]
+) -> Verdict | None:
+    """The verdict kept for this schema that these variables read the same as, if any."""
+    for (schema_id, readings), by_key in kept.items():
+        if schema_id == id(schema):
+            verdict: Verdict | None = by_key.get(_key(readings, variables))
+            if verdict is not None:
+                return verdict
+    return None
+
+
+def _keep_verdict(
+    text: str, kept: dict[Any, Any], schema: GraphQLSchema, verdict: Verdict, key: Any
+) -> None:
+    if sum(len(by_key) for by_key in kept.values()) >= MAX_VERDICTS:
+        return
+    by_key = kept.setdefault((id(schema), verdict.readings), {})
+    if key in by_key:  # another request of the same readings was walked meanwhile
+        return
+    by_key[key] = verdict
+    DOCUMENTS.charge(text, verdict.weight())
 
 
 class GraphQLLimits(SchemaExtension):
@@ -534,14 +688,26 @@ class GraphQLLimits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
+        text = context.query
+        walked: Verdict | None = None
         if document is not None and context.pre_execution_errors is None:
-            errors = check_document(
-                context.schema._schema, document, context.variables, limits_of(context.context)
-            )
+            schema = context.schema._schema
+            variables = context.variables or {}
+            kept = DOCUMENTS.verdicts(text, document) if text is not None else None
+            verdict = _kept_verdict(kept, schema, variables) if kept else None
+            if verdict is None:
+                verdict = walked = judge(schema, document, variables)
+            errors = verdict.errors(limits_of(context.context), variables)
             if errors:
                 # Strawberry skips validation when errors are already set, and stops there.
                 context.pre_execution_errors = errors
         yield
+        if walked is not None and text is not None and document is not None:
+            # After validation: a document seen for the first time is kept by then (when it
+            # passed), so its second request is not walked either.
+            kept = DOCUMENTS.verdicts(text, document)
+            if kept is not None:
+                _keep_verdict(text, kept, context.schema._schema, walked, walked.key(variables))
         _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
 
     def on_execute(self) -> Iterator[None]:

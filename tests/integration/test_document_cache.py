@@ -9,12 +9,15 @@ import httpx
 import pytest
 from graphql import parse
 
+from debtgraph.schema import limits
 from debtgraph.schema.caches import DOCUMENTS, MAX_CACHED_BYTES, MAX_TEXT_BYTES, DocumentCache
 from debtgraph.schema.compiled import FIELD_PLAN_WEIGHT
-from debtgraph.schema.limits import MAX_TOKENS
+from debtgraph.schema.limits import MAX_TOKENS, PART_WEIGHT, VERDICT_WEIGHT
 from tests.conftest import gql
 
 OPTIONS = (("max_tokens", MAX_TOKENS),)
+# The limits' verdict on a document of one operation and no variables.
+ONE_VERDICT = VERDICT_WEIGHT + PART_WEIGHT
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +48,9 @@ async def test_large_distinct_documents_stay_within_the_byte_budget(
         body = await gql(client, text)
         assert body == {"data": {"__typename": "Query"}}, body
         assert DOCUMENTS.bytes <= MAX_CACHED_BYTES
-    # Each text is charged with its plan too (one field: ``__typename``).
-    assert DOCUMENTS.bytes == sum(len(t) + FIELD_PLAN_WEIGHT for t in texts if t in DOCUMENTS)
+    # Each text is charged with its plan (one field: ``__typename``) and its limits' verdict.
+    kept = [t for t in texts if t in DOCUMENTS]
+    assert DOCUMENTS.bytes == sum(len(t) + FIELD_PLAN_WEIGHT + ONE_VERDICT for t in kept)
     assert 0 < len(DOCUMENTS) <= MAX_CACHED_BYTES // 15_000
     assert texts[-1] in DOCUMENTS
     assert texts[0] not in DOCUMENTS
@@ -125,7 +129,53 @@ async def test_a_documents_compiled_plan_is_charged_to_the_budget(
     text = "{" + " ".join(f"a{n}: __typename" for n in range(90)) + "}"
     assert await gql(client, text) == {"data": {f"a{n}": "Query" for n in range(90)}}
     assert text in DOCUMENTS
-    assert DOCUMENTS.bytes == len(text) + 90 * FIELD_PLAN_WEIGHT
+    assert DOCUMENTS.bytes == len(text) + 90 * FIELD_PLAN_WEIGHT + ONE_VERDICT
+
+
+async def test_eviction_drops_the_limits_verdict_with_the_document(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walks = []
+    real = limits.judge
+    monkeypatch.setattr(limits, "judge", lambda *args: walks.append(args) or real(*args))
+    text, other = "query Kept { __typename }", "query Other { __typename }" + " " * 100
+    for _ in range(3):
+        assert await gql(client, text) == {"data": {"__typename": "Query"}}
+    assert len(walks) == 1
+    document = DOCUMENTS.document(text, OPTIONS)
+    assert document is not None
+    assert len(DOCUMENTS.verdicts(text, document) or {}) == 1
+    assert DOCUMENTS.verdicts(text, parse(text)) is None  # only that very document's
+    # Room for one of the two: keeping the other evicts the first, its verdict with it.
+    monkeypatch.setattr(DOCUMENTS, "max_bytes", len(other) + 50)
+    assert await gql(client, other) == {"data": {"__typename": "Query"}}
+    assert text not in DOCUMENTS
+    assert len(walks) == 2
+    assert await gql(client, text) == {"data": {"__typename": "Query"}}
+    assert len(walks) == 3  # walked afresh
+
+
+async def test_the_verdicts_of_one_document_are_bounded(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, admin_headers: dict[str, str]
+) -> None:
+    walks = []
+    real = limits.judge
+    monkeypatch.setattr(limits, "judge", lambda *args: walks.append(args) or real(*args))
+    text = "query Paged($n: Int) { receivables(first: $n) { totalCount } }"
+    weight = VERDICT_WEIGHT + 2 * PART_WEIGHT  # one operation, one variable
+    for n in range(1, limits.MAX_VERDICTS + 6):
+        assert "errors" not in await gql(client, text, {"n": n}, admin_headers)
+        if n == 1:
+            first = DOCUMENTS.bytes  # the text, its plan and one verdict
+    document = DOCUMENTS.document(text, OPTIONS)
+    assert document is not None
+    kept = DOCUMENTS.verdicts(text, document) or {}
+    assert sum(len(by_reading) for by_reading in kept.values()) == limits.MAX_VERDICTS
+    assert DOCUMENTS.bytes == first + (limits.MAX_VERDICTS - 1) * weight
+    # The first ones are kept; the others are walked each time, as a document not kept.
+    assert "errors" not in await gql(client, text, {"n": 1}, admin_headers)
+    assert "errors" not in await gql(client, text, {"n": limits.MAX_VERDICTS + 2}, admin_headers)
+    assert len(walks) == limits.MAX_VERDICTS + 5 + 1
 
 
 def test_a_charge_past_the_budget_evicts_the_oldest_entries() -> None:

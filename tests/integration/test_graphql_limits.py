@@ -11,7 +11,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from graphql import parse
 
+from debtgraph.schema import limits
+from debtgraph.schema import schema as debtgraph_schema
+from debtgraph.schema.caches import DOCUMENTS
 from debtgraph.server.app import create_app
 from debtgraph.settings import ConfigError, Settings
 from tests.conftest import gql
@@ -496,3 +500,133 @@ async def test_operations_that_each_rebind_a_fragment_chain_are_refused(
     response = await client.post("/graphql", json={"query": query, "operationName": "Q1"})
     error = refusal(response.json(), "fragments")
     assert error["extensions"]["max"] == 2000
+
+
+# --- verdicts kept with a cached document (schema/limits.py Verdict) --------------------------
+
+
+class Walks:
+    """Counts the walks of the limits (limits.judge): a kept verdict is not walked again."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> Walks:
+    DOCUMENTS.clear()
+    counter = Walks()
+    real = limits.judge
+
+    def counted(*args: Any) -> limits.Verdict:
+        counter.count += 1
+        return real(*args)
+
+    monkeypatch.setattr(limits, "judge", counted)
+    return counter
+
+
+def global_id(type_name: str, node_id: str) -> str:
+    return base64.b64encode(f"{type_name}:{node_id}".encode()).decode()
+
+
+# Costs $n + $n x $n; $u is no page size: the walk never reads it.
+PAGED = (
+    "query Paged($n: Int, $u: ID) { receivables(first: $n, userId: $u) "
+    "{ nodes { user { receivables(first: $n) { totalCount } } } } }"
+)
+
+
+async def test_a_kept_document_is_walked_again_only_for_other_page_sizes(
+    client: httpx.AsyncClient, make_platform: Any, walks: Walks
+) -> None:
+    headers = bearer((await make_platform()).api_key)
+    empty = {"data": {"receivables": {"nodes": []}}}
+    assert await gql(client, PAGED, {"n": 2, "u": global_id("User", "usr_a")}, headers) == empty
+    assert walks.count == 1
+    assert PAGED in DOCUMENTS
+    # Other values of a variable the walk does not read, or none: the same verdict.
+    for variables in ({"n": 2, "u": global_id("User", "usr_b")}, {"n": 2}):
+        assert await gql(client, PAGED, variables, headers) == empty
+    assert walks.count == 1
+    # Another page size is judged again, and refused once over the cost.
+    assert await gql(client, PAGED, {"n": 99}, headers) == empty  # 99 + 99 x 99 = 9,900
+    assert walks.count == 2
+    refused = await gql(client, PAGED, {"n": 100, "u": global_id("User", "usr_a")}, headers)
+    assert "10100" in refusal(refused, "GRAPHQL_MAX_COST")["message"]
+    assert walks.count == 3
+    # Refused again on repetition, from the kept verdict, with the very same errors; 100.0 is
+    # read as the Int 100.
+    for n in (100, 100.0, 100):
+        again = await gql(client, PAGED, {"n": n, "u": global_id("User", "usr_c")}, headers)
+        assert again == refused
+    assert walks.count == 3
+    # An absent page size (its default: 20) and a null one are other readings.
+    assert await gql(client, PAGED, {}, headers) == empty
+    assert await gql(client, PAGED, {"n": None}, headers) == empty
+    assert walks.count == 5
+    assert await gql(client, PAGED, {"n": 2}, headers) == empty
+    assert walks.count == 5
+
+
+async def test_a_document_over_the_limits_is_never_kept_and_walked_each_time(
+    client: httpx.AsyncClient, make_platform: Any, walks: Walks
+) -> None:
+    headers = bearer((await make_platform()).api_key)
+    bodies = [await gql(client, PAGED, {"n": 100}, headers) for _ in range(3)]
+    refusal(bodies[0], "GRAPHQL_MAX_COST")
+    assert bodies[1] == bodies[0] == bodies[2]
+    assert PAGED not in DOCUMENTS
+    assert walks.count == 3
+
+
+async def test_a_nul_in_a_variable_is_refused_on_a_kept_document(
+    client: httpx.AsyncClient, make_platform: Any, admin_headers: dict[str, str], walks: Walks
+) -> None:
+    headers = bearer((await make_platform()).api_key)
+    empty = {"data": {"receivables": {"nodes": []}}}
+    assert await gql(client, PAGED, {"n": 1, "u": global_id("User", "usr_a")}, headers) == empty
+    for hidden in ("usr_\x00", global_id("User", "usr_\x00")):  # as text, and in a global id
+        body = await gql(client, PAGED, {"n": 1, "u": hidden}, headers)
+        assert body["data"] is None, body
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert body["errors"][0]["extensions"]["errors"][0]["field"] == "userId"
+    assert await gql(client, PAGED, {"n": 1}, headers) == empty
+    # A default is checked when its variable is absent, on a kept document too.
+    defaulted = 'query D($s: String = "a\\u0000b") { debtors(search: $s) { totalCount } }'
+    ran = await gql(client, defaulted, {"s": "a"}, admin_headers)
+    assert ran == {"data": {"debtors": {"totalCount": 0}}}, ran
+    assert defaulted in DOCUMENTS
+    body = await gql(client, defaulted, {}, admin_headers)
+    assert body["data"] is None, body
+    assert body["errors"][0]["extensions"]["errors"][0]["field"] == "search"
+    assert walks.count == 2
+
+
+async def test_a_kept_verdict_is_held_to_each_callers_introspection(
+    settings: Settings, clock: Any, admin_headers: dict[str, str], walks: Walks
+) -> None:
+    async with app_client(
+        settings, clock, **PRODUCTION, graphql_introspection="operators"
+    ) as operators:
+        headers = admin_headers
+        introspection_refused(await gql(operators, INTROSPECT), "operators")
+        assert INTROSPECT not in DOCUMENTS  # refused: not kept, walked again next time
+        assert await gql(operators, INTROSPECT, headers=headers) == SCHEMA
+        assert walks.count == 2
+        for _ in range(2):
+            introspection_refused(await gql(operators, INTROSPECT), "operators")
+            assert await gql(operators, INTROSPECT, headers=headers) == SCHEMA
+        assert walks.count == 2
+
+
+def test_each_request_is_given_its_own_error_objects() -> None:
+    # graphql-core and the extensions edit errors in place (codes, masked messages).
+    schema = debtgraph_schema._schema
+    verdict = limits.judge(schema, parse(PAGED), {"n": 100})
+    first, second = (verdict.errors(limits.Limits(), {"n": 100}) for _ in range(2))
+    assert [e.formatted for e in first] == [e.formatted for e in second]
+    assert first[0] is not second[0]
+    first[0].extensions["code"] = "EDITED"  # type: ignore[index]
+    assert verdict.errors(limits.Limits(), {})[0].extensions == second[0].extensions
+    assert second[0].extensions["code"] == "QUERY_TOO_COMPLEX"  # type: ignore[index]
