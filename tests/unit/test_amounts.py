@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from debtgraph.domain.core.base import Money
 from debtgraph.domain.debtors.amounts import parse_amount
 
 
@@ -59,3 +60,24 @@ def test_blank_is_none(raw: str | None) -> None:
 def test_garbage_raises(raw: str) -> None:
     with pytest.raises(ValueError, match="Invalid amount"):
         parse_amount(raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("10.50"),
+        Decimal("10.5"),
+        Decimal("-0.00"),
+        Decimal("1E+3"),
+        Decimal("0.005"),
+        Decimal("9999999999.99"),
+        10.5,
+        "3.14159",
+        7,
+    ],
+)
+def test_money_reads_a_decimal_as_its_text_would(value: object) -> None:
+    # The Decimal fast path (asyncpg's values) answers what the text round trip answers.
+    read = Money().process_result_value(value, None)  # type: ignore[arg-type]
+    expected = Decimal(str(value)).quantize(Decimal("0.01"))
+    assert (str(read), type(read)) == (str(expected), Decimal)

@@ -68,13 +68,19 @@ class Money(TypeDecorator[Decimal]):
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | None:
         """Quantize to cents before storing."""
-        return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+        return None if value is None else Decimal(value).quantize(_CENT)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        """SQLite may give a float back; go through str to stay exact."""
+        """SQLite may give a float back; go through str to stay exact. A Decimal (asyncpg's)
+        is exact already: quantized as it is, without the text round trip."""
         if value is None:
             return None
-        return Decimal(str(value)).quantize(Decimal("0.01"))
+        if type(value) is Decimal:
+            return value.quantize(_CENT)
+        return Decimal(str(value)).quantize(_CENT)
+
+
+_CENT = Decimal("0.01")
 
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
