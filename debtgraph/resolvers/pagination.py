@@ -186,7 +186,7 @@ async def keyset_rows(
     statement; an empty page without one is an empty list."""
     rows = list((await conn.execute(statements.page, {**params, **keyset_params(window)})).all())
     if rows:
-        total = rows[0][-1]
+        total = rows[0]._mapping[_TOTAL]
     elif window.after is None and window.before is None:
         total = 0
     else:

@@ -436,7 +436,7 @@ class RowShape(Generic[T]):
         return env["build"]  # type: ignore[no-any-return]
 
     def build_all(self, rows: Sequence[Any]) -> list[T]:
-        """The nodes of rows of one result (Core rows: their columns by position)."""
+        """The nodes of Core rows (their columns by position, found once per result)."""
         if not rows:
             return []
         # The rows of one result share its metadata: a nested page builds a connection per
@@ -445,22 +445,33 @@ class RowShape(Generic[T]):
         metadata = getattr(rows[0], "_parent", None)
         last = self._last
         if metadata is not None and last[0] is metadata:
-            return [last[1](row) for row in rows]
-        fields = rows[0]._fields
+            build = last[1]
+        else:
+            build = self._positional(rows[0])
+            if metadata is not None:
+                self._last = (metadata, build)
+        if metadata is None or any(row._parent is not metadata for row in rows):
+            # Rows of several results (or none's): each by its own columns.
+            return [self._positional(row)(row) for row in rows]
+        return [build(row) for row in rows]
+
+    def _positional(self, row: Any) -> Callable[[Any], T]:
+        """The constructor reading rows laid out as ``row`` by position."""
+        fields = row._fields
+        if len(fields) != len(row):
+            return lambda r: self.from_mapping(r._mapping)  # an unnamed column: by name
         found = self._by_position.get(fields)
         if found is not None:
-            build = found
-        else:
-            positions = {name: index for index, name in enumerate(fields)}
-            missing = [column for column in self.columns if column not in positions]
-            if missing:
-                raise KeyError(f"{self.node.__name__} rows lack {missing}")
-            build = self._generate(lambda column: f"r[{positions[column]}]", "r")
-            if len(self._by_position) < 16:  # a statement's columns: a handful per type
-                self._by_position[fields] = build
-        if metadata is not None:
-            self._last = (metadata, build)
-        return [build(row) for row in rows]
+            return found
+        positions = {name: index for index, name in enumerate(fields)}
+        missing = [column for column in self.columns if column not in positions]
+        if missing:
+            raise KeyError(f"{self.node.__name__} rows lack {missing}")
+        build = self._generate(lambda column: f"r[{positions[column]}]", "r")
+        if len(self._by_position) >= 16:  # a statement's columns: a handful per type
+            del self._by_position[next(iter(self._by_position))]
+        self._by_position[fields] = build
+        return build
 
 
 # Each node type's shape, for the modules that name the type through the schema (schema_type).

@@ -231,3 +231,33 @@ def test_json_renders_datetimes_as_the_seeds_do() -> None:
         {"at": datetime(2025, 12, 4, 10, 0, 0, 123456, tzinfo=UTC), "amount": Decimal("150.00")}
     ).body
     assert body == b'{"at":"2025-12-04T10:00:00Z","amount":150.0}'
+
+
+async def test_a_graphql_response_is_orjsons_bytes_with_strawberrys_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.content == b'{"data":{"__typename":"Query"}}'
+
+
+def test_the_response_keeps_what_the_view_set_and_encodes_what_orjson_cannot() -> None:
+    from starlette.background import BackgroundTask
+    from starlette.responses import Response
+
+    from debtgraph.schema.http import DebtgraphGraphQL
+
+    view = object.__new__(DebtgraphGraphQL)  # create_response reads nothing of the view's state
+    sub_response = Response()
+    sub_response.status_code = 207
+    sub_response.headers["x-kept"] = "yes"
+    task = BackgroundTask(lambda: None)
+    sub_response.background = task
+    huge = 2**70  # beyond orjson's integers: the standard encoder writes it
+    response = view.create_response({"data": {"n": huge}}, sub_response)
+    assert response.body == b'{"data":{"n":1180591620717411303424}}'
+    assert (response.status_code, response.headers["x-kept"]) == (207, "yes")
+    assert response.background is task
+    assert response.headers["content-length"] == str(len(response.body))

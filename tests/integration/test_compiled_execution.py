@@ -330,6 +330,25 @@ async def _strict(info: Any, parents: Any) -> list[Any]:
 
 
 @strawberry.type
+class _Tag:
+    name: str
+
+
+class _NotATag:
+    name = "impostor"
+
+
+async def _tags(info: Any, parents: Any) -> list[Any]:
+    # Per parent: a tag, a tag its reader refuses (an Int name), a failure, none.
+    answers = {1: _Tag(name="one"), 2: _Tag(name=5), 3: _Wrong("no tag")}  # type: ignore[arg-type]
+    return [answers.get(p.n) for p in parents]
+
+
+async def _impostors(info: Any, parents: Any) -> list[Any]:
+    return [_NotATag() for _ in parents]
+
+
+@strawberry.type
 class _Item:
     n: int
     name: str
@@ -340,6 +359,14 @@ class _Item:
     @strawberry.field(metadata=batched(_labels))
     async def label(self, info: strawberry.Info, suffix: str = "") -> str | None:
         return await one_of(_labels(info, [self], suffix))
+
+    @strawberry.field(metadata=batched(_tags))
+    async def tag(self, info: strawberry.Info) -> _Tag | None:
+        return await one_of(_tags(info, [self]))
+
+    @strawberry.field(metadata=batched(_impostors))
+    async def impostor(self, info: strawberry.Info) -> _Tag | None:
+        return await one_of(_impostors(info, [self]))
 
     @strawberry.field(metadata=batched(_strict))
     async def strict(self, info: strawberry.Info) -> int:
@@ -394,6 +421,9 @@ async def _both(query: str) -> tuple[Any, Any]:
         "{ maybeItems { n strict label } }",
         "{ items { n tags maybe } }",
         "{ items { n when } }",
+        "{ items { n tag { name } } }",
+        "{ maybeItems { n tag { name __typename } label } }",
+        "{ items { n impostor { name } tag { name } } }",
         "{ maybeItems { n when label } }",
         "{ maybeItems { strict } }",
         "{ items { n guarded label } }",

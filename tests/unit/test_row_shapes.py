@@ -14,7 +14,11 @@ import strawberry
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 
 import debtgraph.schema.build  # noqa: F401 - the lazily named types resolved
+from debtgraph.domain.debtors.models import upload_success_rate
+from debtgraph.domain.payments import vop
+from debtgraph.domain.payments.models import attempt_can_retry, attempt_is_final
 from debtgraph.resolvers.loaders import Page
+from debtgraph.schema import base
 from debtgraph.schema.base import Connection, RowShape, shape_of, to_connection
 from debtgraph.schema.billing import BillingAttempt
 from debtgraph.schema.debtors import Debtor
@@ -168,7 +172,14 @@ def test_the_derived_fields_follow_their_rules() -> None:
     assert debtor.database_id == 7
     attempt = shape_of(BillingAttempt).from_mapping(COLUMNS[BillingAttempt])
     assert (attempt.is_approved, attempt.status.value) == (False, "declined")
+    assert attempt.is_final is attempt_is_final("declined", "AM04", 1)
+    assert attempt.can_retry is attempt_can_retry("declined", "AM04", 1)
+    assert attempt.is_final is not attempt.can_retry  # a retryable first decline
+    log = shape_of(VopLog).from_mapping(COLUMNS[VopLog])
+    assert (log.is_positive, log.is_negative) == (vop.is_positive(82), vop.is_negative(82))
+    assert (log.score_label.value, log.result.value) == ("high", "verified")
     upload = shape_of(Upload).from_mapping(COLUMNS[Upload])
+    assert upload.success_rate == float(upload_success_rate(2, 3))
     assert upload.progress == 100.0
     assert upload.is_complete is True
 
@@ -186,7 +197,11 @@ def test_a_row_lacking_a_column_is_refused() -> None:
         shape_of(Upload).build_all(_rows(columns, list(columns)))
 
 
-def test_a_shape_names_fields_of_its_type_only_the_others_their_own_columns() -> None:
+def test_a_shape_names_fields_of_its_type_only_the_others_their_own_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(base, "_SHAPES", dict(base._SHAPES))  # Thing's shape is the test's
+
     @strawberry.type
     class Thing:
         a: int
@@ -206,3 +221,35 @@ def test_a_connection_is_what_its_constructor_builds() -> None:
     assert vars(built) == vars(Connection(**given))
     assert type(built) is Connection
     assert (built.nodes, built.total_count, built.page_info.has_next_page) == (["1", "2"], 5, True)
+
+
+def test_rows_of_several_results_are_each_read_by_their_own_columns() -> None:
+    shape = shape_of(VopLog)
+    columns = COLUMNS[VopLog]
+    order = list(columns)
+    i, j = order.index("debtor_id"), order.index("upload_id")
+    swapped_order = list(order)
+    swapped_order[i], swapped_order[j] = order[j], order[i]
+    mixed = _rows(columns, order) + _rows(columns, swapped_order) + _rows(columns, order)
+    assert [(n.debtor_id, n.upload_id) for n in shape.build_all(mixed)] == [(7, 3)] * 3
+
+
+def test_an_unnamed_column_does_not_shift_the_others() -> None:
+    shape = shape_of(Upload)
+    columns = COLUMNS[Upload]
+    names = list(columns)
+    values = tuple(columns[name] for name in names)
+    rows = IteratorResult(SimpleResultMetaData([None, *names]), iter([("?", *values)])).all()
+    (built,) = shape.build_all(rows)
+    assert vars(built) == vars(shape.from_mapping(columns))
+
+
+def test_many_layouts_keep_being_read() -> None:
+    shape = shape_of(Upload)
+    columns = COLUMNS[Upload]
+    names = list(columns)
+    for shift in range(len(names)):
+        order = names[shift:] + names[:shift]
+        (built,) = shape.build_all(_rows(columns, order))
+        assert built.mime_type == "text/csv"
+    assert len(shape._by_position) <= 16
