@@ -436,7 +436,8 @@ class RowShape(Generic[T]):
         return env["build"]  # type: ignore[no-any-return]
 
     def build_all(self, rows: Sequence[Any]) -> list[T]:
-        """The nodes of Core rows (their columns by position, found once per result)."""
+        """The nodes of Core rows of one result (their columns by position, found once per
+        result: rows of several results go to :meth:`build_each`)."""
         if not rows:
             return []
         # The rows of one result share its metadata: a nested page builds a connection per
@@ -450,10 +451,11 @@ class RowShape(Generic[T]):
             build = self._positional(rows[0])
             if metadata is not None:
                 self._last = (metadata, build)
-        if metadata is None or any(row._parent is not metadata for row in rows):
-            # Rows of several results (or none's): each by its own columns.
-            return [self._positional(row)(row) for row in rows]
         return [build(row) for row in rows]
+
+    def build_each(self, rows: Sequence[Any]) -> list[T]:
+        """The nodes of Core rows of any results, each read by its own columns."""
+        return [self._positional(row)(row) for row in rows]
 
     def _positional(self, row: Any) -> Callable[[Any], T]:
         """The constructor reading rows laid out as ``row`` by position."""

@@ -64,12 +64,9 @@ RiskClass = strawberry.enum(
 
 async def _uploads(info: Info, parents: Sequence[Debtor]) -> list[Any]:
     found = await uploads.upload_rows_by_ids(ctx_of(info), {p.upload_id for p in parents})
-    keys = list(found)
-    built = dict(
-        zip(
-            keys, shape_of(schema_type(info, "Upload")).build_all(list(found.values())), strict=True
-        )
-    )
+    # Rows of the loader's batches, which may be several results.
+    shape = shape_of(schema_type(info, "Upload"))
+    built = dict(zip(found, shape.build_each(list(found.values())), strict=True))
     return [built.get(p.upload_id) for p in parents]
 
 

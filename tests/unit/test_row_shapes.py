@@ -231,7 +231,7 @@ def test_rows_of_several_results_are_each_read_by_their_own_columns() -> None:
     swapped_order = list(order)
     swapped_order[i], swapped_order[j] = order[j], order[i]
     mixed = _rows(columns, order) + _rows(columns, swapped_order) + _rows(columns, order)
-    assert [(n.debtor_id, n.upload_id) for n in shape.build_all(mixed)] == [(7, 3)] * 3
+    assert [(n.debtor_id, n.upload_id) for n in shape.build_each(mixed)] == [(7, 3)] * 3
 
 
 def test_an_unnamed_column_does_not_shift_the_others() -> None:
