@@ -191,6 +191,7 @@ class Context:
 
     def refresh(self) -> None:
         """Forget cached loads (between subscription events, which outlive one request)."""
+        self.loaders.clear()
         self.loaders = Loaders(self.uow)
 
     @classmethod

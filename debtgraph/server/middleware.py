@@ -80,6 +80,7 @@ class ContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             await ctx.uow.end()
+            ctx.loaders.clear()
             # One access line per request, and one per WebSocket connection when it ends.
             method = scope.get("method") if scope["type"] == "http" else "WEBSOCKET"
             log.info(

@@ -4,11 +4,15 @@ page info says what lies beyond, and bad paging arguments are refused with the f
 from __future__ import annotations
 
 import base64
+import gc
 from typing import Any
 
 import httpx
 import pytest
+from aiodataloader import DataLoader
+from sqlalchemy import Row
 
+from debtgraph.resolvers.loaders import Page
 from tests.conftest import gql
 from tests.integration.graph_world import GraphWorld, arrange
 
@@ -291,3 +295,27 @@ async def test_the_debtors_page_and_its_total_are_one_statement(
         none = await _page(client, headers, "debtors", 'first: 2, search: "no such debtor"')
     assert (none["nodes"], none["totalCount"]) == ([], 0)
     assert len([s for s in sql_counter.statements if "FROM debtors" in s]) == 1
+
+
+async def test_a_request_leaves_its_loads_to_reference_counting(
+    client: httpx.AsyncClient, world: GraphWorld
+) -> None:
+    # What a request loaded is freed when it ends, not left in cycles for the collector (each
+    # loader's batch function holds the loaders that hold it): dozens of such requests made
+    # the young collections walk tens of thousands of rows, pages and futures.
+    query = """{ debtors(first: 5) { nodes { id upload { id }
+      vopLogs(first: 2) { nodes { id } } billingAttempts(first: 2) { nodes { id } } } } }"""
+    assert "errors" not in await gql(client, query, headers=world.operator)
+    gc.collect()
+    gc.disable()
+    try:
+        body = await gql(client, query, headers=world.operator)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, Page | DataLoader | Row)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert "errors" not in body
+    assert left == []
