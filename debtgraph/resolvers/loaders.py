@@ -283,7 +283,10 @@ class Loaders:
                     )
             return [results[k] for k in keys]
 
-        return self._get(("pages", model, attr.key, name, as_rows), lambda: DataLoader(batch))
+        # Keyed by its columns too: two callers of one name reading other columns must not
+        # share a loader (review). Not by its filter builder: some callers build theirs anew
+        # per parent (a closure), and the filters' values are in each key.
+        return self._get(("pages", model, attr.key, name, shape), lambda: DataLoader(batch))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +304,26 @@ class _Statements:
 # and its columns are coerced anew, then walked for SQLAlchemy's cache key). At most
 # _MAX_KEPT_STATEMENTS, the first built dropped first (a cursor's window is its own entry).
 def _shape(columns: Sequence[ColumnElement[Any]]) -> tuple[str, ...]:
-    """What a row loader's columns are, for its keys: their labels and what each reads."""
-    return tuple(f"{getattr(column, 'key', '')}={column}" for column in columns)
+    """What a row loader's columns are, for its keys: their labels and what each reads.
+
+    Remembered by the column objects themselves (a column hashes by identity, and the entry
+    holds it, so no other column can take its identity while the entry lives): rendering each
+    column is an SQL compilation, and the callers pass the same module-level columns on every
+    call. Two callers with other columns still get other shapes; equal columns built apart
+    still share one (as rendered text they are the same).
+    """
+    identity = tuple(columns)
+    shape = _SHAPES.get(identity)
+    if shape is None:
+        shape = _SHAPES[identity] = tuple(
+            f"{getattr(column, 'key', '')}={column}" for column in identity
+        )
+        if len(_SHAPES) > _MAX_KEPT_STATEMENTS:
+            del _SHAPES[next(iter(_SHAPES))]
+    return shape
+
+
+_SHAPES: dict[tuple[ColumnElement[Any], ...], tuple[str, ...]] = {}
 
 
 _KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}

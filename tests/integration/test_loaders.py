@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement
 
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.loaders import PageKey, Window
+from debtgraph.resolvers.loaders import PageKey, Window, _shape
 from debtgraph.server.app import Runtime
 
 
@@ -252,3 +252,26 @@ async def test_row_loaders_of_one_name_never_share_statements_or_loaders(
     assert sorted(row.first_name for row in page.items) == ["d0-0", "d0-1", "d0-2"]
     assert "first_name" not in one._fields
     assert other.first_name == page.items[0].first_name
+
+
+def test_a_row_loaders_shape_is_rendered_once_per_columns() -> None:
+    """Rendering columns is an SQL compilation: the same columns answer the same shape without
+    rendering again, other columns (or equal ones built apart) by what they render."""
+    narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
+    wide = [*narrow, Debtor.first_name.label("first_name")]
+    assert _shape(narrow) is _shape(list(narrow))
+    assert _shape(narrow) != _shape(wide)
+    assert _shape([Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]) == _shape(narrow)
+    assert _shape([Debtor.id.label("id"), Debtor.first_name.label("upload_id")]) != _shape(narrow)
+
+
+async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(runtime: Runtime) -> None:
+    narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
+    wide = [*narrow, Debtor.first_name.label("first_name")]
+    ctx = Context.create(runtime.services)
+    try:
+        one = ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow)
+        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow) is one
+        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide) is not one
+    finally:
+        await ctx.uow.close()
