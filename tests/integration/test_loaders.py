@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement
 
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.loaders import PageKey, Window, _shape
+from debtgraph.resolvers.loaders import PageKey, Window, _shape, load_each
 from debtgraph.server.app import Runtime
 
 
@@ -275,3 +278,69 @@ async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(runtime:
         assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide) is not one
     finally:
         await ctx.uow.close()
+
+
+class _Counted:
+    """A batch function that answers ``key * 10``, fails the keys it is told to, and records
+    the batches it was asked."""
+
+    def __init__(self, failing: frozenset[int] = frozenset(), broken: bool = False) -> None:
+        self.failing = failing
+        self.broken = broken
+        self.batches: list[list[int]] = []
+        self.started = asyncio.Event()
+
+    async def load(self, keys: list[int]) -> list[Any]:
+        self.batches.append(list(keys))
+        self.started.set()
+        await asyncio.sleep(0)  # a batch yields to the loop, as a database read does
+        if self.broken:
+            raise RuntimeError("the batch failed")
+        return [ValueError(k) if k in self.failing else k * 10 for k in keys]
+
+
+async def test_load_each_asks_the_batch_once_for_the_distinct_keys_and_caches_them() -> None:
+    batch = _Counted(failing=frozenset({3}))
+    loader = DataLoader(batch.load, max_batch_size=2)
+    assert await loader.load(1) == 10
+    answers = await load_each(loader, [1, 2, 3, 2, 4, 5])
+    # The cached key is not asked again; the rest in chunks of the loader's batch size.
+    assert batch.batches == [[1], [2, 3], [4, 5]]
+    assert answers[:2] == [10, 20]
+    assert isinstance(answers[2], ValueError)
+    assert answers[2].args == (3,)
+    assert answers[3:] == [20, 40, 50]
+    # What load answers afterwards, from the cache, as if each key had been loaded.
+    assert await loader.load_many([2, 4, 5]) == [20, 40, 50]
+    with pytest.raises(ValueError, match="3") as failed:
+        await loader.load(3)
+    assert failed.value is answers[2]
+    assert len(batch.batches) == 3
+
+
+async def test_load_each_fails_every_key_of_a_failed_batch_and_caches_none() -> None:
+    batch = _Counted(broken=True)
+    loader = DataLoader(batch.load)
+    answers = await load_each(loader, [1, 2])
+    assert [type(a) for a in answers] == [RuntimeError, RuntimeError]
+    batch.broken = False
+    assert await load_each(loader, [1, 2]) == [10, 20]
+    assert batch.batches == [[1, 2], [1, 2]]
+
+
+async def test_load_each_of_one_key_coalesces_with_other_loads() -> None:
+    batch = _Counted()
+    loader = DataLoader(batch.load)
+    answers = await asyncio.gather(load_each(loader, [1]), load_each(loader, [2]), loader.load(3))
+    assert answers == [[10], [20], 30]
+    assert [sorted(keys) for keys in batch.batches] == [[1, 2, 3]]
+
+
+async def test_a_load_during_load_each_waits_for_its_batch() -> None:
+    batch = _Counted()
+    loader = DataLoader(batch.load)
+    each = asyncio.create_task(load_each(loader, [1, 2]))
+    await batch.started.wait()  # load_each's batch is under way
+    assert await loader.load(2) == 20
+    assert await each == [10, 20]
+    assert batch.batches == [[1, 2]]
