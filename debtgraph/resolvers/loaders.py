@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, column, func, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -218,14 +218,18 @@ class Loaders:
         for a page under each of 100 parents, and entities cost their identity map, state and
         instrumented reads for rows that are only shown. Such a loader's statements are also
         built once per window and filters and kept (see _page_statements), so its
-        ``filter_builder`` must answer the same conditions for the same values (no clock).
+        ``filter_builder`` must answer the same conditions for the same values (no clock). On
+        PostgreSQL a row loader's page is one statement whatever the cursor (see
+        _lateral_page_statement).
         """
         model = attr.class_
         row_columns = tuple(columns) if columns is not None else None
         as_rows = row_columns is not None
         shape = _shape(row_columns) if row_columns is not None else None
 
-        def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
+        def statements(
+            window: Window, filters: tuple[tuple[str, Hashable], ...], lateral: bool
+        ) -> _Statements:
             if row_columns is None:
                 return _page_statements(
                     attr, filter_builder, window, filters, select(model), _among_expanded
@@ -233,12 +237,17 @@ class Loaders:
             # Everything the statements are built from: a name shared by two callers with other
             # columns or conditions must not hand one the other's statements (the kept
             # statements outlive the request).
-            key = (model, attr.key, name, shape, filter_builder, window, filters)
+            key = (model, attr.key, name, shape, filter_builder, window, filters, lateral)
             found = _KEPT_STATEMENTS.get(key)
             if found is None:
-                found = _page_statements(
-                    attr, filter_builder, window, filters, select(*row_columns), _AmongBound
-                )
+                if lateral:
+                    found = _lateral_page_statement(
+                        attr, filter_builder, window, filters, row_columns
+                    )
+                else:
+                    found = _page_statements(
+                        attr, filter_builder, window, filters, select(*row_columns), _AmongBound
+                    )
                 _KEPT_STATEMENTS[key] = found
                 if len(_KEPT_STATEMENTS) > _MAX_KEPT_STATEMENTS:
                     del _KEPT_STATEMENTS[next(iter(_KEPT_STATEMENTS))]
@@ -248,6 +257,14 @@ class Loaders:
             execute: Callable[..., Awaitable[Any]], stmts: _Statements, parents: list[Any]
         ) -> tuple[Sequence[Any], dict[Any, int]]:
             """The kept rows of the parents' pages, and each parent's total."""
+            if stmts.single is not None:
+                answered = (await execute(stmts.single, {"parents": parents})).all()
+                return (
+                    [row for row in answered if row.page_row is not None],
+                    {row.page_parent: int(row.page_total) for row in answered},
+                )
+            assert stmts.kept is not None
+            assert stmts.rows is not None
             kept_rows = (await execute(stmts.kept, {"parents": parents})).all()
             result = await execute(stmts.rows, {"kept": [row[0] for row in kept_rows]})
             rows = result.all() if as_rows else result.scalars().all()
@@ -265,14 +282,16 @@ class Loaders:
             results: dict[PageKey, Page[Any]] = {}
             for (window, filters), group in groups.items():
                 parents = list({k.parent_id for k in group})
-                stmts = statements(window, filters)
                 if as_rows:
                     # Rows are no entities of the session: read on the request's connection
                     # for reads (its transaction's when it has one open, so a mutation's
                     # payload sees what it wrote), without a transaction begun for them.
                     async with self._uow.reading() as conn:
+                        lateral = conn.dialect.name == "postgresql"
+                        stmts = statements(window, filters, lateral)
                         rows, totals = await read(conn.execute, stmts, parents)
                 else:
+                    stmts = statements(window, filters, False)
                     async with self._uow.session() as session:
                         rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
@@ -301,11 +320,13 @@ class Loaders:
 @dataclass(frozen=True, slots=True)
 class _Statements:
     """A page loader's statements for one window and filters, the parents and the ids kept
-    bound by name (``parents``, ``kept``): the same statements serve any parents."""
+    bound by name (``parents``, ``kept``): the same statements serve any parents. On
+    PostgreSQL a row loader's are one statement, ``single`` (see _lateral_page_statement)."""
 
-    kept: Select[Any]
-    rows: Select[Any]
+    kept: Select[Any] | None
+    rows: Select[Any] | None
     counts: Select[Any] | None
+    single: Select[Any] | None = None
 
 
 # The statements of row loaders (Loaders.pages with columns), by model, parent, loader name,
@@ -408,3 +429,50 @@ def _page_statements(
         rows=selected.where(among(model.id, "kept")).order_by(window.order(model.id)),
         counts=(select(attr, func.count()).where(*conditions).group_by(attr) if bounds else None),
     )
+
+
+def _lateral_page_statement(
+    attr: InstrumentedAttribute[Any],
+    filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None,
+    window: Window,
+    filters: tuple[tuple[str, Hashable], ...],
+    columns: Sequence[ColumnElement[Any]],
+) -> _Statements:
+    """A row page loader's one statement on PostgreSQL: per parent of the bound array, its
+    ``size + 1`` rows past the cursor (an index range on (parent, id), stopped at the limit)
+    and its total, a count of its children under the filters but not the cursor (the same
+    total as the grouped count apart, for a cursor or none). A parent without rows in its
+    window still answers its total, on a row whose page columns are NULL (``page_row``)."""
+    model = attr.class_
+    parents = (
+        func.unnest(bindparam("parents", type_=postgresql.ARRAY(attr.type)))
+        .table_valued(column("id", attr.type))
+        .render_derived(name="p")
+    )
+    parent = parents.c.id
+    conditions: list[ColumnElement[bool]] = [attr == parent]
+    if filter_builder is not None:
+        conditions += filter_builder(dict(filters))
+    page = (
+        select(model.id.label("page_row"), *columns)
+        .where(*conditions, *window.bounds(model.id))
+        .order_by(window.order(model.id))
+        .limit(window.size + 1)
+        .lateral("page")
+    )
+    # A lateral of its own, joined before the page: a count in the select list would be
+    # evaluated once per page row, not once per parent.
+    counted = (
+        select(func.count().label("page_total"))
+        .select_from(model)
+        .where(*conditions)
+        .lateral("counted")
+    )
+    single = (
+        select(parent.label("page_parent"), counted.c.page_total, *page.c)
+        .select_from(parents)
+        .join(counted, true())
+        .outerjoin(page, true())
+        .order_by(window.order(page.c.page_row))
+    )
+    return _Statements(kept=None, rows=None, counts=None, single=single)
