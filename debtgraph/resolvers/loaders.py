@@ -6,7 +6,6 @@ never outlive the unit of work that loaded them.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy import Boolean, ColumnElement, Select, any_, bindparam, column, func, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -103,11 +102,21 @@ async def load_each(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
     """Each key's value, or the exception its own load failed with, in the keys' order.
 
     ``load_many`` fails every key with the first failure; a parent's field fails alone.
+
+    Each key is still a ``load``, so concurrent callers (a list field under each of several
+    parents' lists) coalesce into one batch and the loader caches what it read; but the answers
+    are awaited one after the other, not gathered: the batch settles all its keys at once, so
+    past the first the futures are done, and a gather's wrapper, callback and slot per key cost
+    more than the loads (a nested page asks for two such fields under 100 parents). Calling the
+    batch function directly instead would read once per caller, not once per batch.
     """
-    answers = await asyncio.gather(*(loader.load(key) for key in keys), return_exceptions=True)
-    for answer in answers:
-        if isinstance(answer, BaseException) and not isinstance(answer, Exception):
-            raise answer  # cancelled, or an interpreter exit: not a field's failure
+    futures = [loader.load(key) for key in keys]
+    answers: list[Any] = []
+    for future in futures:
+        try:
+            answers.append(await future)
+        except Exception as error:
+            answers.append(error)
     return answers
 
 
@@ -219,14 +228,18 @@ class Loaders:
         for a page under each of 100 parents, and entities cost their identity map, state and
         instrumented reads for rows that are only shown. Such a loader's statements are also
         built once per window and filters and kept (see _page_statements), so its
-        ``filter_builder`` must answer the same conditions for the same values (no clock).
+        ``filter_builder`` must answer the same conditions for the same values (no clock). On
+        PostgreSQL a row loader's page is one statement whatever the cursor (see
+        _lateral_page_statement).
         """
         model = attr.class_
         row_columns = tuple(columns) if columns is not None else None
         as_rows = row_columns is not None
         shape = _shape(row_columns) if row_columns is not None else None
 
-        def statements(window: Window, filters: tuple[tuple[str, Hashable], ...]) -> _Statements:
+        def statements(
+            window: Window, filters: tuple[tuple[str, Hashable], ...], lateral: bool
+        ) -> _Statements:
             if row_columns is None:
                 return _page_statements(
                     attr, filter_builder, window, filters, select(model), _among_expanded
@@ -234,12 +247,17 @@ class Loaders:
             # Everything the statements are built from: a name shared by two callers with other
             # columns or conditions must not hand one the other's statements (the kept
             # statements outlive the request).
-            key = (model, attr.key, name, shape, filter_builder, window, filters)
+            key = (model, attr.key, name, shape, filter_builder, window, filters, lateral)
             found = _KEPT_STATEMENTS.get(key)
             if found is None:
-                found = _page_statements(
-                    attr, filter_builder, window, filters, select(*row_columns), _AmongBound
-                )
+                if lateral:
+                    found = _lateral_page_statement(
+                        attr, filter_builder, window, filters, row_columns
+                    )
+                else:
+                    found = _page_statements(
+                        attr, filter_builder, window, filters, select(*row_columns), _AmongBound
+                    )
                 _KEPT_STATEMENTS[key] = found
                 if len(_KEPT_STATEMENTS) > _MAX_KEPT_STATEMENTS:
                     del _KEPT_STATEMENTS[next(iter(_KEPT_STATEMENTS))]
@@ -249,6 +267,14 @@ class Loaders:
             execute: Callable[..., Awaitable[Any]], stmts: _Statements, parents: list[Any]
         ) -> tuple[Sequence[Any], dict[Any, int]]:
             """The kept rows of the parents' pages, and each parent's total."""
+            if stmts.single is not None:
+                answered = (await execute(stmts.single, {"parents": parents})).all()
+                return (
+                    [row for row in answered if row.page_row is not None],
+                    {row.page_parent: int(row.page_total) for row in answered},
+                )
+            assert stmts.kept is not None
+            assert stmts.rows is not None
             kept_rows = (await execute(stmts.kept, {"parents": parents})).all()
             result = await execute(stmts.rows, {"kept": [row[0] for row in kept_rows]})
             rows = result.all() if as_rows else result.scalars().all()
@@ -266,14 +292,16 @@ class Loaders:
             results: dict[PageKey, Page[Any]] = {}
             for (window, filters), group in groups.items():
                 parents = list({k.parent_id for k in group})
-                stmts = statements(window, filters)
                 if as_rows:
                     # Rows are no entities of the session: read on the request's connection
                     # for reads (its transaction's when it has one open, so a mutation's
                     # payload sees what it wrote), without a transaction begun for them.
                     async with self._uow.reading() as conn:
+                        lateral = conn.dialect.name == "postgresql"
+                        stmts = statements(window, filters, lateral)
                         rows, totals = await read(conn.execute, stmts, parents)
                 else:
+                    stmts = statements(window, filters, False)
                     async with self._uow.session() as session:
                         rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
@@ -293,17 +321,22 @@ class Loaders:
                     )
             return [results[k] for k in keys]
 
-        return self._get(("pages", model, attr.key, name, as_rows), lambda: DataLoader(batch))
+        # Keyed by its columns too: two callers of one name reading other columns must not
+        # share a loader (review). Not by its filter builder: some callers build theirs anew
+        # per parent (a closure), and the filters' values are in each key.
+        return self._get(("pages", model, attr.key, name, shape), lambda: DataLoader(batch))
 
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
     """A page loader's statements for one window and filters, the parents and the ids kept
-    bound by name (``parents``, ``kept``): the same statements serve any parents."""
+    bound by name (``parents``, ``kept``): the same statements serve any parents. On
+    PostgreSQL a row loader's are one statement, ``single`` (see _lateral_page_statement)."""
 
-    kept: Select[Any]
-    rows: Select[Any]
+    kept: Select[Any] | None
+    rows: Select[Any] | None
     counts: Select[Any] | None
+    single: Select[Any] | None = None
 
 
 # The statements of row loaders (Loaders.pages with columns), by model, parent, loader name,
@@ -311,8 +344,26 @@ class _Statements:
 # and its columns are coerced anew, then walked for SQLAlchemy's cache key). At most
 # _MAX_KEPT_STATEMENTS, the first built dropped first (a cursor's window is its own entry).
 def _shape(columns: Sequence[ColumnElement[Any]]) -> tuple[str, ...]:
-    """What a row loader's columns are, for its keys: their labels and what each reads."""
-    return tuple(f"{getattr(column, 'key', '')}={column}" for column in columns)
+    """What a row loader's columns are, for its keys: their labels and what each reads.
+
+    Remembered by the column objects themselves (a column hashes by identity, and the entry
+    holds it, so no other column can take its identity while the entry lives): rendering each
+    column is an SQL compilation, and the callers pass the same module-level columns on every
+    call. Two callers with other columns still get other shapes; equal columns built apart
+    still share one (as rendered text they are the same).
+    """
+    identity = tuple(columns)
+    shape = _SHAPES.get(identity)
+    if shape is None:
+        shape = _SHAPES[identity] = tuple(
+            f"{getattr(column, 'key', '')}={column}" for column in identity
+        )
+        if len(_SHAPES) > _MAX_KEPT_STATEMENTS:
+            del _SHAPES[next(iter(_SHAPES))]
+    return shape
+
+
+_SHAPES: dict[tuple[ColumnElement[Any], ...], tuple[str, ...]] = {}
 
 
 _KEPT_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
@@ -388,3 +439,50 @@ def _page_statements(
         rows=selected.where(among(model.id, "kept")).order_by(window.order(model.id)),
         counts=(select(attr, func.count()).where(*conditions).group_by(attr) if bounds else None),
     )
+
+
+def _lateral_page_statement(
+    attr: InstrumentedAttribute[Any],
+    filter_builder: Callable[[dict[str, Any]], list[ColumnElement[bool]]] | None,
+    window: Window,
+    filters: tuple[tuple[str, Hashable], ...],
+    columns: Sequence[ColumnElement[Any]],
+) -> _Statements:
+    """A row page loader's one statement on PostgreSQL: per parent of the bound array, its
+    ``size + 1`` rows past the cursor (an index range on (parent, id), stopped at the limit)
+    and its total, a count of its children under the filters but not the cursor (the same
+    total as the grouped count apart, for a cursor or none). A parent without rows in its
+    window still answers its total, on a row whose page columns are NULL (``page_row``)."""
+    model = attr.class_
+    parents = (
+        func.unnest(bindparam("parents", type_=postgresql.ARRAY(attr.type)))
+        .table_valued(column("id", attr.type))
+        .render_derived(name="p")
+    )
+    parent = parents.c.id
+    conditions: list[ColumnElement[bool]] = [attr == parent]
+    if filter_builder is not None:
+        conditions += filter_builder(dict(filters))
+    page = (
+        select(model.id.label("page_row"), *columns)
+        .where(*conditions, *window.bounds(model.id))
+        .order_by(window.order(model.id))
+        .limit(window.size + 1)
+        .lateral("page")
+    )
+    # A lateral of its own, joined before the page: a count in the select list would be
+    # evaluated once per page row, not once per parent.
+    counted = (
+        select(func.count().label("page_total"))
+        .select_from(model)
+        .where(*conditions)
+        .lateral("counted")
+    )
+    single = (
+        select(parent.label("page_parent"), counted.c.page_total, *page.c)
+        .select_from(parents)
+        .join(counted, true())
+        .outerjoin(page, true())
+        .order_by(window.order(page.c.page_row))
+    )
+    return _Statements(kept=None, rows=None, counts=None, single=single)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement
 
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.loaders import PageKey, Window
+from debtgraph.resolvers.loaders import PageKey, Window, _shape, load_each
 from debtgraph.server.app import Runtime
 
 
@@ -193,16 +196,29 @@ async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
             (Window(3), ()),
             (Window(3, after=cursor), ()),
             (Window(2, backward=True), ()),
+            (Window(2, before=cursor, backward=True), ()),
+            (Window(2, after=cursor, oldest_first=True), ()),
             (Window(100), (("status", "valid"),)),
+            (Window(1, after=cursor), (("status", "valid"),)),
         ]
+        # On PostgreSQL one statement per window (a lateral page and count per parent), else
+        # the ranked ids, their rows, and past a cursor the counts apart: the entities' pages,
+        # read the second way on both databases, are what the rows must match.
+        lateral = runtime.services.engine.dialect.name == "postgresql"
         for window, filters in windows:
             keys = [PageKey(u, window, filters) for u in [*upload_ids, 10_000]]
             expected = [shape(await entities.load(k)) for k in keys]
             with sql_counter:
                 got = [await p for p in [rows.load(k) for k in keys]]
             assert [shape(p) for p in got] == expected, window
-            assert sql_counter.count == (3 if window.after is not None else 2), window
+            bounded = window.after is not None or window.before is not None
+            assert sql_counter.count == (1 if lateral else 3 if bounded else 2), window
             assert all(type(d) is not Debtor for p in got for d in p.items)  # rows, not entities
+            if lateral:
+                # Each parent's count joined before its page: once per parent, not per row.
+                (single,) = (s.lower() for s in sql_counter.statements)
+                counted = single.index("join lateral (select count(*)")
+                assert counted < single.index("left outer join lateral"), single
         # The same statements again, built once: other parents, the same answers.
         again = await ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns).load(
             PageKey(upload_ids[1], Window(3))
@@ -252,3 +268,92 @@ async def test_row_loaders_of_one_name_never_share_statements_or_loaders(
     assert sorted(row.first_name for row in page.items) == ["d0-0", "d0-1", "d0-2"]
     assert "first_name" not in one._fields
     assert other.first_name == page.items[0].first_name
+
+
+def test_a_row_loaders_shape_is_rendered_once_per_columns() -> None:
+    """Rendering columns is an SQL compilation: the same columns answer the same shape without
+    rendering again, other columns (or equal ones built apart) by what they render."""
+    narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
+    wide = [*narrow, Debtor.first_name.label("first_name")]
+    assert _shape(narrow) is _shape(list(narrow))
+    assert _shape(narrow) != _shape(wide)
+    assert _shape([Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]) == _shape(narrow)
+    assert _shape([Debtor.id.label("id"), Debtor.first_name.label("upload_id")]) != _shape(narrow)
+
+
+async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(runtime: Runtime) -> None:
+    narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
+    wide = [*narrow, Debtor.first_name.label("first_name")]
+    ctx = Context.create(runtime.services)
+    try:
+        one = ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow)
+        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow) is one
+        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide) is not one
+    finally:
+        await ctx.uow.close()
+
+
+class _Counted:
+    """A batch function that answers ``key * 10``, fails the keys it is told to, and records
+    the batches it was asked."""
+
+    def __init__(self, failing: frozenset[int] = frozenset(), broken: bool = False) -> None:
+        self.failing = failing
+        self.broken = broken
+        self.batches: list[list[int]] = []
+        self.started = asyncio.Event()
+
+    async def load(self, keys: list[int]) -> list[Any]:
+        self.batches.append(list(keys))
+        self.started.set()
+        await asyncio.sleep(0)  # a batch yields to the loop, as a database read does
+        if self.broken:
+            raise RuntimeError("the batch failed")
+        return [ValueError(k) if k in self.failing else k * 10 for k in keys]
+
+
+async def test_load_each_asks_the_batch_once_for_the_distinct_keys_and_caches_them() -> None:
+    batch = _Counted(failing=frozenset({3}))
+    loader = DataLoader(batch.load, max_batch_size=2)
+    assert await loader.load(1) == 10
+    answers = await load_each(loader, [1, 2, 3, 2, 4, 5])
+    # The cached key is not asked again; the rest in chunks of the loader's batch size.
+    assert batch.batches == [[1], [2, 3], [4, 5]]
+    assert answers[:2] == [10, 20]
+    assert isinstance(answers[2], ValueError)
+    assert answers[2].args == (3,)
+    assert answers[3:] == [20, 40, 50]
+    # What load answers afterwards, from the cache, as if each key had been loaded.
+    assert await loader.load_many([2, 4, 5]) == [20, 40, 50]
+    with pytest.raises(ValueError, match="3") as failed:
+        await loader.load(3)
+    assert failed.value is answers[2]
+    assert len(batch.batches) == 3
+
+
+async def test_load_each_fails_every_key_of_a_failed_batch_and_caches_none() -> None:
+    batch = _Counted(broken=True)
+    loader = DataLoader(batch.load)
+    answers = await load_each(loader, [1, 2])
+    assert [type(a) for a in answers] == [RuntimeError, RuntimeError]
+    batch.broken = False
+    assert await load_each(loader, [1, 2]) == [10, 20]
+    assert batch.batches == [[1, 2], [1, 2]]
+
+
+async def test_load_each_of_one_key_coalesces_with_other_loads() -> None:
+    batch = _Counted()
+    loader = DataLoader(batch.load)
+    answers = await asyncio.gather(load_each(loader, [1]), load_each(loader, [2]), loader.load(3))
+    assert answers == [[10], [20], 30]
+    assert [sorted(keys) for keys in batch.batches] == [[1, 2, 3]]
+
+
+async def test_a_load_during_load_each_waits_for_its_batch() -> None:
+    batch = _Counted()
+    loader = DataLoader(batch.load)
+    each = asyncio.create_task(load_each(loader, [1, 2]))
+    await batch.started.wait()  # load_each's batch is under way
+    assert await loader.load(2) == 20
+    assert await each == [10, 20]
+    assert batch.batches == [[1, 2]]

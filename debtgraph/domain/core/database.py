@@ -79,8 +79,17 @@ def json_loads(text: str) -> Any:
 
     Request bodies are parsed with orjson, which reads such integers as floats; PostgreSQL's
     JSONB then prints a float like 1e+23 as a 24-digit integer, which orjson cannot render.
+
+    orjson itself is the fast path (a nested page's raw_data is most of its decoding): it keeps
+    integers from -2**63 to 2**64 - 1 and reads the others as the nearest float, the rule
+    ``_int_or_float`` spells out for the standard parser. What orjson refuses and the standard
+    parser reads (NaN, infinities and numbers beyond a float's range written by other clients,
+    lone surrogates) goes to the standard parser, which answers as before.
     """
-    return json.loads(text, parse_int=_int_or_float)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, parse_int=_int_or_float)
 
 
 def create_engine(
