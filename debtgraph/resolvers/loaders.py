@@ -6,6 +6,7 @@ never outlive the unit of work that loaded them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -112,12 +113,24 @@ async def load_each(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
     """
     futures = [loader.load(key) for key in keys]
     answers: list[Any] = []
-    for future in futures:
-        try:
-            answers.append(await future)
-        except Exception as error:
-            answers.append(error)
+    try:
+        for future in futures:
+            try:
+                answers.append(await future)
+            except Exception as error:
+                answers.append(error)
+    except BaseException:
+        # Cancelled (or an interpreter exit) midway: the futures not awaited yet are retrieved
+        # when they settle, so their failures are not logged as never retrieved (review).
+        for future in futures[len(answers) :]:
+            future.add_done_callback(_retrieve)
+        raise
     return answers
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Loaders:
@@ -350,7 +363,8 @@ def _shape(columns: Sequence[ColumnElement[Any]]) -> tuple[str, ...]:
     holds it, so no other column can take its identity while the entry lives): rendering each
     column is an SQL compilation, and the callers pass the same module-level columns on every
     call. Two callers with other columns still get other shapes; equal columns built apart
-    still share one (as rendered text they are the same).
+    share one, as do columns differing only in a literal value (rendered as the same bound
+    parameter): the callers' columns are module-level constants naming model attributes.
     """
     identity = tuple(columns)
     shape = _SHAPES.get(identity)
@@ -448,11 +462,18 @@ def _lateral_page_statement(
     filters: tuple[tuple[str, Hashable], ...],
     columns: Sequence[ColumnElement[Any]],
 ) -> _Statements:
-    """A row page loader's one statement on PostgreSQL: per parent of the bound array, its
-    ``size + 1`` rows past the cursor (an index range on (parent, id), stopped at the limit)
-    and its total, a count of its children under the filters but not the cursor (the same
-    total as the grouped count apart, for a cursor or none). A parent without rows in its
-    window still answers its total, on a row whose page columns are NULL (``page_row``)."""
+    """A row page loader's one statement on PostgreSQL: per parent of the bound array, the ids
+    of its ``size + 1`` rows past the cursor (read from the (parent, id) index alone, stopped at
+    the limit), their rows joined by id, and its total: its children under the filters but not
+    the cursor, counted once for all the parents (the same total as the grouped count apart, for
+    a cursor or none). A parent without rows in its window still answers its total, on a row
+    whose page columns are NULL (``page_row``).
+
+    The lateral selects ids only (review): selecting the row's columns there let PostgreSQL walk
+    the primary key backwards, filtering on the parent, which for a parent with no row in its
+    window (an empty upload, a cursor past the end) read the whole table. And the count is one
+    grouped scan, not a lateral per parent: under a filter served by a partial index (``result``)
+    each parent's count read the whole index."""
     model = attr.class_
     parents = (
         func.unnest(bindparam("parents", type_=postgresql.ARRAY(attr.type)))
@@ -460,29 +481,35 @@ def _lateral_page_statement(
         .render_derived(name="p")
     )
     parent = parents.c.id
-    conditions: list[ColumnElement[bool]] = [attr == parent]
+    conditions: list[ColumnElement[bool]] = []
     if filter_builder is not None:
         conditions += filter_builder(dict(filters))
-    page = (
-        select(model.id.label("page_row"), *columns)
-        .where(*conditions, *window.bounds(model.id))
+    kept = (
+        select(model.id.label("page_row"))
+        .where(attr == parent, *conditions, *window.bounds(model.id))
         .order_by(window.order(model.id))
         .limit(window.size + 1)
+        # Its own table, not the outer query's (which joins the kept rows by id).
+        .correlate_except(model)
         .lateral("page")
     )
-    # A lateral of its own, joined before the page: a count in the select list would be
-    # evaluated once per page row, not once per parent.
     counted = (
-        select(func.count().label("page_total"))
-        .select_from(model)
-        .where(*conditions)
-        .lateral("counted")
+        select(attr.label("counted_parent"), func.count().label("page_total"))
+        .where(_AmongBound(attr, "parents"), *conditions)
+        .group_by(attr)
+        .subquery("counted")
     )
     single = (
-        select(parent.label("page_parent"), counted.c.page_total, *page.c)
+        select(
+            parent.label("page_parent"),
+            func.coalesce(counted.c.page_total, 0).label("page_total"),
+            kept.c.page_row,
+            *columns,
+        )
         .select_from(parents)
-        .join(counted, true())
-        .outerjoin(page, true())
-        .order_by(window.order(page.c.page_row))
+        .outerjoin(counted, counted.c.counted_parent == parent)
+        .outerjoin(kept, true())
+        .outerjoin(model, model.id == kept.c.page_row)
+        .order_by(window.order(kept.c.page_row))
     )
     return _Statements(kept=None, rows=None, counts=None, single=single)

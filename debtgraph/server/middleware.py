@@ -79,8 +79,10 @@ class ContextMiddleware:
                 response = await handle_server_error(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            await ctx.uow.end()
-            ctx.loaders.clear()
+            try:
+                await ctx.uow.end()
+            finally:
+                ctx.loaders.clear()
             # One access line per request, and one per WebSocket connection when it ends.
             method = scope.get("method") if scope["type"] == "http" else "WEBSOCKET"
             log.info(
