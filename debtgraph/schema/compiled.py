@@ -106,6 +106,7 @@ class FieldPlan:
         "nodes",
         "nullable",
         "parent_type",
+        "read_one",
         "readable",
         "resolve",
         "return_type",
@@ -136,8 +137,10 @@ class FieldPlan:
         self.nullable = True
         # Read by the object's reader, when it has one (see _reader).
         self.readable = False
-        # The field's resolver for many parents at once (see _batch_of).
+        # The field's resolver for many parents at once (see _batch_of), and what its values
+        # are read by when their reader reads them whole (see _object_reader).
         self.batch: Callable[..., Awaitable[list[Any]]] | None = None
+        self.read_one: Callable[[Any], Any] | None = None
         self.strawberry_field: Any = None
 
 
@@ -243,6 +246,8 @@ def _compile_fields(
         if completion is None:
             return None
         plan.complete = completion
+        if plan.batch is not None:
+            plan.read_one = _object_reader(completion)
         leaf = completion[1] if completion[0] == "nonnull" else completion
         if plan.attr is not None and leaf[0] == "leaf":
             plan.leaf = plan.attr
@@ -469,7 +474,7 @@ def _reader(
             # A list of objects, each by its own reader (what complete_list answers when they
             # all read clean; else the field goes the field by field way).
             env["R"] = _read_all
-            env[f"O{n}"] = objects
+            env[f"O{n}"] = _object_reader(objects)
             lines.append(f"    {v} = s.{plan.attr}")
             if nonnull:
                 lines.append(f"    if {v} is None: raise _Slow")
@@ -519,25 +524,22 @@ def _reader(
                 f"    if {v} is not None and (type({v}) is not int or not -M <= {v} < M):"
                 " raise _Slow"
             )
-        elif leaf_type.coerce_output_value is base_scalars.isoformat:
-            # Strawberry's DateTime: isoformat, which orjson writes the same for an aware UTC
-            # datetime (the columns' own; tests/unit/test_compiled_leaves.py), at a third of the
-            # cost: a page shows some hundreds of them. Any other value is coerced.
-            env[f"C{n}"] = leaf_type.coerce_output_value
-            env["DT"], env["UTC"], env["J"] = datetime, UTC, orjson.dumps
-            lines.append(f"    if {v} is not None:")
-            lines.append(f"        if type({v}) is DT and {v}.tzinfo is UTC:")
-            lines.append(f"            {v} = J({v})[1:-1].decode()")
-            lines.append("        else:")
-            lines.append(f"            if isinstance({v}, Exception): raise _Slow")
-            lines.append(f"            {v} = C{n}({v})")
-            lines.append(f"            if {v} is None or {v} is Undefined: raise _Slow")
         else:
             env[f"C{n}"] = leaf_type.coerce_output_value
             lines.append(f"    if {v} is not None:")
-            lines.append(f"        if isinstance({v}, Exception): raise _Slow")
-            lines.append(f"        {v} = C{n}({v})")
-            lines.append(f"        if {v} is None or {v} is Undefined: raise _Slow")
+            pad = "        "
+            if leaf_type.coerce_output_value is base_scalars.isoformat:
+                # Strawberry's DateTime: isoformat, which orjson writes the same for an aware
+                # UTC datetime (the columns' own; tests/unit/test_compiled_leaves.py), at a third
+                # of the cost: a page shows some hundreds of them. Any other value is coerced.
+                env["DT"], env["UTC"], env["J"] = datetime, UTC, orjson.dumps
+                lines.append(f"        if type({v}) is DT and {v}.tzinfo is UTC:")
+                lines.append(f"            {v} = J({v})[1:-1].decode()")
+                lines.append("        else:")
+                pad += "    "
+            lines.append(f"{pad}if isinstance({v}, Exception): raise _Slow")
+            lines.append(f"{pad}{v} = C{n}({v})")
+            lines.append(f"{pad}if {v} is None or {v} is Undefined: raise _Slow")
         items.append(f"{plan.key!r}: {v}")
     lines.append(" except Exception:")
     lines.append("    return None")
@@ -819,7 +821,7 @@ class _Run:
             return self.complete_objects(plan, item, list(value), path)
         if target[0] == "object" and target[4] is not None:
             value = list(value)
-            read = _read_all(target, value)
+            read = _read_all(_object_reader(target), value)
             if read is not None:
                 return read
         item_type = _type_of(item)
@@ -1024,7 +1026,7 @@ class _Run:
             values = [raw] * len(sources)
         results: list[Any] = []
         pending: list[int] = []
-        read_one = _object_reader(field.complete)  # type: ignore[arg-type]
+        read_one = field.read_one
         for index, (value, parent_path) in enumerate(zip(values, paths, strict=True)):
             if read_one is not None:
                 # An object its reader reads whole (a connection and its nodes): what complete
@@ -1107,22 +1109,17 @@ def _object_reader(completion: Completion) -> Callable[[Any], Any] | None:
     return read
 
 
-def _read_all(completion: Completion, elements: list[Any]) -> list[Any] | None:
-    """Every object of a list by its reader, when each is of its type and reads clean.
+def _read_all(read_one: Callable[[Any], Any] | None, elements: list[Any]) -> list[Any] | None:
+    """Every object of a list by its object reader (_object_reader), when each reads clean.
 
     Else None, and the list goes object by object (the reads and Strawberry's is_type_of read
     plain attributes only, so going again answers the same and locates any error).
     """
-    object_type: GraphQLObjectType = completion[1]
-    reader = completion[4]
-    is_type_of = object_type.is_type_of
-    if is_type_of is not None and not _ignores_info(is_type_of):
+    if read_one is None:
         return None
     results: list[Any] = []
     for element in elements:
-        if element is None or (is_type_of is not None and is_type_of(element, None) is not True):  # type: ignore[arg-type]
-            return None
-        read = reader(element)
+        read = read_one(element)
         if read is None:
             return None
         results.append(read)
