@@ -372,9 +372,9 @@ ShapeField = str | tuple[Any, ...]
 
 class RowShape(Generic[T]):
     """How a node type is built from the named columns of a row: each field the column it shows
-    (the column of its own name unless the shape says another) or a function of columns. The one
-    rule that builds the type, from a page of Core rows (by position, see :meth:`build_all`) and
-    from an entity (its attributes by name, EntityFields).
+    (the column of its own name unless the shape says another; a Relay node's id its row id) or a
+    function of columns. The one rule that builds the type, from a page of Core rows (by
+    position, see :meth:`build_all`) and from an entity (its attributes by name, EntityFields).
 
     The constructors are generated once, as code reading each column once and calling each
     function once: a nested page builds some hundreds of nodes per request, and a hand-written
@@ -389,8 +389,14 @@ class RowShape(Generic[T]):
         unknown = sorted(set(fields) - set(declared))
         if unknown:
             raise TypeError(f"{node.__name__}'s row shape names {unknown}, none of its fields")
-        # A field the shape does not name shows the column of its own name.
-        self.fields: dict[str, ShapeField] = {name: fields.get(name, name) for name in declared}
+        # A field the shape does not name shows the column of its own name; a Relay node's
+        # ``id`` is its row id as text and its ``database_id`` the row id itself.
+        defaults: dict[str, ShapeField] = {name: name for name in declared}
+        if issubclass(node, relay.Node):
+            defaults.update({"id": (str, "id"), "database_id": "id"})
+        self.fields: dict[str, ShapeField] = {
+            name: fields.get(name, defaults[name]) for name in declared
+        }
         self.columns = tuple(
             dict.fromkeys(
                 column

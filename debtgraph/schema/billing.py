@@ -97,8 +97,6 @@ class BillingAttempt(relay.Node):
 ATTEMPT_ROWS = RowShape(
     BillingAttempt,
     {
-        "id": (str, "id"),
-        "database_id": "id",
         "status": (BillingStatus, "status"),
         "is_approved": (attempt_is_approved, "status"),
         "is_final": (attempt_is_final, "status", "error_code", "attempt_number"),

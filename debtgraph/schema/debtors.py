@@ -233,8 +233,6 @@ def _address(*parts: str | None) -> str | None:
 DEBTOR_ROWS = RowShape(
     Debtor,
     {
-        "id": (str, "id"),
-        "database_id": "id",
         "full_name": (full_name, "first_name", "last_name"),
         "primary_phone": "phone",
         "full_address": (_address, *ADDRESS_PARTS),

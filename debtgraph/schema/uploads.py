@@ -212,8 +212,6 @@ def _progress(processed: int, failed: int, total: int) -> float:
 UPLOAD_ROWS = RowShape(
     Upload,
     {
-        "id": (str, "id"),
-        "database_id": "id",
         "status": (UploadStatus, "status"),
         "success_rate": (_success_rate, "processed_records", "total_records"),
         "progress": (_progress, "processed_records", "failed_records", "total_records"),

@@ -104,8 +104,6 @@ class VopLog(relay.Node):
 VOP_LOG_ROWS = RowShape(
     VopLog,
     {
-        "id": (str, "id"),
-        "database_id": "id",
         "score_label": (ScoreLabel, "score_label"),
         "result": (VopResult, "result"),
         "is_positive": (vop.is_positive, "vop_score"),

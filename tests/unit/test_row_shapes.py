@@ -136,6 +136,8 @@ def test_a_shape_builds_what_the_constructor_builds(node: type) -> None:
     given = {f.name: getattr(built, f.name) for f in dataclasses.fields(node) if f.init}
     assert vars(built) == vars(node(**given))
     assert type(built) is node
+    # A Relay node's ids, from its row id unless the shape says otherwise.
+    assert (built.id, built.database_id) == (str(COLUMNS[node]["id"]), COLUMNS[node]["id"])
 
 
 @pytest.mark.parametrize("node", list(COLUMNS), ids=lambda node: node.__name__)
