@@ -16,7 +16,7 @@ from debtgraph.domain.payments import gateways, sepa
 from debtgraph.domain.payments.models import BillingAttempt, BillingChannel, BillingStatus
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
-from debtgraph.resolvers.loaders import Page, PageKey, Window, load_each
+from debtgraph.resolvers.loaders import Page, Window, load_pages
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -142,11 +142,10 @@ async def attempts_pages(
     logs' edge asks it, not left to whoever reached the parent."""
     require_operator(ctx)
     filters = check_filters(status=status)
-    keys = [PageKey(parent_id, window, filters.as_key()) for parent_id in parent_ids]
     loader = ctx.loaders.pages(
         parent, filter_conditions, name="billing_attempts", columns=NODE_COLUMNS
     )
-    return await load_each(loader, keys)
+    return await load_pages(loader, parent_ids, window, filters.as_key())
 
 
 async def attempts_by_ids(ctx: Context, ids: list[int]) -> dict[int, BillingAttempt]:

@@ -6,7 +6,6 @@ never outlive the unit of work that loaded them.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -99,38 +98,47 @@ class PageKey:
     filters: tuple[tuple[str, Hashable], ...] = ()
 
 
-async def load_each(loader: DataLoader, keys: Sequence[Any]) -> list[Any]:
-    """Each key's value, or the exception its own load failed with, in the keys' order.
+class PageGroup:
+    """Many parents' pages of one window and filters, asked of a page loader as one key.
 
-    ``load_many`` fails every key with the first failure; a parent's field fails alone.
+    A batched field (schema.base.batched) asks for the pages of every parent of a list at once:
+    as one key per parent, that is a key, a future and some hashing of the window per parent
+    (a nested page asks for two such fields under 100 parents), while the batch reads them all
+    in one statement anyway. As one key it still joins the batch of whatever else asks that
+    loader in the same tick (a list field under each of several parents' lists coalesces).
+    Hashed by identity: two groups are never one load, and the loader's cache never answers
+    one from another (the parents' pages are read once per batch all the same)."""
 
-    Each key is still a ``load``, so concurrent callers (a list field under each of several
-    parents' lists) coalesce into one batch and the loader caches what it read; but the answers
-    are awaited one after the other, not gathered: the batch settles all its keys at once, so
-    past the first the futures are done, and a gather's wrapper, callback and slot per key cost
-    more than the loads (a nested page asks for two such fields under 100 parents). Calling the
-    batch function directly instead would read once per caller, not once per batch.
-    """
-    futures = [loader.load(key) for key in keys]
-    answers: list[Any] = []
+    __slots__ = ("filters", "parent_ids", "window")
+
+    def __init__(
+        self,
+        parent_ids: Sequence[Any],
+        window: Window,
+        filters: tuple[tuple[str, Hashable], ...] = (),
+    ) -> None:
+        self.parent_ids = parent_ids
+        self.window = window
+        self.filters = filters
+
+
+async def load_pages(
+    loader: DataLoader,
+    parent_ids: Sequence[Any],
+    window: Window,
+    filters: tuple[tuple[str, Hashable], ...] = (),
+) -> list[Page[Any] | Exception]:
+    """Each parent's page of a page loader (Loaders.pages), in the parents' order, or for all of
+    them the error the batch failed with (its one statement failed for every parent)."""
+    if not parent_ids:
+        return []
     try:
-        for future in futures:
-            try:
-                answers.append(await future)
-            except Exception as error:
-                answers.append(error)
-    except BaseException:
-        # Cancelled (or an interpreter exit) midway: the futures not awaited yet are retrieved
-        # when they settle, so their failures are not logged as never retrieved (review).
-        for future in futures[len(answers) :]:
-            future.add_done_callback(_retrieve)
-        raise
-    return answers
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+        pages: list[Page[Any] | Exception] = await loader.load(
+            PageGroup(parent_ids, window, filters)
+        )
+    except Exception as error:
+        return [error] * len(parent_ids)
+    return pages
 
 
 class Loaders:
@@ -282,9 +290,11 @@ class Loaders:
             """The kept rows of the parents' pages, and each parent's total."""
             if stmts.single is not None:
                 answered = (await execute(stmts.single, {"parents": parents})).all()
+                # By position (page_parent, page_total, page_row lead the statement's columns):
+                # by name, each read is a look-up in Python, three per parent.
                 return (
-                    [row for row in answered if row.page_row is not None],
-                    {row.page_parent: int(row.page_total) for row in answered},
+                    [row for row in answered if row[2] is not None],
+                    {row[0]: int(row[1]) for row in answered},
                 )
             assert stmts.kept is not None
             assert stmts.rows is not None
@@ -298,13 +308,18 @@ class Loaders:
                 counted = [(row[2], row[3]) for row in kept_rows]
             return rows, {p: int(n) for p, n in counted}
 
-        async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
-            groups: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
+        async def batch(keys: Sequence[PageKey | PageGroup]) -> list[Any]:
+            # The parents asked per window and filters, each once, in the order first asked.
+            asked: dict[tuple[Window, tuple[tuple[str, Hashable], ...]], dict[Any, None]] = {}
             for key in keys:
-                groups[(key.window, key.filters)].append(key)
-            results: dict[PageKey, Page[Any]] = {}
-            for (window, filters), group in groups.items():
-                parents = list({k.parent_id for k in group})
+                wanted = asked.setdefault((key.window, key.filters), {})
+                if isinstance(key, PageGroup):
+                    wanted.update(dict.fromkeys(key.parent_ids))
+                else:
+                    wanted[key.parent_id] = None
+            pages: dict[tuple[Any, ...], dict[Any, Page[Any]]] = {}
+            for (window, filters), asked_parents in asked.items():
+                parents = list(asked_parents)
                 if as_rows:
                     # Rows are no entities of the session: read on the request's connection
                     # for reads (its transaction's when it has one open, so a mutation's
@@ -318,9 +333,15 @@ class Loaders:
                     async with self._uow.session() as session:
                         rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                parent_key = attr.key
-                for row in rows:
-                    grouped[getattr(row, parent_key)].append(row)
+                if as_rows and rows:
+                    # A row's column by position: by name, each read is a look-up in Python.
+                    at = rows[0]._fields.index(attr.key)
+                    for row in rows:
+                        grouped[row[at]].append(row)
+                else:
+                    parent_key = attr.key
+                    for row in rows:
+                        grouped[getattr(row, parent_key)].append(row)
                 if not as_rows:
                     # The children are loaded now: their own edges back (VopLog.debtor, …) and
                     # any later look-up by id in this request read them from here, not from SQL
@@ -328,11 +349,19 @@ class Loaders:
                     by_id = self.by(model.id)
                     for row in rows:
                         by_id.prime(row.id, row)
-                for key in group:
-                    results[key] = window.page(
-                        grouped.get(key.parent_id, []), totals.get(key.parent_id, 0)
-                    )
-            return [results[k] for k in keys]
+                empty: list[Any] = []
+                pages[(window, filters)] = {
+                    parent: window.page(grouped.get(parent, empty), totals.get(parent, 0))
+                    for parent in parents
+                }
+            answers: list[Any] = []
+            for key in keys:
+                found = pages[(key.window, key.filters)]
+                if isinstance(key, PageGroup):
+                    answers.append([found[parent] for parent in key.parent_ids])
+                else:
+                    answers.append(found[key.parent_id])
+            return answers
 
         # Keyed by its columns too: two callers of one name reading other columns must not
         # share a loader (review). Not by its filter builder: some callers build theirs anew

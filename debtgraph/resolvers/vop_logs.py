@@ -16,7 +16,7 @@ from debtgraph.domain.payments.models import VopLog
 from debtgraph.domain.payments.vop import VopResult
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
-from debtgraph.resolvers.loaders import Page, PageKey, Window, load_each
+from debtgraph.resolvers.loaders import Page, Window, load_pages
 from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
@@ -141,11 +141,10 @@ async def logs_of_many(
     The logs are rows of NODE_COLUMNS, not entities."""
     require_operator(ctx)
     filters = check_filters(result=result)
-    keys = [PageKey(parent_id, window, filters.as_key()) for parent_id in parent_ids]
     loader = ctx.loaders.pages(
         parent, filter_conditions, name=f"vop_logs.{parent.key}", columns=NODE_COLUMNS
     )
-    return await load_each(loader, keys)
+    return await load_pages(loader, parent_ids, window, filters.as_key())
 
 
 async def logs_by_ids(ctx: Context, ids: list[int]) -> dict[int, VopLog]:

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement
 
 from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.loaders import PageKey, Window, _shape, load_each
+from debtgraph.resolvers.loaders import PageGroup, PageKey, Window, _shape, load_pages
 from debtgraph.server.app import Runtime
 
 
@@ -299,91 +299,145 @@ async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(runtime:
         await ctx.uow.close()
 
 
-class _Counted:
-    """A batch function that answers ``key * 10``, fails the keys it is told to, and records
-    the batches it was asked."""
+def _debtor_columns() -> list[ColumnElement[Any]]:
+    return [
+        Debtor.id.label("id"),
+        Debtor.upload_id.label("upload_id"),
+        Debtor.first_name.label("first_name"),
+    ]
 
-    def __init__(self, failing: frozenset[int] = frozenset(), broken: bool = False) -> None:
-        self.failing = failing
+
+def _page_statements(runtime: Runtime) -> int:
+    """A row page loader's statements for one window without a cursor: one on PostgreSQL (see
+    _lateral_page_statement), the ranked ids and their rows elsewhere."""
+    return 1 if runtime.services.engine.dialect.name == "postgresql" else 2
+
+
+async def test_load_pages_answers_each_parent_as_a_load_per_parent_does(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    upload_ids = await _arrange(db, clock, uploads=3, debtors_each=4)
+    columns = _debtor_columns()
+    window = Window(2)
+    asked = [upload_ids[2], 10_000, upload_ids[0], upload_ids[2]]  # unknown and repeated
+    grouped = Context.create(runtime.services)
+    single = Context.create(runtime.services)
+    try:
+        loader = grouped.loaders.pages(Debtor.upload_id, name="t", columns=columns)
+        with sql_counter:
+            pages = await load_pages(loader, asked, window)
+        assert sql_counter.count == _page_statements(runtime)  # one batch for all the parents
+        each = single.loaders.pages(Debtor.upload_id, name="t", columns=columns)
+        expected = [await each.load(PageKey(u, window)) for u in asked]
+        assert [(p.total, p.has_next, p.has_previous) for p in pages] == [
+            (p.total, p.has_next, p.has_previous) for p in expected
+        ]
+        assert [[tuple(r) for r in p.items] for p in pages] == [
+            [tuple(r) for r in p.items] for p in expected
+        ]
+        assert pages[1].items == []
+        assert pages[1].total == 0
+        assert pages[0] is pages[3]  # a parent asked twice is read once
+        assert await load_pages(loader, [], window) == []
+    finally:
+        await grouped.uow.close()
+        await single.uow.close()
+
+
+async def test_load_pages_coalesces_with_other_loads_of_the_tick(
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+) -> None:
+    upload_ids = await _arrange(db, clock, uploads=3, debtors_each=2)
+    ctx = Context.create(runtime.services)
+    try:
+        loader = ctx.loaders.pages(Debtor.upload_id, name="t", columns=_debtor_columns())
+        window = Window(5)
+        with sql_counter:
+            first, second, alone = await asyncio.gather(
+                load_pages(loader, upload_ids[:1], window),
+                load_pages(loader, upload_ids[1:2], window),
+                loader.load(PageKey(upload_ids[2], window)),
+            )
+        assert sql_counter.count == _page_statements(runtime)
+        assert [p.total for p in (*first, *second, alone)] == [2, 2, 2]
+        assert {r.upload_id for r in alone.items} == {upload_ids[2]}
+    finally:
+        await ctx.uow.close()
+
+
+async def test_load_pages_fails_every_parent_of_a_failed_batch_and_keeps_nothing(
+    runtime: Runtime, db: Any, clock: Any
+) -> None:
+    upload_ids = await _arrange(db, clock, uploads=2, debtors_each=1)
+    broken = [True]
+
+    def conditions(filters: dict[str, Any]) -> list[Any]:
+        if broken[0]:
+            raise RuntimeError("the batch failed")
+        return []
+
+    ctx = Context.create(runtime.services)
+    try:
+        loader = ctx.loaders.pages(Debtor.upload_id, conditions, name="t")
+        answers = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
+        assert [type(a) for a in answers] == [RuntimeError, RuntimeError]
+        assert answers[0] is answers[1]
+        broken[0] = False
+        again = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
+        assert [p.total for p in again] == [1, 1]  # the failure was not kept
+    finally:
+        await ctx.uow.close()
+
+
+class _Groups:
+    """A page loader's batch stand-in: each parent's answer ``parent * 10``, for its keys and
+    its groups; it records its batches and can be told to fail."""
+
+    def __init__(self, broken: bool = False) -> None:
         self.broken = broken
-        self.batches: list[list[int]] = []
+        self.batches: list[list[Any]] = []
         self.started = asyncio.Event()
 
-    async def load(self, keys: list[int]) -> list[Any]:
+    async def load(self, keys: list[Any]) -> list[Any]:
         self.batches.append(list(keys))
         self.started.set()
         await asyncio.sleep(0)  # a batch yields to the loop, as a database read does
         if self.broken:
             raise RuntimeError("the batch failed")
-        return [ValueError(k) if k in self.failing else k * 10 for k in keys]
+        return [
+            [p * 10 for p in k.parent_ids] if isinstance(k, PageGroup) else k * 10 for k in keys
+        ]
 
 
-async def test_load_each_asks_the_batch_once_for_the_distinct_keys_and_caches_them() -> None:
-    batch = _Counted(failing=frozenset({3}))
-    loader = DataLoader(batch.load, max_batch_size=2)
-    assert await loader.load(1) == 10
-    answers = await load_each(loader, [1, 2, 3, 2, 4, 5])
-    # The cached key is not asked again; the rest in chunks of the loader's batch size.
-    assert batch.batches == [[1], [2, 3], [4, 5]]
-    assert answers[:2] == [10, 20]
-    assert isinstance(answers[2], ValueError)
-    assert answers[2].args == (3,)
-    assert answers[3:] == [20, 40, 50]
-    # What load answers afterwards, from the cache, as if each key had been loaded.
-    assert await loader.load_many([2, 4, 5]) == [20, 40, 50]
-    with pytest.raises(ValueError, match="3") as failed:
-        await loader.load(3)
-    assert failed.value is answers[2]
-    assert len(batch.batches) == 3
-
-
-async def test_load_each_fails_every_key_of_a_failed_batch_and_caches_none() -> None:
-    batch = _Counted(broken=True)
+async def test_a_load_during_load_pages_joins_nothing_and_waits_for_its_own_batch() -> None:
+    batch = _Groups()
     loader = DataLoader(batch.load)
-    answers = await load_each(loader, [1, 2])
-    assert [type(a) for a in answers] == [RuntimeError, RuntimeError]
-    batch.broken = False
-    assert await load_each(loader, [1, 2]) == [10, 20]
-    assert batch.batches == [[1, 2], [1, 2]]
-
-
-async def test_load_each_of_one_key_coalesces_with_other_loads() -> None:
-    batch = _Counted()
-    loader = DataLoader(batch.load)
-    answers = await asyncio.gather(load_each(loader, [1]), load_each(loader, [2]), loader.load(3))
-    assert answers == [[10], [20], 30]
-    assert [sorted(keys) for keys in batch.batches] == [[1, 2, 3]]
-
-
-async def test_a_load_during_load_each_waits_for_its_batch() -> None:
-    batch = _Counted()
-    loader = DataLoader(batch.load)
-    each = asyncio.create_task(load_each(loader, [1, 2]))
-    await batch.started.wait()  # load_each's batch is under way
+    grouped = asyncio.create_task(load_pages(loader, [1, 2], Window(1)))
+    await batch.started.wait()  # the group's batch is under way
     assert await loader.load(2) == 20
-    assert await each == [10, 20]
-    assert batch.batches == [[1, 2]]
+    assert await grouped == [10, 20]
+    assert len(batch.batches) == 2
 
 
-async def test_a_cancelled_load_each_leaves_no_failure_unretrieved() -> None:
-    # Cancelled while it awaits its first key, load_each still has the others' futures: when
-    # their batch fails, nobody would retrieve those failures, and asyncio would log each as
-    # "never retrieved" (review).
-    batch = _Counted(broken=True)
+async def test_a_cancelled_load_pages_leaves_no_failure_unretrieved() -> None:
+    # Cancelled while its batch is under way, the group's future is cancelled with it: when
+    # the batch then fails, nothing is left whose failure nobody retrieves (asyncio would log
+    # each as "never retrieved").
+    batch = _Groups(broken=True)
     loader = DataLoader(batch.load)
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
-        each = asyncio.create_task(load_each(loader, [1, 2, 3]))
+        grouped = asyncio.create_task(load_pages(loader, [1, 2, 3], Window(1)))
         await batch.started.wait()
-        each.cancel()
+        grouped.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await each
+            await grouped
         for _ in range(3):
             await asyncio.sleep(0)  # the batch fails its keys
-        del each, loader
+        del grouped, loader
         gc.collect()  # a future never retrieved reports when it is freed
     finally:
         loop.set_exception_handler(previous)
