@@ -106,8 +106,9 @@ class PageGroup:
     (a nested page asks for two such fields under 100 parents), while the batch reads them all
     in one statement anyway. As one key it still joins the batch of whatever else asks that
     loader in the same tick (a list field under each of several parents' lists coalesces).
-    Hashed by identity: two groups are never one load, and the loader's cache never answers
-    one from another (the parents' pages are read once per batch all the same)."""
+    Hashed by identity, so the loader's cache never answers one group from another: the batch
+    answers a group's parents from the pages it has read before (see Loaders.pages), and
+    load_pages drops the group's entry once it settles."""
 
     __slots__ = ("filters", "parent_ids", "window")
 
@@ -132,12 +133,14 @@ async def load_pages(
     them the error the batch failed with (its one statement failed for every parent)."""
     if not parent_ids:
         return []
+    group = PageGroup(tuple(parent_ids), window, filters)
     try:
-        pages: list[Page[Any] | Exception] = await loader.load(
-            PageGroup(parent_ids, window, filters)
-        )
+        pages: list[Page[Any] | Exception] = await loader.load(group)
     except Exception as error:
         return [error] * len(parent_ids)
+    finally:
+        # No later load can name this group (identity): its entry would only hold its pages.
+        loader.clear(group)
     return pages
 
 
@@ -240,9 +243,12 @@ class Loaders:
     ) -> DataLoader:
         """Newest-first pages of children per parent, one windowed query per distinct request.
 
-        Keys are ``PageKey``; parents asking for the same window and filters share the ids
-        ranked per parent (ROW_NUMBER) and their rows, two statements, and past a cursor a
-        third, a grouped count (without one the ranked window counts the children itself).
+        Keys are ``PageKey``, or a ``PageGroup`` of many parents (``load_pages``); parents
+        asking for the same window and filters share the ids ranked per parent (ROW_NUMBER)
+        and their rows, two statements, and past a cursor a third, a grouped count (without one
+        the ranked window counts the children itself). A parent's page once read is kept for
+        the request, whichever key asked it: a later key or group asking it again (the same
+        edge reached at another depth of the query) is answered without a statement.
 
         The children are the model's entities, or with ``columns`` (labelled by attribute name,
         the parent's column among them) Core rows of those columns only: a nested page asks
@@ -257,6 +263,10 @@ class Loaders:
         row_columns = tuple(columns) if columns is not None else None
         as_rows = row_columns is not None
         shape = _shape(row_columns) if row_columns is not None else None
+        # The pages read so far, per window and filters, by parent (the loader's own cache
+        # keeps a PageKey's, never a group's: see PageGroup). Only this call's batch uses it:
+        # a loader asked for again is the first one, with its batch and its pages.
+        known: dict[tuple[Any, ...], dict[Any, Page[Any]]] = {}
 
         def statements(
             window: Window, filters: tuple[tuple[str, Hashable], ...], lateral: bool
@@ -317,9 +327,11 @@ class Loaders:
                     wanted.update(dict.fromkeys(key.parent_ids))
                 else:
                     wanted[key.parent_id] = None
-            pages: dict[tuple[Any, ...], dict[Any, Page[Any]]] = {}
             for (window, filters), asked_parents in asked.items():
-                parents = list(asked_parents)
+                read_before = known.setdefault((window, filters), {})
+                parents = [parent for parent in asked_parents if parent not in read_before]
+                if not parents:
+                    continue
                 if as_rows:
                     # Rows are no entities of the session: read on the request's connection
                     # for reads (its transaction's when it has one open, so a mutation's
@@ -350,13 +362,13 @@ class Loaders:
                     for row in rows:
                         by_id.prime(row.id, row)
                 empty: list[Any] = []
-                pages[(window, filters)] = {
-                    parent: window.page(grouped.get(parent, empty), totals.get(parent, 0))
-                    for parent in parents
-                }
+                for parent in parents:
+                    read_before[parent] = window.page(
+                        grouped.get(parent, empty), totals.get(parent, 0)
+                    )
             answers: list[Any] = []
             for key in keys:
-                found = pages[(key.window, key.filters)]
+                found = known[(key.window, key.filters)]
                 if isinstance(key, PageGroup):
                     answers.append([found[parent] for parent in key.parent_ids])
                 else:

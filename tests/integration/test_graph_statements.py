@@ -175,3 +175,32 @@ async def test_statements_do_not_grow_with_parents(
         assert len(parents) == n
         assert_connected(parents)
     assert counts[0] == counts[1], f"{counts[0]} statements for 1 parent, {counts[1]} for {PARENTS}"
+
+
+# The VOP log and billing attempt edges of each upload, asked at the root's uploads and again
+# under each of their debtors' upload: the second asking reads nothing (the page loaders keep
+# each parent's page for the request, whichever key or group asked it: review).
+_EDGES = "vopLogs(first: 2) { totalCount } billingAttempts(first: 2) { totalCount }"
+_ONCE = f"""query {{ uploads(first: 3) {{ nodes {{ id {_EDGES}
+  debtors(first: 3) {{ nodes {{ id upload {{ id }} }} }} }} }} }}"""
+_TWICE = f"""query {{ uploads(first: 3) {{ nodes {{ id {_EDGES}
+  debtors(first: 3) {{ nodes {{ id upload {{ id {_EDGES} }} }} }} }} }} }}"""
+
+
+async def test_an_edge_asked_again_deeper_costs_no_statement(
+    world: GraphWorld, client: httpx.AsyncClient, sql_counter: Any
+) -> None:
+    counts, answers = [], []
+    for document in (_ONCE, _TWICE):
+        with sql_counter:
+            body = await gql(client, document, {}, world.operator)
+        assert "errors" not in body, body["errors"]
+        counts.append(sql_counter.count)
+        answers.append(body["data"]["uploads"]["nodes"])
+    assert counts[0] == counts[1]
+    # And the deeper asking answers what the root's did, for every upload.
+    for upload in answers[1]:
+        for debtor in upload["debtors"]["nodes"]:
+            assert debtor["upload"]["vopLogs"] == upload["vopLogs"]
+            assert debtor["upload"]["billingAttempts"] == upload["billingAttempts"]
+    assert any(u["vopLogs"]["totalCount"] for u in answers[1])

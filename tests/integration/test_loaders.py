@@ -339,6 +339,19 @@ async def test_load_pages_answers_each_parent_as_a_load_per_parent_does(
         assert pages[1].total == 0
         assert pages[0] is pages[3]  # a parent asked twice is read once
         assert await load_pages(loader, [], window) == []
+        # Pages once read are kept for the request, whichever key or group asks them again;
+        # a group's own entry is not (it names no later load).
+        with sql_counter:
+            again = await load_pages(loader, asked[:2], window)
+            alone = await loader.load(PageKey(upload_ids[0], window))
+        assert sql_counter.count == 0
+        assert again == pages[:2]
+        assert alone is pages[2]
+        assert all(not isinstance(key, PageGroup) for key in loader._cache)
+        with sql_counter:
+            other = await load_pages(loader, [upload_ids[1], upload_ids[0]], window)
+        assert sql_counter.count == _page_statements(runtime)  # only upload 1 is read
+        assert other[1] is pages[2]
     finally:
         await grouped.uow.close()
         await single.uow.close()
