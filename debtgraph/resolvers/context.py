@@ -64,6 +64,9 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._ended = False
+        # Counts the commits and rollbacks: reads cached before one (Context.loaders) may no
+        # longer be what the database holds, or may show writes that are gone.
+        self.generation = 0
 
     @asynccontextmanager
     async def session(
@@ -95,6 +98,7 @@ class UnitOfWork:
                     outbox.discard_pending(self._session)
                     await self._session.rollback()
                     self._session.info.pop(_WROTE, None)
+                    self.generation += 1
                 raise
 
     @asynccontextmanager
@@ -124,6 +128,7 @@ class UnitOfWork:
                 self._session, services.jobs, services.bus, services.clock
             )
             self._session.info.pop(_WROTE, None)
+            self.generation += 1
 
     async def rollback(self) -> None:
         """Drop everything written since the last commit."""
@@ -132,6 +137,7 @@ class UnitOfWork:
                 outbox.discard_pending(self._session)
                 await self._session.rollback()
                 self._session.info.pop(_WROTE, None)
+                self.generation += 1
 
     async def end(self) -> None:
         """Close for good when the request is over.
@@ -163,8 +169,9 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Filled by Strawberry's WebSocket handlers with the connection_init payload.
     connection_params: dict[str, Any] | None = None
-    # Fresh per request: cached rows never outlive the unit of work that loaded them.
-    loaders: Loaders = field(init=False)
+    # Fresh per request, and after each commit or rollback of its unit of work (``loaders``).
+    _loaders: Loaders = field(init=False, repr=False)
+    _generation: int = field(init=False, repr=False)
     # ``scheme://host[:port]`` the request came to (after trusted proxies' headers), for links.
     base_url: str = ""
     # Set by a WebSocket face: closes the connection with a close code and reason (a stream
@@ -172,7 +179,18 @@ class Context:
     end_stream: Callable[[int, str], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.uow)
+        self._loaders = Loaders(self.uow)
+        self._generation = self.uow.generation
+
+    @property
+    def loaders(self) -> Loaders:
+        """The request's dataloaders: what they cached is forgotten once the unit of work
+        commits or rolls back, so a read after a write sees it (the second mutation of a
+        document reading the pages the first one's payload read; a use case writing what it
+        had read). Checked here, not told by the unit of work: contexts may share one."""
+        if self._generation != self.uow.generation:
+            self.refresh()
+        return self._loaders
 
     @property
     def clock(self) -> Clock:
@@ -191,8 +209,9 @@ class Context:
 
     def refresh(self) -> None:
         """Forget cached loads (between subscription events, which outlive one request)."""
-        self.loaders.clear()
-        self.loaders = Loaders(self.uow)
+        self._loaders.clear()
+        self._loaders = Loaders(self.uow)
+        self._generation = self.uow.generation
 
     @classmethod
     def create(

@@ -327,8 +327,9 @@ class Loaders:
                     wanted.update(dict.fromkeys(key.parent_ids))
                 else:
                     wanted[key.parent_id] = None
+            fresh: dict[tuple[Any, ...], dict[Any, Page[Any]]] = {}
             for (window, filters), asked_parents in asked.items():
-                read_before = known.setdefault((window, filters), {})
+                read_before = known.get((window, filters), {})
                 parents = [parent for parent in asked_parents if parent not in read_before]
                 if not parents:
                     continue
@@ -362,10 +363,13 @@ class Loaders:
                     for row in rows:
                         by_id.prime(row.id, row)
                 empty: list[Any] = []
-                for parent in parents:
-                    read_before[parent] = window.page(
-                        grouped.get(parent, empty), totals.get(parent, 0)
-                    )
+                fresh[(window, filters)] = {
+                    parent: window.page(grouped.get(parent, empty), totals.get(parent, 0))
+                    for parent in parents
+                }
+            # Kept once every read of the batch is done: a batch that fails keeps nothing.
+            for asked_key, pages in fresh.items():
+                known.setdefault(asked_key, {}).update(pages)
             answers: list[Any] = []
             for key in keys:
                 found = known[(key.window, key.filters)]

@@ -553,3 +553,37 @@ async def test_a_final_decline_notes_its_iban_and_makes_it_high_risk_next_time(
         await session.execute(BillingAttempt.__table__.delete().where(BillingAttempt.id == ben))
         await session.commit()
         assert await session.scalar(select(func.count()).select_from(FinalDecline)) == 0
+
+
+_TWO_RETRIES = """mutation($a: BillingAttemptInput!, $b: BillingAttemptInput!) {
+  a: billingAttemptRetry(input: $a) { billingAttempt { databaseId debtor { upload {
+    billingAttempts(first: 20) { totalCount nodes { databaseId } } } } } userErrors { code } }
+  b: billingAttemptRetry(input: $b) { billingAttempt { databaseId debtor { upload {
+    billingAttempts(first: 20) { totalCount nodes { databaseId } } } } } userErrors { code } }
+}"""
+
+
+async def test_a_later_mutation_of_a_document_reads_what_it_wrote(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    # Both payloads read the same upload's attempts: the second must show the attempt its own
+    # mutation created, not the page the first payload read (the request's loaders forget
+    # what they cached once the unit of work commits: review).
+    upload_id = await billing_upload(client, admin_headers)
+    await start(client, admin_headers, upload_id)
+    await drain()
+    debtors = await debtors_of(client, admin_headers, upload_id)
+    rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
+    variables = {
+        key: {"billingAttemptId": gid("BillingAttempt", rows[debtors[name]["id"]]["id"])}
+        for key, name in (("a", "Cid"), ("b", "Eve"))
+    }
+    body = await gql(client, _TWO_RETRIES, variables, admin_headers)
+    assert "errors" not in body, body["errors"]
+    before = len(rows)
+    for key, created in (("a", before + 1), ("b", before + 2)):
+        payload = body["data"][key]
+        assert payload["userErrors"] == []
+        listed = payload["billingAttempt"]["debtor"]["upload"]["billingAttempts"]
+        assert listed["totalCount"] == created
+        assert payload["billingAttempt"]["databaseId"] in [n["databaseId"] for n in listed["nodes"]]

@@ -379,25 +379,37 @@ async def test_load_pages_coalesces_with_other_loads_of_the_tick(
 
 
 async def test_load_pages_fails_every_parent_of_a_failed_batch_and_keeps_nothing(
-    runtime: Runtime, db: Any, clock: Any
+    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=2, debtors_each=1)
-    broken = [True]
+    broken = {1: False, 2: True}
 
     def conditions(filters: dict[str, Any]) -> list[Any]:
-        if broken[0]:
+        if broken[filters["k"]]:
             raise RuntimeError("the batch failed")
         return []
 
     ctx = Context.create(runtime.services)
     try:
+        # One batch of two filter values: the first is read, the second fails, and with it
+        # every parent of the batch.
         loader = ctx.loaders.pages(Debtor.upload_id, conditions, name="t")
-        answers = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
-        assert [type(a) for a in answers] == [RuntimeError, RuntimeError]
-        assert answers[0] is answers[1]
-        broken[0] = False
-        again = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
-        assert [p.total for p in again] == [1, 1]  # the failure was not kept
+        read, failed = await asyncio.gather(
+            load_pages(loader, upload_ids, Window(3), (("k", 1),)),
+            load_pages(loader, upload_ids, Window(3), (("k", 2),)),
+        )
+        assert [type(a) for a in (*read, *failed)] == [RuntimeError] * 4
+        assert read[0] is failed[1]
+        # Nothing of the failed batch was kept: asked again, both are read.
+        broken[2] = False
+        with sql_counter:
+            again = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
+        assert sql_counter.count > 0
+        assert [p.total for p in again] == [1, 1]
+        assert [p.total for p in await load_pages(loader, upload_ids, Window(3), (("k", 2),))] == [
+            1,
+            1,
+        ]
     finally:
         await ctx.uow.close()
 
