@@ -244,14 +244,23 @@ async def test_two_workers_running_the_same_jobs_charge_once(
     assert await _attempt_count(db) == 8
 
 
+async def _billed(
+    client: httpx.AsyncClient, headers: dict[str, str], drain: Any
+) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
+    """An upload billed once and its attempts settled: its debtors by first name and their
+    attempts by debtor id."""
+    upload_id = await billing_upload(client, headers)
+    await start(client, headers, upload_id)
+    await drain()
+    debtors = await debtors_of(client, headers, upload_id)
+    rows = {a["debtor_id"]: a for a in await attempts(client, headers, upload_id=upload_id)}
+    return debtors, rows
+
+
 async def test_void_and_retry_mutations(
     client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
 ) -> None:
-    upload_id = await billing_upload(client, admin_headers)
-    await start(client, admin_headers, upload_id)
-    await drain()
-    debtors = await debtors_of(client, admin_headers, upload_id)
-    rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
+    debtors, rows = await _billed(client, admin_headers, drain)
     approved = rows[debtors["Ana"]["id"]]["id"]
     refused = await gql(
         client, VOID, {"v": {"billingAttemptId": gid("BillingAttempt", approved)}}, admin_headers
@@ -569,11 +578,7 @@ async def test_a_later_mutation_of_a_document_reads_what_it_wrote(
     # Both payloads read the same upload's attempts: the second must show the attempt its own
     # mutation created, not the page the first payload read (the request's loaders forget
     # what they cached once the unit of work commits: review).
-    upload_id = await billing_upload(client, admin_headers)
-    await start(client, admin_headers, upload_id)
-    await drain()
-    debtors = await debtors_of(client, admin_headers, upload_id)
-    rows = {a["debtor_id"]: a for a in await attempts(client, admin_headers, upload_id=upload_id)}
+    debtors, rows = await _billed(client, admin_headers, drain)
     variables = {
         key: {"billingAttemptId": gid("BillingAttempt", rows[debtors[name]["id"]]["id"])}
         for key, name in (("a", "Cid"), ("b", "Eve"))
