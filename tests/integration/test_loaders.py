@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,20 @@ from debtgraph.domain.debtors.models import Debtor, Upload
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.loaders import PageGroup, PageKey, Window, _shape, load_pages
 from debtgraph.server.app import Runtime
+
+
+@pytest.fixture
+async def new_context(runtime: Runtime) -> AsyncIterator[Callable[[], Context]]:
+    """Contexts of the runtime, as many as a test asks for, each closed when it ends."""
+    made: list[Context] = []
+
+    def create() -> Context:
+        made.append(Context.create(runtime.services))
+        return made[-1]
+
+    yield create
+    for ctx in made:
+        await ctx.uow.close()
 
 
 async def _arrange(db: Any, clock: Any, uploads: int, debtors_each: int) -> list[int]:
@@ -51,71 +66,65 @@ async def _arrange(db: Any, clock: Any, uploads: int, debtors_each: int) -> list
 
 
 async def test_pages_loader_is_one_windowed_query_per_request_shape(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=5, debtors_each=7)
-    ctx = Context.create(runtime.services)
-    try:
-        loader = ctx.loaders.pages(Debtor.upload_id)
-        with sql_counter:
-            pages = [await p for p in [loader.load(PageKey(u, Window(3))) for u in upload_ids]]
-        # The ranked ids carry their partition's count (no cursor), then their rows.
-        assert sql_counter.count == 2
-        for upload_id, page in zip(upload_ids, pages, strict=True):
-            assert page.total == 7
-            assert page.has_next is True
-            assert len(page.items) == 3
-            assert all(d.upload_id == upload_id for d in page.items)
-            ids = [d.id for d in page.items]
-            assert ids == sorted(ids, reverse=True)  # newest first
+    ctx = new_context()
+    loader = ctx.loaders.pages(Debtor.upload_id)
+    with sql_counter:
+        pages = [await p for p in [loader.load(PageKey(u, Window(3))) for u in upload_ids]]
+    # The ranked ids carry their partition's count (no cursor), then their rows.
+    assert sql_counter.count == 2
+    for upload_id, page in zip(upload_ids, pages, strict=True):
+        assert page.total == 7
+        assert page.has_next is True
+        assert len(page.items) == 3
+        assert all(d.upload_id == upload_id for d in page.items)
+        ids = [d.id for d in page.items]
+        assert ids == sorted(ids, reverse=True)  # newest first
 
-        last = pages[0].items[-1].id
-        with sql_counter:
-            nxt = await ctx.loaders.pages(Debtor.upload_id).load(
-                PageKey(upload_ids[0], Window(10, last))
-            )
-        # Past a cursor the ranked rows are not all the children: the count is its own query.
-        assert sql_counter.count == 3
-        assert len(nxt.items) == 4
-        assert nxt.has_next is False
-        assert all(d.id < last for d in nxt.items)
-
-        def only_valid(filters: dict[str, Any]) -> list[Any]:
-            return [Debtor.validation_status == filters["status"]]
-
-        filtered_loader = ctx.loaders.pages(Debtor.upload_id, only_valid, name="by-status")
-        filtered = await filtered_loader.load(
-            PageKey(upload_ids[1], Window(100), (("status", "valid"),))
+    last = pages[0].items[-1].id
+    with sql_counter:
+        nxt = await ctx.loaders.pages(Debtor.upload_id).load(
+            PageKey(upload_ids[0], Window(10, last))
         )
-        assert filtered.total == 3
-        assert {d.validation_status for d in filtered.items} == {"valid"}
-    finally:
-        await ctx.uow.close()
+    # Past a cursor the ranked rows are not all the children: the count is its own query.
+    assert sql_counter.count == 3
+    assert len(nxt.items) == 4
+    assert nxt.has_next is False
+    assert all(d.id < last for d in nxt.items)
+
+    def only_valid(filters: dict[str, Any]) -> list[Any]:
+        return [Debtor.validation_status == filters["status"]]
+
+    filtered_loader = ctx.loaders.pages(Debtor.upload_id, only_valid, name="by-status")
+    filtered = await filtered_loader.load(
+        PageKey(upload_ids[1], Window(100), (("status", "valid"),))
+    )
+    assert filtered.total == 3
+    assert {d.validation_status for d in filtered.items} == {"valid"}
 
 
 async def test_by_and_many_loaders_batch(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=4, debtors_each=2)
-    ctx = Context.create(runtime.services)
-    try:
-        with sql_counter:
-            uploads = [await f for f in [ctx.loaders.by(Upload.id).load(i) for i in upload_ids]]
-        assert sql_counter.count == 1
-        assert [u.id for u in uploads] == upload_ids
-        assert await ctx.loaders.by(Upload.id).load(10_000) is None
-        with sql_counter:
-            groups = [
-                await f
-                for f in [
-                    ctx.loaders.many(Debtor.upload_id, order_by=[Debtor.row_number]).load(i)
-                    for i in upload_ids
-                ]
+    ctx = new_context()
+    with sql_counter:
+        uploads = [await f for f in [ctx.loaders.by(Upload.id).load(i) for i in upload_ids]]
+    assert sql_counter.count == 1
+    assert [u.id for u in uploads] == upload_ids
+    assert await ctx.loaders.by(Upload.id).load(10_000) is None
+    with sql_counter:
+        groups = [
+            await f
+            for f in [
+                ctx.loaders.many(Debtor.upload_id, order_by=[Debtor.row_number]).load(i)
+                for i in upload_ids
             ]
-        assert sql_counter.count == 1
-        assert [[d.row_number for d in g] for g in groups] == [[2, 3]] * 4
-    finally:
-        await ctx.uow.close()
+        ]
+    assert sql_counter.count == 1
+    assert [[d.row_number for d in g] for g in groups] == [[2, 3]] * 4
 
 
 def _windowed_subquery(statement: str) -> str:
@@ -131,7 +140,7 @@ def _windowed_subquery(statement: str) -> str:
 
 
 async def test_a_page_ranks_ids_only_past_the_cursor(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     """The windowed subquery reads ids, not full rows, and applies the cursor before ranking.
 
@@ -139,32 +148,29 @@ async def test_a_page_ranks_ids_only_past_the_cursor(
     nested page read all of the parent's children in full, however deep the cursor.
     """
     upload_ids = await _arrange(db, clock, uploads=2, debtors_each=7)
-    ctx = Context.create(runtime.services)
-    try:
-        first = await ctx.loaders.pages(Debtor.upload_id).load(PageKey(upload_ids[0], Window(3)))
-        cursor = first.items[-1].id
-        with sql_counter:
-            page = await ctx.loaders.pages(Debtor.upload_id).load(
-                PageKey(upload_ids[0], Window(3, after=cursor))
-            )
-        assert [d.id for d in page.items] == [cursor - 1, cursor - 2, cursor - 3]
-        assert page.total == 7
-        ranking, rows, count = (s.lower() for s in sql_counter.statements)
-        assert "raw_data" not in ranking, ranking
-        windowed = _windowed_subquery(ranking)
-        assert "debtors.id <" in windowed, windowed  # the cursor bound, inside the ranking
-        # Full rows only for the ranks kept, by primary key.
-        assert "raw_data" in rows, rows
-        assert "debtors.id in" in rows, rows
-        assert " over " not in rows, rows
-        assert "raw_data" not in count, count
-        assert " over " not in count, count
-    finally:
-        await ctx.uow.close()
+    ctx = new_context()
+    first = await ctx.loaders.pages(Debtor.upload_id).load(PageKey(upload_ids[0], Window(3)))
+    cursor = first.items[-1].id
+    with sql_counter:
+        page = await ctx.loaders.pages(Debtor.upload_id).load(
+            PageKey(upload_ids[0], Window(3, after=cursor))
+        )
+    assert [d.id for d in page.items] == [cursor - 1, cursor - 2, cursor - 3]
+    assert page.total == 7
+    ranking, rows, count = (s.lower() for s in sql_counter.statements)
+    assert "raw_data" not in ranking, ranking
+    windowed = _windowed_subquery(ranking)
+    assert "debtors.id <" in windowed, windowed  # the cursor bound, inside the ranking
+    # Full rows only for the ranks kept, by primary key.
+    assert "raw_data" in rows, rows
+    assert "debtors.id in" in rows, rows
+    assert " over " not in rows, rows
+    assert "raw_data" not in count, count
+    assert " over " not in count, count
 
 
 async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    runtime: Runtime, new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     """Loaders with ``columns`` read Core rows of those columns: the same pages (items, order,
     totals, has_next) in the same statements as the entity loaders, cursor and filter included,
@@ -187,60 +193,55 @@ async def test_row_pages_and_rows_by_id_answer_what_entities_answer(
             page.has_previous,
         )
 
-    ctx = Context.create(runtime.services)
-    try:
-        entities = ctx.loaders.pages(Debtor.upload_id, only, name="e")
-        rows = ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns)
-        first = await entities.load(PageKey(upload_ids[0], Window(3)))
-        cursor = first.items[-1].id
-        windows = [
-            (Window(3), ()),
-            (Window(3, after=cursor), ()),
-            (Window(2, backward=True), ()),
-            (Window(2, before=cursor, backward=True), ()),
-            (Window(2, after=cursor, oldest_first=True), ()),
-            (Window(100), (("status", "valid"),)),
-            (Window(1, after=cursor), (("status", "valid"),)),
-        ]
-        # On PostgreSQL one statement per window (a lateral page and count per parent), else
-        # the ranked ids, their rows, and past a cursor the counts apart: the entities' pages,
-        # read the second way on both databases, are what the rows must match.
-        lateral = runtime.services.engine.dialect.name == "postgresql"
-        for window, filters in windows:
-            keys = [PageKey(u, window, filters) for u in [*upload_ids, 10_000]]
-            expected = [shape(await entities.load(k)) for k in keys]
-            with sql_counter:
-                got = [await p for p in [rows.load(k) for k in keys]]
-            assert [shape(p) for p in got] == expected, window
-            bounded = window.after is not None or window.before is not None
-            assert sql_counter.count == (1 if lateral else 3 if bounded else 2), window
-            assert all(type(d) is not Debtor for p in got for d in p.items)  # rows, not entities
-            if lateral:
-                # The totals one grouped count for all the parents (not a count per parent or
-                # per row), and the lateral page ids only, its rows joined by id (review: a
-                # lateral of full rows let PostgreSQL walk the primary key for an empty parent).
-                (single,) = (s.lower() for s in sql_counter.statements)
-                assert "count(*) as page_total" in single, single
-                assert "group by debtors.upload_id) as counted" in single, single
-                assert "join lateral (select debtors.id as page_row from debtors" in " ".join(
-                    single.split()
-                ), single
-        # The same statements again, built once: other parents, the same answers.
-        again = await ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns).load(
-            PageKey(upload_ids[1], Window(3))
-        )
-        assert shape(again) == shape(await entities.load(PageKey(upload_ids[1], Window(3))))
-
-        by_rows = ctx.loaders.by(Upload.id, [Upload.id.label("id"), Upload.filename.label("f")])
+    ctx = new_context()
+    entities = ctx.loaders.pages(Debtor.upload_id, only, name="e")
+    rows = ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns)
+    first = await entities.load(PageKey(upload_ids[0], Window(3)))
+    cursor = first.items[-1].id
+    windows = [
+        (Window(3), ()),
+        (Window(3, after=cursor), ()),
+        (Window(2, backward=True), ()),
+        (Window(2, before=cursor, backward=True), ()),
+        (Window(2, after=cursor, oldest_first=True), ()),
+        (Window(100), (("status", "valid"),)),
+        (Window(1, after=cursor), (("status", "valid"),)),
+    ]
+    # On PostgreSQL one statement per window (a lateral page and count per parent), else
+    # the ranked ids, their rows, and past a cursor the counts apart: the entities' pages,
+    # read the second way on both databases, are what the rows must match.
+    lateral = runtime.services.engine.dialect.name == "postgresql"
+    for window, filters in windows:
+        keys = [PageKey(u, window, filters) for u in [*upload_ids, 10_000]]
+        expected = [shape(await entities.load(k)) for k in keys]
         with sql_counter:
-            found = [await f for f in [by_rows.load(i) for i in [*upload_ids, 10_000]]]
-        assert sql_counter.count == 1
-        assert [(r.id, r.f) for r in found[:-1]] == [
-            (u, f"{n}.csv") for n, u in enumerate(upload_ids)
-        ]
-        assert found[-1] is None
-    finally:
-        await ctx.uow.close()
+            got = [await p for p in [rows.load(k) for k in keys]]
+        assert [shape(p) for p in got] == expected, window
+        bounded = window.after is not None or window.before is not None
+        assert sql_counter.count == (1 if lateral else 3 if bounded else 2), window
+        assert all(type(d) is not Debtor for p in got for d in p.items)  # rows, not entities
+        if lateral:
+            # The totals one grouped count for all the parents (not a count per parent or
+            # per row), and the lateral page ids only, its rows joined by id (review: a
+            # lateral of full rows let PostgreSQL walk the primary key for an empty parent).
+            (single,) = (s.lower() for s in sql_counter.statements)
+            assert "count(*) as page_total" in single, single
+            assert "group by debtors.upload_id) as counted" in single, single
+            assert "join lateral (select debtors.id as page_row from debtors" in " ".join(
+                single.split()
+            ), single
+    # The same statements again, built once: other parents, the same answers.
+    again = await ctx.loaders.pages(Debtor.upload_id, only, name="r", columns=columns).load(
+        PageKey(upload_ids[1], Window(3))
+    )
+    assert shape(again) == shape(await entities.load(PageKey(upload_ids[1], Window(3))))
+
+    by_rows = ctx.loaders.by(Upload.id, [Upload.id.label("id"), Upload.filename.label("f")])
+    with sql_counter:
+        found = [await f for f in [by_rows.load(i) for i in [*upload_ids, 10_000]]]
+    assert sql_counter.count == 1
+    assert [(r.id, r.f) for r in found[:-1]] == [(u, f"{n}.csv") for n, u in enumerate(upload_ids)]
+    assert found[-1] is None
 
 
 def _nobody(values: dict[str, Any]) -> list[ColumnElement[bool]]:
@@ -287,16 +288,15 @@ def test_a_row_loaders_shape_is_rendered_once_per_columns() -> None:
     assert _shape([Debtor.id.label("id"), Debtor.first_name.label("upload_id")]) != _shape(narrow)
 
 
-async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(runtime: Runtime) -> None:
+async def test_row_page_loaders_of_one_name_and_other_columns_are_apart(
+    new_context: Callable[[], Context],
+) -> None:
     narrow = [Debtor.id.label("id"), Debtor.upload_id.label("upload_id")]
     wide = [*narrow, Debtor.first_name.label("first_name")]
-    ctx = Context.create(runtime.services)
-    try:
-        one = ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow)
-        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow) is one
-        assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide) is not one
-    finally:
-        await ctx.uow.close()
+    ctx = new_context()
+    one = ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow)
+    assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=narrow) is one
+    assert ctx.loaders.pages(Debtor.upload_id, None, name="shared", columns=wide) is not one
 
 
 def _debtor_columns() -> list[ColumnElement[Any]]:
@@ -314,72 +314,65 @@ def _page_statements(runtime: Runtime) -> int:
 
 
 async def test_load_pages_answers_each_parent_as_a_load_per_parent_does(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    runtime: Runtime, new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=3, debtors_each=4)
     columns = _debtor_columns()
     window = Window(2)
     asked = [upload_ids[2], 10_000, upload_ids[0], upload_ids[2]]  # unknown and repeated
-    grouped = Context.create(runtime.services)
-    single = Context.create(runtime.services)
-    try:
-        loader = grouped.loaders.pages(Debtor.upload_id, name="t", columns=columns)
-        with sql_counter:
-            pages = await load_pages(loader, asked, window)
-        assert sql_counter.count == _page_statements(runtime)  # one batch for all the parents
-        each = single.loaders.pages(Debtor.upload_id, name="t", columns=columns)
-        expected = [await each.load(PageKey(u, window)) for u in asked]
-        assert [(p.total, p.has_next, p.has_previous) for p in pages] == [
-            (p.total, p.has_next, p.has_previous) for p in expected
-        ]
-        assert [[tuple(r) for r in p.items] for p in pages] == [
-            [tuple(r) for r in p.items] for p in expected
-        ]
-        assert pages[1].items == []
-        assert pages[1].total == 0
-        assert pages[0] is pages[3]  # a parent asked twice is read once
-        assert await load_pages(loader, [], window) == []
-        # Pages once read are kept for the request, whichever key or group asks them again;
-        # a group's own entry is not (it names no later load).
-        with sql_counter:
-            again = await load_pages(loader, asked[:2], window)
-            alone = await loader.load(PageKey(upload_ids[0], window))
-        assert sql_counter.count == 0
-        assert again == pages[:2]
-        assert alone is pages[2]
-        assert all(not isinstance(key, PageGroup) for key in loader._cache)
-        with sql_counter:
-            other = await load_pages(loader, [upload_ids[1], upload_ids[0]], window)
-        assert sql_counter.count == _page_statements(runtime)  # only upload 1 is read
-        assert other[1] is pages[2]
-    finally:
-        await grouped.uow.close()
-        await single.uow.close()
+    grouped = new_context()
+    single = new_context()
+    loader = grouped.loaders.pages(Debtor.upload_id, name="t", columns=columns)
+    with sql_counter:
+        pages = await load_pages(loader, asked, window)
+    assert sql_counter.count == _page_statements(runtime)  # one batch for all the parents
+    each = single.loaders.pages(Debtor.upload_id, name="t", columns=columns)
+    expected = [await each.load(PageKey(u, window)) for u in asked]
+    assert [(p.total, p.has_next, p.has_previous) for p in pages] == [
+        (p.total, p.has_next, p.has_previous) for p in expected
+    ]
+    assert [[tuple(r) for r in p.items] for p in pages] == [
+        [tuple(r) for r in p.items] for p in expected
+    ]
+    assert pages[1].items == []
+    assert pages[1].total == 0
+    assert pages[0] is pages[3]  # a parent asked twice is read once
+    assert await load_pages(loader, [], window) == []
+    # Pages once read are kept for the request, whichever key or group asks them again;
+    # a group's own entry is not (it names no later load).
+    with sql_counter:
+        again = await load_pages(loader, asked[:2], window)
+        alone = await loader.load(PageKey(upload_ids[0], window))
+    assert sql_counter.count == 0
+    assert again == pages[:2]
+    assert alone is pages[2]
+    assert all(not isinstance(key, PageGroup) for key in loader._cache)
+    with sql_counter:
+        other = await load_pages(loader, [upload_ids[1], upload_ids[0]], window)
+    assert sql_counter.count == _page_statements(runtime)  # only upload 1 is read
+    assert other[1] is pages[2]
 
 
 async def test_load_pages_coalesces_with_other_loads_of_the_tick(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    runtime: Runtime, new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=3, debtors_each=2)
-    ctx = Context.create(runtime.services)
-    try:
-        loader = ctx.loaders.pages(Debtor.upload_id, name="t", columns=_debtor_columns())
-        window = Window(5)
-        with sql_counter:
-            first, second, alone = await asyncio.gather(
-                load_pages(loader, upload_ids[:1], window),
-                load_pages(loader, upload_ids[1:2], window),
-                loader.load(PageKey(upload_ids[2], window)),
-            )
-        assert sql_counter.count == _page_statements(runtime)
-        assert [p.total for p in (*first, *second, alone)] == [2, 2, 2]
-        assert {r.upload_id for r in alone.items} == {upload_ids[2]}
-    finally:
-        await ctx.uow.close()
+    ctx = new_context()
+    loader = ctx.loaders.pages(Debtor.upload_id, name="t", columns=_debtor_columns())
+    window = Window(5)
+    with sql_counter:
+        first, second, alone = await asyncio.gather(
+            load_pages(loader, upload_ids[:1], window),
+            load_pages(loader, upload_ids[1:2], window),
+            loader.load(PageKey(upload_ids[2], window)),
+        )
+    assert sql_counter.count == _page_statements(runtime)
+    assert [p.total for p in (*first, *second, alone)] == [2, 2, 2]
+    assert {r.upload_id for r in alone.items} == {upload_ids[2]}
 
 
 async def test_load_pages_fails_every_parent_of_a_failed_batch_and_keeps_nothing(
-    runtime: Runtime, db: Any, clock: Any, sql_counter: Any
+    new_context: Callable[[], Context], db: Any, clock: Any, sql_counter: Any
 ) -> None:
     upload_ids = await _arrange(db, clock, uploads=2, debtors_each=1)
     broken = {1: False, 2: True}
@@ -389,29 +382,26 @@ async def test_load_pages_fails_every_parent_of_a_failed_batch_and_keeps_nothing
             raise RuntimeError("the batch failed")
         return []
 
-    ctx = Context.create(runtime.services)
-    try:
-        # One batch of two filter values: the first is read, the second fails, and with it
-        # every parent of the batch.
-        loader = ctx.loaders.pages(Debtor.upload_id, conditions, name="t")
-        read, failed = await asyncio.gather(
-            load_pages(loader, upload_ids, Window(3), (("k", 1),)),
-            load_pages(loader, upload_ids, Window(3), (("k", 2),)),
-        )
-        assert [type(a) for a in (*read, *failed)] == [RuntimeError] * 4
-        assert read[0] is failed[1]
-        # Nothing of the failed batch was kept: asked again, both are read.
-        broken[2] = False
-        with sql_counter:
-            again = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
-        assert sql_counter.count > 0
-        assert [p.total for p in again] == [1, 1]
-        assert [p.total for p in await load_pages(loader, upload_ids, Window(3), (("k", 2),))] == [
-            1,
-            1,
-        ]
-    finally:
-        await ctx.uow.close()
+    ctx = new_context()
+    # One batch of two filter values: the first is read, the second fails, and with it
+    # every parent of the batch.
+    loader = ctx.loaders.pages(Debtor.upload_id, conditions, name="t")
+    read, failed = await asyncio.gather(
+        load_pages(loader, upload_ids, Window(3), (("k", 1),)),
+        load_pages(loader, upload_ids, Window(3), (("k", 2),)),
+    )
+    assert [type(a) for a in (*read, *failed)] == [RuntimeError] * 4
+    assert read[0] is failed[1]
+    # Nothing of the failed batch was kept: asked again, both are read.
+    broken[2] = False
+    with sql_counter:
+        again = await load_pages(loader, upload_ids, Window(3), (("k", 1),))
+    assert sql_counter.count > 0
+    assert [p.total for p in again] == [1, 1]
+    assert [p.total for p in await load_pages(loader, upload_ids, Window(3), (("k", 2),))] == [
+        1,
+        1,
+    ]
 
 
 class _Groups:
