@@ -95,10 +95,7 @@ class UnitOfWork:
                 # rolls nothing back: rolling back expires every loaded row, which sibling
                 # resolvers of the same query may still be reading.
                 if _has_writes(self._session):
-                    outbox.discard_pending(self._session)
-                    await self._session.rollback()
-                    self._session.info.pop(_WROTE, None)
-                    self.generation += 1
+                    await self._discard(self._session)
                 raise
 
     @asynccontextmanager
@@ -134,10 +131,14 @@ class UnitOfWork:
         """Drop everything written since the last commit."""
         async with self._lock:
             if self._session is not None:
-                outbox.discard_pending(self._session)
-                await self._session.rollback()
-                self._session.info.pop(_WROTE, None)
-                self.generation += 1
+                await self._discard(self._session)
+
+    async def _discard(self, session: AsyncSession) -> None:
+        """Roll back what ``session`` wrote and the events and jobs it queued (the lock held)."""
+        outbox.discard_pending(session)
+        await session.rollback()
+        session.info.pop(_WROTE, None)
+        self.generation += 1
 
     async def end(self) -> None:
         """Close for good when the request is over.

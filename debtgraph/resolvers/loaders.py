@@ -346,16 +346,16 @@ class Loaders:
                     async with self._uow.session() as session:
                         rows, totals = await read(session.execute, stmts, parents)
                 grouped: dict[Any, list[Any]] = defaultdict(list)
-                if as_rows and rows:
-                    # A row's column by position: by name, each read is a look-up in Python.
-                    at = rows[0]._fields.index(attr.key)
-                    for row in rows:
-                        grouped[row[at]].append(row)
+                if as_rows:
+                    if rows:
+                        # A row's column by position: by name, each read is a look-up in Python.
+                        at = rows[0]._fields.index(attr.key)
+                        for row in rows:
+                            grouped[row[at]].append(row)
                 else:
                     parent_key = attr.key
                     for row in rows:
                         grouped[getattr(row, parent_key)].append(row)
-                if not as_rows:
                     # The children are loaded now: their own edges back (VopLog.debtor, …) and
                     # any later look-up by id in this request read them from here, not from SQL
                     # (rows are not entities: the loader by id answers entities only).
