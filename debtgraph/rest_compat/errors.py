@@ -31,6 +31,14 @@ from debtgraph.rest_compat.common import Family, JSONResponse, family_of
 log = logging.getLogger("debtgraph.rest")
 
 CLEAVR_UNAUTHENTICATED = "Missing or invalid credentials."
+# RFC 6750 §3: a bearer-protected resource answers its 401 and 403 with the challenge, so that an
+# OAuth client library knows which scheme (and, for a 403, which scope) the request lacked.
+BEARER_CHALLENGE = 'Bearer realm="debtgraph"'
+
+
+def insufficient_scope_challenge(scope: str) -> str:
+    """The challenge of a token that lacks ``scope`` (RFC 6750 §3.1)."""
+    return f'{BEARER_CHALLENGE}, error="insufficient_scope", scope="{scope}"'
 
 
 def tether_message(errors: dict[str, list[str]]) -> str:
@@ -109,11 +117,21 @@ def _cleavr(exc: Exception) -> Response:
             details={"errors": [e.as_dict() for e in exc.errors]},
         )
     if isinstance(exc, Unauthenticated):
-        return cleavr_error(401, "unauthenticated", CLEAVR_UNAUTHENTICATED)
+        return cleavr_error(
+            401,
+            "unauthenticated",
+            CLEAVR_UNAUTHENTICATED,
+            headers={"WWW-Authenticate": BEARER_CHALLENGE},
+        )
     if isinstance(exc, NotFound):
         return cleavr_error(404, "not_found", exc.message)
     if isinstance(exc, MissingScope):
-        return cleavr_error(403, "insufficient_scope", exc.message)
+        return cleavr_error(
+            403,
+            "insufficient_scope",
+            exc.message,
+            headers={"WWW-Authenticate": insufficient_scope_challenge(exc.scope)},
+        )
     if isinstance(exc, Throttled):
         return cleavr_error(
             429, "rate_limited", exc.message, headers={"Retry-After": str(exc.retry_after)}

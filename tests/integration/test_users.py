@@ -166,6 +166,10 @@ async def test_user_authorization(
         anonymous = await client.get(path)
         assert anonymous.status_code == 401
         assert anonymous.json() == UNAUTH
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="debtgraph"'
+        junk = await client.get(path, headers=bearer("not-a-token"))
+        assert junk.status_code == 401
+        assert junk.headers["www-authenticate"] == 'Bearer realm="debtgraph"'
         foreign = await client.get(path, headers=bearer(other.api_key))
         assert foreign.status_code == 404
         assert foreign.json()["error"]["code"] == "not_found"
@@ -181,6 +185,9 @@ async def test_user_authorization(
     refused = await client.get(f"/v1/users/{uid}", headers=bearer(no_scope))
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "insufficient_scope"
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="debtgraph", error="insufficient_scope", scope="users:read"'
+    )
     creating = await client.post("/v1/users", json={"email": "z@x.test"}, headers=bearer(own))
     assert creating.status_code in (403, 404)
     assert await count(db, User) == 1
