@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from fpdf import FPDF
 
 from debtgraph.domain.extraction.pdf import OcrEngine, PdfRefused, read_invoice, sniff
 from debtgraph.domain.extraction.runner import Limits, extract_pdf
@@ -225,3 +226,50 @@ def test_vat_numbers_are_checked_with_stdnum_and_against_the_siren() -> None:
     assert [(w.code, w.field) for w in invalid.warnings] == [
         ("invalid_vat_number", "debtor.vat_number")
     ]
+
+
+def _plain_invoice(*lines: str) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    for n, text in enumerate(lines):
+        pdf.text(20, 20 + 7 * n, text)
+    return bytes(pdf.output())
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # A label names the description after it; a line that only starts with the same word
+        # is the description itself, first word included.
+        ("Prestation de conseil", "Prestation de conseil"),
+        ("Prestations d'audit comptable", "Prestations d'audit comptable"),
+        ("Prestation : Audit annuel", "Audit annuel"),
+        ("Objet : Mission de conseil", "Mission de conseil"),
+        ("Subject: Consulting services", "Consulting services"),
+        ("Subjects of the audit", None),
+    ],
+)
+def test_a_description_label_needs_its_separator(line: str, expected: str | None) -> None:
+    pdf = _plain_invoice(
+        "ACME SAS - SIRET 55203253400646",
+        "FACTURE N F-2026-100",
+        "Date: 05/01/2026",
+        line,
+        "Total TTC 120,00 EUR",
+    )
+    found = read_invoice(pdf, engine=None).data["invoice"].get("service_description")
+    assert found == expected
+
+
+def test_a_service_line_in_a_table_row_keeps_its_own_column() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.text(20, 20, "ACME SAS - SIRET 55203253400646")
+    pdf.text(20, 27, "FACTURE N F-2026-100")
+    pdf.text(20, 34, "Prestation de conseil")
+    pdf.text(150, 34, "100,00 EUR")
+    pdf.text(20, 41, "Total TTC 120,00 EUR")
+    found = read_invoice(bytes(pdf.output()), engine=None).data["invoice"]
+    assert found.get("service_description") == "Prestation de conseil"

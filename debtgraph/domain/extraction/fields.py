@@ -123,9 +123,14 @@ CONTACT_LABEL = re.compile(
 )
 PHONE_LABEL = re.compile(r"^(?:t[ée]l(?:[ée]phone)?|phone|tel|mobile|portable)\.?\s*:?\s*", _I)
 EMAIL_LABEL = re.compile(r"^(?:e-?mail|courriel|mail)\s*:?\s*", _I)
+# A label is followed by its separator, or stands alone with its value in the next segment: a
+# line that merely starts with the word ("Prestation de conseil") is a description, not a label.
 DESCRIPTION_LABEL = re.compile(
-    r"^(?:objet|subject|prestation|description\s*:|d[ée]signation\s*:|re\s*:)\s*:?\s*", _I
+    r"^(?:(?:objet|subject|prestations?)\s*(?::|$)|description\s*:|d[ée]signation\s*:|re\s*:)\s*",
+    _I,
 )
+# A line that names the service itself, first word included ("Prestation(s) de conseil").
+DESCRIPTION_LINE = re.compile(r"^prestations?\s+(?:de|d['\u2019]|du|des)\b", _I)
 TABLE_HEADER = re.compile(r"^(?:d[ée]signation|description|libell[ée]|items?|prestations?)\b", _I)
 POSTAL_FR = re.compile(r"^(?:F-)?(\d{5})\s+(.+)$")
 POSTAL_UK = re.compile(r"^(.+?)\s+([A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})$")
@@ -500,6 +505,11 @@ def _description(reader: _Reader) -> _Found | None:
     found = reader.labelled(DESCRIPTION_LABEL, lambda t: t.strip(" :") or None, allow_below=False)
     if found is not None:
         return found
+    for line in reader.lines:
+        # Its first column only: on a table row the quantity and amounts follow in others.
+        text = line.segments[0].text.strip() if line.segments else ""
+        if DESCRIPTION_LINE.match(text):
+            return _Found(text, reader.confidence(BELOW, line), line)
     for line in reader.lines:
         for segment in line.segments:
             if TABLE_HEADER.match(segment.text) and len(line.segments) > 1:
