@@ -71,7 +71,9 @@ class DebtorFilters:
 
 
 def _invalid(field: str) -> InputError:
-    return InputError([FieldError(field, "invalid", f"The selected {field} is invalid.")])
+    # Worded as Laravel words its attribute (underscores as spaces), as every /api message is.
+    label = field.replace("_", " ")
+    return InputError([FieldError(field, "invalid", f"The selected {label} is invalid.")])
 
 
 def check_filters(

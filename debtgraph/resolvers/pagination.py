@@ -32,17 +32,22 @@ def db_id(text: str) -> int | None:
 def id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
     """A list filter naming a row by its numeric id (``upload_id=…``), or None when absent.
 
-    An unknown id matches nothing (an empty list); one that is not digits, or beyond the
-    column's range (PostgreSQL would refuse the parameter: a 500), is added to ``errors`` as the
-    field's 422, worded as the operator API words it.
+    An unknown id matches nothing (an empty list), a negative one too (an integer, as Laravel's
+    rule reads it, that names no row: 0 stands for it); one that is not an integer, or beyond
+    the column's range (PostgreSQL would refuse the parameter: a 500), is added to ``errors``
+    as the field's 422, worded as the operator API words it.
     """
     if value in (None, ""):
         return None
     text = str(value).strip()
     label = name.replace("_", " ")
-    if not (text.isascii() and text.isdigit()):
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if not (digits.isascii() and digits.isdigit()):
         errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))
         return None
+    if text.startswith("-"):
+        return 0  # no row has a negative or zero id
+    text = digits
     key = db_id(text)
     if key is None:
         errors.append(

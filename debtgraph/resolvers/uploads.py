@@ -176,7 +176,8 @@ def check_status_filter(value: str | None, field: str = "status") -> str | None:
     if value in (None, ""):
         return None
     if value not in {s.value for s in UploadStatus}:
-        raise InputError([FieldError(field, "invalid", f"The selected {field} is invalid.")])
+        label = field.replace("_", " ")  # Laravel's attribute wording
+        raise InputError([FieldError(field, "invalid", f"The selected {label} is invalid.")])
     return value
 
 

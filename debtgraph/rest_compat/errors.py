@@ -106,6 +106,13 @@ def _tether(exc: Exception) -> Response:
     raise exc
 
 
+def _detail(error: dict[str, str]) -> dict[str, str]:
+    """One error of ``details.errors``; like the top level, one about no field omits ``field``."""
+    if not error.get("field"):
+        error.pop("field", None)
+    return error
+
+
 def _cleavr(exc: Exception) -> Response:
     if isinstance(exc, DomainValidationError):
         first = exc.first
@@ -114,7 +121,7 @@ def _cleavr(exc: Exception) -> Response:
             first.code,
             first.message,
             field=first.field or None,
-            details={"errors": [e.as_dict() for e in exc.errors]},
+            details={"errors": [_detail(e.as_dict()) for e in exc.errors]},
         )
     if isinstance(exc, Unauthenticated):
         return cleavr_error(

@@ -49,6 +49,57 @@ async def test_query_numbers_out_of_range_are_a_422_naming_the_parameter(
     assert message in errors[field][0]
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "message"),
+    [
+        (
+            "/api/admin/debtors?risk_class=bogus",
+            "risk_class",
+            "The selected risk class is invalid.",
+        ),
+        (
+            "/api/admin/uploads/1/debtors?validation_status=bogus",
+            "validation_status",
+            "The selected validation status is invalid.",
+        ),
+        ("/api/admin/uploads?status=bogus", "status", "The selected status is invalid."),
+        (
+            "/api/admin/debtors?upload_id=1.5",
+            "upload_id",
+            "The upload id field must be an integer.",
+        ),
+        (
+            "/api/admin/debtors?upload_id=--1",
+            "upload_id",
+            "The upload id field must be an integer.",
+        ),
+    ],
+)
+async def test_filter_messages_name_the_field_as_laravel_words_it(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], path: str, field: str, message: str
+) -> None:
+    if "/uploads/1/" in path:
+        from tests.integration.uploads_support import csv_text, upload
+
+        await upload(client, admin_headers, csv_text(1))
+    response = await client.get(path, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == {field: [message]}
+
+
+@pytest.mark.parametrize("value", ["-1", "-99999999999999999999", "0", "+0"])
+async def test_an_upload_id_that_names_no_row_is_an_empty_list(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], value: str
+) -> None:
+    from tests.integration.uploads_support import csv_text, upload
+
+    await upload(client, admin_headers, csv_text(2))
+    response = await client.get(f"/api/admin/debtors?upload_id={value}", headers=admin_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == []
+    assert response.json()["meta"]["total"] == 0
+
+
 async def test_the_largest_page_is_an_empty_page(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

@@ -137,7 +137,11 @@ async def test_create_user_bad_input_uses_dotted_fields_and_creates_nothing(
         "/v1/users", content=b"{", headers={**headers, "content-type": "application/json"}
     )
     assert malformed.status_code == 400
-    assert malformed.json()["error"]["code"] == "invalid_json"
+    error = malformed.json()["error"]
+    assert error["code"] == "invalid_json"
+    # About no field: omitted at the top level and in each of the details alike.
+    assert "field" not in error
+    assert [set(e) for e in error["details"]["errors"]] == [{"code", "message"}]
     assert await count(db, User) == 0
 
 
