@@ -12,7 +12,7 @@ from sqlalchemy import select
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
 from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from tests.conftest import gql
-from tests.integration.uploads_support import UNAUTH, csv_text, set_debtor_status, upload
+from tests.integration.uploads_support import HEADER, UNAUTH, csv_text, set_debtor_status, upload
 
 DEBTOR_KEYS = {
     "id", "upload_id", "iban_masked", "bank_name", "bank_code", "bic", "first_name",
@@ -173,6 +173,47 @@ async def test_upload_debtors_list_filters_and_searches(
     assert await hits("nobody") == 0
     bad = await client.get(f"{base}?validation_status=maybe", headers=admin_headers)
     assert bad.status_code == 422
+
+
+async def test_search_ignores_case_beyond_ascii_on_both_faces(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    rows = [
+        "María,Rodríguez,ES9121000418450200051332,150.00,Madrid,28001,Calle 1,,ana@x.test,",
+        "FRANÇOISE,ÉLOI,DE89370400440532013000,150.00,Paris,75001,Rue 2,,fe@x.test,",
+        "Luis,Perez,NL91ABNA0417164300,150.00,Bilbao,48001,Calle 3,,lp@x.test,",
+    ]
+    content = "\n".join([HEADER, *rows]) + "\n"
+    upload_id = (await upload(client, admin_headers, content)).json()["data"]["id"]
+
+    async def rest(term: str) -> list[str]:
+        response = await client.get(
+            f"/api/admin/uploads/{upload_id}/debtors",
+            params={"search": term},
+            headers=admin_headers,
+        )
+        return sorted(row["first_name"] for row in response.json()["data"])
+
+    async def graphql(term: str) -> list[str]:
+        body = await gql(
+            client,
+            "query($u: ID!, $s: String) { debtors(first: 10, uploadId: $u, search: $s) {"
+            " nodes { firstName } } }",
+            {"u": str(upload_id), "s": term},
+            headers=admin_headers,
+        )
+        return sorted(node["firstName"] for node in body["data"]["debtors"]["nodes"])
+
+    for term, expected in [
+        ("MARÍA", ["María"]),
+        ("rodríguez", ["María"]),
+        ("françoise", ["FRANÇOISE"]),
+        ("éloi", ["FRANÇOISE"]),
+        ("PEREZ", ["Luis"]),
+        ("maria", []),  # no accent folding: only case
+    ]:
+        assert await rest(term) == expected, term
+        assert await graphql(term) == expected, term
 
 
 async def test_validate_debtor_and_blacklist(

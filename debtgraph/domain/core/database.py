@@ -92,6 +92,15 @@ def json_loads(text: str) -> Any:
         return json.loads(text, parse_int=_int_or_float)
 
 
+def _lower(value: object) -> object:
+    """SQL ``lower()`` for SQLite, over every letter: NULL stays NULL, a number is its text."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
 def create_engine(
     url: str,
     *,
@@ -122,6 +131,10 @@ def create_engine(
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # SQLite's own lower() folds ASCII only, so a case-insensitive search (ILIKE, which
+            # SQLAlchemy renders as lower() LIKE lower()) missed "MARÍA" for "maría"; Python's
+            # folds every letter, as PostgreSQL's does under its UTF-8 locale.
+            dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
     elif asyncpg_url:
 
