@@ -99,7 +99,7 @@ async def load(client: httpx.AsyncClient, op: dict[str, str], pf: dict[str, str]
                     "issue_date": (due - timedelta(days=30)).isoformat(),
                     "due_date": due.isoformat(),
                     "service_description": "bench",
-                    "amount": "100.00",
+                    "amount": 100.00,
                 },
                 "debtor": {
                     "company_name": f"Debtor {n} {i}",

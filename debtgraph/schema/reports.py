@@ -67,7 +67,7 @@ class ReportQuery:
     @strawberry.field(description="Commission and net for an amount and a due date, today.")
     def commission_quote(self, info: Info, amount: Decimal, due_date: date) -> CommissionQuote:
         quote = reports.commission_quote(
-            ctx_of(info), {"amount": str(amount), "due_date": due_date.isoformat()}
+            ctx_of(info), {"amount": amount, "due_date": due_date.isoformat()}
         )
         return CommissionQuote(
             rate=quote.rate,

@@ -113,7 +113,7 @@ async def _platform_side(client: httpx.AsyncClient, api_key: str, clock: SystemC
     user_id = user.json()["id"]
     today = clock.today()
     created = []
-    for number, days, amount in (("F-2026-001", 40, "1200.00"), ("F-2026-002", 120, "480.50")):
+    for number, days, amount in (("F-2026-001", 40, 1200.00), ("F-2026-002", 120, 480.50)):
         receivable = await client.post(
             "/v1/receivables",
             json={

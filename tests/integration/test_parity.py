@@ -1119,8 +1119,18 @@ def _rest_receivable_input(uid: str, **invoice: Any) -> dict[str, Any]:
     return payload
 
 
+def _json_money(value: Any) -> Any:
+    """A GraphQL Decimal's text as the JSON number REST takes (the seed types amounts number);
+    any other value as it is."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(?:\.\d+)?", value):
+        return float(value)
+    return value
+
+
 def create_receivable(who: str, expect: str, **invoice: Any) -> Case:
-    rest_invoice = {re.sub(r"([A-Z])", r"_\1", k).lower(): v for k, v in invoice.items()}
+    rest_invoice = {
+        re.sub(r"([A-Z])", r"_\1", k).lower(): _json_money(v) for k, v in invoice.items()
+    }
     return Case(
         "receivable.create",
         who,
