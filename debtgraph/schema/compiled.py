@@ -541,6 +541,8 @@ def _reader(
             lines.append(f"{pad}{v} = C{n}({v})")
             lines.append(f"{pad}if {v} is None or {v} is Undefined: raise _Slow")
         items.append(f"{plan.key!r}: {v}")
+    if len(lines) == 2:
+        lines.append("    pass")  # every field a constant (``__typename``): nothing to read
     lines.append(" except Exception:")
     lines.append("    return None")
     lines.append(" return {" + ", ".join(items) + "}")
@@ -1209,7 +1211,18 @@ class CompiledExecutor(SharedEventExecutor):
             or SHADOW_RUN.get()
         ):
             return super().execute_operation(serially)
-        plan = plan_for(self)
+        try:
+            plan = plan_for(self)
+        except Exception:
+            # A document the compiler fails on is a defect of the compiler, never of the caller:
+            # logged with its trace, and answered by graphql-core's executor (an exception
+            # raised here would leave the extensions that mask errors, its text shown as is).
+            log.exception("compiling the query failed; graphql-core's executor answers it")
+            if len(MISMATCHES) < MAX_MISMATCHES and getattr(
+                settings, "graphql_check_compiled", False
+            ):
+                MISMATCHES.append("compiling the query failed (see the log)")
+            plan = None
         if plan is None:
             return super().execute_operation(serially)
         if getattr(settings, "graphql_check_compiled", False):

@@ -115,6 +115,35 @@ async def test_errors_and_nulls_answer_the_same_through_both(
     assert compiled.MISMATCHES == []
 
 
+async def test_an_object_asked_for_its_typename_only_answers_it(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # A selection of constants only: its generated reader once had an empty ``try`` block, and
+    # every such query answered the SyntaxError's text, anonymous callers included.
+    await upload(client, admin_headers, csv_text(1))
+    for query, data in [
+        ("{ dashboard { __typename } }", {"dashboard": {"__typename": "Dashboard"}}),
+        (
+            "{ debtors(first: 1) { __typename nodes { __typename t: __typename } } }",
+            {
+                "debtors": {
+                    "__typename": "DebtorConnection",
+                    "nodes": [{"__typename": "Debtor", "t": "Debtor"}],
+                }
+            },
+        ),
+        (
+            "{ ... on Query { dashboard { __typename } } }",
+            {"dashboard": {"__typename": "Dashboard"}},
+        ),
+    ]:
+        body = await gql(client, query, headers=admin_headers)
+        assert body == {"data": data}, query
+    anonymous = await gql(client, "{ me { __typename } }")
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert compiled.MISMATCHES == []
+
+
 async def test_the_check_catches_a_difference(
     client: httpx.AsyncClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
