@@ -96,14 +96,22 @@ class _WSHandler(DirectLegacyWSHandler):
 
 async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, Any]], Any]) -> Any:
     """The message with the document its payload names, or None once its refusal is sent."""
+    if not handler.connection_acknowledged:
+        return message  # Strawberry refuses it (4401)
     payload = message.get("payload")
-    if not isinstance(payload, dict) or not handler.connection_acknowledged:
-        return message  # Strawberry refuses it
+    malformed = _malformed(payload)
+    if malformed is not None:
+        # Refused here as HTTP refuses the same shapes (400 BAD_REQUEST): Strawberry would run
+        # the query without the safelist and size checks below (a non-object ``extensions``),
+        # or fail on it with a trace (a non-object payload or ``variables``, a ``query`` that
+        # is no text).
+        await handler.send_message(
+            error({"message": malformed, "extensions": {"code": "BAD_REQUEST"}})
+        )
+        return None
     query = payload.get("query")
     extensions = payload.get("extensions")
     variables = payload.get("variables")
-    if not isinstance(query, str | None) or not isinstance(extensions, dict | None):
-        return message
     try:
         query = await handler.view.documents.document(
             query,
@@ -118,6 +126,26 @@ async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, 
     if query is None:
         return message  # no document: Strawberry's own refusal
     return {**message, "payload": {**payload, "query": query}}
+
+
+# What a subscribe (start) payload's members must be, as graphql-over-HTTP has them.
+_PAYLOAD_MEMBERS = (
+    ("query", str, "a string"),
+    ("variables", dict, "an object"),
+    ("operationName", str, "a string"),
+    ("extensions", dict, "an object"),
+)
+
+
+def _malformed(payload: Any) -> str | None:
+    """What is wrong with a subscribe payload's shape, or None when it has the right one."""
+    if not isinstance(payload, dict):
+        return "The subscribe message's payload must be a JSON object."
+    for name, kind, spelled in _PAYLOAD_MEMBERS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"The GraphQL operation's `{name}` must be {spelled} or null, if provided."
+    return None
 
 
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
@@ -218,6 +246,18 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             "extensions"
         )
 
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """Strawberry's, refusing (400) a JSON body that is neither an operation nor a batch
+        (a string, a number, null), which it would index into blindly (a 500)."""
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if request.method != "GET" and content_type == "application/json":
+            # JSON text that is an object or an array starts with its bracket (after blanks);
+            # anything else is a scalar or no JSON at all, refused without parsing it twice.
+            start = (await request.get_body()).lstrip(b" \t\r\n")[:1]
+            if start not in (b"{", b"["):
+                raise HTTPException(400, NOT_AN_OPERATION)
+        return await super().parse_http_body(request)
+
     def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
         """Strawberry's hook for a JSON array body: refused whatever its length, before any of
         its operations is looked at (PRODUCT.md §12)."""
@@ -293,8 +333,10 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             operations = self.parse_json(operations)
         if isinstance(files_map, bytes | str):
             files_map = self.parse_json(files_map)
-        if not isinstance(operations, dict):
+        if isinstance(operations, list):
             raise HTTPException(400, BATCHES_REFUSED)
+        if not isinstance(operations, dict):
+            raise HTTPException(400, NOT_AN_OPERATION)
         if not isinstance(files_map, dict) or not all(
             isinstance(paths, list) and all(isinstance(p, str) for p in paths)
             for paths in files_map.values()
@@ -371,6 +413,7 @@ BATCHES_REFUSED = (
     "Batches are not accepted: send one operation per request "
     "(the body, or a multipart operations field, must be a JSON object)."
 )
+NOT_AN_OPERATION = "The GraphQL request must be a JSON object (query, variables, operationName)."
 SUBSCRIPTIONS_OVER_WEBSOCKET = (
     "Subscriptions are served over WebSocket at /graphql "
     "(protocols graphql-transport-ws and graphql-ws), not over HTTP."

@@ -371,6 +371,32 @@ async def test_first_100000_is_refused_before_anything_is_read(
     assert under == {"data": {"receivables": {"totalCount": 0}}}
 
 
+@pytest.mark.parametrize("body", [b'"hello"', b"12", b"null", b"true", b"  7 ", b"x"])
+async def test_a_json_body_that_is_no_operation_is_a_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert error["message"].startswith("The GraphQL request must be a JSON object")
+
+
+async def test_a_multipart_operations_field_that_is_no_object_is_a_400(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/graphql",
+        headers=admin_headers,
+        data={"operations": "null", "map": "{}"},
+        files={"unused": ("a.csv", b"x", "text/csv")},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith("The GraphQL request must be")
+
+
 async def test_a_batch_of_1000_operations_runs_none_over_json_or_multipart(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:

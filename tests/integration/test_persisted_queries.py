@@ -401,6 +401,13 @@ async def test_enforced_mode_runs_only_registered_documents(
             refused = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
             assert refused["type"] == "error"
             assert refused["payload"][0]["extensions"]["code"] == "QUERY_NOT_IN_SAFELIST"
+            # An extensions member that is no object does not step around the safelist.
+            await send(
+                ws, {"id": "x", "type": "subscribe", "payload": {**other, "extensions": "x"}}
+            )
+            sidestep = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert sidestep["type"] == "error"
+            assert sidestep["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
             hash_only = {"extensions": persisted(EVENTS)}
             await send(ws, {"id": "2", "type": "subscribe", "payload": hash_only})
             for _ in range(500):
@@ -410,6 +417,36 @@ async def test_enforced_mode_runs_only_registered_documents(
             await emit(app.state.runtime, "receivable.status_changed", "rcv_9")
             event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
             assert event["payload"]["data"]["events"]["objectId"] == "rcv_9"
+
+
+async def test_malformed_subscribe_payloads_are_refused_and_the_socket_serves_on(
+    app: Any, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    huge = "query { __typename }" + " " * (70 * 1024)  # over the 64 KB document limit
+    malformed = [
+        ([1], "payload must be a JSON object"),
+        ({"query": EVENTS, "variables": [1]}, "`variables` must be an object"),
+        ({"query": 5}, "`query` must be a string"),
+        ({"query": EVENTS, "operationName": 5}, "`operationName` must be a string"),
+        ({"query": huge, "extensions": []}, "`extensions` must be an object"),
+    ]
+    async with served(app) as port, socket(port, admin_headers["Authorization"]) as ws:
+        for n, (payload, message) in enumerate(malformed):
+            await send(ws, {"id": str(n), "type": "subscribe", "payload": payload})
+            refused = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert refused["type"] == "error", payload
+            assert refused["id"] == str(n)
+            assert refused["payload"][0]["extensions"] == {"code": "BAD_REQUEST"}
+            assert message in refused["payload"][0]["message"]
+        await send(ws, {"id": "ok", "type": "subscribe", "payload": {"query": EVENTS}})
+        for _ in range(500):
+            if subscriber_count(runtime.services) == 1:
+                break
+            await asyncio.sleep(0.01)
+        await emit(runtime, "receivable.status_changed", "rcv_2")
+        event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert event["id"] == "ok"
+        assert event["payload"]["data"]["events"]["objectId"] == "rcv_2"
 
 
 async def test_an_unusable_manifest_refuses_to_start(
