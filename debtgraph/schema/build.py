@@ -62,19 +62,36 @@ def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None
         return None
 
 
-async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node | ExpectedError]:
+def _global_id(value: str | relay.GlobalID) -> relay.GlobalID | None:
+    """The global id a ``node``/``nodes`` argument spells, or None for text that is none."""
+    if isinstance(value, relay.GlobalID):
+        return value
+    try:
+        return relay.GlobalID.from_id(value)
+    except Exception:
+        return None
+
+
+async def _fetch_nodes(
+    info: Info, given: list[str] | list[relay.GlobalID]
+) -> list[relay.Node | ExpectedError]:
     """The nodes behind ``ids`` in request order, one fetch per type, within the caller's reach.
 
-    An id that is unknown, out of reach or names no Node type (``Foo:1``, ``PageInfo:1``)
-    answers the same NotFound, so a caller learns nothing about what exists (PRODUCT.md §1). A
-    caller who may not read that type at all (anonymous, a token without the scope, a platform
-    on an operator type) gets the refusal REST's ``GET`` gives (``require_node_access``).
+    An id that is unknown, out of reach, names no Node type (``Foo:1``, ``PageInfo:1``) or is no
+    global id at all (``garbage``: taken as an ``ID``, so one bad id of many fails its own
+    element only, not the whole list) answers the same NotFound, so a caller learns nothing
+    about what exists (PRODUCT.md §1). A caller who may not read that type at all (anonymous, a
+    token without the scope, a platform on an operator type) gets the refusal REST's ``GET``
+    gives (``require_node_access``).
     graphql-core turns an exception in the list into null plus an error at that element's path.
     """
     ctx = ctx_of(info)
+    ids = [_global_id(value) for value in given]
     by_type: dict[type[relay.Node], list[str]] = defaultdict(list)
     refused: dict[str, ExpectedError] = {}
     for global_id in ids:
+        if global_id is None:
+            continue
         node_type = _node_type(info, global_id)
         if node_type is None:
             continue
@@ -96,6 +113,9 @@ async def _fetch_nodes(info: Info, ids: list[relay.GlobalID]) -> list[relay.Node
                 found[(node_type, node_id)] = node
     result: list[relay.Node | ExpectedError] = []
     for global_id in ids:
+        if global_id is None:
+            result.append(NotFound("Node"))
+            continue
         if global_id.type_name in refused:
             result.append(refused[global_id.type_name])
             continue
@@ -110,7 +130,7 @@ class NodeQuery:
     async def node(
         self,
         info: Info,
-        id: Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The ID of the object.")],
     ) -> relay.Node | None:
         (node,) = await _fetch_nodes(info, [id])
         if isinstance(node, ExpectedError):
@@ -122,7 +142,7 @@ class NodeQuery:
         self,
         info: Info,
         ids: Annotated[
-            list[relay.GlobalID], strawberry.argument(description="The IDs of the objects.")
+            list[strawberry.ID], strawberry.argument(description="The IDs of the objects.")
         ],
     ) -> list[relay.Node | None]:
         # The refusals become per-element errors (see _fetch_nodes).

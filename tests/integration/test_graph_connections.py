@@ -270,6 +270,17 @@ async def test_node_and_nodes_resolve_every_node_type_within_reach(
     assert anonymous["data"]["nodes"] == [None] * len(ids)
     assert {e["extensions"]["code"] for e in anonymous["errors"]} == {"UNAUTHENTICATED"}
 
+    # Text that is no global id fails its own element alone, as an unknown id does.
+    mixed = await gql(client, fetch, {"ids": [ids[0], "garbage", "", ids[1]]}, world.operator)
+    assert mixed["data"]["nodes"] == [{"id": ids[0]}, None, None, {"id": ids[1]}]
+    assert [(e["path"], e["extensions"]["code"]) for e in mixed["errors"]] == [
+        (["nodes", 1], "NOT_FOUND"),
+        (["nodes", 2], "NOT_FOUND"),
+    ]
+    bad = await gql(client, '{ node(id: "garbage") { id } }', headers=world.operator)
+    assert bad["data"] == {"node": None}
+    assert bad["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
 
 async def test_the_debtors_page_and_its_total_are_one_statement(
     client: httpx.AsyncClient, world: GraphWorld, sql_counter: Any
