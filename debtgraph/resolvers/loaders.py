@@ -144,6 +144,23 @@ async def load_pages(
     return pages
 
 
+class _DataLoader(DataLoader):
+    """aiodataloader's, forgetting a cached future that was cancelled.
+
+    A task awaiting a loader's future that is cancelled cancels the future too (graphql-core
+    cancels the siblings of a non-null root field that failed), and the loader keeps it: every
+    later load of that key in the request would raise CancelledError, as if the request itself
+    were cancelled. Such a key is loaded anew instead.
+    """
+
+    def load(self, key: Any) -> Any:
+        future = super().load(key)
+        if future.cancelled():
+            self.clear(key)
+            future = super().load(key)
+        return future
+
+
 class Loaders:
     """Factory and cache of the request's dataloaders."""
 
@@ -171,7 +188,7 @@ class Loaders:
         self, name: str, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
     ) -> DataLoader:
         """A request-scoped loader with its own batch function (aggregates, counts, …)."""
-        return self._get(("custom", name), lambda: DataLoader(batch))
+        return self._get(("custom", name), lambda: _DataLoader(batch))
 
     def by(
         self,
@@ -194,7 +211,7 @@ class Loaders:
                 return [found.get(k) for k in keys]
 
             return self._get(
-                ("by", model, attr.key), lambda: DataLoader(batch, max_batch_size=1000)
+                ("by", model, attr.key), lambda: _DataLoader(batch, max_batch_size=1000)
             )
         stmt = select(*columns).where(_AmongBound(attr, "keys"))
 
@@ -208,7 +225,7 @@ class Loaders:
         # by the same attribute must not share a loader (review).
         return self._get(
             ("by", model, attr.key, "rows", _shape(columns)),
-            lambda: DataLoader(batch_rows, max_batch_size=1000),
+            lambda: _DataLoader(batch_rows, max_batch_size=1000),
         )
 
     def many(
@@ -231,7 +248,7 @@ class Loaders:
             return [grouped.get(k, []) for k in keys]
 
         return self._get(
-            ("many", model, attr.key, tuple(map(str, order_by))), lambda: DataLoader(batch)
+            ("many", model, attr.key, tuple(map(str, order_by))), lambda: _DataLoader(batch)
         )
 
     def pages(
@@ -382,7 +399,7 @@ class Loaders:
         # Keyed by its columns too: two callers of one name reading other columns must not
         # share a loader (review). Not by its filter builder: some callers build theirs anew
         # per parent (a closure), and the filters' values are in each key.
-        return self._get(("pages", model, attr.key, name, shape), lambda: DataLoader(batch))
+        return self._get(("pages", model, attr.key, name, shape), lambda: _DataLoader(batch))
 
 
 @dataclass(frozen=True, slots=True)

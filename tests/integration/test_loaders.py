@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -125,6 +126,24 @@ async def test_by_and_many_loaders_batch(
         ]
     assert sql_counter.count == 1
     assert [[d.row_number for d in g] for g in groups] == [[2, 3]] * 4
+
+
+async def test_a_load_cancelled_by_its_waiter_is_loaded_anew(
+    new_context: Callable[[], Context], db: Any, clock: Any
+) -> None:
+    # graphql-core cancels the siblings of a non-null root field that failed: the task waiting
+    # on a loader's future cancels the future, which the loader kept for the rest of the request.
+    (upload_id,) = await _arrange(db, clock, uploads=1, debtors_each=1)
+    ctx = new_context()
+    loader = ctx.loaders.by(Upload.id)
+    waiter = asyncio.ensure_future(loader.load(upload_id))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
+    upload = await ctx.loaders.by(Upload.id).load(upload_id)
+    assert upload is not None
+    assert upload.id == upload_id
 
 
 def _windowed_subquery(statement: str) -> str:
