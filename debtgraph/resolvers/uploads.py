@@ -31,7 +31,10 @@ STILL_PROCESSING = "Upload is still processing. Please wait."
 QUEUED_MESSAGE = "File queued for processing. Check status for updates."
 FILE_REQUIRED = "The file field is required."
 NOT_A_FILE = "The file field must be a file."
-DEFAULT_MIME = "text/csv"
+# The type of every upload accepted: the server read it as CSV, whatever the client called it
+# (curl sends application/octet-stream, Windows browsers application/vnd.ms-excel), as
+# Laravel's guessed getMimeType() answers, not the client's getClientMimeType().
+CSV_MIME = "text/csv"
 # Multipart framing around the file: headers, boundaries and a few small fields.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -130,7 +133,7 @@ async def _register(
             ctx.clock,
             filename=name,
             original_filename=(file.filename or name).strip() or name,
-            mime_type=(file.content_type or DEFAULT_MIME).strip() or DEFAULT_MIME,
+            mime_type=CSV_MIME,
             file_size=summary.size,
             storage_path=str(destination),
             total_records=summary.total_rows,

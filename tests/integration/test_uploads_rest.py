@@ -29,6 +29,15 @@ UPLOAD_KEYS = {
 }
 
 
+async def test_the_stored_type_is_the_servers_verdict_not_the_clients_claim(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for claimed in ("application/octet-stream", "application/vnd.ms-excel", "image/png"):
+        other = await upload(client, admin_headers, csv_text(1), content_type=claimed)
+        assert other.status_code == 201, other.text
+        assert other.json()["data"]["mime_type"] == "text/csv"
+
+
 async def test_small_upload_is_stored_and_validated_in_the_request(
     client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
 ) -> None:
