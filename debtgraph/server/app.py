@@ -46,7 +46,7 @@ from debtgraph.rest_compat.routes import ROUTES
 from debtgraph.schema import schema
 from debtgraph.schema.http import DebtgraphGraphQL
 from debtgraph.schema.persisted import DOCUMENTS_PORT, PersistedQueries
-from debtgraph.server.limits import RequestGuard
+from debtgraph.server.limits import GRAPHQL_PATH, RequestGuard, graphql_error
 from debtgraph.server.middleware import ContextMiddleware
 from debtgraph.settings import Settings
 
@@ -215,6 +215,21 @@ async def readyz(request: Request) -> Response:
     )
 
 
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """A wrong method on /graphql in the GraphQL error shape its clients read (Allow kept);
+    every other path's in its REST family's shape."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path == GRAPHQL_PATH and exc.status_code == 405:
+        response = graphql_error(
+            405,
+            f"The {request.method} method is not supported at {GRAPHQL_PATH}: use GET or POST.",
+            "METHOD_NOT_ALLOWED",
+        )
+        response.headers["Allow"] = "GET, POST"
+        return response
+    return await handle_http_exception(request, exc)
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, periodic: bool = True
 ) -> Starlette:
@@ -270,7 +285,7 @@ def create_app(
         middleware=middleware,
         exception_handlers={
             ExpectedError: handle_use_case_error,
-            HTTPException: handle_http_exception,
+            HTTPException: _http_exception,
             Exception: handle_server_error,
         },
         lifespan=lifespan,

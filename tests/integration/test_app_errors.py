@@ -29,6 +29,14 @@ async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClien
         "status": 405,
     }
     assert tether_405.headers["allow"] == "POST"
+    for method in ("PUT", "DELETE", "PATCH"):
+        graphql_405 = await client.request(method, "/graphql")
+        assert graphql_405.status_code == 405
+        assert graphql_405.headers["allow"] == "GET, POST"
+        error = graphql_405.json()["errors"][0]
+        assert graphql_405.json()["data"] is None
+        assert error["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
+        assert error["message"].startswith(f"The {method} method is not supported at /graphql")
 
 
 @pytest.fixture
