@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import OperationType as CoreOperationType
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,6 +35,7 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
+from debtgraph.schema.limits import MAX_TOKENS
 from debtgraph.schema.live import DirectLegacyWSHandler, DirectTransportWSHandler
 from debtgraph.schema.persisted import DocumentRefused, PersistedQueries
 from debtgraph.settings import Settings
@@ -90,8 +93,39 @@ class _WSHandler(DirectLegacyWSHandler):
             return {"type": "error", "id": message["id"], "payload": found}
 
         resolved = await _with_document(self, message, error)
-        if resolved is not None:
-            await super().handle_start(resolved)
+        if resolved is None:
+            return
+        if not _subscribes(resolved["payload"]):
+            # graphql-ws serves subscriptions only; Strawberry answered a query "Unexpected
+            # error." and logged it as an incident.
+            await self.send_message(
+                error(
+                    {"message": LEGACY_WS_SUBSCRIPTIONS_ONLY, "extensions": {"code": "BAD_REQUEST"}}
+                )
+            )
+            return
+        await super().handle_start(resolved)
+
+
+LEGACY_WS_SUBSCRIPTIONS_ONLY = (
+    "graphql-ws serves subscriptions only: send queries and mutations over HTTP, or all three"
+    " over graphql-transport-ws."
+)
+
+
+def _subscribes(payload: dict[str, Any]) -> bool:
+    """Whether the operation a start message names is a subscription (True when that cannot be
+    told: a document that does not parse, or names no such operation, is Strawberry's to refuse)."""
+    try:
+        document = parse(payload["query"], no_location=True, max_tokens=MAX_TOKENS)
+    except (GraphQLError, KeyError, TypeError):
+        return True
+    name = payload.get("operationName")
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
+    if len(chosen) != 1:
+        return True
+    return chosen[0].operation is CoreOperationType.SUBSCRIPTION
 
 
 async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, Any]], Any]) -> Any:

@@ -543,6 +543,18 @@ async def test_the_older_graphql_ws_protocol_uses_persisted_queries_too(
         got = [await receive() for _ in range(2)]
         assert sorted(m["id"] for m in got) == ["2", "3"]
         assert {m["payload"]["data"]["events"]["objectId"] for m in got} == {"rcv_2"}
+        # graphql-ws serves subscriptions only: a query is the client's mistake, said so.
+        await send(ws, {"id": "4", "type": "start", "payload": {"query": "{ __typename }"}})
+        refused = await receive()
+        assert refused == {
+            "type": "error",
+            "id": "4",
+            "payload": {
+                "message": "graphql-ws serves subscriptions only: send queries and mutations"
+                " over HTTP, or all three over graphql-transport-ws.",
+                "extensions": {"code": "BAD_REQUEST"},
+            },
+        }
 
 
 async def test_a_document_whose_other_operation_is_over_the_limits_is_not_stored(
