@@ -107,9 +107,41 @@ def test_quoted_newlines_count_records_not_lines() -> None:
     assert rows[1].data["address"] == "Calle\n3"
 
 
-def test_blank_lines_are_skipped_and_not_counted() -> None:
-    rows = list(_open("name,city\nAna,Madrid\n\n,\n  ,  \nLuis,Bilbao\n"))
-    assert [(row.row_number, row.data["name"]) for row in rows] == [(2, "Ana"), (3, "Luis")]
+def test_blank_lines_are_skipped_but_counted() -> None:
+    # PRODUCT.md §6: row numbers as in the file. Lines 3-5 are blank: no row, but numbered.
+    reader = _open("name,city\nAna,Madrid\n\n,\n  ,  \nLuis,Bilbao\n")
+    rows = list(reader)
+    assert [(row.row_number, row.data["name"]) for row in rows] == [(2, "Ana"), (6, "Luis")]
+    assert (reader.records_read, reader.rows_read) == (6, 2)
+
+
+def test_a_quoted_line_break_after_a_blank_line_still_counts_records() -> None:
+    rows = list(_open('name,address\n\nAna,"Calle 1\n2º B"\n \nLuis,Plaza 4\n'))
+    assert [row.row_number for row in rows] == [3, 5]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b\n1,2\n\n , \n1,2" + ",x" * MAX_COLUMNS + "\n", "Row 5 has more than 200"),
+        ('a,b\n\n1,2\n\n"x' + "y" * csv_ingest.MAX_RECORD_CHARS, "Row 5 is longer than"),
+    ],
+)
+def test_refusals_name_the_row_as_in_the_file_after_blank_lines(content: str, message: str) -> None:
+    assert _refusal(content).message.startswith(message)
+    skimmed = _open(content)
+    with pytest.raises(CsvFormatError) as refused:
+        skimmed.skim(2, 1)
+    assert refused.value.message.startswith(message)
+
+
+def test_resuming_after_a_blank_line_keeps_the_files_numbers() -> None:
+    content = b"name,city\nAna,Madrid\n\nEva,Toledo\n ,\n\nLuis,Bilbao\n"
+    layout = _open(content).layout
+    stream = io.BytesIO(content)
+    stream.seek(content.index(b"Eva"))
+    rows = list(csv_ingest.open_csv_at(stream, layout, 4))
+    assert [(row.row_number, row.data["name"]) for row in rows] == [(4, "Eva"), (7, "Luis")]
 
 
 def test_too_few_and_too_many_columns() -> None:
@@ -346,3 +378,36 @@ def test_records_are_split_exactly_as_the_csv_module_reads_them(delimiter: str) 
             if any(field.strip() for field in r)
         ]
         assert got == expected, repr(text)
+
+
+@pytest.mark.parametrize("block_size", [1, 5, 64, 65536])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_counting_and_skimming_agree_with_the_reader_on_blank_lines(
+    newline: str, block_size: int
+) -> None:
+    lines = ["name;city"]
+    for i in range(40):
+        lines.append(f"Ana{i};Madrid")
+        lines.extend(["", " ; ", ";;"][: i % 4])  # 0 to 3 blank records after each row
+    content = (newline.join(lines) + newline + newline).encode()
+    rows = list(_open(content))
+    numbers = [row.row_number for row in rows]
+    # Every data row keeps its line's number: header = 1, blank lines counted.
+    assert numbers == [lines.index(f"Ana{i};Madrid") + 1 for i in range(40)]
+    first, every = 3, 7
+    wanted = numbers[first - 1 :: every]  # the 3rd, 10th, … data rows
+
+    reader = _open(content)
+    rest, marks = reader.skim(first, every)
+    assert rest == 40
+    assert [index + 1 for index in marks] == wanted
+    assert reader.records_read == len(lines) + 1  # the blank record at the end too
+
+    counted = csv_ingest.count_rows(
+        io.BytesIO(content), reader.layout, first=first, every=every, block_size=block_size
+    )
+    assert counted is not None
+    assert (counted.rows, counted.records) == (40, reader.records_read)
+    assert [record + 1 for record, _ in counted.marks] == wanted
+    for (_, offset), row in zip(counted.marks, rows[first - 1 :: every], strict=True):
+        assert content[offset:].startswith(row.data["name"].encode() + b";")

@@ -21,7 +21,7 @@ def _rows(count: int, *, quoted_every: int = 0, blank_every: int = 0) -> list[st
         note = f'"said ""hi"" {i}; ok"' if quoted_every and i % quoted_every == 0 else f"n{i}"
         lines.append(f"Ana{i};Ruiz;ES9121000418450200051332;{i},50;Madrid;{note}")
         if blank_every and i % blank_every == 0:
-            lines.append(" ; ;")  # blank: skipped, not counted as a row
+            lines.append(" ; ;")  # blank: skipped, but counted in the row numbers
     return lines
 
 
@@ -75,12 +75,19 @@ def test_ranges_read_from_their_offsets_give_the_whole_files_rows(
     path = tmp_path / "f.csv"
     summary = _inspect(path, content, range_rows=40)
     assert summary.total_rows == 203
-    assert [(s.first_row, s.last_row) for s in summary.ranges] == boundaries(203, 40)
+    whole = _whole(path)
+    # Row numbers as in the file: each blank line after row 2 + 12 k is counted.
+    numbers = [n for n, _ in whole]
+    assert numbers == [n for n in range(2, len(lines) + 1) if lines[n - 1] != " ; ;"]
+    assert len(numbers) == 203
+    # Ranges of 40 data rows, each to just before the next; the last to the last record.
+    starts = numbers[40::40]
+    assert [(s.first_row, s.last_row) for s in summary.ranges] == list(
+        zip([2, *starts], [n - 1 for n in starts] + [len(lines)], strict=True)
+    )
     assert summary.ranges[0].byte_offset is None
     assert all(s.byte_offset for s in summary.ranges[1:])
-    whole = _whole(path)
     assert _by_ranges(path, summary) == whole
-    assert [n for n, _ in whole] == list(range(2, 205))
 
 
 def test_a_quoted_line_break_makes_the_file_one_range(tmp_path: Path) -> None:

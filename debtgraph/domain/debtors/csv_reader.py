@@ -17,9 +17,13 @@ The file is read in bounded chunks, so a 50 MB upload never sits in memory as on
   characters. The text is cut into records by ``_RecordSplitter`` before the ``csv`` parser
   splits them, so a record over the limits is refused having read at most a little more than
   the limit: a line of six million cells is never turned into six million strings.
-* Row numbers count CSV records, not physical lines: a quoted field holding a line break does not
-  advance the number, so the first data record is row 2 even when the header spans two lines.
-  Blank records (nothing but whitespace and delimiters) are skipped and not counted.
+* Row numbers are the record's position in the file (header = row 1, PRODUCT.md §6). They count
+  CSV records, not physical lines: a quoted field holding a line break does not advance the
+  number, so the first data record is row 2 even when the header spans two lines. Blank records
+  (nothing but whitespace and delimiters) are skipped (they are not data rows: no row is given
+  for them) but they are counted: the row after a blank line 3 is row 4, as a spreadsheet
+  shows it. So data rows need not be numbered consecutively; "the n-th data row" (``skim``,
+  ``count_rows``) counts data rows only.
 * Counting: ``count_rows`` counts the rows of a file whose every record is plainly one line
   (no quote, no lone CR, nothing near a limit) from its bytes, block by block, with the
   numbers the reader would give; any other file is counted by the reader (``skim``).
@@ -351,12 +355,15 @@ class _RecordSplitter:
 class CsvReader:
     """An opened CSV upload: its headers, encoding and delimiter; iterate once for its rows.
 
-    ``records_read`` counts the CSV records read so far, header and blank ones included, and
-    ``record_index`` is the 0-based index of the record the last row returned came from: where
-    every record is one line (no quoted line break), that is the row's line in the file.
+    ``records_read`` counts the CSV records read so far, header and blank ones included,
+    ``rows_read`` the data rows among them (one read ahead included), and ``record_index`` is
+    the 0-based index of the record the last row returned came from: where every record is one
+    line (no quoted line break), that is the row's line in the file. A row's number is its
+    record's number: header and blank records count.
     """
 
     records_read: int = 0
+    rows_read: int = 0
     record_index: int = 0
     _row_index: int = 0
 
@@ -386,7 +393,6 @@ class CsvReader:
         if header is None or _is_blank(header):
             raise CsvFormatError(NO_HEADER)
         self.headers: list[str] = _header_keys(header)
-        self._record_number = 1
         self._pending: ParsedRow | None = self._next_row()
         self._pending_index = self._row_index
         if self._pending is None:
@@ -415,6 +421,7 @@ class CsvReader:
         reader.headers = list(layout.headers)
         reader._record_number = first_row - 1
         reader.records_read = 0
+        reader.rows_read = 0
         reader._pending = reader._next_row()
         reader._pending_index = reader._row_index
         return reader
@@ -425,7 +432,7 @@ class CsvReader:
         return CsvLayout(self.encoding, self.delimiter, tuple(self.headers))
 
     def _next_record(self) -> list[str] | None:
-        """Read the next record, or None at the end of the file."""
+        """Read the next record, blank or not, and count it; None at the end of the file."""
         try:
             record = next(self._records)
         except StopIteration:
@@ -433,10 +440,12 @@ class CsvReader:
         except (_TooManyColumns, _RecordTooLong, csv.Error) as error:
             raise self._refusal(error) from _cause(error)
         self.records_read += 1
+        self._record_number += 1
         return record
 
     def _refusal(self, error: Exception) -> CsvFormatError:
-        """The CsvFormatError for an error reading the record after the last one counted."""
+        """The CsvFormatError for an error reading the record after the last one counted
+        (blank records count: the number is the record's in the file)."""
         if isinstance(error, _TooManyColumns):
             message = TOO_MANY_COLUMNS.format(row=self._record_number + 1)
             return CsvFormatError(message, "too_many_columns")
@@ -450,14 +459,17 @@ class CsvReader:
         )
 
     def _next_row(self) -> ParsedRow | None:
-        """Read the next non-blank record as a data row, or None at the end of the file."""
+        """Read the next non-blank record as a data row, or None at the end of the file.
+
+        A blank record gives no row but keeps its number: the row is numbered as in the file.
+        """
         while True:
             record = self._next_record()
             if record is None:
                 return None
             if _is_blank(record):
                 continue
-            self._record_number += 1
+            self.rows_read += 1
             self._row_index = self.records_read - 1
             return ParsedRow(self._record_number, self._row_data(record))
 
@@ -475,36 +487,43 @@ class CsvReader:
         return data
 
     def skim(self, first: int, every: int) -> tuple[int, list[int]]:
-        """Count the rows not read yet, without their data; also the record index of rows
-        ``first``, ``first + every``, … among them. Reading a file to count its rows costs a
-        fraction so (one loop, no row built), and refuses it for the same reasons (the limits
-        are on records). ``records_read`` is kept as when iterating."""
+        """Count the rows not read yet, without their data; also the record index of the
+        ``first``-th, ``first + every``-th, … data row (counting data rows only, from 1, those
+        already read included) among them. Reading a file to count its rows costs a fraction
+        so (one loop, no row built), and refuses it for the same reasons (the limits are on
+        records). ``records_read``, ``rows_read`` and the row numbers are kept as when
+        iterating."""
         counted, last = 0, -1
         marks: list[int] = []
         pending, self._pending = self._pending, None
         if pending is not None:
             counted, last = 1, self._pending_index
-            if pending.row_number == first:
+            if self.rows_read == first:
                 marks.append(last)
                 first += every
-        start = number = self._record_number
-        read = self.records_read
+        start = rows = self.rows_read
+        begun = read = self.records_read
         try:
             for record in self._records:
                 read += 1
                 if "".join(record).strip():  # not blank (see _is_blank)
-                    number += 1
+                    rows += 1
                     last = read - 1
-                    if number == first:
+                    if rows == first:
                         marks.append(last)
                         first += every
         except (_TooManyColumns, _RecordTooLong, csv.Error) as error:
-            self._record_number, self.records_read = number, read
+            self._skimmed(rows, read, begun)
             raise self._refusal(error) from _cause(error)
-        self._record_number, self.records_read = number, read
+        self._skimmed(rows, read, begun)
         if last >= 0:
             self.record_index = last
-        return counted + number - start, marks
+        return counted + rows - start, marks
+
+    def _skimmed(self, rows: int, read: int, begun: int) -> None:
+        """Keep the counts ``skim`` reached, from ``begun`` records read."""
+        self._record_number += read - begun
+        self.rows_read, self.records_read = rows, read
 
     def __iter__(self) -> Iterator[ParsedRow]:
         """Return the reader itself: rows can be read only once."""
@@ -544,8 +563,9 @@ _LONE_CR: Final = re.compile(rb"\r(?!\n)")
 
 @dataclass(frozen=True, slots=True)
 class RowCount:
-    """What ``count_rows`` found: the data rows, the records (header and blank ones included)
-    and, for each row marked, its record index and the byte offset its record starts at."""
+    """What ``count_rows`` found: the data rows, the records (header and blank ones included:
+    the number of the last record) and, for each row marked, its record index (its row number
+    less one) and the byte offset its record starts at."""
 
     rows: int
     records: int
@@ -571,10 +591,11 @@ def count_rows(
 ) -> RowCount | None:
     """Count the data rows of a file from its bytes, when each of its records is plainly a line.
 
-    ``stream`` is at the start of the file ``layout`` was found for (by ``open_csv``); rows
-    ``first``, ``first + every``, … are marked; the file is read ``block_size`` bytes at a
-    time. The reader's per-record work is what counting a large file costs; here whole blocks
-    are looked at by a few byte searches instead. That needs a file with no quote, no NUL
+    ``stream`` is at the start of the file ``layout`` was found for (by ``open_csv``); the
+    ``first``-th, ``first + every``-th, … data row (counting data rows only, from 1, as
+    ``CsvReader.skim`` does) are marked; the file is read ``block_size`` bytes at a time.
+    The reader's per-record work is what counting a large file costs; here whole blocks are
+    looked at by a few byte searches instead. That needs a file with no quote, no NUL
     byte, no CR but in a CRLF, no line of the field size limit's length and none with
     MAX_COLUMNS delimiters: each line is then one record, its fields the line split at the
     delimiter, within every limit, read by the reader without an error. Such a line is a blank
@@ -591,7 +612,7 @@ def count_rows(
     marks: list[tuple[int, int]] = []
     wanted = first
     judged = 0  # lines that may be blank, judged one by one
-    rows = 0  # non-blank lines so far, the header's included: the last row number
+    rows = -1  # data rows so far: the non-blank lines but the header
     lines = 0  # lines before the block's first one
     # Every block starts with the line break before its first line: the file is read as if
     # one preceded it, at offset -1.
@@ -608,7 +629,7 @@ def count_rows(
             block = carry + b"\n"  # the last line, which has no line break
             end = len(block)
         else:
-            return RowCount(rows - 1, lines, marks) if lines else None
+            return RowCount(rows, lines, marks) if lines else None
         if b'"' in block or b"\x00" in block:
             return None
         # A line of MAX_COLUMNS delimiters is MAX_COLUMNS of them in a row once all else

@@ -5,7 +5,9 @@ thread by the caller). Rows become debtor records (``debtor_record``: fields der
 columns, IBAN enrichment, the whole row kept in ``raw_data``) and are inserted in chunks:
 PostgreSQL gets them through COPY on the asyncpg connection, other backends through one
 executemany INSERT. ``(upload_id, row_number)`` is unique, and a resumed run starts after the
-highest row number already stored, so a retried job never duplicates a row.
+highest row number already stored, so a retried job never duplicates a row. Row numbers are
+the records' numbers in the file (blank records count but store nothing), so they may skip
+values; the upload's ``total_records`` counts data rows only.
 """
 
 from __future__ import annotations
@@ -53,11 +55,10 @@ from debtgraph.domain.debtors.models import (
     ValidationStatus,
 )
 from debtgraph.domain.debtors.ranges import (
-    FIRST_DATA_ROW,
     RANGE_ROWS,
     LineIndex,
     RangeBoundary,
-    boundaries,
+    range_spans,
     whole_file,
 )
 from debtgraph.domain.debtors.ranges import fail_all as fail_all_ranges
@@ -97,9 +98,9 @@ def check_size(size: int, *, max_bytes: int, max_mb: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class FileSummary:
-    """What inspecting a stored upload found: its size, its data rows, the rows themselves
-    when there are few enough to handle within the request, and the columns no debtor field
-    reads (kept in ``raw_data`` all the same)."""
+    """What inspecting a stored upload found: its size, its data rows (``total_rows``; blank
+    records are not rows), the rows themselves when there are few enough to handle within the
+    request, and the columns no debtor field reads (kept in ``raw_data`` all the same)."""
 
     size: int
     total_rows: int
@@ -147,9 +148,11 @@ def store_and_inspect(
     CsvFormatError and removes the copy on any failure: the whole file is read here, so a row
     over the CSV limits or a header naming no debtor column refuses it before anything is
     stored, large files included. Rows are kept only when there are at most ``sync_limit``;
-    otherwise they are only counted and cut into ranges of ``range_rows``: from the file's
-    bytes when every record is plainly a line (``count_rows``), else by the reader, one at a
-    time.
+    otherwise they are only counted and cut into ranges of ``range_rows`` data rows: from the
+    file's bytes when every record is plainly a line (``count_rows``), else by the reader, one
+    at a time. A range starts at its first data row's number and ends just before the next
+    range's (the last range at the file's last record), so blank records between ranges
+    belong to one, and store nothing.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     size = 0
@@ -169,12 +172,13 @@ def store_and_inspect(
                 raise CsvFormatError(columns_not_recognised(reader.headers), "unrecognized_columns")
             unknown = unrecognized_columns(reader.headers)
             head: list[ParsedRow] = []
-            # The record each range's first row starts on, noted while the rows are counted.
+            # The record index of each range's first row (its row number less one), noted
+            # while the rows are counted; ranges hold ``range_rows`` data rows each.
             starts: list[int] = []
-            next_start = FIRST_DATA_ROW + range_rows
+            next_start = range_rows + 1  # the first row of the second range, among data rows
             for row in reader:
                 head.append(row)
-                if row.row_number == next_start:
+                if len(head) == next_start:
                     starts.append(reader.record_index)
                     next_start += range_rows
                 if len(head) > sync_limit:
@@ -184,12 +188,11 @@ def store_and_inspect(
             total = len(head)
             del head
             with destination.open("rb") as again:
-                counted = count_rows(
-                    again, reader.layout, first=FIRST_DATA_ROW + range_rows, every=range_rows
-                )
+                counted = count_rows(again, reader.layout, first=range_rows + 1, every=range_rows)
             offsets: list[int] | None = None
             if counted is not None:
-                total = counted.rows
+                total, last_row = counted.rows, counted.records
+                starts = [record for record, _ in counted.marks]
                 if counted.marks:
                     # Each record is one line there: the offsets read are the lines'.
                     offsets = [offset for _, offset in counted.marks]
@@ -198,13 +201,15 @@ def store_and_inspect(
                 rest, marks = reader.skim(next_start, range_rows)
                 total += rest
                 starts += marks
+                last_row = reader.records_read
                 if starts:
                     lines = LineIndex.of_file(destination)
                     if lines.one_record_per_line(reader.records_read):
                         offsets = lines.offsets(destination, starts)
             if offsets is None:
-                return FileSummary(size, total, None, unknown, whole_file(total))
-            spans = boundaries(total, range_rows)
+                return FileSummary(size, total, None, unknown, whole_file(last_row))
+            # A record's number is its index plus one: the header is record 0, row 1.
+            spans = range_spans([index + 1 for index in starts], last_row)
             cut = [
                 RangeBoundary(a, b, o) for (a, b), o in zip(spans, [None, *offsets], strict=True)
             ]

@@ -1,9 +1,11 @@
 """Ranges of a large upload: row spans that several jobs ingest at once, each on its own.
 
-A range is rows ``first_row``..``last_row`` of the file and the byte offset of its first row's
-line, found while the request stores and inspects the file (``count_rows`` finds both from the
-bytes of a file whose every record is plainly a line; for any other file ``LineIndex`` counts
-its line breaks and the reader says on which line each range's first row starts). Byte
+A range is rows ``first_row``..``last_row`` of the file (row numbers as in the file, blank
+records counted: a range holds ``RANGE_ROWS`` data rows, and the blank records among and
+after them, which store nothing) and the byte offset of its first row's line, found while the
+request stores and inspects the file (``count_rows`` finds both from the bytes of a file whose
+every record is plainly a line; for any other file ``LineIndex`` counts its line breaks and
+the reader says on which line each range's first row starts). Byte
 offsets are only trusted when every CSV record of the file is exactly one line (no quoted
 field holds a line break, no lone CR): then the n-th record starts after the n-th line break.
 Any other file is one range read from its start.
@@ -34,6 +36,8 @@ from debtgraph.domain.debtors.models import Debtor, RangeStatus, Upload, UploadR
 # claiming (two statements) and opening the file are noise beside it.
 RANGE_ROWS: Final = 10_000
 FIRST_DATA_ROW: Final = 2
+# The largest INTEGER: the last row of a range over a whole file whose last record is unknown.
+END_OF_FILE_ROW: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +114,25 @@ class LineIndex:
         return found
 
 
+def range_spans(starts: Sequence[int], last_row: int) -> list[tuple[int, int]]:
+    """Row spans from FIRST_DATA_ROW to ``last_row``, a new one at each row of ``starts``
+    (ascending, past FIRST_DATA_ROW): each ends just before the next one starts."""
+    firsts = [FIRST_DATA_ROW, *starts]
+    ends = [*starts, last_row + 1]
+    return [(first, following - 1) for first, following in zip(firsts, ends, strict=True)]
+
+
 def boundaries(total_rows: int, range_rows: int) -> list[tuple[int, int]]:
-    """Row spans of ``range_rows`` rows covering data rows 2..total_rows + 1."""
+    """Row spans of ``range_rows`` rows covering rows 2..total_rows + 1: a file's ranges when
+    it has no blank record (its rows are then numbered without a gap)."""
     last = FIRST_DATA_ROW + total_rows - 1
-    return [
-        (first, min(first + range_rows - 1, last))
-        for first in range(FIRST_DATA_ROW, last + 1, range_rows)
-    ]
+    return range_spans(range(FIRST_DATA_ROW + range_rows, last + 1, range_rows), last)
 
 
-def is_range_start(row_number: int, range_rows: int) -> bool:
-    """Whether a row is the first of a range other than the first one."""
-    return row_number > FIRST_DATA_ROW and (row_number - FIRST_DATA_ROW) % range_rows == 0
-
-
-def whole_file(total_rows: int) -> list[RangeBoundary]:
-    """One range over every row, read from the start of the file."""
-    return [RangeBoundary(FIRST_DATA_ROW, FIRST_DATA_ROW + total_rows - 1, None)]
+def whole_file(last_row: int = END_OF_FILE_ROW) -> list[RangeBoundary]:
+    """One range over every row up to ``last_row`` (the file's last record's number; by
+    default every row there is), read from the start of the file."""
+    return [RangeBoundary(FIRST_DATA_ROW, last_row, None)]
 
 
 def add_ranges(session: AsyncSession, upload: Upload, spans: Sequence[RangeBoundary]) -> None:
@@ -147,10 +153,14 @@ def add_ranges(session: AsyncSession, upload: Upload, spans: Sequence[RangeBound
 
 
 async def ensure_ranges(session: AsyncSession, upload: Upload) -> None:
-    """Give an upload queued without ranges one range over the whole file."""
+    """Give an upload queued without ranges one range over the whole file.
+
+    Not ``total_records`` + 1 as the last row: that counts data rows only, and blank records
+    also have a row number (their rows would be cut off).
+    """
     if upload.ranges_total:
         return
-    add_ranges(session, upload, whole_file(upload.total_records))
+    add_ranges(session, upload, whole_file())
     await session.flush()
 
 
