@@ -172,7 +172,7 @@ async def test_the_result_filter_names_its_value_for_the_partial_index(
     [
         ("result=bogus", "result"),
         ("upload_id=abc", "upload_id"),
-        ("debtor_id=-1", "debtor_id"),
+        ("debtor_id=1.5", "debtor_id"),
         ("debtor_id=99999999999999999999999", "debtor_id"),
         ("per_page=0", "per_page"),
     ],
@@ -183,6 +183,17 @@ async def test_bad_filters_are_422_naming_the_field(
     response = await client.get(f"/api/admin/vop-logs?{query}", headers=admin_headers)
     assert response.status_code == 422
     assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize("query", ["debtor_id=-1", "upload_id=-7", "debtor_id=0"])
+async def test_an_id_that_names_no_row_lists_nothing(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], query: str
+) -> None:
+    # An integer, as Laravel's rule reads it, that no row has: an empty list, as an unknown id.
+    for path in ("/api/admin/vop-logs", "/api/admin/billing-attempts"):
+        response = await client.get(f"{path}?{query}", headers=admin_headers)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["data"] == []
 
 
 async def test_only_the_operator_lists_logs(
