@@ -76,6 +76,15 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
 class _TransportWSHandler(DirectTransportWSHandler):
     """graphql-transport-ws, resolving persisted-query hashes and the document size limit."""
 
+    async def handle_message(self, message: Any) -> None:
+        # Strawberry catches a missing member (KeyError) only: a frame that is no object, or an
+        # id that is no string (unhashable as its operations' key), ended in a trace and a
+        # dropped socket. The protocol closes on an invalid message with 4400, as it does then.
+        if not isinstance(message, dict) or not isinstance(message.get("id", ""), str):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         def error(found: dict[str, Any]) -> Any:
             return {"id": message["id"], "type": "error", "payload": [found]}
@@ -88,12 +97,48 @@ class _TransportWSHandler(DirectTransportWSHandler):
 class _WSHandler(DirectLegacyWSHandler):
     """graphql-ws (the older protocol), likewise."""
 
+    async def handle_message(self, message: Any) -> None:
+        # Strawberry indexes the message blindly (a trace and a dropped socket): one that is no
+        # object, has no type, or names an operation by no string id is answered with the
+        # protocol's error message, the socket kept open.
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("type"), str)
+            or (message["type"] in ("start", "stop") and not isinstance(message.get("id"), str))
+        ):
+            await self.send_message(
+                {
+                    "type": "error",
+                    "payload": {
+                        "message": "Invalid message: an object with a type, and a string id"
+                        " for start and stop.",
+                        "extensions": {"code": "BAD_REQUEST"},
+                    },
+                }
+            )
+            return
+        await super().handle_message(message)
+
     async def handle_start(self, message: StartMessage) -> None:
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # Strawberry's refusal (4401)
+            return
+
         def error(found: dict[str, Any]) -> Any:
             return {"type": "error", "id": message["id"], "payload": found}
 
         resolved = await _with_document(self, message, error)
         if resolved is None:
+            return
+        if not isinstance(resolved["payload"].get("query"), str):
+            await self.send_message(
+                error(
+                    {
+                        "message": "No GraphQL query found in the request",
+                        "extensions": {"code": "BAD_REQUEST"},
+                    }
+                )
+            )
             return
         if not _subscribes(resolved["payload"]):
             # graphql-ws serves subscriptions only; Strawberry answered a query "Unexpected
@@ -283,13 +328,19 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         """Strawberry's, refusing (400) a JSON body that is neither an operation nor a batch
         (a string, a number, null), which it would index into blindly (a 500)."""
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-        if request.method != "GET" and content_type == "application/json":
-            # JSON text that is an object or an array starts with its bracket (after blanks);
-            # anything else is a scalar or no JSON at all, refused without parsing it twice.
-            start = (await request.get_body()).lstrip(b" \t\r\n")[:1]
-            if start not in (b"{", b"["):
-                raise HTTPException(400, NOT_AN_OPERATION)
+        # Strawberry's own test for a JSON body (a substring of the content type).
+        if request.method != "GET" and "application/json" in (request.content_type or ""):
+            body = await request.get_body()
+            # JSON text that is an object or an array starts with its bracket (after blanks):
+            # only another start is parsed here, to tell a scalar from no JSON at all (whose
+            # refusal, "Unable to parse request body as JSON", stays Strawberry's).
+            if body.lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
+                try:
+                    self.decode_json(body)
+                except ValueError:
+                    pass
+                else:
+                    raise HTTPException(400, NOT_AN_OPERATION)
         return await super().parse_http_body(request)
 
     def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:

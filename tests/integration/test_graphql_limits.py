@@ -371,17 +371,26 @@ async def test_first_100000_is_refused_before_anything_is_read(
     assert under == {"data": {"receivables": {"totalCount": 0}}}
 
 
-@pytest.mark.parametrize("body", [b'"hello"', b"12", b"null", b"true", b"  7 ", b"x"])
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b'"hello"', "application/json", "The GraphQL request must be a JSON object"),
+        (b"12", "application/json; charset=utf-8", "The GraphQL request must be a JSON object"),
+        (b"null", "application/json", "The GraphQL request must be a JSON object"),
+        (b"  true ", "application/json", "The GraphQL request must be a JSON object"),
+        (b'"x"', "application/jsonx", "The GraphQL request must be a JSON object"),
+        (b"x", "application/json", "Unable to parse request body as JSON"),
+        (b"\xef\xbb\xbf{}", "application/json", "Unable to parse request body as JSON"),
+    ],
+)
 async def test_a_json_body_that_is_no_operation_is_a_400(
-    client: httpx.AsyncClient, body: bytes
+    client: httpx.AsyncClient, body: bytes, content_type: str, message: str
 ) -> None:
-    response = await client.post(
-        "/graphql", content=body, headers={"content-type": "application/json"}
-    )
+    response = await client.post("/graphql", content=body, headers={"content-type": content_type})
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["extensions"] == {"code": "BAD_REQUEST"}
-    assert error["message"].startswith("The GraphQL request must be a JSON object")
+    assert error["message"].startswith(message)
 
 
 async def test_a_multipart_operations_field_that_is_no_object_is_a_400(

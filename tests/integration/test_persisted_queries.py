@@ -26,6 +26,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.httpx import HTTPXAsyncTransport
 from graphql import ExecutionResult, print_ast
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from debtgraph.domain.core.hashstore import MemoryHashStore, RedisHashStore
 from debtgraph.resolvers.events import subscriber_count
@@ -447,6 +448,71 @@ async def test_malformed_subscribe_payloads_are_refused_and_the_socket_serves_on
         event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert event["id"] == "ok"
         assert event["payload"]["data"]["events"]["objectId"] == "rcv_2"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [[1], "x", 5, {"id": [1], "type": "subscribe", "payload": {"query": EVENTS}}],
+)
+async def test_a_transport_ws_frame_that_is_no_message_closes_with_4400(
+    app: Any, admin_headers: dict[str, str], frame: Any
+) -> None:
+    async with served(app) as port, socket(port, admin_headers["Authorization"]) as ws:
+        await ws.send(orjson.dumps(frame).decode())
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4400
+
+
+async def test_a_graphql_ws_message_of_the_wrong_shape_is_an_error_and_the_socket_serves_on(
+    app: Any, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    async with (
+        served(app) as port,
+        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"]) as ws,  # type: ignore[list-item]
+    ):
+        init = {
+            "type": "connection_init",
+            "payload": {"Authorization": admin_headers["Authorization"]},
+        }
+        await send(ws, init)
+
+        async def receive() -> dict[str, Any]:
+            while True:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] != "ka":
+                    return message  # type: ignore[no-any-return]
+
+        assert (await receive())["type"] == "connection_ack"
+        for frame in (
+            [1],
+            {"payload": {"query": EVENTS}},
+            {"type": "start", "payload": {"query": EVENTS}},
+            {"id": [1], "type": "start", "payload": {"query": EVENTS}},
+        ):
+            await ws.send(orjson.dumps(frame).decode())
+            refused = await receive()
+            assert refused["type"] == "error", frame
+            assert refused["payload"]["extensions"] == {"code": "BAD_REQUEST"}
+        await send(ws, {"id": "q", "type": "start", "payload": {}})
+        assert await receive() == {
+            "type": "error",
+            "id": "q",
+            "payload": {
+                "message": "No GraphQL query found in the request",
+                "extensions": {"code": "BAD_REQUEST"},
+            },
+        }
+        await send(ws, {"id": "ok", "type": "start", "payload": {"query": EVENTS}})
+        for _ in range(500):
+            if subscriber_count(runtime.services) == 1:
+                break
+            await asyncio.sleep(0.01)
+        await emit(runtime, "receivable.status_changed", "rcv_3")
+        event = await receive()
+        assert event["id"] == "ok"
+        assert event["payload"]["data"]["events"]["objectId"] == "rcv_3"
 
 
 async def test_an_unusable_manifest_refuses_to_start(
