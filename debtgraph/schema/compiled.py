@@ -612,15 +612,34 @@ def plan_for(executor: Any) -> Plan | None:
     operation = executor.operation
     plans = None if operation.loc is None else DOCUMENTS.plans(operation.loc.source.body, operation)
     if plans is None:
-        return compile_plan(executor)
+        return _compiled_or_none(executor)
     key = (id(executor.schema), operation.name.value if operation.name else None)
     try:
         return plans[key]  # type: ignore[no-any-return]
     except KeyError:
-        plan = plans[key] = compile_plan(executor)
+        # A failure is kept as None like any uncovered document: compiled and logged once, not
+        # on every request that sends the document again.
+        plan = plans[key] = _compiled_or_none(executor)
         assert operation.loc is not None  # DOCUMENTS.plans found its text
         DOCUMENTS.charge(operation.loc.source.body, plan_weight(plan))
         return plan
+
+
+def _compiled_or_none(executor: Any) -> Plan | None:
+    """compile_plan, or None (graphql-core's executor) when the compiler fails on the document.
+
+    Such a failure is a defect of the compiler, never of the caller: it is logged with its trace
+    and, under the check (the tests), counted as a mismatch. Raised, it would leave the
+    extensions that mask errors, and its text would reach the caller as it is.
+    """
+    try:
+        return compile_plan(executor)
+    except Exception:
+        log.exception("compiling the query failed; graphql-core's executor answers it")
+        settings = getattr(executor.context_value, "settings", None)
+        if getattr(settings, "graphql_check_compiled", False) and len(MISMATCHES) < MAX_MISMATCHES:
+            MISMATCHES.append("compiling the query failed (see the log)")
+        return None
 
 
 def _leaf(return_type: Any, value: Any) -> Any:
@@ -1211,18 +1230,7 @@ class CompiledExecutor(SharedEventExecutor):
             or SHADOW_RUN.get()
         ):
             return super().execute_operation(serially)
-        try:
-            plan = plan_for(self)
-        except Exception:
-            # A document the compiler fails on is a defect of the compiler, never of the caller:
-            # logged with its trace, and answered by graphql-core's executor (an exception
-            # raised here would leave the extensions that mask errors, its text shown as is).
-            log.exception("compiling the query failed; graphql-core's executor answers it")
-            if len(MISMATCHES) < MAX_MISMATCHES and getattr(
-                settings, "graphql_check_compiled", False
-            ):
-                MISMATCHES.append("compiling the query failed (see the log)")
-            plan = None
+        plan = plan_for(self)
         if plan is None:
             return super().execute_operation(serially)
         if getattr(settings, "graphql_check_compiled", False):
