@@ -21,6 +21,7 @@ from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
     keyset_page,
+    not_among,
     numbered_page,
 )
 from debtgraph.resolvers.permissions import require_operator
@@ -80,7 +81,7 @@ def check_filters(
     upload_key = id_filter("upload_id", upload_id, errors)
     debtor_key = id_filter("debtor_id", debtor_id, errors)
     if status not in (None, "") and status not in {s.value for s in BillingStatus}:
-        errors.append(FieldError("status", "invalid", "The selected status is invalid."))
+        errors.append(not_among("status"))
     if errors:
         raise InputError(errors)
     return AttemptFilters(upload_key, debtor_key, status or None)

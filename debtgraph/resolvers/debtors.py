@@ -35,6 +35,7 @@ from debtgraph.resolvers.pagination import (
     id_filter,
     keyset_rows,
     keyset_statements,
+    not_among,
     numbered_page,
     numbered_rows,
     numbered_statements,
@@ -71,9 +72,7 @@ class DebtorFilters:
 
 
 def _invalid(field: str) -> InputError:
-    # Worded as Laravel words its attribute (underscores as spaces), as every /api message is.
-    label = field.replace("_", " ")
-    return InputError([FieldError(field, "invalid", f"The selected {label} is invalid.")])
+    return InputError([not_among(field)])
 
 
 def check_filters(

@@ -29,6 +29,16 @@ def db_id(text: str) -> int | None:
     return int(text)
 
 
+def attribute(name: str) -> str:
+    """A parameter as Laravel's messages name it (``risk_class`` → "risk class")."""
+    return name.replace("_", " ")
+
+
+def not_among(name: str) -> FieldError:
+    """The 422 of a filter given none of its values, worded as Laravel's ``in`` rule words it."""
+    return FieldError(name, "invalid", f"The selected {attribute(name)} is invalid.")
+
+
 def id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
     """A list filter naming a row by its numeric id (``upload_id=…``), or None when absent.
 
@@ -40,7 +50,7 @@ def id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
     if value in (None, ""):
         return None
     text = str(value).strip()
-    label = name.replace("_", " ")
+    label = attribute(name)
     digits = text[1:] if text[:1] in ("-", "+") else text
     if not (digits.isascii() and digits.isdigit()):
         errors.append(FieldError(name, "invalid", f"The {label} field must be an integer."))

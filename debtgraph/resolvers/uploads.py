@@ -24,7 +24,13 @@ from debtgraph.resolvers import events, vop_logs
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
 from debtgraph.resolvers.loaders import Page, Window
-from debtgraph.resolvers.pagination import NumberedPage, keyset_page, numbered_page, parse_id
+from debtgraph.resolvers.pagination import (
+    NumberedPage,
+    keyset_page,
+    not_among,
+    numbered_page,
+    parse_id,
+)
 from debtgraph.resolvers.permissions import require_operator
 
 STILL_PROCESSING = "Upload is still processing. Please wait."
@@ -179,8 +185,7 @@ def check_status_filter(value: str | None, field: str = "status") -> str | None:
     if value in (None, ""):
         return None
     if value not in {s.value for s in UploadStatus}:
-        label = field.replace("_", " ")  # Laravel's attribute wording
-        raise InputError([FieldError(field, "invalid", f"The selected {label} is invalid.")])
+        raise InputError([not_among(field)])
     return value
 
 

@@ -21,6 +21,7 @@ from debtgraph.resolvers.pagination import (
     NumberedPage,
     id_filter,
     keyset_page,
+    not_among,
     numbered_page,
 )
 from debtgraph.resolvers.permissions import require_operator
@@ -72,7 +73,7 @@ def check_filters(
     upload_key = id_filter("upload_id", upload_id, errors)
     debtor_key = id_filter("debtor_id", debtor_id, errors)
     if result not in (None, "") and result not in RESULTS:
-        errors.append(FieldError("result", "invalid", "The selected result is invalid."))
+        errors.append(not_among("result"))
     if errors:
         raise InputError(errors)
     return VopLogFilters(upload_key, debtor_key, result or None)
