@@ -546,22 +546,25 @@ async def one_of(answers: Awaitable[list[T | Exception]]) -> T:
     return answer
 
 
+def global_id_of(value: str | relay.GlobalID) -> relay.GlobalID | None:
+    """The global id an ``ID`` argument spells, or None for text that is none (a REST id)."""
+    if isinstance(value, relay.GlobalID):
+        return value
+    try:
+        return relay.GlobalID.from_id(value)
+    except Exception:
+        return None
+
+
 def object_id(value: str | relay.GlobalID, type_name: str) -> str:
     """The REST id of a ``type_name`` object named by its Relay global id or its REST id.
 
     The one reading of an id argument: every root field and mutation input that names an object
     takes either spelling. A global id of another type names nothing of this one: NotFound.
     """
-    if isinstance(value, relay.GlobalID):
-        global_id: relay.GlobalID | None = value
-    else:
-        try:
-            global_id = relay.GlobalID.from_id(value)
-        except Exception:
-            # Not a global id: the REST id itself (rcv_…, usr_…, or digits).
-            global_id = None
+    global_id = global_id_of(value)
     if global_id is None:
-        return str(value)
+        return str(value)  # the REST id itself (rcv_…, usr_…, or digits)
     if global_id.type_name != type_name:
         raise NotFound(type_name)
     return global_id.node_id

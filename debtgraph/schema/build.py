@@ -23,6 +23,7 @@ from debtgraph.schema.base import (
     JSON_SCALAR,
     DebtgraphMaskErrors,
     ctx_of,
+    global_id_of,
     log_graphql_errors,
     register_input_names,
 )
@@ -62,16 +63,6 @@ def _node_type(info: Info, global_id: relay.GlobalID) -> type[relay.Node] | None
         return None
 
 
-def _global_id(value: str | relay.GlobalID) -> relay.GlobalID | None:
-    """The global id a ``node``/``nodes`` argument spells, or None for text that is none."""
-    if isinstance(value, relay.GlobalID):
-        return value
-    try:
-        return relay.GlobalID.from_id(value)
-    except Exception:
-        return None
-
-
 async def _fetch_nodes(
     info: Info, given: list[str] | list[relay.GlobalID]
 ) -> list[relay.Node | ExpectedError]:
@@ -86,7 +77,7 @@ async def _fetch_nodes(
     graphql-core turns an exception in the list into null plus an error at that element's path.
     """
     ctx = ctx_of(info)
-    ids = [_global_id(value) for value in given]
+    ids = [global_id_of(value) for value in given]
     by_type: dict[type[relay.Node], list[str]] = defaultdict(list)
     refused: dict[str, ExpectedError] = {}
     for global_id in ids:
