@@ -109,11 +109,10 @@ class _WSHandler(DirectLegacyWSHandler):
             await self.send_message(
                 {
                     "type": "error",
-                    "payload": {
-                        "message": "Invalid message: an object with a type, and a string id"
-                        " for start and stop.",
-                        "extensions": {"code": "BAD_REQUEST"},
-                    },
+                    "payload": _bad_request(
+                        "Invalid message: an object with a type, and a string id for start"
+                        " and stop."
+                    ),
                 }
             )
             return
@@ -131,23 +130,12 @@ class _WSHandler(DirectLegacyWSHandler):
         if resolved is None:
             return
         if not isinstance(resolved["payload"].get("query"), str):
-            await self.send_message(
-                error(
-                    {
-                        "message": "No GraphQL query found in the request",
-                        "extensions": {"code": "BAD_REQUEST"},
-                    }
-                )
-            )
+            await self.send_message(error(_bad_request("No GraphQL query found in the request")))
             return
         if not _subscribes(resolved["payload"]):
             # graphql-ws serves subscriptions only; Strawberry answered a query "Unexpected
             # error." and logged it as an incident.
-            await self.send_message(
-                error(
-                    {"message": LEGACY_WS_SUBSCRIPTIONS_ONLY, "extensions": {"code": "BAD_REQUEST"}}
-                )
-            )
+            await self.send_message(error(_bad_request(LEGACY_WS_SUBSCRIPTIONS_ONLY)))
             return
         await super().handle_start(resolved)
 
@@ -158,12 +146,20 @@ LEGACY_WS_SUBSCRIPTIONS_ONLY = (
 )
 
 
+def _bad_request(message: str) -> dict[str, Any]:
+    """The GraphQL error of a WebSocket message of the wrong shape, as HTTP's 400 words it."""
+    return {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+
+
 def _subscribes(payload: dict[str, Any]) -> bool:
     """Whether the operation a start message names is a subscription (True when that cannot be
-    told: a document that does not parse, or names no such operation, is Strawberry's to refuse)."""
+    told: a document that does not parse, or names no such operation, is Strawberry's to refuse).
+
+    ``query`` is text here (handle_start checked it).
+    """
     try:
         document = parse(payload["query"], no_location=True, max_tokens=MAX_TOKENS)
-    except (GraphQLError, KeyError, TypeError):
+    except GraphQLError:
         return True
     name = payload.get("operationName")
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -184,9 +180,7 @@ async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, 
         # the query without the safelist and size checks below (a non-object ``extensions``),
         # or fail on it with a trace (a non-object payload or ``variables``, a ``query`` that
         # is no text).
-        await handler.send_message(
-            error({"message": malformed, "extensions": {"code": "BAD_REQUEST"}})
-        )
+        await handler.send_message(error(_bad_request(malformed)))
         return None
     query = payload.get("query")
     extensions = payload.get("extensions")
