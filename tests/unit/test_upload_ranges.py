@@ -10,7 +10,7 @@ import pytest
 
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import open_csv
-from debtgraph.domain.debtors.ranges import LineIndex, boundaries
+from debtgraph.domain.debtors.ranges import LineIndex
 
 HEADER = "first_name;last_name;iban;amount;city;note"
 
@@ -139,6 +139,10 @@ def test_a_crlf_cut_by_the_readers_buffer_is_one_line_break(tmp_path: Path) -> N
         text = header + "\r\n" + "".join(row.format(i) for i in range(1200))
         path = tmp_path / f"f{pad}.csv"
         summary = _inspect(path, text.encode(), range_rows=400)
-        assert [(s.first_row, s.last_row) for s in summary.ranges] == boundaries(1200, 400)
+        assert [(s.first_row, s.last_row) for s in summary.ranges] == [
+            (2, 401),
+            (402, 801),
+            (802, 1201),
+        ]
         assert len([s for s in summary.ranges if s.byte_offset]) == 2
         assert _by_ranges(path, summary) == _whole(path)

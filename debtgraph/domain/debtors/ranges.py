@@ -122,13 +122,6 @@ def range_spans(starts: Sequence[int], last_row: int) -> list[tuple[int, int]]:
     return [(first, following - 1) for first, following in zip(firsts, ends, strict=True)]
 
 
-def boundaries(total_rows: int, range_rows: int) -> list[tuple[int, int]]:
-    """Row spans of ``range_rows`` rows covering rows 2..total_rows + 1: a file's ranges when
-    it has no blank record (its rows are then numbered without a gap)."""
-    last = FIRST_DATA_ROW + total_rows - 1
-    return range_spans(range(FIRST_DATA_ROW + range_rows, last + 1, range_rows), last)
-
-
 def whole_file(last_row: int = END_OF_FILE_ROW) -> list[RangeBoundary]:
     """One range over every row up to ``last_row`` (the file's last record's number; by
     default every row there is), read from the start of the file."""
