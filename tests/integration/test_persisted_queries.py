@@ -270,6 +270,34 @@ async def socket(port: int, token: str) -> AsyncIterator[Any]:
         yield ws
 
 
+@contextlib.asynccontextmanager
+async def legacy_socket(port: int, token: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A graphql-ws socket past connection_ack, and a receive that skips its keep-alives."""
+    async with connect(
+        f"ws://127.0.0.1:{port}/graphql",
+        subprotocols=["graphql-ws"],  # type: ignore[list-item]
+    ) as ws:
+
+        async def receive() -> dict[str, Any]:
+            while True:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] != "ka":
+                    return message  # type: ignore[no-any-return]
+
+        await send(ws, {"type": "connection_init", "payload": {"Authorization": token}})
+        assert (await receive())["type"] == "connection_ack"
+        yield ws, receive
+
+
+async def subscribed(runtime: Runtime, n: int) -> None:
+    """Wait until ``n`` subscriptions listen on the bus."""
+    for _ in range(500):
+        if subscriber_count(runtime.services) == n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{subscriber_count(runtime.services)} subscriptions, not {n}")
+
+
 async def test_subscriptions_use_persisted_queries_over_websocket(
     app: Any, runtime: Runtime, admin_headers: dict[str, str]
 ) -> None:
@@ -290,11 +318,7 @@ async def test_subscriptions_use_persisted_queries_over_websocket(
         register = {"query": EVENTS, **hash_only}
         await send(ws, {"id": "2", "type": "subscribe", "payload": register})
         await send(ws, {"id": "3", "type": "subscribe", "payload": hash_only})
-        for _ in range(500):
-            if subscriber_count(runtime.services) == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert subscriber_count(runtime.services) == 2
+        await subscribed(runtime, 2)
         await emit(runtime, "receivable.status_changed", "rcv_1")
         got = [orjson.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
         assert sorted(m["id"] for m in got) == ["2", "3"]
@@ -411,10 +435,7 @@ async def test_enforced_mode_runs_only_registered_documents(
             assert sidestep["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
             hash_only = {"extensions": persisted(EVENTS)}
             await send(ws, {"id": "2", "type": "subscribe", "payload": hash_only})
-            for _ in range(500):
-                if subscriber_count(app.state.runtime.services):
-                    break
-                await asyncio.sleep(0.01)
+            await subscribed(app.state.runtime, 1)
             await emit(app.state.runtime, "receivable.status_changed", "rcv_9")
             event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
             assert event["payload"]["data"]["events"]["objectId"] == "rcv_9"
@@ -440,10 +461,7 @@ async def test_malformed_subscribe_payloads_are_refused_and_the_socket_serves_on
             assert refused["payload"][0]["extensions"] == {"code": "BAD_REQUEST"}
             assert message in refused["payload"][0]["message"]
         await send(ws, {"id": "ok", "type": "subscribe", "payload": {"query": EVENTS}})
-        for _ in range(500):
-            if subscriber_count(runtime.services) == 1:
-                break
-            await asyncio.sleep(0.01)
+        await subscribed(runtime, 1)
         await emit(runtime, "receivable.status_changed", "rcv_2")
         event = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert event["id"] == "ok"
@@ -470,21 +488,8 @@ async def test_a_graphql_ws_message_of_the_wrong_shape_is_an_error_and_the_socke
 ) -> None:
     async with (
         served(app) as port,
-        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"]) as ws,  # type: ignore[list-item]
+        legacy_socket(port, admin_headers["Authorization"]) as (ws, receive),
     ):
-        init = {
-            "type": "connection_init",
-            "payload": {"Authorization": admin_headers["Authorization"]},
-        }
-        await send(ws, init)
-
-        async def receive() -> dict[str, Any]:
-            while True:
-                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
-                if message["type"] != "ka":
-                    return message  # type: ignore[no-any-return]
-
-        assert (await receive())["type"] == "connection_ack"
         for frame in (
             [1],
             {"payload": {"query": EVENTS}},
@@ -505,10 +510,7 @@ async def test_a_graphql_ws_message_of_the_wrong_shape_is_an_error_and_the_socke
             },
         }
         await send(ws, {"id": "ok", "type": "start", "payload": {"query": EVENTS}})
-        for _ in range(500):
-            if subscriber_count(runtime.services) == 1:
-                break
-            await asyncio.sleep(0.01)
+        await subscribed(runtime, 1)
         await emit(runtime, "receivable.status_changed", "rcv_3")
         event = await receive()
         assert event["id"] == "ok"
@@ -574,21 +576,8 @@ async def test_the_older_graphql_ws_protocol_uses_persisted_queries_too(
 ) -> None:
     async with (
         served(app) as port,
-        connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-ws"]) as ws,  # type: ignore[list-item]
+        legacy_socket(port, admin_headers["Authorization"]) as (ws, receive),
     ):
-        init = {
-            "type": "connection_init",
-            "payload": {"Authorization": admin_headers["Authorization"]},
-        }
-        await send(ws, init)
-
-        async def receive() -> dict[str, Any]:
-            while True:
-                message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
-                if message["type"] != "ka":
-                    return message  # type: ignore[no-any-return]
-
-        assert (await receive())["type"] == "connection_ack"
         hash_only = {"extensions": persisted(EVENTS)}
         await send(ws, {"id": "1", "type": "start", "payload": hash_only})
         assert await receive() == {
@@ -601,10 +590,7 @@ async def test_the_older_graphql_ws_protocol_uses_persisted_queries_too(
         }
         await send(ws, {"id": "2", "type": "start", "payload": {"query": EVENTS, **hash_only}})
         await send(ws, {"id": "3", "type": "start", "payload": hash_only})
-        for _ in range(500):
-            if subscriber_count(runtime.services) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await subscribed(runtime, 2)
         await emit(runtime, "receivable.status_changed", "rcv_2")
         got = [await receive() for _ in range(2)]
         assert sorted(m["id"] for m in got) == ["2", "3"]

@@ -4,7 +4,6 @@ nothing and are not data rows, but they count, so an error names the row a sprea
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.models import Debtor, Upload, UploadRange
 from debtgraph.jobs import uploads as upload_jobs
 from debtgraph.jobs.registry import TASKS
 from debtgraph.settings import Settings
-from tests.integration.uploads_support import HEADER, upload, valid_row
+from tests.integration.uploads_support import HEADER, queued_file, upload, valid_row
 
 RANGE_ROWS = 40
 BAD = "Bad{0},Row,ES00INVALID,150.00,Madrid,28001,Calle Mayor 1,,,"
@@ -128,29 +126,7 @@ async def test_a_resumed_upload_without_ranges_reads_past_its_blank_lines(
     """A queued upload without ranges gets one over the whole file: not up to row
     ``total_records + 1``, which blank records would cut short."""
     content, numbers, _ = _file(130, bad_every=10, blank_every=3)
-    path = tmp_path / "stored.csv"
-    summary = ingestion.store_and_inspect(
-        io.BytesIO(content.encode()),
-        path,
-        max_bytes=10**8,
-        max_mb=100,
-        sync_limit=100,
-        range_rows=10**6,
-    )
-    async with db() as session:
-        created = await ingestion.create_upload(
-            session,
-            clock,
-            filename="x.csv",
-            original_filename="x.csv",
-            mime_type="text/csv",
-            file_size=summary.size,
-            storage_path=str(path),
-            total_records=summary.total_rows,
-            created_by=None,
-        )
-        await session.commit()
-        upload_id = int(created.id)
+    upload_id = await queued_file(db, clock, tmp_path / "stored.csv", content, 10**6, ranged=False)
     monkeypatch.setattr(upload_jobs, "CHUNK_ROWS", 50)
 
     async def _ignore(*_: Any) -> None:

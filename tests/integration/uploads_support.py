@@ -93,12 +93,21 @@ async def queued_upload(
 ) -> int:
     """A large upload stored and cut into ranges, as the upload request leaves it (queued);
     without ``ranged`` it has no ranges yet (the job then reads it as one)."""
+    return await queued_file(
+        db, clock, path, csv_text(rows, bad_every=10), range_rows, ranged=ranged
+    )
+
+
+async def queued_file(
+    db: Any, clock: Any, path: Any, content: str, range_rows: int, *, ranged: bool = True
+) -> int:
+    """``queued_upload`` of a file of the caller's own ``content``."""
     import io
 
     from debtgraph.domain.debtors import ingestion, ranges
 
     summary = ingestion.store_and_inspect(
-        io.BytesIO(csv_text(rows, bad_every=10).encode()),
+        io.BytesIO(content.encode()),
         path,
         max_bytes=10**8,
         max_mb=100,
