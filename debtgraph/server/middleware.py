@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from debtgraph.domain.core.database import UNAVAILABLE_MESSAGE, is_unavailable
@@ -22,6 +22,8 @@ from debtgraph.server.logging import request_id_var
 
 log = logging.getLogger("debtgraph.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# The access log's status of a request its client abandoned before it was answered (nginx's).
+CLIENT_CLOSED_REQUEST = 499
 
 
 class ContextMiddleware:
@@ -63,6 +65,12 @@ class ContextMiddleware:
         try:
             ctx.principal = await auth.authenticate(ctx, headers.get("authorization"))
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client went away while sending its body: nobody is left to answer, and it is
+            # the client's doing, not an incident (no trace; anyone can cause it at will). The
+            # access line shows nginx's code for it.
+            if status["code"] is None:
+                status["code"] = CLIENT_CLOSED_REQUEST
         except Exception as exc:
             # Rendered here rather than by Starlette's outermost handler so that the 500 still
             # carries X-Request-ID; the trace is logged, never sent.

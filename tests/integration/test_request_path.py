@@ -473,3 +473,71 @@ async def test_a_sqlite_file_locked_past_its_busy_timeout_counts_as_unavailable(
     assert is_unavailable(raised.value)
     assert not is_unavailable(sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE failed")))
     assert not is_unavailable(ValueError("a bug"))
+
+
+@pytest.mark.parametrize(
+    ("path", "as_operator"),
+    [
+        ("/graphql", True),
+        ("/graphql", False),
+        ("/api/login", False),
+        ("/v1/receivables", True),
+        ("/api/admin/uploads", True),
+    ],
+)
+async def test_a_client_gone_mid_body_is_no_incident_and_gets_no_answer(
+    app: Any,
+    admin_headers: dict[str, str],
+    make_platform: Any,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    as_operator: bool,
+) -> None:
+    # Anyone can open a request and drop it half sent: an ERROR with a trace per drop would let
+    # a client flood the incident log at will (review), and there is nobody left to answer.
+    headers = dict(JSON)
+    body = b'{"query": "{ __typ'
+    if path == "/api/admin/uploads":
+        headers = {"Content-Type": "multipart/form-data; boundary=b"}
+        body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="d.csv"\r\n\r\nfirst'
+    if as_operator:
+        headers.update(
+            admin_headers if path != "/v1/receivables" else bearer((await make_platform()).api_key)
+        )
+    messages = iter(
+        [
+            {"type": "http.request", "body": body, "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-length", b"1000"), *raw],
+        "client": ("10.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    caplog.set_level("INFO")
+    async with asyncio.timeout(10):
+        await app(scope, receive, send)
+    assert sent == []
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    access = [r for r in caplog.records if r.name == "debtgraph.access"]
+    assert [r.status for r in access] == [499]  # type: ignore[attr-defined]
