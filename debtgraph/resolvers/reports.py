@@ -12,6 +12,11 @@ from debtgraph.domain.receivables.commission import (
     CommissionQuote,
     calculate,
 )
+from debtgraph.domain.receivables.parsing import (
+    CURRENCY_MESSAGE,
+    DEFAULT_CURRENCY,
+    currency_code,
+)
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.creditors import require_scope
 from debtgraph.resolvers.errors import FieldError, InputError
@@ -32,15 +37,33 @@ def parse_period(raw: str | None) -> stats.StatsPeriod:
         ) from None
 
 
-async def recovery_stats(ctx: Context, period: stats.StatsPeriod) -> stats.RecoveryStats:
-    """``GET /v1/reports/stats`` over the receivables the caller may see."""
+def parse_currency(raw: str | None) -> str:
+    """``currency`` of the stats' amounts: EUR when absent; an ISO 4217 code in any case, else a
+    400 (an empty value too)."""
+    if raw is None:
+        return DEFAULT_CURRENCY
+    code = currency_code(raw)
+    if code is None:
+        raise InputError(
+            [FieldError("currency", "invalid_currency", CURRENCY_MESSAGE.format(field="currency"))]
+        )
+    return code
+
+
+async def recovery_stats(
+    ctx: Context, period: stats.StatsPeriod, currency: str | None = None
+) -> stats.RecoveryStats:
+    """``GET /v1/reports/stats`` over the receivables the caller may see; the amounts of those
+    in ``currency`` (EUR unless given; checked once the caller is known)."""
     principal = require_scope(ctx, REPORTS_READ)
+    code = parse_currency(currency)
     async with ctx.uow.session() as session:
         return await stats.recovery_stats(
             session,
             receivable_visible_condition(principal, REPORTS_READ, ctx.clock.now()),
             period,
             ctx.clock.now(),
+            code,
         )
 
 

@@ -16,8 +16,11 @@ async def stats(request: Request) -> Response:
     """The seed's ``RecoveryStats`` over the caller's receivables created in the period."""
     ctx = context(request)
     period = reports.parse_period(request.query_params.get("period"))
-    result = await reports.recovery_stats(ctx, period)
-    return JSONResponse(result.as_dict())
+    result = await reports.recovery_stats(ctx, period, request.query_params.get("currency"))
+    # The seed's shape: the amounts' currency is the one asked (EUR by default), not a field.
+    shown = result.as_dict()
+    del shown["currency"]
+    return JSONResponse(shown)
 
 
 @endpoint

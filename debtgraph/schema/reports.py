@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -31,6 +32,9 @@ class RecoveryStats:
     avg_days_to_recovery: Decimal
     with_phone_success_rate: Decimal
     without_phone_success_rate: Decimal
+    currency: str = strawberry.field(
+        description="The ISO 4217 currency of the two amounts: only receivables in it add to them."
+    )
 
 
 @strawberry.type(description="One band of the commission price list.")
@@ -52,9 +56,18 @@ class CommissionQuote:
 class ReportQuery:
     @strawberry.field(description="Recovery statistics over the receivables within reach.")
     async def recovery_stats(
-        self, info: Info, period: StatsPeriod = StatsPeriod.ALL_TIME
+        self,
+        info: Info,
+        period: StatsPeriod = StatsPeriod.ALL_TIME,
+        currency: Annotated[
+            str | None,
+            strawberry.argument(
+                description="ISO 4217 code of the amounts (EUR when not given); counts and "
+                "rates cover every currency."
+            ),
+        ] = None,
     ) -> RecoveryStats:
-        result = await reports.recovery_stats(ctx_of(info), DomainPeriod(period.value))
+        result = await reports.recovery_stats(ctx_of(info), DomainPeriod(period.value), currency)
         return RecoveryStats(**result.as_dict())
 
     @strawberry.field(description="Commission rates by the invoice's age at submission.")

@@ -179,3 +179,63 @@ async def test_commission_calculation_bad_input(
     )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field
+
+
+async def test_stats_amounts_are_those_of_one_currency(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    # EUR and USD added together answer a figure in neither (review): the amounts are those of
+    # the currency asked, EUR by default; counts and rates cover every receivable.
+    acme = await make_platform()
+    headers = bearer(acme.api_key)
+    uid = (await create_user(client, acme.api_key))["id"]
+    euros = [await _submit(client, acme.api_key, uid, i, phone=True) for i in range(2)]
+    dollars = receivable_payload(uid)
+    dollars["invoice"]["numbers"] = ["S-USD"]
+    dollars["invoice"]["currency"] = "usd"
+    submitted = await client.post("/v1/receivables", json=dollars, headers=headers)
+    assert submitted.status_code == 201, submitted.text
+    async with db() as session:
+        await session.execute(
+            update(Receivable)
+            .where(Receivable.public_id.in_([euros[0], submitted.json()["id"]]))
+            .values(amount_recovered=Decimal("100.00"))
+        )
+        await session.commit()
+    default = (await client.get("/v1/reports/stats", headers=headers)).json()
+    assert (default["total_sent"], default["total_amount_sent"]) == (3, 2400.0)
+    assert default["total_amount_recovered"] == 100.0
+    assert "currency" not in default  # the seed's shape
+    usd = (await client.get("/v1/reports/stats?currency=usd", headers=headers)).json()
+    assert (usd["total_sent"], usd["total_amount_sent"], usd["total_amount_recovered"]) == (
+        3,
+        1200.0,
+        100.0,
+    )
+    none = (await client.get("/v1/reports/stats?currency=CHF", headers=headers)).json()
+    assert (none["total_sent"], none["total_amount_sent"]) == (3, 0.0)
+    for bad in ("XYZ", "", "EURO"):
+        refused = await client.get("/v1/reports/stats", params={"currency": bad}, headers=headers)
+        assert refused.status_code == 400, bad
+        assert refused.json()["error"]["field"] == "currency"
+        assert refused.json()["error"]["message"] == (
+            "currency must be an ISO 4217 currency code such as EUR."
+        )
+    anonymous = await client.get("/v1/reports/stats?currency=XYZ")
+    assert anonymous.status_code == 401
+    graph = await gql(
+        client,
+        '{ recoveryStats(currency: "USD") { totalSent totalAmountSent currency } '
+        "euros: recoveryStats { totalAmountSent currency } }",
+        None,
+        headers,
+    )
+    assert graph["data"] == {
+        "recoveryStats": {"totalSent": 3, "totalAmountSent": "1200.00", "currency": "USD"},
+        "euros": {"totalAmountSent": "2400.00", "currency": "EUR"},
+    }
+    wrong = await gql(client, '{ recoveryStats(currency: "XYZ") { totalSent } }', None, headers)
+    assert wrong["data"] is None
+    (error,) = wrong["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["errors"][0]["field"] == "currency"

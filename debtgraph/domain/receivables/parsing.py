@@ -46,11 +46,18 @@ _ISO_4217_TEXT = """
 ISO_4217_CURRENCIES: frozenset[str] = frozenset(_ISO_4217_TEXT.split())
 
 DEFAULT_CURRENCY = "EUR"
+CURRENCY_MESSAGE = "{field} must be an ISO 4217 currency code such as EUR."
 DEFAULT_CONTACT_LEVEL = 0
 COMPANY_TYPES = ("company", "individual")
 AMOUNT_TOLERANCE = Decimal("0.01")
 MAX_CONTACTS = 50
 MAX_INVOICE_NUMBERS = 100
+
+
+def currency_code(text: str) -> str | None:
+    """The ISO 4217 code ``text`` spells in any case (``eur`` is EUR), or None for none."""
+    code = text.upper()
+    return code if code in ISO_4217_CURRENCIES else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +175,11 @@ def _read_invoice(
     currency = reader.string(raw.get("currency"), "invoice.currency", max_length=10)
     if currency is None:
         currency = DEFAULT_CURRENCY
-    elif currency.upper() not in ISO_4217_CURRENCIES:
+    elif currency_code(currency) is None:
         reader.add(
             "invoice.currency",
             "invalid_currency",
-            "invoice.currency must be an ISO 4217 currency code such as EUR.",
+            CURRENCY_MESSAGE.format(field="invoice.currency"),
         )
     currency = currency.upper()
 
