@@ -4,7 +4,13 @@ from debtgraph.domain.core.base import Base
 from debtgraph.domain.core.idempotency import IdempotencyKey
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.creditors.models import AccessToken, User
-from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, Upload, UploadRange
+from debtgraph.domain.debtors.models import (
+    BlacklistedIban,
+    Debtor,
+    FinalDecline,
+    Upload,
+    UploadRange,
+)
 from debtgraph.domain.extraction.models import ExtractionResult
 from debtgraph.domain.oauth.models import (
     ApiKey,
@@ -13,7 +19,7 @@ from debtgraph.domain.oauth.models import (
     Platform,
     PlatformConnection,
 )
-from debtgraph.domain.payments.models import BillingAttempt, FinalDecline, VopLog
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.domain.receivables.models import (
     Contact,
     Evidence,

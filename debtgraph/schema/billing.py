@@ -100,7 +100,13 @@ ATTEMPT_ROWS = RowShape(
         "status": (BillingStatus, "status"),
         "is_approved": (attempt_is_approved, "status"),
         "is_final": (attempt_is_final, "status", "error_code", "attempt_number"),
-        "can_retry": (attempt_can_retry, "status", "error_code", "attempt_number"),
+        "can_retry": (
+            attempt_can_retry,
+            "status",
+            "error_code",
+            "attempt_number",
+            "next_retry_at",
+        ),
     },
 )
 

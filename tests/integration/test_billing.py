@@ -12,8 +12,13 @@ import httpx
 from sqlalchemy import func, select, update
 
 from debtgraph.domain.core.outbox import Event
-from debtgraph.domain.debtors.models import BlacklistedIban, Debtor, billable_condition
-from debtgraph.domain.payments.models import BillingAttempt, FinalDecline
+from debtgraph.domain.debtors.models import (
+    BlacklistedIban,
+    Debtor,
+    FinalDecline,
+    billable_condition,
+)
+from debtgraph.domain.payments.models import BillingAttempt
 from debtgraph.jobs.registry import TASKS
 from tests.conftest import gql
 from tests.integration.billing_support import (
@@ -538,6 +543,39 @@ async def test_billing_mutations_take_the_rest_id_as_well_as_the_relay_id(
     assert retried["data"]["billingAttemptRetry"]["billingAttempt"]["attemptNumber"] == 2
 
 
+async def test_a_final_decline_elsewhere_stops_billing_a_debtor_validated_before_it(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    # Ben's IBAN in two uploads, both validated (low risk) before either is billed: once the
+    # first upload's attempt is finally declined, the second's debtor is high risk (PRODUCT.md
+    # §7) and no longer billable, by billing, the pain.008 export and ready_for_sync alike, as
+    # the blacklist is read as it is now (review: it was billed, and approved).
+    first = await billing_upload(client, admin_headers, [ROWS[1]])
+    second = await billing_upload(client, admin_headers, [ROWS[0], ROWS[1]])
+    third = await billing_upload(client, admin_headers, [ROWS[0], ROWS[1]])
+    await drain()
+    assert (await debtors_of(client, admin_headers, second))["Ben"]["risk_class"] != "high"
+    stats_url = f"/api/admin/uploads/{second}/validation-stats"
+    ready = await client.get(stats_url, headers=admin_headers)
+    assert ready.json()["data"]["ready_for_sync"] == 2
+    await start(client, admin_headers, first)
+    await drain()
+    declined = await attempts(client, admin_headers, upload_id=first)
+    assert [a["error_code"] for a in declined] == ["AC04"]
+    ready = await client.get(stats_url, headers=admin_headers)
+    assert ready.json()["data"]["ready_for_sync"] == 1
+    started = (await start(client, admin_headers, second))["data"]["billingStart"]
+    assert (started["started"], started["userErrors"]) == (1, [])
+    await drain()
+    billed = await attempts(client, admin_headers, upload_id=second)
+    ana = (await debtors_of(client, admin_headers, second))["Ana"]["id"]
+    assert [a["debtor_id"] for a in billed] == [ana]
+    exported = await client.post(f"/api/admin/uploads/{third}/sepa/pain008", headers=admin_headers)
+    assert exported.status_code == 200, exported.text
+    assert ROWS[0][1] in exported.text
+    assert ROWS[1][1] not in exported.text
+
+
 async def test_a_final_decline_notes_its_iban_and_makes_it_high_risk_next_time(
     client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
 ) -> None:
@@ -592,3 +630,41 @@ async def test_a_later_mutation_of_a_document_reads_what_it_wrote(
         listed = payload["billingAttempt"]["debtor"]["upload"]["billingAttempts"]
         assert listed["totalCount"] == created
         assert payload["billingAttempt"]["databaseId"] in [n["databaseId"] for n in listed["nodes"]]
+
+
+async def test_an_attempt_once_retried_can_no_longer_be_retried(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+) -> None:
+    # PRODUCT.md §8: can_retry follows. An attempt followed by the next one said can_retry:
+    # true forever, and retrying it was refused (review): both faces now say what a retry does.
+    upload_id = await billing_upload(client, admin_headers, [ROWS[3]])  # AM04 every time
+    await start(client, admin_headers, upload_id)
+    await drain()
+
+    async def flags() -> list[tuple[int, bool, bool]]:
+        rest = await attempts(client, admin_headers, upload_id=upload_id)
+        graph = await gql(
+            client,
+            "query($u: ID!) { billingAttempts(uploadId: $u) { nodes { attemptNumber canRetry "
+            "isFinal } } }",
+            {"u": str(upload_id)},
+            admin_headers,
+        )
+        nodes = graph["data"]["billingAttempts"]["nodes"]
+        assert [(n["attemptNumber"], n["canRetry"], n["isFinal"]) for n in nodes] == [
+            (a["attempt_number"], a["can_retry"], a["is_final"]) for a in rest
+        ]
+        return sorted((a["attempt_number"], a["can_retry"], a["is_final"]) for a in rest)
+
+    assert await flags() == [(1, True, False)]
+    first = (await attempts(client, admin_headers, upload_id=upload_id))[0]["id"]
+    retried = await gql(client, RETRY, {"v": {"billingAttemptId": str(first)}}, admin_headers)
+    assert retried["data"]["billingAttemptRetry"]["userErrors"] == []
+    await drain()
+    assert await flags() == [(1, False, False), (2, True, False)]
+    again = await gql(client, RETRY, {"v": {"billingAttemptId": str(first)}}, admin_headers)
+    assert again["data"]["billingAttemptRetry"]["userErrors"][0]["code"] == "invalid_transition"
+    second = retried["data"]["billingAttemptRetry"]["billingAttempt"]["databaseId"]
+    await gql(client, RETRY, {"v": {"billingAttemptId": str(second)}}, admin_headers)
+    await drain()
+    assert await flags() == [(1, False, False), (2, False, False), (3, False, True)]

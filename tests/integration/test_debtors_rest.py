@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
-from debtgraph.domain.payments.models import BillingAttempt, VopLog
+from debtgraph.domain.payments.models import RETRY_INTERVAL, BillingAttempt, VopLog
 from tests.conftest import gql
 from tests.integration.uploads_support import HEADER, UNAUTH, csv_text, set_debtor_status, upload
 
@@ -96,6 +96,8 @@ async def test_debtor_detail_has_upload_vop_logs_and_billing_attempts(
                 debtor_id=debtor_id, upload_id=debtor.upload_id, transaction_id="TXN-1",
                 amount=Decimal("150.00"), status="declined", attempt_number=1,
                 error_code="AM04", created_at=clock.now(), updated_at=clock.now(),
+                # As settling the decline leaves it: its retry due (so it can still be retried).
+                next_retry_at=clock.now() + RETRY_INTERVAL,
             )
         )  # fmt: skip
         await session.commit()

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors.csv_reader import ParsedRow
 from debtgraph.domain.debtors.fields import full_name
-from debtgraph.domain.debtors.models import Debtor, Upload
+from debtgraph.domain.debtors.models import Debtor, FinalDecline, Upload
 from debtgraph.domain.payments import verification, vop
-from debtgraph.domain.payments.models import BillingAttempt, FinalDecline, VopLog
+from debtgraph.domain.payments.models import BillingAttempt, VopLog
 from debtgraph.domain.payments.providers import VopUnavailable
 from debtgraph.jobs import uploads as upload_jobs
 from tests.integration.uploads_support import csv_text, upload

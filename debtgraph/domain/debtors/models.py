@@ -178,7 +178,7 @@ class Debtor(Base):
         Index("ix_debtors_country", "country"),
         Index("ix_debtors_risk_class", "risk_class"),
         # No index on the IBAN: no query looks debtors up by it (final declines have their own
-        # table, payments.models.FinalDecline, and the blacklist its own unique IBAN), and a
+        # table, FinalDecline below, and the blacklist its own unique IBAN), and a
         # random key in an index as large as the table cost every stored row 4-5 µs.
     )
 
@@ -276,6 +276,29 @@ Index(
 )
 
 
+class FinalDecline(Base):
+    """A billing attempt answered with a final decline code, and the IBAN it debited.
+
+    An IBAN's history, beside the blacklist: the billable rule below reads both as they are now
+    (the attempt is the payments area's; the row is written there, read here and there).
+
+    What a later check of the same IBAN asks (PRODUCT.md §7: high risk after a previous final
+    decline), kept apart so that asking costs a lookup in this small table, not one in the
+    debtors' IBAN index for each IBAN of a 5,000-row chunk: that index cost every ingested row
+    (a random key in a large index) and was read only here. Written by ``billing.settle`` in the
+    attempt's own transaction; gone with the attempt.
+    """
+
+    __tablename__ = "final_declines"
+    __table_args__ = (Index("ix_final_declines_iban", "iban"),)
+
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    iban: Mapped[str] = mapped_column(String(34))
+    created_at: Mapped[datetime]
+
+
 def _chargeable() -> tuple[ColumnElement[bool], ...]:
     # Every part of the billable rule except the collection status: kept here once.
     return (
@@ -286,6 +309,9 @@ def _chargeable() -> tuple[ColumnElement[bool], ...]:
         Debtor.iban.is_not(None),
         Debtor.amount > 0,
         ~exists().where(BlacklistedIban.iban == Debtor.iban),
+        # A final decline on the IBAN since the row was validated (another upload's debtor, or
+        # this one's earlier series): the high risk PRODUCT.md §7 names, as it is now.
+        ~exists().where(FinalDecline.iban == Debtor.iban),
     )
 
 

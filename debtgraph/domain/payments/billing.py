@@ -39,6 +39,7 @@ from debtgraph.domain.debtors.models import (
     BlacklistedIban,
     Debtor,
     DebtorStatus,
+    FinalDecline,
     Upload,
     ValidationStatus,
     billable_condition,
@@ -52,7 +53,7 @@ from debtgraph.domain.payments.models import (
     BillingAttempt,
     BillingChannel,
     BillingStatus,
-    FinalDecline,
+    attempt_may_follow,
     retryable_condition,
 )
 
@@ -356,7 +357,8 @@ def _apply(attempt: BillingAttempt, answer: GatewayAnswer, now: datetime) -> Non
     attempt.processed_at = now
     attempt.updated_at = now
     # A retryable failure is presented again RETRY_INTERVAL later (the retry cron's mark).
-    attempt.next_retry_at = now + RETRY_INTERVAL if attempt.can_retry else None
+    may_follow = attempt_may_follow(attempt.status, attempt.error_code, attempt.attempt_number)
+    attempt.next_retry_at = now + RETRY_INTERVAL if may_follow else None
 
 
 async def _settle_debtors(
@@ -580,10 +582,8 @@ async def retry_attempts(
     an operator and the cron) create its next attempt once; the unique attempt number is the
     database's last word. Returns the new attempts.
     """
-    conditions: list[ColumnElement[bool]] = [
-        retryable_condition(),
-        BillingAttempt.next_retry_at.is_not(None),
-    ]
+    # Retryable includes a next_retry_at still set: the claim below clears it.
+    conditions: list[ColumnElement[bool]] = [retryable_condition()]
     if attempt_id is not None:
         conditions.append(BillingAttempt.id == attempt_id)
     else:

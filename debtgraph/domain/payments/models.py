@@ -172,8 +172,10 @@ class BillingAttempt(Base):
 
     @property
     def can_retry(self) -> bool:
-        """Whether a failed attempt may be followed by another."""
-        return attempt_can_retry(self.status, self.error_code, self.attempt_number)
+        """Whether a retry of this failed attempt is still to come (see attempt_can_retry)."""
+        return attempt_can_retry(
+            self.status, self.error_code, self.attempt_number, self.next_retry_at
+        )
 
 
 # The rules of an attempt's state, on its column values: the model's properties above and a
@@ -200,36 +202,32 @@ def attempt_is_final(status: str, error_code: str | None, attempt_number: int) -
     return _ends_the_series(status, error_code, attempt_number) and status != BillingStatus.PENDING
 
 
-def attempt_can_retry(status: str, error_code: str | None, attempt_number: int) -> bool:
-    """Whether a failed attempt may be followed by another."""
+def attempt_may_follow(status: str, error_code: str | None, attempt_number: int) -> bool:
+    """Whether this answer lets another attempt follow: a retryable failure short of the last.
+
+    What settling an answer schedules a retry for (its ``next_retry_at``)."""
     return status in _RETRYABLE_STATUSES and not _ends_the_series(
         status, error_code, attempt_number
     )
 
 
-class FinalDecline(Base):
-    """A billing attempt answered with a final decline code, and the IBAN it debited.
+def attempt_can_retry(
+    status: str, error_code: str | None, attempt_number: int, next_retry_at: datetime | None
+) -> bool:
+    """Whether a retry of this failed attempt is still to come: another attempt may follow it
+    and none has been presented yet.
 
-    What a later check of the same IBAN asks (PRODUCT.md §7: high risk after a previous final
-    decline), kept apart so that asking costs a lookup in this small table, not one in the
-    debtors' IBAN index for each IBAN of a 5,000-row chunk: that index cost every ingested row
-    (a random key in a large index) and was read only here. Written by ``billing.settle`` in the
-    attempt's own transaction; gone with the attempt.
-    """
-
-    __tablename__ = "final_declines"
-    __table_args__ = (Index("ix_final_declines_iban", "iban"),)
-
-    attempt_id: Mapped[int] = mapped_column(
-        ForeignKey("billing_attempts.id", ondelete="CASCADE"), primary_key=True
-    )
-    iban: Mapped[str] = mapped_column(String(34))
-    created_at: Mapped[datetime]
+    A retry (the operator's or the cron's) claims the failure by clearing its ``next_retry_at``,
+    and so does a retry refused because the debtor's series ended (blacklisted since): from then
+    on this attempt cannot be retried, whatever its own answer allowed (review: an attempt
+    followed by a second one said ``can_retry`` forever, and a retry of it was refused)."""
+    return next_retry_at is not None and attempt_may_follow(status, error_code, attempt_number)
 
 
 def retryable_condition() -> ColumnElement[bool]:
     """SQL twin of :attr:`BillingAttempt.can_retry`, for set-wise selection (same constants)."""
     return and_(
+        BillingAttempt.next_retry_at.is_not(None),
         BillingAttempt.status.in_(sorted(_RETRYABLE_STATUSES)),
         or_(
             BillingAttempt.error_code.is_(None),

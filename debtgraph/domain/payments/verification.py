@@ -51,13 +51,14 @@ from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors.fields import full_name
 from debtgraph.domain.debtors.models import (
     Debtor,
+    FinalDecline,
     Upload,
     UploadStatus,
     ValidationStatus,
     awaiting_check_condition,
 )
 from debtgraph.domain.payments import vop
-from debtgraph.domain.payments.models import FinalDecline, VopLog
+from debtgraph.domain.payments.models import VopLog
 from debtgraph.domain.payments.providers import VopUnavailable
 
 BATCH: Final = 5000
