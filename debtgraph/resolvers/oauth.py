@@ -208,7 +208,14 @@ async def authenticate_client(
     ctx: Context, form: Mapping[str, Any], headers: Mapping[str, str]
 ) -> Platform:
     """client_secret_basic or client_secret_post (not both); invalid_client (401) otherwise."""
-    basic_id, basic_secret = extract_basic_authorization(headers)
+    try:
+        basic_id, basic_secret = extract_basic_authorization(headers)
+    except UnicodeDecodeError:
+        # Basic credentials that are no UTF-8 name no client (authlib lets the decode fail:
+        # a 500 and a trace for one anonymous request, at will).
+        raise InvalidClientError(
+            description="Client authentication failed.", status_code=401
+        ) from None
     post_id, post_secret = form.get("client_id"), form.get("client_secret")
     if basic_id is not None and post_secret is not None:
         raise InvalidRequestError("Use one client authentication method, not two.")

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from debtgraph.domain.creditors.models import User
@@ -101,3 +102,20 @@ async def test_suspended_account_fails_like_a_wrong_password(
     assert _error_text(right.text) == _error_text(wrong.text)
     assert "suspended" in _error_text(right.text)  # …while a suspended user still learns why
     assert await count(db, AuthorizationCode) == 0
+
+
+@pytest.mark.parametrize("credentials", [b"\xff:x", b"cl_x:\xe9", b"\xc3("])
+async def test_basic_credentials_that_are_no_utf8_are_invalid_client(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, credentials: bytes
+) -> None:
+    # Anonymous, one request each: a 500 and an ERROR with its trace before (review).
+    header = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
+    for path, form in [
+        ("/oauth/token", {"grant_type": "refresh_token", "refresh_token": "x"}),
+        ("/oauth/revoke", {"token": "x"}),
+    ]:
+        answered = await client.post(path, data=form, headers=header)
+        assert answered.status_code == 401, answered.text
+        assert answered.json()["error"] == "invalid_client"
+        assert answered.headers["www-authenticate"].startswith("Basic")
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -94,6 +94,8 @@ _TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 _PHONE_DIGITS = re.compile(r"\+?\d{6,15}")
+# An amount's smallest unit: amounts carry at most 2 decimals.
+_CENT = Decimal("0.01")
 
 
 # PostgreSQL text and JSONB cannot hold U+0000: every face refuses it with this code and message.
@@ -331,17 +333,22 @@ class PayloadReader:
         if amount is None:
             self.add(path, "invalid_amount", f"{path} must be a finite decimal number.")
             return None
-        if abs(amount) > maximum:
+        # Judged by exponent before any arithmetic: a typed input's Decimal may be 1e999999999,
+        # whose abs() overflows the context (a 500), or 1e-999999999, whose cents the context
+        # rounds to 0 (it passed as 0.00 where 0 is refused). Compared exactly, never rounded.
+        if amount.is_zero():
+            amount = Decimal(0)
+        elif amount.adjusted() > maximum.adjusted() or abs(amount) > maximum:
             self.add(path, "out_of_range", f"{path} must not exceed {maximum}.")
             return None
-        if (amount * 100) % 1 != 0:
+        elif amount.adjusted() < -2 or amount != amount.quantize(_CENT):
             self.add(path, "invalid_amount", f"{path} must have at most 2 decimal places.")
             return None
         if amount < 0 or (positive and amount == 0):
             bound = "greater than 0" if positive else "0 or more"
             self.add(path, "out_of_range", f"{path} must be {bound}.")
             return None
-        return amount.quantize(Decimal("0.01"))
+        return amount.quantize(_CENT)
 
     def iso_date(self, value: Any, path: str, *, required: bool = False) -> date | None:
         """An ISO 8601 calendar date ``YYYY-MM-DD`` (or a ``date`` object)."""
