@@ -35,7 +35,7 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
-from debtgraph.schema.limits import MAX_TOKENS
+from debtgraph.schema.limits import MAX_TOKENS, MULTIPLE_OPERATIONS
 from debtgraph.schema.live import DirectLegacyWSHandler, DirectTransportWSHandler
 from debtgraph.schema.persisted import DocumentRefused, PersistedQueries
 from debtgraph.settings import Settings
@@ -90,8 +90,13 @@ class _TransportWSHandler(DirectTransportWSHandler):
             return {"id": message["id"], "type": "error", "payload": [found]}
 
         resolved = await _with_document(self, message, error)
-        if resolved is not None:
-            await super().handle_subscribe(resolved)
+        if resolved is None:
+            return
+        chosen = _operation_of(resolved["payload"]) if self.connection_acknowledged else None
+        if isinstance(chosen, str):
+            await self.send_message(error(_bad_request(chosen)))
+            return
+        await super().handle_subscribe(resolved)
 
 
 class _WSHandler(DirectLegacyWSHandler):
@@ -132,7 +137,11 @@ class _WSHandler(DirectLegacyWSHandler):
         if not isinstance(resolved["payload"].get("query"), str):
             await self.send_message(error(_bad_request("No GraphQL query found in the request")))
             return
-        if not _subscribes(resolved["payload"]):
+        chosen = _operation_of(resolved["payload"])
+        if isinstance(chosen, str):
+            await self.send_message(error(_bad_request(chosen)))
+            return
+        if chosen is not None and chosen.operation is not CoreOperationType.SUBSCRIPTION:
             # graphql-ws serves subscriptions only; Strawberry answered a query "Unexpected
             # error." and logged it as an incident.
             await self.send_message(error(_bad_request(LEGACY_WS_SUBSCRIPTIONS_ONLY)))
@@ -151,22 +160,30 @@ def _bad_request(message: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": "BAD_REQUEST"}}
 
 
-def _subscribes(payload: dict[str, Any]) -> bool:
-    """Whether the operation a start message names is a subscription (True when that cannot be
-    told: a document that does not parse, or names no such operation, is Strawberry's to refuse).
+def _operation_of(payload: dict[str, Any]) -> OperationDefinitionNode | str | None:
+    """The operation a subscribe (start) payload names, by the spec's GetOperation; the
+    refusal's text when it names none; None when that cannot be told here (no text, or a
+    document that does not parse: its errors are Strawberry's to answer).
 
-    ``query`` is text here (handle_start checked it).
+    Asked before Strawberry runs it: Strawberry raises for a name no operation has, which its
+    socket handlers answer "Unexpected error." with an incident's trace (HTTP answers 400), and
+    it runs the first of several operations when none is named, where the spec refuses.
     """
+    query = payload.get("query")
+    if not isinstance(query, str):
+        return None
     try:
-        document = parse(payload["query"], no_location=True, max_tokens=MAX_TOKENS)
+        document = parse(query, no_location=True, max_tokens=MAX_TOKENS)
     except GraphQLError:
-        return True
+        return None
     name = payload.get("operationName")
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
-    if len(chosen) != 1:
-        return True
-    return chosen[0].operation is CoreOperationType.SUBSCRIPTION
+    if name is None:
+        if len(operations) > 1:
+            return MULTIPLE_OPERATIONS
+        return operations[0] if operations else None
+    chosen = [o for o in operations if o.name and o.name.value == name]
+    return chosen[0] if len(chosen) == 1 else f'Unknown operation named "{name}".'
 
 
 async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, Any]], Any]) -> Any:

@@ -691,6 +691,10 @@ class GraphQLLimits(SchemaExtension):
         text = context.query
         walked: Verdict | None = None
         if document is not None and context.pre_execution_errors is None:
+            ambiguous = _unnamed_among_several(context, document)
+            if ambiguous is not None:
+                context.pre_execution_errors = [ambiguous]
+        if document is not None and context.pre_execution_errors is None:
             schema = context.schema._schema
             variables = context.variables or {}
             kept = DOCUMENTS.verdicts(text, document) if text is not None else None
@@ -722,6 +726,26 @@ class GraphQLLimits(SchemaExtension):
             if e.path is None and isinstance(e.original_error, GraphQLError | None)
         ]
         _code(request_errors, "BAD_USER_INPUT")
+
+
+# graphql-core's words (the GraphQL spec's GetOperation refuses the request).
+MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
+
+
+def _unnamed_among_several(context: Any, document: DocumentNode) -> GraphQLError | None:
+    """The spec's refusal of a document of several operations sent without operationName.
+
+    Strawberry names the first operation itself when none is given (its execution context's
+    ``operation_name``), so graphql-core ran it: ``mutation M {…} query A {…}`` sent to read A
+    ran the mutation. The name as the request gave it is Strawberry's ``_provided_operation_name``
+    (tests/integration/test_hostile_review.py pins that it still means that).
+    """
+    if getattr(context, "_provided_operation_name", None) is not None:
+        return None
+    operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if operations <= 1:
+        return None
+    return GraphQLError(MULTIPLE_OPERATIONS, extensions={"code": "BAD_REQUEST"})
 
 
 def _code(errors: list[GraphQLError] | None, code: str) -> None:

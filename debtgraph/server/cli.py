@@ -108,6 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Events are a few hundred bytes of JSON: compressing each for each socket costs more
         # CPU (and a zlib state per connection) than the bytes it saves.
         ws_per_message_deflate=False,
+        # A WebSocket message is a JSON body like any other (PRODUCT.md §12): uvicorn's default
+        # (16 MiB) let anonymous sockets each have a frame buffered and parsed before any limit
+        # applied; past MAX_BODY_KB the socket is closed (1009) before the rest is read.
+        ws_max_size=settings.max_body_bytes,
     )
     return 0
 

@@ -5,17 +5,22 @@ error in its face's shape: no 500, no "Unexpected error.", no ERROR with a trace
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from debtgraph.domain.debtors.models import Upload
 from debtgraph.domain.receivables.models import Receivable
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, count, create_user
+from tests.integration.live_server_support import live_server
 from tests.integration.test_nul_both_faces import CREATE, _graphql_input
+from tests.integration.test_subscriptions import _next, socket
 
 
 def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -115,3 +120,87 @@ async def test_a_nul_in_an_uploaded_file_name_is_refused_by_both_faces(
     assert await count(db, Upload) == 0
     assert await asyncio.to_thread(lambda: list(Path(settings.upload_dir).glob("*"))) == []
     assert _errors_logged(caplog) == []
+
+
+SUBSCRIBE = "subscription A { debtorStatusChanged { id } }"
+AMBIGUOUS = "query A { __typename } query C { __typename }"
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize(
+    ("query", "name", "message"),
+    [
+        (SUBSCRIBE, "B", 'Unknown operation named "B".'),
+        (AMBIGUOUS, None, "Must provide operation name if query contains multiple operations."),
+    ],
+)
+async def test_a_socket_naming_no_single_operation_is_a_bad_request(
+    app: Any,
+    caplog: pytest.LogCaptureFixture,
+    protocol: str,
+    query: str,
+    name: str | None,
+    message: str,
+) -> None:
+    # Strawberry raised for either, which its socket handlers answered "Unexpected error." with
+    # an incident's trace (HTTP answers 400); the socket stays open.
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    async with socket(app, protocol) as ws:
+        await ws.send_text(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await _next(ws))["type"] == "connection_ack"
+        payload = {"query": query, **({"operationName": name} if name else {})}
+        await ws.send_text(json.dumps({"id": "1", "type": start, "payload": payload}))
+        answer = await _next(ws)
+        error = {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+        assert answer == {
+            "id": "1",
+            "type": "error",
+            "payload": [error] if protocol == "graphql-transport-ws" else error,
+        }
+        # Still served: the same socket answers a well-formed operation (refused: anonymous).
+        await ws.send_text(json.dumps({"id": "2", "type": start, "payload": {"query": SUBSCRIBE}}))
+        assert (await _next(ws))["id"] == "2"
+    assert _errors_logged(caplog) == []
+
+
+async def test_several_operations_without_a_name_run_none_of_them(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # Strawberry ran the first operation when none was named: this logged the operator out.
+    body = await gql(
+        client, "mutation M { logout { __typename } } " + AMBIGUOUS, None, admin_headers
+    )
+    assert body == {
+        "data": None,
+        "errors": [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "BAD_REQUEST"},
+            }
+        ],
+    }
+    assert (await client.get("/api/user", headers=admin_headers)).status_code == 200
+    named = await client.post(
+        "/graphql", json={"query": AMBIGUOUS, "operationName": "C"}, headers=admin_headers
+    )
+    assert named.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_a_websocket_message_past_max_body_kb_closes_the_socket_unread(
+    settings: Any,
+) -> None:
+    # uvicorn's default let each anonymous socket have a 16 MiB frame buffered and parsed
+    # (a dozen sockets: +500 MB); a message is held to MAX_BODY_KB as an HTTP body is.
+    async with live_server(settings, MAX_BODY_KB="64") as server:
+        url = f"ws://127.0.0.1:{server.port}/graphql"
+        init = {"type": "connection_init", "payload": {"junk": "a" * 60_000}}
+        async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps(init))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        init["payload"] = {"junk": "a" * 70_000}
+        async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps(init))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # message too big
