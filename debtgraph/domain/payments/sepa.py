@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from debtgraph.domain.core.clock import Clock
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.debtors.csv_reader import normalize_header
-from debtgraph.domain.debtors.fields import full_name
+from debtgraph.domain.debtors.fields import MANDATE_DATE_COLUMNS, MANDATE_ID_COLUMNS, full_name
 from debtgraph.domain.debtors.models import Debtor
 from debtgraph.domain.payments import billing
 from debtgraph.domain.payments.billing import GatewayAnswer
@@ -43,8 +43,6 @@ ISO_NAMESPACE: Final = re.compile(
 SEQUENCE_TYPE: Final = "OOFF"
 # Characters SEPA allows in references (EPC guidelines' restricted Latin set).
 _SEPA_REFERENCE: Final = re.compile(r"[A-Za-z0-9/\-?:().,'+ ]{1,35}")
-MANDATE_ID_COLUMNS: Final = ("mandate_reference", "mandate_id", "mandate")
-MANDATE_DATE_COLUMNS: Final = ("mandate_date", "mandate_signature_date", "signature_date")
 # pain.002 transaction statuses: rejected, and those meaning the bank took the debit.
 REJECTED: Final = "RJCT"
 ACCEPTED: Final = frozenset({"ACCP", "ACSC", "ACSP", "ACWC", "ACCC"})
