@@ -84,7 +84,7 @@ def endpoint(
                 ctx, key, request.method, request.url.path, body, _multipart_boundary(request)
             )  # raises when the key is reused or in flight
             if claim.replay is not None:
-                replayed = JSONResponse(claim.replay.body, status_code=claim.replay.status_code)
+                replayed = _replay(claim.replay)
                 replayed.headers["Idempotent-Replayed"] = "true"
                 return _with_version(replayed)
             try:
@@ -106,6 +106,14 @@ def endpoint(
     return decorate
 
 
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    """The stored answer as it was sent: its JSON text, or (keys stored before that text was)
+    the object it decoded to, encoded again."""
+    if isinstance(stored.body, str):
+        return Response(stored.body, stored.status_code, media_type="application/json")
+    return JSONResponse(stored.body, status_code=stored.status_code)
+
+
 def _multipart_boundary(request: Request) -> str | None:
     media_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary") if media_type == b"multipart/form-data" else None
@@ -120,7 +128,10 @@ async def _store(ctx: object, claim: idempotency.Claim, response: Response) -> N
         return
     raw = bytes(response.body) if response.body else b""
     try:
-        body = orjson.loads(raw) if raw else None
+        orjson.loads(raw)
     except orjson.JSONDecodeError:
-        body = None
-    await idempotency.store(ctx, claim, response.status_code, body)
+        text = None  # no JSON answer to replay (an empty body among them)
+    else:
+        # The text as sent, replayed byte for byte (see IdempotencyKey.response_body).
+        text = raw.decode()
+    await idempotency.store(ctx, claim, response.status_code, text)

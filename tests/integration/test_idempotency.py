@@ -35,6 +35,26 @@ async def test_same_key_same_body_replays_the_stored_response(
     assert await count(db, User) == 1
 
 
+async def test_a_replay_is_the_first_answer_byte_for_byte(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    # Stored as a JSON value, PostgreSQL's JSONB gave the keys back in its own order, the
+    # client's metadata included (review): a client hashing or signing answers saw another.
+    acme = await make_platform()
+    uid = (await create_user(client, acme.api_key))["id"]
+    payload = receivable_payload(uid)
+    payload["metadata"] = {"zeta": 1, "alpha": {"yy": 2, "b": 3}, "middle": "m"}
+    headers = {**bearer(acme.api_key), "Idempotency-Key": "k-bytes"}
+    first = await client.post("/v1/receivables", json=payload, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post("/v1/receivables", json=payload, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["content-type"] == first.headers["content-type"]
+    assert list(again.json()["metadata"]) == ["zeta", "alpha", "middle"]
+    assert await count(db, Receivable) == 1
+
+
 async def test_same_key_other_body_or_path_is_409(
     client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:

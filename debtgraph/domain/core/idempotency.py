@@ -18,7 +18,7 @@ from sqlalchemy import Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from debtgraph.domain.core.base import Base
+from debtgraph.domain.core.base import Base, JSONType
 
 
 class IdempotencyKey(Base):
@@ -34,7 +34,10 @@ class IdempotencyKey(Base):
     path: Mapped[str] = mapped_column(String(500))
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)
-    response_body: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The response's JSON text as it was sent, kept as a JSON string: stored as a JSON value,
+    # PostgreSQL's JSONB reorders an object's keys, and a replay must be the same bytes (a
+    # client may hash or sign what it got). Rows written before hold the decoded object.
+    response_body: Mapped[dict[str, Any] | str | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
