@@ -15,7 +15,13 @@ from debtgraph.domain.payments import billing as billing_service
 from debtgraph.domain.payments import gateways, sepa
 from debtgraph.domain.payments.models import BillingAttempt, BillingChannel, BillingStatus
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
+from debtgraph.resolvers.errors import (
+    Conflict,
+    FieldError,
+    InputError,
+    InvalidTransition,
+    NotFound,
+)
 from debtgraph.resolvers.loaders import Page, Window, load_pages
 from debtgraph.resolvers.pagination import (
     NumberedPage,
@@ -205,9 +211,13 @@ async def retry_attempt(ctx: Context, attempt_id: Any) -> BillingAttempt:
     async with ctx.uow.session() as session:
         if await session.get(BillingAttempt, key) is None:
             raise NotFound("BillingAttempt")
-        (created,) = await billing_service.retry_attempts(session, ctx.clock, attempt_id=key)
+        created = await billing_service.retry_attempts(session, ctx.clock, attempt_id=key)
+    # Committed either way: a debtor no longer billable ends the series (the attempt's
+    # can_retry false, the debtor failed), which is what the refusal then says.
     await ctx.uow.commit()
-    return created
+    if not created:
+        raise InvalidTransition("failed", "retry", billing_service.NOT_COLLECTABLE)
+    return created[0]
 
 
 def creditor(ctx: Context) -> sepa.Creditor:

@@ -147,8 +147,9 @@ async def test_start_answers_asynchronously_and_retries_on_the_clock(
         types = (
             await session.scalars(select(Event.type).where(Event.type.like("billing_attempt%")))
         ).all()
-    # Every attempt change is an event: 10 attempts created, 10 answers.
-    assert len(types) == 20
+    # Every attempt change is an event: 10 attempts created, 10 answers, and the 5 failures
+    # the cron retried, whose can_retry turned false.
+    assert len(types) == 25
 
 
 async def test_no_ready_debtor_is_a_user_error(
@@ -483,7 +484,8 @@ async def test_a_retry_never_charges_a_debtor_blacklisted_since(
         assert debtor.status == "processing"
         session.add(BlacklistedIban(iban=debtor.iban, created_at=clock.now()))
         await session.commit()
-    # The operator's retry is refused, and changes nothing.
+    # The operator's retry is refused: no attempt is made, and the series ends at once (as the
+    # cron would end it), so the attempt no longer offers a retry that is refused (review).
     refused = await gql(
         client,
         RETRY,
@@ -500,14 +502,16 @@ async def test_a_retry_never_charges_a_debtor_blacklisted_since(
             }
         ],
     }
+    (ended,) = await attempts(client, admin_headers, debtor_id=cid)
+    assert (ended["can_retry"], ended["is_final"]) == (False, False)
+    detail = await client.get(f"/api/admin/debtors/{cid}", headers=admin_headers)
+    assert detail.json()["data"]["status"] == "failed"
     clock.advance(timedelta(days=5))
-    assert await _retry_cron(runtime) == 2  # Dan and Eve; Cid's series ends
+    assert await _retry_cron(runtime) == 2  # Dan and Eve; Cid's series has ended
     await drain()
     assert [a["attempt_number"] for a in await attempts(client, admin_headers, debtor_id=cid)] == [
         1
     ]
-    detail = await client.get(f"/api/admin/debtors/{cid}", headers=admin_headers)
-    assert detail.json()["data"]["status"] == "failed"
     async with db() as session:
         changes = (
             await session.scalars(
@@ -547,9 +551,10 @@ async def test_a_final_decline_elsewhere_stops_billing_a_debtor_validated_before
     client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
 ) -> None:
     # Ben's IBAN in two uploads, both validated (low risk) before either is billed: once the
-    # first upload's attempt is finally declined, the second's debtor is high risk (PRODUCT.md
-    # §7) and no longer billable, by billing, the pain.008 export and ready_for_sync alike, as
-    # the blacklist is read as it is now (review: it was billed, and approved).
+    # first upload's attempt is finally declined, the second's debtor is no longer billable
+    # (the high risk of PRODUCT.md §7, though its stored risk_class stays what its check found),
+    # by billing, the pain.008 export and ready_for_sync alike, as the blacklist is read as it
+    # is now (review: it was billed, and approved).
     first = await billing_upload(client, admin_headers, [ROWS[1]])
     second = await billing_upload(client, admin_headers, [ROWS[0], ROWS[1]])
     third = await billing_upload(client, admin_headers, [ROWS[0], ROWS[1]])
@@ -633,7 +638,7 @@ async def test_a_later_mutation_of_a_document_reads_what_it_wrote(
 
 
 async def test_an_attempt_once_retried_can_no_longer_be_retried(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
 ) -> None:
     # PRODUCT.md §8: can_retry follows. An attempt followed by the next one said can_retry:
     # true forever, and retrying it was refused (review): both faces now say what a retry does.
@@ -662,6 +667,16 @@ async def test_an_attempt_once_retried_can_no_longer_be_retried(
     assert retried["data"]["billingAttemptRetry"]["userErrors"] == []
     await drain()
     assert await flags() == [(1, False, False), (2, True, False)]
+    # Its events say so too: dashboards and event payloads no longer offer the retry.
+    async with db() as session:
+        payloads = (
+            await session.scalars(
+                select(Event.data)
+                .where(Event.type == "billing_attempt.updated", Event.object_id == str(first))
+                .order_by(Event.id)
+            )
+        ).all()
+    assert [p["object"]["can_retry"] for p in payloads][-1] is False
     again = await gql(client, RETRY, {"v": {"billingAttemptId": str(first)}}, admin_headers)
     assert again["data"]["billingAttemptRetry"]["userErrors"][0]["code"] == "invalid_transition"
     second = retried["data"]["billingAttemptRetry"]["billingAttempt"]["databaseId"]

@@ -3,6 +3,8 @@ objects, so every face reads the same answer (PRODUCT.md §8, tether-api.md VOP 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from debtgraph.domain.payments.models import (
@@ -11,11 +13,18 @@ from debtgraph.domain.payments.models import (
     BillingAttempt,
     BillingStatus,
     VopLog,
+    attempt_may_follow,
 )
 
 
-def _attempt(status: str, number: int = 1, code: str | None = None) -> BillingAttempt:
-    return BillingAttempt(status=status, attempt_number=number, error_code=code)
+def _attempt(
+    status: str, number: int = 1, code: str | None = None, *, due: bool = True
+) -> BillingAttempt:
+    """An attempt as settling its answer leaves it: a retry due when one may follow."""
+    attempt = BillingAttempt(status=status, attempt_number=number, error_code=code)
+    if due and attempt_may_follow(status, code, number):
+        attempt.next_retry_at = datetime(2026, 1, 6, tzinfo=UTC)
+    return attempt
 
 
 @pytest.mark.parametrize(
@@ -31,6 +40,8 @@ def _attempt(status: str, number: int = 1, code: str | None = None) -> BillingAt
         (_attempt(BillingStatus.DECLINED, 1, "AC04"), False, True, False),
         (_attempt(BillingStatus.DECLINED, MAX_ATTEMPTS, "AM04"), False, True, False),
         (_attempt(BillingStatus.ERROR, MAX_ATTEMPTS), False, True, False),
+        # Once retried (or its series ended): no retry to come, and not the last answer either.
+        (_attempt(BillingStatus.DECLINED, 1, "AM04", due=False), False, False, False),
     ],
 )
 def test_billing_attempt_outcome(

@@ -175,7 +175,7 @@ def test_the_derived_fields_follow_their_rules() -> None:
     attempt = shape_of(BillingAttempt).from_mapping(COLUMNS[BillingAttempt])
     assert (attempt.is_approved, attempt.status.value) == (False, "declined")
     assert attempt.is_final is attempt_is_final("declined", "AM04", 1)
-    assert attempt.can_retry is attempt_can_retry("declined", "AM04", 1)
+    assert attempt.can_retry is attempt_can_retry("declined", "AM04", 1, NOW)
     assert attempt.is_final is not attempt.can_retry  # a retryable first decline
     log = shape_of(VopLog).from_mapping(COLUMNS[VopLog])
     assert (log.is_positive, log.is_negative) == (vop.is_positive(82), vop.is_negative(82))

@@ -309,8 +309,8 @@ def _chargeable() -> tuple[ColumnElement[bool], ...]:
         Debtor.iban.is_not(None),
         Debtor.amount > 0,
         ~exists().where(BlacklistedIban.iban == Debtor.iban),
-        # A final decline on the IBAN since the row was validated (another upload's debtor, or
-        # this one's earlier series): the high risk PRODUCT.md §7 names, as it is now.
+        # A final decline on the IBAN, ever (another upload's debtor's, or this one's): the high
+        # risk PRODUCT.md §7 names, read as the table is now, not as the row's check found it.
         ~exists().where(FinalDecline.iban == Debtor.iban),
     )
 

@@ -580,7 +580,10 @@ async def retry_attempts(
 
     Each failure is claimed by clearing its ``next_retry_at`` under a lock, so two workers (or
     an operator and the cron) create its next attempt once; the unique attempt number is the
-    database's last word. Returns the new attempts.
+    database's last word. A failure whose debtor may no longer be charged ends its series
+    instead (claimed all the same, the debtor ``failed``), whoever asked: the operator's retry
+    answers no new attempt then, and the caller refuses it once that is committed. Each claimed
+    failure gets an event, its ``can_retry`` being false from then on. Returns the new attempts.
     """
     # Retryable includes a next_retry_at still set: the claim below clears it.
     conditions: list[ColumnElement[bool]] = [retryable_condition()]
@@ -601,11 +604,15 @@ async def retry_attempts(
             )
         ).all()
     )
-    if attempt_id is not None and not collectable:
-        raise InvalidTransition("failed", "retry", NOT_COLLECTABLE)
+    now = clock.now()
     for attempt in due:
         attempt.next_retry_at = None
+        attempt.updated_at = now
     await session.flush()
+    for attempt in due:
+        # Its status is unchanged, its can_retry is not: live dashboards and event payloads
+        # would otherwise keep offering a retry that is refused.
+        _attempt_event(session, clock, attempt, attempt.status)
     ended = [a.debtor_id for a in due if a.debtor_id not in collectable]
     # Their series ends here: no new attempt, the debtor's collection has failed.
     await _set_debtor_status(
