@@ -8,6 +8,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select
 
+from debtgraph.domain.core.errors import refuse_nul_file_name
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.extraction import pdf, results
 from debtgraph.domain.extraction.models import ExtractionResult
@@ -68,6 +69,7 @@ async def extract_invoice(ctx: Context, user_id: Any, file: Any) -> ExtractionRe
     user = await get_user(ctx, user_id.strip(), scope=RECEIVABLES_WRITE)
     if file is None or file == "" or not hasattr(file, "file"):
         raise InputError([FieldError("file", "required", FILE_REQUIRED)])
+    refuse_nul_file_name(file)
     if getattr(file, "size", None) is not None and file.size > pdf.MAX_BYTES:
         raise too_large()
     # Reading a PDF may take seconds: hold no pool connection meanwhile (nothing is written yet).

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Row, func, select
 
-from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE
+from debtgraph.domain.core.errors import refuse_nul_file_name
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.core.events import UPLOAD_EVENTS
 from debtgraph.domain.core.outbox import enqueue_after_commit
@@ -96,10 +96,7 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
         raise InputError([FieldError("file", "required", FILE_REQUIRED)])
     if not hasattr(file, "file") or not hasattr(file, "filename"):
         raise InputError([FieldError("file", "invalid", NOT_A_FILE)])
-    if file.filename and "\x00" in file.filename:
-        # The part's own filename is body text like any other (PRODUCT.md §12), and PostgreSQL
-        # cannot store it: refused before a byte of the file is copied.
-        raise InputError([FieldError("file", INVALID_CHARACTER, NUL_MESSAGE)])
+    refuse_nul_file_name(file)
     settings = ctx.settings
     name = f"{uuid.uuid4()}.csv"
     destination = Path(settings.upload_dir) / name

@@ -35,7 +35,7 @@ from debtgraph.resolvers import auth
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
-from debtgraph.schema.limits import MAX_TOKENS, MULTIPLE_OPERATIONS
+from debtgraph.schema.limits import MAX_TOKENS, MULTIPLE_OPERATIONS, coded_parse_error
 from debtgraph.schema.live import DirectLegacyWSHandler, DirectTransportWSHandler
 from debtgraph.schema.persisted import DocumentRefused, PersistedQueries
 from debtgraph.settings import Settings
@@ -93,8 +93,8 @@ class _TransportWSHandler(DirectTransportWSHandler):
         if resolved is None:
             return
         chosen = _operation_of(resolved["payload"]) if self.connection_acknowledged else None
-        if isinstance(chosen, str):
-            await self.send_message(error(_bad_request(chosen)))
+        if isinstance(chosen, dict):
+            await self.send_message(error(chosen))
             return
         await super().handle_subscribe(resolved)
 
@@ -138,8 +138,8 @@ class _WSHandler(DirectLegacyWSHandler):
             await self.send_message(error(_bad_request("No GraphQL query found in the request")))
             return
         chosen = _operation_of(resolved["payload"])
-        if isinstance(chosen, str):
-            await self.send_message(error(_bad_request(chosen)))
+        if isinstance(chosen, dict):
+            await self.send_message(error(chosen))
             return
         if chosen is not None and chosen.operation is not CoreOperationType.SUBSCRIPTION:
             # graphql-ws serves subscriptions only; Strawberry answered a query "Unexpected
@@ -160,30 +160,39 @@ def _bad_request(message: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": "BAD_REQUEST"}}
 
 
-def _operation_of(payload: dict[str, Any]) -> OperationDefinitionNode | str | None:
-    """The operation a subscribe (start) payload names, by the spec's GetOperation; the
-    refusal's text when it names none; None when that cannot be told here (no text, or a
-    document that does not parse: its errors are Strawberry's to answer).
+def _operation_of(payload: dict[str, Any]) -> OperationDefinitionNode | dict[str, Any] | None:
+    """The operation a subscribe (start) payload names, by the spec's GetOperation; else the
+    GraphQL error refusing it (a document that does not parse, no operation, several and no
+    name, a name none has), as HTTP words each; None when it is for validation to tell (no
+    text, or several operations of the name asked: "only one operation named").
 
-    Asked before Strawberry runs it: Strawberry raises for a name no operation has, which its
-    socket handlers answer "Unexpected error." with an incident's trace (HTTP answers 400), and
-    it runs the first of several operations when none is named, where the spec refuses.
+    Asked before Strawberry runs it. Strawberry raises for a name no operation has (or none at
+    all), which its socket handlers answered "Unexpected error." with an incident's trace; it
+    runs the first of several operations when none is named, where the spec refuses; and over
+    graphql-transport-ws it closes the whole socket (4400) on a syntax error, or on a document
+    past the token limit, ending every other subscription of the socket.
     """
     query = payload.get("query")
     if not isinstance(query, str):
         return None
     try:
-        document = parse(query, no_location=True, max_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return None
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as refused:
+        return coded_parse_error(refused).formatted  # type: ignore[return-value]
     name = payload.get("operationName")
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         if len(operations) > 1:
-            return MULTIPLE_OPERATIONS
-        return operations[0] if operations else None
+            return _bad_request(MULTIPLE_OPERATIONS)
+        return operations[0] if operations else _bad_request(NO_OPERATION)
     chosen = [o for o in operations if o.name and o.name.value == name]
-    return chosen[0] if len(chosen) == 1 else f'Unknown operation named "{name}".'
+    if not chosen:
+        return _bad_request(f'Unknown operation named "{name}".')
+    return chosen[0] if len(chosen) == 1 else None
+
+
+# What HTTP answers a document without an operation (Strawberry's words for it).
+NO_OPERATION = "Can't get GraphQL operation type"
 
 
 async def _with_document(handler: Any, message: Any, error: Callable[[dict[str, Any]], Any]) -> Any:

@@ -678,12 +678,8 @@ class GraphQLLimits(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         yield
-        errors = self.execution_context.pre_execution_errors
-        for error in errors or ():
-            # graphql-core's own words for MaxTokensLimiter's refusal; it names no limit.
-            if f"more than {MAX_TOKENS} tokens" in error.message and not error.extensions:
-                error.extensions = {"code": TOO_COMPLEX, "limit": "tokens", "max": MAX_TOKENS}
-        _code(errors, "GRAPHQL_PARSE_FAILED")
+        for error in self.execution_context.pre_execution_errors or ():
+            coded_parse_error(error)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -726,6 +722,15 @@ class GraphQLLimits(SchemaExtension):
             if e.path is None and isinstance(e.original_error, GraphQLError | None)
         ]
         _code(request_errors, "BAD_USER_INPUT")
+
+
+def coded_parse_error(error: GraphQLError) -> GraphQLError:
+    """A parse error with its code: the token limit named with its value, else parse failed."""
+    # graphql-core's own words for MaxTokensLimiter's refusal; it names no limit.
+    if f"more than {MAX_TOKENS} tokens" in error.message and not error.extensions:
+        error.extensions = {"code": TOO_COMPLEX, "limit": "tokens", "max": MAX_TOKENS}
+    _code([error], "GRAPHQL_PARSE_FAILED")
+    return error
 
 
 # graphql-core's words (the GraphQL spec's GetOperation refuses the request).

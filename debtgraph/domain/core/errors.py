@@ -103,6 +103,17 @@ INVALID_CHARACTER = "invalid_character"
 NUL_MESSAGE = "Text must not contain the NUL character (\\u0000)."
 
 
+def refuse_nul_file_name(file: object, field: str = "file") -> None:
+    """Refuse an uploaded file whose name holds U+0000, before any byte of it is copied.
+
+    A multipart part's filename is client text like any other (PRODUCT.md §12), which the
+    stores keep and PostgreSQL cannot hold: an insert failing on it was a 500 and a trace.
+    """
+    name = getattr(file, "filename", None)
+    if isinstance(name, str) and "\x00" in name:
+        raise DomainValidationError([FieldError(field, INVALID_CHARACTER, NUL_MESSAGE)])
+
+
 def nul_path(value: Any, path: str = "") -> str | None:
     """The dotted path of the first string (value or key) holding U+0000, if any.
 
