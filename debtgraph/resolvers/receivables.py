@@ -95,7 +95,10 @@ async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = F
     async with ctx.uow.session() as session:
         if lock and dialect_of(session) != "sqlite":
             # Two transitions of one receivable must not interleave: the lock is held to commit.
-            row = (await session.execute(stmt.with_for_update(of=Receivable))).first()
+            # The row read under it replaces one this session already holds (an earlier
+            # mutation of the same document), which another request may have changed since.
+            locked = stmt.with_for_update(of=Receivable).execution_options(populate_existing=True)
+            row = (await session.execute(locked)).first()
         else:
             row = (await session.execute(stmt)).first()
             if row is not None and lock:

@@ -180,8 +180,9 @@ async def _try(
             ReceivableAction.DISPUTE: "receivableDisputeOpen",
             ReceivableAction.REQUEST_EVIDENCE: "receivableEvidenceRequest",
         }[action]
+        # What is left of the 1200.00 once the arranged 100.00 is recovered.
         payload = (
-            {"id": rid, "amount": "1200"} if action is ReceivableAction.PAYMENT else {"id": rid}
+            {"id": rid, "amount": "1100"} if action is ReceivableAction.PAYMENT else {"id": rid}
         )
         result = await op(client, admin, name, payload)
         return result["userErrors"][0]["code"] if result["userErrors"] else None

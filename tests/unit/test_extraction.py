@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -153,6 +154,41 @@ def test_a_swappable_numeric_date_is_flagged_ambiguous() -> None:
 )
 def test_payment_terms_give_the_due_date(terms: str, expected: date) -> None:
     assert due_from_terms(terms, date(2026, 8, 3)) == expected
+
+
+@pytest.mark.parametrize(
+    ("terms", "expected"),
+    [
+        # Issue + 30 days is 2 March, then the end of that month; not 31 January + 30 days.
+        ("30 jours fin de mois", date(2026, 3, 31)),
+        ("fin de mois + 30 jours", date(2026, 3, 2)),
+        ("30 jours fin de mois le 10", date(2026, 4, 10)),
+        ("45 jours fin de mois, le 15", date(2026, 4, 15)),
+        ("30 jours FDM le 5", date(2026, 4, 5)),
+        ("Paiement fin de mois le 10", date(2026, 2, 10)),
+        ("fin de mois le 31", date(2026, 2, 28)),
+    ],
+)
+def test_month_end_terms_from_the_last_day_of_january(terms: str, expected: date) -> None:
+    assert due_from_terms(terms, date(2026, 1, 31)) == expected
+
+
+@pytest.mark.parametrize(
+    ("terms", "due"),
+    [
+        ("Conditions de paiement : 30 jours fin de mois", "2026-03-31"),
+        ("Conditions de paiement : 30 jours fin de mois le 10", "2026-04-10"),
+        ("Conditions de paiement : fin de mois le 10", "2026-02-10"),
+    ],
+)
+def test_a_due_date_computed_from_month_end_terms_on_the_invoice(terms: str, due: str) -> None:
+    base = next(s for s in TEXT if s.name == "fr_terms_fin_de_mois")
+    spec = dataclasses.replace(
+        base, issue="2026-01-31", issue_text="31/01/2026", terms=terms, expected_due=due
+    )
+    extraction = read_invoice(pdf_of(spec), engine=None)
+    _check(spec, extraction)
+    assert extraction.field_confidence["invoice.due_date"] < 0.95
 
 
 @pytest.mark.parametrize(

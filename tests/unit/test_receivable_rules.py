@@ -183,10 +183,41 @@ def test_partial_payment_awaits_a_decision() -> None:
     assert (outcome.fully_paid, outcome.awaiting_decision) == (False, True)
 
 
-def test_overpayment_leaves_nothing_remaining() -> None:
-    outcome = apply_payment("in_process", Decimal("100.00"), Decimal("0.00"), Decimal("120.00"))
-    assert outcome.amount_remaining == Decimal("0.00")
-    assert outcome.fully_paid is True
+def test_a_payment_of_exactly_the_amount_remaining_pays_in_full() -> None:
+    outcome = apply_payment("in_process", Decimal("500.00"), Decimal("200.00"), Decimal("300.00"))
+    assert (outcome.amount_recovered, outcome.amount_remaining) == (
+        Decimal("500.00"),
+        Decimal("0.00"),
+    )
+    assert (outcome.fully_paid, outcome.awaiting_decision) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("amount", "recovered", "payment", "remaining"),
+    [
+        ("1000.00", "0.00", "2000.00", "1000.00"),
+        ("500.00", "200.00", "400.00", "300.00"),
+        ("100.00", "0.00", "100.01", "100.00"),
+    ],
+)
+def test_a_payment_above_the_amount_remaining_is_refused_on_amount(
+    amount: str, recovered: str, payment: str, remaining: str
+) -> None:
+    with pytest.raises(DomainValidationError) as refused:
+        apply_payment("in_process", Decimal(amount), Decimal(recovered), Decimal(payment))
+    assert refused.value.errors == [
+        FieldError(
+            "amount",
+            "out_of_range",
+            f"amount must not exceed {remaining}, the amount remaining on this receivable.",
+        )
+    ]
+
+
+def test_a_payment_out_of_turn_is_a_transition_error_whatever_its_amount() -> None:
+    # What the status refuses is said first: the balance is only judged on a payable receivable.
+    with pytest.raises(InvalidTransition):
+        apply_payment("payment_received", Decimal("100"), Decimal("40"), Decimal("500"))
 
 
 def test_payment_needs_in_process_and_a_positive_amount() -> None:

@@ -168,16 +168,21 @@ def end_of_month(day: date) -> date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
-# "30 jours fin de mois", "45 jours FDM", "à 30 jours", "30 jours net", "Net 30",
-# "payable within 30 days", "30 days end of month", "à réception", "upon receipt".
+# "30 jours fin de mois", "45 jours FDM", "30 jours fin de mois le 10", "fin de mois le 10",
+# "à 30 jours", "30 jours net", "Net 30", "payable within 30 days", "30 days end of month",
+# "à réception", "upon receipt".
+_DAY_OF_NEXT_MONTH = r"(?:\s*,?\s*le\s+(\d{1,2})\b)"
 _TERMS_EOM_AFTER = re.compile(
-    r"(\d{1,3})\s*(?:jours|days|j)\s*(?:fin\s+de\s+mois|fdm|end\s+of\s+(?:the\s+)?month|eom)",
+    r"(\d{1,3})\s*(?:jours|days|j)\s*(?:fin\s+de\s+mois|fdm|end\s+of\s+(?:the\s+)?month|eom)"
+    + _DAY_OF_NEXT_MONTH
+    + "?",
     re.IGNORECASE,
 )
 _TERMS_EOM_BEFORE = re.compile(
     r"(?:fin\s+de\s+mois|end\s+of\s+(?:the\s+)?month)\s*\+\s*(\d{1,3})\s*(?:jours|days|j)?",
     re.IGNORECASE,
 )
+_TERMS_EOM_ON = re.compile(r"\b(?:fin\s+de\s+mois|fdm)" + _DAY_OF_NEXT_MONTH, re.IGNORECASE)
 _TERMS_DAYS = re.compile(
     r"(?:\bnet\s*(\d{1,3})\b|(\d{1,3})\s*(?:jours|days)(?:\s+net)?\b)", re.IGNORECASE
 )
@@ -192,16 +197,29 @@ TERMS_LABEL = re.compile(
 )
 
 
+def _on_day_of_next_month(month_end: date, day: str | None) -> date:
+    """``month_end``, or with "le D" the D-th of the month after it (its last day at most)."""
+    if day is None or not 1 <= int(day) <= 31:
+        return month_end
+    first = month_end + timedelta(days=1)
+    return first.replace(day=min(int(day), end_of_month(first).day))
+
+
 def due_from_terms(text: str, issue: date) -> date | None:
     """The due date that payment terms printed in ``text`` give for an invoice issued on ``issue``.
 
-    "30 jours fin de mois" is read as the LME usage: 30 days after issue, then the end of that
-    month; "fin de mois + 30 jours" is the end of the issue month, then 30 days.
+    "30 jours fin de mois" is the common accounting reading (one of the two the DGCCRF admits
+    under L441-10): 30 days after issue, then the end of that month; "fin de mois + 30 jours" is
+    the other, the end of the issue month, then 30 days, and is only read when spelled so.
+    "… fin de mois le 10" pays on the 10th of the month after that month's end.
     """
     if m := _TERMS_EOM_AFTER.search(text):
-        return end_of_month(issue + timedelta(days=int(m.group(1))))
+        month_end = end_of_month(issue + timedelta(days=int(m.group(1))))
+        return _on_day_of_next_month(month_end, m.group(2))
     if m := _TERMS_EOM_BEFORE.search(text):
         return end_of_month(issue) + timedelta(days=int(m.group(1)))
+    if m := _TERMS_EOM_ON.search(text):
+        return _on_day_of_next_month(end_of_month(issue), m.group(1))
     if m := _TERMS_DAYS.search(text):
         return issue + timedelta(days=int(m.group(1) or m.group(2)))
     if _TERMS_RECEIPT.search(text):

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
@@ -45,8 +45,10 @@ from debtgraph.domain.receivables.models import (
 )
 from debtgraph.domain.receivables.parsing import (
     DEFAULT_CONTACT_LEVEL,
+    MAX_CONTACTS,
     ContactDraft,
     ReceivableDraft,
+    too_many_contacts_error,
 )
 from debtgraph.domain.receivables.recovery import (
     FORMAL_NOTICE_AFTER_DAYS,
@@ -618,11 +620,20 @@ async def add_contact(
     actor: Actor,
     draft: ContactDraft,
 ) -> Contact:
-    """Add a debtor contact; refused once the receivable is closed (recovered or cancelled)."""
+    """Add a debtor contact; refused once the receivable is closed or has its most contacts.
+
+    The caller holds the receivable's row lock (``lock_row`` or ``FOR UPDATE``) to the commit,
+    so two additions to a receivable one short of the cap cannot both count one place left.
+    """
     if receivable.status in (ReceivableStatus.RECOVERED, ReceivableStatus.CANCELLED):
         raise InvalidTransition(
             receivable.status, "add_contact", "A closed receivable takes no new contacts."
         )
+    held = await session.scalar(
+        select(func.count()).select_from(Contact).where(Contact.receivable_id == receivable.id)
+    )
+    if (held or 0) >= MAX_CONTACTS:
+        raise DomainValidationError([too_many_contacts_error()])
     now = clock.now()
     contact = _new_contact(receivable.id, draft, now)
     session.add(contact)

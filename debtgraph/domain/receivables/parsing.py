@@ -51,7 +51,15 @@ DEFAULT_CONTACT_LEVEL = 0
 COMPANY_TYPES = ("company", "individual")
 AMOUNT_TOLERANCE = Decimal("0.01")
 MAX_CONTACTS = 50
+CONTACTS_FIELD = "debtor.contacts"
 MAX_INVOICE_NUMBERS = 100
+
+
+def too_many_contacts_error() -> FieldError:
+    """A receivable's debtor holds at most ``MAX_CONTACTS`` contacts, however they were added."""
+    return FieldError(
+        CONTACTS_FIELD, "too_many", f"{CONTACTS_FIELD} must contain at most {MAX_CONTACTS} items."
+    )
 
 
 def currency_code(text: str) -> str | None:
@@ -227,9 +235,7 @@ def _read_debtor(reader: PayloadReader, raw: Mapping[str, Any]) -> DebtorDraft |
     reader.errors.extend(kyb_errors)
     address = read_address(reader, raw.get("address"), "debtor.address")
     contacts: list[ContactDraft] = []
-    items = reader.array(
-        raw.get("contacts"), "debtor.contacts", required=True, max_items=MAX_CONTACTS
-    )
+    items = reader.array(raw.get("contacts"), CONTACTS_FIELD, required=True, max_items=MAX_CONTACTS)
     for index, item in enumerate(items or []):
         contact = _read_contact(reader, item, f"debtor.contacts[{index}]")
         if contact is not None:

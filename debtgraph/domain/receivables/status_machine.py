@@ -9,6 +9,9 @@ Decisions where PRODUCT.md §3 leaves room:
 - ``payout`` needs the receivable fully paid; ``continue_recovery`` and ``mark_complete`` (the
   creditor's partial-payment decision) need it to await that decision. A partial payment moves
   ``in_process`` to ``payment_received`` and sets ``awaiting_decision``.
+- A payment is at most the amount remaining: money recovered on a claim cannot exceed the claim
+  (``amount_recovered`` and the stats would count money nobody owed), so more is refused on
+  ``amount`` rather than recorded or silently capped.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from debtgraph.domain.core.errors import InvalidTransition
+from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
 from debtgraph.domain.receivables.models import ReceivableStatus
 
 
@@ -131,17 +134,28 @@ class PaymentOutcome:
 def apply_payment(
     status: str, amount: Decimal, amount_recovered: Decimal, payment: Decimal
 ) -> PaymentOutcome:
-    """Record a debtor payment on an ``in_process`` receivable (full or partial)."""
+    """Record a debtor payment on an ``in_process`` receivable, at most what remains due."""
     if not payment.is_finite() or payment <= 0:
         raise ValueError("a payment must be a positive amount")
     target = next_status(status, _A.PAYMENT)
+    remaining = max(Decimal("0.00"), amount - amount_recovered)
+    if payment > remaining:
+        raise DomainValidationError([overpayment_error(remaining)])
     recovered = amount_recovered + payment
     fully_paid = recovered >= amount
     return PaymentOutcome(
         status=target,
         amount_recovered=recovered,
-        # An overpayment leaves nothing to recover, not a negative balance.
-        amount_remaining=max(Decimal("0.00"), amount - recovered),
+        amount_remaining=amount - recovered,
         fully_paid=fully_paid,
         awaiting_decision=not fully_paid,
+    )
+
+
+def overpayment_error(remaining: Decimal) -> FieldError:
+    """The refusal of a payment larger than the receivable's amount remaining."""
+    return FieldError(
+        "amount",
+        "out_of_range",
+        f"amount must not exceed {remaining}, the amount remaining on this receivable.",
     )
