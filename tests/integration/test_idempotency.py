@@ -53,6 +53,13 @@ async def test_a_replay_is_the_first_answer_byte_for_byte(
     assert again.headers["content-type"] == first.headers["content-type"]
     assert list(again.json()["metadata"]) == ["zeta", "alpha", "middle"]
     assert await count(db, Receivable) == 1
+    # Kept as the text sent, which every database gives back as it was (SQLite's JSON did by
+    # chance for an object, PostgreSQL's JSONB does not).
+    async with db() as session:
+        stored = await session.scalar(
+            select(IdempotencyKey.response_body).where(IdempotencyKey.key == "k-bytes")
+        )
+    assert stored == first.content.decode()
 
 
 async def test_same_key_other_body_or_path_is_409(

@@ -797,7 +797,8 @@ OPERATIONS: dict[str, Operation] = {
         "Query.recoveryStats",
         _rest_stats,
         _gql_stats,
-        "query($period: StatsPeriod!) { recoveryStats(period: $period) { totalSent "
+        "query($period: StatsPeriod!, $currency: String) { recoveryStats(period: $period, "
+        "currency: $currency) { totalSent "
         "totalRecovered totalAmountSent totalAmountRecovered avgDaysToRecovery "
         "withPhoneSuccessRate withoutPhoneSuccessRate } }",
         ("recoveryStats",),
@@ -1669,6 +1670,26 @@ CASES = [
             {"period": "BOGUS"},
         ),
         "reports.stats-bad-period",
+    ),
+    row(
+        _query(
+            "reports.stats",
+            "platform",
+            "ok",
+            "/v1/reports/stats?period=all_time&currency=usd",
+            {"period": "ALL_TIME", "currency": "usd"},
+        ),
+        "reports.stats-currency",
+    ),
+    row(
+        _query(
+            "reports.stats",
+            "platform",
+            "invalid",
+            "/v1/reports/stats?currency=XYZ",
+            {"period": "ALL_TIME", "currency": "XYZ"},
+        ),
+        "reports.stats-bad-currency",
     ),
     row(
         _query(

@@ -214,7 +214,7 @@ async def test_stats_amounts_are_those_of_one_currency(
     )
     none = (await client.get("/v1/reports/stats?currency=CHF", headers=headers)).json()
     assert (none["total_sent"], none["total_amount_sent"]) == (3, 0.0)
-    for bad in ("XYZ", "", "EURO"):
+    for bad in ("XYZ", "", "EURO", "\u0131dr"):  # a dotless i upper-cases to I
         refused = await client.get("/v1/reports/stats", params={"currency": bad}, headers=headers)
         assert refused.status_code == 400, bad
         assert refused.json()["error"]["field"] == "currency"
