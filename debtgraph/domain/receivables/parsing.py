@@ -64,7 +64,7 @@ def too_many_contacts_error() -> FieldError:
 
 def currency_code(text: str) -> str | None:
     """The ISO 4217 code ``text`` spells in any case (``eur`` is EUR), or None for none."""
-    # ASCII letters only: str.upper() maps others onto them ("ıdr", a dotless i, is "IDR").
+    # ASCII letters only: str.upper() maps others onto them ("\\u0131dr", dotless i, is "IDR").
     code = text.upper() if text.isascii() else ""
     return code if code in ISO_4217_CURRENCIES else None
 
