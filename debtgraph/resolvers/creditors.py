@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from debtgraph.domain.core.concurrency import lock_row
+from debtgraph.domain.core.errors import DomainValidationError
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.creditors import changes as creditors
+from debtgraph.domain.creditors import identity_documents
 from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.requirements import Requirements
 from debtgraph.domain.oauth import grants as oauth_flow
@@ -27,6 +29,9 @@ from debtgraph.resolvers.permissions import (
     user_reach,
 )
 from debtgraph.resolvers.principal import Principal, PrincipalKind
+
+# The hosted onboarding form around its file: headers, boundaries and a score of small fields.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def onboarding_url(ctx: Context, token: str) -> str:
@@ -83,25 +88,80 @@ async def onboarding_user(ctx: Context, token: str) -> User | None:
         return await creditors.user_by_onboarding_token(session, token)
 
 
-async def submit_onboarding(ctx: Context, token: str, form: Mapping[str, str]) -> User:
-    """Save the hosted onboarding form; NotFound when the token is unknown or spent."""
+def identity_document_limit(ctx: Context) -> int:
+    """The largest representative's identity document accepted, in bytes."""
+    return identity_documents.max_bytes(ctx.settings.max_upload_bytes)
+
+
+def onboarding_request_limit(ctx: Context) -> int:
+    """The most bytes a hosted onboarding form may carry: its document plus multipart framing."""
+    return identity_document_limit(ctx) + MULTIPART_OVERHEAD
+
+
+def identity_document_too_large(ctx: Context) -> DomainValidationError:
+    """The refusal of a form whose body is over :func:`onboarding_request_limit`."""
+    return identity_documents.too_large(identity_document_limit(ctx))
+
+
+async def onboarding_caller(ctx: Context, token: str) -> User | None:
+    """The creditor behind an unspent token, looked up before the form's body is read.
+
+    The connection goes back to the pool at once: none is held while the browser sends a file.
+    """
+    user = await onboarding_user(ctx, token)
+    await ctx.uow.close()
+    return user
+
+
+async def submit_onboarding(
+    ctx: Context, token: str, form: Mapping[str, str], document: Any = None
+) -> User:
+    """Save the hosted onboarding form (and its identity document, if it carries one).
+
+    NotFound when the token is unknown or spent; nothing is stored then, nor when the form is
+    refused.
+    """
     user = await onboarding_user(ctx, token)
     if user is None:
         raise NotFound("Onboarding link")
-    validated = creditors.validate_onboarding_form(
-        user, form, now=ctx.clock.now(), client_ip=ctx.client_ip
+    # Reading the document, hashing and copying take a while: hold no pool connection meanwhile.
+    await ctx.uow.close()
+    limit = identity_document_limit(ctx)
+    validated = await asyncio.to_thread(
+        creditors.validate_onboarding_form,
+        user,
+        form,
+        now=ctx.clock.now(),
+        client_ip=ctx.client_ip,
+        document=document,
+        document_limit=limit,
     )
     # argon2 is CPU-bound by design: keep it off the event loop.
     password_hash = await asyncio.to_thread(creditors.new_password_hash, validated.password)
-    async with ctx.uow.session() as session:
-        # The token is spent by the same transaction that saves the form, and only by one
-        # of concurrent submissions: the read above is no guarantee that it is still unspent.
-        saved = await creditors.complete_onboarding(
-            session, ctx.clock, token, validated, password_hash
+    upload_dir = ctx.settings.upload_dir
+    reference: str | None = None
+    if validated.identity_document is not None:
+        reference = await asyncio.to_thread(
+            identity_documents.store,
+            document.file,
+            validated.identity_document,
+            upload_dir,
+            limit=limit,
         )
-    if saved is None:
-        raise NotFound("Onboarding link")
-    await ctx.uow.commit()
+    try:
+        async with ctx.uow.session() as session:
+            # The token is spent by the same transaction that saves the form, and only by one
+            # of concurrent submissions: the read above is no guarantee that it is still unspent.
+            saved = await creditors.complete_onboarding(
+                session, ctx.clock, token, validated, password_hash, identity_document=reference
+            )
+        if saved is None:
+            raise NotFound("Onboarding link")
+        await ctx.uow.commit()
+    except BaseException:
+        # Only a committed row may point at a stored document: no orphan stays behind.
+        identity_documents.remove(upload_dir, reference)
+        raise
     return saved
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from debtgraph.domain.core.errors import DomainValidationError
 from debtgraph.domain.creditors import changes as creditors
+from debtgraph.domain.creditors import identity_documents
 from debtgraph.domain.creditors.models import User
 from debtgraph.resolvers import creditors as creditor_cases
 from debtgraph.resolvers.errors import NotFound
@@ -88,6 +90,18 @@ _PROFILE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("contact.phone", "Your phone (optional)", "text"),
     ("bank_account.iban", "IBAN for payouts (optional now, needed to receive payments)", "text"),
 )
+_DOCUMENT_FIELD = identity_documents.FIELD
+_DOCUMENT_LABEL = (
+    "Identity document of the company's legal representative: PDF, JPEG or PNG, at most {mb} MB "
+    "(optional now, needed to receive payments)"
+)
+# What the file picker offers; the server judges the file by its bytes, never by this.
+_DOCUMENT_ACCEPT = ",".join(
+    [k.media_type for k in identity_documents.KINDS] + [".pdf", ".jpg", ".jpeg", ".png"]
+)
+_UNREADABLE_FORM = "The form could not be read. Reload the page and submit it again."
+# The page's form fields and a file: a bound on what a submission may make the parser hold.
+_MAX_FORM_FIELDS = 50
 _PASSWORD_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("password", "Choose a password (at least 10 characters)", "password"),
     ("password_confirmation", "Repeat the password", "password"),
@@ -128,6 +142,18 @@ def _fields_html(
     return "\n".join(parts)
 
 
+def _document_html(request: Request, errors: dict[str, str]) -> str:
+    limit = creditor_cases.identity_document_limit(context(request))
+    label = _DOCUMENT_LABEL.format(mb=max(limit // (1024 * 1024), 1))
+    error = errors.get(_DOCUMENT_FIELD)
+    return (
+        f'<label for="{_DOCUMENT_FIELD}">{hosted_pages.escape(label)}</label>'
+        f'<input type="file" id="{_DOCUMENT_FIELD}" name="{_DOCUMENT_FIELD}" '
+        f'accept="{hosted_pages.escape(_DOCUMENT_ACCEPT)}">'
+        + (f'<p class="error">{hosted_pages.escape(error)}</p>' if error else "")
+    )
+
+
 def _onboarding_form(
     request: Request,
     user: User,
@@ -149,10 +175,11 @@ def _onboarding_form(
             + '<label><input type="checkbox" name="tos_acceptance" value="accepted"> '
             "I accept the terms of service</label>"
             + (f'<p class="error">{hosted_pages.escape(tos_error)}</p>' if tos_error else "")
+            + _document_html(request, errors)
             + _fields_html(fields, {}, errors)
         )
     else:
-        fields_html = _fields_html(fields, {}, errors)
+        fields_html = _document_html(request, errors) + _fields_html(fields, {}, errors)
     summary = ""
     if errors:
         summary = '<div class="errors">Please correct the fields marked below.</div>'
@@ -181,31 +208,57 @@ async def onboarding_page(request: Request) -> Response:
     return _onboarding_form(request, user, token)
 
 
+def _expired_form() -> Response:
+    return hosted_pages.message_page(
+        "Form expired", "This form has expired. Reload the page and try again.", 403
+    )
+
+
 async def onboarding_submit(request: Request) -> Response:
-    """Save the hosted onboarding form."""
+    """Save the hosted onboarding form (multipart: it may carry the identity document)."""
     ctx = context(request)
     token = request.path_params["token"]
-    form = await request.form()
-    values = {k: v for k, v in form.items() if isinstance(v, str)}
-    if not hosted_pages.csrf_valid(
-        request, ctx.settings.secret_key, _CSRF_PURPOSE, token, values.get("csrf_token", "")
-    ):
-        return hosted_pages.message_page(
-            "Form expired", "This form has expired. Reload the page and try again.", 403
-        )
-    user = await creditor_cases.onboarding_user(ctx, token)
+    # The link is the caller: known, and the browser's CSRF cookie present, before a byte of
+    # the body (maybe a file of megabytes) is read.
+    if not request.cookies.get(hosted_pages.CSRF_COOKIE):
+        return _expired_form()
+    user = await creditor_cases.onboarding_caller(ctx, token)
     if user is None:
         return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
     try:
-        user = await creditor_cases.submit_onboarding(ctx, token, values)
-    except DomainValidationError as exc:
-        errors: dict[str, str] = {}
-        for error in exc.errors:
-            errors.setdefault(error.field, error.message)
-        return _onboarding_form(request, user, token, values=values, errors=errors, status_code=400)
-    except NotFound:
-        # Spent meanwhile, e.g. by a concurrent submission of the same form.
-        return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
+        form = await request.form(max_files=1, max_fields=_MAX_FORM_FIELDS)
+    except hosted_pages.FormTooLarge:
+        message = creditor_cases.identity_document_too_large(ctx).first.message
+        return _onboarding_form(
+            request, user, token, errors={_DOCUMENT_FIELD: message}, status_code=413
+        )
+    except HTTPException:
+        # A multipart body that does not parse (or has more parts than the form): nothing kept.
+        return _onboarding_form(
+            request, user, token, errors={_DOCUMENT_FIELD: _UNREADABLE_FORM}, status_code=400
+        )
+    try:
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not hosted_pages.csrf_valid(
+            request, ctx.settings.secret_key, _CSRF_PURPOSE, token, values.get("csrf_token", "")
+        ):
+            return _expired_form()
+        try:
+            user = await creditor_cases.submit_onboarding(
+                ctx, token, values, form.get(_DOCUMENT_FIELD)
+            )
+        except DomainValidationError as exc:
+            errors: dict[str, str] = {}
+            for error in exc.errors:
+                errors.setdefault(error.field, error.message)
+            return _onboarding_form(
+                request, user, token, values=values, errors=errors, status_code=400
+            )
+        except NotFound:
+            # Spent meanwhile, e.g. by a concurrent submission of the same form.
+            return hosted_pages.message_page("Link not valid", _INVALID_LINK, 404)
+    finally:
+        await form.close()
     if user.status == "active":
         message = "Your account is ready. You can now sign in from your platform."
     else:

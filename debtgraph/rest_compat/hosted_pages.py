@@ -40,6 +40,14 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-anc
 _CSP_SOURCE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.\-\[\]:]+)?")
 
 
+class FormTooLarge(Exception):
+    """A hosted form's body is over its limit: raised from ``receive`` while the form is read.
+
+    The page knows its caller by then, so it answers with its own form and the field at fault
+    rather than a bare 413. Not a ValueError: form parsers turn those into "unparseable".
+    """
+
+
 @cache
 def _template(name: str) -> Template:
     return Template((_TEMPLATES / name).read_text(encoding="utf-8"))

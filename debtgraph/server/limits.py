@@ -7,6 +7,10 @@
 * Bodies are counted as they arrive, declared (``Content-Length``) or chunked: past
   ``MAX_BODY_KB`` (``MAX_UPLOAD_MB`` plus framing for an upload) the request is answered at once
   and the rest is never read, so neither memory nor temporary files grow beyond the limit.
+* The hosted onboarding form (multipart, with the representative's identity document) has the
+  document's limit plus framing. Past it the form's read fails with ``FormTooLarge`` before the
+  first byte (declared) or at the chunk that crosses it, and the page answers with its own form;
+  the page looks its link up before reading, as other writes have their caller first.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE
-from debtgraph.resolvers import extraction, uploads
+from debtgraph.resolvers import creditors, extraction, uploads
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError, Unauthenticated
 from debtgraph.rest_compat.common import Family, JSONResponse, family_of
 from debtgraph.rest_compat.errors import cleavr_error, render_use_case_error, tether_status
+from debtgraph.rest_compat.hosted_pages import FormTooLarge
 
 GRAPHQL_PATH = "/graphql"
 # Routes that take a multipart file upload (and so MAX_UPLOAD_MB rather than MAX_BODY_KB). An
@@ -42,13 +47,16 @@ CSV_UPLOAD_ROUTES = frozenset(
 PUBLIC_API_WRITES = frozenset({"/api/login", "/api/billing/callback"})
 INVOICE_ROUTE = ("POST", "/v1/receivables/ocr")
 INVOICE_MAX_BYTES = extraction.pdf.MAX_BYTES
+# The hosted onboarding form, /onboarding/{token}: it may carry an identity document.
+ONBOARDING_PREFIX = "/onboarding/"
 # Methods that carry no body by convention: never refused for want of a caller here, so that
 # an anonymous GET still gets its route's own answer (404, 401, a public page).
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# What a body is, for its limit and its refusal: a JSON (or form) body, a CSV or an invoice file.
-BodyKind = Literal["body", "csv", "invoice"]
+# What a body is, for its limit and its refusal: a JSON (or form) body, a CSV or an invoice file,
+# or the hosted onboarding form with its identity document.
+BodyKind = Literal["body", "csv", "invoice", "onboarding"]
 
 
 class BodyTooLarge(Exception):
@@ -85,8 +93,11 @@ class RequestGuard:
             await refusal(scope, receive, send)
             return
         limit, kind = _limit(scope, ctx, headers)
+        # The hosted page renders its own refusal: its form's read fails instead of the request.
+        overflow: type[Exception] = FormTooLarge if kind == "onboarding" else BodyTooLarge
         declared = headers.get("content-length", "").strip()
-        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        over = declared.isascii() and declared.isdigit() and int(declared) > limit
+        if over and kind != "onboarding":
             await _too_large(scope, ctx, kind)(scope, receive, send)
             return
 
@@ -95,11 +106,13 @@ class RequestGuard:
 
         async def counting_receive() -> Message:
             nonlocal received
+            if over:
+                raise overflow()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    raise overflow()
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -110,7 +123,7 @@ class RequestGuard:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, FormTooLarge):
             if started:
                 raise
             await _too_large(scope, ctx, kind)(scope, receive, send)
@@ -127,7 +140,15 @@ def _limit(scope: Scope, ctx: Context, headers: Headers) -> tuple[int, BodyKind]
             return uploads.request_limit(ctx), "csv"
         if route == INVOICE_ROUTE:
             return INVOICE_MAX_BYTES + extraction.MULTIPART_OVERHEAD, "invoice"
+        path = scope["path"]
+        if scope["method"] == "POST" and _is_onboarding_path(path):
+            return creditors.onboarding_request_limit(ctx), "onboarding"
     return ctx.settings.max_body_bytes, "body"
+
+
+def _is_onboarding_path(path: str) -> bool:
+    token = path.removeprefix(ONBOARDING_PREFIX)
+    return token != path and bool(token) and "/" not in token
 
 
 def _family_response(scope: Scope, exc: Exception, graphql: Response) -> Response:
@@ -193,6 +214,10 @@ def _caller_refusal(scope: Scope, ctx: Context, headers: Headers) -> Response | 
 
 def _too_large(scope: Scope, ctx: Context, kind: BodyKind) -> Response:
     path = scope["path"]
+    if kind == "onboarding":
+        # Only when the page did not answer itself (it catches FormTooLarge while reading).
+        first = creditors.identity_document_too_large(ctx).first
+        return cleavr_error(413, "payload_too_large", first.message)
     if kind != "body":
         # A file's own refusal, as its route documents it: Tether's 422 on `file` for a CSV,
         # PRODUCT.md §4's 400 `file_too_large` for an invoice, whatever the framing.

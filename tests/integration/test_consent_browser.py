@@ -150,3 +150,61 @@ def test_redirect_sources_cannot_inject_into_the_policy() -> None:
     assert redirect_source("com.example.app:/oauth") == "com.example.app:"
     assert redirect_source("https://acme.test;script-src */cb") is None
     assert redirect_source("https://acme.test,evil.test/cb") is None
+
+
+async def test_onboarding_page_takes_the_identity_document_in_chromium(
+    page: Any, server: LiveServer, make_platform: Any, settings: Any
+) -> None:
+    from tests.integration.cleavr_support import DANONE_SIRET, IBAN, bearer, create_user
+    from tests.integration.test_identity_document import stored_documents
+
+    acme = await make_platform()
+    async with httpx.AsyncClient(base_url=server.url) as api:
+        created = await create_user(api, acme.api_key, {"email": "doc@x.test"})
+        await page.goto(created["onboarding_url"])
+        fields = {
+            "company.name": "Danone",
+            "company.siret": DANONE_SIRET,
+            "company.address.line1": "17 boulevard Haussmann",
+            "company.address.postal_code": "75009",
+            "company.address.city": "Paris",
+            "contact.first_name": "Ada",
+            "contact.last_name": "Lovelace",
+            "bank_account.iban": IBAN,
+            "password": PASSWORD,
+            "password_confirmation": PASSWORD,
+        }
+        for name, value in fields.items():
+            await page.fill(f'[name="{name}"]', value)
+        await page.check('[name="tos_acceptance"]')
+        document = '[name="representative.identity_document"]'
+        # A GIF named like a PDF: the page shows the refusal at the file input.
+        await page.set_input_files(
+            document, {"name": "id.pdf", "mimeType": "application/pdf", "buffer": b"GIF89a" * 8}
+        )
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
+        assert "PDF, JPEG or PNG" in await page.locator("p.error").first.inner_text()
+        assert stored_documents(settings) == []
+
+        # The form comes back with what was typed (but passwords and the file): choose again.
+        await page.fill('[name="password"]', PASSWORD)
+        await page.fill('[name="password_confirmation"]', PASSWORD)
+        await page.check('[name="tos_acceptance"]')
+        await page.set_input_files(
+            document,
+            {"name": "passport.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n%%EOF"},
+        )
+        async with page.expect_navigation():
+            await page.click("button[type=submit]")
+        assert await page.locator("h1").inner_text() == "All set"
+
+        headers = bearer(acme.api_key)
+        uid = created["id"]
+        requirements = (await api.get(f"/v1/users/{uid}/requirements", headers=headers)).json()
+        assert requirements == {"currently_due": [], "eventually_due": [], "past_due": []}
+        status = (await api.get(f"/v1/users/{uid}/onboarding-status", headers=headers)).json()
+        assert (status["status"], status["stripe_account_status"]) == ("active", "enabled")
+    [stored] = stored_documents(settings)
+    assert stored.suffix == ".pdf"
+    assert stored.read_bytes() == b"%PDF-1.7\n%%EOF"

@@ -11,6 +11,9 @@ Decisions:
 - The hosted page requires every ``currently_due`` item and a password (at least 10 characters);
   the IBAN is optional there (``eventually_due``). For a user created complete, the same URL only
   asks for the password (the "set-password link").
+- The representative's identity document (``eventually_due`` too) is optional on both forms; it is
+  judged with the other fields (``identity_documents``), so one answer lists every problem, and
+  stored only once the whole form is valid.
 - Every change of ``status``, ``kyb_status`` or the capabilities raises ``user.updated`` with the
   previous values in ``previous_attributes``.
 """
@@ -31,6 +34,8 @@ from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import flush_refusing_duplicates
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.core.secrets import hash_password, hash_token, public_id, random_string
+from debtgraph.domain.creditors import identity_documents
+from debtgraph.domain.creditors.identity_documents import DocumentKind
 from debtgraph.domain.creditors.models import Role, User, UserStatus
 from debtgraph.domain.creditors.parsing import UserDraft, validate_user_payload
 from debtgraph.domain.creditors.requirements import (
@@ -229,6 +234,8 @@ class OnboardingForm:
     draft: UserDraft | None
     iban: str | None
     password: str
+    # The type the submitted identity document was found to be; None when none was chosen.
+    identity_document: DocumentKind | None = None
 
 
 def _password(form: Mapping[str, str], errors: list[FieldError]) -> str:
@@ -246,16 +253,38 @@ def _password(form: Mapping[str, str], errors: list[FieldError]) -> str:
     return password
 
 
+def _identity_document(
+    document: identity_documents.SubmittedFile | str | None,
+    limit: int,
+    errors: list[FieldError],
+) -> DocumentKind | None:
+    try:
+        return identity_documents.examine(document, limit=limit)
+    except DomainValidationError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
 def validate_onboarding_form(
-    user: User, form: Mapping[str, str], *, now: datetime, client_ip: str
+    user: User,
+    form: Mapping[str, str],
+    *,
+    now: datetime,
+    client_ip: str,
+    document: identity_documents.SubmittedFile | str | None = None,
+    document_limit: int = identity_documents.MAX_BYTES,
 ) -> OnboardingForm:
-    """Validate the hosted page's fields; dotted field paths name the form inputs."""
+    """Validate the hosted page's fields; dotted field paths name the form inputs.
+
+    Blocking when a document is given (its first bytes are read): call it in a worker thread.
+    """
     errors: list[FieldError] = []
     if profile_complete(user, now):
         password = _password(form, errors)
+        kind = _identity_document(document, document_limit, errors)
         if errors:
             raise DomainValidationError(errors)
-        return OnboardingForm(draft=None, iban=None, password=password)
+        return OnboardingForm(draft=None, iban=None, password=password, identity_document=kind)
 
     def text(name: str) -> str | None:
         value = (form.get(name) or "").strip()
@@ -313,17 +342,25 @@ def validate_onboarding_form(
             iban = normalize_iban(iban)
         else:
             errors.append(FieldError("bank_account.iban", "invalid_iban", "The IBAN is invalid."))
+    kind = _identity_document(document, document_limit, errors)
     password = _password(form, errors)
     if errors:
         raise DomainValidationError(errors)
-    return OnboardingForm(draft=draft, iban=iban, password=password)
+    return OnboardingForm(draft=draft, iban=iban, password=password, identity_document=kind)
 
 
 async def complete_onboarding(
-    session: AsyncSession, clock: Clock, token: str, form: OnboardingForm, password_hash: str
+    session: AsyncSession,
+    clock: Clock,
+    token: str,
+    form: OnboardingForm,
+    password_hash: str,
+    *,
+    identity_document: str | None = None,
 ) -> User | None:
     """Spend the token, save the validated hosted form and recompute the creditor's status.
 
+    ``identity_document`` is the reference of the document the form carried, stored already.
     None, with nothing changed, when the token was spent already (maybe a moment ago by a
     concurrent submission of the same form).
     """
@@ -351,6 +388,8 @@ async def complete_onboarding(
             user.onboarding_started_on = now.date()
     if form.iban is not None:
         user.bank_iban = form.iban
+    if identity_document is not None:
+        user.representative_document = identity_document
     user.password_hash = password_hash
     _refresh_status(session, clock, user, before)
     await session.flush()
