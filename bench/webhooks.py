@@ -101,7 +101,7 @@ async def arrange(url: str, n: int, receiver_url: str) -> tuple[object, list[int
         session.add(user)
         await session.flush()
         hook = Webhook(
-            public_id=public_id("wh"),
+            public_id=public_id("whk"),
             platform_id=created.platform.id,
             url=receiver_url,
             events=["*"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.services import Services
 from debtgraph.domain.webhooks import deliveries
@@ -31,13 +33,19 @@ def config_of(services: Services[Any]) -> deliveries.DeliveryConfig:
 
 
 async def _deliver(services: Services[Any], delivery_ids: list[int] | None) -> int:
+    async def commit(session: AsyncSession) -> None:
+        # A recording may disable an endpoint, whose webhook.disabled event is relayed here.
+        await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
+
     async with services.session_factory() as session:
-        sent = await deliveries.deliver_batch(
-            session, services.clock, sender_of(services), config_of(services), delivery_ids
+        return await deliveries.deliver_batch(
+            session,
+            services.clock,
+            sender_of(services),
+            config_of(services),
+            delivery_ids,
+            commit=commit,
         )
-        if sent:
-            await outbox.commit_and_publish(session, services.jobs, services.bus, services.clock)
-        return sent
 
 
 @task(deliveries.DELIVER_TASK)

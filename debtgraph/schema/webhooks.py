@@ -53,7 +53,7 @@ class WebhookDeliveryAttempt:
 @strawberry.type(name="Webhook", description="An endpoint a platform registered for events.")
 class Webhook(relay.Node):
     id: relay.NodeID[str]
-    webhook_id: str = strawberry.field(description="The id /v1/webhooks shows (wh_…).")
+    webhook_id: str = strawberry.field(description="The id /v1/webhooks shows (whk_…).")
     url: str
     events: list[str]
     description: str | None
@@ -174,7 +174,7 @@ class WebhookCreateInput:
 
 @strawberry.input
 class WebhookIdInput:
-    id: strawberry.ID = strawberry.field(description="A Webhook id (or its wh_… id).")
+    id: strawberry.ID = strawberry.field(description="A Webhook id (or its whk_… id).")
 
 
 @strawberry.input

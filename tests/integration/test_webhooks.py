@@ -92,7 +92,7 @@ async def test_register_list_rotate_delete_as_the_seed(
 ) -> None:
     acme = await make_platform()
     created = await _register(client, acme.api_key, receiver.url, ["receivable.created"])
-    assert created["id"].startswith("wh_")
+    assert created["id"].startswith("whk_")
     assert created["secret"].startswith("whsec_")
     assert created["events"] == ["receivable.created"]
     assert created["url"] == receiver.url

@@ -164,19 +164,27 @@ def commission_of(receivable: Receivable) -> Commission:
     return Commission(rate=rate, amount=amount, net=receivable.amount - amount)
 
 
+def _json_amount(value: Decimal) -> float:
+    """Money as a JSON number, the one REST renders for the same ``Decimal``."""
+    # The seed types amounts as numbers and REST renders a Decimal as float (rest_compat.common);
+    # an event's object is stored as JSON, so it takes that number here. Exact for NUMERIC(12,2):
+    # the shortest float repr of 12 significant digits reads back as written.
+    return float(value)
+
+
 def _event_object(receivable: Receivable, user_public_id: str, now: datetime) -> dict[str, Any]:
-    """The compact, JSON-ready form carried by webhook events."""
+    """The compact, JSON-ready form carried by webhook events; amounts as REST shows them."""
     progress = recovery_progress(receivable, now)
     return {
         "id": receivable.public_id,
         "object": "receivable",
         "user_id": user_public_id,
         "status": receivable.status,
-        "amount": str(receivable.amount),
+        "amount": _json_amount(receivable.amount),
         "currency": receivable.currency,
         "recovery_progress": {
-            "amount_recovered": str(progress.amount_recovered),
-            "amount_remaining": str(progress.amount_remaining),
+            "amount_recovered": _json_amount(progress.amount_recovered),
+            "amount_remaining": _json_amount(progress.amount_remaining),
             "phase": progress.phase,
             "last_action": progress.last_action,
             "next_action_at": event_time(progress.next_action_at),

@@ -107,7 +107,8 @@ async def create(
     target = await targets.check(draft.url, allow_private=allow_private)
     secret = signing.new_secret()
     webhook = Webhook(
-        public_id=public_id("wh"),
+        # PRODUCT.md §3's prefix; ids made before it (wh_…) stay: lookups take the whole id.
+        public_id=public_id("whk"),
         platform_id=platform_id,
         user_id=user_id,
         url=target.url,
