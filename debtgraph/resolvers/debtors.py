@@ -444,7 +444,7 @@ async def watch_debtors(
     def match(message: BusMessage) -> bool:
         return upload_id is None or message.data.get("object", {}).get("upload_id") == upload_id
 
-    topic = events.Topic("debtor", frozenset(DEBTOR_EVENTS), _load_debtor, match)
+    topic = events.Topic("debtor", frozenset(DEBTOR_EVENTS), _load_debtor, match, current_only=True)
     async for model in events.stream(ctx, topic):
         yield model
 
@@ -475,6 +475,7 @@ async def watch_billing_attempts(
         frozenset({"billing_attempt.updated"}),
         _load_billing_attempt,
         keep=keep,
+        current_only=True,
     )
     async for attempt in events.stream(ctx, topic):
         yield attempt

@@ -79,6 +79,29 @@ class Topic:
     # A per-subscription filter on the loaded result (in memory), for arguments the event
     # itself does not carry.
     keep: Callable[[Any], bool] = lambda _result: True
+    # For a topic that loads the object as it is now: deliver it only while it still shows the
+    # change the event reports (see ``shows_change``).
+    current_only: bool = False
+
+
+def shows_change(loaded: object, message: BusMessage) -> bool:
+    """Whether an object loaded for an event still shows what the event says changed.
+
+    The dispatcher loads the row when it handles the event, which may be after later changes
+    of the same row committed: rendered then, the event for ``in_process`` showed ``disputed``,
+    and the later event showed it again (review, under load). Such an event is not delivered;
+    the later event, still on its way, delivers the row as it is. Compared: each attribute the
+    event names as changed (its ``previous_attributes``; for a creation, the status), as the
+    event's object gives it after the change.
+    """
+    data = message.data
+    shown = data.get("object") or {}
+    changed = tuple(data.get("previous_attributes") or ()) or ("status",)
+    return all(
+        getattr(loaded, name) == shown[name]
+        for name in changed
+        if name in shown and hasattr(loaded, name)
+    )
 
 
 class Sink(Protocol):
@@ -314,7 +337,10 @@ class Dispatcher:
                         ctx = Context(services=self._services, uow=uow, principal=sub.principal)
                         contexts[audience] = ctx
                     try:
-                        results[key] = await sub.topic.load(ctx, message)
+                        loaded = await sub.topic.load(ctx, message)
+                        if sub.topic.current_only and loaded is not None:
+                            loaded = loaded if shows_change(loaded, message) else None
+                        results[key] = loaded
                     except Exception:
                         # One topic failing to load must not keep the event from the others.
                         log.exception("loading %s for event %s failed", sub.topic.name, message.id)

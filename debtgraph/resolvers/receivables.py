@@ -506,7 +506,11 @@ async def watch_status_changes(
         return user_id is None or message.data.get("object", {}).get("user_id") == user_id
 
     topic = events.Topic(
-        "receivable", frozenset({"receivable.status_changed"}), _load_receivable, match
+        "receivable",
+        frozenset({"receivable.status_changed"}),
+        _load_receivable,
+        match,
+        current_only=True,
     )
     async for model in events.stream(ctx, topic):
         yield model

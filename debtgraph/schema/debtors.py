@@ -328,7 +328,8 @@ class DebtorMutation:
 class DebtorSubscription:
     @strawberry.subscription(
         description="A debtor whose status or validation result changed; only those of one "
-        "upload when an id is given."
+        "upload when an id is given. A change already followed by another when it is sent is "
+        "skipped (the next one shows the debtor as it is)."
     )
     async def debtor_status_changed(
         self, info: Info, upload_id: strawberry.ID | None = None
@@ -338,8 +339,10 @@ class DebtorSubscription:
             yield node
 
     @strawberry.subscription(
-        description="A billing attempt after it is created or changes status; only those of one "
-        "upload and/or one debtor when ids are given."
+        description="A billing attempt after it is created, changes status or can no longer "
+        "be retried; only those of one upload and/or one debtor when ids are given. A change "
+        "already followed by another when it is sent is skipped (the next one shows the "
+        "attempt as it is)."
     )
     async def billing_attempt_updated(
         self,

@@ -634,7 +634,9 @@ class ReceivableMutation:
 class ReceivableSubscription:
     @strawberry.subscription(
         description="Receivables whose status changes, as they are after the change: one "
-        "receivable, those of one creditor (userId), or every one in reach."
+        "receivable, those of one creditor (userId), or every one in reach. A change already "
+        "followed by another when it is sent is skipped (the next one shows the receivable as "
+        "it is); the events subscription carries every change."
     )
     async def receivable_status_changed(
         self,

@@ -704,7 +704,7 @@ async def test_billing_attempt_updates_filter_by_upload_and_debtor(
     reads = [asyncio.ensure_future(anext(s)) for s in (of_second, of_upload, of_other)]
     await registered(runtime, 3)
     for attempt in attempts:
-        await emit(runtime, "billing_attempt.updated", str(attempt.id))
+        await emit(runtime, "billing_attempt.updated", str(attempt.id), status="pending")
     assert (await asyncio.wait_for(reads[0], 10)).debtor_id == second
     assert (await asyncio.wait_for(reads[1], 10)).debtor_id == first
     assert (await asyncio.wait_for(anext(of_upload), 10)).debtor_id == second
