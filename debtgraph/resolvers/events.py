@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from debtgraph.domain.core import outbox
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.core.events import CATALOGUE
@@ -84,15 +85,26 @@ class Topic:
     current_only: bool = False
 
 
+async def _superseded(ctx: Context, message: BusMessage, types: Collection[str]) -> bool:
+    """Whether a later event of the topic's types about the same object was recorded.
+
+    Asked only of an event its row no longer shows: a row may also change without an event
+    (billing refusing a newly blacklisted debtor in bulk), and then this event is the last one
+    there will be, to be delivered with the row as it is, or the subscriber never sees it.
+    """
+    async with ctx.uow.reading() as conn:
+        return await outbox.later_event_exists(conn, message, types)
+
+
 def shows_change(loaded: object, message: BusMessage) -> bool:
     """Whether an object loaded for an event still shows what the event says changed.
 
     The dispatcher loads the row when it handles the event, which may be after later changes
     of the same row committed: rendered then, the event for ``in_process`` showed ``disputed``,
-    and the later event showed it again (review, under load). Such an event is not delivered;
-    the later event, still on its way, delivers the row as it is. Compared: each attribute the
-    event names as changed (its ``previous_attributes``; for a creation, the status), as the
-    event's object gives it after the change.
+    and the later event showed it again (review, under load). Such an event is not delivered
+    when a later event of the object is on its way (``_superseded``), which delivers the row as
+    it is. Compared: each attribute the event names as changed (its ``previous_attributes``;
+    for a creation, the status), as the event's object gives it after the change.
     """
     data = message.data
     shown = data.get("object") or {}
@@ -338,8 +350,13 @@ class Dispatcher:
                         contexts[audience] = ctx
                     try:
                         loaded = await sub.topic.load(ctx, message)
-                        if sub.topic.current_only and loaded is not None:
-                            loaded = loaded if shows_change(loaded, message) else None
+                        if (
+                            sub.topic.current_only
+                            and loaded is not None
+                            and not shows_change(loaded, message)
+                            and await _superseded(ctx, message, sub.topic.types)
+                        ):
+                            loaded = None
                         results[key] = loaded
                     except Exception:
                         # One topic failing to load must not keep the event from the others.

@@ -92,7 +92,9 @@ class _TransportWSHandler(DirectTransportWSHandler):
         resolved = await _with_document(self, message, error)
         if resolved is None:
             return
-        chosen = _operation_of(resolved["payload"]) if self.connection_acknowledged else None
+        # An id already in use is Strawberry's to refuse first (4409), whatever the document.
+        known = self.connection_acknowledged and message["id"] not in self.operations
+        chosen = _operation_of(resolved["payload"]) if known else None
         if isinstance(chosen, dict):
             await self.send_message(error(chosen))
             return

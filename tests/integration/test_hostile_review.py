@@ -270,3 +270,29 @@ async def test_a_nul_in_an_invoice_file_name_is_refused_by_both_faces(
     }, graph
     assert await count(db, ExtractionResult) == 0
     assert _errors_logged(caplog) == []
+
+
+async def test_a_subscribe_reusing_a_live_id_is_still_the_protocols_4409(
+    app: Any, admin_headers: dict[str, str], runtime: Any
+) -> None:
+    # The document checks must not answer first: a client library ends the live subscription
+    # of that id on an error message, where the protocol closes the socket (review).
+    from httpx_ws import WebSocketDisconnect
+
+    from tests.integration.test_subscriptions import _wait_subscribed
+
+    async with socket(app) as ws:
+        init = {
+            "type": "connection_init",
+            "payload": {"Authorization": admin_headers["Authorization"]},
+        }
+        await ws.send_text(json.dumps(init))
+        assert (await _next(ws))["type"] == "connection_ack"
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}
+        await ws.send_text(json.dumps(subscribe))
+        await _wait_subscribed(runtime)
+        again = {"id": "1", "type": "subscribe", "payload": {"query": AMBIGUOUS}}
+        await ws.send_text(json.dumps(again))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await _next(ws)
+    assert closed.value.code == 4409

@@ -208,9 +208,9 @@ async def test_an_event_the_row_has_moved_past_is_not_delivered_as_if_it_showed_
 ) -> None:
     # The dispatcher loads the row when it handles an event, which may be after later changes
     # of the row: the event for one status then showed the next, and the next event showed it
-    # again (review, under load). An event whose change the row no longer shows is skipped; the
-    # later event delivers the row as it is.
-    from debtgraph.domain.core.eventbus import BusMessage
+    # again (review, under load). An event whose change the row no longer shows is skipped
+    # when a later event of the row is on its way; the last one is always delivered, with the
+    # row as it is (a row may change without an event: second review).
     from tests.integration.uploads_support import upload
 
     created = await upload(
@@ -224,22 +224,25 @@ async def test_an_event_the_row_has_moved_past_is_not_delivered_as_if_it_showed_
     )
     (debtor,) = listed.json()["data"]
     assert debtor["status"] == "pending"
+    services = runtime.services
 
-    def told(event_id: str, status: str, previous: str) -> BusMessage:
-        return BusMessage(
-            id=event_id,
-            type="debtor.status_changed",
-            object_type="debtor",
-            object_id=str(debtor["id"]),
-            platform_id=None,
-            user_id=None,
-            created=0,
-            data={
-                "object": {"id": debtor["id"], "upload_id": upload_id, "status": status},
-                "previous_attributes": {"status": previous},
-            },
-        )
+    async def told(*changes: tuple[str, str]) -> None:
+        # Committed and relayed as a change does: the row itself stays pending.
+        async with services.session_factory() as session:
+            for status, previous in changes:
+                outbox.record_event(
+                    session,
+                    services.clock,
+                    type="debtor.status_changed",
+                    object_type="debtor",
+                    object_id=str(debtor["id"]),
+                    obj={"id": debtor["id"], "upload_id": upload_id, "status": status},
+                    previous={"status": previous},
+                )
+            ids = await outbox.commit(session, services.jobs)
+            await outbox.relay(session, services.bus, services.clock, ids)
 
+    shown = {"databaseId": debtor["id"], "status": "PENDING"}
     async with socket(app) as ws:
         await ws.send_json(
             {
@@ -251,13 +254,12 @@ async def test_an_event_the_row_has_moved_past_is_not_delivered_as_if_it_showed_
         query = "subscription { debtorStatusChanged { databaseId status } }"
         await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
         await _wait_subscribed(runtime)
-        # The row says pending: an event telling it became processing is one it moved past.
-        await runtime.services.bus.publish(told("evt_stale", "processing", "pending"))
-        await runtime.services.bus.publish(told("evt_fresh", "pending", "failed"))
-        message = await _next(ws)
-        assert message["payload"]["data"]["debtorStatusChanged"] == {
-            "databaseId": debtor["id"],
-            "status": "PENDING",
-        }
+        # The row says pending: "processing" is a change it moved past, and a later event of
+        # it follows, which sends the row: one message.
+        await told(("processing", "pending"), ("pending", "processing"))
+        assert (await _next(ws))["payload"]["data"]["debtorStatusChanged"] == shown
         with pytest.raises(TimeoutError):
             await _next(ws, timeout=0.5)
+        # A change the row no longer shows, with nothing after it: sent, as the row is.
+        await told(("failed", "pending"))
+        assert (await _next(ws))["payload"]["data"]["debtorStatusChanged"] == shown

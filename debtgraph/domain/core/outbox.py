@@ -12,7 +12,7 @@ never raised; the task's periodic sweep and the ``outbox.relay`` cron finish wha
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeAlias
 
@@ -167,6 +167,26 @@ async def commit_and_publish(
         # Committed already: failing the caller would report a change that happened as failed.
         # relay() handed the unsent events back, and the relay cron publishes them.
         log.exception("publishing events after commit failed; the relay will retry")
+
+
+async def later_event_exists(connection: Any, message: BusMessage, types: Collection[str]) -> bool:
+    """Whether an event of ``types`` about the same object was recorded after ``message``'s.
+
+    Through ``ix_events_object_type_object_id_id``; a message whose event is not in the
+    outbox (none of its rows) has no later one.
+    """
+    this = select(Event.id).where(Event.public_id == message.id).scalar_subquery()
+    later = (
+        select(Event.id)
+        .where(
+            Event.object_type == message.object_type,
+            Event.object_id == message.object_id,
+            Event.id > this,
+            Event.type.in_(sorted(types)),
+        )
+        .limit(1)
+    )
+    return (await connection.execute(later)).first() is not None
 
 
 def to_message(event: Event) -> BusMessage:

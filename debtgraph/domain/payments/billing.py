@@ -138,8 +138,14 @@ def attempt_event_payload(attempt: BillingAttempt) -> dict[str, Any]:
 
 
 def _attempt_event(
-    session: AsyncSession, clock: Clock, attempt: BillingAttempt, previous: str | None
+    session: AsyncSession,
+    clock: Clock,
+    attempt: BillingAttempt,
+    previous: str | None,
+    *,
+    changed: dict[str, Any] | None = None,
 ) -> None:
+    """The attempt's event: its status before (None for a creation), or what else changed."""
     record_event(
         session,
         clock,
@@ -147,7 +153,7 @@ def _attempt_event(
         object_type="billing_attempt",
         object_id=str(attempt.id),
         obj=attempt_event_payload(attempt),
-        previous={"status": previous} if previous else None,
+        previous=changed or ({"status": previous} if previous else None),
     )
 
 
@@ -612,7 +618,7 @@ async def retry_attempts(
     for attempt in due:
         # Its status is unchanged, its can_retry is not: live dashboards and event payloads
         # would otherwise keep offering a retry that is refused.
-        _attempt_event(session, clock, attempt, attempt.status)
+        _attempt_event(session, clock, attempt, None, changed={"can_retry": True})
     ended = [a.debtor_id for a in due if a.debtor_id not in collectable]
     # Their series ends here: no new attempt, the debtor's collection has failed.
     await _set_debtor_status(
