@@ -28,6 +28,7 @@ from debtgraph.domain.creditors.models import User
 from debtgraph.settings import Settings
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, create_user
+from tests.integration.test_request_path import post_scope
 from tests.integration.test_users import ONBOARDING_FORM
 
 FIELD = "representative.identity_document"
@@ -416,20 +417,7 @@ async def _raw_post(app: Any, path: str, headers: dict[str, str], cookie: str | 
     raw.append((b"host", b"testserver"))
     if cookie:
         raw.append((b"cookie", cookie.encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("10.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = post_scope(path, raw)
     await app(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     text = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")

@@ -202,16 +202,9 @@ class Channel:
         return {"type": "http.request", "body": body, "more_body": self.read < self.total}
 
 
-async def asgi_post(
-    app: Any, path: str, channel: Channel, headers: dict[str, str], *, declared: bool
-) -> tuple[int, Any]:
-    """POST through the raw ASGI interface; returns the status and the decoded JSON body."""
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    if declared:
-        raw.append((b"content-length", str(channel.total).encode()))
-    else:
-        raw.append((b"transfer-encoding", b"chunked"))
-    scope = {
+def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a POST to ``path`` with these raw headers, from a client at 10.0.0.1."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -221,10 +214,22 @@ async def asgi_post(
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver"), *raw],
+        "headers": headers,
         "client": ("10.0.0.1", 1234),
         "server": ("testserver", 80),
     }
+
+
+async def asgi_post(
+    app: Any, path: str, channel: Channel, headers: dict[str, str], *, declared: bool
+) -> tuple[int, Any]:
+    """POST through the raw ASGI interface; returns the status and the decoded JSON body."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if declared:
+        raw.append((b"content-length", str(channel.total).encode()))
+    else:
+        raw.append((b"transfer-encoding", b"chunked"))
+    scope = post_scope(path, [(b"host", b"testserver"), *raw])
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -515,20 +520,7 @@ async def test_a_client_gone_mid_body_is_no_incident_and_gets_no_answer(
         return next(messages)
 
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-length", b"1000"), *raw],
-        "client": ("10.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = post_scope(path, [(b"host", b"testserver"), (b"content-length", b"1000"), *raw])
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
