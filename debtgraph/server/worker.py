@@ -214,8 +214,6 @@ def run_processes(settings: Settings, processes: int) -> int:
         context.Process(target=_serve_one, args=(settings,), name=f"debtgraph-worker-{n}")
         for n in range(count)
     ]
-    for child in children:
-        child.start()
     forwarded: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
@@ -226,7 +224,13 @@ def run_processes(settings: Settings, processes: int) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    running = {child.sentinel: child for child in children}
+    # Handlers first: a stop that comes while the set is starting reaches the children started
+    # so far, and no further one is started.
+    for child in children:
+        if forwarded:
+            break
+        child.start()
+    running = {child.sentinel: child for child in children if child.pid is not None}
     failed = False
     while running:
         for sentinel in wait(list(running)):
@@ -236,6 +240,8 @@ def run_processes(settings: Settings, processes: int) -> int:
                 # Nobody asked it to stop: whatever its code, the set is no longer whole.
                 failed = True
                 forward(signal.SIGTERM, None)
-            elif child.exitcode != 0:
+            elif child.exitcode not in (0, *(-signum for signum in forwarded)):
+                # Killed by the signal it was sent: it was still starting (the signal came
+                # before its handlers were in place), so it had taken no job. That is a stop.
                 failed = True
     return 1 if failed else 0

@@ -212,6 +212,21 @@ async def _started_children(
     assert len(_worker_children(supervisor.pid)) == count
 
 
+async def test_a_stop_while_the_worker_processes_start_is_a_clean_stop(migrated: str) -> None:
+    """SIGTERM that reaches a worker process before its handlers are in place kills it by that
+    signal; it had taken no job, so the supervisor reports the stop it was asked for (exit 0),
+    not a failed set that a service manager would log and restart."""
+    supervisor = _worker(migrated, "--processes", "2")
+    children: list[int] = []
+    try:
+        await _started_children(supervisor, children)
+        supervisor.terminate()
+        assert supervisor.wait(timeout=60) == 0
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        _stop_set(supervisor, children)
+
+
 async def test_worker_processes_run_under_one_supervisor_and_stop_with_it(
     migrated: str, tmp_path: Path
 ) -> None:
