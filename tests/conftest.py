@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -133,17 +134,34 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Any]:
         # As in a `debtgraph worker` process: the main worker and the lane worker.
         for lane in (False, True):
             options = worker_settings(settings, clock=clock, lane=lane) | {"poll_delay": 0.05}
-            worker = Worker(**options)
+            worker = Worker(**options, handle_signals=False)
             workers.append((worker, asyncio.create_task(worker.async_run())))
     try:
         yield application
     finally:
-        for worker, worker_task in workers:
-            worker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await worker_task
-            await worker.close()
+        await _stop_workers(workers)
         await stop_runtime(runtime)
+
+
+async def _stop_workers(workers: list[tuple[Any, asyncio.Task[Any]]]) -> None:
+    """Stop the test's arq workers as `debtgraph worker` does on SIGTERM: running jobs (a
+    cron's included) are cancelled, not waited for. Bounded, so a worker that does not stop
+    fails its test by name instead of holding the whole run until CI's limit."""
+    for worker, run in workers:
+        worker.handle_sig(signal.SIGTERM)
+        run.cancel()  # a worker whose run has not begun has no main task for arq to cancel
+    runs = [task for _, task in workers]
+    jobs = [job for worker, _ in workers for job in worker.tasks.values()]
+    try:
+        async with asyncio.timeout(30):
+            await asyncio.gather(*runs, *jobs, return_exceptions=True)
+    except TimeoutError:
+        stuck = [repr(t) for t in (*runs, *jobs) if not t.done()]
+        raise AssertionError(f"arq workers did not stop within 30 s: {stuck}") from None
+    for worker, _ in workers:
+        # A job cancelled by the stop re-raises its cancellation here, as in serve_workers.
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.close()
 
 
 @pytest.fixture

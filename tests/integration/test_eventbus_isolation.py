@@ -67,3 +67,29 @@ async def test_a_deployment_on_another_redis_database_hears_nothing() -> None:
     finally:
         for bus in (ours, theirs, same):
             await bus.stop()
+
+
+async def test_a_start_cancelled_as_the_subscription_is_confirmed_is_cancelled() -> None:
+    """A worker's startup opens the bus; a stop (SIGTERM, a test's teardown) that cancels it
+    just as Redis confirms the subscription must end it. Python 3.11's wait_for returned the
+    result instead, and the worker went on polling its queues after it was told to stop."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("runs with the suite's Redis (REDIS_URL)")
+    # Cancel at each of the loop turns between the confirmation and start() resuming.
+    for turns in range(4):
+        bus = RedisEventBus(REDIS_URL)
+        start = asyncio.create_task(bus.start())
+        try:
+            # One loop turn at a time, not awaiting the event: the cancel must land on the
+            # very turn it is set, before start() resumes.
+            while not bus._ready.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if start.done():
+                break
+            start.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await start
+        finally:
+            await bus.stop()

@@ -141,7 +141,11 @@ class RedisEventBus:
         if self._reader is None:
             self._ready.clear()
             self._reader = asyncio.create_task(self._read(), name="redis-event-bus")
-            await asyncio.wait_for(self._ready.wait(), timeout=10)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result when a
+            # cancellation lands as the event is set, and a worker stopped while it started
+            # (SIGTERM, a test's teardown) went on polling its queues for good.
+            async with asyncio.timeout(10):
+                await self._ready.wait()
 
     async def stop(self) -> None:
         """Stop the reader and close the connection pool."""
