@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -351,8 +352,6 @@ async def test_a_receiver_down_for_a_day_gets_it_when_back(
             await sweep({"services": services})
     back = Receiver(port=port)
     back._server = None
-    import asyncio
-
     back._server = await asyncio.start_server(back._serve, "127.0.0.1", port)
     try:
         assert await sweep({"services": services}) == 1
@@ -743,8 +742,6 @@ async def test_two_workers_never_make_the_same_attempt(
         finally:
             await sender.close()
 
-    import asyncio
-
     first, second = await asyncio.gather(worker(), worker())
     # Each claims only what the other did not; what neither got is left for the next round.
     assert 20 <= first + second <= 30
@@ -800,3 +797,118 @@ async def test_one_undeliverable_webhook_does_not_hold_up_the_batch(
     ((good_status, good),) = [v for k, v in by_hook.items() if k != broken["id"]]
     assert good_status == "succeeded"
     assert good.succeeded
+
+
+async def _relayed_to(
+    url: str,
+    object_ids: list[str],
+    client: Any,
+    make_platform: Any,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    """A platform's webhook at ``url``, and a relayed receivable.created per object id."""
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, url, ["receivable.created"])
+    uid = await _user_id(db, user["id"])
+    async with db() as session:
+        await _relay_created(session, runtime, clock, acme.platform.id, uid, object_ids)
+
+
+async def test_a_late_answer_to_a_claim_whose_lease_ended_changes_nothing(
+    client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any, runtime: Any
+) -> None:
+    # A stalled worker's attempt outlives its lease; another worker claims the delivery, and
+    # is answered 2xx. The stalled attempt's failure, recorded last, used to overwrite that
+    # success (here, being the run's last try, with `failed`).
+    held = asyncio.Event()
+    slow = await Receiver(hold=held).start()
+    stalled_sender, sender = Sender(timeout=1.0), Sender()
+    try:
+        await _relayed_to(slow.url, ["rcv_a"], client, make_platform, db, clock, runtime)
+        async with db() as session:
+            await session.execute(
+                update(WebhookDelivery).values(run_attempts=deliveries.MAX_ATTEMPTS - 1)
+            )
+            await session.commit()
+        config = config_of(runtime.services)
+
+        async def deliver(with_sender: Sender) -> int:
+            async with db() as session:
+                return await deliveries.deliver_batch(session, clock, with_sender, config)
+
+        stalled = asyncio.create_task(deliver(stalled_sender))
+        await slow.wait_for(1, 10)
+        assert slow.count == 1
+        clock.advance(deliveries.LEASE + timedelta(seconds=1))
+        slow.hold = None  # the next request is answered at once; the first stays held
+        assert await deliver(sender) == 1
+        assert await stalled == 1  # its request timed out, after the other's success
+        delivery = await _delivery(db)
+        assert delivery.status == "succeeded"
+        assert delivery.delivered_at is not None
+        assert delivery.next_attempt_at is None
+        attempts = await _attempts(db)
+        # Both attempts happened and are logged as they went.
+        assert [(a.attempt_number, a.succeeded) for a in attempts] == [(1, False), (2, True)]
+        assert attempts[0].error == "timeout after 1 s"
+    finally:
+        held.set()
+        await stalled_sender.close()
+        await sender.close()
+        await slow.stop()
+
+
+async def test_an_attempt_whose_turn_comes_too_late_for_its_lease_is_not_made(
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One request at a time, and the process stalls on the first: by the second's turn less
+    # than an attempt's time is left of its lease. Sent anyway, it could be claimed and sent
+    # by another worker at the same time; it is given back instead, unsent.
+    monkeypatch.setattr(deliveries, "CONCURRENCY", 1)
+    held = asyncio.Event()
+    slow = await Receiver(hold=held).start()
+    sender = Sender()
+    try:
+        await _relayed_to(slow.url, ["rcv_a", "rcv_b"], client, make_platform, db, clock, runtime)
+        config = config_of(runtime.services)
+
+        async def deliver() -> int:
+            async with db() as session:
+                return await deliveries.deliver_batch(session, clock, sender, config)
+
+        run = asyncio.create_task(deliver())
+        await slow.wait_for(1, 10)
+        left = timedelta(seconds=deliveries.ATTEMPT_SECONDS) - timedelta(seconds=1)
+        clock.advance(deliveries.LEASE - left)
+        held.set()
+        assert await run == 2
+        assert slow.count == 1
+        async with db() as session:
+            rows = (
+                await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
+            ).all()
+        sent, given_back = sorted(rows, key=lambda d: d.status != "succeeded")
+        assert sent.status == "succeeded"
+        assert given_back.status == "pending"
+        # As if never claimed: due now, its attempt number and backoff step unused.
+        assert (given_back.attempts_count, given_back.run_attempts) == (0, 0)
+        assert given_back.next_attempt_at == clock.now()
+        assert [a.delivery_id for a in await _attempts(db)] == [sent.id]
+        assert await sweep({"services": runtime.services}) == 1
+        assert slow.count == 2
+        attempts = await _attempts(db)
+        assert [(a.delivery_id, a.attempt_number, a.succeeded) for a in attempts] == sorted(
+            [(sent.id, 1, True), (given_back.id, 1, True)]
+        )
+    finally:
+        held.set()
+        await sender.close()
+        await slow.stop()

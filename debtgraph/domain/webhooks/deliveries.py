@@ -8,8 +8,11 @@
 - **Claim.** An attempt starts with an ``UPDATE … WHERE status = 'pending' AND next_attempt_at <=
   now RETURNING`` that bumps the attempt number and pushes ``next_attempt_at`` out by a lease,
   committed before the request is sent: of two workers, one gets each delivery, and one killed
-  mid-request leaves a delivery the sweep retries after the lease. A delivery waits while an
-  older delivery of the same object to the same webhook is pending (order per object is kept).
+  mid-request leaves a delivery the sweep retries after the lease. The lease covers a whole
+  batch waiting its turn; an attempt whose turn comes too late to end within it is not made
+  (the lease is given back), and an outcome moves its delivery only while its claim (the attempt
+  number it wrote) still holds it. A delivery waits while an older delivery of the same object
+  to the same webhook is pending (order per object is kept).
 - **Attempt.** The URL is checked again (DNS can change) and the POST goes to the address that
   passed; a 2xx within 10 s is success. Every attempt is a row (status, latency, excerpt),
   written as soon as its request ends (with those ending within ``RECORD_WINDOW_SECONDS`` of it,
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +51,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,16 +75,21 @@ from debtgraph.domain.webhooks.models import (
     WebhookEventType,
 )
 from debtgraph.domain.webhooks.signing import Signer
-from debtgraph.domain.webhooks.transport import AttemptResult, Sender
+from debtgraph.domain.webhooks.transport import TIMEOUT_SECONDS, AttemptResult, Sender
 
 DELIVER_TASK = "webhooks.deliver"
 # Minutes before attempt n+1 after n failed attempts of a run: 12 retries, ~68 hours in all.
 RETRY_DELAYS = tuple(timedelta(minutes=2**n) for n in range(12))
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-# How long a claimed delivery is kept from other workers: longer than one attempt can take.
-LEASE = timedelta(seconds=60)
 BATCH = 200
 CONCURRENCY = 32
+# The longest one attempt takes: the URL check's DNS lookup, then the POST's one deadline.
+ATTEMPT_SECONDS = targets.RESOLVE_TIMEOUT_SECONDS + TIMEOUT_SECONDS
+# How long a claimed delivery is kept from other workers: long enough for the last of a batch to
+# wait its turn behind the others (CONCURRENCY at a time, each up to ATTEMPT_SECONDS) and be
+# sent. At 60 s, a batch against slow endpoints was still queued when its leases ran out: the
+# sweep claimed those deliveries again and they went out twice.
+LEASE = timedelta(seconds=(math.ceil(BATCH / CONCURRENCY) + 1) * ATTEMPT_SECONDS)
 # Attempts that end within this long of the first of a group are recorded with it: a batch of
 # quick answers stays one transaction (bench/webhooks.py: one per 200 on loopback, as when a
 # batch was recorded whole; 50 ms made 1.5), and no answer waits longer for a slow one.
@@ -198,6 +208,7 @@ class Claimed:
     attempt_number: int
     run_attempts: int
     created_at: datetime
+    lease_ends: datetime
 
 
 def _head_of_object(this_event: type[Event]) -> ColumnElement[bool]:
@@ -311,7 +322,7 @@ async def _claim_rows(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    return [Claimed(*row) for row in rows]
+    return [Claimed(*row, now + LEASE) for row in rows]
 
 
 def payload_of(event: Event) -> bytes:
@@ -364,6 +375,9 @@ class Outcome:
 
 
 _OUT_OF_REACH = AttemptResult(None, 0, None, "not sent: the event is no longer within reach")
+# Not an attempt: the delivery's turn came too late to end before its lease (a stalled process);
+# the lease is given back unused rather than sent while another worker may claim it.
+_TOO_LATE = AttemptResult(None, 0, None, "not sent: its lease would end before the attempt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,9 +424,13 @@ async def _prepare(
 class _Sending:
     """The requests of one run: at most ``CONCURRENCY`` at once, each URL checked once."""
 
-    def __init__(self, sender: Sender, config: DeliveryConfig) -> None:
+    def __init__(self, sender: Sender, config: DeliveryConfig, clock: Clock) -> None:
         self.sender = sender
         self.config = config
+        self.clock = clock
+        self.attempt_time = timedelta(
+            seconds=targets.RESOLVE_TIMEOUT_SECONDS + float(sender.timeout)
+        )
         self.gate = asyncio.Semaphore(CONCURRENCY)
         self.checked: dict[int, asyncio.Task[targets.Target]] = {}
         self.logged: set[int] = set()
@@ -447,6 +465,8 @@ class _Sending:
         if c.id not in prepared.reached:
             return Outcome(c, _OUT_OF_REACH)
         async with self.gate:
+            if self.clock.now() + self.attempt_time > c.lease_ends:
+                return Outcome(c, _TOO_LATE)
             started = time.perf_counter()
             try:
                 return Outcome(c, await self._attempt(prepared, c, started))
@@ -464,9 +484,60 @@ def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcome]) -> None:
-    """Write every attempt and move each delivery on, set-wise, in one transaction."""
+def _held(claimed: Sequence[Claimed]) -> ColumnElement[bool]:
+    """The deliveries these claims still hold: pending, and not claimed again since.
+
+    A claim is known by the attempt number it wrote; once its lease has ended, another worker's
+    claim writes the next one, and only that worker's outcome may move the delivery on.
+    """
+    return and_(
+        tuple_(WebhookDelivery.id, WebhookDelivery.attempts_count).in_(
+            [(c.id, c.attempt_number) for c in claimed]
+        ),
+        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+    )
+
+
+async def _moved(
+    session: AsyncSession, claimed: Sequence[Claimed], values: dict[str, Any]
+) -> set[int]:
+    """Apply ``values`` to the deliveries these claims still hold; the ids it was applied to."""
+    if not claimed:
+        return set()
+    rows = await session.scalars(
+        update(WebhookDelivery)
+        .where(_held(claimed))
+        .values(**values)
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(rows.all())
+
+
+async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcome]) -> set[int]:
+    """Write every attempt and move each delivery on, set-wise, in one transaction.
+
+    An outcome moves its delivery only while its claim still holds it (:func:`_held`): a late
+    answer to a claim whose lease ran out is logged as the attempt it was, and changes nothing
+    (a failure no longer overwrites the success of the claim that followed). Returns the ids of
+    the deliveries that ended (succeeded, or failed for good) here.
+    """
     now = clock.now()
+    too_late = [o.claimed for o in outcomes if o.result is _TOO_LATE]
+    # Given back as if never claimed: due now, and its attempt number and backoff step unused.
+    await _moved(
+        session,
+        too_late,
+        {
+            "attempts_count": WebhookDelivery.attempts_count - 1,
+            "run_attempts": WebhookDelivery.run_attempts - 1,
+            "next_attempt_at": now,
+            "updated_at": now,
+        },
+    )
+    outcomes = [o for o in outcomes if o.result is not _TOO_LATE]
+    if not outcomes:
+        return set()
     await session.execute(
         insert(WebhookDeliveryAttempt),
         [
@@ -485,33 +556,28 @@ async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcom
     )
     succeeded = [o.claimed for o in outcomes if o.result.succeeded]
     failed = [o.claimed for o in outcomes if not o.result.succeeded]
-    if succeeded:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_([c.id for c in succeeded]))
-            .values(
-                status=DeliveryStatus.SUCCEEDED.value,
-                delivered_at=now,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-    by_delay: dict[timedelta | None, list[int]] = {}
+    ended = await _moved(
+        session,
+        succeeded,
+        {
+            "status": DeliveryStatus.SUCCEEDED.value,
+            "delivered_at": now,
+            "next_attempt_at": None,
+            "updated_at": now,
+        },
+    )
+    by_delay: dict[timedelta | None, list[Claimed]] = {}
     for c in failed:
-        by_delay.setdefault(retry_delay(c.run_attempts), []).append(c.id)
-    for delay, ids in by_delay.items():
-        values: dict[str, Any] = (
-            {"next_attempt_at": now + delay, "updated_at": now}
-            if delay is not None
-            else {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None, "updated_at": now}
-        )
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        by_delay.setdefault(retry_delay(c.run_attempts), []).append(c)
+    given_up: list[Claimed] = []
+    for delay, claims in by_delay.items():
+        if delay is not None:
+            await _moved(session, claims, {"next_attempt_at": now + delay, "updated_at": now})
+            continue
+        values = {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None, "updated_at": now}
+        failed_now = await _moved(session, claims, values)
+        ended |= failed_now
+        given_up.extend(c for c in claims if c.id in failed_now)
     answering = {c.webhook_id for c in succeeded}
     failing = {c.webhook_id for c in failed} - answering
     if failing:
@@ -528,8 +594,8 @@ async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcom
             .values(failing_since=None)
             .execution_options(synchronize_session=False)
         )
-    given_up = [c for c in failed if retry_delay(c.run_attempts) is None]
     await _disable_dead(session, clock, given_up)
+    return ended
 
 
 async def _disable_dead(session: AsyncSession, clock: Clock, given_up: Sequence[Claimed]) -> None:
@@ -574,11 +640,6 @@ async def _commit_only(session: AsyncSession) -> None:
     await session.commit()
 
 
-def _ended(outcome: Outcome) -> bool:
-    """The delivery is no longer pending after this attempt (its object's next may go)."""
-    return outcome.result.succeeded or retry_delay(outcome.claimed.run_attempts) is None
-
-
 async def deliver_batch(
     session: AsyncSession,
     clock: Clock,
@@ -600,7 +661,7 @@ async def deliver_batch(
     if not claimed:
         return 0
     total = len(claimed)
-    sending = _Sending(sender, config)
+    sending = _Sending(sender, config, clock)
     in_flight = sending.start(await _prepare(session, clock, config, claimed), claimed)
     try:
         while in_flight:
@@ -612,13 +673,11 @@ async def deliver_batch(
             if in_flight:
                 more, in_flight = await asyncio.wait(in_flight, timeout=RECORD_WINDOW_SECONDS)
                 done |= more
-            outcomes = [task.result() for task in done]
-            await _record(session, clock, outcomes)
+            ended = await _record(session, clock, [task.result() for task in done])
             # The next delivery of each object that ended is claimed here too, not only by the
             # job that relayed its event: that job may have looked before this recording
             # committed, found the ended one still pending, and claimed nothing.
-            ended = [o.claimed.id for o in outcomes if _ended(o)]
-            successors = await _successors(session, ended) if ended else []
+            successors = await _successors(session, sorted(ended)) if ended else []
             following = (
                 await _claim_rows(session, clock, successors, len(successors)) if successors else []
             )
