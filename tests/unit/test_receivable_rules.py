@@ -34,6 +34,7 @@ from debtgraph.domain.receivables.status_machine import (
     allowed_actions,
     apply_payment,
     next_status,
+    remaining_due,
 )
 
 TODAY = date(2025, 6, 15)
@@ -190,6 +191,14 @@ def test_a_payment_of_exactly_the_amount_remaining_pays_in_full() -> None:
         Decimal("0.00"),
     )
     assert (outcome.fully_paid, outcome.awaiting_decision) == (True, False)
+
+
+def test_the_amount_remaining_is_never_negative() -> None:
+    # One rule for the figure a receivable shows and the bound a payment is held to: a
+    # receivable recovered beyond its amount (as before overpayments were refused) owes nothing.
+    assert remaining_due(Decimal("100.00"), Decimal("30.00")) == Decimal("70.00")
+    assert remaining_due(Decimal("100.00"), Decimal("100.00")) == Decimal("0.00")
+    assert remaining_due(Decimal("100.00"), Decimal("120.00")) == Decimal("0.00")
 
 
 @pytest.mark.parametrize(

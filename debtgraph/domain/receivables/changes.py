@@ -71,6 +71,7 @@ from debtgraph.domain.receivables.status_machine import (
     ReceivableAction,
     apply_payment,
     next_status,
+    remaining_due,
 )
 
 _CENT = Decimal("0.01")
@@ -112,7 +113,7 @@ def next_action_at(receivable: Receivable, now: datetime) -> datetime | None:
 
 def amount_remaining(receivable: Receivable) -> Decimal:
     """What the debtor still owes (never negative)."""
-    return max(Decimal("0.00"), receivable.amount - receivable.amount_recovered)
+    return remaining_due(receivable.amount, receivable.amount_recovered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,11 @@ class PaymentOutcome:
     awaiting_decision: bool
 
 
+def remaining_due(amount: Decimal, amount_recovered: Decimal) -> Decimal:
+    """What the debtor still owes on a receivable of ``amount`` (never negative)."""
+    return max(Decimal("0.00"), amount - amount_recovered)
+
+
 def apply_payment(
     status: str, amount: Decimal, amount_recovered: Decimal, payment: Decimal
 ) -> PaymentOutcome:
@@ -138,7 +143,7 @@ def apply_payment(
     if not payment.is_finite() or payment <= 0:
         raise ValueError("a payment must be a positive amount")
     target = next_status(status, _A.PAYMENT)
-    remaining = max(Decimal("0.00"), amount - amount_recovered)
+    remaining = remaining_due(amount, amount_recovered)
     if payment > remaining:
         raise DomainValidationError([overpayment_error(remaining)])
     recovered = amount_recovered + payment
@@ -146,7 +151,7 @@ def apply_payment(
     return PaymentOutcome(
         status=target,
         amount_recovered=recovered,
-        amount_remaining=amount - recovered,
+        amount_remaining=remaining_due(amount, recovered),
         fully_paid=fully_paid,
         awaiting_decision=not fully_paid,
     )
