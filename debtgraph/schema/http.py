@@ -17,6 +17,7 @@ from graphql import OperationType as CoreOperationType
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -249,6 +250,17 @@ def _malformed(payload: Any) -> str | None:
     return None
 
 
+def _headers_only(send: Send) -> Send:
+    """``send``, every body chunk emptied (the headers, Content-Length included, stay GET's)."""
+
+    async def headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return headers_only
+
+
 class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI app, using the Context the server middleware built for the request."""
 
@@ -282,6 +294,15 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         )
         # Open sockets per caller in this process (one event loop: no lock needed).
         self.connections: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's app, HEAD answered as GET without the body (RFC 9110 §9.3.2): the
+        route admits HEAD with GET, and Strawberry, knowing only GET and POST, refused it with
+        a 405 that named no allowed method."""
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            await super().__call__({**scope, "method": "GET"}, receive, _headers_only(send))
+            return
+        await super().__call__(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson, refusing nesting deeper than PRODUCT.md §12 allows (json.loads would recurse

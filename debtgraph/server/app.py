@@ -225,7 +225,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
             f"The {request.method} method is not supported at {GRAPHQL_PATH}: use GET or POST.",
             "METHOD_NOT_ALLOWED",
         )
-        response.headers["Allow"] = "GET, POST"
+        response.headers["Allow"] = "GET, HEAD, POST"
         return response
     return await handle_http_exception(request, exc)
 

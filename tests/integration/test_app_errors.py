@@ -32,11 +32,26 @@ async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClien
     for method in ("PUT", "DELETE", "PATCH"):
         graphql_405 = await client.request(method, "/graphql")
         assert graphql_405.status_code == 405
-        assert graphql_405.headers["allow"] == "GET, POST"
+        assert graphql_405.headers["allow"] == "GET, HEAD, POST"
         error = graphql_405.json()["errors"][0]
         assert graphql_405.json()["data"] is None
         assert error["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
         assert error["message"].startswith(f"The {method} method is not supported at /graphql")
+
+
+async def test_head_on_graphql_is_get_without_the_body(client: httpx.AsyncClient) -> None:
+    # RFC 9110: HEAD is GET without the body. Strawberry knows only GET and POST; it answered a
+    # 405 that named no allowed method.
+    for path in ("/graphql?query=%7B__typename%7D", "/graphql"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.content == b""
+    assert get.headers["content-type"].startswith("text/html")  # GraphiQL, outside production
+    # A GET that is refused is refused alike: a mutation is POST-only.
+    mutation = "/graphql?query=mutation%7BlogOut%7D"
+    assert (await client.head(mutation)).status_code == (await client.get(mutation)).status_code
 
 
 @pytest.fixture
