@@ -712,16 +712,24 @@ class GraphQLLimits(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None) or []
-        # Errors of the request rather than of a field: variables that do not coerce (an Int
-        # beyond 32 bits, a missing required variable).
-        request_errors = [
-            e
-            for e in errors
-            if e.path is None and isinstance(e.original_error, GraphQLError | None)
-        ]
-        _code(request_errors, "BAD_USER_INPUT")
+        _code_request_errors(getattr(self.execution_context.result, "errors", None))
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A subscription's variables are coerced as it starts, after on_execute has ended: its
+        # refusal reaches the socket as a streamed result, and went out with no code.
+        _code_request_errors(getattr(result, "errors", None))
+        yield
+
+
+def _code_request_errors(errors: list[GraphQLError] | None) -> None:
+    """Errors of the request rather than of a field: variables that do not coerce (an Int
+    beyond 32 bits, a missing required variable)."""
+    request_errors = [
+        e
+        for e in errors or ()
+        if e.path is None and isinstance(e.original_error, GraphQLError | None)
+    ]
+    _code(request_errors, "BAD_USER_INPUT")
 
 
 def coded_parse_error(error: GraphQLError) -> GraphQLError:

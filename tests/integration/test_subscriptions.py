@@ -263,3 +263,27 @@ async def test_an_event_the_row_has_moved_past_is_not_delivered_as_if_it_showed_
         # A change the row no longer shows, with nothing after it: sent, as the row is.
         await told(("failed", "pending"))
         assert (await _next(ws))["payload"]["data"]["debtorStatusChanged"] == shown
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_variables_that_do_not_coerce_are_refused_with_their_code(
+    app: Any, admin_headers: dict[str, str], protocol: str
+) -> None:
+    # As over HTTP: BAD_USER_INPUT. A subscription's variables are coerced as it starts, after
+    # the hook that coded HTTP's, and its refusal went out with no code.
+    query = "subscription ($t: [String!]!) { events(types: $t) { type } }"
+    init = {"type": "connection_init", "payload": {"authToken": admin_headers["Authorization"][7:]}}
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    async with socket(app, protocol) as ws:
+        await ws.send_json(init)
+        assert (await _next(ws))["type"] == "connection_ack"
+        for n, variables in enumerate(({"t": 5}, {})):
+            payload = {"query": query, "variables": variables}
+            await ws.send_json({"id": str(n), "type": start, "payload": payload})
+            message = await _next(ws)
+            assert message["type"] == "error", message
+            errors = (
+                message["payload"] if protocol == "graphql-transport-ws" else [message["payload"]]
+            )
+            assert [e["extensions"] for e in errors] == [{"code": "BAD_USER_INPUT"}]
+            assert errors[0]["message"].startswith("Variable '$t' has invalid value")
