@@ -708,6 +708,7 @@ class GraphQLLimits(SchemaExtension):
             kept = DOCUMENTS.verdicts(text, document)
             if kept is not None:
                 _keep_verdict(text, kept, context.schema._schema, walked, walked.key(variables))
+        _name_error_limit(context.pre_execution_errors)
         _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
 
     def on_execute(self) -> Iterator[None]:
@@ -759,6 +760,23 @@ def _unnamed_among_several(context: Any, document: DocumentNode) -> GraphQLError
     if operations <= 1:
         return None
     return GraphQLError(MULTIPLE_OPERATIONS, extensions={"code": "BAD_REQUEST"})
+
+
+# graphql-core's words when it stops validating after its max_errors (100 unless told).
+_VALIDATION_ABORTED = "Too many validation errors, error limit reached. Validation aborted."
+
+
+def _name_error_limit(errors: list[GraphQLError] | None) -> None:
+    """graphql-core's last error when it stops validating, naming the limit and its value (the
+    errors it reported before it: the limit is what made it stop)."""
+    if errors and errors[-1].message == _VALIDATION_ABORTED and not errors[-1].extensions:
+        most = len(errors) - 1
+        errors[-1].message = f"Too many validation errors: at most {most} are reported."
+        errors[-1].extensions = {
+            "code": "GRAPHQL_VALIDATION_FAILED",
+            "limit": "validation_errors",
+            "max": most,
+        }
 
 
 def _code(errors: list[GraphQLError] | None, code: str) -> None:

@@ -186,6 +186,28 @@ async def test_aliases_over_and_just_under(client: httpx.AsyncClient) -> None:
     refusal(await gql(client, fragment), "GRAPHQL_MAX_ALIASES")
 
 
+async def test_validation_that_stops_at_its_error_limit_names_it(
+    client: httpx.AsyncClient,
+) -> None:
+    def unknown(n: int) -> str:
+        return "{ " + " ".join(f"nope{i}" for i in range(n)) + " }"
+
+    errors = (await gql(client, unknown(100)))["errors"]
+    assert len(errors) == 100  # every one reported
+    assert {e["extensions"]["code"] for e in errors} == {"GRAPHQL_VALIDATION_FAILED"}
+    errors = (await gql(client, unknown(150)))["errors"]
+    assert len(errors) == 101
+    # graphql-core stops after 100 with "Validation aborted.", which named no limit.
+    assert errors[-1] == {
+        "message": "Too many validation errors: at most 100 are reported.",
+        "extensions": {
+            "code": "GRAPHQL_VALIDATION_FAILED",
+            "limit": "validation_errors",
+            "max": 100,
+        },
+    }
+
+
 async def test_nodes_takes_at_most_100_ids(client: httpx.AsyncClient, make_platform: Any) -> None:
     platform = await make_platform()
     headers = bearer(platform.api_key)
