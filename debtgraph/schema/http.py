@@ -58,7 +58,7 @@ class _Closer:
 
 # Closes a socket refused for holding too many (PRODUCT-DECISIONS "Issue 7 review follow-ups");
 # 4429 is also graphql-transport-ws's own "too many" code (a repeated connection_init).
-TOO_MANY_CONNECTIONS = (4429, "Too many connections")
+TOO_MANY_CONNECTIONS = 4429
 _SLOT = "ws_slot"  # scope state: the key whose connection count this socket holds
 _REFUSAL = "ws_refusal"  # scope state: the close code and reason of a refused socket
 
@@ -74,8 +74,36 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, reason)
 
 
+_STRAWBERRY_SUBSCRIPTION_LIMIT = "Subscription limit reached"
+
+
+def subscription_limit_error(most: int | None) -> dict[str, Any]:
+    """The refusal of an operation past WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, naming the limit
+    and its value (Strawberry's words alone named neither); its words still lead."""
+    return {
+        "message": f"{_STRAWBERRY_SUBSCRIPTION_LIMIT}: at most {most} operations run at once on "
+        "one socket (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION).",
+        "extensions": {
+            "code": "TOO_MANY_SUBSCRIPTIONS",
+            "limit": "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            "max": most,
+        },
+    }
+
+
+def _is_subscription_limit(payload: Any) -> bool:
+    first = payload[0] if isinstance(payload, list) and payload else payload
+    return isinstance(first, dict) and first.get("message") == _STRAWBERRY_SUBSCRIPTION_LIMIT
+
+
 class _TransportWSHandler(DirectTransportWSHandler):
     """graphql-transport-ws, resolving persisted-query hashes and the document size limit."""
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "error" and _is_subscription_limit(message.get("payload")):
+            error = subscription_limit_error(self.max_subscriptions_per_connection)
+            message = {**message, "payload": [error]}
+        await super().send_message(message)
 
     async def handle_message(self, message: Any) -> None:
         # Strawberry catches a missing member (KeyError) only: a frame that is no object, or an
@@ -104,6 +132,12 @@ class _TransportWSHandler(DirectTransportWSHandler):
 
 class _WSHandler(DirectLegacyWSHandler):
     """graphql-ws (the older protocol), likewise."""
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "error" and _is_subscription_limit(message.get("payload")):
+            error = subscription_limit_error(self.max_subscriptions_per_connection)
+            message = {**message, "payload": error}
+        await super().send_message(message)
 
     async def handle_message(self, message: Any) -> None:
         # Strawberry indexes the message blindly (a trace and a dropped socket): one that is no
@@ -503,10 +537,18 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             return
         key = ctx.principal.key if ctx.principal else f"anonymous:{ctx.client_ip}"
         if self.connections[key] >= self.max_connections:
-            state[_REFUSAL] = TOO_MANY_CONNECTIONS
+            # The close reason names the limit too (graphql-transport-ws gets only the close).
+            reason = f"Too many connections (at most {self.max_connections})"
+            state[_REFUSAL] = (TOO_MANY_CONNECTIONS, reason)
             log.info("WebSocket refused: %s holds %d connections", key, self.connections[key])
             raise ConnectionRejectionError(
-                {"message": "Too many connections for this caller.", "code": "TOO_MANY_CONNECTIONS"}
+                {
+                    "message": f"Too many connections for this caller: at most "
+                    f"{self.max_connections} open sockets (WS_MAX_CONNECTIONS_PER_PRINCIPAL).",
+                    "code": "TOO_MANY_CONNECTIONS",
+                    "limit": "WS_MAX_CONNECTIONS_PER_PRINCIPAL",
+                    "max": self.max_connections,
+                }
             )
         self.connections[key] += 1
         state[_SLOT] = key

@@ -104,6 +104,11 @@ async def test_subscription_over_http_is_refused_cleanly(
 
 async def _init(ws: Any, payload: dict[str, Any]) -> dict[str, Any]:
     await ws.send_json({"type": "connection_init", "payload": payload})
+    return await _next_message(ws)
+
+
+async def _next_message(ws: Any) -> dict[str, Any]:
+    """The next message that is not a keep-alive."""
     while True:
         message = json.loads(await asyncio.wait_for(ws.receive_text(), 5))
         if message["type"] not in ("ka", "ping", "pong"):
@@ -122,10 +127,18 @@ async def test_one_caller_holds_at_most_ws_max_connections(
             with pytest.raises(WebSocketDisconnect) as closed:
                 await _init(extra, auth)
             assert closed.value.code == 4429
+            # The limit and its value are named (PRODUCT.md §12), in the close reason too.
+            assert closed.value.reason == "Too many connections (at most 10)"
         async with socket(app, "graphql-ws") as legacy:
             refused = await _init(legacy, auth)
             assert refused["type"] == "connection_error"
-            assert refused["payload"]["code"] == "TOO_MANY_CONNECTIONS"
+            assert refused["payload"] == {
+                "message": "Too many connections for this caller: at most 10 open sockets "
+                "(WS_MAX_CONNECTIONS_PER_PRINCIPAL).",
+                "code": "TOO_MANY_CONNECTIONS",
+                "limit": "WS_MAX_CONNECTIONS_PER_PRINCIPAL",
+                "max": 10,
+            }
             with pytest.raises(WebSocketDisconnect) as closed:
                 await legacy.receive_text()
             assert closed.value.code == 4429
@@ -149,7 +162,25 @@ async def test_a_connection_holds_at_most_ws_max_subscriptions(
         message = json.loads(await asyncio.wait_for(ws.receive_text(), 5))
         assert message["type"] == "error"
         assert message["id"] == "20"
-        assert "limit" in message["payload"][0]["message"].lower()
+        assert message["payload"] == [SUBSCRIPTION_LIMIT]
+    async with socket(app, "graphql-ws") as legacy:
+        token = admin_headers["Authorization"][7:]
+        assert (await _init(legacy, {"authToken": token}))["type"] == "connection_ack"
+        for i in range(21):
+            await legacy.send_json({"id": str(i), "type": "start", "payload": {"query": SUB}})
+        message = await _next_message(legacy)
+        assert message == {"type": "error", "id": "20", "payload": SUBSCRIPTION_LIMIT}
+
+
+SUBSCRIPTION_LIMIT = {
+    "message": "Subscription limit reached: at most 20 operations run at once on one socket "
+    "(WS_MAX_SUBSCRIPTIONS_PER_CONNECTION).",
+    "extensions": {
+        "code": "TOO_MANY_SUBSCRIPTIONS",
+        "limit": "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "max": 20,
+    },
+}
 
 
 SUB = "subscription { events { id } }"
