@@ -58,8 +58,9 @@ async def deliver(ctx: dict[str, Any], delivery_ids: list[int]) -> int:
     if total:
         # A later event of an object waits for the earlier one's delivery (order per object),
         # possibly sent by another job that was running meanwhile: send whatever that made due
-        # now rather than at the next sweep. Each round claims deliveries no earlier round
-        # did, and failures are due only later, so this ends.
+        # now rather than at the next sweep. Each round attempts deliveries no earlier round
+        # did (a claim given back unused is not counted), and failures are due only later, so
+        # this ends.
         while sent := await _deliver(services, None):
             total += sent
     return total

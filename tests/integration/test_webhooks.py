@@ -820,9 +820,9 @@ async def _relayed_to(
 async def test_a_late_answer_to_a_claim_whose_lease_ended_changes_nothing(
     client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any, runtime: Any
 ) -> None:
-    # A stalled worker's attempt outlives its lease; another worker claims the delivery, and
-    # is answered 2xx. The stalled attempt's failure, recorded last, used to overwrite that
-    # success (here, being the run's last try, with `failed`).
+    # A stalled worker's attempt outlives its lease, and another worker claims the delivery.
+    # The stalled attempt's failure, recorded while the other holds the delivery, used to move
+    # it on (here, being the run's last try, to `failed`).
     held = asyncio.Event()
     slow = await Receiver(hold=held).start()
     stalled_sender, sender = Sender(timeout=1.0), Sender()
@@ -841,11 +841,18 @@ async def test_a_late_answer_to_a_claim_whose_lease_ended_changes_nothing(
 
         stalled = asyncio.create_task(deliver(stalled_sender))
         await slow.wait_for(1, 10)
-        assert slow.count == 1
         clock.advance(deliveries.LEASE + timedelta(seconds=1))
-        slow.hold = None  # the next request is answered at once; the first stays held
-        assert await deliver(sender) == 1
-        assert await stalled == 1  # its request timed out, after the other's success
+        slow.hold = second_hold = asyncio.Event()  # the second worker's request waits too
+        second = asyncio.create_task(deliver(sender))
+        await slow.wait_for(2, 10)
+        assert slow.count == 2
+        assert await stalled == 1  # its request timed out; its failure is recorded
+        delivery = await _delivery(db)
+        # Still the second worker's: pending under its lease, its attempt number.
+        assert (delivery.status, delivery.attempts_count) == ("pending", 2)
+        assert delivery.next_attempt_at == clock.now() + deliveries.LEASE
+        second_hold.set()
+        assert await second == 1
         delivery = await _delivery(db)
         assert delivery.status == "succeeded"
         assert delivery.delivered_at is not None
@@ -856,7 +863,46 @@ async def test_a_late_answer_to_a_claim_whose_lease_ended_changes_nothing(
         assert attempts[0].error == "timeout after 1 s"
     finally:
         held.set()
+        if slow.hold is not None:
+            slow.hold.set()
         await stalled_sender.close()
+        await sender.close()
+        await slow.stop()
+
+
+async def test_a_2xx_ends_a_delivery_failed_while_it_was_in_flight(
+    client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any, runtime: Any
+) -> None:
+    # Its endpoint is disabled (its pending deliveries failed) while the request is out; the
+    # receiver then answers 2xx: it has the event, and the delivery says so.
+    held = asyncio.Event()
+    slow = await Receiver(hold=held).start()
+    sender = Sender()
+    try:
+        await _relayed_to(slow.url, ["rcv_a"], client, make_platform, db, clock, runtime)
+
+        async def deliver() -> int:
+            async with db() as session:
+                return await deliveries.deliver_batch(
+                    session, clock, sender, config_of(runtime.services)
+                )
+
+        run = asyncio.create_task(deliver())
+        await slow.wait_for(1, 10)
+        async with db() as session:
+            # What _disable_dead writes.
+            await session.execute(update(Webhook).values(active=False))
+            await session.execute(
+                update(WebhookDelivery).values(status="failed", next_attempt_at=None)
+            )
+            await session.commit()
+        held.set()
+        assert await run == 1
+        delivery = await _delivery(db)
+        assert delivery.status == "succeeded"
+        assert delivery.delivered_at is not None
+    finally:
+        held.set()
         await sender.close()
         await slow.stop()
 
@@ -889,7 +935,7 @@ async def test_an_attempt_whose_turn_comes_too_late_for_its_lease_is_not_made(
         left = timedelta(seconds=deliveries.ATTEMPT_SECONDS) - timedelta(seconds=1)
         clock.advance(deliveries.LEASE - left)
         held.set()
-        assert await run == 2
+        assert await run == 1  # one attempt made; the other given back
         assert slow.count == 1
         async with db() as session:
             rows = (
@@ -912,3 +958,23 @@ async def test_an_attempt_whose_turn_comes_too_late_for_its_lease_is_not_made(
         held.set()
         await sender.close()
         await slow.stop()
+
+
+async def test_a_run_whose_every_claim_is_given_back_counts_no_attempt(
+    client: httpx.AsyncClient, make_platform: Any, db: Any, clock: Any, runtime: Any
+) -> None:
+    # A sender whose deadline no lease covers: each claim is given back unused. Counted as
+    # sent, the deliver job (which loops while a run makes attempts) never ended.
+    receiver = await Receiver().start()
+    sender = Sender(timeout=deliveries.LEASE.total_seconds())
+    try:
+        await _relayed_to(receiver.url, ["rcv_a"], client, make_platform, db, clock, runtime)
+        async with db() as session:
+            config = config_of(runtime.services)
+            assert await deliveries.deliver_batch(session, clock, sender, config) == 0
+    finally:
+        await sender.close()
+        await receiver.stop()
+    assert receiver.count == 0
+    delivery = await _delivery(db)
+    assert (delivery.status, delivery.attempts_count, delivery.run_attempts) == ("pending", 0, 0)

@@ -11,7 +11,7 @@
   mid-request leaves a delivery the sweep retries after the lease. The lease covers a whole
   batch waiting its turn; an attempt whose turn comes too late to end within it is not made
   (the lease is given back), and an outcome moves its delivery only while its claim (the attempt
-  number it wrote) still holds it. A delivery waits while an older delivery of the same object
+  numbers it wrote) still holds it. A delivery waits while an older delivery of the same object
   to the same webhook is pending (order per object is kept).
 - **Attempt.** The URL is checked again (DNS can change) and the POST goes to the address that
   passed; a 2xx within 10 s is success. Every attempt is a row (status, latency, excerpt),
@@ -484,29 +484,38 @@ def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _held(claimed: Sequence[Claimed]) -> ColumnElement[bool]:
-    """The deliveries these claims still hold: pending, and not claimed again since.
+def _held(claimed: Sequence[Claimed], *statuses: DeliveryStatus) -> ColumnElement[bool]:
+    """The deliveries (in one of ``statuses``) these claims still hold.
 
-    A claim is known by the attempt number it wrote; once its lease has ended, another worker's
-    claim writes the next one, and only that worker's outcome may move the delivery on.
+    A claim is known by the attempt numbers it wrote (``attempts_count`` and ``run_attempts``):
+    once its lease has ended, another worker's claim writes the next ones, and only that
+    worker's outcome may move the delivery on. A replay starts a new run (``run_attempts`` 0),
+    so no claim of an earlier run holds it; a claim given back unused restores the numbers of
+    the claim before it, which then holds again (its attempt was the last one made).
     """
     return and_(
-        tuple_(WebhookDelivery.id, WebhookDelivery.attempts_count).in_(
-            [(c.id, c.attempt_number) for c in claimed]
-        ),
-        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+        # Found by id first: SQLite, given the row values alone, walked every pending delivery.
+        WebhookDelivery.id.in_([c.id for c in claimed]),
+        tuple_(
+            WebhookDelivery.id, WebhookDelivery.attempts_count, WebhookDelivery.run_attempts
+        ).in_([(c.id, c.attempt_number, c.run_attempts) for c in claimed]),
+        WebhookDelivery.status.in_([s.value for s in statuses]),
     )
 
 
 async def _moved(
-    session: AsyncSession, claimed: Sequence[Claimed], values: dict[str, Any]
+    session: AsyncSession,
+    claimed: Sequence[Claimed],
+    values: dict[str, Any],
+    *statuses: DeliveryStatus,
 ) -> set[int]:
-    """Apply ``values`` to the deliveries these claims still hold; the ids it was applied to."""
+    """Apply ``values`` to the deliveries these claims still hold (pending, unless other
+    ``statuses`` are given); the ids it was applied to."""
     if not claimed:
         return set()
     rows = await session.scalars(
         update(WebhookDelivery)
-        .where(_held(claimed))
+        .where(_held(claimed, *(statuses or (DeliveryStatus.PENDING,))))
         .values(**values)
         .returning(WebhookDelivery.id)
         .execution_options(synchronize_session=False)
@@ -517,10 +526,11 @@ async def _moved(
 async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcome]) -> set[int]:
     """Write every attempt and move each delivery on, set-wise, in one transaction.
 
-    An outcome moves its delivery only while its claim still holds it (:func:`_held`): a late
-    answer to a claim whose lease ran out is logged as the attempt it was, and changes nothing
-    (a failure no longer overwrites the success of the claim that followed). Returns the ids of
-    the deliveries that ended (succeeded, or failed for good) here.
+    Every attempt made is logged. Its outcome moves the delivery only while its claim still
+    holds it (:func:`_held`): the late answer of a claim whose lease ran out changes the
+    delivery's state no further (a failure no longer overwrites the success of the claim that
+    followed). A 2xx also ends a delivery failed while it was in flight (its endpoint disabled
+    meanwhile): the receiver has it. Returns the ids of the deliveries that ended here.
     """
     now = clock.now()
     too_late = [o.claimed for o in outcomes if o.result is _TOO_LATE]
@@ -565,6 +575,8 @@ async def _record(session: AsyncSession, clock: Clock, outcomes: Sequence[Outcom
             "next_attempt_at": None,
             "updated_at": now,
         },
+        DeliveryStatus.PENDING,
+        DeliveryStatus.FAILED,
     )
     by_delay: dict[timedelta | None, list[Claimed]] = {}
     for c in failed:
@@ -650,7 +662,9 @@ async def deliver_batch(
     limit: int = BATCH,
     commit: Commit = _commit_only,
 ) -> int:
-    """Claim due deliveries (these, or any), send them, record every attempt; how many were sent.
+    """Claim due deliveries (these, or any), send them, record every attempt; how many attempts
+    were made (a claim given back unused is not one: a job that loops until a run makes none
+    ends even if every claim were given back).
 
     Attempts are recorded and committed (``commit``: the job's ``commit_and_publish``, which
     relays the ``webhook.disabled`` events a recording may write) as their requests end, those
@@ -673,7 +687,9 @@ async def deliver_batch(
             if in_flight:
                 more, in_flight = await asyncio.wait(in_flight, timeout=RECORD_WINDOW_SECONDS)
                 done |= more
-            ended = await _record(session, clock, [task.result() for task in done])
+            outcomes = [task.result() for task in done]
+            total -= sum(1 for o in outcomes if o.result is _TOO_LATE)
+            ended = await _record(session, clock, outcomes)
             # The next delivery of each object that ended is claimed here too, not only by the
             # job that relayed its event: that job may have looked before this recording
             # committed, found the ended one still pending, and claimed nothing.
