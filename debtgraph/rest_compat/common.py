@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from debtgraph.domain.core.base import json_amount
 from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE, nul_path
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import FieldError, InputError
@@ -33,7 +34,7 @@ def family_of(path: str) -> Family:
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         # Money is exact until here; JSON numbers are what the seeds show.
-        return float(value)
+        return json_amount(value)
     if isinstance(value, datetime | date):
         return iso(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

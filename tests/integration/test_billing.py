@@ -683,3 +683,24 @@ async def test_an_attempt_once_retried_can_no_longer_be_retried(
     await gql(client, RETRY, {"v": {"billingAttemptId": str(second)}}, admin_headers)
     await drain()
     assert await flags() == [(1, False, False), (2, False, False), (3, False, True)]
+
+
+async def test_an_attempts_event_object_is_the_attempt_as_rest_shows_it(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], drain: Any, db: Any
+) -> None:
+    # A billing_attempt.updated webhook carries the attempt as GET /api/admin/billing-attempts
+    # shows it; its amount was a string there, a number (as the seed types it) here.
+    upload_id = await billing_upload(client, admin_headers, [ROWS[0]])
+    await start(client, admin_headers, upload_id)
+    await drain()
+    (shown,) = await attempts(client, admin_headers, upload_id=upload_id)
+    async with db() as session:
+        latest = await session.scalar(
+            select(Event.data)
+            .where(Event.type == "billing_attempt.updated", Event.object_id == str(shown["id"]))
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+    assert latest is not None
+    assert latest["object"] == shown
+    assert isinstance(latest["object"]["amount"], float)

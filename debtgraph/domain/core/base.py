@@ -83,6 +83,16 @@ class Money(TypeDecorator[Decimal]):
 _CENT = Decimal("0.01")
 
 
+def json_amount(value: Decimal) -> float:
+    """Money as a JSON number, the one REST renders for the same ``Decimal``.
+
+    The seeds type amounts as numbers and REST renders a Decimal as float (rest_compat.common);
+    an event's object is stored as JSON, so it takes that number here. Exact for NUMERIC(12,2):
+    the shortest float repr of 12 significant digits reads back as written.
+    """
+    return float(value)
+
+
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, exists, func, insert, literal, select, upd
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from debtgraph.domain.core.base import UTCDateTime
+from debtgraph.domain.core.base import UTCDateTime, json_amount
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import dialect_of, is_unique_violation
 from debtgraph.domain.core.errors import DomainValidationError, FieldError, InvalidTransition
@@ -122,7 +122,7 @@ def attempt_event_payload(attempt: BillingAttempt) -> dict[str, Any]:
         "upload_id": attempt.upload_id,
         "transaction_id": attempt.transaction_id,
         "unique_id": attempt.unique_id,
-        "amount": str(attempt.amount),
+        "amount": json_amount(attempt.amount),
         "currency": attempt.currency,
         "status": attempt.status,
         "attempt_number": attempt.attempt_number,

@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core import outbox
+from debtgraph.domain.core.base import json_amount
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import lock_row
 from debtgraph.domain.core.errors import (
@@ -165,14 +166,6 @@ def commission_of(receivable: Receivable) -> Commission:
     return Commission(rate=rate, amount=amount, net=receivable.amount - amount)
 
 
-def _json_amount(value: Decimal) -> float:
-    """Money as a JSON number, the one REST renders for the same ``Decimal``."""
-    # The seed types amounts as numbers and REST renders a Decimal as float (rest_compat.common);
-    # an event's object is stored as JSON, so it takes that number here. Exact for NUMERIC(12,2):
-    # the shortest float repr of 12 significant digits reads back as written.
-    return float(value)
-
-
 def _event_object(receivable: Receivable, user_public_id: str, now: datetime) -> dict[str, Any]:
     """The compact, JSON-ready form carried by webhook events; amounts as REST shows them."""
     progress = recovery_progress(receivable, now)
@@ -181,11 +174,11 @@ def _event_object(receivable: Receivable, user_public_id: str, now: datetime) ->
         "object": "receivable",
         "user_id": user_public_id,
         "status": receivable.status,
-        "amount": _json_amount(receivable.amount),
+        "amount": json_amount(receivable.amount),
         "currency": receivable.currency,
         "recovery_progress": {
-            "amount_recovered": _json_amount(progress.amount_recovered),
-            "amount_remaining": _json_amount(progress.amount_remaining),
+            "amount_recovered": json_amount(progress.amount_recovered),
+            "amount_remaining": json_amount(progress.amount_remaining),
             "phase": progress.phase,
             "last_action": progress.last_action,
             "next_action_at": event_time(progress.next_action_at),
