@@ -10,7 +10,6 @@ another sits idle: N processes ingest N ranges of an upload at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import signal
@@ -173,9 +172,12 @@ async def serve_workers(settings: Settings) -> None:
         outcomes = await asyncio.gather(*runs, return_exceptions=True)
     finally:
         for worker in workers:
-            # A job cancelled by the signal re-raises its cancellation here; arq runs it again.
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker.close()
+            # The jobs the signal cancelled (arq runs them again) are let end first: close()
+            # gathers them too, and one ending cancelled re-raised there, before close() had
+            # deleted the health key and closed the worker's Redis pool.
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            worker.tasks.clear()
+            await worker.close()
         await stop_runtime(runtime)
     if signalled:
         return
@@ -216,11 +218,17 @@ def run_processes(settings: Settings, processes: int) -> int:
     ]
     forwarded: list[int] = []
 
-    def forward(signum: int, _frame: Any) -> None:
-        forwarded.append(signum)
+    def stop_children() -> None:
+        # SIGTERM whatever stopped the supervisor: a process still starting dies of it (-15),
+        # which is told apart from a failure below; Python's own SIGINT handler, in place from
+        # the interpreter's start, made such a process exit 1 like a crash.
         for child in children:
             if child.pid is not None and child.is_alive():
-                os.kill(child.pid, signum)
+                os.kill(child.pid, signal.SIGTERM)
+
+    def forward(signum: int, _frame: Any) -> None:
+        forwarded.append(signum)
+        stop_children()
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -230,6 +238,9 @@ def run_processes(settings: Settings, processes: int) -> int:
         if forwarded:
             break
         child.start()
+    if forwarded:
+        # The signal may have come inside start(), before that child had a pid to send it to.
+        stop_children()
     running = {child.sentinel: child for child in children if child.pid is not None}
     failed = False
     while running:
@@ -240,8 +251,8 @@ def run_processes(settings: Settings, processes: int) -> int:
                 # Nobody asked it to stop: whatever its code, the set is no longer whole.
                 failed = True
                 forward(signal.SIGTERM, None)
-            elif child.exitcode not in (0, *(-signum for signum in forwarded)):
-                # Killed by the signal it was sent: it was still starting (the signal came
+            elif child.exitcode not in (0, -signal.SIGTERM):
+                # Killed by the SIGTERM it was sent: it was still starting (the signal came
                 # before its handlers were in place), so it had taken no job. That is a stop.
                 failed = True
     return 1 if failed else 0
