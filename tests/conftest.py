@@ -139,8 +139,10 @@ async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Any]:
     try:
         yield application
     finally:
-        await _stop_workers(workers)
-        await stop_runtime(runtime)
+        try:
+            await _stop_workers(workers)
+        finally:
+            await stop_runtime(runtime)
 
 
 async def _stop_workers(workers: list[tuple[Any, asyncio.Task[Any]]]) -> None:
@@ -159,9 +161,10 @@ async def _stop_workers(workers: list[tuple[Any, asyncio.Task[Any]]]) -> None:
         stuck = [repr(t) for t in (*runs, *jobs) if not t.done()]
         raise AssertionError(f"arq workers did not stop within 30 s: {stuck}") from None
     for worker, _ in workers:
-        # A job cancelled by the stop re-raises its cancellation here, as in serve_workers.
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.close()
+        # Ended, every one: close() would gather them again, and a job cancelled by the stop
+        # would re-raise its cancellation there, before the worker's own runtime is stopped.
+        worker.tasks.clear()
+        await worker.close()
 
 
 @pytest.fixture
