@@ -30,7 +30,7 @@ from debtgraph.resolvers.errors import (
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.resolvers.loaders import Page
 from debtgraph.resolvers.pagination import db_id, encode_cursor, parse_id
-from debtgraph.schema.limits import limits_of
+from debtgraph.schema.limits import code_request_errors, limits_of
 
 log = logging.getLogger("debtgraph.graphql")
 T = TypeVar("T")
@@ -180,6 +180,7 @@ class DebtgraphMaskErrors(MaskErrors):
         return not isinstance(original, ExpectedError) and not is_unavailable(original)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        code_request_errors(errors)
         processed = super()._process_errors(errors)
         # graphql-core's "Did you mean …?" names fields, arguments and enum values: the schema
         # itself, to a caller refused introspection (anonymous, in production).

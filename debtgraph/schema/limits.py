@@ -672,8 +672,8 @@ def _keep_verdict(
 class GraphQLLimits(SchemaExtension):
     """Refuse a document over the request's limits before graphql-core validates or runs it.
 
-    Errors found while parsing, validating or coercing variables get an ``extensions.code`` like
-    every other error.
+    Errors found while parsing or validating get an ``extensions.code`` like every other error
+    (those of coercing variables get theirs from :func:`code_request_errors`).
     """
 
     def on_parse(self) -> Iterator[None]:
@@ -711,20 +711,13 @@ class GraphQLLimits(SchemaExtension):
         _name_error_limit(context.pre_execution_errors)
         _code(context.pre_execution_errors, "GRAPHQL_VALIDATION_FAILED")
 
-    def on_execute(self) -> Iterator[None]:
-        yield
-        _code_request_errors(getattr(self.execution_context.result, "errors", None))
 
-    def on_stream_result(self, result: Any) -> Iterator[None]:
-        # A subscription's variables are coerced as it starts, after on_execute has ended: its
-        # refusal reaches the socket as a streamed result, and went out with no code.
-        _code_request_errors(getattr(result, "errors", None))
-        yield
-
-
-def _code_request_errors(errors: list[GraphQLError] | None) -> None:
+def code_request_errors(errors: list[GraphQLError] | None) -> None:
     """Errors of the request rather than of a field: variables that do not coerce (an Int
-    beyond 32 bits, a missing required variable)."""
+    beyond 32 bits, a missing required variable). Called on every result, streamed ones
+    included (a subscription's variables are coerced as it starts, and its refusal reaches
+    the socket as a streamed result), before unexpected errors are masked: once masked, an
+    exception raised in an event stream would look like one of these."""
     request_errors = [
         e
         for e in errors or ()

@@ -15,6 +15,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.events import CATALOGUE
+from debtgraph.resolvers import events as resolver_events
 from debtgraph.resolvers.events import subscriber_count
 from debtgraph.server.app import Runtime
 
@@ -287,3 +288,25 @@ async def test_variables_that_do_not_coerce_are_refused_with_their_code(
             )
             assert [e["extensions"] for e in errors] == [{"code": "BAD_USER_INPUT"}]
             assert errors[0]["message"].startswith("Variable '$t' has invalid value")
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_failure_inside_an_event_stream_is_masked_and_not_the_clients_fault(
+    app: Any, admin_headers: dict[str, str], protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Masked, it has no path and no original error, like a variable refusal: coded after the
+    # mask, it went out as BAD_USER_INPUT, telling the client to change what it sent.
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals of a bug")
+        yield  # an async generator, as the stream is
+
+    monkeypatch.setattr(resolver_events, "watch", broken)
+    init = {"type": "connection_init", "payload": {"authToken": admin_headers["Authorization"][7:]}}
+    start = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    async with socket(app, protocol) as ws:
+        await ws.send_json(init)
+        assert (await _next(ws))["type"] == "connection_ack"
+        await ws.send_json({"id": "1", "type": start, "payload": {"query": SUBSCRIBE}})
+        message = await _next(ws)
+        assert message["type"] == ("next" if protocol == "graphql-transport-ws" else "data")
+        assert message["payload"] == {"data": None, "errors": [{"message": "Unexpected error."}]}
