@@ -222,7 +222,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if request.url.path == GRAPHQL_PATH and exc.status_code == 405:
         response = graphql_error(
             405,
-            f"The {request.method} method is not supported at {GRAPHQL_PATH}: use GET or POST.",
+            f"The {request.method} method is not supported at {GRAPHQL_PATH}: use GET, HEAD or"
+            " POST.",
             "METHOD_NOT_ALLOWED",
         )
         response.headers["Allow"] = "GET, HEAD, POST"

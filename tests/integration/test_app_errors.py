@@ -13,6 +13,7 @@ from debtgraph.server.app import create_app
 from debtgraph.settings import DEV_SECRET_KEY, ConfigError, Settings
 from tests.conftest import gql
 from tests.integration.test_graphql_limits import PRODUCTION
+from tests.integration.test_request_path import post_scope
 
 
 async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClient) -> None:
@@ -39,7 +40,24 @@ async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClien
         assert error["message"].startswith(f"The {method} method is not supported at /graphql")
 
 
-async def test_head_on_graphql_is_get_without_the_body(client: httpx.AsyncClient) -> None:
+async def _raw_head(app: Any, path: str) -> list[dict[str, Any]]:
+    """The ASGI messages the app sends for HEAD ``path`` (httpx drops a HEAD body itself)."""
+    route, _, query = path.partition("?")
+    scope = {**post_scope(route, [(b"accept", b"*/*")]), "method": "HEAD"}
+    scope["query_string"] = query.encode()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_head_on_graphql_is_get_without_the_body(app: Any, client: httpx.AsyncClient) -> None:
     # RFC 9110: HEAD is GET without the body. Strawberry knows only GET and POST; it answered a
     # 405 that named no allowed method.
     for path in ("/graphql?query=%7B__typename%7D", "/graphql"):
@@ -47,7 +65,10 @@ async def test_head_on_graphql_is_get_without_the_body(client: httpx.AsyncClient
         assert head.status_code == get.status_code == 200
         assert head.headers["content-type"] == get.headers["content-type"]
         assert head.headers["content-length"] == get.headers["content-length"]
-        assert head.content == b""
+        sent = await _raw_head(app, path)
+        assert b"".join(m.get("body", b"") for m in sent) == b""
+        start = dict(sent[0]["headers"])
+        assert int(start[b"content-length"]) == len(get.content) > 0
     assert get.headers["content-type"].startswith("text/html")  # GraphiQL, outside production
     # A GET that is refused is refused alike: a mutation is POST-only.
     mutation = "/graphql?query=mutation%7BlogOut%7D"
