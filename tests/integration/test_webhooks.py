@@ -88,6 +88,13 @@ async def _delivery(db: Any) -> WebhookDelivery:
         return row
 
 
+async def _deliveries(db: Any) -> list[WebhookDelivery]:
+    async with db() as session:
+        return list(
+            (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))).all()
+        )
+
+
 async def test_register_list_rotate_delete_as_the_seed(
     client: httpx.AsyncClient, make_platform: Any, receiver: Receiver
 ) -> None:
@@ -937,10 +944,7 @@ async def test_an_attempt_whose_turn_comes_too_late_for_its_lease_is_not_made(
         held.set()
         assert await run == 1  # one attempt made; the other given back
         assert slow.count == 1
-        async with db() as session:
-            rows = (
-                await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
-            ).all()
+        rows = await _deliveries(db)
         sent, given_back = sorted(rows, key=lambda d: d.status != "succeeded")
         assert sent.status == "succeeded"
         assert given_back.status == "pending"
@@ -978,3 +982,32 @@ async def test_a_run_whose_every_claim_is_given_back_counts_no_attempt(
     assert receiver.count == 0
     delivery = await _delivery(db)
     assert (delivery.status, delivery.attempts_count, delivery.run_attempts) == ("pending", 0, 0)
+
+
+async def test_a_run_takes_successors_only_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient,
+    make_platform: Any,
+    receiver: Receiver,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> None:
+    # Past RUN_SECONDS an object's next delivery is left due for a fresh run (fresh URL checks)
+    # instead of keeping this one going: with a steady stream of events it never ended.
+    await _relayed_to(receiver.url, ["rcv_a", "rcv_a"], client, make_platform, db, clock, runtime)
+    config = config_of(runtime.services)
+    monkeypatch.setattr(deliveries, "RUN_SECONDS", 0)
+    sender = Sender()
+    try:
+        async with db() as session:
+            assert await deliveries.deliver_batch(session, clock, sender, config) == 1
+        rows = await _deliveries(db)
+        assert [(d.status, d.attempts_count) for d in rows] == [("succeeded", 1), ("pending", 0)]
+        assert rows[1].next_attempt_at <= clock.now()  # due at once
+        monkeypatch.setattr(deliveries, "RUN_SECONDS", deliveries.LEASE.total_seconds())
+        async with db() as session:
+            assert await deliveries.deliver_batch(session, clock, sender, config) == 1
+    finally:
+        await sender.close()
+    assert receiver.count == 2

@@ -17,7 +17,8 @@
   passed; a 2xx within 10 s is success. Every attempt is a row (status, latency, excerpt),
   written as soon as its request ends (with those ending within ``RECORD_WINDOW_SECONDS`` of it,
   in one transaction), so a slow endpoint delays only its own deliveries; the next delivery of
-  each object that ended is claimed in that same transaction and sent in the same run.
+  each object that ended is claimed in that same transaction and sent in the same run (in its
+  first ``RUN_SECONDS``; later ones are left due, for a fresh run).
 - **Backoff.** After a failed attempt the next waits 1, 2, 4 … 2048 minutes: 13 attempts over
   about 68 hours (close to 3 days), then the delivery is ``failed``.
 - **Disabling.** A delivery that fails for good on an endpoint that has not answered a single
@@ -90,6 +91,10 @@ ATTEMPT_SECONDS = targets.RESOLVE_TIMEOUT_SECONDS + TIMEOUT_SECONDS
 # sent. At 60 s, a batch against slow endpoints was still queued when its leases ran out: the
 # sweep claimed those deliveries again and they went out twice.
 LEASE = timedelta(seconds=(math.ceil(BATCH / CONCURRENCY) + 1) * ATTEMPT_SECONDS)
+# A run takes no more successors after this long (seconds): they are due at once, for a fresh
+# run (the deliver job's next round, or the sweep) with fresh URL checks. Fed by a steady
+# stream of one object's events, a run went on for good with the DNS answers of its start.
+RUN_SECONDS = LEASE.total_seconds()
 # Attempts that end within this long of the first of a group are recorded with it: a batch of
 # quick answers stays one transaction (bench/webhooks.py: one per 200 on loopback, as when a
 # batch was recorded whole; 50 ms made 1.5), and no answer waits longer for a slow one.
@@ -669,12 +674,14 @@ async def deliver_batch(
     Attempts are recorded and committed (``commit``: the job's ``commit_and_publish``, which
     relays the ``webhook.disabled`` events a recording may write) as their requests end, those
     that ended together in one transaction; the next delivery of an object whose delivery ended
-    is claimed in that transaction and sent in this run, so counted in the result.
+    is claimed in that transaction and sent in this run (in its first ``RUN_SECONDS``), so
+    counted in the result.
     """
     claimed = await claim(session, clock, delivery_ids, limit)
     if not claimed:
         return 0
     total = len(claimed)
+    began = time.monotonic()
     sending = _Sending(sender, config, clock)
     in_flight = sending.start(await _prepare(session, clock, config, claimed), claimed)
     try:
@@ -693,7 +700,8 @@ async def deliver_batch(
             # The next delivery of each object that ended is claimed here too, not only by the
             # job that relayed its event: that job may have looked before this recording
             # committed, found the ended one still pending, and claimed nothing.
-            successors = await _successors(session, sorted(ended)) if ended else []
+            taking = ended and time.monotonic() - began < RUN_SECONDS
+            successors = await _successors(session, sorted(ended)) if taking else []
             following = (
                 await _claim_rows(session, clock, successors, len(successors)) if successors else []
             )
