@@ -54,8 +54,10 @@ def _template(name: str) -> Template:
 
 
 def escape(value: Any) -> str:
-    """HTML-escape a value (quotes too: values go into attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape a value (quotes too: values go into attributes), a NUL as U+FFFD: a form
+    refused for holding one echoed it back into the page, where HTML allows none."""
+    text = html.escape("" if value is None else str(value), quote=True)
+    return text.replace("\x00", "\ufffd")
 
 
 def base_url_of(scope: Scope) -> str:

@@ -269,6 +269,22 @@ async def test_hosted_onboarding_activates_the_user_once(
     ).status_code == 404
 
 
+async def test_a_form_refused_for_a_nul_does_not_echo_it(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    # PRODUCT.md §12 refuses NUL characters; the page showing the refusal put the value back
+    # into its field, NUL and all, where HTML allows none.
+    acme = await make_platform()
+    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
+    path = _path(body["onboarding_url"])
+    token = _csrf((await client.get(path)).text)
+    form = {**ONBOARDING_FORM, "company.name": "Acme\x00Corp", "csrf_token": token}
+    refused = await client.post(path, data=form)
+    assert refused.status_code == 400
+    assert "\x00" not in refused.text
+    assert 'value="Acme\ufffdCorp"' in refused.text
+
+
 async def test_onboarding_form_refuses_missing_or_forged_csrf(
     client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:
