@@ -170,9 +170,11 @@ def _onboarding_form(
     fields = _PASSWORD_FIELDS
     if not complete:
         tos_error = errors.get("tos_acceptance")
+        # Ticked again on a form refused for another field: the caller had accepted already.
+        ticked = " checked" if (values or {}).get("tos_acceptance") == "accepted" else ""
         fields_html = (
             _fields_html(_PROFILE_FIELDS, values if values is not None else _prefill(user), errors)
-            + '<label><input type="checkbox" name="tos_acceptance" value="accepted"> '
+            + f'<label><input type="checkbox" name="tos_acceptance" value="accepted"{ticked}> '
             "I accept the terms of service</label>"
             + (f'<p class="error">{hosted_pages.escape(tos_error)}</p>' if tos_error else "")
             + _document_html(request, errors)

@@ -285,6 +285,24 @@ async def test_a_form_refused_for_a_nul_does_not_echo_it(
     assert 'value="Acme\ufffdCorp"' in refused.text
 
 
+async def test_a_refused_form_keeps_the_terms_accepted(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    # Refused for another field, the form came back with the terms box cleared: a caller who
+    # fixed that field and sent it again was refused once more, for the terms.
+    acme = await make_platform()
+    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
+    path = _path(body["onboarding_url"])
+    token = _csrf((await client.get(path)).text)
+    bad = {**ONBOARDING_FORM, "password_confirmation": "something else", "csrf_token": token}
+    refused = await client.post(path, data=bad)
+    assert refused.status_code == 400
+    box = '<input type="checkbox" name="tos_acceptance" value="accepted"'
+    assert f"{box} checked>" in refused.text
+    unticked = {k: v for k, v in bad.items() if k != "tos_acceptance"}
+    assert f"{box}>" in (await client.post(path, data=unticked)).text
+
+
 async def test_onboarding_form_refuses_missing_or_forged_csrf(
     client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:
