@@ -24,7 +24,7 @@ from debtgraph.domain.receivables.models import Receivable
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, complete_user, count, create_user
 from tests.integration.test_receivables import receivable_payload
-from tests.integration.test_users import ONBOARDING_FORM, _csrf, _path
+from tests.integration.test_users import ONBOARDING_FORM, _csrf, _path, fresh_onboarding_form
 
 REDIRECT = "https://acme.test/cb"
 
@@ -150,10 +150,7 @@ async def test_refused_onboarding_form_leaves_the_link_usable(
     client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:
     """Validation runs before the token is spent, in the same transaction as the save."""
-    acme = await make_platform()
-    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
-    path = _path(body["onboarding_url"])
-    token = _csrf((await client.get(path)).text)
+    path, token = await fresh_onboarding_form(client, make_platform)
     bad = {**ONBOARDING_FORM, "password_confirmation": "something else", "csrf_token": token}
     good = {**ONBOARDING_FORM, "csrf_token": token}
 

@@ -269,15 +269,20 @@ async def test_hosted_onboarding_activates_the_user_once(
     ).status_code == 404
 
 
+async def fresh_onboarding_form(client: httpx.AsyncClient, make_platform: Any) -> tuple[str, str]:
+    """A new creditor's onboarding page: its path and the form's CSRF token."""
+    acme = await make_platform()
+    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
+    path = _path(body["onboarding_url"])
+    return path, _csrf((await client.get(path)).text)
+
+
 async def test_a_form_refused_for_a_nul_does_not_echo_it(
     client: httpx.AsyncClient, make_platform: Any
 ) -> None:
     # PRODUCT.md §12 refuses NUL characters; the page showing the refusal put the value back
     # into its field, NUL and all, where HTML allows none.
-    acme = await make_platform()
-    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
-    path = _path(body["onboarding_url"])
-    token = _csrf((await client.get(path)).text)
+    path, token = await fresh_onboarding_form(client, make_platform)
     form = {**ONBOARDING_FORM, "company.name": "Acme\x00Corp", "csrf_token": token}
     refused = await client.post(path, data=form)
     assert refused.status_code == 400
@@ -290,10 +295,7 @@ async def test_a_refused_form_keeps_the_terms_accepted(
 ) -> None:
     # Refused for another field, the form came back with the terms box cleared: a caller who
     # fixed that field and sent it again was refused once more, for the terms.
-    acme = await make_platform()
-    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
-    path = _path(body["onboarding_url"])
-    token = _csrf((await client.get(path)).text)
+    path, token = await fresh_onboarding_form(client, make_platform)
     bad = {**ONBOARDING_FORM, "password_confirmation": "something else", "csrf_token": token}
     refused = await client.post(path, data=bad)
     assert refused.status_code == 400
@@ -327,10 +329,7 @@ async def test_onboarding_form_refuses_missing_or_forged_csrf(
 async def test_onboarding_validation_lists_fields(
     client: httpx.AsyncClient, make_platform: Any
 ) -> None:
-    acme = await make_platform()
-    body = await create_user(client, acme.api_key, {"email": "new@x.test"})
-    path = _path(body["onboarding_url"])
-    token = _csrf((await client.get(path)).text)
+    path, token = await fresh_onboarding_form(client, make_platform)
     response = await client.post(
         path,
         data={

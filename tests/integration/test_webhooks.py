@@ -551,6 +551,24 @@ async def _user_id(db: Any, public: str) -> int:
         return int(found)
 
 
+async def _relayed_to(
+    url: str,
+    object_ids: list[str],
+    client: Any,
+    make_platform: Any,
+    db: Any,
+    clock: Any,
+    runtime: Any,
+) -> list[outbox.Event]:
+    """A platform's webhook at ``url``, and a relayed receivable.created per object id."""
+    acme = await make_platform()
+    user = await create_user(client, acme.api_key)
+    await _register(client, acme.api_key, url, ["receivable.created"])
+    uid = await _user_id(db, user["id"])
+    async with db() as session:
+        return await _relay_created(session, runtime, clock, acme.platform.id, uid, object_ids)
+
+
 async def test_a_revoked_grant_ends_deliveries_even_those_already_queued(
     client: httpx.AsyncClient,
     make_platform: Any,
@@ -697,14 +715,9 @@ async def test_a_claim_takes_only_the_oldest_pending_delivery_of_each_object(
     clock: Any,
     runtime: Any,
 ) -> None:
-    acme = await make_platform()
-    user = await create_user(client, acme.api_key)
-    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
-    uid = await _user_id(db, user["id"])
+    objects = ["rcv_a", "rcv_a", "rcv_b", "rcv_a"]
+    events = await _relayed_to(receiver.url, objects, client, make_platform, db, clock, runtime)
     async with db() as session:
-        events = await _relay_created(
-            session, runtime, clock, acme.platform.id, uid, ["rcv_a", "rcv_a", "rcv_b", "rcv_a"]
-        )
         first = await deliveries.claim(session, clock, None)
         # The first of rcv_a and the only one of rcv_b; rcv_a's later two wait behind it.
         assert sorted(c.event_id for c in first) == sorted([events[0].id, events[2].id])
@@ -728,15 +741,9 @@ async def test_two_workers_never_make_the_same_attempt(
     clock: Any,
     runtime: Any,
 ) -> None:
-    acme = await make_platform()
-    user = await create_user(client, acme.api_key)
-    await _register(client, acme.api_key, receiver.url, ["receivable.created"])
-    uid = await _user_id(db, user["id"])
-    async with db() as session:
-        # Written by the relay, queued to no one: the two "workers" below race for them.
-        await _relay_created(
-            session, runtime, clock, acme.platform.id, uid, [f"rcv_{i}" for i in range(30)]
-        )
+    # Written by the relay, queued to no one: the two "workers" below race for them.
+    objects = [f"rcv_{i}" for i in range(30)]
+    await _relayed_to(receiver.url, objects, client, make_platform, db, clock, runtime)
     config = config_of(runtime.services)
 
     async def worker() -> int:
@@ -804,24 +811,6 @@ async def test_one_undeliverable_webhook_does_not_hold_up_the_batch(
     ((good_status, good),) = [v for k, v in by_hook.items() if k != broken["id"]]
     assert good_status == "succeeded"
     assert good.succeeded
-
-
-async def _relayed_to(
-    url: str,
-    object_ids: list[str],
-    client: Any,
-    make_platform: Any,
-    db: Any,
-    clock: Any,
-    runtime: Any,
-) -> None:
-    """A platform's webhook at ``url``, and a relayed receivable.created per object id."""
-    acme = await make_platform()
-    user = await create_user(client, acme.api_key)
-    await _register(client, acme.api_key, url, ["receivable.created"])
-    uid = await _user_id(db, user["id"])
-    async with db() as session:
-        await _relay_created(session, runtime, clock, acme.platform.id, uid, object_ids)
 
 
 async def test_a_late_answer_to_a_claim_whose_lease_ended_changes_nothing(
