@@ -77,10 +77,19 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
 _STRAWBERRY_SUBSCRIPTION_LIMIT = "Subscription limit reached"
 
 
-def subscription_limit_error(most: int | None) -> dict[str, Any]:
-    """The refusal of an operation past WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, naming the limit
-    and its value (Strawberry's words alone named neither); its words still lead."""
-    return {
+def _naming_the_limit(message: Any, most: int | None) -> Any:
+    """``message``, or, if it is Strawberry's refusal of an operation past
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, that refusal naming the limit and its value (its words
+    alone named neither; they still lead), in the protocol's payload shape (a list of errors
+    on graphql-transport-ws, one error on graphql-ws)."""
+    payload = message.get("payload")
+    listed = isinstance(payload, list)
+    first = payload[0] if listed and payload else payload
+    if message.get("type") != "error" or not (
+        isinstance(first, dict) and first.get("message") == _STRAWBERRY_SUBSCRIPTION_LIMIT
+    ):
+        return message
+    error = {
         "message": f"{_STRAWBERRY_SUBSCRIPTION_LIMIT}: at most {most} operations run at once on "
         "one socket (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION).",
         "extensions": {
@@ -89,21 +98,16 @@ def subscription_limit_error(most: int | None) -> dict[str, Any]:
             "max": most,
         },
     }
-
-
-def _is_subscription_limit(payload: Any) -> bool:
-    first = payload[0] if isinstance(payload, list) and payload else payload
-    return isinstance(first, dict) and first.get("message") == _STRAWBERRY_SUBSCRIPTION_LIMIT
+    return {**message, "payload": [error] if listed else error}
 
 
 class _TransportWSHandler(DirectTransportWSHandler):
     """graphql-transport-ws, resolving persisted-query hashes and the document size limit."""
 
     async def send_message(self, message: Any) -> None:
-        if message.get("type") == "error" and _is_subscription_limit(message.get("payload")):
-            error = subscription_limit_error(self.max_subscriptions_per_connection)
-            message = {**message, "payload": [error]}
-        await super().send_message(message)
+        await super().send_message(
+            _naming_the_limit(message, self.max_subscriptions_per_connection)
+        )
 
     async def handle_message(self, message: Any) -> None:
         # Strawberry catches a missing member (KeyError) only: a frame that is no object, or an
@@ -134,10 +138,9 @@ class _WSHandler(DirectLegacyWSHandler):
     """graphql-ws (the older protocol), likewise."""
 
     async def send_message(self, message: Any) -> None:
-        if message.get("type") == "error" and _is_subscription_limit(message.get("payload")):
-            error = subscription_limit_error(self.max_subscriptions_per_connection)
-            message = {**message, "payload": error}
-        await super().send_message(message)
+        await super().send_message(
+            _naming_the_limit(message, self.max_subscriptions_per_connection)
+        )
 
     async def handle_message(self, message: Any) -> None:
         # Strawberry indexes the message blindly (a trace and a dropped socket): one that is no
