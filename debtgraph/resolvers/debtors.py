@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select
@@ -283,7 +284,7 @@ async def debtor_connection(
 async def find_debtors(
     ctx: Context,
     *,
-    upload_key: Callable[[], int | None],
+    upload_key: Callable[[], str | None],
     window: Window,
     **filters: Any,
 ) -> Page[Row[Any]]:
@@ -371,6 +372,19 @@ async def validate_debtor(ctx: Context, debtor_id: Any) -> Debtor:
     return debtor
 
 
+def _cell_text(value: str | float | None) -> str:
+    """A raw_data value as the text of a CSV cell: a JSON number in plain decimal digits.
+
+    ``str`` writes a large or tiny float in exponent form (``1e+308``), which no amount rule
+    reads as a number: the row was refused as having no amount instead of a too large one.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
 def check_raw_data(raw_data: Any) -> dict[str, str]:
     """A raw_data object of scalar values, keys normalised as CSV headers are; else 422."""
     if raw_data is None:
@@ -397,7 +411,7 @@ def check_raw_data(raw_data: Any) -> dict[str, str]:
                 FieldError(path, "too_long", f"The {path} field must not exceed 1000 characters.")
             )
         else:
-            cleaned[name] = "" if value is None else str(value)
+            cleaned[name] = _cell_text(value)
     if errors:
         raise InputError(errors)
     return cleaned

@@ -7,12 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from debtgraph.domain.debtors.models import BlacklistedIban, Debtor
 from debtgraph.domain.payments.models import RETRY_INTERVAL, BillingAttempt, VopLog
 from tests.conftest import gql
-from tests.integration.uploads_support import HEADER, UNAUTH, csv_text, set_debtor_status, upload
+from tests.integration.uploads_support import (
+    HEADER,
+    UNAUTH,
+    csv_text,
+    set_debtor_status,
+    upload,
+    valid_row,
+)
 
 DEBTOR_KEYS = {
     "id", "upload_id", "iban_masked", "bank_name", "bank_code", "bic", "first_name",
@@ -426,3 +434,43 @@ async def test_a_debtor_in_collection_cannot_be_changed_on_either_face(
         assert after is not None
         assert (after.raw_data, after.iban, after.validation_status, after.updated_at) == snapshot
         assert after.status == "processing"
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1" * 32, 1e308, 10**40],
+    ids=["long-text", "float-exponent", "long-integer"],
+)
+async def test_put_with_an_amount_beyond_every_column_is_too_large(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, amount: object
+) -> None:
+    # The text answered 500 (the default decimal context's 28 digits); a JSON float came as
+    # "1e+308", which no amount rule reads, and the row said "Amount is required".
+    await upload(client, admin_headers, csv_text(1))
+    debtor_id = await _first_debtor_id(db)
+    response = await client.put(
+        f"/api/admin/debtors/{debtor_id}",
+        json={"raw_data": {"amount": amount}},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["validation_errors"] == ["Amount must not exceed 50000"]
+    assert data["amount"] == 9999999999.99
+
+
+async def test_a_debtor_in_another_currency_or_scheme_is_invalid(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    # SEPA direct debit collects euros under the Core scheme: USD rows were billed and put
+    # into a pain.008 batch of euros, a long currency cut to its first three letters.
+    lines = [HEADER + ",currency,sepa_type"]
+    lines += [valid_row(0) + ",USD,CORE", valid_row(1) + ",eur,", valid_row(2) + ",,GARBAGE"]
+    lines += [valid_row(3) + ",abcdefghijklmnop,"]
+    response = await upload(client, admin_headers, "\n".join(lines) + "\n")
+    assert response.status_code == 201, response.text
+    assert [(e["row"], e["message"]) for e in response.json()["meta"]["errors"]] == [
+        (2, "Currency must be EUR"),
+        (4, "SEPA type must be CORE"),
+        (5, "Currency must be EUR"),
+    ]

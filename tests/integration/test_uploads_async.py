@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -192,3 +194,41 @@ async def test_stale_uploads_are_queued_again(
             break
         await asyncio.sleep(0.05)
     assert await _debtor_rows(db, upload_id) == (120, 120)
+
+
+HUGE = "1" * 32  # past the 28 digits of the default decimal context
+
+
+async def test_an_amount_too_long_for_any_column_fails_its_row_not_the_upload(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any, drain: Any
+) -> None:
+    # Such a cell answered 500 on a small upload; on a large one the job failed on every try
+    # and the upload stayed "processing" for good, refused by validation as still processing.
+    lines = csv_text(150).splitlines()
+    lines[52] = lines[52].replace("150.00", HUGE)
+    large = await upload(client, admin_headers, "\n".join(lines) + "\n")
+    assert large.status_code == 202, large.text
+    await drain()
+    upload_id = large.json()["data"]["id"]
+    status = await client.get(f"/api/admin/uploads/{upload_id}/status", headers=admin_headers)
+    assert status.json()["data"] | {"id": 0} == {
+        "id": 0,
+        "status": "completed",
+        "total_records": 150,
+        "processed_records": 149,
+        "failed_records": 1,
+        "progress": 100.0,
+        "is_complete": True,
+    }
+    small = csv_text(3).splitlines()
+    small[2] = small[2].replace("150.00", HUGE)
+    answered = await upload(client, admin_headers, "\n".join(small) + "\n")
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["meta"]["errors"] == [
+        {"row": 3, "message": "Amount must not exceed 50000", "data": ANY}
+    ]
+    async with db() as session:
+        stored = await session.scalar(
+            select(Debtor.amount).where(Debtor.row_number == 3, Debtor.upload_id != upload_id)
+        )
+    assert stored == Decimal("9999999999.99")  # capped to fit NUMERIC(12,2)

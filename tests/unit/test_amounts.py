@@ -81,3 +81,14 @@ def test_money_reads_a_decimal_as_its_text_would(value: object) -> None:
     read = Money().process_result_value(value, None)  # type: ignore[arg-type]
     expected = Decimal(str(value)).quantize(Decimal("0.01"))
     assert (str(read), type(read)) == (str(expected), Decimal)
+
+
+def test_an_amount_of_any_length_parses() -> None:
+    # The default context (28 digits) made quantize raise InvalidOperation for 27+ digits:
+    # an upload of such a cell answered 500, or its job failed and the upload stayed
+    # processing for good.
+    assert parse_amount("1" * 40) == Decimal("1" * 40 + ".00")
+    assert parse_amount("-" + "9" * 30 + ",995") == Decimal("-" + "1" + "0" * 30 + ".00")
+    assert parse_amount("12 345 678 901 234 567 890 123 456 789,12") == Decimal(
+        "12345678901234567890123456789.12"
+    )

@@ -97,6 +97,18 @@ def test_every_failing_message_in_table_order() -> None:
         ({"address": "Calle MayorÂ\xa01"}, ["Address contains invalid characters"]),
         ({"address": "â€œMain St 1"}, ["Address contains invalid characters"]),
         ({"address": "Main\tSt\r\n1"}, []),
+        # 27 digits or more: past the default decimal context's 28 digits (an error, not 422).
+        ({"amount": "1" * 32}, ["Amount must not exceed 50000"]),
+        ({"amount": "1" * 400 + ",50"}, ["Amount must not exceed 50000"]),
+        ({"amount": 1e308}, ["Amount must not exceed 50000"]),
+        # A SEPA direct debit is in euros, under the Core scheme; blank is the default.
+        ({"currency": "eur"}, []),
+        ({"currency": ""}, []),
+        ({"currency": "USD"}, ["Currency must be EUR"]),
+        ({"currency": "ABC"}, ["Currency must be EUR"]),
+        ({"sepa_type": "core"}, []),
+        ({"sepa_type": "B2B"}, ["SEPA type must be CORE"]),
+        ({"sepa_type": "GARBAGE"}, ["SEPA type must be CORE"]),
     ],
 )
 def test_each_rule(changes: dict[str, object], errors: list[str]) -> None:

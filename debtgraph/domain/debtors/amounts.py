@@ -20,7 +20,7 @@ Results are rounded half up to two decimals.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Final
 
 _CENT: Final = Decimal("0.01")
@@ -89,6 +89,9 @@ def parse_amount(raw: str | None) -> Decimal | None:
     if decimals is not None and not decimals.isdigit():
         raise ValueError(f"Invalid amount: {raw!r}")
     value = Decimal(f"{sign}{digits or '0'}.{decimals or '0'}")
-    value = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    # Rounded with room for every digit: the default context's 28 digits made a longer amount
+    # (a cell of 27 digits or more) an InvalidOperation, which no caller expects of a number.
+    exact = Context(prec=len(digits) + 3)
+    value = value.quantize(_CENT, rounding=ROUND_HALF_UP, context=exact)
     # "-0" and "-0.00" are zero, not a negative amount.
     return value if value else Decimal("0.00")

@@ -31,6 +31,12 @@ ADDRESS_REQUIRED: Final = "Address is required"
 ADDRESS_LENGTH: Final = "Address must be between 5 and 200 characters"
 ADDRESS_ENCODING: Final = "Address contains invalid characters"
 IBAN_BLACKLISTED: Final = "IBAN is blacklisted"
+CURRENCY_NOT_EUR: Final = "Currency must be EUR"
+SEPA_TYPE_INVALID: Final = "SEPA type must be CORE"
+# A SEPA direct debit is in euros; the gateway and the pain.008 export collect under the Core
+# scheme only (a B2B mandate would need its own LclInstrm batch and a checked B2B mandate).
+SEPA_CURRENCY: Final = "EUR"
+SEPA_TYPE: Final = "CORE"
 MAX_CELL_CHARS: Final = 1000
 CELL_TOO_LONG: Final = "Field {column} must not exceed 1000 characters"
 _ASCII_CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -247,6 +253,12 @@ def validate_debtor(
         errors.extend(_address_errors(address))
     else:
         errors.extend(_street_errors(*(_text(fields, key) for key in STREET_KEYS)))
+
+    # Blank is the default (EUR, CORE), as a row without the column is stored.
+    if (_text(fields, "currency").upper() or SEPA_CURRENCY) != SEPA_CURRENCY:
+        errors.append(CURRENCY_NOT_EUR)
+    if (_text(fields, "sepa_type").upper() or SEPA_TYPE) != SEPA_TYPE:
+        errors.append(SEPA_TYPE_INVALID)
 
     if blacklisted:
         errors.append(IBAN_BLACKLISTED)

@@ -78,6 +78,8 @@ _RULE_COLUMNS: Final = (
     Debtor.floor,
     Debtor.door,
     Debtor.apartment,
+    Debtor.currency,
+    Debtor.sepa_type,
     # The 1000-character cell rule reads every column of the row, not only the derived fields;
     # but only a row whose columns take more than that as JSON text can hold such a cell, so
     # the others' raw_data (nearly every row) is neither sent nor decoded.
@@ -145,6 +147,8 @@ _RULE_FIELDS: Final = frozenset(
         "floor",
         "door",
         "apartment",
+        "currency",
+        "sepa_type",
     )
 )
 
