@@ -122,7 +122,7 @@ async def list_attempts(
 async def find_attempts(
     ctx: Context,
     *,
-    keys: Callable[[], tuple[int | None, int | None]],
+    keys: Callable[[], tuple[str | None, str | None]],
     status: str | None,
     window: Window,
 ) -> Page[BillingAttempt]:

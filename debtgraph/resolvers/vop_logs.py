@@ -116,7 +116,7 @@ async def list_vop_logs(
 async def find_vop_logs(
     ctx: Context,
     *,
-    keys: Callable[[], tuple[int | None, int | None]],
+    keys: Callable[[], tuple[str | None, str | None]],
     window: Window,
     result: str | None = None,
 ) -> Page[VopLog]:

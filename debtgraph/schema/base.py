@@ -578,6 +578,16 @@ def node_key(value: str | relay.GlobalID | None, type_name: str) -> int | None:
     return parse_id(object_id(value, type_name), type_name)
 
 
+def filter_id(value: str | relay.GlobalID | None, type_name: str) -> str | None:
+    """The REST id a list filter argument names (``uploadId`` of ``debtors``), unchecked.
+
+    A list filter takes the REST face's rule for its value (resolvers.pagination.id_filter): an
+    unknown or negative id is an empty list, text that is no integer the field's input error.
+    Read as a node key instead, those were "Upload not found." on this face alone.
+    """
+    return None if value is None else object_id(value, type_name)
+
+
 def schema_type(info: Info, name: str) -> Any:
     """The class of the object type ``name`` in the running schema.
 

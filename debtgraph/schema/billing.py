@@ -27,6 +27,7 @@ from debtgraph.schema.base import (
     UserError,
     attempt,
     ctx_of,
+    filter_id,
     node_key,
     nodes_in_order,
     to_connection,
@@ -178,8 +179,8 @@ class BillingQuery:
         debtor_id: strawberry.ID | None = None,
         status: BillingStatus | None = None,
     ) -> Connection[BillingAttempt]:
-        def keys() -> tuple[int | None, int | None]:
-            return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
+        def keys() -> tuple[str | None, str | None]:
+            return filter_id(upload_id, "Upload"), filter_id(debtor_id, "Debtor")
 
         page = await billing.find_attempts(
             ctx_of(info),

@@ -34,6 +34,7 @@ from debtgraph.schema.base import (
     attempt,
     batched,
     ctx_of,
+    filter_id,
     node_key,
     nodes_in_order,
     none_if_empty,
@@ -280,7 +281,7 @@ class DebtorQuery:
     ) -> Connection[Debtor]:
         page = await debtors.find_debtors(
             ctx_of(info),
-            upload_key=functools.partial(node_key, upload_id, "Upload"),
+            upload_key=functools.partial(filter_id, upload_id, "Upload"),
             window=check_window(first, after, last, before),
             status=status.value if status else None,
             country=country,

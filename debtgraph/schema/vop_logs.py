@@ -22,7 +22,7 @@ from debtgraph.schema.base import (
     EntityFields,
     RowShape,
     ctx_of,
-    node_key,
+    filter_id,
     nodes_in_order,
     one_of,
     rows_connection,
@@ -153,8 +153,8 @@ async def logs_of_many(
 
 def _keys(
     upload_id: strawberry.ID | None, debtor_id: strawberry.ID | None
-) -> tuple[int | None, int | None]:
-    return node_key(upload_id, "Upload"), node_key(debtor_id, "Debtor")
+) -> tuple[str | None, str | None]:
+    return filter_id(upload_id, "Upload"), filter_id(debtor_id, "Debtor")
 
 
 @strawberry.type

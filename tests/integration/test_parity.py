@@ -999,8 +999,9 @@ OPERATIONS: dict[str, Operation] = {
         "Query.billingAttempts",
         lambda b: [_rest_attempt(a) for a in b["data"]],
         lambda c: [_gql_attempt(a) for a in c["nodes"]],
-        "query($status: BillingStatus, $uploadId: ID) { billingAttempts(status: $status, "
-        "uploadId: $uploadId) { nodes { status attemptNumber amount isFinal } } }",
+        "query($status: BillingStatus, $uploadId: ID, $debtorId: ID) { billingAttempts("
+        "status: $status, uploadId: $uploadId, debtorId: $debtorId) { nodes { status "
+        "attemptNumber amount isFinal } } }",
         ("billingAttempts",),
     ),
     "sepa.pain008": Operation(
@@ -2094,6 +2095,26 @@ CASES = [
     row(
         _query("debtor.list", "anonymous", "unauthenticated", "/api/admin/debtors", {}),
         "debtor.list-anonymous",
+    ),
+    *(
+        row(
+            _query(op, "operator", expect, f"{path}?{param}={value}", {variable: value}),
+            f"{op}-{param}-{label}",
+        )
+        for op, path, param, variable in (
+            ("debtor.list", "/api/admin/debtors", "upload_id", "uploadId"),
+            ("vop_log.list", "/api/admin/vop-logs", "upload_id", "uploadId"),
+            ("vop_log.list", "/api/admin/vop-logs", "debtor_id", "debtorId"),
+            ("billing.list", "/api/admin/billing-attempts", "upload_id", "uploadId"),
+            ("billing.list", "/api/admin/billing-attempts", "debtor_id", "debtorId"),
+        )
+        for label, value, expect in (
+            ("unknown", "999999", "ok"),
+            ("negative", "-1", "ok"),
+            ("zero", "0", "ok"),
+            ("not-integer", "abc", "invalid"),
+            ("beyond-range", "99999999999", "invalid"),
+        )
     ),
     # VOP logs
     row(
