@@ -178,6 +178,9 @@ class Context:
     # Set by a WebSocket face: closes the connection with a close code and reason (a stream
     # whose credentials stopped working ends this way).
     end_stream: Callable[[int, str], Awaitable[None]] | None = None
+    # The scopes the request's checks asked of its caller (permissions.require_scope): kept
+    # with an idempotent answer, a replay asks them again of the caller it is replayed to.
+    required_scopes: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._loaders = Loaders(self.uow)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from debtgraph.domain.core import idempotency as service
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import Conflict, FieldError, InputError
+from debtgraph.resolvers.permissions import require_scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +90,15 @@ async def store(ctx: Context, claim: Claim, status_code: int, body: Any) -> None
     if claim.claim_id is None:
         return
     async with ctx.services.session_factory() as session:
-        await service.save_response(session, claim.claim_id, status_code, body)
+        await service.save_response(session, claim.claim_id, status_code, body, ctx.required_scopes)
         await session.commit()
+
+
+def check_replay(ctx: Context, replay: service.StoredResponse) -> None:
+    """Ask the scopes the first request required of the caller a replay goes to (MissingScope:
+    the caller's token now lacks one), so a replay is refused where a fresh request would be."""
+    for scope in replay.scopes:
+        require_scope(ctx, scope)
 
 
 async def release(ctx: Context, claim: Claim) -> None:

@@ -102,6 +102,7 @@ def require_scope(ctx: Context, scope: str) -> Principal:
     """The caller, holding ``scope``; Unauthenticated or MissingScope before anything runs."""
     if ctx.principal is None:
         raise Unauthenticated()
+    ctx.required_scopes.add(scope)
     if not ctx.principal.has_scope(scope):
         raise MissingScope(scope)
     return ctx.principal

@@ -47,6 +47,10 @@ class Principal:
         """A stable string naming the caller (idempotency keys, throttles, logs)."""
         if self.kind is PrincipalKind.PLATFORM:
             return f"platform:{self.platform_id}"
+        if self.platform_id is not None:
+            # A creditor's OAuth token acts for one platform: two platforms connected to the
+            # same creditor are two callers (one's Idempotency-Key never replays the other's).
+            return f"{self.kind.value}:{self.user_id}:platform:{self.platform_id}"
         return f"{self.kind.value}:{self.user_id}"
 
 

@@ -84,6 +84,10 @@ def endpoint(
                 ctx, key, request.method, request.url.path, body, _multipart_boundary(request)
             )  # raises when the key is reused or in flight
             if claim.replay is not None:
+                try:
+                    idempotency.check_replay(ctx, claim.replay)
+                except ExpectedError as exc:
+                    return _with_version(render_use_case_error(Family.CLEAVR, exc))
                 replayed = _replay(claim.replay)
                 replayed.headers["Idempotent-Replayed"] = "true"
                 return _with_version(replayed)
@@ -122,8 +126,10 @@ def _multipart_boundary(request: Request) -> str | None:
 
 async def _store(ctx: object, claim: idempotency.Claim, response: Response) -> None:
     assert isinstance(ctx, Context)
-    if response.status_code >= 500:
-        # A server failure is not a result: let the client retry with the same key.
+    if response.status_code >= 500 or response.status_code in (401, 403):
+        # A server failure is not a result: let the client retry with the same key. Nor is a
+        # refusal of the caller before anything ran (its credentials or scopes): kept, it was
+        # the answer for 24 hours to the same caller's retry with a token that holds the scope.
         await idempotency.release(ctx, claim)
         return
     raw = bytes(response.body) if response.body else b""

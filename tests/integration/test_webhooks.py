@@ -1000,3 +1000,41 @@ async def test_a_run_takes_successors_only_for_a_while(
     finally:
         await sender.close()
     assert receiver.count == 2
+
+
+async def test_a_key_replays_only_to_its_platform_and_to_tokens_holding_the_scopes(
+    client: httpx.AsyncClient, make_platform: Any, receiver: Receiver, db: Any, clock: Any
+) -> None:
+    # A creditor's tokens of two platforms were one caller: the second platform's token, read
+    # only, got the first one's webhook and its signing secret back by reusing the key.
+    acme, globex = await make_platform(), await make_platform()
+    ada = await create_user(client, acme.api_key)
+    user_id = await _user_id(db, ada["id"])
+
+    async def token(platform: Any, scopes: str) -> dict[str, str]:
+        value = await creditor_token(db, clock, platform.platform.id, user_id, scopes)
+        return {**bearer(value), "Idempotency-Key": "hook-1"}
+
+    body = {"url": receiver.url, "events": ["*"]}
+    WRITE, READ = "webhooks:write webhooks:read", "receivables:read"  # noqa: N806
+    first = await client.post("/v1/webhooks", json=body, headers=await token(acme, WRITE))
+    assert first.status_code == 201, first.text
+    # Another platform's token, without the scope: refused as a fresh request would be.
+    refused = await client.post("/v1/webhooks", json=body, headers=await token(globex, READ))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "insufficient_scope"
+    assert "idempotent-replayed" not in refused.headers
+    # The same platform's later token without the scope: the replay asks the scope again.
+    narrower = await client.post("/v1/webhooks", json=body, headers=await token(acme, READ))
+    assert narrower.status_code == 403, narrower.text
+    assert "whsec_" not in narrower.text
+    # Another platform's token with the scope: its own key, its own webhook.
+    own = await client.post("/v1/webhooks", json=body, headers=await token(globex, WRITE))
+    assert own.status_code == 201, own.text
+    assert "idempotent-replayed" not in own.headers
+    assert own.json()["id"] != first.json()["id"]
+    # The same platform's later token holding the scope: the first answer, replayed.
+    again = await client.post("/v1/webhooks", json=body, headers=await token(acme, WRITE))
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert await count(db, Webhook) == 2

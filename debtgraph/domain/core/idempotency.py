@@ -9,6 +9,7 @@ body) under the same key is refused. Server failures (5xx) release the key so a 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +39,9 @@ class IdempotencyKey(Base):
     # PostgreSQL's JSONB reorders an object's keys, and a replay must be the same bytes (a
     # client may hash or sign what it got). Rows written before hold the decoded object.
     response_body: Mapped[dict[str, Any] | str | None] = mapped_column(JSONType, default=None)
+    # The scopes the request's checks asked of its caller, space-separated: a replay asks them
+    # again (the same caller's later token may hold fewer).
+    scopes: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -52,6 +56,7 @@ class StoredResponse:
 
     status_code: int
     body: Any
+    scopes: tuple[str, ...] = ()
 
 
 class KeyReused(Exception):
@@ -108,7 +113,7 @@ def replay_of(row: IdempotencyKey, fingerprint: str) -> StoredResponse:
         raise KeyReused()
     if row.response_status is None:
         raise KeyInFlight()
-    return StoredResponse(row.response_status, row.response_body)
+    return StoredResponse(row.response_status, row.response_body, tuple((row.scopes or "").split()))
 
 
 def new_claim(
@@ -134,12 +139,22 @@ def new_claim(
     return row
 
 
-async def save_response(session: AsyncSession, claim_id: int, status_code: int, body: Any) -> None:
-    """Store the response of the request that claimed the key."""
+async def save_response(
+    session: AsyncSession,
+    claim_id: int,
+    status_code: int,
+    body: Any,
+    scopes: Iterable[str] = (),
+) -> None:
+    """Store the response of the request that claimed the key, and the scopes it required."""
     await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == claim_id)
-        .values(response_status=status_code, response_body=body)
+        .values(
+            response_status=status_code,
+            response_body=body,
+            scopes=" ".join(sorted(scopes)) or None,
+        )
     )
 
 
