@@ -56,6 +56,8 @@ from graphql.language import (
     VariableNode,
     print_ast,
 )
+from graphql.validation import validation_context
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 from strawberry.relay.utils import from_base64
 
@@ -759,9 +761,30 @@ def _unnamed_among_several(context: Any, document: DocumentNode) -> GraphQLError
 _VALIDATION_ABORTED = "Too many validation errors, error limit reached. Validation aborted."
 
 
+# graphql-core's words when a validation rule runs out of its work budget: the fields of one
+# selection compared with each other (overlapping_fields_can_be_merged's MAX_COMPLEXITY_BUDGET),
+# the fragments shared by a document's operations (MAX_FRAGMENT_WORK), or Python's recursion.
+# Its error tells none of them apart; the message names both budgets and what to send instead.
+_VALIDATION_OUT_OF_WORK = "Validation aborted."
+_OUT_OF_WORK_MESSAGE = (
+    "Validation aborted: the document takes more work to check than allowed (at most "
+    f"{overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET:,} comparisons of the fields of "
+    f"one selection, {validation_context.MAX_FRAGMENT_WORK:,} fragment expansions). Send fewer "
+    "fields of one name in a selection, or fewer fragments shared by operations."
+)
+
+
 def _name_error_limit(errors: list[GraphQLError] | None) -> None:
     """graphql-core's last error when it stops validating, naming the limit and its value (the
     errors it reported before it: the limit is what made it stop)."""
+    if errors and errors[-1].message == _VALIDATION_OUT_OF_WORK and not errors[-1].extensions:
+        errors[-1].message = _OUT_OF_WORK_MESSAGE
+        errors[-1].extensions = {
+            "code": "GRAPHQL_VALIDATION_FAILED",
+            "limit": "validation_work",
+            "max": overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET,
+        }
+        return
     if errors and errors[-1].message == _VALIDATION_ABORTED and not errors[-1].extensions:
         most = len(errors) - 1
         errors[-1].message = f"Too many validation errors: at most {most} are reported."

@@ -208,6 +208,21 @@ async def test_validation_that_stops_at_its_error_limit_names_it(
     }
 
 
+async def test_validation_out_of_its_work_budget_names_it(client: httpx.AsyncClient) -> None:
+    # graphql-core compares the fields of one selection pairwise within a budget: ~720 of one
+    # name (within the token and size limits) ran it out, refused with a bare "Validation
+    # aborted." that named no limit.
+    errors = (await gql(client, "{ " + "__typename " * 900 + "}"))["errors"]
+    assert len(errors) == 1
+    assert errors[0]["message"].startswith("Validation aborted: the document takes more work")
+    assert "500,000 comparisons" in errors[0]["message"]
+    assert errors[0]["extensions"] == {
+        "code": "GRAPHQL_VALIDATION_FAILED",
+        "limit": "validation_work",
+        "max": 500_000,
+    }
+
+
 async def test_nodes_takes_at_most_100_ids(client: httpx.AsyncClient, make_platform: Any) -> None:
     platform = await make_platform()
     headers = bearer(platform.api_key)
