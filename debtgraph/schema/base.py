@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import enum
 import logging
 import re
@@ -260,6 +261,36 @@ JSON_SCALAR = strawberry.scalar(
     ),
     serialize=lambda value: value,
     parse_value=_json_within_depth,
+)
+
+
+# A decimal in the syntax of a JSON number (ASCII digits, sign, fraction, exponent; "1." and ".5"
+# too). Strawberry's Decimal scalar read any text Python's Decimal reads: "1_000" as 1000,
+# full-width digits, surrounding spaces, "NaN" and "Infinity". What the number may be (its
+# range, its decimals) is each field's own rule, answered as that field's user error.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _parse_decimal(value: object) -> decimal.Decimal:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = repr(value)  # a JSON number of the variables (a float's shortest repr is exact)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise ValueError(f'Value cannot represent a Decimal: "{value}". Expected a string.')
+    if not _DECIMAL_TEXT.fullmatch(text):
+        raise ValueError(
+            f"Value cannot represent a Decimal: {text[:40]!r}. Expected a number in ASCII "
+            'digits (a sign, a decimal point and an exponent allowed), such as "1250.50".'
+        )
+    return decimal.Decimal(text)
+
+
+DECIMAL_SCALAR = strawberry.scalar(
+    name="Decimal",
+    description="Decimal (fixed-point)",
+    serialize=str,
+    parse_value=_parse_decimal,
 )
 
 

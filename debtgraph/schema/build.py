@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Annotated, cast
 
 import strawberry
@@ -20,6 +21,7 @@ from strawberry.types.execution import ExecutionContext
 from debtgraph.resolvers.errors import ExpectedError, NotFound
 from debtgraph.resolvers.permissions import require_node_access
 from debtgraph.schema.base import (
+    DECIMAL_SCALAR,
     JSON_SCALAR,
     DebtgraphMaskErrors,
     ctx_of,
@@ -192,7 +194,9 @@ def build_schema() -> strawberry.Schema:
         query=query,
         mutation=mutation,
         subscription=subscription,
-        config=StrawberryConfig(scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR}),
+        config=StrawberryConfig(
+            scalar_map={FileUpload: FILE_SCALAR, JSON: JSON_SCALAR, Decimal: DECIMAL_SCALAR}
+        ),
         execution_context_class=CompiledExecutor,
         extensions=[
             DebtgraphMaskErrors,

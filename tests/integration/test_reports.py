@@ -239,3 +239,49 @@ async def test_stats_amounts_are_those_of_one_currency(
     (error,) = wrong["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["errors"][0]["field"] == "currency"
+
+
+QUOTE = 'query($a: Decimal!) { commissionQuote(amount: $a, dueDate: "2026-08-01") { commission } }'
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1_000",
+        "\uff11\uff10\uff10",
+        " 1",
+        "1 ",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "sNaN",
+        "",
+        "1e",
+        "--1",
+        "0x10",
+        True,
+        None,
+    ],
+)
+async def test_the_decimal_scalar_reads_json_number_syntax_only(
+    client: httpx.AsyncClient, make_platform: Any, amount: Any
+) -> None:
+    # Python's Decimal read "1_000" as 1000, full-width digits, spaces, NaN and infinities:
+    # the graph took amounts the REST faces' JSON numbers cannot spell.
+    acme = await make_platform()
+    body = await gql(client, QUOTE, {"a": amount}, bearer(acme.api_key))
+    assert body["data"] is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+
+
+@pytest.mark.parametrize(
+    ("amount", "commission"),
+    [("1000", "206.00"), ("+1000.00", "206.00"), (1000, "206.00"), (1000.0, "206.00")],
+)
+async def test_the_decimal_scalar_reads_digits_and_json_numbers(
+    client: httpx.AsyncClient, make_platform: Any, amount: Any, commission: str
+) -> None:
+    acme = await make_platform()
+    body = await gql(client, QUOTE, {"a": amount}, bearer(acme.api_key))
+    assert body["data"] == {"commissionQuote": {"commission": commission}}, body
