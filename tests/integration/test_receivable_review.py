@@ -371,3 +371,24 @@ async def test_concurrent_contact_adds_one_short_of_the_cap_add_one(
             assert answer.json()["error"]["code"] == "too_many"
     assert await _contacts(db, rid) == MAX_CONTACTS
     assert await _contact_history(db, rid) == 1
+
+
+async def test_a_receivable_cancelled_after_a_partial_payment_awaits_no_decision(
+    client: httpx.AsyncClient, make_platform: Any, admin_headers: dict[str, str], db: Any
+) -> None:
+    # The flag outlived the state it belongs to: a client prompting the creditor for the
+    # decision did so on a receivable where every decision could only answer 409.
+    acme, rid = await _started(
+        client, make_platform, admin_headers, amount=1000.0, amount_before_tax=None, tax_amount=None
+    )
+    assert (await _pay(client, admin_headers, rid, "100.00"))["userErrors"] == []
+    assert (await _row(db, rid)).awaiting_decision is True
+    cancelled = await client.post(
+        f"/v1/receivables/{rid}/cancel",
+        json={"reason": "paid_directly"},
+        headers=bearer(acme.api_key),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["recovery_progress"]["awaiting_decision"] is False
+    assert (await _row(db, rid)).awaiting_decision is False

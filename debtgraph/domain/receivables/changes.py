@@ -465,8 +465,12 @@ async def apply_action(
         awaiting_decision=receivable.awaiting_decision,
     )
     now = clock.now()
-    if action in (ReceivableAction.CONTINUE_RECOVERY, ReceivableAction.MARK_COMPLETE):
-        receivable.awaiting_decision = False
+    # A decision is awaited in payment_received only: the decision itself, a payout or a
+    # cancellation leaves it, and the flag with it (a cancelled receivable still said it
+    # awaited a decision nothing could take any more).
+    receivable.awaiting_decision = (
+        receivable.awaiting_decision and target is ReceivableStatus.PAYMENT_RECEIVED
+    )
     if target is ReceivableStatus.RECOVERED:
         receivable.recovered_at = now
     _transition(
