@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -387,6 +388,67 @@ async def test_patch_metadata_merges_and_removes(
     bad = await client.patch(f"/v1/receivables/{rid}", json={"metadata": 3}, headers=headers)
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "metadata"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field", "code"),
+    [
+        ({f"k{i}": "v" for i in range(51)}, "metadata", "too_many"),
+        ({"k" * 41: "v"}, "metadata." + "k" * 40, "too_long"),
+        ({"note": "x" * 499}, "metadata.note", "too_long"),  # 501 characters as JSON
+        ({"deep": {"a": ["x" * 480, "y" * 20]}}, "metadata.deep", "too_long"),
+    ],
+)
+async def test_metadata_is_bounded_as_stripe_bounds_it(
+    client: httpx.AsyncClient, make_platform: Any, metadata: Any, field: str, code: str
+) -> None:
+    acme, uid = await setup(client, make_platform)
+    headers = bearer(acme.api_key)
+    created = await client.post(
+        "/v1/receivables", json=receivable_payload(uid, metadata=metadata), headers=headers
+    )
+    assert created.status_code == 400, created.text
+    assert (created.json()["error"]["field"], created.json()["error"]["code"]) == (field, code)
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+    before = (await client.get(f"/v1/receivables/{rid}", headers=headers)).json()["metadata"]
+    patched = await client.patch(
+        f"/v1/receivables/{rid}", json={"metadata": metadata}, headers=headers
+    )
+    assert patched.status_code == 400, patched.text
+    assert patched.json()["error"]["field"] == field
+    after = (await client.get(f"/v1/receivables/{rid}", headers=headers)).json()["metadata"]
+    assert after == before
+
+
+async def test_metadata_keys_are_counted_after_the_merge(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    # 50 new keys per PATCH, each PATCH within the limit, grew one receivable to megabytes.
+    acme, uid = await setup(client, make_platform)
+    headers = bearer(acme.api_key)
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+    path = f"/v1/receivables/{rid}"
+    first = {f"a{i}": "v" for i in range(48)}
+    assert (await client.patch(path, json={"metadata": first}, headers=headers)).status_code == 200
+    held = (await client.get(path, headers=headers)).json()["metadata"]
+    assert len(held) <= 50
+    extra = {"b1": "v", "b2": "v", "b3": "v"}
+    over = await client.patch(path, json={"metadata": extra}, headers=headers)
+    assert over.status_code == 400, over.text
+    assert over.json()["error"] == {
+        "code": "too_many",
+        "message": "metadata must have at most 50 keys.",
+        "field": "metadata",
+        "details": ANY,
+    }
+    assert (await client.get(path, headers=headers)).json()["metadata"] == held
+    # Removing keys in the same PATCH makes room.
+    swap = {key: None for key in list(held)[:3]} | extra
+    assert (await client.patch(path, json={"metadata": swap}, headers=headers)).status_code == 200
 
 
 async def test_cancel_with_reason_then_any_change_is_invalid(

@@ -47,8 +47,11 @@ from debtgraph.domain.receivables.models import (
 from debtgraph.domain.receivables.parsing import (
     DEFAULT_CONTACT_LEVEL,
     MAX_CONTACTS,
+    MAX_METADATA_KEYS,
+    TOO_MANY_METADATA_KEYS,
     ContactDraft,
     ReceivableDraft,
+    check_metadata,
     too_many_contacts_error,
 )
 from debtgraph.domain.receivables.recovery import (
@@ -667,8 +670,10 @@ async def update_metadata(
             [FieldError("", "invalid_type", "The request body must be a JSON object.")]
         )
     raw = reader.free_mapping(payload.get("metadata"), "metadata", required=True)
-    if raw is not None and len(raw) > 50:
-        reader.add("metadata", "too_many", "metadata must have at most 50 keys.")
+    if raw is not None:
+        if len(raw) > MAX_METADATA_KEYS:
+            reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
+        check_metadata(reader, raw, "metadata")
     reader.raise_if_any()
     assert raw is not None
     merged = dict(receivable.metadata_ or {})
@@ -677,6 +682,10 @@ async def update_metadata(
             merged.pop(key, None)
         else:
             merged[key] = value
+    if len(merged) > MAX_METADATA_KEYS:
+        # Counted after the merge: 50 new keys per PATCH grew one receivable without bound.
+        reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
+        reader.raise_if_any()
     receivable.metadata_ = merged
     _history(session, receivable, "metadata_updated", actor, clock.now(), data={"keys": list(raw)})
     await session.flush()

@@ -18,6 +18,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from debtgraph.domain.core.errors import (
     DomainValidationError,
     FieldError,
@@ -53,6 +55,31 @@ AMOUNT_TOLERANCE = Decimal("0.01")
 MAX_CONTACTS = 50
 CONTACTS_FIELD = "debtor.contacts"
 MAX_INVOICE_NUMBERS = 100
+# Stripe's metadata limits (the seed's metadata is Stripe's): a receivable holds at most 50
+# keys of at most 40 characters, each value at most 500 characters written as JSON. Unbounded,
+# a few PATCHes grew one receivable to megabytes, sent with every read, page and webhook.
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_CHARS = 500
+TOO_MANY_METADATA_KEYS = f"metadata must have at most {MAX_METADATA_KEYS} keys."
+
+
+def check_metadata(reader: PayloadReader, metadata: Mapping[str, Any], path: str) -> None:
+    """Record the errors of metadata's keys and values (their number is the caller's: a PATCH
+    counts the keys it sends and the keys merged)."""
+    for key, value in metadata.items():
+        if len(key) > MAX_METADATA_KEY_LENGTH:
+            reader.add(
+                f"{path}.{key[:MAX_METADATA_KEY_LENGTH]}",
+                "too_long",
+                f"metadata keys must be at most {MAX_METADATA_KEY_LENGTH} characters.",
+            )
+        elif len(orjson.dumps(value).decode()) > MAX_METADATA_VALUE_CHARS:
+            reader.add(
+                f"{path}.{key}",
+                "too_long",
+                f"{path}.{key} must be at most {MAX_METADATA_VALUE_CHARS} characters (as JSON).",
+            )
 
 
 def too_many_contacts_error() -> FieldError:
@@ -271,6 +298,10 @@ def validate_receivable(payload: Any, today: date) -> ReceivableDraft:
     raw_debtor = reader.mapping(body.get("debtor"), "debtor", required=True)
     debtor = _read_debtor(reader, raw_debtor) if raw_debtor is not None else None
     metadata = reader.free_mapping(body.get("metadata"), "metadata")
+    if metadata is not None:
+        if len(metadata) > MAX_METADATA_KEYS:
+            reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
+        check_metadata(reader, metadata, "metadata")
     force_proceed = reader.boolean(body.get("force_proceed"), "force_proceed")
     reader.raise_if_any()
     # Every None below would have recorded an error and raised above.
