@@ -18,7 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 from strawberry.types.execution import ExecutionContext
 
-from debtgraph.resolvers.errors import ExpectedError, NotFound
+from debtgraph.resolvers.errors import ExpectedError, NotFound, Unauthenticated
 from debtgraph.resolvers.permissions import require_node_access
 from debtgraph.schema.base import (
     DECIMAL_SCALAR,
@@ -79,6 +79,10 @@ async def _fetch_nodes(
     graphql-core turns an exception in the list into null plus an error at that element's path.
     """
     ctx = ctx_of(info)
+    if ctx.principal is None:
+        # Anonymous, every id is refused as REST's GET refuses it, whatever the id says: a
+        # garbage id answered "Node not found." beside the others' "Unauthenticated.".
+        return [Unauthenticated() for _ in given]
     ids = [global_id_of(value) for value in given]
     by_type: dict[type[relay.Node], list[str]] = defaultdict(list)
     refused: dict[str, ExpectedError] = {}
