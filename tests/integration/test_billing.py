@@ -31,7 +31,10 @@ from tests.integration.billing_support import (
     gid,
     start,
 )
+from tests.integration.test_mutation_access import changed_tables, snapshot, voidable_attempt
 from tests.integration.uploads_support import UNAUTH
+
+OPERATOR_ONLY_MESSAGE = "Only operators may use this field."
 
 
 async def _retry_cron(runtime: Any) -> int:
@@ -327,7 +330,12 @@ async def test_list_filters_and_bad_input(
 
 
 async def test_who_may_bill(
-    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any, db: Any
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    make_platform: Any,
+    db: Any,
+    clock: Any,
+    drain: Any,
 ) -> None:
     upload_id = await billing_upload(client, admin_headers)
     platform = await make_platform()
@@ -341,12 +349,32 @@ async def test_who_may_bill(
     assert as_platform["data"]["billingStart"]["userErrors"][0]["code"] == "unauthenticated"
     listed_gql = await gql(client, "{ billingAttempts { totalCount } }", headers=key)
     assert listed_gql["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    for mutation, name in ((VOID, "billingAttemptVoid"), (RETRY, "billingAttemptRetry")):
-        body = await gql(
-            client, mutation, {"v": {"billingAttemptId": gid("BillingAttempt", 1)}}, key
-        )
-        assert body["data"][name]["userErrors"][0]["code"] == "unauthenticated"
     assert await _attempt_count(db) == 0
+    # Attempts the operator could void and retry: the platform's refusals change neither.
+    await start(client, admin_headers, upload_id)
+    await drain()
+    cid = (await debtors_of(client, admin_headers, upload_id))["Cid"]["id"]
+    (retryable,) = await attempts(client, admin_headers, debtor_id=cid)
+    assert retryable["can_retry"] is True
+    voidable = await voidable_attempt(client, admin_headers, db, clock)
+    before = await snapshot(db)
+    for mutation, name, attempt_id in (
+        (VOID, "billingAttemptVoid", voidable),
+        (RETRY, "billingAttemptRetry", retryable["id"]),
+    ):
+        variables = {"v": {"billingAttemptId": gid("BillingAttempt", attempt_id)}}
+        body = await gql(client, mutation, variables, key)
+        assert body["data"][name] == {
+            "billingAttempt": None,
+            "userErrors": [
+                {"field": None, "code": "unauthenticated", "message": OPERATOR_ONLY_MESSAGE}
+            ],
+        }
+        assert changed_tables(before, await snapshot(db)) == [], name
+        # The operator's same call is applied.
+        allowed = await gql(client, mutation, variables, admin_headers)
+        assert allowed["data"][name]["userErrors"] == [], allowed
+        before = await snapshot(db)
 
 
 async def test_attempt_connections_cost_the_same_for_one_or_many_parents(

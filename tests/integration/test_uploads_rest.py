@@ -8,6 +8,7 @@ import httpx
 from sqlalchemy import select
 
 from debtgraph.domain.debtors.models import Debtor
+from tests.integration.test_mutation_access import changed_tables, snapshot
 from tests.integration.uploads_support import UNAUTH, counts, csv_text, upload
 
 UPLOAD_KEYS = {
@@ -74,24 +75,34 @@ async def test_small_upload_is_stored_and_validated_in_the_request(
 
 
 async def test_upload_requires_an_operator_and_changes_nothing(
-    client: httpx.AsyncClient, admin: Any, make_platform: Any, db: Any
+    client: httpx.AsyncClient, admin_headers: dict[str, str], make_platform: Any, db: Any
 ) -> None:
     platform = await make_platform()
+    # An upload that exists (its last row invalid), so each probe names something it could
+    # read or change.
+    existing = await upload(client, admin_headers, csv_text(3, bad_every=2))
+    assert existing.status_code == 201, existing.text
+    upload_id = existing.json()["data"]["id"]
+    before = await snapshot(db)
     for headers in ({}, {"Authorization": f"Bearer {platform.api_key}"}):
         response = await upload(client, headers, csv_text(3))
         assert response.status_code == 401
         assert response.json() == UNAUTH
         for path in (
             "/api/admin/uploads",
-            "/api/admin/uploads/1",
-            "/api/admin/uploads/1/status",
-            "/api/admin/uploads/1/debtors",
-            "/api/admin/uploads/1/validation-stats",
+            f"/api/admin/uploads/{upload_id}",
+            f"/api/admin/uploads/{upload_id}/status",
+            f"/api/admin/uploads/{upload_id}/debtors",
+            f"/api/admin/uploads/{upload_id}/validation-stats",
         ):
             denied = await client.get(path, headers=headers)
             assert denied.status_code == 401, path
             assert denied.json() == UNAUTH
-        assert (await client.post("/api/admin/uploads/1/validate", headers=headers)).json() == (
-            UNAUTH
-        )
-    assert await counts(db) == (0, 0)
+        validate = await client.post(f"/api/admin/uploads/{upload_id}/validate", headers=headers)
+        assert (validate.status_code, validate.json()) == (401, UNAUTH)
+    assert await counts(db) == (1, 3)
+    assert changed_tables(before, await snapshot(db)) == []
+    # The operator's validation of the same upload is a write: the probes could have seen one.
+    validated = await client.post(f"/api/admin/uploads/{upload_id}/validate", headers=admin_headers)
+    assert validated.status_code == 200, validated.text
+    assert changed_tables(before, await snapshot(db))

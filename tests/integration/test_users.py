@@ -193,7 +193,8 @@ async def test_user_authorization(
         'Bearer realm="debtgraph", error="insufficient_scope", scope="users:read"'
     )
     creating = await client.post("/v1/users", json={"email": "z@x.test"}, headers=bearer(own))
-    assert creating.status_code in (403, 404)
+    assert creating.status_code == 403
+    assert creating.json()["error"]["code"] == "insufficient_scope"
     assert await count(db, User) == 1
 
 
