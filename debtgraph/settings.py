@@ -78,6 +78,9 @@ class Settings:
     # Per API process (PRODUCT.md §12): one caller cannot hold every socket or subscription.
     ws_max_connections_per_principal: int = 10
     ws_max_subscriptions_per_connection: int = 20
+    # A socket that sends no connection_init this long after it opened is closed with 4408, on
+    # both protocols (graphql-transport-ws's own rule; Strawberry's default, 60 s).
+    ws_connection_init_timeout_seconds: float = 60.0
     # Events one subscription may have waiting to be sent; a client that falls this far behind
     # is closed with 4408 rather than slowing the others or holding memory.
     ws_subscriber_queue_size: int = 256
@@ -237,6 +240,9 @@ class Settings:
             ws_max_connections_per_principal=int(env.get("WS_MAX_CONNECTIONS_PER_PRINCIPAL") or 10),
             ws_max_subscriptions_per_connection=int(
                 env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
+            ),
+            ws_connection_init_timeout_seconds=float(
+                env.get("WS_CONNECTION_INIT_TIMEOUT_SECONDS") or 60
             ),
             ws_subscriber_queue_size=int(env.get("WS_SUBSCRIBER_QUEUE_SIZE") or 256),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),

@@ -312,8 +312,7 @@ class Dispatcher:
         try:
             for sub in subs:
                 if sub.credential not in live:
-                    probe = Context(services=self._services, uow=uow, principal=sub.principal)
-                    live[sub.credential] = await principal_is_live(probe, sub.principal)
+                    live[sub.credential] = await _is_live(self._services, uow, sub.principal)
                 if not live[sub.credential]:
                     self._end(sub, REVOKED_CLOSE_CODE, REVOKED_REASON)
         finally:
@@ -336,8 +335,7 @@ class Dispatcher:
         try:
             for sub in subs:
                 if sub.credential not in live:
-                    probe = Context(services=self._services, uow=uow, principal=sub.principal)
-                    live[sub.credential] = await principal_is_live(probe, sub.principal)
+                    live[sub.credential] = await _is_live(self._services, uow, sub.principal)
                 if not live[sub.credential]:
                     self._end(sub, REVOKED_CLOSE_CODE, REVOKED_REASON)
                     continue
@@ -406,6 +404,34 @@ class Dispatcher:
             task = asyncio.create_task(_close(sub.end_stream, code, reason))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+
+
+async def _is_live(services: AppServices, uow: UnitOfWork, principal: Principal) -> bool:
+    """Whether ``principal``'s credentials still work: the one rule every stream is re-checked
+    by, and every operation on a socket before it runs (``credentials_work``)."""
+    probe = Context(services=services, uow=uow, principal=principal)
+    return await principal_is_live(probe, principal)
+
+
+async def credentials_work(ctx: Context) -> bool:
+    """Whether the credentials a socket connected with still work (True for an anonymous one):
+    asked before each operation on it, as HTTP authenticates each request, so a token revoked
+    after ``connection_init`` runs nothing more there (PRODUCT.md §1). One lookup, in a unit
+    of work of its own (the socket's may be in use by its other operations)."""
+    if ctx.principal is None:
+        return True
+    uow = UnitOfWork(ctx.services)
+    try:
+        return await _is_live(ctx.services, uow, ctx.principal)
+    finally:
+        await uow.end()
+
+
+async def end_revoked(ctx: Context) -> None:
+    """Close the socket of ``ctx`` as a stream whose credentials stopped working is closed
+    (:data:`REVOKED_CLOSE_CODE`, every operation of the socket ending with it)."""
+    if ctx.end_stream is not None:
+        await _close(ctx.end_stream, REVOKED_CLOSE_CODE, REVOKED_REASON)
 
 
 async def _close(end_stream: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:

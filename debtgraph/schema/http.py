@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
 import logging
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -32,7 +34,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from debtgraph.domain.core.hashstore import MemoryHashStore
-from debtgraph.resolvers import auth
+from debtgraph.resolvers import auth, events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.schema import schema
@@ -61,6 +63,33 @@ class _Closer:
 TOO_MANY_CONNECTIONS = 4429
 _SLOT = "ws_slot"  # scope state: the key whose connection count this socket holds
 _REFUSAL = "ws_refusal"  # scope state: the close code and reason of a refused socket
+# Scope state: the upgrade request's Authorization header carried credentials that did not
+# resolve (the context middleware leaves such a socket anonymous; it is refused at init).
+_BAD_HEADER = "ws_bad_authorization"
+# graphql-transport-ws's close of a socket that sent no connection_init in time (Strawberry's
+# code and words); graphql-ws, which has no such rule, is held to it too.
+INIT_TIMEOUT_CLOSE_CODE = 4408
+
+
+def _init_timeout_reason(wait: timedelta) -> str:
+    """The close reason of a socket that sent no connection_init within ``wait``: Strawberry's
+    words, then the limit's value (its words alone named none)."""
+    return (
+        f"Connection initialisation timeout (no connection_init within {wait.total_seconds():g} s)"
+    )
+
+
+# The refusal of an operation on a socket whose credentials stopped working after its
+# connection_init; the socket is then closed as a revoked stream is (events.REVOKED_CLOSE_CODE).
+_REVOKED_ERROR = {
+    "message": "The credentials of this connection no longer work.",
+    "extensions": {"code": "UNAUTHENTICATED"},
+}
+
+
+def _address_key(ctx: Context) -> str:
+    """The connection count of an anonymous socket, or of one not yet initialised."""
+    return f"anonymous:{ctx.client_ip}"
 
 
 class _WebSocketAdapter(ASGIWebSocketAdapter):
@@ -109,6 +138,19 @@ class _TransportWSHandler(DirectTransportWSHandler):
             _naming_the_limit(message, self.max_subscriptions_per_connection)
         )
 
+    async def handle_connection_init_timeout(self) -> None:
+        """Strawberry's, its close reason naming the wait (WS_CONNECTION_INIT_TIMEOUT_SECONDS)."""
+        try:
+            await asyncio.sleep(self.connection_init_wait_timeout.total_seconds())
+            if self.connection_init_received:
+                return
+            self.connection_timed_out = True
+            await self.websocket.close(
+                INIT_TIMEOUT_CLOSE_CODE, _init_timeout_reason(self.connection_init_wait_timeout)
+            )
+        except Exception as error:
+            await self.handle_task_exception(error)
+
     async def handle_message(self, message: Any) -> None:
         # Strawberry catches a missing member (KeyError) only: a frame that is no object, or an
         # id that is no string (unhashable as its operations' key), ended in a trace and a
@@ -122,6 +164,13 @@ class _TransportWSHandler(DirectTransportWSHandler):
         def error(found: dict[str, Any]) -> Any:
             return {"id": message["id"], "type": "error", "payload": [found]}
 
+        # Strawberry refuses first a socket not acknowledged (4401) and an id in use (4409).
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and not await _still_authenticated(self, error(_REVOKED_ERROR))
+        ):
+            return
         resolved = await _with_document(self, message, error)
         if resolved is None:
             return
@@ -135,12 +184,36 @@ class _TransportWSHandler(DirectTransportWSHandler):
 
 
 class _WSHandler(DirectLegacyWSHandler):
-    """graphql-ws (the older protocol), likewise."""
+    """graphql-ws (the older protocol), likewise; and, as graphql-transport-ws, closing a
+    socket that sends no connection_init in time (the protocol has no such rule: a client
+    could hold a socket for ever without ever being counted against a caller)."""
+
+    connection_init_received = False
 
     async def send_message(self, message: Any) -> None:
         await super().send_message(
             _naming_the_limit(message, self.max_subscriptions_per_connection)
         )
+
+    async def handle(self) -> None:
+        deadline = asyncio.create_task(self._close_uninitialised())
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deadline
+
+    async def _close_uninitialised(self) -> None:
+        wait: timedelta = self.view.connection_init_wait_timeout
+        await asyncio.sleep(wait.total_seconds())
+        if not self.connection_init_received:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(INIT_TIMEOUT_CLOSE_CODE, _init_timeout_reason(wait))
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.connection_init_received = True
+        await super().handle_connection_init(message)
 
     async def handle_message(self, message: Any) -> None:
         # Strawberry indexes the message blindly (a trace and a dropped socket): one that is no
@@ -171,6 +244,8 @@ class _WSHandler(DirectLegacyWSHandler):
         def error(found: dict[str, Any]) -> Any:
             return {"type": "error", "id": message["id"], "payload": found}
 
+        if not await _still_authenticated(self, error(_REVOKED_ERROR)):
+            return
         resolved = await _with_document(self, message, error)
         if resolved is None:
             return
@@ -229,6 +304,20 @@ def _operation_of(payload: dict[str, Any]) -> OperationDefinitionNode | dict[str
     if not chosen:
         return _bad_request(f'Unknown operation named "{name}".')
     return chosen[0] if len(chosen) == 1 else None
+
+
+async def _still_authenticated(handler: Any, refusal: Any) -> bool:
+    """Whether the socket's credentials still work, checked before each operation by the rule
+    that re-checks live subscriptions (``events.credentials_work``); when they stopped working
+    (logged out, revoked, expired) the operation is refused with ``refusal`` and the socket
+    closed as a revoked subscription's is (4401), ending every operation of it."""
+    if await events.credentials_work(handler.context):
+        return True
+    log.info("WebSocket operation refused: the connection's credentials no longer work")
+    with contextlib.suppress(Exception):
+        await handler.send_message(refusal)
+    await events.end_revoked(handler.context)
+    return False
 
 
 # What HTTP answers a document without an operation (Strawberry's words for it).
@@ -321,6 +410,9 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             multipart_uploads_enabled=True,
             keep_alive=True,
             keep_alive_interval=15,
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.ws_connection_init_timeout_seconds
+            ),
             max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         )
         self.max_connections = settings.ws_max_connections_per_principal
@@ -529,20 +621,45 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
             ctx.end_stream = _Closer(response)
         return ctx
 
+    async def create_websocket_response(self, request: WebSocket, subprotocol: str | None) -> Any:
+        """Strawberry's (the upgrade accepted), the socket then counted under its client address
+        until its connection_init moves it to its caller's count (``_hold``): a client that
+        never sends connection_init is held to WS_MAX_CONNECTIONS_PER_PRINCIPAL too. Past it
+        the socket is closed at once with 4429, as a refused connection_init is."""
+        response = await super().create_websocket_response(request, subprotocol)
+        state = request.scope.setdefault("state", {})
+        ctx: Context | None = state.get("ctx")
+        if ctx is None or subprotocol is None:
+            return response  # no Context: get_context refuses it; no protocol: closed with 4406
+        header = request.headers.get("authorization") or ""
+        # The middleware resolved the header into ctx.principal, or left None for a bad one.
+        state[_BAD_HEADER] = bool(header.strip()) and ctx.principal is None
+        key = _address_key(ctx)
+        if self.connections[key] >= self.max_connections:
+            log.info("WebSocket refused: %s holds %d connections", key, self.connections[key])
+            with contextlib.suppress(RuntimeError):
+                await request.close(code=TOO_MANY_CONNECTIONS, reason=self._too_many_reason())
+            return response
+        self.connections[key] += 1
+        state[_SLOT] = key
+        return response
+
+    def _too_many_reason(self) -> str:
+        # The close reason names the limit too (graphql-transport-ws gets only the close).
+        return f"Too many connections (at most {self.max_connections})"
+
     def _hold(self, ctx: Context) -> None:
-        """Count the socket against its caller, refusing it past WS_MAX_CONNECTIONS_PER_PRINCIPAL
-        (anonymous sockets are counted per client address)."""
+        """Move the socket's count to its caller, refusing it past WS_MAX_CONNECTIONS_PER_PRINCIPAL
+        (anonymous sockets stay counted per client address, as before connection_init)."""
         closer = ctx.end_stream
         if not isinstance(closer, _Closer):
             return
         state = closer.websocket.scope.setdefault("state", {})
-        if _SLOT in state:  # graphql-ws lets a client repeat connection_init
+        key = ctx.principal.key if ctx.principal else _address_key(ctx)
+        if state.get(_SLOT) == key:  # anonymous, or graphql-ws repeating connection_init
             return
-        key = ctx.principal.key if ctx.principal else f"anonymous:{ctx.client_ip}"
         if self.connections[key] >= self.max_connections:
-            # The close reason names the limit too (graphql-transport-ws gets only the close).
-            reason = f"Too many connections (at most {self.max_connections})"
-            state[_REFUSAL] = (TOO_MANY_CONNECTIONS, reason)
+            state[_REFUSAL] = (TOO_MANY_CONNECTIONS, self._too_many_reason())
             log.info("WebSocket refused: %s holds %d connections", key, self.connections[key])
             raise ConnectionRejectionError(
                 {
@@ -553,6 +670,7 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                     "max": self.max_connections,
                 }
             )
+        self._release(closer.websocket)  # the address's place (or an earlier caller's)
         self.connections[key] += 1
         state[_SLOT] = key
 
@@ -564,11 +682,15 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
                 del self.connections[key]
 
     async def on_ws_connect(self, context: Any) -> Any:
-        """Authenticate a socket by ``connection_params`` (browsers cannot set headers)."""
+        """Authenticate a socket by ``connection_params`` (browsers cannot set headers) or the
+        upgrade request's Authorization header; a bad token in either is refused."""
         ctx: Context = context
         params = ctx.connection_params or {}
         if not isinstance(params, dict):
             raise ConnectionRejectionError({"message": "connection_params must be an object"})
+        closer = ctx.end_stream
+        if isinstance(closer, _Closer) and closer.websocket.scope.get("state", {}).get(_BAD_HEADER):
+            raise ConnectionRejectionError({"message": "Unauthenticated."})
         token = params.get("Authorization") or params.get("authorization")
         if token is None and params.get("authToken"):
             token = f"Bearer {params['authToken']}"
