@@ -532,6 +532,12 @@ class DebtgraphGraphQL(GraphQL):  # type: ignore[type-arg]
         """Strawberry's, on the document the request names: its text or its persisted-query
         hash (schema/persisted.py), held to the document size limit before it is parsed."""
         if isinstance(request_data, GraphQLRequestData):
+            # Strawberry checks the other members' types; a number as operationName was looked
+            # up as a name ('Unknown operation named "5".'), where the WebSocket faces refuse it
+            # by its type: one rule for the payload's shape, both faces.
+            wrong = _malformed({"operationName": request_data.operation_name})
+            if wrong is not None:
+                raise HTTPException(400, wrong)
             query = await self.documents.document(
                 request_data.query,
                 request_data.extensions,

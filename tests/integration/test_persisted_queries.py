@@ -639,3 +639,18 @@ async def test_a_document_whose_other_operation_is_over_the_limits_is_not_stored
         assert await store.get(sha(document)) is None, document
         _, again = await post(client, {"extensions": persisted(document), "operationName": "B"})
         assert only_error(again)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+
+@pytest.mark.parametrize("name", [5, ["A"], {"a": 1}, True])
+async def test_an_operation_name_that_is_no_string_is_refused_over_http_as_over_websocket(
+    client: httpx.AsyncClient, name: Any
+) -> None:
+    # HTTP looked it up as a name ('Unknown operation named "5".'); the sockets refuse it by
+    # its type (the test above).
+    response = await client.post(
+        "/graphql", json={"query": "{ __typename }", "operationName": name}
+    )
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "`operationName` must be a string or null" in error["message"]
