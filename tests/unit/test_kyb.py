@@ -169,3 +169,26 @@ def test_read_address_errors() -> None:
     reader = PayloadReader()
     assert read_address(reader, "Paris", "a") is None
     assert [(e.field, e.code) for e in reader.errors] == [("a", "invalid_type")]
+
+
+@pytest.mark.parametrize(
+    ("country", "valid"),
+    [
+        ("FR", True),
+        ("de", True),
+        ("GB", True),
+        ("ZZ", False),
+        ("XX", False),
+        ("AA", False),
+        ("12", False),
+        ("FRA", False),
+    ],
+)
+def test_an_address_country_is_a_country_of_iso_3166(country: str, valid: bool) -> None:
+    # Checked by shape alone, ZZ passed for a country; the message itself names ISO 3166-1.
+    reader = PayloadReader()
+    address = read_address(reader, {"country": country}, "company.address")
+    errors = [(e.field, e.code) for e in reader.errors]
+    assert errors == ([] if valid else [("company.address.country", "invalid_country")])
+    assert address is not None
+    assert address.country == (country.upper() if valid else None)

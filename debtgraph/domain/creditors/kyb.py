@@ -21,6 +21,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import pycountry
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 from stdnum.fr import tva as stdnum_tva
@@ -30,6 +31,14 @@ from debtgraph.domain.core.errors import FieldError, PayloadReader
 # People paste identifiers as printed on invoices: "732 829 320 00074", "732.829.320", "FR-44-…".
 _SEPARATORS = re.compile(r"[\s.\-]")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+def is_country_code(code: str) -> bool:
+    """Whether ``code`` (upper case) is an ISO 3166-1 alpha-2 code of a country: by shape
+    alone, ``ZZ`` or ``XX`` passed as one (pycountry holds the standard's list)."""
+    return bool(_COUNTRY.fullmatch(code)) and pycountry.countries.get(alpha_2=code) is not None
+
+
 _FR_POSTAL_CODE = re.compile(r"\d{5}")
 
 
@@ -156,7 +165,7 @@ def read_address(reader: PayloadReader, value: Any, path: str) -> AddressDraft |
     country = reader.string(raw.get("country"), f"{path}.country", max_length=100)
     if country is not None:
         country = country.upper()
-        if not _COUNTRY.fullmatch(country):
+        if not is_country_code(country):
             reader.add(
                 f"{path}.country",
                 "invalid_country",
