@@ -648,6 +648,26 @@ def corpus() -> list[Spec]:
             issue_text="15 janvier 2026",
             due_text="14 février 2026",
         ),
+        Spec(
+            # A name that starts with a label's word ("Client", "Customer") is the name, not a
+            # new label: the block under "Facturé à" stopped at it and lost the debtor.
+            "fr_debtor_named_like_a_label",
+            SELLER_FR,
+            _debtor(
+                "Client Corp SARL",
+                "55203253" + "4006",
+                "Paris",
+                "75002",
+                "12 rue de la Paix",
+                email="compta@client-corp.fr",
+            ),
+            ["F-2026-0077"],
+            "2026-09-01",
+            "2026-10-01",
+            ITEMS,
+            issue_text="01/09/2026",
+            due_text="01/10/2026",
+        ),
     ]
     scans = [
         Spec(**{**spec.__dict__, "name": f"{spec.name}_scanned", "scanned": True})

@@ -115,6 +115,21 @@ BILLED_TO_LABEL = re.compile(
     r"destinataire|client(?:e)?|bill(?:ed)?\s+to|invoice\s+to|sold\s+to|customer)\b\s*:?\s*",
     _I,
 )
+# The billed-to labels that are also words a name may start with ("Client Corp SARL", "Customer
+# Care Ltd"): a line opening with one is a label only when a colon follows it or nothing does.
+_NAME_LIKE_LABELS = frozenset({"client", "cliente", "customer", "destinataire"})
+
+
+def _opens_billed_to(text: str) -> bool:
+    """Whether a line of a party's block opens the billed-to party instead (the block ends)."""
+    match = BILLED_TO_LABEL.search(text)
+    if match is None:
+        return False
+    if match.group(0).strip(" :").lower() not in _NAME_LIKE_LABELS:
+        return True
+    return ":" in match.group(0) or not text[match.end() :].strip()
+
+
 SELLER_LABEL = re.compile(
     r"^(?:[ée]metteur|vendeur|fournisseur|prestataire|from|seller|supplier|vendor)\b\s*:?\s*", _I
 )
@@ -351,7 +366,7 @@ def _party_block(reader: _Reader, label: re.Pattern[str]) -> tuple[_Party, set[i
                 if not block:
                     break
                 seg = block[0]
-                if any(p.search(seg.text) for p in ANY_LABEL) or BILLED_TO_LABEL.search(seg.text):
+                if any(p.search(seg.text) for p in ANY_LABEL) or _opens_billed_to(seg.text):
                     break
                 texts.append((seg.text, nxt))
                 used.add(id(seg))
