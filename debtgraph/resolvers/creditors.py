@@ -21,6 +21,7 @@ from debtgraph.domain.oauth import grants as oauth_flow
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
+from debtgraph.resolvers.pagination import IdRef, read_id
 from debtgraph.resolvers.permissions import (
     USERS_READ,
     USERS_WRITE,
@@ -61,9 +62,10 @@ async def create_user(ctx: Context, payload: Any) -> CreatedUser:
     return CreatedUser(created.user, onboarding_url(ctx, created.onboarding_token))
 
 
-async def get_user(ctx: Context, user_id: str, scope: str = USERS_READ) -> User:
+async def get_user(ctx: Context, user_id: IdRef, scope: str = USERS_READ) -> User:
     """A creditor within the caller's reach, else NotFound."""
     principal = require_scope(ctx, scope)
+    user_id = read_id(user_id)
     async with ctx.uow.session() as session:
         user = await session.scalar(
             select(User).where(
@@ -165,7 +167,7 @@ async def submit_onboarding(
     return saved
 
 
-async def set_suspended(ctx: Context, user_id: str, *, suspended: bool) -> User:
+async def set_suspended(ctx: Context, user_id: IdRef, *, suspended: bool) -> User:
     """Operators suspend a creditor or reinstate it.
 
     Suspension revokes every OAuth token and unspent code of the creditor in the same

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -64,6 +64,17 @@ def id_filter(name: str, value: Any, errors: list[FieldError]) -> int | None:
             FieldError(name, "invalid", f"The {label} field must not be greater than {MAX_ID}.")
         )
     return key
+
+
+# An object's REST id, or how to read it from the face's argument once the caller is checked:
+# GraphQL's ids are Relay ids whose reading refuses another type's as NotFound, which must not
+# answer before the caller's own refusal (anonymous, missing scope, not an operator).
+IdRef = str | Callable[[], str]
+
+
+def read_id(ref: IdRef) -> str:
+    """The REST id ``ref`` names (read now, after the use case's permission check)."""
+    return ref() if callable(ref) else ref
 
 
 def parse_id(value: Any, resource: str) -> int:

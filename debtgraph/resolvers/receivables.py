@@ -37,7 +37,7 @@ from debtgraph.resolvers.errors import (
     NotFound,
 )
 from debtgraph.resolvers.loaders import Page, PageKey, Window
-from debtgraph.resolvers.pagination import check_first, keyset_page, query_int
+from debtgraph.resolvers.pagination import IdRef, check_first, keyset_page, query_int, read_id
 from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
@@ -81,9 +81,10 @@ class Located:
     user_public_id: str
 
 
-async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = False) -> Located:
+async def locate(ctx: Context, receivable_id: IdRef, scope: str, *, lock: bool = False) -> Located:
     """A receivable within ``scope``'s reach, else NotFound (MissingScope before any read)."""
     principal = require_scope(ctx, scope)
+    receivable_id = read_id(receivable_id)
     stmt = (
         select(Receivable, User.public_id)
         .join(User, User.id == Receivable.user_id)
@@ -112,12 +113,12 @@ async def locate(ctx: Context, receivable_id: str, scope: str, *, lock: bool = F
     return Located(row[0], row[1])
 
 
-async def get(ctx: Context, receivable_id: str) -> Receivable:
+async def get(ctx: Context, receivable_id: IdRef) -> Receivable:
     """``GET /v1/receivables/{id}``."""
     return (await locate(ctx, receivable_id, READ)).receivable
 
 
-async def written(ctx: Context, receivable_id: str) -> Receivable:
+async def written(ctx: Context, receivable_id: IdRef) -> Receivable:
     """The receivable a write just changed: the write scope includes seeing it (PRODUCT.md §1)."""
     return (await locate(ctx, receivable_id, WRITE)).receivable
 
@@ -353,7 +354,7 @@ async def views(ctx: Context, receivables: Sequence[Receivable]) -> list[Receiva
 # --- Creditor's changes (REST and GraphQL) ------------------------------------------------------
 
 
-async def update_metadata(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
+async def update_metadata(ctx: Context, receivable_id: IdRef, payload: Any) -> Receivable:
     """``PATCH /v1/receivables/{id}``: metadata only."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
@@ -363,7 +364,7 @@ async def update_metadata(ctx: Context, receivable_id: str, payload: Any) -> Rec
     return located.receivable
 
 
-async def cancel(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
+async def cancel(ctx: Context, receivable_id: IdRef, payload: Any) -> Receivable:
     """Stop recovery (any state but recovered/cancelled) with a documented reason."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
@@ -375,7 +376,7 @@ async def cancel(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
     return located.receivable
 
 
-async def add_contact(ctx: Context, receivable_id: str, payload: Any) -> Contact:
+async def add_contact(ctx: Context, receivable_id: IdRef, payload: Any) -> Contact:
     """Add a debtor contact."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     draft = service.validate_contact(payload)
@@ -386,7 +387,7 @@ async def add_contact(ctx: Context, receivable_id: str, payload: Any) -> Contact
     return contact
 
 
-async def submit_evidence(ctx: Context, receivable_id: str, payload: Any) -> Evidence:
+async def submit_evidence(ctx: Context, receivable_id: IdRef, payload: Any) -> Evidence:
     """Evidence against a dispute; recovery resumes."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
@@ -398,7 +399,7 @@ async def submit_evidence(ctx: Context, receivable_id: str, payload: Any) -> Evi
     return evidence
 
 
-async def decide_partial_payment(ctx: Context, receivable_id: str, payload: Any) -> Receivable:
+async def decide_partial_payment(ctx: Context, receivable_id: IdRef, payload: Any) -> Receivable:
     """After a partial payment: ``continue_recovery`` or ``mark_complete``."""
     located = await locate(ctx, receivable_id, WRITE, lock=True)
     actor = await actor_of(ctx)
@@ -429,13 +430,13 @@ def allowed_actions(ctx: Context, receivable: Receivable) -> list[ReceivableActi
 # --- Operator's changes (GraphQL) -------------------------------------------------------------
 
 
-async def _operator_locate(ctx: Context, receivable_id: str) -> tuple[Located, service.Actor]:
+async def _operator_locate(ctx: Context, receivable_id: IdRef) -> tuple[Located, service.Actor]:
     require_operator(ctx)
     located = await locate(ctx, receivable_id, READ, lock=True)
     return located, await actor_of(ctx)
 
 
-async def start(ctx: Context, receivable_id: str) -> Receivable:
+async def start(ctx: Context, receivable_id: IdRef) -> Receivable:
     """Operators start recovery of a pending receivable."""
     located, actor = await _operator_locate(ctx, receivable_id)
     async with ctx.uow.session() as session:
@@ -445,7 +446,7 @@ async def start(ctx: Context, receivable_id: str) -> Receivable:
 
 
 async def record_payment(
-    ctx: Context, receivable_id: str, amount: Any, reference: str | None = None
+    ctx: Context, receivable_id: IdRef, amount: Any, reference: str | None = None
 ) -> Receivable:
     """Operators record a debtor payment (full or partial)."""
     located, actor = await _operator_locate(ctx, receivable_id)
@@ -468,7 +469,7 @@ async def record_payment(
 
 
 async def operator_action(
-    ctx: Context, receivable_id: str, action: ReceivableAction, reason: str | None = None
+    ctx: Context, receivable_id: IdRef, action: ReceivableAction, reason: str | None = None
 ) -> Receivable:
     """Operators pay out, open a dispute or request evidence."""
     located, actor = await _operator_locate(ctx, receivable_id)
@@ -491,7 +492,7 @@ async def _load_receivable(ctx: Context, message: BusMessage) -> Receivable | No
 
 
 async def watch_status_changes(
-    ctx: Context, *, receivable_id: str | None = None, user_id: str | None = None
+    ctx: Context, *, receivable_id: IdRef | None = None, user_id: IdRef | None = None
 ) -> AsyncIterator[Receivable]:
     """Each receivable in the caller's reach after its status changes, as it is then.
 
@@ -499,6 +500,8 @@ async def watch_status_changes(
     every one in reach (PRODUCT.md §11). Needs ``receivables:read``.
     """
     require_scope(ctx, READ)
+    receivable_id = read_id(receivable_id) if receivable_id is not None else None
+    user_id = read_id(user_id) if user_id is not None else None
 
     def match(message: BusMessage) -> bool:
         if receivable_id is not None and message.object_id != receivable_id:

@@ -16,7 +16,7 @@ from debtgraph.domain.webhooks.models import Webhook, WebhookDelivery, WebhookDe
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import NotFound
 from debtgraph.resolvers.loaders import Page, PageKey, Window
-from debtgraph.resolvers.pagination import keyset_page
+from debtgraph.resolvers.pagination import IdRef, keyset_page, read_id
 from debtgraph.resolvers.permissions import (
     WEBHOOKS_READ,
     WEBHOOKS_WRITE,
@@ -87,8 +87,9 @@ async def webhooks_of_user(ctx: Context, user_id: int, window: Window) -> Page[W
     return page
 
 
-async def _owned(ctx: Context, public_id: str, scope: str, *, lock: bool = False) -> Webhook:
+async def _owned(ctx: Context, public_id: IdRef, scope: str, *, lock: bool = False) -> Webhook:
     principal = require_scope(ctx, scope)
+    public_id = read_id(public_id)
     async with ctx.uow.session() as session:
         webhook = await session.scalar(
             select(Webhook).where(
@@ -108,7 +109,7 @@ async def _owned(ctx: Context, public_id: str, scope: str, *, lock: bool = False
         return webhook
 
 
-async def delete(ctx: Context, public_id: str) -> Webhook:
+async def delete(ctx: Context, public_id: IdRef) -> Webhook:
     """Delete a webhook (``webhooks:write``): nothing more is delivered to it."""
     webhook = await _owned(ctx, public_id, WEBHOOKS_WRITE, lock=True)
     async with ctx.uow.session() as session:
@@ -117,7 +118,7 @@ async def delete(ctx: Context, public_id: str) -> Webhook:
     return webhook
 
 
-async def rotate_secret(ctx: Context, public_id: str) -> WithSecret:
+async def rotate_secret(ctx: Context, public_id: IdRef) -> WithSecret:
     """A new secret (``webhooks:write``); the old one keeps signing for 24 hours."""
     webhook = await _owned(ctx, public_id, WEBHOOKS_WRITE, lock=True)
     async with ctx.uow.session() as session:
@@ -200,9 +201,10 @@ async def webhook_of(ctx: Context, webhook_id: int) -> Webhook | None:
     return await ctx.loaders.by(Webhook.id).load(webhook_id)  # type: ignore[no-any-return]
 
 
-async def replay(ctx: Context, delivery_public_id: str) -> WebhookDelivery:
+async def replay(ctx: Context, delivery_public_id: IdRef) -> WebhookDelivery:
     """Send a finished delivery again (``webhooks:write``), from the top of the schedule."""
     principal = require_scope(ctx, WEBHOOKS_WRITE)
+    delivery_public_id = read_id(delivery_public_id)
     async with ctx.uow.session() as session:
         found = (
             await session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Annotated
@@ -311,14 +312,18 @@ class CreditorMutation:
     @strawberry.mutation(description="Operators: suspend a creditor.")
     async def user_suspend(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(ctx_of(info), object_id(input.id, "User"), suspended=True)
+            creditors.set_suspended(
+                ctx_of(info), functools.partial(object_id, input.id, "User"), suspended=True
+            )
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
 
     @strawberry.mutation(description="Operators: reinstate a suspended creditor.")
     async def user_reinstate(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(ctx_of(info), object_id(input.id, "User"), suspended=False)
+            creditors.set_suspended(
+                ctx_of(info), functools.partial(object_id, input.id, "User"), suspended=False
+            )
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
 

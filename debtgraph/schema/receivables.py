@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,7 +27,7 @@ from debtgraph.domain.receivables.status_machine import (
 from debtgraph.domain.receivables.status_machine import ReceivableAction
 from debtgraph.resolvers import creditors, receivables
 from debtgraph.resolvers.loaders import PageKey
-from debtgraph.resolvers.pagination import check_window
+from debtgraph.resolvers.pagination import IdRef, check_window
 from debtgraph.schema.base import (
     Connection,
     UserError,
@@ -475,8 +476,9 @@ class EvidencePayload:
     user_errors: list[UserError]
 
 
-def _rid(value: str) -> str:
-    return object_id(value, "Receivable")
+def _rid(value: str) -> IdRef:
+    # Read by the use case after its permission check (resolvers.pagination.IdRef).
+    return functools.partial(object_id, value, "Receivable")
 
 
 def _receivable_payload(
@@ -505,7 +507,7 @@ class ReceivableQuery:
     ) -> Connection[Receivable]:
         page = await receivables.list_receivables(
             ctx_of(info),
-            user_id=object_id(user_id, "User") if user_id else None,
+            user_id=functools.partial(object_id, user_id, "User") if user_id else None,
             status=status.value if status else None,
             window=check_window(first, after, last, before),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -230,7 +231,7 @@ class WebhookMutation:
     @strawberry.mutation(description="Delete a webhook (DELETE /v1/webhooks/{id}).")
     async def webhook_delete(self, info: Info, input: WebhookIdInput) -> WebhookDeletePayload:
         deleted, errors = await attempt(
-            webhooks.delete(ctx_of(info), object_id(str(input.id), "Webhook"))
+            webhooks.delete(ctx_of(info), functools.partial(object_id, str(input.id), "Webhook"))
         )
         return WebhookDeletePayload(
             deleted_webhook_id=(
@@ -249,7 +250,9 @@ class WebhookMutation:
         self, info: Info, input: WebhookIdInput
     ) -> WebhookSecretPayload:
         rotated, errors = await attempt(
-            webhooks.rotate_secret(ctx_of(info), object_id(str(input.id), "Webhook"))
+            webhooks.rotate_secret(
+                ctx_of(info), functools.partial(object_id, str(input.id), "Webhook")
+            )
         )
         if rotated is None:
             return WebhookSecretPayload(webhook=None, secret=None, user_errors=errors)
@@ -262,7 +265,9 @@ class WebhookMutation:
         self, info: Info, input: WebhookDeliveryReplayInput
     ) -> WebhookDeliveryReplayPayload:
         delivery, errors = await attempt(
-            webhooks.replay(ctx_of(info), object_id(str(input.id), "WebhookDelivery"))
+            webhooks.replay(
+                ctx_of(info), functools.partial(object_id, str(input.id), "WebhookDelivery")
+            )
         )
         return WebhookDeliveryReplayPayload(
             delivery=WebhookDelivery.from_model(delivery) if delivery else None,

@@ -738,14 +738,14 @@ USER_GID_AS_RECEIVABLE = lambda w, v: {**v, "id": gid("User", w.uid)}  # noqa: E
 BAD_INPUTS = [
     BadInput("unknown-id", "userSuspend", _with(id="usr_doesnotexist"), NOT_FOUND),
     BadInput("empty-id", "userSuspend", _with(id=""), NOT_FOUND),
-    BadInput("receivable-id", "userSuspend", lambda w, v: {"id": w.rgid}, "NOT_FOUND"),
+    BadInput("receivable-id", "userSuspend", lambda w, v: {"id": w.rgid}, NOT_FOUND),
     BadInput("unknown-id", "userReinstate", _with(id="usr_doesnotexist"), NOT_FOUND),
     BadInput("malformed-gid", "userReinstate", _with(id="VXNlcjo="), NOT_FOUND),
     BadInput(
-        "receivable-id", "userReinstate", lambda w, v: {"id": w.rgid}, "NOT_FOUND"
+        "receivable-id", "userReinstate", lambda w, v: {"id": w.rgid}, NOT_FOUND
     ),
     BadInput("unknown-id", "receivableStart", UNKNOWN_RECEIVABLE, NOT_FOUND),
-    BadInput("user-gid", "receivableStart", USER_GID_AS_RECEIVABLE, "NOT_FOUND"),
+    BadInput("user-gid", "receivableStart", USER_GID_AS_RECEIVABLE, NOT_FOUND),
     BadInput(
         "already-started", "receivableStart", _with(), INVALID_TRANSITION,
         _receivable_state(status="in_process"),
@@ -809,11 +809,11 @@ BAD_INPUTS = [
     BadInput("unlisted-iban", "blacklistRemove", _with(iban="NL91ABNA0417164300"), NOT_FOUND),
     BadInput("unknown-id", "webhookDelete", _with(id="whk_doesnotexist"), NOT_FOUND),
     BadInput(
-        "receivable-gid", "webhookDelete", lambda w, v: {"id": w.rgid}, "NOT_FOUND"
+        "receivable-gid", "webhookDelete", lambda w, v: {"id": w.rgid}, NOT_FOUND
     ),
     BadInput("unknown-id", "webhookRotateSecret", _with(id="whk_doesnotexist"), NOT_FOUND),
     BadInput(
-        "receivable-gid", "webhookRotateSecret", lambda w, v: {"id": w.rgid}, "NOT_FOUND"
+        "receivable-gid", "webhookRotateSecret", lambda w, v: {"id": w.rgid}, NOT_FOUND
     ),
     BadInput(
         "unknown-id", "webhookDeliveryReplay", _with(id=gid("WebhookDelivery", "whd_nope")),
@@ -908,3 +908,43 @@ async def test_billing_attempt_void_cancels_a_pending_attempt(world: World) -> N
         world.admin,
     )  # fmt: skip
     assert again["data"]["billingAttemptVoid"]["userErrors"] == INVALID_TRANSITION
+
+
+# --- An id of another type, read only after the caller's own refusal ---------------------------
+
+WRONG_TYPE = [
+    ("userSuspend", "UserIdInput", "user { id }"),
+    ("receivableCancel", "ReceivableCancelInput", "receivable { id }"),
+    ("webhookDelete", "WebhookIdInput", "deletedWebhookId"),
+]
+
+
+@pytest.mark.parametrize(("name", "input_type", "result"), WRONG_TYPE)
+async def test_an_id_of_another_type_is_read_after_the_callers_refusal(
+    world: World, name: str, input_type: str, result: str
+) -> None:
+    # The Relay id was read before the use case checked its caller: anonymous, or without the
+    # scope, an id of another type answered a top-level NOT_FOUND instead of the refusal.
+    document = (
+        f"mutation($v: {input_type}!) {{ {name}(input: $v) {{ {result} "
+        "userErrors { field code } } }"
+    )
+    variables: dict[str, Any] = {"v": {"id": gid("Debtor", 1)}}
+    if name == "receivableCancel":
+        variables["v"]["reason"] = "PAID_DIRECTLY"
+    anonymous = await gql(world.client, document, variables)
+    top_level("UNAUTHENTICATED")(anonymous)
+    if name == "userSuspend":
+        refused = await gql(world.client, document, variables, bearer(world.acme.api_key))
+        expected = [{"field": None, "code": "unauthenticated"}]
+        allowed_headers = world.admin
+    else:
+        reader = bearer(await world.token("users:read"))
+        refused = await gql(world.client, document, variables, reader)
+        expected = [{"field": None, "code": "insufficient_scope"}]
+        allowed_headers = bearer(world.acme.api_key)
+    assert refused["data"][name]["userErrors"] == expected, refused
+    # Allowed, the id of another type names nothing of this one: the mutation's not_found.
+    allowed = await gql(world.client, document, variables, allowed_headers)
+    assert "errors" not in allowed, allowed
+    assert allowed["data"][name]["userErrors"] == [{"field": None, "code": "not_found"}]
