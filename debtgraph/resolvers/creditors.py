@@ -20,12 +20,13 @@ from debtgraph.domain.creditors.requirements import Requirements
 from debtgraph.domain.oauth import grants as oauth_flow
 from debtgraph.resolvers import events
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import NotFound
+from debtgraph.resolvers.errors import Conflict, NotFound
 from debtgraph.resolvers.pagination import IdRef, read_id
 from debtgraph.resolvers.permissions import (
     USERS_READ,
     USERS_WRITE,
     require_operator,
+    require_principal,
     require_scope,
     user_reach,
 )
@@ -183,6 +184,43 @@ async def set_suspended(ctx: Context, user_id: IdRef, *, suspended: bool) -> Use
         await creditors.set_suspended(session, ctx.clock, user, suspended=suspended)
         if suspended:
             await oauth_flow.revoke_user_grants(session, ctx.clock, user.id)
+    await ctx.uow.commit()
+    return user
+
+
+async def disconnect_platform(ctx: Context, user_id: IdRef) -> User:
+    """A creditor's OAuth grants to a platform end (PRODUCT.md §1: "disconnecting ends it at
+    once, on every face"): its tokens, unused codes and consent record.
+
+    The platform with its API key disconnects a creditor it created or that connected to it;
+    a creditor's token disconnects its own creditor from that token's platform. Neither needs a
+    scope: each drops a consent it holds or gave (a platform granted receivables:read alone may
+    not even read the user). Operators hold no platform: they suspend the creditor.
+    """
+    principal = require_principal(ctx)
+    if principal.is_operator or principal.platform_id is None:
+        raise Conflict(
+            "platform_required",
+            "A platform is disconnected by its API key or by the creditor's own OAuth token; "
+            "operators suspend the creditor instead.",
+        )
+    public_id = read_id(user_id)
+    async with ctx.uow.session() as session:
+        if principal.kind is PrincipalKind.CREDITOR:
+            user = await session.get(User, principal.user_id)
+        else:
+            user = await session.scalar(
+                select(User).where(
+                    User.public_id == public_id,
+                    User.role == Role.CREDITOR.value,
+                    User.deleted_at.is_(None),
+                    oauth_flow.connected_to(principal.platform_id),
+                )
+            )
+    if user is None or user.public_id != public_id:
+        raise NotFound("User")
+    async with ctx.uow.session() as session:
+        await oauth_flow.disconnect(session, ctx.clock, principal.platform_id, user.id)
     await ctx.uow.commit()
     return user
 

@@ -34,6 +34,7 @@ from debtgraph.schema.blacklist import BlacklistMutation, BlacklistQuery
 from debtgraph.schema.caches import CleanValidationCache, ParsedDocuments
 from debtgraph.schema.compiled import CompiledExecutor
 from debtgraph.schema.creditors import (
+    ConnectionMutation,
     CreditorMutation,
     UserMutation,
     UserQuery,
@@ -162,6 +163,7 @@ QUERIES: list[type] = [
 MUTATIONS: list[type] = [
     UserMutation,
     CreditorMutation,
+    ConnectionMutation,
     ReceivableMutation,
     UploadMutation,
     DebtorMutation,

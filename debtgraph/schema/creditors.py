@@ -329,6 +329,33 @@ class CreditorMutation:
 
 
 @strawberry.type
+class PlatformDisconnectPayload:
+    user: User | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ConnectionMutation:
+    @strawberry.mutation(
+        description="End every OAuth grant a creditor gave a platform (its tokens, unused codes "
+        "and consent), at once on every face: with the platform's API key, for a creditor it "
+        "created or that connected to it, or with the creditor's own token, for that token's "
+        "platform; no scope needed. A creditor the platform created stays in its reach."
+    )
+    async def platform_disconnect(
+        self, info: Info, input: UserIdInput
+    ) -> PlatformDisconnectPayload:
+        model, errors = await attempt(
+            creditors.disconnect_platform(
+                ctx_of(info), functools.partial(object_id, input.id, "User")
+            )
+        )
+        return PlatformDisconnectPayload(
+            user=User.from_model(model) if model else None, user_errors=errors
+        )
+
+
+@strawberry.type
 class UserSubscription:
     @strawberry.subscription(
         description="Creditor users in reach whose data changed (users:read), as they are "

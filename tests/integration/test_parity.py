@@ -1056,6 +1056,8 @@ GRAPHQL_ONLY = {
     "Query.blacklistedIbans": "the blacklist is managed from the operator graph only",
     "Mutation.blacklistAdd": "the blacklist is managed from the operator graph only",
     "Mutation.blacklistRemove": "the blacklist is managed from the operator graph only",
+    "Mutation.platformDisconnect": "the seed has no path to disconnect a platform (PRODUCT.md §1 "
+    "asks for it): the graph is its face",
     "Mutation.userSuspend": "operator actions on creditors exist only in the operator graph",
     "Mutation.userReinstate": "operator actions on creditors exist only in the operator graph",
     "Mutation.receivableStart": "operator recovery actions exist only in the operator graph",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeAlias
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -183,6 +183,51 @@ async def revoke_user_grants(session: AsyncSession, clock: Clock, user_id: int) 
         update(AuthorizationCode)
         .where(AuthorizationCode.user_id == user_id, AuthorizationCode.used_at.is_(None))
         .values(used_at=now)
+    )
+
+
+def connected_to(platform_id: int) -> ColumnElement[bool]:
+    """SQL condition on ``User``: the creditors the platform created, or that gave it a grant
+    (a consent record, or a token family, live or not)."""
+    return or_(
+        User.platform_id == platform_id,
+        User.id.in_(
+            select(PlatformConnection.user_id).where(PlatformConnection.platform_id == platform_id)
+        ),
+        User.id.in_(select(OAuthToken.user_id).where(OAuthToken.platform_id == platform_id)),
+    )
+
+
+async def disconnect(session: AsyncSession, clock: Clock, platform_id: int, user_id: int) -> None:
+    """End every grant the creditor gave the platform (PRODUCT.md §1, "disconnecting"): its
+    unused codes spent, its token families revoked, its consent record gone.
+
+    Codes first: a redemption racing this one waits on the code's row and finds it spent. The
+    tokens twice: a refresh that locked its token before the first update commits its new
+    token before that update goes on, so the second (a statement of its own, seeing what is
+    committed) revokes it; a later refresh waits on a token locked here and finds it revoked.
+    """
+    now = clock.now()
+    await session.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.platform_id == platform_id,
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    live = update(OAuthToken).where(
+        OAuthToken.platform_id == platform_id,
+        OAuthToken.user_id == user_id,
+        OAuthToken.revoked_at.is_(None),
+    )
+    await session.execute(live.values(revoked_at=now))
+    await session.execute(live.values(revoked_at=now))
+    await session.execute(
+        delete(PlatformConnection).where(
+            PlatformConnection.platform_id == platform_id, PlatformConnection.user_id == user_id
+        )
     )
 
 
