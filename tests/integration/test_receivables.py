@@ -8,11 +8,12 @@ from unittest.mock import ANY
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from debtgraph.domain.core.outbox import Event
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.receivables.models import Contact, Receivable, ReceivableEvent
+from tests.conftest import gql
 from tests.integration.cleavr_support import (
     ENGIE_SIRET,
     ENGIE_VAT,
@@ -395,7 +396,7 @@ async def test_patch_metadata_merges_and_removes(
     [
         ({f"k{i}": "v" for i in range(51)}, "metadata", "too_many"),
         ({"k" * 41: "v"}, "metadata." + "k" * 40, "too_long"),
-        ({"note": "x" * 499}, "metadata.note", "too_long"),  # 501 characters as JSON
+        ({"note": "x" * 501}, "metadata.note", "too_long"),
         ({"deep": {"a": ["x" * 480, "y" * 20]}}, "metadata.deep", "too_long"),
     ],
 )
@@ -449,6 +450,56 @@ async def test_metadata_keys_are_counted_after_the_merge(
     # Removing keys in the same PATCH makes room.
     swap = {key: None for key in list(held)[:3]} | extra
     assert (await client.patch(path, json={"metadata": swap}, headers=headers)).status_code == 200
+
+
+async def test_metadata_within_the_bounds_and_metadata_from_before_them(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme, uid = await setup(client, make_platform)
+    headers = bearer(acme.api_key)
+    # 500 characters of a string's own (its quotes as JSON made 499 the most).
+    edge = {"note": "x" * 500, "k" * 40: "v", "n": 10**30}
+    created = await client.post(
+        "/v1/receivables", json=receivable_payload(uid, metadata=edge), headers=headers
+    )
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    # Metadata written before the bounds held (61 keys, one of them too long) can shed keys.
+    legacy = {f"k{i}": "v" for i in range(60)} | {"L" * 60: "v"}
+    async with db() as session:
+        await session.execute(
+            update(Receivable).where(Receivable.public_id == rid).values(metadata_=legacy)
+        )
+        await session.commit()
+    path = f"/v1/receivables/{rid}"
+    shed = await client.patch(path, json={"metadata": {"L" * 60: None}}, headers=headers)
+    assert shed.status_code == 200, shed.text
+    fewer = await client.patch(path, json={"metadata": {"k1": None, "k2": ""}}, headers=headers)
+    assert fewer.status_code == 200, fewer.text
+    assert len(fewer.json()["metadata"]) == 58
+    grown = await client.patch(path, json={"metadata": {"k1": "back"}}, headers=headers)
+    assert grown.status_code == 400, grown.text  # 59 keys: more than held, more than 50
+
+
+async def test_a_graphql_integer_literal_beyond_64_bits_is_kept_not_a_crash(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    # graphql-core reads a literal as a Python int of any size, which orjson cannot write: the
+    # metadata check answered "Unexpected error.".
+    acme, uid = await setup(client, make_platform)
+    headers = bearer(acme.api_key)
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+    body = await gql(
+        client,
+        f'mutation {{ receivableUpdate(input: {{id: "{rid}", metadata: '
+        "{big: 123456789012345678901234567890}}) { receivable { id } userErrors { code } } }",
+        None,
+        headers,
+    )
+    assert "errors" not in body, body
+    assert body["data"]["receivableUpdate"]["userErrors"] == []
 
 
 async def test_cancel_with_reason_then_any_change_is_invalid(

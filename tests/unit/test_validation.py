@@ -352,3 +352,26 @@ def test_the_german_header_of_issue_7_describes_no_debtor() -> None:
 def test_the_columns_found_are_listed_briefly() -> None:
     message = columns_not_recognised([f"{'x' * 60}{n}" for n in range(30)])
     assert message.endswith(f"found {', '.join(['x' * 40 + '…'] * 20)} and 10 more.")
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        ("EUR", "EUR"),
+        ("eur", "EUR"),
+        ("", "EUR"),
+        ("USD", "USD"),
+        ("EURO", "XXX"),
+        ("EUR/USD", "XXX"),
+        ("EURGBP", "XXX"),
+        ("E", "XXX"),
+    ],
+)
+def test_a_currency_that_is_no_three_letter_code_is_stored_as_none_and_refused(
+    cell: str, stored: str
+) -> None:
+    # Cut to its three-character column, "EURGBP" was stored "EUR" and passed the euro rule.
+    fields = derive_debtor_fields({**VALID, "currency": cell})
+    assert fields["currency"] == stored
+    errors = validate_debtor(fields, blacklisted=False).errors
+    assert errors == ([] if stored == "EUR" else ["Currency must be EUR"])

@@ -394,10 +394,21 @@ class FieldMap:
             country=country or None,
             amount=amount,
             amount_invalid=amount_invalid,
-            currency=(pick("currency") or "EUR").upper(),
+            currency=_currency(pick("currency")),
             sepa_type=(pick("sepa_type") or "CORE").upper(),
             external_reference=pick("external_reference"),
         )
+
+
+# ISO 4217's code for "no currency involved": a currency cell that is no three-letter code is
+# stored as this, since its column holds three characters and "EURO" or "EUR/USD" cut to "EUR"
+# would pass the euro rule (raw_data keeps the cell as it was).
+NO_CURRENCY = "XXX"
+
+
+def _currency(text: str | None) -> str:
+    code = (text or "EUR").upper()
+    return code if len(code) == 3 else NO_CURRENCY
 
 
 @lru_cache(maxsize=64)

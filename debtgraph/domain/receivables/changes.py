@@ -677,13 +677,15 @@ async def update_metadata(
     reader.raise_if_any()
     assert raw is not None
     merged = dict(receivable.metadata_ or {})
+    held = len(merged)
     for key, value in raw.items():
         if value is None or value == "":
             merged.pop(key, None)
         else:
             merged[key] = value
-    if len(merged) > MAX_METADATA_KEYS:
-        # Counted after the merge: 50 new keys per PATCH grew one receivable without bound.
+    if len(merged) > MAX_METADATA_KEYS and len(merged) > held:
+        # Counted after the merge: 50 new keys per PATCH grew one receivable without bound. A
+        # PATCH that leaves no more keys than were held passes (metadata from before the bound).
         reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
         reader.raise_if_any()
     receivable.metadata_ = merged

@@ -11,6 +11,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ MAX_CONTACTS = 50
 CONTACTS_FIELD = "debtor.contacts"
 MAX_INVOICE_NUMBERS = 100
 # Stripe's metadata limits (the seed's metadata is Stripe's): a receivable holds at most 50
-# keys of at most 40 characters, each value at most 500 characters written as JSON. Unbounded,
+# keys of at most 40 characters, each value at most 500 characters (a string's own; any other
+# value's as JSON text, since ours may be objects or numbers as well). Unbounded,
 # a few PATCHes grew one receivable to megabytes, sent with every read, page and webhook.
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40
@@ -64,21 +66,35 @@ MAX_METADATA_VALUE_CHARS = 500
 TOO_MANY_METADATA_KEYS = f"metadata must have at most {MAX_METADATA_KEYS} keys."
 
 
+def _value_length(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    try:
+        return len(orjson.dumps(value).decode())
+    except TypeError:
+        # An integer beyond 64 bits (a GraphQL literal: variables and REST bodies make floats of
+        # them), which orjson cannot write: the standard library can.
+        return len(json.dumps(value, default=str))
+
+
 def check_metadata(reader: PayloadReader, metadata: Mapping[str, Any], path: str) -> None:
     """Record the errors of metadata's keys and values (their number is the caller's: a PATCH
-    counts the keys it sends and the keys merged)."""
+    counts the keys it sends and the keys merged). A key a PATCH removes (null or "") is not
+    judged: a receivable must be able to shed a key written before these bounds held."""
     for key, value in metadata.items():
+        if value is None or value == "":
+            continue
         if len(key) > MAX_METADATA_KEY_LENGTH:
             reader.add(
                 f"{path}.{key[:MAX_METADATA_KEY_LENGTH]}",
                 "too_long",
                 f"metadata keys must be at most {MAX_METADATA_KEY_LENGTH} characters.",
             )
-        elif len(orjson.dumps(value).decode()) > MAX_METADATA_VALUE_CHARS:
+        elif _value_length(value) > MAX_METADATA_VALUE_CHARS:
             reader.add(
                 f"{path}.{key}",
                 "too_long",
-                f"{path}.{key} must be at most {MAX_METADATA_VALUE_CHARS} characters (as JSON).",
+                f"{path}.{key} must be at most {MAX_METADATA_VALUE_CHARS} characters.",
             )
 
 
