@@ -181,6 +181,9 @@ class Context:
     # The scopes the request's checks asked of its caller (permissions.require_scope): kept
     # with an idempotent answer, a replay asks them again of the caller it is replayed to.
     required_scopes: set[str] = field(default_factory=set)
+    # The creditors the request reached, each with its kind of object and the scope of the
+    # reach (permissions.note_reach): a replay checks the caller still reaches them.
+    reached: set[tuple[str, int, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._loaders = Loaders(self.uow)

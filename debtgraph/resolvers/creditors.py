@@ -25,6 +25,7 @@ from debtgraph.resolvers.pagination import IdRef, read_id
 from debtgraph.resolvers.permissions import (
     USERS_READ,
     USERS_WRITE,
+    note_reach,
     require_operator,
     require_principal,
     require_scope,
@@ -77,6 +78,7 @@ async def get_user(ctx: Context, user_id: IdRef, scope: str = USERS_READ) -> Use
         )
     if user is None:
         raise NotFound("User")
+    note_reach(ctx, "User", user.id, scope)
     return user
 
 

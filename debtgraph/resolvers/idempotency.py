@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from debtgraph.domain.core import idempotency as service
 from debtgraph.resolvers.context import Context
-from debtgraph.resolvers.errors import Conflict, FieldError, InputError
-from debtgraph.resolvers.permissions import require_scope
+from debtgraph.resolvers.errors import Conflict, FieldError, InputError, NotFound
+from debtgraph.resolvers.permissions import require_scope, still_reaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +90,22 @@ async def store(ctx: Context, claim: Claim, status_code: int, body: Any) -> None
     if claim.claim_id is None:
         return
     async with ctx.services.session_factory() as session:
-        await service.save_response(session, claim.claim_id, status_code, body, ctx.required_scopes)
+        await service.save_response(
+            session, claim.claim_id, status_code, body, ctx.required_scopes, ctx.reached
+        )
         await session.commit()
 
 
-def check_replay(ctx: Context, replay: service.StoredResponse) -> None:
-    """Ask the scopes the first request required of the caller a replay goes to (MissingScope:
-    the caller's token now lacks one), so a replay is refused where a fresh request would be."""
+async def check_replay(ctx: Context, replay: service.StoredResponse) -> None:
+    """Ask again of the caller a replay goes to what the first request's checks asked: its
+    scopes (MissingScope: the caller's token now lacks one) and its reach over each creditor
+    the request reached (NotFound of that object: the grant ended, the creditor was deleted),
+    so a replay is refused where a fresh request would be."""
     for scope in replay.scopes:
         require_scope(ctx, scope)
+    for kind, user_id, scope in replay.reached:
+        if not await still_reaches(ctx, user_id, scope):
+            raise NotFound(kind)
 
 
 async def release(ctx: Context, claim: Claim) -> None:

@@ -108,6 +108,22 @@ def require_scope(ctx: Context, scope: str) -> Principal:
     return ctx.principal
 
 
+def note_reach(ctx: Context, kind: str, user_id: int, scope: str) -> None:
+    """Record that the request reached creditor ``user_id`` with ``scope`` for an object of
+    ``kind`` (what its NotFound names): an idempotent replay asks it again."""
+    ctx.reached.add((kind, user_id, scope))
+
+
+async def still_reaches(ctx: Context, user_id: int, scope: str) -> bool:
+    """Whether the caller reaches creditor ``user_id`` with ``scope`` now."""
+    principal = require_principal(ctx)
+    async with ctx.uow.session() as session:
+        found = await session.scalar(
+            select(User.id).where(User.id == user_id, user_reach(principal, scope, ctx.clock.now()))
+        )
+    return found is not None
+
+
 def user_reach(principal: Principal, scope: str, now: datetime) -> ColumnElement[bool]:
     """SQL condition on ``User``: the users over whom the caller may use ``scope``."""
     alive = User.deleted_at.is_(None)

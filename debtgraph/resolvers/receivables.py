@@ -41,6 +41,7 @@ from debtgraph.resolvers.pagination import IdRef, check_first, keyset_page, quer
 from debtgraph.resolvers.permissions import (
     RECEIVABLES_READ,
     RECEIVABLES_WRITE,
+    note_reach,
     receivable_reach,
     require_operator,
     require_scope,
@@ -110,6 +111,7 @@ async def locate(ctx: Context, receivable_id: IdRef, scope: str, *, lock: bool =
                 row = (await session.execute(fresh)).first()
     if row is None:
         raise NotFound("Receivable")
+    note_reach(ctx, "Receivable", row[0].user_id, scope)
     return Located(row[0], row[1])
 
 
@@ -198,6 +200,8 @@ async def create(ctx: Context, payload: Any) -> Receivable:
                     user_visible_condition(principal, WRITE, ctx.clock.now()),
                 )
             )
+        if user is not None:
+            note_reach(ctx, "User", user.id, WRITE)
         if user is None:
             # Unknown and foreign users answer alike, so ids of other tenants do not leak.
             errors.append(FieldError("user_id", "user_not_found", "No such user."))

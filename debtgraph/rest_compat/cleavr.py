@@ -85,9 +85,11 @@ def endpoint(
             )  # raises when the key is reused or in flight
             if claim.replay is not None:
                 try:
-                    idempotency.check_replay(ctx, claim.replay)
+                    await idempotency.check_replay(ctx, claim.replay)
                 except ExpectedError as exc:
                     return _with_version(render_use_case_error(Family.CLEAVR, exc))
+                finally:
+                    await ctx.uow.close()
                 replayed = _replay(claim.replay)
                 replayed.headers["Idempotent-Replayed"] = "true"
                 return _with_version(replayed)

@@ -467,3 +467,31 @@ async def test_operator_password_reset_revokes_its_tokens(
         "/api/login", json={"email": "admin@tether.test", "password": "n3w-passw0rd"}
     )
     assert (await client.get("/api/user", headers=bearer(new.json()["token"]))).status_code == 200
+
+
+async def test_an_idempotent_replay_asks_the_reach_again(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    # The replay asked the scopes only: a platform whose grant had ended got the receivable it
+    # created, contacts included, back by repeating the key, where a fresh request is refused.
+    _a, b, uid, rid = await arrange(client, make_platform, db)
+    tokens = await connect(client, b, "users:read receivables:read receivables:write")
+    headers = {**bearer(b.api_key), "Idempotency-Key": "k-reach"}
+    payload = receivable_payload(uid, force_proceed=True)
+    payload["invoice"]["numbers"] = ["B-1"]
+    created = await client.post("/v1/receivables", json=payload, headers=headers)
+    assert created.status_code == 201, created.text
+    cancel = {**headers, "Idempotency-Key": "k-cancel"}
+    path = f"/v1/receivables/{rid}/cancel"
+    first = await client.post(path, json={"reason": "business_decision"}, headers=cancel)
+    assert first.status_code == 200, first.text
+    replayed = await client.post("/v1/receivables", json=payload, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    await revoke(client, b, tokens["refresh_token"])
+    again = await client.post("/v1/receivables", json=payload, headers=headers)
+    assert again.status_code == 404, again.text
+    assert again.json()["error"]["code"] == "not_found"
+    assert "idempotent-replayed" not in again.headers
+    cancelled = await client.post(path, json={"reason": "business_decision"}, headers=cancel)
+    assert cancelled.status_code == 404, cancelled.text
+    assert cancelled.json() == {"error": {"code": "not_found", "message": "Receivable not found."}}

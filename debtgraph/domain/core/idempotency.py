@@ -39,9 +39,10 @@ class IdempotencyKey(Base):
     # PostgreSQL's JSONB reorders an object's keys, and a replay must be the same bytes (a
     # client may hash or sign what it got). Rows written before hold the decoded object.
     response_body: Mapped[dict[str, Any] | str | None] = mapped_column(JSONType, default=None)
-    # The scopes the request's checks asked of its caller, space-separated: a replay asks them
-    # again (the same caller's later token may hold fewer).
-    scopes: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The checks the request passed, which a replay asks again of its caller (whose later token
+    # may hold fewer scopes, whose grant may have ended): space-separated, each a scope
+    # (``receivables:write``) or a reach (``reach=<kind>=<user id>=<scope>``).
+    checks: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -57,6 +58,8 @@ class StoredResponse:
     status_code: int
     body: Any
     scopes: tuple[str, ...] = ()
+    # (kind, user id, scope) of each creditor the first request reached.
+    reached: tuple[tuple[str, int, str], ...] = ()
 
 
 class KeyReused(Exception):
@@ -113,7 +116,13 @@ def replay_of(row: IdempotencyKey, fingerprint: str) -> StoredResponse:
         raise KeyReused()
     if row.response_status is None:
         raise KeyInFlight()
-    return StoredResponse(row.response_status, row.response_body, tuple((row.scopes or "").split()))
+    checks = (row.checks or "").split()
+    reached = tuple(
+        (kind, int(user_id), scope)
+        for kind, user_id, scope in (c.split("=")[1:] for c in checks if c.startswith("reach="))
+    )
+    scopes = tuple(c for c in checks if not c.startswith("reach="))
+    return StoredResponse(row.response_status, row.response_body, scopes, reached)
 
 
 def new_claim(
@@ -145,15 +154,17 @@ async def save_response(
     status_code: int,
     body: Any,
     scopes: Iterable[str] = (),
+    reached: Iterable[tuple[str, int, str]] = (),
 ) -> None:
-    """Store the response of the request that claimed the key, and the scopes it required."""
+    """Store the response of the request that claimed the key, and the checks it passed."""
+    checks = sorted(scopes) + sorted(f"reach={k}={u}={s}" for k, u, s in reached)
     await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == claim_id)
         .values(
             response_status=status_code,
             response_body=body,
-            scopes=" ".join(sorted(scopes)) or None,
+            checks=" ".join(checks) or None,
         )
     )
 

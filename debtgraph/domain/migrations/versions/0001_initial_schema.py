@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('response_status', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
-    sa.Column('scopes', sa.String(length=500), nullable=True),
+    sa.Column('checks', sa.String(length=500), nullable=True),
     sa.Column('created_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', debtgraph.domain.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
