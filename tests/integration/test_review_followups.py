@@ -34,10 +34,16 @@ NOT_NODES = ["UserError:x", "Foo:1", "PageInfo:1"]
 
 @pytest.mark.parametrize("raw", NOT_NODES)
 async def test_node_of_a_type_that_is_no_node_is_not_found_not_an_incident(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, raw: str
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+    raw: str,
+    admin_headers: dict[str, str],
 ) -> None:
     caplog.set_level(logging.INFO)
-    body = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid(raw)})
+    # Signed in: anonymous, every id is UNAUTHENTICATED (test_graph_connections).
+    body = await gql(
+        client, "query($id: ID!) { node(id: $id) { id } }", {"id": gid(raw)}, admin_headers
+    )
     assert body["data"] == {"node": None}
     (error,) = body["errors"]
     assert error["extensions"]["code"] == "NOT_FOUND"
