@@ -405,7 +405,9 @@ def check_raw_data(raw_data: Any) -> dict[str, str]:
         if not name:
             errors.append(FieldError(path, "invalid", "Keys of raw_data must not be blank."))
         elif isinstance(value, bool) or not isinstance(value, str | int | float | type(None)):
-            errors.append(FieldError(path, "invalid", f"The {path} field must be a string."))
+            errors.append(
+                FieldError(path, "invalid", f"The {path} field must be a string, a number or null.")
+            )
         elif isinstance(value, str) and len(value) > MAX_RAW_VALUE:
             errors.append(
                 FieldError(path, "too_long", f"The {path} field must not exceed 1000 characters.")

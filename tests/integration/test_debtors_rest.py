@@ -330,6 +330,13 @@ async def test_put_with_bad_raw_data_is_422_and_changes_nothing(
         )
         assert response.status_code == 422, body
         assert field in response.json()["errors"]
+    # What a value may be, said whole: "must be a string" misled, numbers are taken too.
+    boolean = await client.put(
+        f"/api/admin/debtors/{debtor_id}", json={"raw_data": {"iban": True}}, headers=admin_headers
+    )
+    assert boolean.json()["errors"] == {
+        "raw_data.iban": ["The raw_data.iban field must be a string, a number or null."]
+    }
     malformed = await client.put(
         f"/api/admin/debtors/{debtor_id}", content=b"{nope", headers=admin_headers
     )
