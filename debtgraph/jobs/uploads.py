@@ -95,6 +95,7 @@ _CONNECTION_LOST: tuple[type[BaseException], ...] = (
 
 # Tries of a lane job whose error is not a recognised lost connection.
 LANE_TRIES_ON_ERROR = 3
+FAILED_ON_EVERY_TRY = "The upload could not be processed: the same error stopped it on every try."
 
 
 def _connection_lost(exc: BaseException | None) -> bool:
@@ -175,7 +176,12 @@ async def ingest_range(ctx: dict[str, Any], upload_id: int, position: int) -> st
         # off, a pending rollback): any error is tried again a few times, a lost connection
         # until arq's own limit.
         if not _connection_lost(exc) and tries >= LANE_TRIES_ON_ERROR:
-            raise
+            # The same error on every try is no passing trouble: left processing, the upload
+            # was re-queued by uploads.resume every few minutes for good, and refused by
+            # validation as still processing. It fails, as an unreadable file does.
+            log.exception("range %s of upload %s failed on every try", position, upload_id)
+            async with services.session_factory() as session:
+                return await _fail(session, services, upload_id, FAILED_ON_EVERY_TRY)
         log.warning("range %s of upload %s failed (%r): retrying", position, upload_id, exc)
         raise RetryLater(defer=min(2.0**tries, 60.0)) from exc
 

@@ -232,3 +232,29 @@ async def test_an_amount_too_long_for_any_column_fails_its_row_not_the_upload(
             select(Debtor.amount).where(Debtor.row_number == 3, Debtor.upload_id != upload_id)
         )
     assert stored == Decimal("9999999999.99")  # capped to fit NUMERIC(12,2)
+
+
+async def test_a_range_failing_on_every_try_fails_the_upload(
+    db: Any, clock: Any, tmp_path: Path, runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Re-raised, the job ended and the upload stayed processing: uploads.resume queued it again
+    # every few minutes, for good, and validation refused it as still processing.
+    upload_id = await _arrange_upload(db, clock, tmp_path, 120)
+
+    async def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("a bug in the row reader")
+
+    monkeypatch.setattr(upload_jobs, "_ingest_claimed", broken)
+    assert await TASKS["uploads.ingest"]({"services": runtime.services, "job_try": 1}, upload_id)
+    # arq's tries of one job share its id, the claim token: the last try takes its range back.
+    first = {"services": runtime.services, "job_try": 1, "job_id": "lane-0"}
+    with pytest.raises(RetryLater):
+        await TASKS["uploads.ingest_range"](first, upload_id, 0)
+    last = {**first, "job_try": upload_jobs.LANE_TRIES_ON_ERROR}
+    assert await TASKS["uploads.ingest_range"](last, upload_id, 0) == "failed"
+    async with db() as session:
+        failed = await session.get(Upload, upload_id)
+    assert failed is not None
+    assert (failed.status, failed.error_message) == ("failed", upload_jobs.FAILED_ON_EVERY_TRY)
+    assert await _debtor_rows(db, upload_id) == (0, 0)
+    assert (await _events(db))[-1] == "upload.failed"
