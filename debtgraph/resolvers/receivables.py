@@ -252,7 +252,7 @@ def parse_limit(raw: str | None) -> int:
 async def list_receivables(
     ctx: Context,
     *,
-    user_id: str | None = None,
+    user_id: IdRef | None = None,
     status: str | None = None,
     limit: int = 20,
     starting_after: str | None = None,
@@ -263,6 +263,7 @@ async def list_receivables(
     REST pages by ``limit``/``starting_after``; GraphQL passes its cursor ``window`` instead.
     """
     principal = require_scope(ctx, READ)
+    user_id = read_id(user_id) if user_id is not None else None
     check_first(limit, field="limit")
     statuses = [s.value for s in ReceivableStatus]
     if status is not None and status not in statuses:

@@ -330,7 +330,9 @@ class CreditorMutation:
 
 @strawberry.type
 class PlatformDisconnectPayload:
-    user: User | None
+    # Not the user: the caller's reach over it may just have ended, or never included reading
+    # it (a grant of receivables:read alone); the caller knows which id it disconnected.
+    disconnected: bool
     user_errors: list[UserError]
 
 
@@ -350,9 +352,7 @@ class ConnectionMutation:
                 ctx_of(info), functools.partial(object_id, input.id, "User")
             )
         )
-        return PlatformDisconnectPayload(
-            user=User.from_model(model) if model else None, user_errors=errors
-        )
+        return PlatformDisconnectPayload(disconnected=model is not None, user_errors=errors)
 
 
 @strawberry.type

@@ -649,7 +649,7 @@ class ReceivableSubscription:
         source = receivables.watch_status_changes(
             ctx_of(info),
             receivable_id=_rid(receivable_id) if receivable_id else None,
-            user_id=object_id(user_id, "User") if user_id else None,
+            user_id=functools.partial(object_id, user_id, "User") if user_id else None,
         )
         async for node in nodes(source, Receivable.from_model):
             yield node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 from unittest.mock import ANY
@@ -479,6 +480,15 @@ async def test_metadata_within_the_bounds_and_metadata_from_before_them(
     assert len(fewer.json()["metadata"]) == 58
     grown = await client.patch(path, json={"metadata": {"k1": "back"}}, headers=headers)
     assert grown.status_code == 400, grown.text  # 59 keys: more than held, more than 50
+    # A key it does not hold is judged whatever its value: "removing" 50 long keys wrote them
+    # into the history, and a create stored them with their null values.
+    absent = await client.patch(path, json={"metadata": {"Z" * 41: None}}, headers=headers)
+    assert absent.status_code == 400, absent.text
+    assert absent.json()["error"]["code"] == "too_long"
+    nulls = receivable_payload(uid, metadata={"Z" * 41: None})
+    made = await client.post("/v1/receivables", json=nulls, headers=headers)
+    assert made.status_code == 400, made.text
+    assert made.json()["error"]["field"] == "metadata." + "Z" * 40
 
 
 async def test_a_graphql_integer_literal_beyond_64_bits_is_kept_not_a_crash(
@@ -574,3 +584,24 @@ async def test_add_contact(client: httpx.AsyncClient, make_platform: Any, db: An
     assert len(detail["debtor"]["contacts"]) == 2
     assert detail["recovery_progress"]["warnings"] == []
     assert await count(db, Contact) == 2
+
+
+async def test_the_graphs_receivables_filter_by_user_by_either_id(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    # The filter's id went to SQL unread (a function, not the id): every userId answered
+    # "Unexpected error." once the ids were read after the caller's check.
+    acme, uid = await setup(client, make_platform)
+    headers = bearer(acme.api_key)
+    rid = (
+        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    ).json()["id"]
+    query = "query($u: ID) { receivables(userId: $u) { totalCount nodes { id } } }"
+    relay_id = base64.b64encode(f"User:{uid}".encode()).decode()
+    for given in (uid, relay_id):
+        body = await gql(client, query, {"u": given}, headers)
+        assert "errors" not in body, body
+        assert body["data"]["receivables"]["totalCount"] == 1
+    other = await gql(client, query, {"u": "usr_nobody"}, headers)
+    assert other["data"]["receivables"]["totalCount"] == 0
+    assert rid

@@ -375,3 +375,24 @@ def test_a_currency_that_is_no_three_letter_code_is_stored_as_none_and_refused(
     assert fields["currency"] == stored
     errors = validate_debtor(fields, blacklisted=False).errors
     assert errors == ([] if stored == "EUR" else ["Currency must be EUR"])
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [
+        ("CORE", "CORE"),
+        ("core", "CORE"),
+        ("", "CORE"),
+        ("B2B", "B2B"),
+        ("CORE      -B2B", "UNKNOWN"),
+        ("CORE  X", "CORE  X"),
+    ],
+)
+def test_a_scheme_longer_than_its_column_is_stored_as_unknown_and_refused(
+    cell: str, stored: str
+) -> None:
+    # Cut to its ten-character column, "CORE      -B2B" was stored "CORE      ", read as CORE.
+    fields = derive_debtor_fields({**VALID, "sepa_type": cell})
+    assert fields["sepa_type"] == stored
+    errors = validate_debtor(fields, blacklisted=False).errors
+    assert errors == ([] if stored == "CORE" else ["SEPA type must be CORE"])

@@ -395,7 +395,7 @@ class FieldMap:
             amount=amount,
             amount_invalid=amount_invalid,
             currency=_currency(pick("currency")),
-            sepa_type=(pick("sepa_type") or "CORE").upper(),
+            sepa_type=_sepa_type(pick("sepa_type")),
             external_reference=pick("external_reference"),
         )
 
@@ -409,6 +409,16 @@ NO_CURRENCY = "XXX"
 def _currency(text: str | None) -> str:
     code = (text or "EUR").upper()
     return code if len(code) == 3 else NO_CURRENCY
+
+
+# A scheme cell longer than its ten-character column is stored as this (and so refused): cut,
+# "CORE      -B2B" was stored "CORE      " and read as CORE.
+UNKNOWN_SEPA_TYPE = "UNKNOWN"
+
+
+def _sepa_type(text: str | None) -> str:
+    scheme = (text or "CORE").upper()
+    return scheme if len(scheme) <= 10 else UNKNOWN_SEPA_TYPE
 
 
 @lru_cache(maxsize=64)

@@ -673,7 +673,7 @@ async def update_metadata(
     if raw is not None:
         if len(raw) > MAX_METADATA_KEYS:
             reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
-        check_metadata(reader, raw, "metadata")
+        check_metadata(reader, raw, "metadata", held=receivable.metadata_ or {})
     reader.raise_if_any()
     assert raw is not None
     merged = dict(receivable.metadata_ or {})

@@ -77,12 +77,19 @@ def _value_length(value: Any) -> int:
         return len(json.dumps(value, default=str))
 
 
-def check_metadata(reader: PayloadReader, metadata: Mapping[str, Any], path: str) -> None:
+def check_metadata(
+    reader: PayloadReader,
+    metadata: Mapping[str, Any],
+    path: str,
+    held: Mapping[str, Any] | None = None,
+) -> None:
     """Record the errors of metadata's keys and values (their number is the caller's: a PATCH
-    counts the keys it sends and the keys merged). A key a PATCH removes (null or "") is not
-    judged: a receivable must be able to shed a key written before these bounds held."""
+    counts the keys it sends and the keys merged). A PATCH removing (null or "") a key the
+    receivable ``held`` is not judged: a key written before these bounds held can be shed;
+    any other key, whatever its value, is."""
     for key, value in metadata.items():
-        if value is None or value == "":
+        removed = value is None or value == ""
+        if removed and held is not None and key in held:
             continue
         if len(key) > MAX_METADATA_KEY_LENGTH:
             reader.add(
