@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, overload
 import strawberry
 from graphql.error import GraphQLError
 from strawberry import relay
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import MaskErrors
 from strawberry.types import Info
 from strawberry.types.base import StrawberryObjectDefinition
@@ -272,14 +273,18 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCI
 
 
 def _parse_decimal(value: object) -> decimal.Decimal:
+    # Strawberry's coercion error, which graphql-core reports as the value's own error for a
+    # variable and a literal alike (any other exception in a literal is masked as a crash).
     if isinstance(value, int | float) and not isinstance(value, bool):
         text = repr(value)  # a JSON number of the variables (a float's shortest repr is exact)
     elif isinstance(value, str):
         text = value
     else:
-        raise ValueError(f'Value cannot represent a Decimal: "{value}". Expected a string.')
+        raise StrawberryInputCoercionError(
+            f'Value cannot represent a Decimal: "{value}". Expected a string.'
+        )
     if not _DECIMAL_TEXT.fullmatch(text):
-        raise ValueError(
+        raise StrawberryInputCoercionError(
             f"Value cannot represent a Decimal: {text[:40]!r}. Expected a number in ASCII "
             'digits (a sign, a decimal point and an exponent allowed), such as "1250.50".'
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -273,6 +274,13 @@ async def test_the_decimal_scalar_reads_json_number_syntax_only(
     assert body["data"] is None
     (error,) = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    # Written in the document, the same value is refused by validation, not masked as a crash.
+    literal = QUOTE.replace("query($a: Decimal!) ", "").replace("$a", json.dumps(amount))
+    written = await gql(client, literal, None, bearer(acme.api_key))
+    assert written["data"] is None
+    (error,) = written["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+    assert "Unexpected" not in error["message"]
 
 
 @pytest.mark.parametrize(
