@@ -120,6 +120,8 @@ def _reference_derive(raw: Mapping[str, str]) -> DebtorFields:
     if not (len(country) == 2 and country.isascii() and country.isalpha()):
         country = iban[:2] if iban and is_valid_iban(iban) else ""
     national_id = pick("national_id")
+    currency = (pick("currency") or "EUR").upper()
+    sepa_type = (pick("sepa_type") or "CORE").upper()
     return DebtorFields(
         iban=iban,
         first_name=first_name,
@@ -139,8 +141,9 @@ def _reference_derive(raw: Mapping[str, str]) -> DebtorFields:
         country=country or None,
         amount=amount,
         amount_invalid=amount_invalid,
-        currency=(pick("currency") or "EUR").upper(),
-        sepa_type=(pick("sepa_type") or "CORE").upper(),
+        # No three-letter code is no currency (XXX); a scheme past its column is UNKNOWN.
+        currency=currency if len(currency) == 3 else "XXX",
+        sepa_type=sepa_type if len(sepa_type) <= 10 else "UNKNOWN",
         external_reference=pick("external_reference"),
     )
 
@@ -353,7 +356,7 @@ def test_stored_fields_are_cut_to_their_columns() -> None:
     assert len(stored["city"]) == 200
     assert stored["iban"] == ("DE89" + "1" * 40)[:34]
     assert stored["iban_valid"] is False
-    assert stored["currency"] == "EUR"
+    assert stored["currency"] == "XXX"  # no three-letter code: no currency, refused
     assert stored["amount"] is None
 
 
