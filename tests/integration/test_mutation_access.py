@@ -581,27 +581,6 @@ OPERATOR_MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("who", ["platform", "creditor"])
-@pytest.mark.parametrize("name", OPERATOR_MUTATIONS)
-async def test_operator_mutation_refuses_any_other_caller(
-    world: World, name: str, who: str
-) -> None:
-    case = CASES[name]
-    value = await case.arrange(world)
-    if (name, who) == ("userReinstate", "creditor"):
-        # The suspended creditor's own token stopped working with the suspension (401, as
-        # test_reach pins): another creditor, with every scope, asks instead.
-        who = "stranger"
-    await assert_refused_writes_nothing(
-        world,
-        case,
-        value,
-        user_errors(OPERATOR_ONLY, case),
-        await world.headers(who),
-        then_allowed=value,
-    )
-
-
 SEPA_IMPORT = """mutation($v: SepaPain002ImportInput!) { sepaPain002Import(input: $v) {
   settled approved declined userErrors { field code } } }"""
 
@@ -662,23 +641,6 @@ OTHER_TENANT = [
 ]
 
 
-@pytest.mark.parametrize("who", ["other_platform", "stranger"])
-@pytest.mark.parametrize("name", OTHER_TENANT)
-async def test_another_tenant_gets_not_found_and_writes_nothing(
-    world: World, name: str, who: str
-) -> None:
-    case = CASES[name]
-    value = await case.arrange(world)
-    await assert_refused_writes_nothing(
-        world,
-        case,
-        value,
-        user_errors(NOT_FOUND, case),
-        await world.headers(who),
-        then_allowed=value,
-    )
-
-
 # --- A creditor token without the write scope ------------------------------------------------
 
 MISSING_SCOPE = [
@@ -691,18 +653,37 @@ MISSING_SCOPE = [
 ]
 
 
-@pytest.mark.parametrize("name", MISSING_SCOPE)
-async def test_token_without_the_scope_is_refused_before_anything_changes(
-    world: World, name: str
+# Each caller that may not use a mutation, and the refusal it gets in the payload.
+REFUSED_CALLERS = [
+    *((name, who, OPERATOR_ONLY) for name in OPERATOR_MUTATIONS for who in ("platform", "user")),
+    *((name, who, NOT_FOUND) for name in OTHER_TENANT for who in ("other_platform", "stranger")),
+    *((name, "reader", INSUFFICIENT_SCOPE) for name in MISSING_SCOPE),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "who", "refusal"),
+    REFUSED_CALLERS,
+    ids=[f"{name}-{who}" for name, who, _refusal in REFUSED_CALLERS],
+)
+async def test_a_caller_without_the_right_is_refused_and_writes_nothing(
+    world: World, name: str, who: str, refusal: list[dict[str, Any]]
 ) -> None:
+    """Operator mutations refuse any other caller however many scopes it holds; another
+    tenant gets not_found, as if absent; a token without the write scope is refused before
+    anything changes."""
     case = CASES[name]
     value = await case.arrange(world)
+    if who == "user":
+        # A creditor's token; for userReinstate another creditor's, with every scope: the
+        # suspended creditor's own stopped working with the suspension (401, as test_reach pins).
+        who = "stranger" if name == "userReinstate" else "creditor"
     await assert_refused_writes_nothing(
         world,
         case,
         value,
-        user_errors(INSUFFICIENT_SCOPE, case),
-        await world.headers("reader"),
+        user_errors(refusal, case),
+        await world.headers(who),
         then_allowed=value,
     )
 

@@ -59,6 +59,13 @@ async def setup(client: httpx.AsyncClient, make_platform: Any) -> tuple[Any, str
     return acme, user["id"]
 
 
+async def submitted(client: httpx.AsyncClient, headers: dict[str, str], uid: str) -> str:
+    """The id of a receivable submitted for ``uid`` (asserting 201)."""
+    response = await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 async def test_create_receivable_as_documented(
     client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:
@@ -379,9 +386,7 @@ async def test_patch_metadata_merges_and_removes(
 ) -> None:
     acme, uid = await setup(client, make_platform)
     headers = bearer(acme.api_key)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     response = await client.patch(
         f"/v1/receivables/{rid}", json={"metadata": {"order": "", "crm": "x1"}}, headers=headers
     )
@@ -411,9 +416,7 @@ async def test_metadata_is_bounded_as_stripe_bounds_it(
     )
     assert created.status_code == 400, created.text
     assert (created.json()["error"]["field"], created.json()["error"]["code"]) == (field, code)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     before = (await client.get(f"/v1/receivables/{rid}", headers=headers)).json()["metadata"]
     patched = await client.patch(
         f"/v1/receivables/{rid}", json={"metadata": metadata}, headers=headers
@@ -430,9 +433,7 @@ async def test_metadata_keys_are_counted_after_the_merge(
     # 50 new keys per PATCH, each PATCH within the limit, grew one receivable to megabytes.
     acme, uid = await setup(client, make_platform)
     headers = bearer(acme.api_key)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     path = f"/v1/receivables/{rid}"
     first = {f"a{i}": "v" for i in range(48)}
     assert (await client.patch(path, json={"metadata": first}, headers=headers)).status_code == 200
@@ -498,9 +499,7 @@ async def test_a_graphql_integer_literal_beyond_64_bits_is_kept_not_a_crash(
     # metadata check answered "Unexpected error.".
     acme, uid = await setup(client, make_platform)
     headers = bearer(acme.api_key)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     body = await gql(
         client,
         f'mutation {{ receivableUpdate(input: {{id: "{rid}", metadata: '
@@ -517,9 +516,7 @@ async def test_cancel_with_reason_then_any_change_is_invalid(
 ) -> None:
     acme, uid = await setup(client, make_platform)
     headers = bearer(acme.api_key)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     path = f"/v1/receivables/{rid}/cancel"
     bad = await client.post(path, json={"reason": "bored"}, headers=headers)
     assert bad.status_code == 400
@@ -593,9 +590,7 @@ async def test_the_graphs_receivables_filter_by_user_by_either_id(
     # "Unexpected error." once the ids were read after the caller's check.
     acme, uid = await setup(client, make_platform)
     headers = bearer(acme.api_key)
-    rid = (
-        await client.post("/v1/receivables", json=receivable_payload(uid), headers=headers)
-    ).json()["id"]
+    rid = await submitted(client, headers, uid)
     query = "query($u: ID) { receivables(userId: $u) { totalCount nodes { id } } }"
     relay_id = base64.b64encode(f"User:{uid}".encode()).decode()
     for given in (uid, relay_id):
