@@ -4,6 +4,7 @@ GraphQL, with status reports written by hand from the ISO 20022 structure."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -309,3 +310,95 @@ async def test_bank_references_too_long_or_repeated_are_refused_with_nothing_cha
     assert (rows[ana]["status"], rows[ana]["unique_id"]) == ("approved", "R-1")
     assert (rows[ben]["status"], rows[ben]["unique_id"]) == ("pending", None)
     assert (rows[cid]["status"], rows[cid]["unique_id"]) == ("pending", None)
+
+
+def _with_amounts(report: bytes, amounts: dict[str, str]) -> bytes:
+    """The report with an OrgnlTxRef amount for some of its transactions."""
+    text = report.decode()
+    for e2e, amount in amounts.items():
+        text = text.replace(
+            f"<OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>",
+            f"<OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><OrgnlTxRef><Amt>"
+            f'<InstdAmt Ccy="EUR">{amount}</InstdAmt></Amt></OrgnlTxRef>',
+        )
+    return text.encode()
+
+
+async def test_a_status_report_settles_only_what_the_file_it_answers_sent(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # End-to-end ids alone were the link: a report naming another file's message id, an
+    # attempt never sent (a retry not yet exported), another amount, or a transaction both
+    # rejected and pending, settled what it named.
+    upload_id = await billing_upload(client, admin_headers)
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    root = ET.fromstring(exported.content)
+    msg_id = root.find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    listed = await attempts(client, admin_headers, upload_id=upload_id)
+    first, twice = listed[0], listed[1]["transaction_id"]
+    ok = pain002(msg_id, [(first["transaction_id"], "ACSC", None)])
+    no_original = ok.replace(f"<OrgnlMsgId>{msg_id}</OrgnlMsgId>".encode(), b"")
+    refusals = [
+        (
+            pain002("NOT-OUR-FILE-123", [(first["transaction_id"], "ACSC", None)]),
+            f"The status report names unknown transactions: {first['transaction_id']}.",
+        ),
+        (
+            no_original,
+            "The status report names no original message (OrgnlMsgId): it must answer one "
+            "of the pain.008 files exported here.",
+        ),
+        (
+            _with_amounts(ok, {first["transaction_id"]: "1.00"}),
+            "The status report's amounts differ from those collected for: "
+            f"{first['transaction_id']}.",
+        ),
+        (
+            pain002(
+                msg_id,
+                [
+                    (twice, "RJCT", "MS02"),
+                    (twice, "PDNG", None),
+                ],
+            ),
+            f"The status report names transactions more than once: {twice}.",
+        ),
+    ]
+    for data, message in refusals:
+        refused = await _import(client, admin_headers, data)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"]["file"] == [message]
+    assert {a["status"] for a in await attempts(client, admin_headers)} == {"pending"}
+    # The right amount, and the file's own id: settled.
+    amount = f"{Decimal(str(first['amount'])):.2f}"
+    settled = await _import(
+        client, admin_headers, _with_amounts(ok, {first["transaction_id"]: amount})
+    )
+    assert settled.status_code == 200, settled.text
+    # Left pending once settled: refused, as settling it again is.
+    pending = pain002(msg_id, [(first["transaction_id"], "PDNG", None)])
+    refused = await _import(client, admin_headers, pending)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"]["file"] == [
+        f"The status report leaves pending transactions already settled: {first['transaction_id']}."
+    ]
+
+
+async def test_a_status_report_naming_more_transactions_than_a_statement_binds_is_answered(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    # 40,000 ids in one IN list passed PostgreSQL's 32,767 parameters: a 500.
+    upload_id = await billing_upload(client, admin_headers)
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    msg_id = ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    many = pain002(msg_id, [(f"TXN-{i:016d}", "ACSC", None) for i in range(33_000)])
+    refused = await _import(client, admin_headers, many)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"]["file"][0].startswith(
+        "The status report names unknown transactions: TXN-0000000000000000, "
+    )
+    assert refused.json()["errors"]["file"][0].endswith(" and 32980 more.")

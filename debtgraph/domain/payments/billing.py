@@ -352,6 +352,26 @@ async def lock_attempts(
     return list((await session.scalars(stmt)).all())
 
 
+# Transaction ids bound per statement: PostgreSQL takes at most 32,767 parameters, and a bank's
+# status report may name more transactions (a 500 before).
+_IDS_PER_STATEMENT = 5000
+
+
+async def lock_named_attempts(
+    session: AsyncSession, transaction_ids: Sequence[str], *conditions: ColumnElement[bool]
+) -> list[BillingAttempt]:
+    """:func:`lock_attempts` of the attempts among ``transaction_ids`` matching
+    ``conditions``, a statement per few thousand ids."""
+    ids = list(dict.fromkeys(transaction_ids))
+    locked: list[BillingAttempt] = []
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        locked += await lock_attempts(
+            session, BillingAttempt.transaction_id.in_(chunk), *conditions
+        )
+    return locked
+
+
 def _apply(attempt: BillingAttempt, answer: GatewayAnswer, now: datetime) -> None:
     attempt.status = answer.status
     attempt.error_code = answer.error_code if answer.status != BillingStatus.APPROVED else None
@@ -395,6 +415,7 @@ async def settle(
     channel: BillingChannel,
     strict: bool,
     mid_reference: str | None = None,
+    among: Sequence[ColumnElement[bool]] = (),
 ) -> Settlement:
     """Apply answers to the pending attempts of ``channel`` they name, and move their debtors.
 
@@ -403,7 +424,8 @@ async def settle(
 
     ``strict`` (a bank file an operator imports): an unknown or already settled transaction, or
     one named twice, refuses the whole set before anything changes. Otherwise (gateway answers,
-    which may arrive twice) those are skipped.
+    which may arrive twice) those are skipped. ``among``: the attempts an answer may name (a
+    status report: those of the file it answers).
     """
     by_id: dict[str, GatewayAnswer] = {}
     twice: list[str] = []
@@ -413,10 +435,8 @@ async def settle(
         by_id[answer.transaction_id] = answer
     if not by_id:
         return Settlement([], [], [])
-    locked = await lock_attempts(
-        session,
-        BillingAttempt.transaction_id.in_(list(by_id)),
-        BillingAttempt.channel == channel.value,
+    locked = await lock_named_attempts(
+        session, list(by_id), BillingAttempt.channel == channel.value, *among
     )
     found = {a.transaction_id: a for a in locked}
     unknown = sorted(set(by_id) - set(found))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -191,6 +192,8 @@ class TransactionStatus:
     status: str
     reason: str | None
     bank_reference: str | None
+    # OrgnlTxRef/Amt/InstdAmt, when the report gives it: what the bank says it collected.
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +287,9 @@ def parse_pain002(data: bytes, *, max_bytes: int) -> StatusReport:
                 )
             reason = _reason(tx)
             transactions.append(
-                TransactionStatus(end_to_end, status, reason, _text(tx, "AcctSvcrRef"))
+                TransactionStatus(
+                    end_to_end, status, reason, _text(tx, "AcctSvcrRef"), _report_amount(tx)
+                )
             )
     if not transactions:
         raise _file_error("invalid_report", "The status report names no transaction.")
@@ -295,6 +300,25 @@ def parse_pain002(data: bytes, *, max_bytes: int) -> StatusReport:
         group_reason=_reason(group),
         transactions=transactions,
     )
+
+
+def _report_amount(tx: Element) -> Decimal | None:
+    text = _text(tx, "OrgnlTxRef", "Amt", "InstdAmt")
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or not text.replace(".", "", 1).isdigit():
+        raise _file_error("invalid_report", f"An OrgnlTxRef amount is no amount: {text[:40]!r}.")
+    return amount
+
+
+def _listed(ids: Sequence[str], most: int = 20) -> str:
+    """Ids for a message: the first ``most`` of them, and how many more."""
+    shown = ", ".join(ids[:most])
+    return shown if len(ids) <= most else f"{shown} and {len(ids) - most} more"
 
 
 def _reason(element: Element | None) -> str | None:
@@ -364,25 +388,62 @@ class ImportResult:
 async def import_status_report(
     session: AsyncSession, clock: Clock, report: StatusReport
 ) -> ImportResult:
-    """Settle the attempts a pain.002 names; any unknown or settled one refuses the whole file."""
+    """Settle the attempts a pain.002 names, all of them sent in the pain.008 it answers
+    (``OrgnlMsgId``, their ``mid_reference``); any other, unsettled or settled, named twice or
+    with another amount refuses the whole file before anything changes.
+
+    End-to-end ids alone would let a report answering another file, or an attempt never sent
+    (a retry not yet exported), settle: the bank answers what it was sent.
+    """
+    original = report.original_message_id
+    if not original:
+        raise _file_error(
+            "invalid_report",
+            "The status report names no original message (OrgnlMsgId): it must answer one of "
+            "the pain.008 files exported here.",
+        )
     answers, pending = report.answers()
-    # Transactions the report leaves pending must still be ours and unsettled.
-    named = [a.transaction_id for a in answers] + pending
+    counted = Counter(tx.end_to_end_id for tx in report.transactions)
+    twice = sorted(t for t, n in counted.items() if n > 1)
+    if twice:
+        raise _file_error(
+            "duplicate_transactions",
+            f"The status report names transactions more than once: {_listed(twice)}.",
+        )
+    of_file = (
+        BillingAttempt.channel == BillingChannel.SEPA_FILE.value,
+        BillingAttempt.mid_reference == original,
+    )
     known = {
         a.transaction_id: a
-        for a in await billing.lock_attempts(
-            session,
-            BillingAttempt.transaction_id.in_(named),
-            BillingAttempt.channel == BillingChannel.SEPA_FILE.value,
-        )
+        for a in await billing.lock_named_attempts(session, list(counted), *of_file)
     }
-    unknown_pending = sorted(t for t in pending if t not in known)
-    if unknown_pending:
+    unknown = sorted(t for t in counted if t not in known)
+    if unknown:
         raise _file_error(
             "unknown_transactions",
-            "The status report names unknown transactions: " + ", ".join(unknown_pending) + ".",
+            # Unknown: none sent in the file the report answers (the message id it names).
+            f"The status report names unknown transactions: {_listed(unknown)}.",
+        )
+    # Transactions the report leaves pending must still be unsettled.
+    settled_pending = sorted(t for t in pending if known[t].status != BillingStatus.PENDING)
+    if settled_pending:
+        raise _file_error(
+            "already_settled",
+            "The status report leaves pending transactions already settled: "
+            f"{_listed(settled_pending)}.",
+        )
+    mismatched = sorted(
+        tx.end_to_end_id
+        for tx in report.transactions
+        if tx.amount is not None and tx.amount != known[tx.end_to_end_id].amount
+    )
+    if mismatched:
+        raise _file_error(
+            "amount_mismatch",
+            f"The status report's amounts differ from those collected for: {_listed(mismatched)}.",
         )
     settlement = await billing.settle(
-        session, clock, answers, channel=BillingChannel.SEPA_FILE, strict=True
+        session, clock, answers, channel=BillingChannel.SEPA_FILE, strict=True, among=of_file[1:]
     )
     return ImportResult(report, settlement.settled, pending)
