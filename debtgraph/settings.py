@@ -5,10 +5,24 @@ A leaf module: server builds it, resolvers and jobs read it; domain never sees i
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+def _standard_webhooks_secret(secret: str) -> bool:
+    """Whether ``secret`` is ``whsec_`` + the base64 of a key of 24 bytes or more (the Standard
+    Webhooks form: the gateway's callbacks are keyed with those decoded bytes)."""
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        return False
+    return len(key) >= 24
 
 
 class ConfigError(RuntimeError):
@@ -156,6 +170,14 @@ class Settings:
             raise ConfigError("VOP_PROVIDER must be sandbox or http.")
         if self.vop_provider == "http" and not self.vop_provider_url:
             raise ConfigError("VOP_PROVIDER=http needs VOP_PROVIDER_URL.")
+        if self.billing_callback_secret and not _standard_webhooks_secret(
+            self.billing_callback_secret
+        ):
+            raise ConfigError(
+                "BILLING_CALLBACK_SECRET must be a Standard Webhooks secret: whsec_ followed "
+                "by base64 (as `python -c \"import base64,os; print('whsec_' + "
+                'base64.b64encode(os.urandom(32)).decode())"` prints).'
+            )
         if self.upload_range_rows < 1:
             raise ConfigError("UPLOAD_RANGE_ROWS must be at least 1.")
         if self.worker_processes < 0:

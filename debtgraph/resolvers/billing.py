@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -281,11 +281,19 @@ async def import_pain002(ctx: Context, file: Any) -> sepa.ImportResult:
     return result
 
 
-async def gateway_callback(ctx: Context, headers: Mapping[str, str], body: bytes) -> int:
-    """Apply a real gateway's signed answers; the number of attempts they settled."""
+async def gateway_callback(
+    ctx: Context, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]
+) -> int:
+    """Apply a real gateway's signed answers; the number of attempts they settled.
+
+    The body is read once the route exists and the headers could be a signed callback: an
+    unsigned or stale request, or any request while no secret is set, is refused unread.
+    """
     secret = ctx.settings.billing_callback_secret
     if not secret:
         raise NotFound("Resource")
+    gateways.check_callback_headers(headers, ctx.clock.now())
+    body = await read_body()
     answers = gateways.verify_callback(secret, headers, body, ctx.clock.now())
     async with ctx.uow.session() as session:
         settlement = await billing_service.settle(

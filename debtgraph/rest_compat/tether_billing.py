@@ -81,8 +81,7 @@ async def import_pain002(request: Request) -> Response:
 async def gateway_callback(request: Request) -> Response:
     """``POST /api/billing/callback``: a real gateway's signed answers (no operator token)."""
     ctx = context(request)
-    body = await request.body()
-    settled = await billing.gateway_callback(ctx, request.headers, body)
+    settled = await billing.gateway_callback(ctx, request.headers, request.body)
     return JSONResponse({"message": "Callback processed", "data": {"settled": settled}})
 
 

@@ -125,6 +125,15 @@ def test_production_refuses_the_development_secret_key() -> None:
     Settings(env="development").check()
 
 
+@pytest.mark.parametrize("secret", ["s3cret", "whsec_not base64!", "whsec_abc"])
+def test_a_billing_callback_secret_must_be_a_standard_webhooks_secret(secret: str) -> None:
+    # The gateway signs as Standard Webhooks does (the key is the base64 after whsec_): any
+    # other secret could sign nothing a Standard Webhooks library computes.
+    with pytest.raises(ConfigError, match="BILLING_CALLBACK_SECRET"):
+        Settings(billing_callback_secret=secret).check()
+    Settings(billing_callback_secret="whsec_" + "a" * 44).check()
+
+
 def test_production_refuses_the_compiled_check() -> None:
     # It runs every query twice and keeps each difference: a test setting only.
     production = Settings(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from tests.integration.billing_support import NS, attempts, billing_upload, pain
 from tests.integration.gateway_support import Gateway, running_gateway
 
 REFUSED_IBAN = "NL91ABNA0417164300"
-SECRET = "whsec_test_billing_callback"
+SECRET = "whsec_" + base64.b64encode(b"test billing callback secret 32b").decode()
 
 
 @pytest.fixture
@@ -171,7 +173,12 @@ async def test_signed_gateway_callback(
     sent = await _sent_through_the_gateway(client, admin_headers, drain)
     answer = {"transaction_id": sent[0]["transaction_id"], "status": "approved"}
     body, good = _callback(clock, [{**answer, "unique_id": "EMG-XYZ789"}])
-    forged = {**good, "webhook-signature": sign_callback("wrong", "msg_1", 1, body)}
+    forged = {
+        **good,
+        "webhook-signature": sign_callback(
+            "whsec_" + base64.b64encode(b"w" * 32).decode(), "msg_1", 1, body
+        ),
+    }
     refused = await client.post("/api/billing/callback", content=body, headers=forged)
     assert refused.status_code == 422
     assert refused.json()["errors"] == {"signature": ["The callback signature is invalid."]}
@@ -228,3 +235,54 @@ async def test_an_answer_settles_only_attempts_sent_its_way(
         f"The status report names unknown transactions: {sent[0]['transaction_id']}."
     ]
     assert {a["status"] for a in await attempts(client, admin_headers)} == {"pending"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [(b"webhook-id", b"msg_1"), (b"webhook-timestamp", b"1"), (b"webhook-signature", b"v1,x")],
+    ],
+    ids=["unsigned", "stale"],
+)
+async def test_a_callback_refused_by_its_headers_is_answered_without_its_body(
+    app: Any, headers: list[tuple[bytes, bytes]]
+) -> None:
+    # The body was read first: a client declaring 100 KB and sending one byte held the socket
+    # (PRODUCT.md §12: nothing is read before the caller is within its limits).
+    sent: list[dict[str, Any]] = []
+    first = True
+
+    async def receive() -> dict[str, Any]:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.Event().wait()  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/billing/callback",
+        "raw_path": b"/api/billing/callback",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100000"),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("testserver", 80),
+    }
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 422

@@ -3,11 +3,13 @@ mandates, the callback signature and the HTTP gateway's request."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from debtgraph.domain.core.errors import DomainValidationError
 from debtgraph.domain.debtors.models import Debtor
@@ -147,25 +149,35 @@ def test_mandates_come_from_the_csv_or_the_upload() -> None:
         assert refused.value.code == "invalid_mandate"
 
 
+# Standard Webhooks secrets: whsec_ and the base64 of the key.
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
+
+
 def test_callback_signature() -> None:
     body = json.dumps({"answers": [{"transaction_id": "TXN-1", "status": "approved"}]}).encode()
     stamp = int(NOW.timestamp())
     headers = {
         "webhook-id": "msg_1",
         "webhook-timestamp": str(stamp),
-        "webhook-signature": "v1,old " + sign_callback("s3cret", "msg_1", stamp, body),
+        "webhook-signature": "v1,old " + sign_callback(SECRET, "msg_1", stamp, body),
     }
-    (answer,) = verify_callback("s3cret", headers, body, NOW)
+    (answer,) = verify_callback(SECRET, headers, body, NOW)
     assert (answer.transaction_id, answer.status) == ("TXN-1", "approved")
     for bad in (
-        {**headers, "webhook-signature": sign_callback("other", "msg_1", stamp, body)},
+        {**headers, "webhook-signature": sign_callback(OTHER_SECRET, "msg_1", stamp, body)},
         {**headers, "webhook-id": "msg_2"},
         {k: v for k, v in headers.items() if k != "webhook-timestamp"},
     ):
         with pytest.raises(DomainValidationError):
-            verify_callback("s3cret", bad, body, NOW)
+            verify_callback(SECRET, bad, body, NOW)
     with pytest.raises(DomainValidationError):
-        verify_callback("s3cret", headers, body + b" ", NOW)
+        verify_callback(SECRET, headers, body + b" ", NOW)
+    # A gateway signing with a Standard Webhooks library is heard: the HMAC was keyed with the
+    # secret's text rather than the base64-decoded key, and every such callback was refused.
+    library = StandardWebhook(SECRET).sign(msg_id="msg_1", timestamp=NOW, data=body.decode())
+    (answer,) = verify_callback(SECRET, {**headers, "webhook-signature": library}, body, NOW)
+    assert answer.status == "approved"
 
 
 def test_hostile_callback_headers_and_bodies_are_refused_not_crashes() -> None:
@@ -174,7 +186,7 @@ def test_hostile_callback_headers_and_bodies_are_refused_not_crashes() -> None:
     signed = {
         "webhook-id": "msg_1",
         "webhook-timestamp": str(stamp),
-        "webhook-signature": sign_callback("s3cret", "msg_1", stamp, body),
+        "webhook-signature": sign_callback(SECRET, "msg_1", stamp, body),
     }
     for bad in (
         {**signed, "webhook-signature": "v1,\u00e9\u00e8"},  # not ASCII (latin-1 decoded)
@@ -182,8 +194,8 @@ def test_hostile_callback_headers_and_bodies_are_refused_not_crashes() -> None:
         {**signed, "webhook-timestamp": "9" * 5000},  # int() refuses this many digits
     ):
         with pytest.raises(DomainValidationError):
-            verify_callback("s3cret", bad, body, NOW)
+            verify_callback(SECRET, bad, body, NOW)
     unhashable = json.dumps({"answers": [{"transaction_id": "TXN-1", "status": ["x"]}]}).encode()
-    headers = {**signed, "webhook-signature": sign_callback("s3cret", "msg_1", stamp, unhashable)}
+    headers = {**signed, "webhook-signature": sign_callback(SECRET, "msg_1", stamp, unhashable)}
     with pytest.raises(DomainValidationError):
-        verify_callback("s3cret", headers, unhashable, NOW)
+        verify_callback(SECRET, headers, unhashable, NOW)

@@ -32,7 +32,7 @@ HMAC-SHA256 over ``id.timestamp.body``, base64, in ``webhook-signature`` as ``v1
 
 from __future__ import annotations
 
-import base64
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -43,6 +43,7 @@ from typing import Any, Final
 
 import httpx
 import orjson
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.payments.billing import AnswerStatus, Debit, GatewayAnswer
@@ -213,20 +214,24 @@ _ANSWER_STATUSES: Final = frozenset({"approved", "declined", "error"})
 
 
 def sign_callback(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value of a callback (what a gateway computes)."""
-    content = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """The ``webhook-signature`` value of a callback (what a gateway computes), by the Standard
+    Webhooks library: keyed with the base64-decoded part after ``whsec_``. Keyed with the
+    secret's text, as before, no gateway signing with a Standard Webhooks library matched."""
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    return StandardWebhook(secret).sign(msg_id=message_id, timestamp=moment, data=body.decode())
 
 
 def _refused(message: str = _BAD_SIGNATURE, code: str = "invalid_signature") -> Exception:
     return DomainValidationError([FieldError("signature", code, message)])
 
 
-def verify_callback(
-    secret: str, headers: Mapping[str, str], body: bytes, now: datetime
-) -> list[GatewayAnswer]:
-    """The answers of a signed gateway callback; a bad or stale signature is refused."""
+def check_callback_headers(headers: Mapping[str, str], now: datetime) -> None:
+    """Refuse a callback by its headers alone (no id, no signature, a stale timestamp): what
+    can be refused before its body is read (PRODUCT.md §12)."""
+    _signed_headers(headers, now)
+
+
+def _signed_headers(headers: Mapping[str, str], now: datetime) -> tuple[str, str, list[str]]:
     message_id = headers.get("webhook-id", "")
     stamp = headers.get("webhook-timestamp", "")
     signatures = headers.get("webhook-signature", "").split()
@@ -238,7 +243,18 @@ def verify_callback(
         raise _refused()
     if abs(now.timestamp() - int(stamp)) > CALLBACK_TOLERANCE_SECONDS:
         raise _refused("The callback timestamp is too old or in the future.", "stale_callback")
-    expected = sign_callback(secret, message_id, int(stamp), body).encode()
+    return message_id, stamp, signatures
+
+
+def verify_callback(
+    secret: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> list[GatewayAnswer]:
+    """The answers of a signed gateway callback; a bad or stale signature is refused."""
+    message_id, stamp, signatures = _signed_headers(headers, now)
+    try:
+        expected = sign_callback(secret, message_id, int(stamp), body).encode()
+    except UnicodeDecodeError:
+        raise _refused("The callback body is not UTF-8 JSON.", "invalid_json") from None
     # Compared as bytes: compare_digest refuses str with non-ASCII characters, which a header
     # (decoded as latin-1) may hold.
     if not any(hmac.compare_digest(expected, s.encode("latin-1", "replace")) for s in signatures):
