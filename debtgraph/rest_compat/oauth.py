@@ -172,9 +172,12 @@ async def consent_submit(request: Request) -> Response:
             request, validated, signed, email=email, error=exc.message, status_code=401
         )
     except Throttled as exc:
-        return _consent_page(
+        refused = _consent_page(
             request, validated, signed, email=email, error=exc.message, status_code=429
         )
+        # As every other 429 of the service: when to try again, for a client reading headers.
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except oauth.AuthorizeFailure as exc:
         return _error_page(exc.message)
     return RedirectResponse(

@@ -97,3 +97,6 @@ async def test_concurrent_wrong_consent_sign_ins_run_at_most_the_limit_of_verifi
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {401: LIMIT, 429: BURST - LIMIT}, statuses
     assert verifications() == LIMIT
+    # The page's 429 says when to try again, as every other 429 of the service does.
+    refused = [r for r in responses if r.status_code == 429]
+    assert all(int(r.headers["retry-after"]) > 0 for r in refused)

@@ -18,6 +18,7 @@ from debtgraph.domain.creditors.kyb import (
     vat_key,
     vat_matches_siren,
 )
+from debtgraph.domain.oauth.platforms import acceptable_redirect_uri
 
 # Danone SA: SIREN 552 032 534, head office SIRET 552 032 534 00646, VAT FR27 552 032 534.
 DANONE_SIREN = "552032534"
@@ -192,3 +193,27 @@ def test_an_address_country_is_a_country_of_iso_3166(country: str, valid: bool) 
     assert errors == ([] if valid else [("company.address.country", "invalid_country")])
     assert address is not None
     assert address.country == (country.upper() if valid else None)
+
+
+@pytest.mark.parametrize(
+    ("uri", "accepted"),
+    [
+        ("https://acme.test/cb", True),
+        ("https://acme.test:8443/oauth/cb?x=1", True),
+        ("http://localhost:8080/cb", True),
+        ("http://127.0.0.1/cb", True),
+        ("http://[::1]:9000/cb", True),
+        # Began with http://localhost or http://127.0.0.1: a code sent in clear to evil.example.
+        ("http://localhost@evil.example/cb", False),
+        ("http://localhost.evil.example/cb", False),
+        ("http://127.0.0.1.evil.example/cb", False),
+        ("http://evil.example/cb", False),
+        ("https://user:pw@acme.test/cb", False),
+        ("https://acme.test/cb#frag", False),
+        ("https:///cb", False),
+        ("https://acme.test:99999/cb", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_a_redirect_uri_is_https_or_http_to_a_loopback_host(uri: str, accepted: bool) -> None:
+    assert acceptable_redirect_uri(uri) is accepted

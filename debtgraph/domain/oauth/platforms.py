@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,30 @@ class RegisteredPlatform:
     api_key: str
 
 
+# Plain http is for a client on the user's own machine only (RFC 8252 §7.3, §8.3): the code
+# then never crosses a network.
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def acceptable_redirect_uri(uri: str) -> bool:
+    """Whether ``uri`` may be registered: https to any host, http to a loopback host only.
+
+    Parsed, not compared by prefix: ``http://localhost@evil.example/cb`` (userinfo) and
+    ``http://localhost.evil.example/cb`` began with ``http://localhost`` and were taken.
+    """
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number
+    except ValueError:
+        return False
+    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and host in _LOOPBACK_HOSTS
+
+
 async def register_platform(
     session: AsyncSession,
     clock: Clock,
@@ -38,9 +63,14 @@ async def register_platform(
     if not redirect_uris:
         errors.append(FieldError("redirect_uri", "required", "At least one redirect URI."))
     for i, uri in enumerate(redirect_uris):
-        if not uri.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+        if not acceptable_redirect_uri(uri):
             errors.append(
-                FieldError(f"redirect_uri[{i}]", "invalid", "Redirect URIs must use https.")
+                FieldError(
+                    f"redirect_uri[{i}]",
+                    "invalid",
+                    "Redirect URIs must use https (plain http only to localhost, 127.0.0.1 "
+                    "or [::1]), with a host and no credentials or fragment.",
+                )
             )
     chosen = list(dict.fromkeys(scopes)) if scopes else list(ALL_SCOPES)
     unknown = [s for s in chosen if s not in ALL_SCOPES]
