@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -142,6 +143,12 @@ def _fields_html(
     return "\n".join(parts)
 
 
+_CHOOSE_AGAIN = (
+    "Nothing was saved: choose the document again before sending the form (a browser does not "
+    "keep a file when the form comes back)."
+)
+
+
 def _document_html(request: Request, errors: dict[str, str]) -> str:
     limit = creditor_cases.identity_document_limit(context(request))
     label = _DOCUMENT_LABEL.format(mb=max(limit // (1024 * 1024), 1))
@@ -253,6 +260,11 @@ async def onboarding_submit(request: Request) -> Response:
             errors: dict[str, str] = {}
             for error in exc.errors:
                 errors.setdefault(error.field, error.message)
+            chosen = form.get(_DOCUMENT_FIELD)
+            if isinstance(chosen, StarletteUploadFile) and chosen.filename:
+                # Nothing was kept, and no browser refills a file input: said, the person
+                # chooses it again; unsaid, the next submission went without it.
+                errors.setdefault(_DOCUMENT_FIELD, _CHOOSE_AGAIN)
             return _onboarding_form(
                 request, user, token, values=values, errors=errors, status_code=400
             )

@@ -505,3 +505,28 @@ def test_the_limit_is_ten_megabytes_within_max_upload_mb() -> None:
         identity_documents.KINDS[1],
         None,
     ]
+
+
+async def test_a_form_refused_for_another_field_asks_for_the_document_again(
+    client: httpx.AsyncClient, make_platform: Any, settings: Settings
+) -> None:
+    # Nothing is kept of a refused form, and a browser does not refill a file input: the page
+    # came back without a word about the document, and the corrected form went without it.
+    acme = await make_platform()
+    _body, path, token = await _open_page(client, acme.api_key)
+    refused = await client.post(
+        path,
+        **_multipart(token, ("id.pdf", PDF, "application/pdf"), password_confirmation="other"),
+    )
+    assert refused.status_code == 400
+    assert field_error(refused.text, FIELD) == (
+        "Nothing was saved: choose the document again before sending the form (a browser does "
+        "not keep a file when the form comes back)."
+    )
+    assert stored_documents(settings) == []
+    # Without a document chosen, nothing is said of it.
+    bare = await client.post(
+        path, **_multipart(_csrf(refused.text), None, password_confirmation="other")
+    )
+    assert bare.status_code == 400
+    assert field_error(bare.text, FIELD) is None
