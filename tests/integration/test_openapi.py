@@ -157,6 +157,10 @@ async def test_docs_page_loads_everything_from_this_server(client: httpx.AsyncCl
     page = await client.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    # Not to be framed by another site (a token is typed into it), nor sniffed.
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert page.headers["x-content-type-options"] == "nosniff"
     parser = _Assets()
     parser.feed(page.text)
     assert parser.inline_scripts == 0

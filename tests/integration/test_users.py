@@ -243,6 +243,7 @@ async def test_hosted_onboarding_activates_the_user_once(
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
     token = _csrf(page.text)
 
     bad = await client.post(
