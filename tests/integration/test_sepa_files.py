@@ -249,14 +249,20 @@ async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
     assert await _count(db) == 1
 
 
+async def exported_file(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    """The MsgId of the pain.008 file exported for a fresh billing upload."""
+    upload_id = await billing_upload(client, headers)
+    exported = await client.post(f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=headers)
+    assert exported.status_code == 200, exported.text
+    return str(
+        ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    )
+
+
 async def test_bank_references_too_long_or_repeated_are_refused_with_nothing_changed(
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
-    upload_id = await billing_upload(client, admin_headers)
-    exported = await client.post(
-        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
-    )
-    msg_id = ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    msg_id = await exported_file(client, admin_headers)
     listed = await attempts(client, admin_headers)
     ana, ben, cid = (a["transaction_id"] for a in listed[:3])
     long_ref = "R" * 36  # Max35Text; over 64 it used to be a database error (500)
@@ -330,13 +336,8 @@ async def test_a_status_report_settles_only_what_the_file_it_answers_sent(
     # End-to-end ids alone were the link: a report naming another file's message id, an
     # attempt never sent (a retry not yet exported), another amount, or a transaction both
     # rejected and pending, settled what it named.
-    upload_id = await billing_upload(client, admin_headers)
-    exported = await client.post(
-        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
-    )
-    root = ET.fromstring(exported.content)
-    msg_id = root.find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
-    listed = await attempts(client, admin_headers, upload_id=upload_id)
+    msg_id = await exported_file(client, admin_headers)
+    listed = await attempts(client, admin_headers)
     first, twice = listed[0], listed[1]["transaction_id"]
     ok = pain002(msg_id, [(first["transaction_id"], "ACSC", None)])
     no_original = ok.replace(f"<OrgnlMsgId>{msg_id}</OrgnlMsgId>".encode(), b"")
@@ -390,11 +391,7 @@ async def test_a_status_report_naming_more_transactions_than_a_statement_binds_i
     client: httpx.AsyncClient, admin_headers: dict[str, str]
 ) -> None:
     # 40,000 ids in one IN list passed PostgreSQL's 32,767 parameters: a 500.
-    upload_id = await billing_upload(client, admin_headers)
-    exported = await client.post(
-        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
-    )
-    msg_id = ET.fromstring(exported.content).find("p:CstmrDrctDbtInitn/p:GrpHdr/p:MsgId", NS).text
+    msg_id = await exported_file(client, admin_headers)
     many = pain002(msg_id, [(f"TXN-{i:016d}", "ACSC", None) for i in range(33_000)])
     refused = await _import(client, admin_headers, many)
     assert refused.status_code == 422, refused.text

@@ -83,10 +83,12 @@ def check_metadata(
     path: str,
     held: Mapping[str, Any] | None = None,
 ) -> None:
-    """Record the errors of metadata's keys and values (their number is the caller's: a PATCH
-    counts the keys it sends and the keys merged). A PATCH removing (null or "") a key the
-    receivable ``held`` is not judged: a key written before these bounds held can be shed;
-    any other key, whatever its value, is."""
+    """Record the errors of metadata as sent: its number of keys, its keys and values (a PATCH
+    counts the keys merged too). A PATCH removing (null or "") a key the receivable ``held``
+    is not judged: a key written before these bounds held can be shed; any other key,
+    whatever its value, is."""
+    if len(metadata) > MAX_METADATA_KEYS:
+        reader.add(path, "too_many", TOO_MANY_METADATA_KEYS)
     for key, value in metadata.items():
         removed = value is None or value == ""
         if removed and held is not None and key in held:
@@ -322,8 +324,6 @@ def validate_receivable(payload: Any, today: date) -> ReceivableDraft:
     debtor = _read_debtor(reader, raw_debtor) if raw_debtor is not None else None
     metadata = reader.free_mapping(body.get("metadata"), "metadata")
     if metadata is not None:
-        if len(metadata) > MAX_METADATA_KEYS:
-            reader.add("metadata", "too_many", TOO_MANY_METADATA_KEYS)
         check_metadata(reader, metadata, "metadata")
     force_proceed = reader.boolean(body.get("force_proceed"), "force_proceed")
     reader.raise_if_any()
