@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import execute, parse
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,6 +34,7 @@ from debtgraph.domain.oauth.platforms import register_platform
 from debtgraph.jobs.queue import InProcessJobQueue
 from debtgraph.jobs.registry import LANE_QUEUE
 from debtgraph.schema import compiled
+from debtgraph.schema.live import SharedEventExecutor
 from debtgraph.server.app import Runtime, create_app, start_runtime, stop_runtime
 from debtgraph.settings import Settings
 
@@ -302,6 +305,16 @@ def sql_counter(runtime: Runtime) -> Any:
     event.listen(sync_engine, "before_cursor_execute", _on_execute)
     yield counter
     event.remove(sync_engine, "before_cursor_execute", _on_execute)
+
+
+async def both_executors(schema: Any, query: str) -> tuple[Any, Any]:
+    """``query`` on a Strawberry schema by graphql-core's executor, then by the compiled one."""
+    document = parse(query)
+    answers = []
+    for executor in (SharedEventExecutor, compiled.CompiledExecutor):
+        answer = execute(schema._schema, document, executor_class=executor)
+        answers.append(await answer if inspect.isawaitable(answer) else answer)
+    return answers[0], answers[1]
 
 
 async def gql(

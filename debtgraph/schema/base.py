@@ -449,34 +449,56 @@ class RowShape(Generic[T]):
         self._last: tuple[object, Callable[[Any], T]] = (object(), self.from_mapping)
         _SHAPES[node] = self
 
-    def _generate(self, read: Callable[[str], str], arg: str) -> Callable[[Any], T]:
-        env: dict[str, Any] = {"new": object.__new__, "node": self.node}
-        lines = [f"def build({arg}):"]
-        # Each column read once, into a local (several fields derive from the same columns).
-        local = {column: f"c{n}" for n, column in enumerate(self.columns)}
-        lines += [f"    {local[column]} = {read(column)}" for column in self.columns]
-        items = []
+    def fields_code(
+        self, read: Callable[[str], str], prefix: str = ""
+    ) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+        """The statements that compute every field of a node into a local, as its constructor
+        does (each column read once; each function called once, in the fields' order), the
+        names they use, and each field's local (by field name). The compiled executor reads a
+        row's fields from these without building the node (schema/compiled.py); ``prefix``
+        keeps the names apart from its own."""
+        env: dict[str, Any] = {}
+        local = {column: f"{prefix}c{n}" for n, column in enumerate(self.columns)}
+        lines = [f"{local[column]} = {read(column)}" for column in self.columns]
+        values: dict[str, str] = {}
         for n, (name, spec) in enumerate(self.fields.items()):
             if isinstance(spec, str):
-                items.append(f"{name!r}: {local[spec]}")
+                values[name] = local[spec]
                 continue
             function, *columns = spec
-            env[f"f{n}"] = function
-            call = f"f{n}({', '.join(local[c] for c in columns)})"
+            env[f"{prefix}f{n}"] = function
+            call = f"{prefix}f{n}({', '.join(local[c] for c in columns)})"
+            value = values[name] = f"{prefix}v{n}"
             if isinstance(function, type) and issubclass(function, enum.Enum) and len(columns) == 1:
-                env[f"e{n}"] = function._value2member_map_
-                lines.append(f"    v{n} = e{n}.get({local[columns[0]]})")
-                lines.append(f"    if v{n} is None: v{n} = {call}")
-                items.append(f"{name!r}: v{n}")
+                env[f"{prefix}e{n}"] = function._value2member_map_
+                lines.append(f"{value} = {prefix}e{n}.get({local[columns[0]]})")
+                lines.append(f"if {value} is None: {value} = {call}")
             else:
-                items.append(f"{name!r}: {call}")
+                lines.append(f"{value} = {call}")
+        return lines, env, values
+
+    def _generate(self, read: Callable[[str], str], arg: str) -> Callable[[Any], T]:
+        lines, env, values = self.fields_code(read)
+        env.update(new=object.__new__, node=self.node)
+        items = ", ".join(f"{name!r}: {value}" for name, value in values.items())
         # The dataclass's __init__ only assigns these fields (every one given): the instance's
         # __dict__ is set at once instead (tests/unit/test_row_shapes.py holds both equal).
-        lines.append("    o = new(node)")
-        lines.append("    o.__dict__.update({" + ", ".join(items) + "})")
-        lines.append("    return o")
-        exec("\n".join(lines), env)  # noqa: S102 - generated from the shape's own names only
+        lines += ["o = new(node)", "o.__dict__.update({" + items + "})", "return o"]
+        source = f"def build({arg}):\n" + "\n".join(f"    {line}" for line in lines)
+        exec(source, env)  # noqa: S102 - generated from the shape's own names only
         return env["build"]  # type: ignore[no-any-return]
+
+    def positions(self, row: Any) -> dict[str, int] | None:
+        """Each column's position in rows laid out as ``row``, or None when they are not all
+        there by name (an unnamed column: such rows are read by name)."""
+        fields = row._fields
+        if len(fields) != len(row):
+            return None
+        positions = {name: index for index, name in enumerate(fields)}
+        missing = [column for column in self.columns if column not in positions]
+        if missing:
+            raise KeyError(f"{self.node.__name__} rows lack {missing}")
+        return positions
 
     def build_all(self, rows: Sequence[Any]) -> list[T]:
         """The nodes of Core rows of one result (their columns by position, found once per
@@ -508,10 +530,8 @@ class RowShape(Generic[T]):
         found = self._by_position.get(fields)
         if found is not None:
             return found
-        positions = {name: index for index, name in enumerate(fields)}
-        missing = [column for column in self.columns if column not in positions]
-        if missing:
-            raise KeyError(f"{self.node.__name__} rows lack {missing}")
+        positions = self.positions(row)
+        assert positions is not None
         build = self._generate(lambda column: f"r[{positions[column]}]", "r")
         if len(self._by_position) >= 16:  # a statement's columns: a handful per type
             del self._by_position[next(iter(self._by_position))]
@@ -533,9 +553,52 @@ def none_if_empty(value: Any) -> Any:
     return value or None
 
 
+class RowsConnection(Connection[T]):
+    """A page of Core rows as a Relay connection of a shape's nodes, built when first read.
+
+    The compiled executor answers a connection's ``nodes`` from the rows themselves when it
+    can (schema/compiled.py): each selected field computed from its columns as the node's
+    constructor computes it, without the node. Everything else reads the connection as any
+    other: its nodes, edges and page info are built on their first read, through properties
+    both executors read with the ``getattr`` they read any field with. So a row its shape cannot
+    build fails the connection's ``nodes`` and ``edges`` alone (PRODUCT-DECISIONS.md, "A row
+    that cannot be shown"). Its nodes are not settable, and it is no dataclass to replace or
+    compare: it is answered, never built upon.
+    """
+
+    def __init__(self, page: Page[Any], shape: RowShape[T]) -> None:
+        # Not Connection's own fields: the page and shape they are built from.
+        self.total_count = page.total
+        self.page = page
+        self.shape = shape
+        self._nodes: list[T] | None = None
+        self._edges: _Edges[T] | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether its nodes were built (and so are what it answers)."""
+        return self._nodes is not None
+
+    @property
+    def nodes(self) -> list[T]:  # type: ignore[override]
+        if self._nodes is None:
+            self._nodes = self.shape.build_all(self.page.items)
+        return self._nodes
+
+    @property
+    def edges(self) -> _Edges[T]:  # type: ignore[override]
+        if self._edges is None:
+            self._edges = _Edges(self.page.items, self.nodes)
+        return self._edges
+
+    @property
+    def page_info(self) -> _PageInfo:  # type: ignore[override]
+        return _PageInfo(self.page)  # its cursors are read from the page itself
+
+
 def rows_connection(page: Page[Any], shape: RowShape[T]) -> Connection[T]:
-    """A page of Core rows as a Relay connection of the shape's nodes."""
-    return _connection(page, shape.build_all(page.items))
+    """A page of Core rows as a Relay connection of the shape's nodes (RowsConnection)."""
+    return RowsConnection(page, shape)
 
 
 class EntityFields(Mapping[str, Any]):

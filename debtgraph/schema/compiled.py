@@ -62,7 +62,7 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.schema.types import base_scalars
 from strawberry.types.arguments import convert_arguments
 
-from debtgraph.schema.base import BATCH
+from debtgraph.schema.base import BATCH, RowsConnection, RowShape
 from debtgraph.schema.caches import DOCUMENTS
 from debtgraph.schema.live import SharedEventExecutor
 
@@ -97,6 +97,7 @@ class FieldPlan:
         "complete",
         "details",
         "field_def",
+        "fused",
         "identity",
         "int_leaf",
         "key",
@@ -142,6 +143,8 @@ class FieldPlan:
         self.batch: Callable[..., Awaitable[list[Any]]] | None = None
         self.read_one: Callable[[Any], Any] | None = None
         self.strawberry_field: Any = None
+        # A connection's ``nodes``, read from its rows when it is a RowsConnection (_FusedRows).
+        self.fused = False
 
 
 class _Failed:
@@ -174,6 +177,10 @@ class Plan:
 # their text, cannot pin more memory than the budget says.
 FIELD_PLAN_WEIGHT = 16
 READER_WEIGHT = 24
+# The readers of a connection's nodes from its rows, generated on first use: at most
+# FUSED_LAYOUTS of them (one per row layout), each measured at ~11 KB for a Debtor's 40 fields.
+FUSED_LAYOUTS = 4
+FUSED_READER_WEIGHT = 150
 
 
 def plan_weight(plan: Plan | None) -> int:
@@ -184,7 +191,7 @@ def plan_weight(plan: Plan | None) -> int:
     stack = list(plan.fields)
     while stack:
         field = stack.pop()
-        total += FIELD_PLAN_WEIGHT
+        total += FIELD_PLAN_WEIGHT + (FUSED_LAYOUTS * FUSED_READER_WEIGHT if field.fused else 0)
         completion = field.complete
         while completion is not None and completion[0] in ("nonnull", "list"):
             completion = completion[1]
@@ -384,6 +391,8 @@ def _readable(plan: FieldPlan) -> bool:
     if leaf[0] == "list" and plan.attr is not None:
         listed = _identity_list(completion) is not None or _read_list(completion) is not None
         return listed and _attribute_name(plan.attr)
+    if leaf[0] == "object" and plan.attr is not None:
+        return _read_object(completion) is not None and _attribute_name(plan.attr)
     if leaf[0] != "leaf":
         return False
     if plan.attr is not None:
@@ -393,6 +402,16 @@ def _readable(plan: FieldPlan) -> bool:
 
 def _attribute_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _read_object(completion: Completion) -> Completion | None:
+    """The object completion of a (non-null) object that its reader reads (as _read_list's
+    items), else None: a connection's page info, an edge's node."""
+    item = completion[1] if completion[0] == "nonnull" else completion
+    if item[0] != "object" or item[3] or item[4] is None:
+        return None
+    is_type_of = item[1].is_type_of
+    return item if is_type_of is None or _ignores_info(is_type_of) else None
 
 
 def _read_list(completion: Completion) -> Completion | None:
@@ -419,7 +438,11 @@ def _identity_list(completion: Completion) -> type | None:
 
 
 def _reader(
-    plans: list[FieldPlan], *, partial: bool = False
+    plans: list[FieldPlan],
+    *,
+    partial: bool = False,
+    shape: RowShape[Any] | None = None,
+    positions: dict[str, int] | None = None,
 ) -> Callable[[Any], dict[str, Any] | None] | None:
     """One function reading every field of an object whose fields are all scalar reads (or
     lists of objects that have a reader themselves: a connection and its nodes).
@@ -431,6 +454,12 @@ def _reader(
     type, null where non-null, a failed coercion, an exception) makes it answer None, and the
     object goes field by field, which reads the same values (reads of plain attributes, no side
     effect) and locates the errors.
+
+    With a ``shape`` (and the ``positions`` of its columns), it reads a Core row of those
+    columns instead of the node the shape builds from it: the shape's own code computes every
+    field into a local as the node's constructor does (schema.base.RowShape.fields_code), and
+    each field is read from its local where the node's attribute would be. None when a field
+    is no field of the shape's (a resolver, a list of objects, another node type).
     """
     readable = [_readable(plan) for plan in plans]
     if not any(readable) or not (partial or all(readable)):
@@ -442,6 +471,22 @@ def _reader(
         "M": _MAX_INT,
     }
     lines = ["def read(s):", " try:"]
+    values: dict[str, str] | None = None
+    if shape is not None:
+        assert positions is not None
+        assert not partial
+        if not all(readable):
+            return None
+        prelude, shape_env, values = shape.fields_code(lambda c: f"s[{positions[c]}]", "q")
+        env.update(shape_env)
+        lines += [f"    {line}" for line in prelude]
+
+    def read(attr: str) -> str | None:
+        """The expression of an attribute's value: the node's, or the shape's local for it."""
+        if values is None:
+            return f"s.{attr}"
+        return values.get(attr)
+
     items: list[str] = []
     for n, plan in enumerate(plans):
         if not readable[n]:
@@ -459,7 +504,10 @@ def _reader(
         if listed is not None:
             # A list of strings (or booleans) answered as a new list of the same items.
             env[f"I{n}"] = listed
-            lines.append(f"    {v} = s.{plan.attr}")
+            expression = read(plan.attr)  # type: ignore[arg-type]
+            if expression is None:
+                return None
+            lines.append(f"    {v} = {expression}")
             if nonnull:
                 lines.append(f"    if {v} is None: raise _Slow")
             lines.append(f"    if {v} is not None:")
@@ -469,37 +517,74 @@ def _reader(
             lines.append(f"        {v} = list({v})")
             items.append(f"{plan.key!r}: {v}")
             continue
+        single = _read_object(completion) if plan.attr is not None else None
+        if single is not None:
+            if values is not None:
+                return None  # a node built from a row has no object as an attribute
+            # An object by its own reader (what complete_object answers when it reads clean).
+            env[f"O{n}"] = _object_reader(single)
+            lines.append(f"    {v} = s.{plan.attr}")
+            if nonnull:
+                lines.append(f"    if {v} is None: raise _Slow")
+            lines.append(f"    if {v} is not None:")
+            lines.append(f"        {v} = O{n}({v})")
+            lines.append(f"        if {v} is None: raise _Slow")
+            items.append(f"{plan.key!r}: {v}")
+            continue
         objects = _read_list(completion)
+        if objects is not None and values is not None:
+            return None  # a node built from a row has no list of objects as an attribute
         if objects is not None:
             # A list of objects, each by its own reader (what complete_list answers when they
             # all read clean; else the field goes the field by field way).
             env["R"] = _read_all
             env[f"O{n}"] = _object_reader(objects)
-            lines.append(f"    {v} = s.{plan.attr}")
+            pad = "    "
+            if plan.attr == "nodes":
+                # A connection of Core rows (RowsConnection): its nodes read from its rows when
+                # they read clean, else built and read as any other connection's.
+                env["RC"] = RowsConnection
+                env[f"FR{n}"] = _FusedRows(objects)
+                plan.fused = True
+                lines.append(f"    {v} = FR{n}(s) if type(s) is RC else None")
+                lines.append(f"    if {v} is None:")
+                pad += "    "
+            lines.append(f"{pad}{v} = s.{plan.attr}")
             if nonnull:
-                lines.append(f"    if {v} is None: raise _Slow")
-            lines.append(f"    if {v} is not None:")
-            lines.append(f"        if type({v}) is not list: raise _Slow")
-            lines.append(f"        {v} = R(O{n}, {v})")
-            lines.append(f"        if {v} is None: raise _Slow")
+                lines.append(f"{pad}if {v} is None: raise _Slow")
+            lines.append(f"{pad}if {v} is not None:")
+            lines.append(f"{pad}    if type({v}) is not list: raise _Slow")
+            lines.append(f"{pad}    {v} = R(O{n}, {v})")
+            lines.append(f"{pad}    if {v} is None: raise _Slow")
             items.append(f"{plan.key!r}: {v}")
             continue
         if plan.attr is not None:
-            lines.append(f"    {v} = s.{plan.attr}")
+            expression = read(plan.attr)
+            if expression is None:
+                return None
+            lines.append(f"    {v} = {expression}")
         else:
             assert plan.node_type is not None
             env[f"T{n}"] = plan.node_type
             env[f"A{n}"] = plan.node_type.resolve_id_attr()
             env[f"N{n}"] = plan.parent_type.name
-            lines.append(f"    if type(s) is not T{n}: raise _Slow")
+            if values is None:
+                lines.append(f"    if type(s) is not T{n}: raise _Slow")
+                node_id = f"getattr(s, A{n})"
+            elif shape is not None and shape.node is plan.node_type:
+                node_id = values.get(plan.node_type.resolve_id_attr())  # type: ignore[assignment]
+                if node_id is None:
+                    return None
+            else:
+                return None  # the shape builds another type than the field's node
             if _plain_id(leaf_type):
                 # What ID's coercion answers for that GlobalID (its str, the base64 of both
                 # parts), without the GlobalID: the id of every node of a page.
                 env["B"] = _global_id_text
-                lines.append(f"    {v} = B(N{n}, str(getattr(s, A{n})))")
+                lines.append(f"    {v} = B(N{n}, str({node_id}))")
                 items.append(f"{plan.key!r}: {v}")
                 continue
-            lines.append(f"    {v} = GlobalID(type_name=N{n}, node_id=str(getattr(s, A{n})))")
+            lines.append(f"    {v} = GlobalID(type_name=N{n}, node_id=str({node_id}))")
         if nonnull:
             lines.append(f"    if {v} is None: raise _Slow")
         identity = _IDENTITY.get(leaf_type)
@@ -548,6 +633,75 @@ def _reader(
     lines.append(" return {" + ", ".join(items) + "}")
     exec("\n".join(lines), env)  # noqa: S102 - generated from the schema's own names only
     return env["read"]  # type: ignore[no-any-return]
+
+
+class _FusedRows:
+    """The nodes of a RowsConnection read from its rows: for each row layout (its shape and
+    columns), one reader (_reader with the shape) computing the selected fields from the
+    columns, without the nodes. None, and the nodes are built and read, when the selection is
+    not all fields of the shape's node, or a row does not read clean."""
+
+    __slots__ = ("fields", "is_type_of", "last", "readers")
+
+    def __init__(self, objects: Completion) -> None:
+        self.fields: list[FieldPlan] = objects[2]
+        self.is_type_of = objects[1].is_type_of
+        self.readers: dict[tuple[Any, ...], Callable[[Any], Any] | None] = {}
+        # The last result's metadata, shape and reader: a nested page reads a connection per
+        # parent from one result.
+        self.last: tuple[Any, Any, Callable[[Any], Any] | None] = (object(), None, None)
+
+    def __call__(self, connection: RowsConnection[Any]) -> list[Any] | None:
+        if connection.built:
+            # Nodes already built are what the standard executor reads: those, not the rows.
+            return None
+        rows = connection.page.items
+        if not rows:
+            return []
+        shape = connection.shape
+        metadata = getattr(rows[0], "_parent", None)
+        last = self.last
+        if last[0] is metadata and last[1] is shape and metadata is not None:
+            read = last[2]
+        else:
+            read = self._reader_for(shape, rows[0])
+            self.last = (metadata, shape, read)
+        return _read_all(read, rows)
+
+    def _reader_for(self, shape: RowShape[Any], row: Any) -> Callable[[Any], Any] | None:
+        try:
+            # Its length too: a row with an unnamed column names one column fewer than it has.
+            key = (shape, row._fields, len(row))
+        except Exception:
+            return None  # no Core row: the nodes are built
+        if key in self.readers:
+            return self.readers[key]
+        read: Callable[[Any], Any] | None = None
+        try:
+            positions = shape.positions(row)
+        except KeyError:
+            positions = None  # rows lacking a column: building them raises, where it is located
+        is_type_of = self.is_type_of
+        # The node the shape builds is of the selection's type as its is_type_of finds it (on
+        # an empty instance: Strawberry's reads the class only, see _ignores_info). Strawberry's
+        # takes any Node for a Node type: another type's shape is refused by its id's check in
+        # _reader.
+        if positions is not None and (
+            is_type_of is None or is_type_of(object.__new__(shape.node), None) is True
+        ):
+            try:
+                read = _reader(self.fields, shape=shape, positions=positions)
+            except Exception:
+                # A defect of the compiler, never of the caller: the nodes are built and read,
+                # and the failure is logged once per layout (and kept in MISMATCHES, bounded,
+                # which the tests fail on).
+                log.exception("generating a reader of rows failed; the nodes are built")
+                if len(MISMATCHES) < MAX_MISMATCHES:
+                    MISMATCHES.append("generating a reader of rows failed (see the log)")
+        if len(self.readers) >= FUSED_LAYOUTS:
+            del self.readers[next(iter(self.readers))]
+        self.readers[key] = read
+        return read
 
 
 def _global_id_text(type_name: str, node_id: str) -> str:

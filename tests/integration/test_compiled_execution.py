@@ -8,23 +8,21 @@ settings, the autouse fixture in tests/conftest.py); these tests pin the edges o
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 import strawberry
-from graphql import GraphQLObjectType, execute, parse
+from graphql import GraphQLObjectType, parse
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 
 from debtgraph.schema import compiled, schema
 from debtgraph.schema.base import batched, one_of
 from debtgraph.schema.caches import DOCUMENTS
-from debtgraph.schema.live import SharedEventExecutor
 from debtgraph.server.app import Runtime
-from tests.conftest import gql
+from tests.conftest import both_executors, gql
 from tests.integration.uploads_support import csv_text, upload
 
 PAGE = """query($u: ID!) { debtors(first: 100, uploadId: $u) { totalCount
@@ -202,8 +200,9 @@ async def test_the_check_catches_a_wrong_reader(
     assert response.status_code == 201, response.text
     real_reader = compiled._reader
 
-    def wrong_reader(plans: list[compiled.FieldPlan]) -> Any:
-        read = real_reader(plans)
+    def wrong_reader(plans: list[compiled.FieldPlan], **kwargs: Any) -> Any:
+        # Every reader wrong, of nodes (partial ones too) and of their rows (``shape=``).
+        read = real_reader(plans, **kwargs)
         if read is None:
             return None
         return lambda source: {
@@ -411,6 +410,8 @@ class _Item:
     tags: list[str] | None
     maybe: str | None
     when: datetime | None = None
+    # A plain object attribute: a tag, one its reader refuses, an impostor, none.
+    owner: _Tag | None = None
 
     @strawberry.field(metadata=batched(_labels))
     async def label(self, info: strawberry.Info, suffix: str = "") -> str | None:
@@ -436,10 +437,24 @@ class _Item:
 
 def _items() -> list[_Item]:
     return [
-        _Item(n=1, name="one", tags=["a"], maybe=None, when=datetime(2026, 1, 2, tzinfo=UTC)),
-        _Item(n=2, name=22, tags=["b", 3], maybe="x"),  # type: ignore[arg-type,list-item]
+        _Item(
+            n=1,
+            name="one",
+            tags=["a"],
+            maybe=None,
+            when=datetime(2026, 1, 2, tzinfo=UTC),
+            owner=_Tag(name="o"),
+        ),
+        _Item(n=2, name=22, tags=["b", 3], maybe="x", owner=_Tag(name=5)),  # type: ignore[arg-type,list-item]
         # Datetimes a reader's UTC shortcut does not take: another offset (with seconds), none.
-        _Item(n=3, name="three", tags=None, maybe=None, when=datetime(2026, 1, 2, tzinfo=_ODD)),
+        _Item(
+            n=3,
+            name="three",
+            tags=None,
+            maybe=None,
+            when=datetime(2026, 1, 2, tzinfo=_ODD),
+            owner=_NotATag(),  # type: ignore[arg-type]
+        ),
         _Item(n=4, name=None, tags=[], maybe="y", when=datetime(2026, 1, 2, 3, 4, 5, 6)),  # type: ignore[arg-type]
     ]
 
@@ -459,12 +474,7 @@ _TINY = strawberry.Schema(query=_ItemQuery)
 
 
 async def _both(query: str) -> tuple[Any, Any]:
-    document = parse(query)
-    answers = []
-    for executor in (SharedEventExecutor, compiled.CompiledExecutor):
-        answer = execute(_TINY._schema, document, executor_class=executor)
-        answers.append(await answer if inspect.isawaitable(answer) else answer)
-    return answers[0], answers[1]
+    return await both_executors(_TINY, query)
 
 
 @pytest.mark.parametrize(
@@ -483,6 +493,9 @@ async def _both(query: str) -> tuple[Any, Any]:
         "{ maybeItems { n when label } }",
         "{ maybeItems { strict } }",
         "{ items { n guarded label } }",
+        "{ items { n owner { name } } }",
+        "{ maybeItems { owner { name __typename } label } }",
+        "{ items { owner { __typename } } }",
     ],
 )
 async def test_batched_fields_and_readers_answer_as_graphql_core(query: str) -> None:
