@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -64,6 +64,11 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._ended = False
+        # Reads waiting for the lock, and the read connection (with what returns it to the pool)
+        # the last read handed them (see reading).
+        self._readers = 0
+        self._passed: tuple[AsyncConnection, AsyncExitStack] | None = None
+        self._returning: set[asyncio.Task[None]] = set()
         # Counts the commits and rollbacks: reads cached before one (Context.loaders) may no
         # longer be what the database holds, or may show writes that are gone.
         self.generation = 0
@@ -81,6 +86,7 @@ class UnitOfWork:
         async with self._lock:
             if self._ended:
                 raise RuntimeError("the request is over: no session after UnitOfWork.end()")
+            await self._return_passed()
             if self._session is None:
                 self._session = self._services.session_factory()
                 _track_writes(self._session)
@@ -103,17 +109,65 @@ class UnitOfWork:
         """A connection for reads of one statement each (Core, no ORM objects).
 
         Inside the transaction when this unit of work has one open (the read then sees what it
-        wrote); otherwise a connection of its own outside any transaction, released at the end
-        of the block, which saves a read-only request its BEGIN and ROLLBACK round trips.
+        wrote); otherwise a connection of its own outside any transaction, which saves a
+        read-only request its BEGIN and ROLLBACK round trips. It goes back to the pool at the end
+        of the block, unless another read already waits for its turn: that read gets it (the
+        edges of one level of a query are read one after another), a checkout and return saved.
+        It is never held while no read runs or waits: whoever takes the lock next and does not
+        read returns it, and so does a waiting read that is cancelled.
         """
-        async with self._lock:
+        self._readers += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._readers -= 1
+            if not self._readers and self._passed is not None:
+                self._return_passed_soon()
+            raise
+        self._readers -= 1
+        try:
             if self._ended:
                 raise RuntimeError("the request is over: no session after UnitOfWork.end()")
             if self._session is not None and self._session.in_transaction():
+                await self._return_passed()
                 yield await self._session.connection()
                 return
-            async with read_connection(self._services.engine) as conn:
+            passed, self._passed = self._passed, None
+            if passed is None:
+                stack = AsyncExitStack()
+                conn = await stack.enter_async_context(read_connection(self._services.engine))
+            else:
+                conn, stack = passed
+            answered = False
+            try:
                 yield conn
+                answered = True
+            finally:
+                if answered and self._readers and not self._ended:
+                    self._passed = (conn, stack)
+                else:
+                    await stack.aclose()
+        finally:
+            self._lock.release()
+
+    async def _return_passed(self) -> None:
+        """Return the read connection left for a read to the pool (the lock held)."""
+        passed, self._passed = self._passed, None
+        if passed is not None:
+            await passed[1].aclose()
+
+    def _return_passed_soon(self) -> None:
+        """Return the connection left for a read that was cancelled while it waited, once the
+        lock is free (a cancelled task cannot wait for it)."""
+
+        async def give_back() -> None:
+            async with self._lock:
+                if not self._readers:
+                    await self._return_passed()
+
+        task = asyncio.get_running_loop().create_task(give_back())
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
 
     async def commit(self) -> None:
         """Commit once, then queue jobs and publish the transaction's events."""
@@ -153,6 +207,7 @@ class UnitOfWork:
     async def close(self) -> None:
         """Roll back anything uncommitted and release the connection."""
         async with self._lock:
+            await self._return_passed()
             if self._session is not None:
                 outbox.discard_pending(self._session)
                 await self._session.close()
