@@ -15,7 +15,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.database import read_connection
+from debtgraph.domain.core.database import read_connection, server_closed
 from debtgraph.domain.core.services import Services
 from debtgraph.resolvers.loaders import Loaders
 from debtgraph.resolvers.principal import Principal
@@ -132,12 +132,9 @@ class UnitOfWork:
                 await self._return_passed()
                 yield await self._session.connection()
                 return
-            passed, self._passed = self._passed, None
-            if passed is None:
-                stack = AsyncExitStack()
+            conn, stack = await self._take_passed()
+            if conn is None:
                 conn = await stack.enter_async_context(read_connection(self._services.engine))
-            else:
-                conn, stack = passed
             answered = False
             try:
                 yield conn
@@ -149,6 +146,20 @@ class UnitOfWork:
                     await stack.aclose()
         finally:
             self._lock.release()
+
+    async def _take_passed(self) -> tuple[AsyncConnection | None, AsyncExitStack]:
+        """The read connection the last read left and what returns it, unless the server closed
+        it since (the pool's checkout refuses such a connection; one handed on is never checked
+        out): then none, and an empty stack for a fresh one."""
+        passed, self._passed = self._passed, None
+        if passed is None:
+            return None, AsyncExitStack()
+        conn, stack = passed
+        if server_closed(await conn.get_raw_connection()):
+            await conn.invalidate()
+            await stack.aclose()
+            return None, AsyncExitStack()
+        return conn, stack
 
     async def _return_passed(self) -> None:
         """Return the read connection left for a read to the pool (the lock held)."""

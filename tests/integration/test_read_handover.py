@@ -5,6 +5,7 @@ or waits (a waiting read cancelled, a session taking the lock, the request's end
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -36,95 +37,154 @@ async def _settle() -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_reads_waiting_their_turn_share_one_checkout(runtime: Any, checkouts: Any) -> None:
-    uow = UnitOfWork(runtime.services)
-    holding, release = asyncio.Event(), asyncio.Event()
-    used: list[Any] = []
+class _Reads:
+    """Reads of one unit of work: one holding its lock until released (``held``), and others
+    queued behind it, each a task."""
 
-    async def read(hold: bool = False) -> None:
-        async with uow.reading() as conn:
-            used.append((await conn.get_raw_connection()).driver_connection)
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+        self.used: list[Any] = []
+
+    async def read(self) -> None:
+        async with self.uow.reading() as conn:
+            self.used.append((await conn.get_raw_connection()).driver_connection)
             await conn.execute(text("SELECT 1"))
-            if hold:
-                holding.set()
-                await release.wait()
 
-    first = asyncio.create_task(read(hold=True))
-    await holding.wait()
-    waiting = [asyncio.create_task(read()) for _ in range(2)]
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.gather(first, *waiting)
+    async def held(self, last: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        """A read that holds the lock until released; ``last`` runs last in its block (it hands
+        its connection on in the same step, before any other task runs)."""
+        async with self.uow.reading() as conn:
+            self.used.append((await conn.get_raw_connection()).driver_connection)
+            await conn.execute(text("SELECT 1"))
+            self.holding.set()
+            await self.release.wait()
+            if last is not None:
+                await last(conn)
+
+    async def start(self, held: Awaitable[None], *queued: Awaitable[None]) -> list[Any]:
+        """The held read, then the others queued behind it, then the release: their tasks."""
+        tasks = [asyncio.create_task(held)]  # type: ignore[arg-type]
+        await self.holding.wait()
+        tasks += [asyncio.create_task(q) for q in queued]  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        self.release.set()
+        return tasks
+
+
+async def test_reads_waiting_their_turn_share_one_checkout(runtime: Any, checkouts: Any) -> None:
+    reads = _Reads(UnitOfWork(runtime.services))
+    await asyncio.gather(*await reads.start(reads.held(), reads.read(), reads.read()))
     assert checkouts[0] == 1
-    assert len({id(conn) for conn in used}) == 1
+    assert len({id(conn) for conn in reads.used}) == 1
     assert runtime.services.engine.pool.checkedout() == 0
     # A read alone later checks out again: nothing was kept between them.
-    await read()
+    await reads.read()
     assert checkouts[0] == 2
     assert runtime.services.engine.pool.checkedout() == 0
-    await uow.end()
+    await reads.uow.end()
 
 
 async def test_a_waiting_read_cancelled_gives_its_connection_back(
     runtime: Any, checkouts: Any
 ) -> None:
-    uow = UnitOfWork(runtime.services)
-    holding, release = asyncio.Event(), asyncio.Event()
+    reads = _Reads(UnitOfWork(runtime.services))
     waiting: list[asyncio.Task[None]] = []
 
-    async def read() -> None:
-        async with uow.reading() as conn:
-            await conn.execute(text("SELECT 1"))
+    async def cancel_the_next(_conn: Any) -> None:
+        waiting[0].cancel()  # cancelled while it waits: this read hands it the connection
 
-    async def hold_then_cancel_the_next() -> None:
-        async with uow.reading() as conn:
-            await conn.execute(text("SELECT 1"))
-            holding.set()
-            await release.wait()
-            # Cancelled while it still waits: this read hands it the connection all the same.
-            waiting[0].cancel()
-
-    first = asyncio.create_task(hold_then_cancel_the_next())
-    await holding.wait()
-    waiting.append(asyncio.create_task(read()))
-    await asyncio.sleep(0)
-    release.set()
+    first, queued = await reads.start(reads.held(cancel_the_next), reads.read())
+    waiting.append(queued)
     await first
     with pytest.raises(asyncio.CancelledError):
-        await waiting[0]
+        await queued
     await _settle()
     assert runtime.services.engine.pool.checkedout() == 0
     assert checkouts[0] == 1
-    await uow.end()
+    await reads.uow.end()
 
 
-async def test_a_session_taking_the_lock_returns_a_passed_connection(runtime: Any) -> None:
-    uow = UnitOfWork(runtime.services)
-    holding, release = asyncio.Event(), asyncio.Event()
+async def test_a_session_taking_the_lock_returns_a_passed_connection(
+    runtime: Any, checkouts: Any
+) -> None:
+    reads = _Reads(UnitOfWork(runtime.services))
     held_by_session: list[int] = []
 
-    async def read(hold: bool = False) -> None:
-        async with uow.reading() as conn:
-            await conn.execute(text("SELECT 1"))
-            if hold:
-                holding.set()
-                await release.wait()
-
     async def in_session() -> None:
-        async with uow.session():
+        async with reads.uow.session():
             # The passed read connection is back in the pool; the session holds none yet.
             held_by_session.append(runtime.services.engine.pool.checkedout())
 
-    first = asyncio.create_task(read(hold=True))
-    await holding.wait()
-    session = asyncio.create_task(in_session())
-    later = asyncio.create_task(read())  # waits behind the session
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.gather(first, session, later)
+    # The later read waits behind the session: the first read hands it on, the session returns it.
+    await asyncio.gather(*await reads.start(reads.held(), in_session(), reads.read()))
     assert held_by_session == [0]
     assert runtime.services.engine.pool.checkedout() == 0
-    await uow.end()
+    assert checkouts[0] == 2  # the first read's, then the later read's own
+    assert reads.uow._passed is None
+    await reads.uow.end()
+
+
+async def test_the_end_of_the_request_returns_a_passed_connection(
+    runtime: Any, checkouts: Any
+) -> None:
+    reads = _Reads(UnitOfWork(runtime.services))
+    handed = asyncio.Event()
+
+    async def hand_on(_conn: Any) -> None:
+        handed.set()
+
+    # A batch left behind: the straggler has not run when the request ends.
+    first, straggler = await reads.start(reads.held(hand_on), reads.read())
+    await handed.wait()
+    assert reads.uow._passed is not None
+    await reads.uow.end()
+    assert runtime.services.engine.pool.checkedout() == 0
+    with pytest.raises(RuntimeError, match="the request is over"):
+        await straggler
+    await first
+    assert checkouts[0] == 1
+
+
+async def test_a_read_that_failed_hands_nothing_on(runtime: Any, checkouts: Any) -> None:
+    reads = _Reads(UnitOfWork(runtime.services))
+
+    async def fail(_conn: Any) -> None:
+        raise ValueError("the read failed")
+
+    first, waiting = await reads.start(reads.held(fail), reads.read())
+    with pytest.raises(ValueError, match="the read failed"):
+        await first
+    await waiting
+    assert checkouts[0] == 2
+    assert runtime.services.engine.pool.checkedout() == 0
+    await reads.uow.end()
+
+
+async def test_a_connection_the_server_closed_is_not_handed_on(runtime: Any) -> None:
+    engine = runtime.services.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL terminates a backend; SQLite has none")
+    reads = _Reads(UnitOfWork(runtime.services))
+
+    async def terminated(conn: Any) -> None:
+        # The server drops this backend after the read's last statement (a restart, an idle
+        # timeout), and the event loop reads the end of its socket.
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        for _ in range(50):
+            if (await conn.get_raw_connection()).driver_connection.is_closed():
+                break
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*await reads.start(reads.held(terminated), reads.read()))
+    first, second = reads.used
+    assert first.is_closed()
+    assert second is not first  # a fresh connection, whose read answered
+    await reads.uow.end()
+    assert engine.pool.checkedout() == 0
 
 
 async def test_a_nested_page_checks_out_once_for_its_edges(

@@ -145,10 +145,17 @@ def create_engine(
             # then discards it and hands out another. This replaces pool_pre_ping, whose ping
             # costs three round trips on asyncpg (BEGIN, ";", ROLLBACK) on every checkout, i.e.
             # twice per request (the caller's token, then the request's own unit of work).
-            if dbapi_conn.driver_connection.is_closed():
+            if server_closed(dbapi_conn):
                 raise sa_exc.DisconnectionError("the server closed this connection")
 
     return engine
+
+
+def server_closed(dbapi_conn: Any) -> bool:
+    """Whether the server closed this (adapted DBAPI) connection, as far as the event loop has
+    read: asyncpg knows it from the end of the socket; other drivers are taken as open."""
+    is_closed = getattr(dbapi_conn.driver_connection, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 @asynccontextmanager
