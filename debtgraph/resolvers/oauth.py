@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,6 +39,17 @@ __all__ = ["OAuth2Error"]
 # RFC 7636 §4.1: 43..128 unreserved characters, for both verifier and (S256) challenge.
 _PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _MAX_STATE = 500
+# The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3): each at most once
+# (RFC 6749 §3.1); any other parameter is ignored, repeated or not.
+_AUTHORIZE_PARAMETERS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 
 class AuthorizeFailure(ExpectedError):
@@ -102,21 +113,36 @@ async def _platform(ctx: Context, client_id: str | None) -> Platform | None:
         return await session.scalar(select(Platform).where(Platform.client_id == client_id))
 
 
-async def validate_authorization(ctx: Context, params: Mapping[str, Any]) -> AuthorizationRequest:
-    """Check an authorization request in RFC 6749 order: client and redirect URI first."""
+async def validate_authorization(
+    ctx: Context, params: Mapping[str, Any], repeated: Collection[str] = ()
+) -> AuthorizationRequest:
+    """Check an authorization request in RFC 6749 order: client and redirect URI first.
+
+    ``repeated``: the names the request gives more than once. A parameter of the request named
+    twice is refused (RFC 6749 §3.1): told to the user when it is the client or the redirect
+    URI (which of the two values to trust is unknown), else sent back to the client.
+    """
+    twice = [name for name in _AUTHORIZE_PARAMETERS if name in repeated]
+    if "client_id" in twice:
+        raise AuthorizeFailure("The client_id parameter is given more than once.")
     client_id = params.get("client_id")
     platform = await _platform(ctx, client_id)
     if platform is None:
         raise AuthorizeFailure("The client_id is unknown.")
+    if "redirect_uri" in twice:
+        raise AuthorizeFailure("The redirect_uri parameter is given more than once.")
     redirect_uri = params.get("redirect_uri") or ""
     # Exact string match against the registered list: no prefix or pattern matching.
     if redirect_uri not in platform.redirect_uris:
         raise AuthorizeFailure("The redirect_uri is not registered for this client.")
-    state = params.get("state") or None
+    # A state given twice is not sent back: neither value is known to be the client's.
+    state = None if "state" in twice else params.get("state") or None
 
     def fail(error: str, description: str) -> AuthorizeRedirect:
         return AuthorizeRedirect(error, description, redirect_uri, state)
 
+    if twice:
+        raise fail("invalid_request", f"The {twice[0]} parameter is given more than once.")
     if params.get("response_type") != "code":
         raise fail("unsupported_response_type", "response_type must be code.")
     if state is None:

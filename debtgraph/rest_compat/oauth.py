@@ -52,7 +52,9 @@ async def authorize(request: Request) -> Response:
     """Validate the request, then send the browser to the hosted consent page."""
     ctx = context(request)
     try:
-        validated = await oauth.validate_authorization(ctx, dict(request.query_params))
+        query = request.query_params
+        repeated = {name for name in query if len(query.getlist(name)) > 1}
+        validated = await oauth.validate_authorization(ctx, dict(query), repeated)
     except oauth.AuthorizeFailure as exc:
         return _error_page(exc.message)
     except oauth.AuthorizeRedirect as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -119,3 +120,59 @@ async def test_basic_credentials_that_are_no_utf8_are_invalid_client(
         assert answered.json()["error"] == "invalid_client"
         assert answered.headers["www-authenticate"].startswith("Basic")
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+# RFC 6749 §3.1: request parameters are given at most once.
+def _authorize_params(client_id: str) -> list[tuple[str, str]]:
+    return [
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "users:read"),
+        ("state", "s-1"),
+        ("code_challenge", "c" * 43),
+        ("code_challenge_method", "S256"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["client_id", "redirect_uri"])
+async def test_a_client_or_redirect_given_twice_is_told_to_the_user(
+    client: httpx.AsyncClient, make_platform: Any, name: str
+) -> None:
+    acme = await make_platform()
+    params = _authorize_params(acme.platform.client_id)
+    params.append((name, dict(params)[name]))  # even the same value: which to trust is unknown
+    response = await client.get("/oauth/authorize", params=params)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert f"The {name} parameter is given more than once." in response.text
+
+
+@pytest.mark.parametrize(
+    "name", ["response_type", "scope", "state", "code_challenge", "code_challenge_method"]
+)
+async def test_another_parameter_given_twice_is_an_invalid_request(
+    client: httpx.AsyncClient, make_platform: Any, name: str
+) -> None:
+    acme = await make_platform()
+    params = _authorize_params(acme.platform.client_id)
+    params.append((name, dict(params)[name]))
+    response = await client.get("/oauth/authorize", params=params)
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT + "?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["error"] == ["invalid_request"]
+    assert query["error_description"] == [f"The {name} parameter is given more than once."]
+    # Its state is sent back, unless the state itself is the one given twice.
+    assert query.get("state") == (None if name == "state" else ["s-1"])
+
+
+async def test_an_unknown_parameter_given_twice_is_ignored(
+    client: httpx.AsyncClient, make_platform: Any
+) -> None:
+    acme = await make_platform()
+    params = [*_authorize_params(acme.platform.client_id), ("prompt", "a"), ("prompt", "b")]
+    response = await client.get("/oauth/authorize", params=params)
+    assert response.status_code == 302
+    assert "/oauth/consent?request=" in response.headers["location"]
