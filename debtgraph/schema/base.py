@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import enum
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ from debtgraph.resolvers.errors import (
 )
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
 from debtgraph.resolvers.loaders import Page
-from debtgraph.resolvers.pagination import db_id, encode_cursor, parse_id
+from debtgraph.resolvers.pagination import IdRef, db_id, encode_cursor, parse_id
 from debtgraph.schema.limits import code_request_errors, limits_of
 
 log = logging.getLogger("debtgraph.graphql")
@@ -668,6 +669,13 @@ def object_id(value: str | relay.GlobalID, type_name: str) -> str:
     if global_id.type_name != type_name:
         raise NotFound(type_name)
     return global_id.node_id
+
+
+def id_ref(value: str | relay.GlobalID, type_name: str) -> IdRef:
+    """The REST id of a ``type_name`` object, read when the use case asks for it: after its
+    permission check, so that a caller refused learns nothing of the id's form (NotFound for
+    another type's global id) first (resolvers.pagination.IdRef)."""
+    return functools.partial(object_id, value, type_name)
 
 
 def node_key(value: str | relay.GlobalID | None, type_name: str) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from typing import Annotated
@@ -23,6 +22,7 @@ from debtgraph.schema.base import (
     UserError,
     attempt,
     ctx_of,
+    id_ref,
     nodes_in_order,
     object_id,
     schema_type,
@@ -312,18 +312,14 @@ class CreditorMutation:
     @strawberry.mutation(description="Operators: suspend a creditor.")
     async def user_suspend(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(
-                ctx_of(info), functools.partial(object_id, input.id, "User"), suspended=True
-            )
+            creditors.set_suspended(ctx_of(info), id_ref(input.id, "User"), suspended=True)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
 
     @strawberry.mutation(description="Operators: reinstate a suspended creditor.")
     async def user_reinstate(self, info: Info, input: UserIdInput) -> UserStatusPayload:
         model, errors = await attempt(
-            creditors.set_suspended(
-                ctx_of(info), functools.partial(object_id, input.id, "User"), suspended=False
-            )
+            creditors.set_suspended(ctx_of(info), id_ref(input.id, "User"), suspended=False)
         )
         return UserStatusPayload(user=User.from_model(model) if model else None, user_errors=errors)
 
@@ -348,9 +344,7 @@ class ConnectionMutation:
         self, info: Info, input: UserIdInput
     ) -> PlatformDisconnectPayload:
         model, errors = await attempt(
-            creditors.disconnect_platform(
-                ctx_of(info), functools.partial(object_id, input.id, "User")
-            )
+            creditors.disconnect_platform(ctx_of(info), id_ref(input.id, "User"))
         )
         return PlatformDisconnectPayload(disconnected=model is not None, user_errors=errors)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import AsyncGenerator, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +32,7 @@ from debtgraph.schema.base import (
     UserError,
     attempt,
     ctx_of,
+    id_ref,
     nodes_in_order,
     object_id,
     schema_type,
@@ -477,8 +477,7 @@ class EvidencePayload:
 
 
 def _rid(value: str) -> IdRef:
-    # Read by the use case after its permission check (resolvers.pagination.IdRef).
-    return functools.partial(object_id, value, "Receivable")
+    return id_ref(value, "Receivable")
 
 
 def _receivable_payload(
@@ -507,7 +506,7 @@ class ReceivableQuery:
     ) -> Connection[Receivable]:
         page = await receivables.list_receivables(
             ctx_of(info),
-            user_id=functools.partial(object_id, user_id, "User") if user_id else None,
+            user_id=id_ref(user_id, "User") if user_id else None,
             status=status.value if status else None,
             window=check_window(first, after, last, before),
         )
@@ -649,7 +648,7 @@ class ReceivableSubscription:
         source = receivables.watch_status_changes(
             ctx_of(info),
             receivable_id=_rid(receivable_id) if receivable_id else None,
-            user_id=functools.partial(object_id, user_id, "User") if user_id else None,
+            user_id=id_ref(user_id, "User") if user_id else None,
         )
         async for node in nodes(source, Receivable.from_model):
             yield node

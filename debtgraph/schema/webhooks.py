@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -20,8 +19,8 @@ from debtgraph.schema.base import (
     UserError,
     attempt,
     ctx_of,
+    id_ref,
     nodes_in_order,
-    object_id,
     to_connection,
 )
 from debtgraph.schema.creditors import User
@@ -231,7 +230,7 @@ class WebhookMutation:
     @strawberry.mutation(description="Delete a webhook (DELETE /v1/webhooks/{id}).")
     async def webhook_delete(self, info: Info, input: WebhookIdInput) -> WebhookDeletePayload:
         deleted, errors = await attempt(
-            webhooks.delete(ctx_of(info), functools.partial(object_id, str(input.id), "Webhook"))
+            webhooks.delete(ctx_of(info), id_ref(str(input.id), "Webhook"))
         )
         return WebhookDeletePayload(
             deleted_webhook_id=(
@@ -250,9 +249,7 @@ class WebhookMutation:
         self, info: Info, input: WebhookIdInput
     ) -> WebhookSecretPayload:
         rotated, errors = await attempt(
-            webhooks.rotate_secret(
-                ctx_of(info), functools.partial(object_id, str(input.id), "Webhook")
-            )
+            webhooks.rotate_secret(ctx_of(info), id_ref(str(input.id), "Webhook"))
         )
         if rotated is None:
             return WebhookSecretPayload(webhook=None, secret=None, user_errors=errors)
@@ -265,9 +262,7 @@ class WebhookMutation:
         self, info: Info, input: WebhookDeliveryReplayInput
     ) -> WebhookDeliveryReplayPayload:
         delivery, errors = await attempt(
-            webhooks.replay(
-                ctx_of(info), functools.partial(object_id, str(input.id), "WebhookDelivery")
-            )
+            webhooks.replay(ctx_of(info), id_ref(str(input.id), "WebhookDelivery"))
         )
         return WebhookDeliveryReplayPayload(
             delivery=WebhookDelivery.from_model(delivery) if delivery else None,
