@@ -101,6 +101,8 @@ class Settings:
     login_max_attempts: int = 5
     # Failed sign-ins per email from any addresses together, per window.
     login_max_attempts_per_email: int = 20
+    # Sign-ins from one address for any emails together, per window: each costs an argon2 check.
+    login_max_attempts_per_address: int = 100
     login_window_seconds: int = 60
     sync_upload_max_rows: int = 100
     # Large uploads are ingested in ranges of this many rows, several at once (one per worker
@@ -269,6 +271,7 @@ class Settings:
             ws_subscriber_queue_size=int(env.get("WS_SUBSCRIBER_QUEUE_SIZE") or 256),
             login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
             login_max_attempts_per_email=int(env.get("LOGIN_MAX_ATTEMPTS_PER_EMAIL") or 20),
+            login_max_attempts_per_address=int(env.get("LOGIN_MAX_ATTEMPTS_PER_ADDRESS") or 100),
             db_pool_size=int(env.get("DB_POOL_SIZE") or 20),
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 0),
             db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),

@@ -160,14 +160,22 @@ def _login_input(email: Any, password: Any) -> tuple[str, str]:
 
 
 async def acquire_sign_in(ctx: Context, email_key: str, address_key: str) -> None:
-    """Count a sign-in attempt, before argon2 and atomically, against the email from any address
-    (LOGIN_MAX_ATTEMPTS_PER_EMAIL) and then the email from this address; Throttled past either.
+    """Count a sign-in attempt, before argon2 and atomically, against this address for any email
+    and either face (LOGIN_MAX_ATTEMPTS_PER_ADDRESS), then the email from any address
+    (LOGIN_MAX_ATTEMPTS_PER_EMAIL), then the email from this address; Throttled past any.
 
-    A success clears only the address key: the email's count runs out with its window, so
-    guesses spread over many addresses stay capped even when the owner signs in meanwhile.
+    A success clears only the last key: the others run out with their window, so guesses spread
+    over many addresses, or over many emails from one address (each an argon2 check), stay
+    capped even when someone signs in meanwhile. The address is counted first: a flood from one
+    address stops there, without locking the emails it names out of their sign-in.
     """
     throttle = ctx.services.throttle
-    retry_after = await throttle.acquire(email_key, ctx.settings.login_max_attempts_per_email)
+    settings = ctx.settings
+    retry_after = await throttle.acquire(
+        f"sign-in:{ctx.client_ip}", settings.login_max_attempts_per_address
+    )
+    if retry_after is None:
+        retry_after = await throttle.acquire(email_key, settings.login_max_attempts_per_email)
     if retry_after is None:
         retry_after = await throttle.acquire(address_key)
     if retry_after is not None:

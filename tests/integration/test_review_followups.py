@@ -292,6 +292,44 @@ async def test_consent_guesses_spread_over_addresses_hit_the_per_email_cap(
     assert statuses == [401] * 20 + [429] * 10, statuses
 
 
+async def test_sign_ins_from_one_address_for_many_emails_hit_the_address_cap(
+    settings: Any, clock: Any, client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    # Each attempt costs an argon2 check: one address naming a new email each time was capped by
+    # nothing. Operator login and the consent page share the address's count.
+    from dataclasses import replace
+
+    from debtgraph.server.app import create_app, start_runtime, stop_runtime
+
+    acme = await make_platform()
+    await creditor(client, db, acme.api_key)
+    form = await consent_form(client, acme, scope="users:read", password="wrong password")
+    capped = create_app(replace(settings, login_max_attempts_per_address=6), clock=clock)
+    await start_runtime(capped.state.runtime, periodic=False)
+    try:
+        statuses = []
+        async with _from(capped, "10.0.2.1", client.cookies) as c:
+            for i in range(4):
+                body = {"email": f"guess{i}@tether.test", "password": "wrong password"}
+                statuses.append((await c.post("/api/login", json=body)).status_code)
+            for _ in range(3):
+                statuses.append((await c.post("/oauth/consent", data=form)).status_code)
+            refused = await c.post(
+                "/api/login", json={"email": "new@tether.test", "password": "wrong password"}
+            )
+        assert statuses == [422] * 4 + [401, 401, 429], statuses
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        # The cap is the address's: another address signs in with the same emails.
+        async with _from(capped, "10.0.2.2") as c:
+            other = await c.post(
+                "/api/login", json={"email": "guess0@tether.test", "password": "wrong password"}
+            )
+            assert other.status_code == 422
+    finally:
+        await stop_runtime(capped.state.runtime)
+
+
 async def test_production_hides_suggestions_from_anonymous_callers(
     settings: Any, clock: Any, client: httpx.AsyncClient
 ) -> None:
