@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,24 @@ def _login_input(email: Any, password: Any) -> tuple[str, str]:
     return str(email).strip().lower(), str(password)
 
 
+def sign_in_network(client_ip: str) -> str | None:
+    """What the address cap counts a sign-in against: an IPv4 address, an IPv6 address's /64
+    (one host is handed a whole /64, and would otherwise try from a new address each time);
+    None when the request came with no address (a unix socket): capping that would make every
+    caller share one count, and let one of them lock all the others out."""
+    if not client_ip:
+        return None
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip  # not an address (a test client's name): counted as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 async def acquire_sign_in(ctx: Context, email_key: str, address_key: str) -> None:
     """Count a sign-in attempt, before argon2 and atomically, against this address for any email
     and either face (LOGIN_MAX_ATTEMPTS_PER_ADDRESS), then the email from any address
@@ -171,9 +190,12 @@ async def acquire_sign_in(ctx: Context, email_key: str, address_key: str) -> Non
     """
     throttle = ctx.services.throttle
     settings = ctx.settings
-    retry_after = await throttle.acquire(
-        f"sign-in:{ctx.client_ip}", settings.login_max_attempts_per_address
-    )
+    retry_after = None
+    network = sign_in_network(ctx.client_ip)
+    if network is not None:
+        retry_after = await throttle.acquire(
+            f"sign-in:{network}", settings.login_max_attempts_per_address
+        )
     if retry_after is None:
         retry_after = await throttle.acquire(email_key, settings.login_max_attempts_per_email)
     if retry_after is None:

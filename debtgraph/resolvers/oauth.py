@@ -114,7 +114,7 @@ async def _platform(ctx: Context, client_id: str | None) -> Platform | None:
 
 
 async def validate_authorization(
-    ctx: Context, params: Mapping[str, Any], repeated: Collection[str] = ()
+    ctx: Context, params: Mapping[str, Any], *, repeated: Collection[str]
 ) -> AuthorizationRequest:
     """Check an authorization request in RFC 6749 order: client and redirect URI first.
 

@@ -54,7 +54,7 @@ async def authorize(request: Request) -> Response:
     try:
         query = request.query_params
         repeated = {name for name in query if len(query.getlist(name)) > 1}
-        validated = await oauth.validate_authorization(ctx, dict(query), repeated)
+        validated = await oauth.validate_authorization(ctx, dict(query), repeated=repeated)
     except oauth.AuthorizeFailure as exc:
         return _error_page(exc.message)
     except oauth.AuthorizeRedirect as exc:
@@ -97,7 +97,8 @@ async def _request_of(request: Request, signed: str) -> oauth.AuthorizationReque
         "code_challenge_method": payload.get("code_challenge_method"),
     }
     try:
-        return await oauth.validate_authorization(ctx, params)
+        # Values of a request this server signed: one each.
+        return await oauth.validate_authorization(ctx, params, repeated=())
     except (oauth.AuthorizeFailure, oauth.AuthorizeRedirect):
         return None
 

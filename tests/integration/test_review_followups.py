@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -292,42 +293,92 @@ async def test_consent_guesses_spread_over_addresses_hit_the_per_email_cap(
     assert statuses == [401] * 20 + [429] * 10, statuses
 
 
+@contextlib.asynccontextmanager
+async def _address_capped(settings: Any, clock: Any, cap: int) -> AsyncIterator[Any]:
+    """An app whose sign-ins are capped at ``cap`` per address (LOGIN_MAX_ATTEMPTS_PER_ADDRESS)."""
+    from dataclasses import replace
+
+    from debtgraph.server.app import create_app, start_runtime, stop_runtime
+
+    capped = create_app(replace(settings, login_max_attempts_per_address=cap), clock=clock)
+    await start_runtime(capped.state.runtime, periodic=False)
+    try:
+        yield capped
+    finally:
+        await stop_runtime(capped.state.runtime)
+
+
+def _guess(i: int | str) -> dict[str, str]:
+    return {"email": f"guess{i}@tether.test", "password": "wrong password"}
+
+
 async def test_sign_ins_from_one_address_for_many_emails_hit_the_address_cap(
     settings: Any, clock: Any, client: httpx.AsyncClient, make_platform: Any, db: Any
 ) -> None:
     # Each attempt costs an argon2 check: one address naming a new email each time was capped by
     # nothing. Operator login and the consent page share the address's count.
-    from dataclasses import replace
-
-    from debtgraph.server.app import create_app, start_runtime, stop_runtime
-
     acme = await make_platform()
     await creditor(client, db, acme.api_key)
     form = await consent_form(client, acme, scope="users:read", password="wrong password")
-    capped = create_app(replace(settings, login_max_attempts_per_address=6), clock=clock)
-    await start_runtime(capped.state.runtime, periodic=False)
-    try:
+    async with _address_capped(settings, clock, 6) as capped:
         statuses = []
         async with _from(capped, "10.0.2.1", client.cookies) as c:
             for i in range(4):
-                body = {"email": f"guess{i}@tether.test", "password": "wrong password"}
-                statuses.append((await c.post("/api/login", json=body)).status_code)
+                statuses.append((await c.post("/api/login", json=_guess(i))).status_code)
             for _ in range(3):
                 statuses.append((await c.post("/oauth/consent", data=form)).status_code)
-            refused = await c.post(
-                "/api/login", json={"email": "new@tether.test", "password": "wrong password"}
-            )
+            refused = await c.post("/api/login", json=_guess("new"))
         assert statuses == [422] * 4 + [401, 401, 429], statuses
         assert refused.status_code == 429
         assert int(refused.headers["Retry-After"]) >= 1
         # The cap is the address's: another address signs in with the same emails.
         async with _from(capped, "10.0.2.2") as c:
-            other = await c.post(
-                "/api/login", json={"email": "guess0@tether.test", "password": "wrong password"}
-            )
-            assert other.status_code == 422
-    finally:
-        await stop_runtime(capped.state.runtime)
+            assert (await c.post("/api/login", json=_guess(0))).status_code == 422
+
+
+async def test_a_flood_past_the_address_cap_spends_nothing_of_the_email(
+    settings: Any, clock: Any, admin: Any
+) -> None:
+    # Counted first: 40 tries from one address count 3 against the email (cap 20), so its owner
+    # still signs in from elsewhere.
+    async with _address_capped(settings, clock, 3) as capped:
+        wrong = {"email": "admin@tether.test", "password": "wrong password"}
+        async with _from(capped, "10.0.3.1") as c:
+            statuses = [(await c.post("/api/login", json=wrong)).status_code for _ in range(40)]
+        assert statuses == [422] * 3 + [429] * 37
+        async with _from(capped, "10.0.3.2") as c:
+            ok = await c.post("/api/login", json={**wrong, "password": "password"})
+            assert ok.status_code == 200, ok.text
+
+
+async def test_a_success_does_not_reset_the_address_cap(
+    settings: Any, clock: Any, admin: Any
+) -> None:
+    async with _address_capped(settings, clock, 3) as capped:
+        good = {"email": "admin@tether.test", "password": "password"}
+        async with _from(capped, "10.0.4.1") as c:
+            statuses = [(await c.post("/api/login", json=_guess(0))).status_code]
+            statuses.append((await c.post("/api/login", json=good)).status_code)
+            statuses += [(await c.post("/api/login", json=_guess(i))).status_code for i in (1, 2)]
+        assert statuses == [422, 200, 422, 429], statuses
+
+
+async def test_an_ipv6_host_is_capped_by_its_64_and_no_address_is_not_capped(
+    settings: Any, clock: Any, admin: Any
+) -> None:
+    async with _address_capped(settings, clock, 3) as capped:
+        statuses = []
+        for i in range(5):  # a new address of one /64 each time
+            async with _from(capped, f"2001:db8:1:2::{i + 1:x}") as c:
+                statuses.append((await c.post("/api/login", json=_guess(i))).status_code)
+        assert statuses == [422] * 3 + [429] * 2
+        async with _from(capped, "2001:db8:1:3::1") as c:  # the next /64
+            assert (await c.post("/api/login", json=_guess(9))).status_code == 422
+        # No address at all (a unix socket): no shared count one caller could exhaust for all.
+        transport = httpx.ASGITransport(app=capped, client=None)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answers = [(await c.post("/api/login", json=_guess(i))).status_code for i in range(5)]
+        assert answers == [422] * 5
 
 
 async def test_production_hides_suggestions_from_anonymous_callers(

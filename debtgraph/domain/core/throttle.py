@@ -4,8 +4,9 @@ An attempt is counted *before* the work it guards (argon2), in one atomic step t
 whether it may go on: checking first and counting after the work lets a burst of concurrent
 attempts all pass the check before the first one is counted. A success clears the key.
 
-A sign-in counts two keys: the email alone (a cap that spreading guesses over many client
-addresses cannot escape), first, then the email with the address (the tighter cap).
+A sign-in counts three keys: the client's address for any email (a cap that naming a new email
+each time cannot escape), first, then the email alone (a cap that spreading guesses over many
+client addresses cannot escape), then the email with the address (the tighter cap).
 """
 
 from __future__ import annotations
