@@ -419,13 +419,7 @@ def _read_list(completion: Completion) -> Completion | None:
     of their own, no batched field, an is_type_of that reads the object only), else None:
     a connection's nodes."""
     listed = completion[1] if completion[0] == "nonnull" else completion
-    if listed[0] != "list":
-        return None
-    item = listed[1][1] if listed[1][0] == "nonnull" else listed[1]
-    if item[0] != "object" or item[3] or item[4] is None:
-        return None
-    is_type_of = item[1].is_type_of
-    return item if is_type_of is None or _ignores_info(is_type_of) else None
+    return _read_object(listed[1]) if listed[0] == "list" else None
 
 
 def _identity_list(completion: Completion) -> type | None:
@@ -518,29 +512,15 @@ def _reader(
             items.append(f"{plan.key!r}: {v}")
             continue
         single = _read_object(completion) if plan.attr is not None else None
-        if single is not None:
+        objects = _read_list(completion) if single is None else None
+        if single is not None or objects is not None:
             if values is not None:
-                return None  # a node built from a row has no object as an attribute
-            # An object by its own reader (what complete_object answers when it reads clean).
-            env[f"O{n}"] = _object_reader(single)
-            lines.append(f"    {v} = s.{plan.attr}")
-            if nonnull:
-                lines.append(f"    if {v} is None: raise _Slow")
-            lines.append(f"    if {v} is not None:")
-            lines.append(f"        {v} = O{n}({v})")
-            lines.append(f"        if {v} is None: raise _Slow")
-            items.append(f"{plan.key!r}: {v}")
-            continue
-        objects = _read_list(completion)
-        if objects is not None and values is not None:
-            return None  # a node built from a row has no list of objects as an attribute
-        if objects is not None:
-            # A list of objects, each by its own reader (what complete_list answers when they
-            # all read clean; else the field goes the field by field way).
-            env["R"] = _read_all
-            env[f"O{n}"] = _object_reader(objects)
+                return None  # a node built from a row has no object (nor list) as an attribute
+            # An object, or a list of objects, each by its own reader (what complete_object
+            # and complete_list answer when they read clean; else the field by field way).
+            env[f"O{n}"] = _object_reader(single or objects)  # type: ignore[arg-type]
             pad = "    "
-            if plan.attr == "nodes":
+            if objects is not None and plan.attr == "nodes":
                 # A connection of Core rows (RowsConnection): its nodes read from its rows when
                 # they read clean, else built and read as any other connection's.
                 env["RC"] = RowsConnection
@@ -553,8 +533,12 @@ def _reader(
             if nonnull:
                 lines.append(f"{pad}if {v} is None: raise _Slow")
             lines.append(f"{pad}if {v} is not None:")
-            lines.append(f"{pad}    if type({v}) is not list: raise _Slow")
-            lines.append(f"{pad}    {v} = R(O{n}, {v})")
+            if objects is not None:
+                env["R"] = _read_all
+                lines.append(f"{pad}    if type({v}) is not list: raise _Slow")
+                lines.append(f"{pad}    {v} = R(O{n}, {v})")
+            else:
+                lines.append(f"{pad}    {v} = O{n}({v})")
             lines.append(f"{pad}    if {v} is None: raise _Slow")
             items.append(f"{plan.key!r}: {v}")
             continue
