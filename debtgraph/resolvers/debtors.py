@@ -147,6 +147,9 @@ def filter_conditions(values: Mapping[str, Any]) -> list[ColumnElement[bool]]:
             Debtor.first_name.ilike(pattern, escape="\\"),
             Debtor.last_name.ilike(pattern, escape="\\"),
             Debtor.email.ilike(pattern, escape="\\"),
+            # The name typed whole, as fullName shows it ("Maria Rodriguez"). NULL unless
+            # both parts are there: either alone is the full name, matched above.
+            (Debtor.first_name + " " + Debtor.last_name).ilike(pattern, escape="\\"),
         ]
         # IBANs are stored compact and upper case; search the same form of the term.
         compact = normalize_iban(term)

@@ -221,6 +221,11 @@ async def test_search_ignores_case_beyond_ascii_on_both_faces(
         ("éloi", ["FRANÇOISE"]),
         ("PEREZ", ["Luis"]),
         ("maria", []),  # no accent folding: only case
+        # The name typed whole, as fullName shows it, on both faces.
+        ("maría rodríguez", ["María"]),
+        ("ÇOISE ÉL", ["FRANÇOISE"]),
+        ("luis perez", ["Luis"]),
+        ("perez luis", []),
     ]:
         assert await rest(term) == expected, term
         assert await graphql(term) == expected, term
