@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import msgpack
 
 from debtgraph.domain.core.services import Services
+from debtgraph.domain.core.tasks import cancel_and_wait
 from debtgraph.jobs.registry import LANE_QUEUE, LANE_TASKS, PERIODIC, TASKS, RetryLater
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,9 @@ class InProcessJobQueue:
 
     async def close(self) -> None:
         """Stop the cron and cancel running jobs (arq would re-run them; here the cron does)."""
-        for job in [*self._periodic, *self._running]:
-            job.cancel()
-        for job in [*self._periodic, *self._running]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        jobs = [*self._periodic, *self._running]
         self._periodic.clear()
+        await cancel_and_wait(*jobs)
 
 
 class ArqJobQueue:

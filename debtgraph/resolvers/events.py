@@ -42,6 +42,7 @@ from debtgraph.domain.core import outbox
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.domain.core.eventbus import BusMessage
 from debtgraph.domain.core.events import CATALOGUE
+from debtgraph.domain.core.tasks import cancel_and_wait
 from debtgraph.resolvers.auth import principal_is_live
 from debtgraph.resolvers.context import AppServices, Context, UnitOfWork
 from debtgraph.resolvers.errors import InputError, Unauthenticated
@@ -242,12 +243,10 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop reading the bus."""
-        for task in (self._task, self._rechecking):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._rechecking = None
+        try:
+            await cancel_and_wait(self._task, self._rechecking)
+        finally:
+            self._task = self._rechecking = None
 
     def add(
         self, ctx: Context, principal: Principal, topic: Topic, sink: Sink | None = None

@@ -34,6 +34,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from debtgraph.domain.core.hashstore import MemoryHashStore
+from debtgraph.domain.core.tasks import cancel_and_wait
 from debtgraph.resolvers import auth, events
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.json_limits import MAX_JSON_DEPTH, json_depth_exceeds
@@ -200,9 +201,7 @@ class _WSHandler(DirectLegacyWSHandler):
         try:
             await super().handle()
         finally:
-            deadline.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deadline
+            await cancel_and_wait(deadline)
 
     async def _close_uninitialised(self) -> None:
         wait: timedelta = self.view.connection_init_wait_timeout

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from debtgraph.domain.core.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "debtgraph:events"
@@ -149,12 +151,11 @@ class RedisEventBus:
 
     async def stop(self) -> None:
         """Stop the reader and close the connection pool."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        await self._redis.aclose()
+        reader, self._reader = self._reader, None
+        try:
+            await cancel_and_wait(reader)
+        finally:
+            await self._redis.aclose()
 
     async def _read(self) -> None:
         while True:
