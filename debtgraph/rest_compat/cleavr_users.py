@@ -127,18 +127,37 @@ def _prefill(user: User) -> dict[str, str]:
     return {k: v for k, v in values.items() if isinstance(v, str)}
 
 
+def _shown_error(name: str, message: str) -> str:
+    """An API message as the page shows it beside its field: the field's path, which names it
+    for an API client ("company.siret must be 14 digits."), is the field itself here."""
+    if message.startswith(f"{name} "):
+        message = "This field " + message[len(name) + 1 :]
+    return message
+
+
+def _described(name: str, errors: dict[str, str]) -> tuple[str, str]:
+    """The attributes of a field's input and the paragraph after it: a field refused is marked
+    invalid and described by its message, which a screen reader reads with the field."""
+    error = errors.get(name)
+    if not error:
+        return "", ""
+    return (
+        f' aria-invalid="true" aria-describedby="{name}-error"',
+        f'<p class="error" id="{name}-error">{hosted_pages.escape(_shown_error(name, error))}</p>',
+    )
+
+
 def _fields_html(
     fields: tuple[tuple[str, str, str], ...], values: dict[str, str], errors: dict[str, str]
 ) -> str:
     parts = []
     for name, label, kind in fields:
         value = "" if kind == "password" else values.get(name, "")
-        error = errors.get(name)
+        marked, message = _described(name, errors)
         parts.append(
             f'<label for="{name}">{hosted_pages.escape(label)}</label>'
             f'<input type="{kind}" id="{name}" name="{name}" '
-            f'value="{hosted_pages.escape(value)}">'
-            + (f'<p class="error">{hosted_pages.escape(error)}</p>' if error else "")
+            f'value="{hosted_pages.escape(value)}"{marked}>' + message
         )
     return "\n".join(parts)
 
@@ -152,12 +171,11 @@ _CHOOSE_AGAIN = (
 def _document_html(request: Request, errors: dict[str, str]) -> str:
     limit = creditor_cases.identity_document_limit(context(request))
     label = _DOCUMENT_LABEL.format(mb=max(limit // (1024 * 1024), 1))
-    error = errors.get(_DOCUMENT_FIELD)
+    marked, message = _described(_DOCUMENT_FIELD, errors)
     return (
         f'<label for="{_DOCUMENT_FIELD}">{hosted_pages.escape(label)}</label>'
         f'<input type="file" id="{_DOCUMENT_FIELD}" name="{_DOCUMENT_FIELD}" '
-        f'accept="{hosted_pages.escape(_DOCUMENT_ACCEPT)}">'
-        + (f'<p class="error">{hosted_pages.escape(error)}</p>' if error else "")
+        f'accept="{hosted_pages.escape(_DOCUMENT_ACCEPT)}"{marked}>' + message
     )
 
 
@@ -176,22 +194,25 @@ def _onboarding_form(
     nonce, fresh = hosted_pages.csrf_nonce(request)
     fields = _PASSWORD_FIELDS
     if not complete:
-        tos_error = errors.get("tos_acceptance")
         # Ticked again on a form refused for another field: the caller had accepted already.
         ticked = " checked" if (values or {}).get("tos_acceptance") == "accepted" else ""
+        marked, message = _described("tos_acceptance", errors)
         fields_html = (
             _fields_html(_PROFILE_FIELDS, values if values is not None else _prefill(user), errors)
-            + f'<label><input type="checkbox" name="tos_acceptance" value="accepted"{ticked}> '
-            "I accept the terms of service</label>"
-            + (f'<p class="error">{hosted_pages.escape(tos_error)}</p>' if tos_error else "")
+            + f'<label><input type="checkbox" id="tos_acceptance" name="tos_acceptance" '
+            f'value="accepted"{ticked}{marked}> I accept the terms of service</label>'
+            + message
             + _document_html(request, errors)
             + _fields_html(fields, {}, errors)
         )
     else:
         fields_html = _document_html(request, errors) + _fields_html(fields, {}, errors)
-    summary = ""
-    if errors:
-        summary = '<div class="errors">Please correct the fields marked below.</div>'
+    # Announced as the page comes back (role="alert").
+    summary = (
+        '<div class="errors" role="alert">Please correct the fields marked below.</div>'
+        if errors
+        else ""
+    )
     return hosted_pages.render(
         "onboarding.html",
         "Set up your account" if not complete else "Choose your password",

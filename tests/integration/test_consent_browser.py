@@ -208,3 +208,39 @@ async def test_onboarding_page_takes_the_identity_document_in_chromium(
     [stored] = stored_documents(settings)
     assert stored.suffix == ".pdf"
     assert stored.read_bytes() == b"%PDF-1.7\n%%EOF"
+
+
+async def test_onboarding_page_ties_each_refusal_to_its_field_in_chromium(
+    page: Any, server: LiveServer, make_platform: Any
+) -> None:
+    """A refused field is invalid and described by its message in the accessibility tree (what
+    a screen reader reads with the field), and the summary is announced as the page returns."""
+    from playwright.async_api import expect
+
+    from tests.integration.cleavr_support import create_user
+
+    acme = await make_platform()
+    async with httpx.AsyncClient(base_url=server.url) as api:
+        created = await create_user(api, acme.api_key, {"email": "aria@x.test"})
+    await page.goto(created["onboarding_url"])
+    await page.fill('[name="company.name"]', "Danone")
+    await page.fill('[name="company.siret"]', "123")
+    await page.fill('[name="password"]', PASSWORD)
+    await page.fill('[name="password_confirmation"]', PASSWORD)
+    async with page.expect_navigation():
+        await page.click("button[type=submit]")
+
+    siret = page.get_by_label("SIRET", exact=True)
+    await expect(siret).to_have_attribute("aria-invalid", "true")
+    # The API's message names the field by its path; beside the field, the field is "This field".
+    await expect(siret).to_have_accessible_description("This field must be 14 digits.")
+    await expect(page.get_by_label("City", exact=True)).to_have_accessible_description(
+        "The city is required."
+    )
+    terms = page.get_by_label("I accept the terms of service")
+    await expect(terms).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("alert")).to_contain_text("Please correct the fields")
+    # A field that was accepted is neither marked nor described.
+    name = page.get_by_label("Company name", exact=True)
+    await expect(name).not_to_have_attribute("aria-invalid", "true")
+    await expect(name).to_have_accessible_description("")

@@ -58,7 +58,7 @@ def _path(url: str) -> str:
 
 def field_error(page: str, field: str) -> str | None:
     """The error the page shows under one of its inputs, if any."""
-    match = re.search(rf'id="{re.escape(field)}"[^>]*>\s*<p class="error">([^<]*)</p>', page)
+    match = re.search(rf'id="{re.escape(field)}"[^>]*>\s*<p class="error"[^>]*>([^<]*)</p>', page)
     return html.unescape(match.group(1)) if match else None
 
 
