@@ -411,3 +411,43 @@ def test_counting_and_skimming_agree_with_the_reader_on_blank_lines(
     assert [record + 1 for record, _ in counted.marks] == wanted
     for (_, offset), row in zip(counted.marks, rows[first - 1 :: every], strict=True):
         assert content[offset:].startswith(row.data["name"].encode() + b";")
+
+
+def test_a_stray_cp1252_byte_in_a_small_utf8_file_spoils_nothing_else() -> None:
+    # One line edited in a Windows-1252 program, in a file otherwise UTF-8 (review: the whole
+    # file was read as Windows-1252, and each UTF-8 row came out as "JosÃ©").
+    content = (
+        b"name,city\n"
+        + "Ana,Mérida\n".encode("cp1252")
+        + "José,Málaga\n".encode() * 50
+        + "Núñez,A Coruña\n".encode()
+    )
+    reader = _open(content)
+    assert reader.encoding == "utf-8"
+    rows = [row.data for row in reader]
+    assert rows[0] == {"name": "Ana", "city": "Mérida"}
+    assert rows[1] == {"name": "José", "city": "Málaga"}
+    assert rows[-1] == {"name": "Núñez", "city": "A Coruña"}
+
+
+def test_cp1252_text_holding_one_utf8_looking_pair_stays_cp1252() -> None:
+    # "Ã©" in Windows-1252 is the UTF-8 of "é": one such pair among many accented letters.
+    content = "name,city\nPeña,Köln\nMüller,Málaga\nÃ©tienne,Sète\n".encode("cp1252")
+    reader = _open(content)
+    assert reader.encoding == "cp1252"
+    assert [row.data["name"] for row in reader] == ["Peña", "Müller", "Ã©tienne"]
+
+
+def test_a_character_cut_by_the_sample_end_counts_as_no_stray_byte() -> None:
+    # Two UTF-8 letters and one stray byte before the 64 KiB mark, and a letter the mark cuts:
+    # counted as a stray byte, that letter would tie them and the file would be Windows-1252.
+    header = b"name,city\n"
+    lines = "Ana,Mérida\n".encode("cp1252") + "Inés,León\n".encode()
+    filler = b"x" * (SAMPLE_SIZE - len(header) - len(lines) - len(b"Luis,M") - 1)
+    content = header + lines + b"Luis,M" + filler + "ñ".encode() + b"\n"
+    assert content.index("ñ".encode()) == SAMPLE_SIZE - 1
+    reader = _open(content)
+    assert reader.encoding == "utf-8"
+    rows = [row.data for row in reader]
+    assert rows[1] == {"name": "Inés", "city": "León"}
+    assert rows[2]["city"].endswith("ñ")

@@ -2,10 +2,12 @@
 
 The file is read in bounded chunks, so a 50 MB upload never sits in memory as one string:
 
-* Encoding: UTF-8 (a leading BOM is stripped) when the first 64 KiB decode as UTF-8, else
-  Windows-1252. Past the sample, a byte sequence that is not UTF-8 in a UTF-8 file is decoded as
-  Windows-1252 rather than failing the whole upload; bytes Windows-1252 leaves undefined become
-  U+FFFD, which debtor validation then reports as invalid characters.
+* Encoding: UTF-8 (a leading BOM is stripped) when the first 64 KiB decode as UTF-8, or hold
+  fewer bytes that are not UTF-8 than UTF-8 characters beyond ASCII (a stray byte of another
+  program's edit); else Windows-1252. In a UTF-8 file, a byte sequence that is not UTF-8 is
+  decoded as Windows-1252 rather than failing the whole upload, in the sample and past it alike;
+  bytes Windows-1252 leaves undefined become U+FFFD, which debtor validation then reports as
+  invalid characters.
 * Binary content (a NUL byte, or more than 10 % control characters in the sample) is refused.
 * Delimiter: `,` `;` or tab, sniffed from the first records with the ``csv`` parser itself, so
   quoted delimiters do not count; the candidate whose records consistently have the header's
@@ -171,6 +173,9 @@ def normalize_header(name: str) -> str:
     return _HEADER_SEPARATORS.sub("_", name.strip().lower()).strip("_")
 
 
+_ASCII_BYTES: Final = bytes(range(0x80))
+
+
 def _read_sample(stream: ByteStream) -> tuple[bytes, bool]:
     """Read up to SAMPLE_SIZE bytes in bounded reads; also say whether the stream ended."""
     parts: list[bytes] = []
@@ -194,14 +199,31 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def _detect_encoding(sample: bytes, at_eof: bool) -> str:
-    """Choose UTF-8 when the sample decodes as UTF-8, else Windows-1252."""
+    """Choose UTF-8 when the sample is UTF-8 but for fewer stray bytes than it has UTF-8
+    characters beyond ASCII, else Windows-1252.
+
+    A UTF-8 file with a stray Windows-1252 byte (a line edited in another program) is read as
+    UTF-8, that byte as Windows-1252, as such a byte past the sample always was: read whole as
+    Windows-1252, every other accented letter of the file became mojibake ("JosÃ©"). Text in
+    Windows-1252 hardly ever holds a UTF-8 sequence (an accented capital followed by a symbol
+    such as "Ã©"), while each of its accented letters is a byte that is not UTF-8.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         # final=False keeps a multibyte character cut by the sample boundary from failing.
         decoder.decode(sample, final=at_eof)
     except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+        pass
+    else:
+        return "utf-8"
+    if not at_eof:
+        # A character cut by the sample's end is neither: count whole lines only.
+        sample = sample[: sample.rfind(b"\n") + 1]
+    text = sample.decode("utf-8", errors="ignore")
+    beyond_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    utf8_bytes = len(text.encode()) - (len(text) - beyond_ascii)
+    stray = len(sample.translate(None, _ASCII_BYTES)) - utf8_bytes
+    return "utf-8" if stray < beyond_ascii else "cp1252"
 
 
 def _is_blank(record: list[str]) -> bool:
