@@ -157,7 +157,10 @@ def normalize_email(value: str) -> str | None:
         return None
     if not _TLD.fullmatch(labels[-1]):
         return None
-    return f"{local}@{domain.lower()}"
+    normalized = f"{local}@{domain.lower()}"
+    # Lower-casing may lengthen the domain ("İ" is "i" and a combining dot): the address kept
+    # must still be one an email column holds.
+    return normalized if len(normalized) <= 254 else None
 
 
 def is_valid_email(value: str) -> bool:
@@ -392,12 +395,18 @@ class PayloadReader:
         elif isinstance(value, str) and value.strip():
             with contextlib.suppress(ValueError):
                 moment = datetime.fromisoformat(value.strip())
+        if moment is not None and moment.tzinfo is not None:
+            try:
+                moment = moment.astimezone(UTC)
+            except OverflowError:
+                # Its offset takes it past year 1 or 9999: "9999-12-31T23:59:59-14:00".
+                moment = None
         if moment is None:
             self.add(
                 path, "invalid_date", f"{path} must be an ISO 8601 date-time or a Unix timestamp."
             )
             return None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
     def email(self, value: Any, path: str, *, required: bool = False) -> str | None:
         """A syntactically valid email address, domain lower-cased."""
@@ -409,9 +418,11 @@ class PayloadReader:
             self.add(path, "invalid_email", f"{path} is not a valid email address.")
         return normalized
 
-    def url(self, value: Any, path: str, *, required: bool = False) -> str | None:
+    def url(
+        self, value: Any, path: str, *, required: bool = False, max_length: int = 2000
+    ) -> str | None:
         """An absolute http(s) URL."""
-        text = self.string(value, path, required=required, max_length=2000)
+        text = self.string(value, path, required=required, max_length=max_length)
         if text is None:
             return None
         try:

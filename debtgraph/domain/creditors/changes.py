@@ -36,7 +36,7 @@ from debtgraph.domain.core.errors import DomainValidationError, FieldError
 from debtgraph.domain.core.secrets import hash_password, hash_token, public_id, random_string
 from debtgraph.domain.creditors import identity_documents
 from debtgraph.domain.creditors.identity_documents import DocumentKind
-from debtgraph.domain.creditors.models import Role, User, UserStatus
+from debtgraph.domain.creditors.models import Role, User, UserStatus, display_name
 from debtgraph.domain.creditors.parsing import UserDraft, validate_user_payload
 from debtgraph.domain.creditors.requirements import (
     Capabilities,
@@ -157,7 +157,7 @@ async def create_creditor(
         public_id=public_id("usr"),
         role=Role.CREDITOR.value,
         email=draft.email,
-        name=company.name or draft.email,
+        name=display_name(company.name, draft.email),
         status=UserStatus.PENDING_ONBOARDING.value,
         platform_id=platform_id,
         company_name=company.name,
@@ -372,7 +372,7 @@ async def complete_onboarding(
     if form.draft is not None:
         company, contact, tos = form.draft.company, form.draft.contact, form.draft.tos_acceptance
         user.company_name = company.name
-        user.name = company.name or user.email
+        user.name = display_name(company.name, user.email)
         user.company_siret = company.siret
         user.company_vat_number = company.vat_number
         user.company_address = company.address.as_dict() if company.address else None

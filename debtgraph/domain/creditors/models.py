@@ -15,6 +15,16 @@ from debtgraph.domain.core.errors import FieldError
 
 # The unique constraint is the check: a read first would let concurrent creations pass it.
 EMAIL_TAKEN = FieldError("email", "email_taken", "A user with this email already exists.")
+# Column lengths the payload readers hold their fields to (a longer value failed the insert).
+NAME_LENGTH = 200
+WEBSITE_LENGTH = 300
+CALLBACK_URL_LENGTH = 500
+
+
+def display_name(company_name: str | None, email: str) -> str:
+    """A user's name: the company's, else the email, cut to the column (an email may be 254
+    characters long, the name 200)."""
+    return (company_name or email)[:NAME_LENGTH]
 
 
 class Role(enum.StrEnum):
@@ -57,7 +67,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(
         String(254), unique=True, info={DUPLICATE_ERROR: EMAIL_TAKEN}
     )
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(30), default=UserStatus.ACTIVE.value)
     # The platform that created the creditor (its tenant); null for operators.
@@ -68,7 +78,7 @@ class User(Base):
     company_siret: Mapped[str | None] = mapped_column(String(14), default=None, index=True)
     company_vat_number: Mapped[str | None] = mapped_column(String(20), default=None)
     company_address: Mapped[dict[str, Any] | None] = mapped_column(default=None)
-    company_website: Mapped[str | None] = mapped_column(String(300), default=None)
+    company_website: Mapped[str | None] = mapped_column(String(WEBSITE_LENGTH), default=None)
     company_phone: Mapped[str | None] = mapped_column(String(40), default=None)
     contact_first_name: Mapped[str | None] = mapped_column(String(100), default=None)
     contact_last_name: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -79,7 +89,7 @@ class User(Base):
     bank_iban: Mapped[str | None] = mapped_column(String(34), default=None)
     representative_document: Mapped[str | None] = mapped_column(Text, default=None)
     kyb_status: Mapped[str] = mapped_column(String(20), default=KybStatus.UNVERIFIED.value)
-    callback_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    callback_url: Mapped[str | None] = mapped_column(String(CALLBACK_URL_LENGTH), default=None)
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # Hash of the one-time token behind onboarding_url / the set-password link.
     onboarding_token_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)

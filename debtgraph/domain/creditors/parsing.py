@@ -27,6 +27,7 @@ from debtgraph.domain.creditors.kyb import (
     normalize_vat,
     read_address,
 )
+from debtgraph.domain.creditors.models import CALLBACK_URL_LENGTH, WEBSITE_LENGTH
 from debtgraph.domain.creditors.requirements import TOS_CLOCK_SKEW, OnboardingSnapshot
 
 
@@ -105,7 +106,7 @@ def _read_company(reader: PayloadReader, value: Any) -> CompanyDraft:
         siret=normalize_siret(siret) if siret else None,
         vat_number=normalize_vat(vat) if vat else None,
         address=read_address(reader, raw.get("address"), "company.address"),
-        website=reader.url(raw.get("website"), "company.website"),
+        website=reader.url(raw.get("website"), "company.website", max_length=WEBSITE_LENGTH),
         phone=reader.phone(raw.get("phone"), "company.phone"),
     )
 
@@ -128,7 +129,9 @@ def _read_platform(reader: PayloadReader, value: Any) -> PlatformDraft:
         return PlatformDraft()
     metadata = reader.free_mapping(raw.get("metadata"), "platform.metadata")
     return PlatformDraft(
-        callback_url=reader.url(raw.get("callback_url"), "platform.callback_url"),
+        callback_url=reader.url(
+            raw.get("callback_url"), "platform.callback_url", max_length=CALLBACK_URL_LENGTH
+        ),
         metadata=dict(metadata or {}),
     )
 

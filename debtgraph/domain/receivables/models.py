@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from debtgraph.domain.core.base import Base
 
+# The debtor's company name, and its comparison key, as stored (rules.normalize_company_name).
+NAME_LENGTH = 200
+
 
 class ReceivableStatus(enum.StrEnum):
     """Lifecycle of a receivable (PRODUCT.md §3)."""
@@ -53,8 +56,8 @@ class Receivable(Base):
     amount_before_tax: Mapped[Decimal | None] = mapped_column(default=None)
     tax_amount: Mapped[Decimal | None] = mapped_column(default=None)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
-    debtor_company_name: Mapped[str] = mapped_column(String(200))
-    debtor_name_key: Mapped[str] = mapped_column(String(200))
+    debtor_company_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    debtor_name_key: Mapped[str] = mapped_column(String(NAME_LENGTH))
     debtor_company_type: Mapped[str] = mapped_column(String(20), default="company")
     debtor_siret: Mapped[str | None] = mapped_column(String(14), default=None)
     debtor_vat_number: Mapped[str | None] = mapped_column(String(20), default=None)

@@ -34,6 +34,7 @@ from debtgraph.domain.creditors.kyb import (
     normalize_vat,
     read_address,
 )
+from debtgraph.domain.receivables.models import NAME_LENGTH
 
 # Active ISO 4217 currencies, without funds, precious metals and testing codes (XAU, XTS, XXX…):
 # none of those is what an invoice is payable in.
@@ -278,7 +279,9 @@ def _read_contact(reader: PayloadReader, value: Any, path: str) -> ContactDraft 
 
 
 def _read_debtor(reader: PayloadReader, raw: Mapping[str, Any]) -> DebtorDraft | None:
-    name = reader.string(raw.get("company_name"), "debtor.company_name", required=True)
+    name = reader.string(
+        raw.get("company_name"), "debtor.company_name", required=True, max_length=NAME_LENGTH
+    )
     company_type = reader.choice(
         raw.get("company_type"), "debtor.company_type", COMPANY_TYPES, default="company"
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from debtgraph.domain.core.errors import FieldError
 from debtgraph.domain.creditors.kyb import normalize_siret
-from debtgraph.domain.receivables.models import ReceivableStatus
+from debtgraph.domain.receivables.models import NAME_LENGTH, ReceivableStatus
 from debtgraph.domain.receivables.parsing import ContactDraft, ReceivableDraft, invoice_number_key
 
 PRESCRIPTION_YEARS = 5
@@ -68,7 +68,10 @@ def normalize_company_name(name: str) -> str:
     words = re.sub(r"[\W_]+", " ", text).split()
     kept = [word for word in words if word not in _LEGAL_FORMS]
     # A name made only of legal-form words ("SAS") keeps them rather than becoming empty.
-    return " ".join(kept or words)
+    # Bounded by its column: NFKD and casefold can make a name several times longer ("ß" is
+    # "ss", "ﬃ" is "ffi"), and names alike in their first NAME_LENGTH characters of key are
+    # one debtor to the duplicate check.
+    return " ".join(kept or words)[:NAME_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
