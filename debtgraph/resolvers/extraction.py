@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select
 
-from debtgraph.domain.core.errors import refuse_nul_file_name
+from debtgraph.domain.core.errors import INVALID_CHARACTER, NUL_MESSAGE, refuse_nul_file_name
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.extraction import pdf, results
 from debtgraph.domain.extraction.models import ExtractionResult
@@ -66,6 +66,9 @@ async def extract_invoice(ctx: Context, user_id: Any, file: Any) -> ExtractionRe
     principal = require_scope(ctx, RECEIVABLES_WRITE)
     if not isinstance(user_id, str) or not user_id.strip():
         raise InputError([FieldError("user_id", "required", USER_REQUIRED)])
+    if "\x00" in user_id:
+        # A multipart field is client text the JSON bodies' check never saw (PRODUCT.md §12).
+        raise InputError([FieldError("user_id", INVALID_CHARACTER, NUL_MESSAGE)])
     user = await get_user(ctx, user_id.strip(), scope=RECEIVABLES_WRITE)
     if file is None or file == "" or not hasattr(file, "file"):
         raise InputError([FieldError("file", "required", FILE_REQUIRED)])

@@ -101,3 +101,44 @@ def self_referencing_pages() -> bytes:
     return _objects(
         b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"
     )
+
+
+def nul_in_text() -> bytes:
+    """An invoice whose second font maps the glyph "A" to U+0000 through its ToUnicode CMap:
+    the text layer pdfplumber reads then holds NUL characters (outside review)."""
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Nul def\n"
+        b"1 begincodespacerange <00> <FF> endcodespacerange\n"
+        b"1 beginbfchar <41> <0000> endbfchar\n"
+        b"endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    lines = [
+        (800, [("F1", "FACTURE")]),
+        (780, [("F1", "Facture n\xb0 : F-2026-0"), ("F2", "A"), ("F1", "42")]),
+        (765, [("F1", "Date de facture : 15/01/2026")]),
+        (750, [("F1", "Date d'\xe9ch\xe9ance : 14/02/2026")]),
+        (720, [("F1", "Factur\xe9 \xe0 :")]),
+        (705, [("F1", "Client"), ("F2", "A"), ("F1", " SARL")]),
+        (690, [("F1", "12 rue de la Paix"), ("F2", "A")]),
+        (675, [("F1", "75002 Paris")]),
+        (630, [("F1", "Objet : Prestation de conseil"), ("F2", "A")]),
+        (600, [("F1", "Total HT : 100,00 \x80")]),
+        (585, [("F1", "TVA 20 % : 20,00 \x80")]),
+        (570, [("F1", "Total TTC : 120,00 \x80")]),
+    ]
+    operations = []
+    for y, parts in lines:
+        shown = " ".join(f"/{font} 10 Tf ({text}) Tj" for font, text in parts)
+        operations.append(f"BT 50 {y} Td {shown} ET")
+    content = "\n".join(operations).encode("latin-1")
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding"
+    return _objects(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]"
+        b" /Resources << /Font << /F1 4 0 R /F2 5 0 R >> >> /Contents 6 0 R >>",
+        font + b" >>",
+        font + b" /ToUnicode 7 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+    )

@@ -226,6 +226,23 @@ async def test_missing_parts_are_400_naming_the_field(client: httpx.AsyncClient,
     assert as_json.json()["error"]["code"] == "invalid_multipart"
 
 
+async def test_nul_in_the_user_id_or_the_text_layer_is_no_500(
+    client: httpx.AsyncClient, acme: Any
+) -> None:
+    # Outside review: the form field went to SQL as it was, and the PDF's NUL to the JSONB
+    # column, both refused by PostgreSQL (500).
+    bad_id = await ocr(client, bearer(acme.api_key), acme.uid + "\x00x")
+    assert bad_id.status_code == 400, bad_id.text
+    assert (bad_id.json()["error"]["field"], bad_id.json()["error"]["code"]) == (
+        "user_id",
+        "invalid_character",
+    )
+    read = await ocr(client, bearer(acme.api_key), acme.uid, bad_pdfs.nul_in_text())
+    assert read.status_code == 200, read.text
+    assert read.json()["data"]["debtor"]["company_name"] == "Client SARL"
+    assert "\\u0000" not in read.text
+
+
 async def test_a_declared_length_over_the_limit_is_refused_before_reading(
     client: httpx.AsyncClient, acme: Any
 ) -> None:

@@ -309,3 +309,25 @@ def test_a_service_line_in_a_table_row_keeps_its_own_column() -> None:
     pdf.text(20, 41, "Total TTC 120,00 EUR")
     found = read_invoice(bytes(pdf.output()), engine=None).data["invoice"]
     assert found.get("service_description") == "Prestation de conseil"
+
+
+def test_nul_characters_of_a_text_layer_are_dropped() -> None:
+    # A ToUnicode map giving U+0000 for a glyph (outside review): the draft carried it into
+    # PostgreSQL, which refused the row (a 500).
+    extraction = read_invoice(bad_pdfs.nul_in_text(), engine=None).as_dict()
+    assert "\x00" not in repr(extraction)
+    assert extraction["data"]["debtor"]["company_name"] == "Client SARL"
+    assert extraction["data"]["invoice"]["numbers"] == ["F-2026-042"]
+
+
+def test_running_out_of_memory_is_not_called_damage(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memory cap of the extraction process answers pdf_too_complex (runner.py); read as
+    # damage here first, a decompression bomb was "The PDF is damaged and cannot be read."
+    import pdfplumber.page
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError("Unable to allocate output buffer.")
+
+    monkeypatch.setattr(pdfplumber.page.Page, "extract_words", exhausted)
+    with pytest.raises(MemoryError):
+        read_invoice(bad_pdfs.text_invoice(), engine=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -65,8 +66,16 @@ class Line:
 
 
 def lines_of(page: int, words: Iterable[Word]) -> list[Line]:
-    """Group a page's words into lines (top to bottom) and segments (left to right)."""
-    ordered = sorted((w for w in words if w.text.strip()), key=lambda w: (w.top, w.x0))
+    """Group a page's words into lines (top to bottom) and segments (left to right).
+
+    U+0000 is dropped from the words: a font's ToUnicode map may give it for a glyph, and no
+    value of a draft (nor PostgreSQL's text) may hold it.
+    """
+    cleaned = (
+        dataclasses.replace(w, text=w.text.replace("\x00", "")) if "\x00" in w.text else w
+        for w in words
+    )
+    ordered = sorted((w for w in cleaned if w.text.strip()), key=lambda w: (w.top, w.x0))
     rows: list[list[Word]] = []
     for word in ordered:
         if rows:

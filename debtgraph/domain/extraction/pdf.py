@@ -178,8 +178,8 @@ def read_invoice(
             warnings.append(
                 ReviewWarning("no_text_layer", f"Page {number} has no text layer; {how}.", None)
             )
-    except PdfRefused:
-        raise
+    except (PdfRefused, MemoryError):
+        raise  # a MemoryError is the memory cap's (runner.py: pdf_too_complex), no damage
     except Exception:
         # pdfminer raises many kinds of errors on damaged files; all mean the same to a client.
         raise UNREADABLE from None
