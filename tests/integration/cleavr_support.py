@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -78,3 +80,9 @@ async def count(db: Any, model: Any) -> int:
     """Rows of a model."""
     async with db() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def field_error(page: str, field: str) -> str | None:
+    """The error the page shows under one of its inputs, if any."""
+    match = re.search(rf'id="{re.escape(field)}"[^>]*>\s*<p class="error"[^>]*>([^<]*)</p>', page)
+    return html.unescape(match.group(1)) if match else None

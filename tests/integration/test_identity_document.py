@@ -9,7 +9,6 @@ and ``stripe_account_status`` is ``enabled`` for an active creditor with an IBAN
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import stat
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from debtgraph.domain.creditors import identity_documents
 from debtgraph.domain.creditors.models import User
 from debtgraph.settings import Settings
 from tests.conftest import gql
-from tests.integration.cleavr_support import bearer, complete_user, create_user
+from tests.integration.cleavr_support import bearer, complete_user, create_user, field_error
 from tests.integration.test_request_path import post_scope
 from tests.integration.test_users import ONBOARDING_FORM
 
@@ -54,12 +53,6 @@ def _csrf(page: str) -> str:
 
 def _path(url: str) -> str:
     return url.removeprefix("http://testserver")
-
-
-def field_error(page: str, field: str) -> str | None:
-    """The error the page shows under one of its inputs, if any."""
-    match = re.search(rf'id="{re.escape(field)}"[^>]*>\s*<p class="error"[^>]*>([^<]*)</p>', page)
-    return html.unescape(match.group(1)) if match else None
 
 
 def stored_documents(settings: Settings) -> list[Path]:

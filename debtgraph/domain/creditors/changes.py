@@ -32,7 +32,12 @@ from debtgraph.domain.banking.iban import is_valid_iban, normalize_iban
 from debtgraph.domain.core import outbox
 from debtgraph.domain.core.clock import Clock, event_time
 from debtgraph.domain.core.concurrency import flush_refusing_duplicates
-from debtgraph.domain.core.errors import DomainValidationError, FieldError
+from debtgraph.domain.core.errors import (
+    INVALID_CHARACTER,
+    NUL_MESSAGE,
+    DomainValidationError,
+    FieldError,
+)
 from debtgraph.domain.core.secrets import hash_password, hash_token, public_id, random_string
 from debtgraph.domain.creditors import identity_documents
 from debtgraph.domain.creditors.identity_documents import DocumentKind
@@ -240,7 +245,11 @@ class OnboardingForm:
 
 def _password(form: Mapping[str, str], errors: list[FieldError]) -> str:
     password = form.get("password") or ""
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if "\x00" in password:
+        # Refused as in every other field (PRODUCT.md §12): no sign-in form nor JSON body takes
+        # it, so a password holding it could never be typed back.
+        errors.append(FieldError("password", INVALID_CHARACTER, NUL_MESSAGE))
+    elif len(password) < MIN_PASSWORD_LENGTH:
         errors.append(
             FieldError(
                 "password",
