@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -218,6 +218,29 @@ async def approve(ctx: Context, request: AuthorizationRequest, email: str, passw
     return code
 
 
+# The parameters of a token request (RFC 6749 §4.1.3, §6, RFC 7636 §4.5, client authentication
+# §2.3.1) and of a revocation (RFC 7009 §2.1): each at most once (RFC 6749 §3.2).
+_TOKEN_PARAMETERS = (
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+)
+_REVOKE_PARAMETERS = ("token", "token_type_hint", "client_id", "client_secret")
+
+
+def _refuse_repeated(known: Sequence[str], repeated: Collection[str]) -> None:
+    # Which of two codes or secrets is meant is unknown: a request naming one twice is refused
+    # before either is looked at (the last one used to win).
+    for name in known:
+        if name in repeated:
+            raise InvalidRequestError(f"The {name} parameter is given more than once.")
+
+
 def _refuse_nul(form: Mapping[str, Any]) -> None:
     # No parameter of these endpoints can hold U+0000; say so rather than look anything up.
     for name, value in form.items():
@@ -278,10 +301,17 @@ def _response(issued: oauth_flow.IssuedTokens) -> dict[str, Any]:
 
 
 async def token(
-    ctx: Context, form: Mapping[str, Any], headers: Mapping[str, str]
+    ctx: Context,
+    form: Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    repeated: Collection[str],
 ) -> dict[str, Any]:
-    """``POST /oauth/token``: authorization_code and refresh_token grants (TokenResponse)."""
+    """``POST /oauth/token``: authorization_code and refresh_token grants (TokenResponse).
+
+    ``repeated``: the names the request gives more than once (refused, RFC 6749 §3.2)."""
     _refuse_nul(form)
+    _refuse_repeated(_TOKEN_PARAMETERS, repeated)
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequestError("grant_type is required.")
@@ -350,9 +380,17 @@ async def _code_grant(
     return _response(issued)
 
 
-async def revoke(ctx: Context, form: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-    """RFC 7009 token revocation (the client must authenticate; unknown tokens are fine)."""
+async def revoke(
+    ctx: Context,
+    form: Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    repeated: Collection[str],
+) -> None:
+    """RFC 7009 token revocation (the client must authenticate; unknown tokens are fine);
+    ``repeated`` as for :func:`token`."""
     _refuse_nul(form)
+    _refuse_repeated(_REVOKE_PARAMETERS, repeated)
     platform = await authenticate_client(ctx, form, headers)
     value = form.get("token")
     if not value:

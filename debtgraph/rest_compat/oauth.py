@@ -8,6 +8,7 @@ sees an error page and is never redirected.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -199,13 +200,19 @@ def _oauth_error(exc: oauth.OAuth2Error) -> Response:
     return JSONResponse(body, status_code=exc.status_code or 400, headers=headers)
 
 
+def _repeated(form: Any) -> set[str]:
+    """The names a form gives more than once."""
+    counted = Counter(name for name, _value in form.multi_items())
+    return {name for name, times in counted.items() if times > 1}
+
+
 async def token(request: Request) -> Response:
     """Exchange a code or a refresh token for a TokenResponse."""
     ctx = context(request)
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
-        body = await oauth.token(ctx, values, request.headers)
+        body = await oauth.token(ctx, values, request.headers, repeated=_repeated(form))
     except oauth.OAuth2Error as exc:
         return _oauth_error(exc)
     return JSONResponse(body, headers=_NO_STORE)
@@ -217,7 +224,7 @@ async def revoke(request: Request) -> Response:
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
-        await oauth.revoke(ctx, values, request.headers)
+        await oauth.revoke(ctx, values, request.headers, repeated=_repeated(form))
     except oauth.OAuth2Error as exc:
         return _oauth_error(exc)
     return JSONResponse({}, headers=_NO_STORE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy import update
 from debtgraph.domain.creditors.models import User
 from debtgraph.domain.oauth.models import AuthorizationCode
 from tests.integration.cleavr_support import count
-from tests.integration.test_oauth import PASSWORD, REDIRECT, authorize, creditor
+from tests.integration.test_oauth import PASSWORD, REDIRECT, authorize, code_for, creditor, exchange
 
 NUL_ID = "client\x00id"
 
@@ -176,3 +176,49 @@ async def test_an_unknown_parameter_given_twice_is_ignored(
     response = await client.get("/oauth/authorize", params=params)
     assert response.status_code == 302
     assert "/oauth/consent?request=" in response.headers["location"]
+
+
+# RFC 6749 §3.2 (and RFC 7009 §2.1 for revocation): token request parameters at most once.
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize("name", ["code", "grant_type", "client_secret", "redirect_uri"])
+async def test_a_token_parameter_given_twice_is_an_invalid_request(
+    client: httpx.AsyncClient, make_platform: Any, db: Any, name: str
+) -> None:
+    acme = await make_platform()
+    await creditor(client, db, acme.api_key)
+    code = await code_for(client, acme)
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", acme.platform.client_id),
+        ("client_secret", acme.client_secret),
+    ]
+    # A bogus value first and the right one last: the last used to win, and tokens came back.
+    bogus = {"code": "bogus", "grant_type": "refresh_token", "client_secret": "x"}
+    form.insert(0, (name, bogus.get(name, dict(form)[name])))
+    response = await client.post("/oauth/token", content=urlencode(form), headers=_FORM)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": f"The {name} parameter is given more than once.",
+    }
+    # Nothing was spent: the code still works once, sent right.
+    assert (await exchange(client, acme, code)).status_code == 200
+
+
+async def test_a_revocation_naming_its_token_twice_is_an_invalid_request(
+    client: httpx.AsyncClient, make_platform: Any, db: Any
+) -> None:
+    acme = await make_platform()
+    uid = await creditor(client, db, acme.api_key)
+    issued = (await exchange(client, acme, await code_for(client, acme))).json()
+    credentials = [("client_id", acme.platform.client_id), ("client_secret", acme.client_secret)]
+    twice = [("token", "other"), ("token", issued["access_token"]), *credentials]
+    response = await client.post("/oauth/revoke", content=urlencode(twice), headers=_FORM)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+    assert (await client.get(f"/v1/users/{uid}", headers=bearer)).status_code == 200  # live
