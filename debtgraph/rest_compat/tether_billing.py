@@ -4,6 +4,7 @@ gateway's signed callback."""
 from __future__ import annotations
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -55,7 +56,10 @@ async def import_pain002(request: Request) -> Response:
     ctx = operator_context(request)
     try:
         form = await request.form(max_files=1, max_fields=10)
-    except Exception:
+    except HTTPException:
+        # Starlette's answer to a body that is no multipart form. Only that: the request guard's
+        # refusal of a body past the limit (chunked, so not refused before it was read) passes
+        # through to be answered as too large, not as no form.
         raise InputError([FieldError("file", "invalid", NOT_MULTIPART)]) from None
     try:
         upload = form.get("file")

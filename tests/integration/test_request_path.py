@@ -533,3 +533,24 @@ async def test_a_client_gone_mid_body_is_no_incident_and_gets_no_answer(
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
     access = [r for r in caplog.records if r.name == "debtgraph.access"]
     assert [r.status for r in access] == [499]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_pain002_past_the_limit_is_too_large_however_it_is_sent(
+    app: Any, runtime: Any, admin_headers: dict[str, str], declared: bool
+) -> None:
+    # Outside review: chunked, the guard's refusal raised inside the form's read was taken for
+    # a body that is no multipart form ("The file field must be a file sent as multipart…").
+    runtime.services.settings = dataclasses.replace(runtime.services.settings, max_upload_mb=1)
+    part = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="r.xml"\r\n'
+        b"Content-Type: application/xml\r\n\r\n"
+    )
+    report = Channel(2 * 1024 * 1024, prefix=part)
+    headers = {**admin_headers, "Content-Type": "multipart/form-data; boundary=b"}
+    status, body = await asgi_post(
+        app, "/api/admin/billing/pain002", report, headers, declared=declared
+    )
+    assert status == 422, body
+    assert body["message"] == "The file is too large: the maximum size is 1 MB."
+    assert report.read < report.total  # refused as it crossed the limit (and its framing slack)
