@@ -107,6 +107,10 @@ def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> N
         codes = {"401": _TETHER_ERROR, "404": _TETHER_ERROR}
         if operation.get("parameters") or operation.get("requestBody") or method in _WRITES:
             codes["422"] = {"$ref": "#/components/responses/TetherValidationError"}
+        if method in _WRITES:
+            # A write the object's state refuses: a debtor in collection, an upload still
+            # processing, billing already started.
+            codes["409"] = _TETHER_ERROR
     for code, response in codes.items():
         responses.setdefault(code, response)
 
