@@ -55,7 +55,15 @@ def test_blank_is_none(raw: str | None) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["abc", "12 34", "1,2,3", "1.234.56,7", "1 234.567,89", "--5", "1e5", "1.", "€", "-", "NaN"],
+    [
+        *("abc", "12 34", "1,2,3", "1.234.56,7", "1 234.567,89", "--5", "1e5", "1.", "€", "-"),
+        "NaN",
+        # Digits of other scripts, which Decimal would read (outside review: "١٢٣" was 123).
+        "١٢٣",
+        "१२,००",
+        "1٢,50",
+        "１２３",  # fullwidth
+    ],
 )
 def test_garbage_raises(raw: str) -> None:
     with pytest.raises(ValueError, match="Invalid amount"):

@@ -14,7 +14,7 @@ Which of ``,`` and ``.`` is the decimal separator:
   a US reader reads ``1,234`` and a European reader reads ``1.234``. ``0,125`` stays 0.13, and a
   separator after space-grouped thousands (``1 234,567``) is always the decimal one.
 
-Results are rounded half up to two decimals.
+Results are rounded half up to two decimals. Digits are ASCII digits only.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Final
 _CENT: Final = Decimal("0.01")
 _SPACES: Final = re.compile(r"[ \u00a0\u2007\u2008\u2009\u200a\u202f]+")
 _CURRENCY: Final = re.compile(r"^(?:€|EUR)\s*|\s*(?:€|EUR)$", re.IGNORECASE)
-_GROUPED: Final = re.compile(r"\d{1,3}(?:[ ,.]\d{3})+")
-_LEADING_GROUP: Final = re.compile(r"[1-9]\d{0,2}")
+_GROUPED: Final = re.compile(r"\d{1,3}(?:[ ,.]\d{3})+", re.ASCII)
+_LEADING_GROUP: Final = re.compile(r"[1-9]\d{0,2}", re.ASCII)
+_BODY: Final = re.compile(r"[0-9 ,.]+")
 
 
 def _split_decimal(body: str) -> tuple[str, str | None]:
@@ -79,7 +80,9 @@ def parse_amount(raw: str | None) -> Decimal | None:
     sign = ""
     if text[:1] in {"+", "-"}:
         sign, text = text[0], _CURRENCY.sub("", text[1:].strip()).strip()
-    if not text or not re.fullmatch(r"[\d ,.]+", text) or not any(c.isdigit() for c in text):
+    # ASCII digits only: Decimal reads "١٢٣" (and other scripts' digits) as 123, which no
+    # spreadsheet of an operator's writes and no person reviewing the row would read.
+    if not text or not _BODY.fullmatch(text) or not any(c.isdigit() for c in text):
         raise ValueError(f"Invalid amount: {raw!r}")
     try:
         whole, decimals = _split_decimal(text)
