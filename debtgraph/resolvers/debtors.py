@@ -17,6 +17,7 @@ from debtgraph.domain.core.outbox import record_event
 from debtgraph.domain.debtors import ingestion
 from debtgraph.domain.debtors import validation as debtor_validation
 from debtgraph.domain.debtors.csv_reader import normalize_header
+from debtgraph.domain.debtors.fields import merge_raw
 from debtgraph.domain.debtors.models import (
     Debtor,
     DebtorStatus,
@@ -431,7 +432,7 @@ async def update_debtor(ctx: Context, debtor_id: Any, raw_data: Any) -> Debtor:
         if debtor is None:
             raise NotFound("Debtor")
         changes = check_raw_data(raw_data)
-        merged = {**(debtor.raw_data or {}), **changes}
+        merged = merge_raw(debtor.raw_data or {}, changes)
         previous = debtor.validation_status
         debtor.raw_data = merged
         for name, value in ingestion.debtor_fields_from_raw(merged).items():

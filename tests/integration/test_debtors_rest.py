@@ -317,6 +317,28 @@ async def test_put_debtor_rederives_and_revalidates(
     assert data["raw_data"]["city"] == "Berlin"
 
 
+async def test_a_correction_under_another_spelling_of_its_column_stays(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    # Outside review: "Código Postal" then "Codigo Postal" kept both keys in raw_data; which one
+    # a later edit read was up to the order of a JSON column's keys (PostgreSQL's JSONB keeps
+    # none), and the second correction came undone.
+    await upload(client, admin_headers, csv_text(1))
+    path = f"/api/admin/debtors/{await _first_debtor_id(db)}"
+
+    async def put(raw_data: dict[str, Any]) -> dict[str, Any]:
+        response = await client.put(path, json={"raw_data": raw_data}, headers=admin_headers)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]  # type: ignore[no-any-return]
+
+    assert (await put({"postcode": "", "Código Postal": "12345"}))["postcode"] == "12345"
+    assert (await put({"postcode": "", "Codigo Postal": "54321"}))["postcode"] == "54321"
+    kept = await put({"postcode": None})
+    assert kept["postcode"] == "54321"
+    assert "código_postal" not in kept["raw_data"]
+    assert kept["raw_data"]["codigo_postal"] == "54321"
+
+
 async def test_put_with_bad_raw_data_is_422_and_changes_nothing(
     client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
 ) -> None:

@@ -249,6 +249,20 @@ def fold_whitespace(value: str | None) -> str:
     return _FOLDABLE.sub(" ", value).strip()
 
 
+def merge_raw(raw: Mapping[str, str], changes: Mapping[str, str]) -> dict[str, str]:
+    """A row's columns with ``changes`` applied: each change replaces the column it names,
+    accents ignored (``codigo_postal`` replaces ``código_postal``), as the aliases read them.
+
+    Kept beside it, the twin of a change would be one of two values for one field, the one
+    read decided by the order of the keys, which a JSON column does not keep (PostgreSQL's JSONB
+    orders them by length): an operator's correction came undone at the next edit.
+    """
+    # By bare name, the last of twins within the changes too.
+    latest = {_strip_accents(name): (name, value) for name, value in changes.items()}
+    kept = {name: value for name, value in raw.items() if _strip_accents(name) not in latest}
+    return {**kept, **dict(latest.values())}
+
+
 def _strip_accents(text: str) -> str:
     """Remove combining accents, so header aliases match with or without them."""
     decomposed = unicodedata.normalize("NFKD", text)
