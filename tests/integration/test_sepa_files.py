@@ -249,6 +249,43 @@ async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
     assert await _count(db) == 1
 
 
+async def test_mandates_a_bank_refuses_refuse_the_export_with_nothing_changed(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    # Outside review: both were written into the file, which the bank then refused.
+    header = (
+        "first_name,last_name,iban,amount,city,postcode,address,country,"
+        "mandate_reference,mandate_date\n"
+    )
+    ana = "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
+    luis = "Luis,Perez,NL91ABNA0417164300,90.00,Bilbao,48001,Calle Mayor 3,ES,"
+    for rows, message in [
+        (
+            [ana + "M-1,2099-01-01"],
+            "has a mandate signed after the collection date (2099-01-01 > ",
+        ),
+        (
+            [ana + "M-1,2020-01-01", luis + "M-1,2021-06-30"],
+            "have the same mandate reference 'M-1': a one-off mandate collects once.",
+        ),
+    ]:
+        created = await upload(client, admin_headers, header + "\n".join(rows) + "\n")
+        upload_id = created.json()["data"]["id"]
+        refused = await client.post(
+            f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert message in refused.json()["message"]
+        assert await _count(db) == 0
+    # Each under its own reference, signed before, they export.
+    fine = await upload(client, admin_headers, header + ana + "M-1,2020-01-01\n")
+    upload_id = fine.json()["data"]["id"]
+    exported = await client.post(
+        f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
+    )
+    assert exported.status_code == 200, exported.text
+
+
 async def exported_file(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     """The MsgId of the pain.008 file exported for a fresh billing upload."""
     upload_id = await billing_upload(client, headers)

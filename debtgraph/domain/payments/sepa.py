@@ -151,8 +151,25 @@ def build_pain008(
         config["BIC"] = creditor.bic
     document = SepaDD(config, schema=PAIN_008_SCHEMA, clean=True)
     total = Decimal("0")
+    # Whose mandate each reference is, in this file: a one-off (OOFF) mandate collects once.
+    holders: dict[str, int] = {}
     for attempt, debtor in entries:
         mandate = mandate_of(debtor)
+        # What a bank refuses in the file, refused here naming the debtor (outside review):
+        # a mandate signed after the collection it authorises, one reference for two debtors.
+        if mandate.signed_on > collection_date:
+            raise _export_error(
+                "invalid_mandate",
+                f"Debtor {debtor.id} has a mandate signed after the collection date "
+                f"({mandate.signed_on.isoformat()} > {collection_date.isoformat()}).",
+            )
+        other = holders.setdefault(mandate.reference, debtor.id)
+        if other != debtor.id:
+            raise _export_error(
+                "invalid_mandate",
+                f"Debtors {other} and {debtor.id} have the same mandate reference "
+                f"{mandate.reference[:40]!r}: a one-off mandate collects once.",
+            )
         payment: dict[str, Any] = {
             "name": full_name(debtor.first_name, debtor.last_name) or "Debtor",
             "IBAN": debtor.iban,
