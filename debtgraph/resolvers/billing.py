@@ -254,6 +254,10 @@ async def _read_file(ctx: Context, file: Any) -> bytes:
         raise InputError([FieldError("file", "required", PAIN002_REQUIRED)])
     if not hasattr(file, "read"):
         raise InputError([FieldError("file", "invalid", "The file field must be a file.")])
+    # From its start, as an upload's file (resolvers.uploads): a File variable may be read twice.
+    seek = getattr(file, "seek", None)
+    if seek is not None:
+        await seek(0)
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise InputError(

@@ -106,6 +106,10 @@ async def create_upload(ctx: Context, file: UploadedFile | Any) -> UploadCreated
             ingestion.check_size(
                 file.size, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
             )
+        # From its start: one GraphQL File variable may feed two uploadCreate fields of one
+        # request, and the first read it to its end ("The file is empty." for the second).
+        if hasattr(file.file, "seek"):
+            file.file.seek(0)  # a spooled temporary file: in memory, or one lseek
         summary = await asyncio.to_thread(
             ingestion.store_and_inspect,
             file.file,

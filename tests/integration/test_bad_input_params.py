@@ -14,6 +14,7 @@ import pytest
 from debtgraph.domain.debtors.models import Upload
 from tests.conftest import gql
 from tests.integration.cleavr_support import bearer, count
+from tests.integration.uploads_support import csv_text
 
 HUGE = "99999999999999999999"  # beyond BIGINT
 
@@ -294,3 +295,30 @@ async def test_variables_that_do_not_coerce_are_bad_user_input(
     error = body["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", body
     assert "$n" in error["message"]
+
+
+async def test_one_file_variable_feeds_two_upload_fields(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
+) -> None:
+    # Outside review: the first field read the file to its end, and the second was refused
+    # with "The file is empty.".
+    twice = (
+        "mutation($f: File!) { a: uploadCreate(input: {file: $f}) { upload { id totalRecords } }"
+        " b: uploadCreate(input: {file: $f}) { upload { id totalRecords } } }"
+    )
+    response = await client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps({"query": twice, "variables": {"f": None}}),
+            "map": '{"0": ["variables.f"]}',
+        },
+        files={"0": ("a.csv", csv_text(2).encode(), "text/csv")},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    first, second = body["data"]["a"]["upload"], body["data"]["b"]["upload"]
+    assert first["id"] != second["id"]
+    assert first["totalRecords"] == second["totalRecords"] == 2
+    assert await count(db, Upload) == 2
