@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from debtgraph.domain.core.secrets import (
     verify_password,
 )
 from debtgraph.domain.creditors.models import AccessToken, Role, User, UserStatus
+from debtgraph.domain.creditors.operators import is_sign_in_email
 from debtgraph.domain.oauth.models import ALL_SCOPES, ApiKey, OAuthToken, Platform
 from debtgraph.resolvers.context import Context
 from debtgraph.resolvers.errors import (
@@ -34,7 +34,6 @@ from debtgraph.resolvers.permissions import USERS_READ, require_principal
 from debtgraph.resolvers.principal import Principal, PrincipalKind, platform_principal
 
 # Syntax only: the server never makes DNS lookups to validate input (PRODUCT.md §11).
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BAD_CREDENTIALS = "The provided credentials are incorrect."
 
 
@@ -147,7 +146,7 @@ def _login_input(email: Any, password: Any) -> tuple[str, str]:
         errors.append(FieldError("email", "required", "The email field is required."))
     elif not isinstance(email, str):
         errors.append(FieldError("email", "invalid", "The email field must be a string."))
-    elif not EMAIL_RE.match(email.strip()) or len(email) > 254:
+    elif not is_sign_in_email(email):
         errors.append(
             FieldError("email", "invalid", "The email field must be a valid email address.")
         )

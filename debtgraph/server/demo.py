@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from debtgraph.domain.core.clock import SystemClock
+from debtgraph.domain.creditors.models import Role, User
 from debtgraph.domain.creditors.operators import upsert_operator
 from debtgraph.domain.migrations.runner import upgrade
 from debtgraph.domain.oauth.models import Platform
@@ -20,6 +21,7 @@ from debtgraph.settings import Settings
 OPERATOR = ("admin@tether.test", "password", "Admin User")
 CREDITOR_EMAIL = "ada@danone.demo"
 DEMO_PLATFORM = "Demo Platform"
+DEMO_REDIRECT_URI = "http://localhost:3000/callback"
 # Real, checksum-valid identifiers (Cleavr's documented samples fail the checks).
 COMPANY = {
     "name": "Danone",
@@ -51,24 +53,34 @@ async def load_demo(settings: Settings) -> list[str]:
     await upgrade(runtime.services.engine)
     lines: list[str] = []
     async with runtime.services.session_factory() as session:
-        operator = await upsert_operator(session, clock, *OPERATOR)
+        operator = await session.scalar(select(User).where(User.email == OPERATOR[0]))
+        kept = operator is not None and operator.role == Role.ADMIN.value
+        if not kept:
+            # Only when absent: resetting it would revoke every token of it (PRODUCT.md §1), and
+            # a second run is to change nothing (a browser signed in as it was signed out).
+            operator = await upsert_operator(session, clock, *OPERATOR)
         loaded = await session.scalar(select(Platform.id).where(Platform.name == DEMO_PLATFORM))
         if loaded is None:
             platform = await register_platform(
                 session,
                 clock,
                 DEMO_PLATFORM,
-                ["http://localhost:3000/callback"],
+                [DEMO_REDIRECT_URI],
                 mode=api_key_mode(settings),
             )
         await session.commit()
-    lines.append(f"operator admin@tether.test / password (id {operator.id})")
+    assert operator is not None
+    if kept:
+        lines.append(f"operator admin@tether.test kept as it was (id {operator.id})")
+    else:
+        lines.append(f"operator admin@tether.test / password (id {operator.id})")
     if loaded is not None:
         await runtime.services.engine.dispose()
         return [*lines, "the rest of the demo data was loaded before (secrets were shown then)"]
     lines.append(f"platform 'Demo Platform' client_id={platform.platform.client_id}")
     lines.append(f"  client_secret={platform.client_secret}")
     lines.append(f"  api_key={platform.api_key}")
+    lines.append(f"  redirect_uri={DEMO_REDIRECT_URI} (its one registered redirect URI)")
     await start_runtime(runtime, periodic=False)
     try:
         transport = httpx.ASGITransport(app=app)
@@ -111,6 +123,8 @@ async def _platform_side(client: httpx.AsyncClient, api_key: str, clock: SystemC
     )
     user.raise_for_status()
     user_id = user.json()["id"]
+    # Its password is chosen at this link: the consent page of an OAuth flow signs it in.
+    link = user.json().get("onboarding_url")
     today = clock.today()
     created = []
     for number, days, amount in (("F-2026-001", 40, 1200.00), ("F-2026-002", 120, 480.50)):
@@ -144,4 +158,7 @@ async def _platform_side(client: httpx.AsyncClient, api_key: str, clock: SystemC
         )
         receivable.raise_for_status()
         created.append(receivable.json()["id"])
-    return [f"creditor {CREDITOR_EMAIL} ({user_id}), receivables {', '.join(created)}"]
+    lines = [f"creditor {CREDITOR_EMAIL} ({user_id}), receivables {', '.join(created)}"]
+    if link:
+        lines.append(f"  set its password (once) to sign in on the OAuth consent page: {link}")
+    return lines

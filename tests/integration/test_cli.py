@@ -127,11 +127,49 @@ def test_demo_loads_every_area_once(db_url: str) -> None:
     assert sorted(d.validation_status for d in debtors) == ["invalid"] * 2 + ["valid"] * 5
     receivables = asyncio.run(_fetch(db_url, select(Receivable)))
     assert len(receivables) == 2
+    assert "redirect_uri=http://localhost:3000/callback" in result.stdout
+    assert "set its password (once) to sign in on the OAuth consent page: http" in result.stdout
     again = run(db_url, "demo")
     assert again.returncode == 0, again.stderr
     assert "loaded before" in again.stdout
+    # The operator is left as it was: a reset (a new hash) revoked every token it had, and a
+    # browser signed in as it was signed out (outside review).
+    [kept] = asyncio.run(_fetch(db_url, select(User).where(User.email == "admin@tether.test")))
+    assert kept.password_hash == users[0].password_hash
+    assert "operator admin@tether.test kept as it was" in again.stdout
     assert len(asyncio.run(_fetch(db_url, select(Debtor)))) == 7
     assert len(asyncio.run(_fetch(db_url, select(Platform)))) == 1
+
+
+def test_create_admin_refuses_an_operator_who_could_not_sign_in(db_url: str) -> None:
+    # Outside review: "notanemail" was made an operator that POST /api/login refuses (422).
+    for argv, message in [
+        (["--email", "notanemail"], "The email field must be a valid email address."),
+        (["--email", "ops@x.test", "--name", "N" * 201], "The name must be at most 200"),
+    ]:
+        made = run(db_url, "create-admin", "--password", "x" * 12, "--name", "Ops", *argv)
+        assert made.returncode != 0
+        assert message in made.stderr
+    assert asyncio.run(_fetch(db_url, select(User).where(User.role == "admin"))) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MAX_UPLOAD_MB", "abc", "MAX_UPLOAD_MB must be an integer, not 'abc'."),
+        ("DB_POOL_TIMEOUT", "soon", "DB_POOL_TIMEOUT must be a number, not 'soon'."),
+        ("EXTRACTION_TIMEOUT_SECONDS", "nan", "must be a number, not 'nan'."),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ],
+)
+def test_a_bad_setting_is_named_without_a_traceback(
+    db_url: str, name: str, value: str, message: str
+) -> None:
+    # Outside review: a bare int() of the setting ended the command with a ValueError trace.
+    refused = run(db_url, "migrate", **{name: value})
+    assert refused.returncode != 0
+    assert message in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_production_without_secret_key_refuses_to_start(db_url: str) -> None:

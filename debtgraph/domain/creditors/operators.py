@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from debtgraph.domain.core.clock import Clock
-from debtgraph.domain.core.errors import DomainValidationError, FieldError
+from debtgraph.domain.core.errors import (
+    INVALID_CHARACTER,
+    NUL_MESSAGE,
+    DomainValidationError,
+    FieldError,
+)
 from debtgraph.domain.core.secrets import hash_password, public_id
-from debtgraph.domain.creditors.models import AccessToken, Role, User, UserStatus
+from debtgraph.domain.creditors.models import NAME_LENGTH, AccessToken, Role, User, UserStatus
+
+# What the operator sign-in (POST /api/login) takes for an email, as Laravel's rule reads it.
+_SIGN_IN_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_sign_in_email(email: str) -> bool:
+    """Whether the sign-in takes ``email`` (trimmed) as an email address."""
+    return bool(_SIGN_IN_EMAIL.match(email.strip())) and len(email) <= 254
 
 
 async def upsert_operator(
@@ -19,9 +34,21 @@ async def upsert_operator(
     A reset revokes every token of the operator (PRODUCT.md §1): whoever held one must sign in
     with the new password.
     """
+    # Refused here what the sign-in would refuse: an operator made with it could never sign in.
+    if not is_sign_in_email(email):
+        raise DomainValidationError(
+            [FieldError("email", "invalid", "The email field must be a valid email address.")]
+        )
     email = email.strip().lower()
     if not password:
         raise DomainValidationError([FieldError("password", "required", "Password is required.")])
+    for field, value in (("password", password), ("name", name)):
+        if "\x00" in value:
+            raise DomainValidationError([FieldError(field, INVALID_CHARACTER, NUL_MESSAGE)])
+    if len(name) > NAME_LENGTH:
+        raise DomainValidationError(
+            [FieldError("name", "too_long", f"The name must be at most {NAME_LENGTH} characters.")]
+        )
     user = await session.scalar(select(User).where(User.email == email))
     now = clock.now()
     if user is None:
