@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -33,6 +36,31 @@ def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    """An integer setting; a value that is none is refused naming it (not a traceback)."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {text[:40]!r}.") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number setting (seconds), refused naming it as :func:`_int` refuses."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number, not {text[:40]!r}.")
+    return value
 
 
 def _list(value: str | None) -> tuple[str, ...]:
@@ -168,6 +196,11 @@ class Settings:
 
     def check(self) -> None:
         """Refuse configurations that are unsafe to serve."""
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            raise ConfigError(
+                "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                f"not {self.log_level[:40]!r}."
+            )
         if self.vop_provider not in ("sandbox", "http"):
             raise ConfigError("VOP_PROVIDER must be sandbox or http.")
         if self.vop_provider == "http" and not self.vop_provider_url:
@@ -235,19 +268,19 @@ class Settings:
             database_url=env.get("DATABASE_URL") or cls.database_url,
             redis_url=env.get("REDIS_URL") or None,
             secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
-            max_upload_mb=int(env.get("MAX_UPLOAD_MB") or 50),
+            max_upload_mb=_int(env, "MAX_UPLOAD_MB", 50),
             allow_private_webhook_urls=_bool(env.get("ALLOW_PRIVATE_WEBHOOK_URLS")),
             cors_origins=_list(env.get("CORS_ORIGINS")),
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             upload_dir=env.get("UPLOAD_DIR") or cls.upload_dir,
             log_level=env.get("LOG_LEVEL") or "INFO",
-            graphql_max_depth=int(env.get("GRAPHQL_MAX_DEPTH") or 12),
-            graphql_max_cost=int(env.get("GRAPHQL_MAX_COST") or 10_000),
-            graphql_max_aliases=int(env.get("GRAPHQL_MAX_ALIASES") or 100),
-            graphql_max_nodes=int(env.get("GRAPHQL_MAX_NODES") or 100),
+            graphql_max_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
+            graphql_max_cost=_int(env, "GRAPHQL_MAX_COST", 10_000),
+            graphql_max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 100),
+            graphql_max_nodes=_int(env, "GRAPHQL_MAX_NODES", 100),
             graphql_compiled=_bool(env.get("GRAPHQL_COMPILED"), default=True),
             graphql_check_compiled=_bool(env.get("GRAPHQL_CHECK_COMPILED")),
-            graphql_max_document_kb=int(env.get("GRAPHQL_MAX_DOCUMENT_KB") or 64),
+            graphql_max_document_kb=_int(env, "GRAPHQL_MAX_DOCUMENT_KB", 64),
             graphql_introspection=_introspection(env.get("GRAPHQL_INTROSPECTION")),
             graphql_persisted_queries=(
                 (env.get("GRAPHQL_PERSISTED_QUERIES") or "automatic").strip().lower()
@@ -255,28 +288,28 @@ class Settings:
             graphql_persisted_queries_manifest=(
                 env.get("GRAPHQL_PERSISTED_QUERIES_MANIFEST") or None
             ),
-            graphql_apq_max_entries=int(env.get("GRAPHQL_APQ_MAX_ENTRIES") or 1000),
-            graphql_apq_ttl_seconds=int(env.get("GRAPHQL_APQ_TTL") or 86_400),
-            access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL") or 3600),
-            refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL") or 60 * 60 * 24 * 30),
-            operator_token_ttl_seconds=int(env.get("OPERATOR_TOKEN_TTL") or 60 * 60 * 24 * 7),
-            subscription_recheck_seconds=int(env.get("SUBSCRIPTION_RECHECK_SECONDS") or 30),
-            ws_max_connections_per_principal=int(env.get("WS_MAX_CONNECTIONS_PER_PRINCIPAL") or 10),
+            graphql_apq_max_entries=_int(env, "GRAPHQL_APQ_MAX_ENTRIES", 1000),
+            graphql_apq_ttl_seconds=_int(env, "GRAPHQL_APQ_TTL", 86_400),
+            access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL", 3600),
+            refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL", 60 * 60 * 24 * 30),
+            operator_token_ttl_seconds=_int(env, "OPERATOR_TOKEN_TTL", 60 * 60 * 24 * 7),
+            subscription_recheck_seconds=_int(env, "SUBSCRIPTION_RECHECK_SECONDS", 30),
+            ws_max_connections_per_principal=_int(env, "WS_MAX_CONNECTIONS_PER_PRINCIPAL", 10),
             ws_max_subscriptions_per_connection=int(
                 env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
             ),
-            ws_connection_init_timeout_seconds=float(
-                env.get("WS_CONNECTION_INIT_TIMEOUT_SECONDS") or 60
+            ws_connection_init_timeout_seconds=_float(
+                env, "WS_CONNECTION_INIT_TIMEOUT_SECONDS", 60
             ),
-            ws_subscriber_queue_size=int(env.get("WS_SUBSCRIBER_QUEUE_SIZE") or 256),
-            login_max_attempts=int(env.get("LOGIN_MAX_ATTEMPTS") or 5),
-            login_max_attempts_per_email=int(env.get("LOGIN_MAX_ATTEMPTS_PER_EMAIL") or 20),
-            login_max_attempts_per_address=int(env.get("LOGIN_MAX_ATTEMPTS_PER_ADDRESS") or 100),
-            db_pool_size=int(env.get("DB_POOL_SIZE") or 20),
-            db_max_overflow=int(env.get("DB_MAX_OVERFLOW") or 0),
-            db_pool_timeout=float(env.get("DB_POOL_TIMEOUT") or 30),
-            max_body_kb=int(env.get("MAX_BODY_KB") or 1024),
-            extraction_timeout_seconds=float(env.get("EXTRACTION_TIMEOUT_SECONDS") or 60),
+            ws_subscriber_queue_size=_int(env, "WS_SUBSCRIBER_QUEUE_SIZE", 256),
+            login_max_attempts=_int(env, "LOGIN_MAX_ATTEMPTS", 5),
+            login_max_attempts_per_email=_int(env, "LOGIN_MAX_ATTEMPTS_PER_EMAIL", 20),
+            login_max_attempts_per_address=_int(env, "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 100),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 20),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 0),
+            db_pool_timeout=_float(env, "DB_POOL_TIMEOUT", 30),
+            max_body_kb=_int(env, "MAX_BODY_KB", 1024),
+            extraction_timeout_seconds=_float(env, "EXTRACTION_TIMEOUT_SECONDS", 60),
             tesseract_cmd=env.get("TESSERACT_CMD") or "tesseract",
             billing_gateway_url=env.get("BILLING_GATEWAY_URL") or None,
             billing_gateway_api_key=env.get("BILLING_GATEWAY_API_KEY") or "",
@@ -288,9 +321,9 @@ class Settings:
             sepa_creditor_id=env.get("SEPA_CREDITOR_ID") or cls.sepa_creditor_id,
             vop_provider=(env.get("VOP_PROVIDER") or "sandbox").strip().lower(),
             vop_provider_url=env.get("VOP_PROVIDER_URL") or None,
-            vop_provider_timeout_seconds=float(env.get("VOP_PROVIDER_TIMEOUT") or 10),
-            vop_provider_batch=int(env.get("VOP_PROVIDER_BATCH") or 500),
-            upload_range_rows=int(env.get("UPLOAD_RANGE_ROWS") or 10_000),
-            upload_range_lease_seconds=float(env.get("UPLOAD_RANGE_LEASE_SECONDS") or 120),
-            worker_processes=int(env.get("WORKER_PROCESSES") or 1),
+            vop_provider_timeout_seconds=_float(env, "VOP_PROVIDER_TIMEOUT", 10),
+            vop_provider_batch=_int(env, "VOP_PROVIDER_BATCH", 500),
+            upload_range_rows=_int(env, "UPLOAD_RANGE_ROWS", 10_000),
+            upload_range_lease_seconds=_float(env, "UPLOAD_RANGE_LEASE_SECONDS", 120),
+            worker_processes=_int(env, "WORKER_PROCESSES", 1),
         )

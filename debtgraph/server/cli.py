@@ -48,8 +48,8 @@ def describe_database(url: str) -> str:
 
 
 def _settings() -> Settings:
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         settings.check()
     except ConfigError as exc:
         raise SystemExit(f"debtgraph: {exc}") from None
