@@ -291,5 +291,9 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # No redirect to the path without its trailing slash: Starlette builds its Location from
+    # the Host header, which the client chooses (PUBLIC_BASE_URL or not), and the seeds' paths
+    # have none. Such a path is the face's own 404, as any other unknown path.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     return app

@@ -23,6 +23,15 @@ async def test_unknown_paths_and_methods_in_each_family(client: httpx.AsyncClien
     cleavr_404 = await client.get("/v1/nowhere")
     assert cleavr_404.status_code == 404
     assert cleavr_404.json()["error"]["code"] == "not_found"
+    # A documented path with a trailing slash is no path of the seeds: its family's 404, not a
+    # redirect built from the Host header the client sent (outside review).
+    tether_slashed = await client.get("/api/admin/uploads/", headers={"Host": "evil.example"})
+    cleavr_slashed = await client.get("/v1/users/", headers={"Host": "evil.example"})
+    for slashed in (tether_slashed, cleavr_slashed):
+        assert slashed.status_code == 404, slashed.headers
+        assert "location" not in slashed.headers
+    assert tether_slashed.json() == {"message": "Not Found", "status": 404}
+    assert cleavr_slashed.json()["error"]["code"] == "not_found"
     tether_405 = await client.delete("/api/login")
     assert tether_405.status_code == 405
     assert tether_405.json() == {
