@@ -331,3 +331,43 @@ def test_running_out_of_memory_is_not_called_damage(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(pdfplumber.page.Page, "extract_words", exhausted)
     with pytest.raises(MemoryError):
         read_invoice(bad_pdfs.text_invoice(), engine=None)
+
+
+def _billed_to_with(contact: str) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    for line in [
+        "FACTURE",
+        "Facture n° : F-2026-7",
+        "Date de facture : 15/01/2026",
+        "Date d'échéance : 14/02/2026",
+        "Facturé à :",
+        "Engie SA",
+        "1 rue de Paris",
+        "75001 Paris",
+        contact,
+        "Total TTC : 120,00 EUR",
+    ]:
+        pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+@pytest.mark.parametrize(
+    ("line", "person"),
+    [
+        ("Contact : Jean Dupont, compta@engie.test, +33 1 23 45 67 89", ("Jean", "Dupont")),
+        ("Contact : Jean Dupont +33 1 23 45 67 89 compta@engie.test", ("Jean", "Dupont")),
+        ("Contact : compta@engie.test +33 1 23 45 67 89", None),
+    ],
+)
+def test_a_contact_line_names_its_person_without_its_phone(
+    line: str, person: tuple[str, str] | None
+) -> None:
+    # Outside review: the phone was kept in the name ("Dupont, , +33 1 23 45 67 89"), or was
+    # the name ("+33" "1 23 45 67 89"), at 0.95 confidence.
+    data = read_invoice(_billed_to_with(line), engine=None).as_dict()["data"]
+    [contact] = data["debtor"]["contacts"]
+    assert (contact["email"], contact["phone"]) == ("compta@engie.test", "+33 1 23 45 67 89")
+    named = (contact.get("first_name"), contact.get("last_name"))
+    assert named == (person or (None, None))

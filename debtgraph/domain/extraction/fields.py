@@ -400,8 +400,12 @@ def _read_party(party: _Party, texts: list[tuple[str, Line]]) -> None:
             party.phones.append(re.sub(r"\s+", " ", phone.strip()))
             consumed = True
         if contact := CONTACT_LABEL.match(text):
-            person = EMAIL_RE.sub("", text[contact.end() :]).strip(" ,-\u2013")
-            names = [n for n in re.split(r"\s+", person) if n]
+            # The person is the part of the line that names one: its email and phone, read
+            # above, are no part of the name ("Jean Dupont, compta@x.fr, +33 1 23 45 67 89").
+            rest = re.sub(r"\s*@\s*", "@", text[contact.end() :])
+            rest = PHONE_RE.sub(",", EMAIL_RE.sub(",", rest))
+            person = next((p for p in rest.split(",") if re.search(r"[^\W\d_]", p)), "")
+            names = [n for n in re.split(r"\s+", person.strip(" -\u2013")) if n]
             if len(names) >= 2 and party.person is None:
                 party.person = (names[0], " ".join(names[1:]))
             consumed = True
