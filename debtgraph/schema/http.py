@@ -211,6 +211,12 @@ class _WSHandler(DirectLegacyWSHandler):
                 await self.websocket.close(INIT_TIMEOUT_CLOSE_CODE, _init_timeout_reason(wait))
 
     async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_init_received:
+            # Each init Strawberry acks starts one more keep-alive task: a client repeating it
+            # grew the process without bound, its tasks logging a trace each at the close. As
+            # graphql-transport-ws, the socket is closed.
+            await self.websocket.close(4429, "Too many initialisation requests")
+            return
         self.connection_init_received = True
         await super().handle_connection_init(message)
 

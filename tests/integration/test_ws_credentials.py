@@ -261,3 +261,15 @@ async def test_a_logged_out_or_expired_header_token_is_refused(
     clock.advance(timedelta(seconds=settings.operator_token_ttl_seconds + 1))
     async with socket_with(app, protocol, {"Authorization": expiring}) as ws:
         await _refused_at_init(ws, protocol)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_second_connection_init_closes_the_socket(app: Any, protocol: str) -> None:
+    # Outside review: graphql-ws acked every init, each starting a keep-alive task of its own
+    # (anonymous clients grew the process by tens of MB and the log by a trace per task).
+    async with socket(app, protocol) as ws:
+        assert (await _init(ws))["type"] == "connection_ack"
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        closed = await _closed(ws)
+        assert closed.code == 4429
+    await _counts_settle(app, {})
