@@ -2,7 +2,13 @@
 
 The cost of an event does not grow with its subscribers (DESIGN.md "Subscriptions"). One
 :class:`Dispatcher` per process reads the bus once. For each event it picks the subscriptions
-whose topic wants it (an in-memory test), then, in one unit of work for the event:
+whose topic wants it (an in-memory test) and hands them, grouped by audience, to that
+audience's lane: a task of its own with a bounded queue of events, so that an audience whose
+subscriptions cost much to render falls behind alone. Past :data:`LANE_SIZE` events waiting,
+its subscriptions are closed as too slow (:data:`SLOW_CLOSE_CODE`, and a warning logged);
+before lanes, the one reader rendered for everyone in turn, and the bus dropped the oldest
+events of every subscriber once it fell 1,000 behind. Each lane, in one unit of work for the
+event:
 
 - checks each distinct credential once (token revoked or expired, operator logged out,
   creditor suspended or deleted, API key revoked: that credential's streams end with
@@ -60,6 +66,9 @@ SLOW_CLOSE_CODE = 4408
 SLOW_REASON = "Too slow: the client did not keep up with its events"
 _CLOSE_GRACE_SECONDS = 30
 _PORT = "events.dispatcher"
+# Events an audience's lane may hold waiting: what the bus held for the one reader before lanes
+# (eventbus._Fanout), so a burst (an upload's progress, a billing run) fits as it did.
+LANE_SIZE = 1000
 
 Load = Callable[[Context, BusMessage], Awaitable[Any]]
 
@@ -159,10 +168,26 @@ class _Subscription:
     # Set once the dispatcher dropped it: (close code, reason).
     ended: tuple[int, str] | None = None
     credential: tuple[object, ...] = field(init=False)
+    audience: tuple[object, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.principal
         self.credential = (p.kind, p.token_id, p.user_id, p.platform_id)
+        self.audience = event_audience(p)
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One audience's events, delivered in order by a task of its own (see the module)."""
+
+    queue: asyncio.Queue[Any]
+    members: set[_Subscription] = field(default_factory=set)
+    # Set once its last subscription is gone: it ends when what it holds is drained (it is
+    # never cancelled mid-event, which would cut a unit of work short).
+    closed: bool = False
+
+
+_LANE_END = object()
 
 
 _WAKE = object()
@@ -222,6 +247,9 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._rechecking: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._lanes: dict[tuple[object, ...], _Lane] = {}
+        # The lanes' tasks, held here: the loop keeps only weak references to tasks.
+        self._draining: set[asyncio.Task[None]] = set()
 
     @property
     def subscribers(self) -> int:
@@ -243,8 +271,10 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop reading the bus."""
+        lanes = list(self._draining)
+        self._lanes.clear()
         try:
-            await cancel_and_wait(self._task, self._rechecking)
+            await cancel_and_wait(self._task, self._rechecking, *lanes)
         finally:
             self._task = self._rechecking = None
 
@@ -262,6 +292,13 @@ class Dispatcher:
         for type_ in topic.types:
             self._by_type.setdefault(type_, set()).add(sub)
         self._count += 1
+        lane = self._lanes.get(sub.audience)
+        if lane is None:
+            lane = self._lanes[sub.audience] = _Lane(asyncio.Queue(LANE_SIZE))
+            task = asyncio.create_task(self._drain(lane), name="event-lane")
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
+        lane.members.add(sub)
         return sub
 
     def remove(self, sub: _Subscription) -> None:
@@ -276,6 +313,15 @@ class Dispatcher:
                     del self._by_type[type_]
         if removed:
             self._count -= 1
+        lane = self._lanes.get(sub.audience)
+        if lane is not None and sub in lane.members:
+            lane.members.discard(sub)
+            if not lane.members:
+                # Its last subscription gone: what it holds is for nobody, and it ends.
+                del self._lanes[sub.audience]
+                lane.closed = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    lane.queue.put_nowait(_LANE_END)  # a full lane ends once drained
 
     async def _run(self, stream: AsyncIterator[BusMessage], first: Awaitable[BusMessage]) -> None:
         try:
@@ -318,13 +364,48 @@ class Dispatcher:
             await uow.end()
 
     async def dispatch(self, message: BusMessage) -> None:
-        """Hand one event to every subscription that wants it and may see it."""
+        """Hand one event to the lane of each audience with a subscription that wants it."""
         candidates = self._by_type.get(message.type)
         if not candidates:
             return
-        subs = [s for s in list(candidates) if s.topic.match(message)]
-        if not subs:
-            return
+        grouped: dict[tuple[object, ...], list[_Subscription]] = {}
+        for sub in list(candidates):
+            if sub.topic.match(message):
+                grouped.setdefault(sub.audience, []).append(sub)
+        for audience, subs in grouped.items():
+            lane = self._lanes.get(audience)
+            if lane is None:
+                continue  # its subscriptions ended meanwhile
+            try:
+                lane.queue.put_nowait((message, subs))
+            except asyncio.QueueFull:
+                log.warning(
+                    "%d live events wait for one %s audience: its %d subscriptions are closed"
+                    " as too slow",
+                    LANE_SIZE,
+                    audience[0],
+                    len(lane.members),
+                )
+                for member in list(lane.members):
+                    self._end(member, SLOW_CLOSE_CODE, SLOW_REASON)
+
+    async def _drain(self, lane: _Lane) -> None:
+        while not (lane.closed and lane.queue.empty()):
+            item = await lane.queue.get()
+            if item is _LANE_END:
+                continue
+            message, subs = item
+            standing = [sub for sub in subs if sub.ended is None]
+            if not standing:
+                continue
+            try:
+                await self._deliver(message, standing)
+            except Exception:
+                # One bad event must not end live updates for the audience.
+                log.exception("dispatching event %s failed", message.id)
+
+    async def _deliver(self, message: BusMessage, subs: list[_Subscription]) -> None:
+        """Hand one event to these subscriptions of one audience that may see it."""
         uow = UnitOfWork(self._services)
         live: dict[tuple[object, ...], bool] = {}
         contexts: dict[tuple[object, ...], Context] = {}
@@ -338,7 +419,7 @@ class Dispatcher:
                 if not live[sub.credential]:
                     self._end(sub, REVOKED_CLOSE_CODE, REVOKED_REASON)
                     continue
-                audience = event_audience(sub.principal)
+                audience = sub.audience
                 key = (sub.topic.name, *audience)
                 if key not in results:
                     ctx = contexts.get(audience)
@@ -377,8 +458,8 @@ class Dispatcher:
                             log.exception("rendering %s for event %s failed", key, message.id)
                             rendered[render_key] = None
                     item = rendered[render_key]
-                    if item is None:
-                        continue
+                    if item is None or sub.ended is not None:
+                        continue  # nothing to show, or closed while it was rendered
                     # Written from here when the socket takes it at once: no task wakes up
                     # per subscriber. Otherwise queued behind what waits, in order.
                     if sub.backlog == 0 and sub.sink.write_now(item):

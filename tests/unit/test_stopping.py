@@ -68,3 +68,20 @@ async def test_closing_the_job_queue_cancelled_ends_cancelled() -> None:
     close = asyncio.create_task(queue.close())
     await _cancel_while_waiting(close, stopping)
     assert close.cancelled()
+
+
+async def test_events_a_stalled_reader_loses_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from debtgraph.domain.core.eventbus import BusMessage, _Fanout
+
+    fanout = _Fanout(maxsize=2)
+    listening = fanout.listen()
+    first = asyncio.ensure_future(anext(listening))  # registers the reader's queue
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="debtgraph.domain.core.eventbus"):
+        for n in range(5):
+            fanout.deliver(BusMessage(str(n), "upload.updated", "upload", "1", None, None, 0))
+    assert fanout.dropped >= 2
+    assert "events behind: its oldest are dropped" in caplog.text
+    # The reader takes what was kept: the newest two.
+    assert (await first).id == "3"
+    await listening.aclose()

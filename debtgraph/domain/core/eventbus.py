@@ -70,13 +70,23 @@ class _Fanout:
     def __init__(self, maxsize: int = 1000) -> None:
         self._queues: set[asyncio.Queue[BusMessage]] = set()
         self._maxsize = maxsize
+        self.dropped = 0
 
     def deliver(self, message: BusMessage) -> None:
         for queue in list(self._queues):
             if queue.full():
-                # A stalled dashboard must not hold memory or block publishers.
+                # A stalled reader must not hold memory or block publishers; but events lost
+                # are said (once per thousand), never dropped without a word.
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
+                if self.dropped % 1000 == 0:
+                    log.warning(
+                        "a live event reader is %d events behind: its oldest are dropped"
+                        " (%d so far)",
+                        self._maxsize,
+                        self.dropped + 1,
+                    )
+                self.dropped += 1
             queue.put_nowait(message)
 
     async def listen(self) -> AsyncIterator[BusMessage]:
