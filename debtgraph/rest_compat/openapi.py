@@ -108,8 +108,8 @@ def _add_error_responses(path: str, method: str, operation: dict[str, Any]) -> N
         if operation.get("parameters") or operation.get("requestBody") or method in _WRITES:
             codes["422"] = {"$ref": "#/components/responses/TetherValidationError"}
         if method in _WRITES:
-            # A write the object's state refuses: a debtor in collection, an upload still
-            # processing, billing already started.
+            # A write the object's state refuses (a debtor in collection): listed on every
+            # write, as a client must expect it of any.
             codes["409"] = _TETHER_ERROR
     for code, response in codes.items():
         responses.setdefault(code, response)

@@ -262,11 +262,11 @@ async def test_mandates_a_bank_refuses_refuse_the_export_with_nothing_changed(
     for rows, message in [
         (
             [ana + "M-1,2099-01-01"],
-            "has a mandate signed after the collection date (2099-01-01 > ",
+            "has a mandate signed after the file is made (2099-01-01 > ",
         ),
         (
-            [ana + "M-1,2020-01-01", luis + "M-1,2021-06-30"],
-            "have the same mandate reference 'M-1': a one-off mandate collects once.",
+            [ana + "M-1,2020-01-01", luis + "m-1,2021-06-30"],
+            "have the same mandate reference 'm-1': a one-off mandate collects once.",
         ),
     ]:
         created = await upload(client, admin_headers, header + "\n".join(rows) + "\n")

@@ -22,9 +22,17 @@ def settings(settings: Settings) -> Settings:
     return replace(settings, allow_private_webhook_urls=False)
 
 
+def _at_the_limit(host: str) -> str:
+    """A URL of exactly MAX_URL_LENGTH characters as sent, on ``host``."""
+    start = f"https://{host}/"
+    return start + "a" * (targets.MAX_URL_LENGTH - len(start))
+
+
 @pytest.mark.parametrize(
     ("url", "code"),
     [
+        # Within the limit as sent, past it as kept (its host in punycode): a 500 before.
+        (_at_the_limit("\u4f8b\u5b50" * 5 + ".com"), "too_long"),
         ("http://example.com/hook", "url_not_https"),
         ("https://127.0.0.1/hook", "url_private"),
         ("https://10.1.2.3/hook", "url_private"),

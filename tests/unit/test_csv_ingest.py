@@ -451,3 +451,11 @@ def test_a_character_cut_by_the_sample_end_counts_as_no_stray_byte() -> None:
     rows = [row.data for row in reader]
     assert rows[1] == {"name": "Inés", "city": "León"}
     assert rows[2]["city"].endswith("ñ")
+
+
+def test_a_file_of_cr_line_ends_counts_its_whole_lines_too() -> None:
+    # Review: only "\n" ended a line for the count, so a CR-only file past 64 KiB kept no line.
+    lines = "Ana,Mérida\r".encode("cp1252") + "Inés,León\r".encode() * 3
+    filler = b"x" * SAMPLE_SIZE + b"\r"
+    content = b"name,city\r" + lines + b"Luis," + filler
+    assert _open(content).encoding == "utf-8"

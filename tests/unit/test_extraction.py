@@ -371,3 +371,17 @@ def test_a_contact_line_names_its_person_without_its_phone(
     assert (contact["email"], contact["phone"]) == ("compta@engie.test", "+33 1 23 45 67 89")
     named = (contact.get("first_name"), contact.get("last_name"))
     assert named == (person or (None, None))
+
+
+def test_running_out_of_memory_while_opening_is_not_called_damage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The xref or object streams are read as the file is opened: a bomb there too.
+    import pdfplumber
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(pdfplumber, "open", exhausted)
+    with pytest.raises(MemoryError):
+        read_invoice(bad_pdfs.text_invoice(), engine=None)

@@ -124,6 +124,17 @@ EXTERNAL = b"""<?xml version="1.0"?>
             "The status report answers a pain.001.001.09 message, not a pain.008 collection.",
         ),
         (_report(""), "The status report names no transaction."),
+        (
+            # Arabic-Indic digits, which Decimal reads as 150.00 (review).
+            _report(
+                TX.replace(
+                    "<TxSts>ACSC</TxSts>",
+                    '<TxSts>ACSC</TxSts><OrgnlTxRef><Amt><InstdAmt Ccy="EUR">'
+                    "\u0661\u0665\u0660.\u0660\u0660</InstdAmt></Amt></OrgnlTxRef>",
+                )
+            ),
+            "An OrgnlTxRef amount is no amount: '\u0661\u0665\u0660.\u0660\u0660'.",
+        ),
         (b"<a>" + b"x" * 20_000 + b"</a>", "The file is too large: the maximum is 10000 bytes."),
     ],
 )

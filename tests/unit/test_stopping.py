@@ -85,3 +85,27 @@ async def test_events_a_stalled_reader_loses_are_logged(caplog: pytest.LogCaptur
     # The reader takes what was kept: the newest two.
     assert (await first).id == "3"
     await listening.aclose()
+
+
+async def test_a_task_left_by_a_cancelled_stop_still_has_its_failure_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stopping = asyncio.Event()
+
+    async def breaks_after_a_while() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopping.set()
+            await asyncio.sleep(0.1)
+            raise RuntimeError("cleanup broke late") from None
+
+    task = asyncio.create_task(breaks_after_a_while(), name="late-task")
+    stop = asyncio.create_task(cancel_and_wait(task))
+    with caplog.at_level(logging.ERROR, logger="debtgraph.domain.core.tasks"):
+        await _cancel_while_waiting(stop, stopping)
+        assert stop.cancelled()
+        await asyncio.wait([task], timeout=5)
+        await asyncio.sleep(0)  # its done callbacks
+    assert "late-task" in caplog.text
+    assert "cleanup broke late" in caplog.text

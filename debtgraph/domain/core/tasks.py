@@ -23,7 +23,18 @@ async def cancel_and_wait(*tasks: asyncio.Task[object] | None) -> None:
         task.cancel()
     if not pending:
         return
-    await asyncio.wait(pending)
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        # Ours: the tasks end on their own (cancelled already), and what one fails with is
+        # still logged when it does, never left unread.
+        for task in pending:
+            task.add_done_callback(_log_failure)
+        raise
     for task in pending:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed as it stopped", task.get_name(), exc_info=task.exception())
+        _log_failure(task)
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed as it stopped", task.get_name(), exc_info=task.exception())

@@ -218,7 +218,7 @@ def _detect_encoding(sample: bytes, at_eof: bool) -> str:
         return "utf-8"
     if not at_eof:
         # A character cut by the sample's end is neither: count whole lines only.
-        sample = sample[: sample.rfind(b"\n") + 1]
+        sample = sample[: max(sample.rfind(b"\n"), sample.rfind(b"\r")) + 1]
     text = sample.decode("utf-8", errors="ignore")
     beyond_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
     utf8_bytes = len(text.encode()) - (len(text) - beyond_ascii)

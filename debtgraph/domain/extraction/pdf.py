@@ -102,6 +102,8 @@ def _open(data: bytes):  # type: ignore[no-untyped-def]
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
+    except MemoryError:
+        raise  # the memory cap's (runner.py: pdf_too_complex), no damage
     except Exception as exc:
         # pdfplumber wraps pdfminer's exception, passing it as its first argument.
         causes = [exc, exc.__cause__, *exc.args]

@@ -138,8 +138,10 @@ def build_pain008(
     creditor: Creditor,
     entries: Sequence[tuple[BillingAttempt, Debtor]],
     collection_date: dt.date,
+    created_on: dt.date,
 ) -> Pain008:
-    """The pain.008.001.10 file collecting ``entries``, validated against its XSD."""
+    """The pain.008.001.10 file collecting ``entries``, validated against its XSD; made on
+    ``created_on`` (no mandate may be signed after the file that presents it)."""
     config: dict[str, Any] = {
         "name": creditor.name,
         "IBAN": creditor.iban,
@@ -151,19 +153,20 @@ def build_pain008(
         config["BIC"] = creditor.bic
     document = SepaDD(config, schema=PAIN_008_SCHEMA, clean=True)
     total = Decimal("0")
-    # Whose mandate each reference is, in this file: a one-off (OOFF) mandate collects once.
+    # Whose mandate each reference is, in this file (case aside: banks compare references so):
+    # a one-off (OOFF) mandate collects once.
     holders: dict[str, int] = {}
     for attempt, debtor in entries:
         mandate = mandate_of(debtor)
         # What a bank refuses in the file, refused here naming the debtor (outside review):
         # a mandate signed after the collection it authorises, one reference for two debtors.
-        if mandate.signed_on > collection_date:
+        if mandate.signed_on > created_on:
             raise _export_error(
                 "invalid_mandate",
-                f"Debtor {debtor.id} has a mandate signed after the collection date "
-                f"({mandate.signed_on.isoformat()} > {collection_date.isoformat()}).",
+                f"Debtor {debtor.id} has a mandate signed after the file is made "
+                f"({mandate.signed_on.isoformat()} > {created_on.isoformat()}).",
             )
-        other = holders.setdefault(mandate.reference, debtor.id)
+        other = holders.setdefault(mandate.reference.upper(), debtor.id)
         if other != debtor.id:
             raise _export_error(
                 "invalid_mandate",
@@ -327,7 +330,9 @@ def _report_amount(tx: Element) -> Decimal | None:
         amount = Decimal(text)
     except ArithmeticError:
         amount = Decimal("NaN")
-    if not amount.is_finite() or not text.replace(".", "", 1).isdigit():
+    digits = text.replace(".", "", 1)
+    # ASCII digits only, as ISO 20022's decimal type: Decimal also reads other scripts' digits.
+    if not amount.is_finite() or not (digits.isascii() and digits.isdigit()):
         raise _file_error("invalid_report", f"An OrgnlTxRef amount is no amount: {text[:40]!r}.")
     return amount
 
@@ -387,7 +392,8 @@ async def export_collection(
             )
         ).all()
     }
-    file = build_pain008(creditor, [(a, debtors[a.debtor_id]) for a in attempts], collection_date)
+    entries = [(a, debtors[a.debtor_id]) for a in attempts]
+    file = build_pain008(creditor, entries, collection_date, clock.today())
     billing.mark_submitted(attempts, file.message_id, clock.now())
     await session.flush()
     return file

@@ -156,11 +156,15 @@ async def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
 async def check(url: str, *, allow_private: bool) -> Target:
     """Resolve the URL's host and refuse it unless every address is a public one."""
     scheme, host, port, path = parse(url, allow_private=allow_private)
+    stored = _stored_form(url, host)
+    if len(stored) > MAX_URL_LENGTH:
+        # Its host in punycode is longer than as sent: held to the column as it is kept.
+        raise TargetRefused("too_long", f"url must be at most {MAX_URL_LENGTH} characters.")
     addresses = await _resolve(host, port)
     # Every address, not only the first: a client would happily connect to any of them.
     if not allow_private and any(_forbidden(a) for a in addresses):
         raise TargetRefused("url_private", PRIVATE)
-    return Target(_stored_form(url, host), scheme, host, port, path, addresses)
+    return Target(stored, scheme, host, port, path, addresses)
 
 
 def _stored_form(url: str, host: str) -> str:
