@@ -295,8 +295,8 @@ class Settings:
             operator_token_ttl_seconds=_int(env, "OPERATOR_TOKEN_TTL", 60 * 60 * 24 * 7),
             subscription_recheck_seconds=_int(env, "SUBSCRIPTION_RECHECK_SECONDS", 30),
             ws_max_connections_per_principal=_int(env, "WS_MAX_CONNECTIONS_PER_PRINCIPAL", 10),
-            ws_max_subscriptions_per_connection=int(
-                env.get("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION") or 20
+            ws_max_subscriptions_per_connection=_int(
+                env, "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20
             ),
             ws_connection_init_timeout_seconds=_float(
                 env, "WS_CONNECTION_INIT_TIMEOUT_SECONDS", 60

@@ -157,6 +157,11 @@ def test_create_admin_refuses_an_operator_who_could_not_sign_in(db_url: str) -> 
     ("name", "value", "message"),
     [
         ("MAX_UPLOAD_MB", "abc", "MAX_UPLOAD_MB must be an integer, not 'abc'."),
+        (
+            "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            "many",
+            "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION must be an integer, not 'many'.",
+        ),
         ("DB_POOL_TIMEOUT", "soon", "DB_POOL_TIMEOUT must be a number, not 'soon'."),
         ("EXTRACTION_TIMEOUT_SECONDS", "nan", "must be a number, not 'nan'."),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL"),
