@@ -159,7 +159,7 @@ def build_pain008(
     for attempt, debtor in entries:
         mandate = mandate_of(debtor)
         # What a bank refuses in the file, refused here naming the debtor (outside review):
-        # a mandate signed after the collection it authorises, one reference for two debtors.
+        # a mandate signed after the file that presents it, one reference for two debtors.
         if mandate.signed_on > created_on:
             raise _export_error(
                 "invalid_mandate",
