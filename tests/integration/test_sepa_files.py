@@ -216,15 +216,18 @@ async def test_who_may_use_the_files(
     assert await _count(db) == 0
 
 
+# An upload with the CSV's mandate columns, and a row of it up to them.
+MANDATE_HEADER = (
+    "first_name,last_name,iban,amount,city,postcode,address,country,"
+    "mandate_reference,mandate_date\n"
+)
+ANA = "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
+
+
 async def test_mandates_from_the_csv_and_an_upload_still_ingesting(
     client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
 ) -> None:
-    csv = (
-        "first_name,last_name,iban,amount,city,postcode,address,country,"
-        "mandate_reference,mandate_date\n"
-        "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
-        "MND-2024/001,2024-03-01\n"
-    )
+    csv = MANDATE_HEADER + ANA + "MND-2024/001,2024-03-01\n"
     created = await upload(client, admin_headers, csv)
     upload_id = created.json()["data"]["id"]
     # Read by the export: not among the columns the upload says it does not read (review).
@@ -253,23 +256,18 @@ async def test_mandates_a_bank_refuses_refuse_the_export_with_nothing_changed(
     client: httpx.AsyncClient, admin_headers: dict[str, str], db: Any
 ) -> None:
     # Outside review: both were written into the file, which the bank then refused.
-    header = (
-        "first_name,last_name,iban,amount,city,postcode,address,country,"
-        "mandate_reference,mandate_date\n"
-    )
-    ana = "Ana,Garcia,ES9121000418450200051332,150.00,Madrid,28001,Calle Mayor 1,ES,"
     luis = "Luis,Perez,NL91ABNA0417164300,90.00,Bilbao,48001,Calle Mayor 3,ES,"
     for rows, message in [
         (
-            [ana + "M-1,2099-01-01"],
+            [ANA + "M-1,2099-01-01"],
             "has a mandate signed after the file is made (2099-01-01 > ",
         ),
         (
-            [ana + "M-1,2020-01-01", luis + "m-1,2021-06-30"],
+            [ANA + "M-1,2020-01-01", luis + "m-1,2021-06-30"],
             "have the same mandate reference 'm-1': a one-off mandate collects once.",
         ),
     ]:
-        created = await upload(client, admin_headers, header + "\n".join(rows) + "\n")
+        created = await upload(client, admin_headers, MANDATE_HEADER + "\n".join(rows) + "\n")
         upload_id = created.json()["data"]["id"]
         refused = await client.post(
             f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
@@ -278,7 +276,7 @@ async def test_mandates_a_bank_refuses_refuse_the_export_with_nothing_changed(
         assert message in refused.json()["message"]
         assert await _count(db) == 0
     # Each under its own reference, signed before, they export.
-    fine = await upload(client, admin_headers, header + ana + "M-1,2020-01-01\n")
+    fine = await upload(client, admin_headers, MANDATE_HEADER + ANA + "M-1,2020-01-01\n")
     upload_id = fine.json()["data"]["id"]
     exported = await client.post(
         f"/api/admin/uploads/{upload_id}/sepa/pain008", headers=admin_headers
